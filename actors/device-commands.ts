@@ -1,0 +1,164 @@
+/** Command lifecycle inside a device actor: issue, deliver, complete, expire, and the causal window. */
+import type { Step } from '../runtime/behavior.ts';
+import type { CommandResult, DeviceReply, DeviceState } from './device.ts';
+import type { CommandStatus, DomainEffect, IssueCommand, Value } from './types.ts';
+import { checkInt, checkKey, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
+
+/** Limits of the command lifecycle. */
+export const COMMAND_LIMITS = {
+  /** ttlMs upper bound: one day in milliseconds. */
+  maxTtlMs: 86_400_000,
+  /** Commands kept per device; the oldest terminal ones are dropped first, live ones never. */
+  history: 100,
+  /** Milliseconds after a rule's command succeeds during which reports carry its causal depth. */
+  causalWindowMs: 5_000,
+} as const;
+
+/** A command's record; times are epoch ms. `issueNo` is its 1-based position in this device's issue order. */
+export interface CommandRecord {
+  readonly commandId: string;
+  readonly name: string;
+  readonly params: Readonly<Record<string, Value>>;
+  readonly status: CommandStatus;
+  readonly createdAt: number;
+  /** Epoch ms after which the command is expired if not completed. */
+  readonly expiresAtMs: number;
+  readonly depth: number;
+  readonly source: IssueCommand['source'];
+  readonly issueNo: number;
+  readonly sentAt?: number;
+  readonly completedAt?: number;
+  readonly error?: string;
+}
+
+type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
+
+const isLive = (c: CommandRecord): boolean => c.status === 'queued' || c.status === 'sent';
+const byIssue = (a: CommandRecord, b: CommandRecord): number => a.issueNo - b.issueNo;
+const notFound = (s: DeviceState, commandId: string): DeviceStep => ({
+  state: s,
+  reply: { ok: false, error: { code: 'not_found', message: `no command ${commandId} on device ${s.deviceId}` } },
+  journal: false,
+});
+
+/** Causal depth a report applied at `now` (epoch ms) carries: the active window's depth, else 0. */
+export const causalDepth = (s: DeviceState, now: number): number =>
+  s.causal !== undefined && now < s.causal.untilMs ? s.causal.depth : 0;
+
+const statusEvent = (s: DeviceState, c: CommandRecord): DomainEffect =>
+  ({ type: 'publish', homeId: s.homeId, topic: 'command.status', data: { deviceId: s.deviceId, ...c } });
+
+const hubCommand = (s: DeviceState, hubId: string, c: CommandRecord): DomainEffect => ({
+  type: 'hub.command',
+  homeId: s.homeId,
+  hubId,
+  command: { commandId: c.commandId, deviceId: s.deviceId, name: c.name, params: c.params, expiresAtMs: c.expiresAtMs },
+});
+
+/** Keeps at most `history` commands by dropping the oldest terminal ones (live ones are never dropped). */
+export function boundHistory(commands: Readonly<Record<string, CommandRecord>>): Readonly<Record<string, CommandRecord>> {
+  const all = Object.values(commands);
+  const excess = all.length - COMMAND_LIMITS.history;
+  if (excess <= 0) return commands;
+  const drop = new Set(all.filter((c) => !isLive(c)).sort(byIssue).slice(0, excess).map((c) => c.commandId));
+  return Object.fromEntries(Object.entries(commands).filter(([id]) => !drop.has(id)));
+}
+
+/**
+ * The hub's stream is open: in issue order, expired live commands become `expired`, queued ones
+ * become `sent`, and `sent` ones whose result never came are sent again (the hub dedupes by id).
+ */
+export function deliverPending(
+  s: DeviceState,
+  hubId: string,
+  now: number,
+): { commands: Record<string, CommandRecord>; effects: DomainEffect[]; changed: boolean } {
+  const commands: Record<string, CommandRecord> = { ...s.commands };
+  const effects: DomainEffect[] = [];
+  let changed = false;
+  for (const c of Object.values(s.commands).filter(isLive).sort(byIssue)) {
+    if (c.expiresAtMs <= now || c.status === 'queued') {
+      const next: CommandRecord =
+        c.expiresAtMs <= now ? { ...c, status: 'expired', completedAt: now } : { ...c, status: 'sent', sentAt: now };
+      commands[c.commandId] = next;
+      if (next.status === 'sent') effects.push(hubCommand(s, hubId, next));
+      effects.push(statusEvent(s, next));
+      changed = true;
+    } else effects.push(hubCommand(s, hubId, c));
+  }
+  return { commands, effects, changed };
+}
+
+/** `command.issue`: idempotent by commandId; sent at once when the hub is online, else queued. */
+export function issueCommand(s: DeviceState, m: IssueCommand, now: number): DeviceStep {
+  const e = checkKey('commandId', m.commandId, VALUE_LIMITS.idLength)
+    ?? checkKey('name', m.name, VALUE_LIMITS.nameLength)
+    ?? checkInt('ttlMs', m.ttlMs, 1, COMMAND_LIMITS.maxTtlMs)
+    ?? checkValues('params', m.params, false)
+    ?? checkInt('depth', m.depth, 0)
+    ?? (m.source?.kind === 'app' ? undefined
+      : m.source?.kind === 'rule' ? checkKey('source.ruleId', m.source.ruleId, VALUE_LIMITS.idLength)
+      : invalid('source', "must be {kind:'app'} or {kind:'rule', ruleId}"));
+  if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
+  const existing = ownGet(s.commands, m.commandId);
+  if (existing) return { state: s, reply: ok(existing), journal: false };
+  const all = Object.values(s.commands);
+  if (all.filter((c) => isLive(c) && c.expiresAtMs > now).length >= COMMAND_LIMITS.history) {
+    const message = `${COMMAND_LIMITS.history} commands are already pending on device ${s.deviceId}`;
+    return { state: s, reply: { ok: false, error: { code: 'failed_precondition', message } }, journal: false };
+  }
+  const hubId = s.hubOnline ? s.hubId : undefined;
+  const cmd: CommandRecord = {
+    commandId: m.commandId,
+    name: m.name,
+    params: { ...m.params },
+    status: hubId === undefined ? 'queued' : 'sent',
+    createdAt: now,
+    expiresAtMs: now + m.ttlMs,
+    depth: m.depth,
+    source: m.source.kind === 'rule' ? { kind: 'rule', ruleId: m.source.ruleId } : { kind: 'app' },
+    issueNo: all.reduce((n, c) => Math.max(n, c.issueNo), 0) + 1,
+    ...(hubId === undefined ? {} : { sentAt: now }),
+  };
+  const next: DeviceState = { ...s, commands: boundHistory({ ...s.commands, [cmd.commandId]: cmd }) };
+  const effects = hubId === undefined ? [statusEvent(s, cmd)] : [hubCommand(s, hubId, cmd), statusEvent(s, cmd)];
+  return { state: next, reply: ok(cmd), effects, journal: true };
+}
+
+/** `command.result` from the hub: a live command succeeds or fails; a terminal one is left as it is. */
+export function completeCommand(s: DeviceState, m: CommandResult, now: number): DeviceStep {
+  const e = checkKey('commandId', m.commandId, VALUE_LIMITS.idLength)
+    ?? (typeof m.ok === 'boolean' ? undefined : invalid('ok', 'must be a boolean'))
+    ?? (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string'));
+  if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
+  const cmd = ownGet(s.commands, m.commandId);
+  if (!cmd) return notFound(s, m.commandId);
+  if (!isLive(cmd)) return { state: s, reply: ok(cmd), journal: false };
+  const error = m.error === undefined ? {} : { error: m.error.slice(0, VALUE_LIMITS.textLength) };
+  const done: CommandRecord = { ...cmd, status: m.ok ? 'succeeded' : 'failed', completedAt: now, ...error };
+  // A rule's command that worked: reports it causes carry its depth, so the home can see a loop.
+  const untilMs = now + COMMAND_LIMITS.causalWindowMs;
+  const causal = m.ok && cmd.depth > 0 ? { causal: { depth: Math.max(cmd.depth, causalDepth(s, now)), untilMs } } : {};
+  const next: DeviceState = { ...s, ...causal, commands: { ...s.commands, [cmd.commandId]: done } };
+  return { state: next, reply: ok(done), effects: [statusEvent(s, done)], journal: true };
+}
+
+/** `command.get`: the record, or not_found. */
+export function getCommand(s: DeviceState, commandId: string): DeviceStep {
+  const cmd = typeof commandId === 'string' ? ownGet(s.commands, commandId) : undefined;
+  return cmd ? { state: s, reply: ok(cmd), journal: false } : notFound(s, commandId);
+}
+
+/** `command.expire`: every live command with expiresAtMs <= now becomes `expired`. */
+export function expireCommands(s: DeviceState, now: number): DeviceStep {
+  const due = Object.values(s.commands).filter((c) => isLive(c) && c.expiresAtMs <= now).sort(byIssue);
+  if (due.length === 0) return { state: s, reply: ok({ expired: [] }), journal: false };
+  const commands: Record<string, CommandRecord> = { ...s.commands };
+  const effects: DomainEffect[] = [];
+  for (const c of due) {
+    const expired: CommandRecord = { ...c, status: 'expired', completedAt: now };
+    commands[c.commandId] = expired;
+    effects.push(statusEvent(s, expired));
+  }
+  return { state: { ...s, commands }, reply: ok({ expired: due.map((c) => c.commandId) }), effects, journal: true };
+}

@@ -1,0 +1,111 @@
+/** The home actor's state, messages and replies (plain JSON data). */
+import type { DecisionEntry, DecisionLog } from './rules/decision-log.ts';
+import type { Rule, Scene, Suspension } from './rules/rule-types.ts';
+import type { CommandBudget } from './rules/storm-control.ts';
+import type { DeviceChanged, Outcome, Value } from './types.ts';
+
+/** What the home knows of a device: its type, hub and latest reported values (read by rules). */
+export interface DeviceMirror {
+  readonly type: string;
+  readonly hubId?: string;
+  readonly attributes: Readonly<Record<string, Value>>;
+}
+
+export interface HubRecord {
+  /** Hash of the hub's secret; the secret itself is shown once at registration and never kept. */
+  readonly secretHash?: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+}
+
+/** Storm-control status of a rule. recentFirings: epoch ms of firings within the re-trigger window. */
+export interface RuleStatus {
+  readonly suspended?: Suspension;
+  readonly recentFirings: readonly number[];
+}
+
+/** State of `home:{homeId}`. JSON-serializable: snapshots are JSON. */
+export interface HomeState {
+  readonly homeId: string;
+  /** False until the first `home.upsert`. */
+  readonly exists: boolean;
+  readonly name: string;
+  /** IANA time zone of time conditions; 'UTC' by default. */
+  readonly timezone: string;
+  readonly devices: Readonly<Record<string, DeviceMirror>>;
+  readonly hubs: Readonly<Record<string, HubRecord>>;
+  readonly rules: Readonly<Record<string, Rule>>;
+  readonly ruleStatus: Readonly<Record<string, RuleStatus>>;
+  readonly scenes: Readonly<Record<string, Scene>>;
+  readonly decisions: DecisionLog;
+  readonly budget: CommandBudget;
+  /** Seq of the next command id the home issues (`r-{ruleId}-{seq}`, `s-{sceneId}-{seq}`). */
+  readonly nextCommandSeq: number;
+}
+
+/** Messages to the home actor; `unknown` payloads are validated by the reducer. */
+export type HomeMsg =
+  /** Create or update the home; `timezone` keeps its value (or 'UTC') when omitted. */
+  | { readonly type: 'home.upsert'; readonly name: unknown; readonly timezone?: unknown }
+  | { readonly type: 'home.get' }
+  | { readonly type: 'home.registerHub'; readonly hubId: unknown; readonly secretHash: unknown }
+  | { readonly type: 'home.hubs' }
+  /** A hub announced a device (hello): records its type and hub. */
+  | { readonly type: 'device.attached'; readonly deviceId: string; readonly deviceType: string; readonly hubId: string }
+  | DeviceChanged
+  | { readonly type: 'rules.list' }
+  | { readonly type: 'rules.get'; readonly ruleId: string }
+  | { readonly type: 'rules.put'; readonly rule: unknown }
+  | { readonly type: 'rules.delete'; readonly ruleId: string }
+  /** Clears a storm-control suspension. */
+  | { readonly type: 'rules.resume'; readonly ruleId: string }
+  | { readonly type: 'scenes.list' }
+  | { readonly type: 'scenes.get'; readonly sceneId: string }
+  | { readonly type: 'scenes.put'; readonly scene: unknown }
+  | { readonly type: 'scenes.delete'; readonly sceneId: string }
+  /** Runs a scene for the app (source app; depth defaults to 0); consumes command budget. */
+  | { readonly type: 'scenes.activate'; readonly sceneId: string; readonly depth?: number }
+  /** Newest first; limit 1..200, default 50. */
+  | { readonly type: 'decisions.list'; readonly limit?: unknown };
+
+/** The home in brief. */
+export interface HomeSummary {
+  readonly homeId: string;
+  readonly name: string;
+  readonly timezone: string;
+  readonly devices: readonly { readonly deviceId: string; readonly type: string; readonly hubId?: string }[];
+  readonly hubs: readonly string[];
+  readonly ruleCount: number;
+  readonly sceneCount: number;
+}
+
+export interface HubView extends HubRecord {
+  readonly hubId: string;
+}
+
+/** A rule as served to apps: the rule plus why it is suspended, if it is. */
+export type RuleView = Rule & { readonly suspended?: Suspension };
+
+/** Reply value per message type (every reply is an Outcome of it). */
+export interface HomeReplies {
+  'home.upsert': { readonly created: boolean; readonly home: HomeSummary };
+  'home.get': HomeSummary;
+  'home.registerHub': HubView;
+  'home.hubs': HubView[];
+  'device.attached': { readonly deviceId: string };
+  /** decisions: entries appended to the decision log by this change. */
+  'device.changed': { readonly decisions: number };
+  'rules.list': RuleView[];
+  'rules.get': RuleView;
+  'rules.put': { readonly created: boolean; readonly rule: RuleView };
+  'rules.delete': { readonly ruleId: string };
+  'rules.resume': RuleView;
+  'scenes.list': Scene[];
+  'scenes.get': Scene;
+  'scenes.put': { readonly created: boolean; readonly scene: Scene };
+  'scenes.delete': { readonly sceneId: string };
+  'scenes.activate': { readonly sceneId: string; readonly commands: readonly { readonly commandId: string; readonly device: string }[] };
+  'decisions.list': DecisionEntry[];
+}
+
+export type HomeReply = Outcome<HomeReplies[keyof HomeReplies]>;

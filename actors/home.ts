@@ -1,0 +1,322 @@
+/** The home actor: home settings, hubs, the device mirror, rules and scenes with storm control. */
+import type { Behavior, Step } from '../runtime/behavior.ts';
+import type {
+  DeviceMirror,
+  HomeMsg,
+  HomeReplies,
+  HomeReply,
+  HomeState,
+  HomeSummary,
+  HubView,
+  RuleStatus,
+  RuleView,
+} from './home-messages.ts';
+import { commandCost, issuePlan, planActions } from './rules/action-plan.ts';
+import { appendDecision, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, readDecisions, type DecisionEntry } from './rules/decision-log.ts';
+import { evaluate, type Firing } from './rules/rule-evaluator.ts';
+import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
+import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
+import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
+import type { DeviceChanged, DomainEffect, DomainError, Value } from './types.ts';
+import { ownGet } from './validation.ts';
+
+export type { HomeMsg, HomeReplies, HomeReply, HomeState } from './home-messages.ts';
+
+/** Limits of a home actor. */
+export interface HomeConfig {
+  readonly storm: StormConfig;
+  /** Decision log entries kept (oldest dropped). Default 200. */
+  readonly decisionLogSize: number;
+  /** Default 200 each. */
+  readonly maxRules: number;
+  readonly maxScenes: number;
+  /** ttlMs of rule and scene commands that set none. Default 30 000. */
+  readonly commandTtlMs: number;
+}
+
+export const DEFAULT_HOME_CONFIG: HomeConfig = {
+  storm: DEFAULT_STORM_CONFIG,
+  decisionLogSize: DEFAULT_DECISION_LOG_SIZE,
+  maxRules: 200,
+  maxScenes: 200,
+  commandTtlMs: DEFAULT_COMMAND_TTL_MS,
+};
+
+type HomeStep = Step<HomeState, HomeReply, DomainEffect>;
+
+const ok = <K extends keyof HomeReplies>(_type: K, value: HomeReplies[K]): HomeReply => ({ ok: true, value });
+const fail = (code: DomainError['code'], message: string): HomeReply => ({ ok: false, error: { code, message } });
+const read = (state: HomeState, reply: HomeReply): HomeStep => ({ state, reply, journal: false });
+const write = (state: HomeState, reply: HomeReply, effects: DomainEffect[] = []): HomeStep => ({
+  state,
+  reply,
+  effects,
+  journal: true,
+});
+
+const byKey = <T>(record: Readonly<Record<string, T>>): [string, T][] =>
+  Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+function summary(s: HomeState): HomeSummary {
+  return {
+    homeId: s.homeId,
+    name: s.name,
+    timezone: s.timezone,
+    devices: byKey(s.devices).map(([deviceId, d]) => ({ deviceId, type: d.type, ...(d.hubId ? { hubId: d.hubId } : {}) })),
+    hubs: byKey(s.hubs).map(([hubId]) => hubId),
+    ruleCount: Object.keys(s.rules).length,
+    sceneCount: Object.keys(s.scenes).length,
+  };
+}
+
+function ruleView(s: HomeState, rule: Rule): RuleView {
+  const suspended = ownGet(s.ruleStatus, rule.id)?.suspended;
+  return suspended === undefined ? rule : { ...rule, suspended };
+}
+
+const FRESH_STATUS: RuleStatus = { recentFirings: [] };
+
+function sameValues(a: Readonly<Record<string, Value>>, b: Readonly<Record<string, Value>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+/** The state with the device's type and attribute values from `change`; the same object if nothing differs. */
+function mirror(s: HomeState, change: DeviceChanged): HomeState {
+  const old = ownGet(s.devices, change.deviceId);
+  if (old !== undefined && old.type === change.deviceType && sameValues(old.attributes, change.attributes)) return s;
+  const device: DeviceMirror = {
+    type: change.deviceType,
+    ...(old?.hubId === undefined ? {} : { hubId: old.hubId }),
+    attributes: { ...change.attributes },
+  };
+  return { ...s, devices: { ...s.devices, [change.deviceId]: device } };
+}
+
+/** Applies storm control to one passing firing; appends its decision and effects. */
+function fire(s: HomeState, f: Firing, depth: number, now: number, cfg: HomeConfig, effects: DomainEffect[]): HomeState {
+  const rule = ownGet(s.rules, f.ruleId);
+  if (rule === undefined) return s;
+  const status = ownGet(s.ruleStatus, rule.id) ?? FRESH_STATUS;
+  const plan = planActions(f.actions, s.scenes, cfg.commandTtlMs);
+  const admission = admitFiring({
+    suspended: status.suspended !== undefined,
+    depth,
+    recentFirings: status.recentFirings,
+    budget: s.budget,
+    cost: commandCost(plan),
+    now,
+    config: cfg.storm,
+  });
+  if (admission.verdict === 'skip') return s;
+  const base = { at: now, ruleId: rule.id, ruleName: rule.name, trigger: f.trigger, depth, conditions: f.conditions };
+  let next: HomeState;
+  let entry: Omit<DecisionEntry, 'seq'>;
+  if (admission.verdict === 'suspend') {
+    const suspended = { reason: admission.reason, at: now };
+    next = { ...s, ruleStatus: { ...s.ruleStatus, [rule.id]: { suspended, recentFirings: admission.recentFirings } } };
+    entry = { ...base, outcome: 'suspended', actions: [], reason: admission.reason };
+    effects.push({
+      type: 'notify',
+      homeId: s.homeId,
+      ruleId: rule.id,
+      message: `Rule "${rule.name}" was suspended (${admission.reason}). Fix it or resume it in the app.`,
+    });
+  } else if (admission.verdict === 'budget_exhausted') {
+    next = {
+      ...s,
+      budget: admission.budget,
+      ruleStatus: { ...s.ruleStatus, [rule.id]: { ...status, recentFirings: admission.recentFirings } },
+    };
+    entry = { ...base, outcome: 'budget_exhausted', actions: [], reason: admission.reason };
+  } else {
+    const issued = issuePlan(
+      plan,
+      { homeId: s.homeId, depth: depth + 1, source: { kind: 'rule', ruleId: rule.id }, idPrefix: `r-${rule.id}`, nextSeq: s.nextCommandSeq },
+      rule.id,
+    );
+    effects.push(...issued.effects);
+    next = {
+      ...s,
+      budget: admission.budget,
+      nextCommandSeq: issued.nextSeq,
+      ruleStatus: { ...s.ruleStatus, [rule.id]: { ...status, recentFirings: admission.recentFirings } },
+    };
+    entry = { ...base, outcome: 'fired', actions: issued.taken };
+  }
+  const decisions = appendDecision(next.decisions, entry, cfg.decisionLogSize);
+  const added = decisions.entries[decisions.entries.length - 1];
+  effects.push({ type: 'publish', homeId: s.homeId, topic: 'decision', data: added });
+  return { ...next, decisions };
+}
+
+function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig): HomeStep {
+  let next = mirror(s, change);
+  const effects: DomainEffect[] = [];
+  let decisions = 0;
+  for (const f of evaluate(next, change, now)) {
+    if (!f.passed) continue;
+    const after = fire(next, f, change.depth, now, cfg, effects);
+    if (after !== next) decisions++;
+    next = after;
+  }
+  return { state: next, reply: ok('device.changed', { decisions }), effects, journal: next !== s };
+}
+
+function activateScene(s: HomeState, sceneId: string, depth: number, now: number, cfg: HomeConfig): HomeStep {
+  const scene = ownGet(s.scenes, sceneId);
+  if (scene === undefined) return read(s, fail('not_found', `scene ${sceneId} not found`));
+  const plan = planActions([{ type: 'scene', scene: sceneId }], s.scenes, cfg.commandTtlMs);
+  const cost = commandCost(plan);
+  const taken = takeBudget(s.budget, cost, now, cfg.storm);
+  if (!taken.ok) return read(s, fail('resource_exhausted', budgetReason(cost, taken.budget, cfg.storm)));
+  const issued = issuePlan(plan, { homeId: s.homeId, depth, source: { kind: 'app' }, idPrefix: `s-${sceneId}`, nextSeq: s.nextCommandSeq });
+  const commands = issued.taken.flatMap((a) => (a.type === 'command' ? [{ commandId: a.commandId, device: a.device }] : []));
+  return write({ ...s, budget: taken.budget, nextCommandSeq: issued.nextSeq }, ok('scenes.activate', { sceneId, commands }), issued.effects);
+}
+
+function withoutKey<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
+  const { [key]: _removed, ...rest } = record;
+  return rest;
+}
+
+function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): HomeStep {
+  switch (msg.type) {
+    case 'home.upsert': {
+      const name = validateName(msg.name);
+      if (!name.ok) return read(s, name);
+      const tz = validateTimeZone(msg.timezone === undefined ? s.timezone : msg.timezone);
+      if (!tz.ok) return read(s, tz);
+      if (s.exists && s.name === name.value && s.timezone === tz.value) {
+        return read(s, ok('home.upsert', { created: false, home: summary(s) }));
+      }
+      const next = { ...s, exists: true, name: name.value, timezone: tz.value };
+      return write(next, ok('home.upsert', { created: !s.exists, home: summary(next) }));
+    }
+    case 'device.attached': {
+      const old = ownGet(s.devices, msg.deviceId);
+      if (old !== undefined && old.type === msg.deviceType && old.hubId === msg.hubId) {
+        return read(s, ok('device.attached', { deviceId: msg.deviceId }));
+      }
+      const device: DeviceMirror = { type: msg.deviceType, hubId: msg.hubId, attributes: old?.attributes ?? {} };
+      return write({ ...s, devices: { ...s.devices, [msg.deviceId]: device } }, ok('device.attached', { deviceId: msg.deviceId }));
+    }
+    case 'device.changed':
+      return onDeviceChanged(s, msg, now, cfg);
+    default:
+      break;
+  }
+  // Everything below needs the home to exist.
+  if (!s.exists) return read(s, fail('not_found', `home ${s.homeId} not found`));
+  switch (msg.type) {
+    case 'home.get':
+      return read(s, ok('home.get', summary(s)));
+    case 'home.registerHub': {
+      const hubId = validateId(msg.hubId, 'hubId');
+      if (!hubId.ok) return read(s, hubId);
+      if (typeof msg.secretHash !== 'string' || msg.secretHash.length === 0) {
+        return read(s, invalidField('secretHash', 'must be a non-empty string'));
+      }
+      if (Object.hasOwn(s.hubs, hubId.value)) return read(s, fail('already_exists', `hub ${hubId.value} already exists`));
+      const hub = { secretHash: msg.secretHash, createdAt: now };
+      return write({ ...s, hubs: { ...s.hubs, [hubId.value]: hub } }, ok('home.registerHub', { hubId: hubId.value, ...hub }));
+    }
+    case 'home.hubs':
+      return read(s, ok('home.hubs', byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h }))));
+    case 'rules.list':
+      return read(s, ok('rules.list', byKey(s.rules).map(([, r]) => ruleView(s, r))));
+    case 'rules.get': {
+      const rule = ownGet(s.rules, msg.ruleId);
+      return read(s, rule ? ok('rules.get', ruleView(s, rule)) : fail('not_found', `rule ${msg.ruleId} not found`));
+    }
+    case 'rules.put': {
+      const v = validateRule(msg.rule);
+      if (!v.ok) return read(s, v);
+      const rule = v.value;
+      const created = !Object.hasOwn(s.rules, rule.id);
+      if (created && Object.keys(s.rules).length >= cfg.maxRules) {
+        return read(s, fail('failed_precondition', `a home has at most ${cfg.maxRules} rules`));
+      }
+      // Writing a rule clears its suspension: the app has seen the reason and changed the rule.
+      const next = { ...s, rules: { ...s.rules, [rule.id]: rule }, ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS } };
+      return write(next, ok('rules.put', { created, rule }));
+    }
+    case 'rules.delete': {
+      if (!Object.hasOwn(s.rules, msg.ruleId)) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
+      const next = { ...s, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) };
+      return write(next, ok('rules.delete', { ruleId: msg.ruleId }));
+    }
+    case 'rules.resume': {
+      const rule = ownGet(s.rules, msg.ruleId);
+      if (rule === undefined) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
+      const status = ownGet(s.ruleStatus, msg.ruleId);
+      if (status === undefined || (status.suspended === undefined && status.recentFirings.length === 0)) {
+        return read(s, ok('rules.resume', rule));
+      }
+      return write({ ...s, ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS } }, ok('rules.resume', rule));
+    }
+    case 'scenes.list':
+      return read(s, ok('scenes.list', byKey(s.scenes).map(([, sc]) => sc)));
+    case 'scenes.get': {
+      const scene = ownGet(s.scenes, msg.sceneId);
+      return read(s, scene ? ok('scenes.get', scene) : fail('not_found', `scene ${msg.sceneId} not found`));
+    }
+    case 'scenes.put': {
+      const v = validateScene(msg.scene);
+      if (!v.ok) return read(s, v);
+      const scene = v.value;
+      const created = !Object.hasOwn(s.scenes, scene.id);
+      if (created && Object.keys(s.scenes).length >= cfg.maxScenes) {
+        return read(s, fail('failed_precondition', `a home has at most ${cfg.maxScenes} scenes`));
+      }
+      return write({ ...s, scenes: { ...s.scenes, [scene.id]: scene } }, ok('scenes.put', { created, scene }));
+    }
+    case 'scenes.delete': {
+      if (!Object.hasOwn(s.scenes, msg.sceneId)) return read(s, fail('not_found', `scene ${msg.sceneId} not found`));
+      return write({ ...s, scenes: withoutKey(s.scenes, msg.sceneId) }, ok('scenes.delete', { sceneId: msg.sceneId }));
+    }
+    case 'scenes.activate': {
+      const depth = msg.depth ?? 0;
+      if (!Number.isSafeInteger(depth) || depth < 0) return read(s, invalidField('depth', 'must be a non-negative integer'));
+      return activateScene(s, msg.sceneId, depth, now, cfg);
+    }
+    case 'decisions.list': {
+      const limit = msg.limit ?? 50;
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > cfg.decisionLogSize) {
+        return read(s, invalidField('limit', `must be an integer from 1 to ${cfg.decisionLogSize}`));
+      }
+      return read(s, ok('decisions.list', readDecisions(s.decisions, limit)));
+    }
+    default:
+      return read(s, invalidField('type', `unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`));
+  }
+}
+
+/** Builds the home behaviour with `config` over the defaults. */
+export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<HomeState, HomeMsg, HomeReply, DomainEffect> {
+  const cfg: HomeConfig = { ...DEFAULT_HOME_CONFIG, ...config };
+  return {
+    kind: 'home',
+    initial(id: string): HomeState {
+      const homeId = id.startsWith('home:') ? id.slice('home:'.length) : id;
+      return {
+        homeId,
+        exists: false,
+        name: '',
+        timezone: 'UTC',
+        devices: {},
+        hubs: {},
+        rules: {},
+        ruleStatus: {},
+        scenes: {},
+        decisions: emptyDecisionLog(),
+        budget: initialBudget(cfg.storm),
+        nextCommandSeq: 1,
+      };
+    },
+    receive: (state, msg, ctx) => receive(state, msg, ctx.now, cfg),
+  };
+}
+
+/** The home actor, `home:{homeId}`, with the default limits. */
+export const homeBehavior = createHomeBehavior();

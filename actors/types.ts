@@ -1,0 +1,92 @@
+/** Domain types shared by the device, home and hub actors (pure data, no I/O). */
+
+/** An attribute value, as the hub contract's `Value` oneof: number, flag (bool) or text. */
+export type Value = number | boolean | string;
+
+/** Actor ids. The homeId is the shard key: a home, its devices and hubs live together. */
+export const homeActorId = (homeId: string): string => `home:${homeId}`;
+export const deviceActorId = (homeId: string, deviceId: string): string => `device:${homeId}:${deviceId}`;
+export const hubActorId = (homeId: string, hubId: string): string => `hub:${homeId}:${hubId}`;
+
+/** A bad field in a request: `field` is a path such as `then[0].device`, `reason` says why. */
+export interface FieldError {
+  readonly code: 'invalid_argument';
+  readonly field: string;
+  readonly reason: string;
+}
+
+/** A domain failure that a caller can act on; codes are stable and mapped to HTTP/gRPC at the edge. */
+export interface DomainError {
+  readonly code:
+    | 'invalid_argument'
+    | 'not_found'
+    | 'version_conflict'
+    | 'already_exists'
+    | 'permission_denied'
+    | 'failed_precondition'
+    /** A per-home budget is spent (storm control): retry later (HTTP 429). */
+    | 'resource_exhausted';
+  readonly message: string;
+  readonly field?: string;
+}
+
+export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DomainError };
+
+/** Command lifecycle: queued → sent → succeeded | failed, or expired from queued/sent. */
+export type CommandStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
+
+/** Ask a device actor to run a command on the device (from the app or from a rule). */
+export interface IssueCommand {
+  readonly type: 'command.issue';
+  /** Idempotency key: a second issue with the same id returns the first command unchanged. */
+  readonly commandId: string;
+  readonly name: string;
+  readonly params: Readonly<Record<string, Value>>;
+  /** ttlMs: milliseconds until the command expires if the hub has not completed it. */
+  readonly ttlMs: number;
+  /** Causal depth: 0 from an app, `trigger depth + 1` from a rule (storm control). */
+  readonly depth: number;
+  /** Who asked: an app call or a rule id. */
+  readonly source: { readonly kind: 'app' } | { readonly kind: 'rule'; readonly ruleId: string };
+}
+
+/** What a device actor tells its home after a report changed attributes or carried an event. */
+export interface DeviceChanged {
+  readonly type: 'device.changed';
+  readonly deviceId: string;
+  readonly deviceType: string;
+  /** Attributes whose value changed in this report. */
+  readonly changed: Readonly<Record<string, Value>>;
+  /** Every attribute's current reported value after the report. */
+  readonly attributes: Readonly<Record<string, Value>>;
+  /** Event name carried by the report (`motion_detected`, `double`, ...), if any. */
+  readonly event?: string;
+  /** Causal depth of the change: 0 for a spontaneous report, more when a rule's command caused it. */
+  readonly depth: number;
+  /** Hub timestamp of the report, epoch ms. */
+  readonly tsMs: number;
+}
+
+/** A command on its way down to a hub. */
+export interface CommandDelivery {
+  readonly commandId: string;
+  readonly deviceId: string;
+  readonly name: string;
+  readonly params: Readonly<Record<string, Value>>;
+  /** Epoch ms after which the hub must not execute it. */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * Side effects of domain reducers. The host runs them only once the step that produced them is
+ * durable; an interpreter outside `actors/` turns them into I/O.
+ */
+export type DomainEffect =
+  /** Deliver `msg` to another actor (fire and forget). */
+  | { readonly type: 'tell'; readonly to: string; readonly msg: unknown }
+  /** Send a command down the hub's stream, wherever that stream is held. */
+  | { readonly type: 'hub.command'; readonly homeId: string; readonly hubId: string; readonly command: CommandDelivery }
+  /** Tell the home's apps something (a rule's notify action, a suspended rule). */
+  | { readonly type: 'notify'; readonly homeId: string; readonly message: string; readonly ruleId?: string }
+  /** A change apps may follow live (SSE): shadow updates, command status, decisions. */
+  | { readonly type: 'publish'; readonly homeId: string; readonly topic: string; readonly data: unknown };

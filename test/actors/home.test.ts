@@ -1,0 +1,389 @@
+import { describe, expect, it } from 'vitest';
+import { createHomeBehavior, homeBehavior, type HomeMsg, type HomeReplies, type HomeState } from '../../actors/home.ts';
+import type { DeviceChanged, DomainEffect, IssueCommand, Value } from '../../actors/types.ts';
+import { mulberry32, pick, randomInt } from '../support/prng.ts';
+
+const NIGHT = Date.parse('2024-01-15T22:30:00Z'); // 23:30 in Berlin, 17:30 in New York
+const DAY = Date.parse('2024-01-15T11:00:00Z'); // 12:00 in Berlin
+
+type Behavior = typeof homeBehavior;
+
+function deepFreeze<T>(x: T): T {
+  if (typeof x === 'object' && x !== null && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x)) deepFreeze(v);
+  }
+  return x;
+}
+
+/** One reducer call on a frozen state: any mutation of the input throws. */
+function send(s: HomeState, msg: HomeMsg, now = NIGHT, b: Behavior = homeBehavior) {
+  return b.receive(deepFreeze(s), msg, { id: 'home:h1', now, replaying: false });
+}
+
+function okValue<K extends keyof HomeReplies>(_type: K, step: { reply?: unknown }): HomeReplies[K] {
+  const reply = step.reply as { ok: boolean; value?: unknown; error?: unknown };
+  expect(reply, JSON.stringify(reply)).toMatchObject({ ok: true });
+  return reply.value as HomeReplies[K];
+}
+
+function errorOf(step: { reply?: unknown }) {
+  const reply = step.reply as { ok: boolean; error?: { code: string; field?: string; message: string } };
+  expect(reply.ok).toBe(false);
+  return reply.error!;
+}
+
+function setup(timezone = 'Europe/Berlin', b: Behavior = homeBehavior): HomeState {
+  return send(b.initial('home:h1'), { type: 'home.upsert', name: 'Flat', timezone }, NIGHT, b).state;
+}
+
+function put(s: HomeState, rule: unknown, b: Behavior = homeBehavior): HomeState {
+  const step = send(s, { type: 'rules.put', rule }, NIGHT, b);
+  okValue('rules.put', step);
+  return step.state;
+}
+
+function change(deviceId: string, changed: Record<string, Value>, over: Partial<DeviceChanged> = {}): DeviceChanged {
+  return { type: 'device.changed', deviceId, deviceType: 'sensor', changed, attributes: changed, depth: 0, tsMs: NIGHT, ...over };
+}
+
+const tells = (effects: readonly DomainEffect[] = []) =>
+  effects.flatMap((e) => (e.type === 'tell' ? [{ to: e.to, msg: e.msg as IssueCommand }] : []));
+const ofType = <T extends DomainEffect['type']>(effects: readonly DomainEffect[] = [], type: T) =>
+  effects.filter((e): e is Extract<DomainEffect, { type: T }> => e.type === type);
+
+const motionRule = {
+  id: 'motion-light',
+  name: 'Hall light on motion at night',
+  when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }],
+  if: [
+    { device: 'motion1', attribute: 'illuminance', op: '<', value: 50 },
+    { type: 'time', after: '18:00', before: '06:00' },
+  ],
+  then: [
+    { type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 } },
+    { type: 'notify', message: 'Hall light on' },
+  ],
+};
+
+const motion = (depth = 0) => change('motion1', { motion: true }, { attributes: { motion: true, illuminance: 12 }, depth });
+
+describe('home: settings and hubs', () => {
+  it('is not found until created, then summarises itself', () => {
+    const s0 = homeBehavior.initial('home:h1');
+    expect(errorOf(send(s0, { type: 'home.get' })).code).toBe('not_found');
+    const created = send(s0, { type: 'home.upsert', name: 'Flat', timezone: 'Europe/Berlin' });
+    expect(created.journal).toBe(true);
+    expect(okValue('home.upsert', created).created).toBe(true);
+    const again = send(created.state, { type: 'home.upsert', name: 'Flat', timezone: 'Europe/Berlin' });
+    expect(again.journal).toBe(false);
+    expect(okValue('home.upsert', again).created).toBe(false);
+    expect(okValue('home.get', send(created.state, { type: 'home.get' }))).toEqual({
+      homeId: 'h1', name: 'Flat', timezone: 'Europe/Berlin', devices: [], hubs: [], ruleCount: 0, sceneCount: 0,
+    });
+  });
+
+  it('validates name and time zone, naming the field', () => {
+    const s0 = homeBehavior.initial('home:h1');
+    expect(errorOf(send(s0, { type: 'home.upsert', name: '', timezone: 'UTC' })).field).toBe('name');
+    expect(errorOf(send(s0, { type: 'home.upsert', name: 'x'.repeat(129), timezone: 'UTC' })).field).toBe('name');
+    expect(errorOf(send(s0, { type: 'home.upsert', name: 'Flat', timezone: 'Berlin/Mitte' })).field).toBe('timezone');
+    expect(okValue('home.upsert', send(s0, { type: 'home.upsert', name: 'Flat' })).home.timezone).toBe('UTC');
+  });
+
+  it('registers hubs once and lists them', () => {
+    const s = setup();
+    const reg = send(s, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'sha256:abc' }, 5);
+    expect(okValue('home.registerHub', reg)).toEqual({ hubId: 'hub-1', secretHash: 'sha256:abc', createdAt: 5 });
+    expect(errorOf(send(reg.state, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'x' })).code).toBe('already_exists');
+    expect(errorOf(send(reg.state, { type: 'home.registerHub', hubId: 'hub/1', secretHash: 'x' })).field).toBe('hubId');
+    expect(okValue('home.hubs', send(reg.state, { type: 'home.hubs' }))).toEqual([{ hubId: 'hub-1', secretHash: 'sha256:abc', createdAt: 5 }]);
+    const s0 = homeBehavior.initial('home:h1');
+    expect(errorOf(send(s0, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'x' })).code).toBe('not_found');
+  });
+
+  it('mirrors devices: type and hub from attach, values from changes', () => {
+    let s = send(setup(), { type: 'device.attached', deviceId: 'motion1', deviceType: 'motion_sensor', hubId: 'hub-1' }).state;
+    s = send(s, motion()).state;
+    expect(okValue('home.get', send(s, { type: 'home.get' })).devices).toEqual([{ deviceId: 'motion1', type: 'sensor', hubId: 'hub-1' }]);
+    expect(s.devices.motion1?.attributes).toEqual({ motion: true, illuminance: 12 });
+  });
+});
+
+describe('home: rules firing', () => {
+  it('fires a rule whose trigger matches and conditions hold: a command, a notify and a decision', () => {
+    const s = put(setup(), motionRule);
+    const step = send(s, motion());
+    expect(step.journal).toBe(true);
+    expect(tells(step.effects)).toEqual([
+      {
+        to: 'device:h1:light1',
+        msg: {
+          type: 'command.issue',
+          commandId: 'r-motion-light-1',
+          name: 'set',
+          params: { on: true, brightness: 60 },
+          ttlMs: 30_000,
+          depth: 1,
+          source: { kind: 'rule', ruleId: 'motion-light' },
+        },
+      },
+    ]);
+    expect(ofType(step.effects, 'notify')).toEqual([{ type: 'notify', homeId: 'h1', message: 'Hall light on', ruleId: 'motion-light' }]);
+    const [published] = ofType(step.effects, 'publish');
+    expect(published).toMatchObject({ homeId: 'h1', topic: 'decision', data: { seq: 1, outcome: 'fired' } });
+    expect(step.state.nextCommandSeq).toBe(2);
+
+    const [entry] = okValue('decisions.list', send(step.state, { type: 'decisions.list', limit: 10 }));
+    expect(entry).toEqual({
+      seq: 1,
+      at: NIGHT,
+      ruleId: 'motion-light',
+      ruleName: 'Hall light on motion at night',
+      trigger: { type: 'attribute', device: 'motion1', attribute: 'motion', value: true },
+      depth: 0,
+      conditions: [
+        { condition: { type: 'attribute', device: 'motion1', attribute: 'illuminance', op: '<', value: 50 }, saw: 12, passed: true },
+        { condition: { type: 'time', after: '18:00', before: '06:00' }, saw: '23:30', passed: true },
+      ],
+      outcome: 'fired',
+      actions: [
+        { type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 }, ttlMs: 30_000, commandId: 'r-motion-light-1' },
+        { type: 'notify', message: 'Hall light on' },
+      ],
+    });
+    expect(published?.data).toEqual(entry);
+  });
+
+  it('does nothing when a condition fails, journaling only the attribute mirror', () => {
+    const s = put(setup(), motionRule);
+    const day = send(s, motion(), DAY);
+    expect(day.effects).toEqual([]);
+    expect(day.journal).toBe(true); // the mirror changed
+    expect(day.state.decisions.entries).toEqual([]);
+    const same = send(day.state, change('motion1', {}, { attributes: { motion: true, illuminance: 12 } }), DAY);
+    expect(same.journal).toBe(false);
+    expect(same.state).toBe(day.state);
+  });
+
+  it("evaluates time conditions in the home's time zone", () => {
+    expect(tells(send(put(setup('Europe/Berlin'), motionRule), motion()).effects)).toHaveLength(1);
+    expect(tells(send(put(setup('America/New_York'), motionRule), motion()).effects)).toHaveLength(0); // 17:30 there
+  });
+
+  it('expands a scene action into one command per scene action and logs a missing scene as skipped', () => {
+    let s = send(setup(), {
+      type: 'scenes.put',
+      scene: { id: 'movie', name: 'Movie', actions: [{ device: 'curtain1', name: 'close' }, { device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000 }] },
+    }).state;
+    s = put(s, { id: 'movie-btn', name: 'Movie button', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }, { type: 'scene', scene: 'gone' }] });
+    const step = send(s, change('button1', {}, { event: 'double' }));
+    expect(tells(step.effects).map((t) => [t.to, t.msg.commandId, t.msg.name, t.msg.ttlMs])).toEqual([
+      ['device:h1:curtain1', 'r-movie-btn-1', 'close', 30_000],
+      ['device:h1:light1', 'r-movie-btn-2', 'set', 5_000],
+    ]);
+    expect(step.state.budget.tokens).toBe(28);
+    expect(step.state.decisions.entries[0]?.actions).toEqual([
+      { type: 'command', device: 'curtain1', name: 'close', params: {}, ttlMs: 30_000, scene: 'movie', commandId: 'r-movie-btn-1' },
+      { type: 'command', device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000, scene: 'movie', commandId: 'r-movie-btn-2' },
+      { type: 'skipped', action: { type: 'scene', scene: 'gone' }, reason: 'scene gone not found' },
+    ]);
+  });
+});
+
+describe('home: storm control', () => {
+  const loopRule = {
+    id: 'loop',
+    name: 'Echo',
+    when: [{ type: 'attribute', device: 'light1', attribute: 'on' }],
+    then: [{ type: 'command', device: 'light1', name: 'set', params: { on: true } }],
+  };
+
+  it('suspends a rule that re-triggers itself through its own commands, and tells the app why', () => {
+    let s = put(setup(), loopRule);
+    let depth = 0;
+    const fired: number[] = [];
+    for (;;) {
+      // The device applies the command and reports a change carrying the command's depth.
+      const step = send(s, change('light1', { on: depth % 2 === 0 }, { depth }));
+      s = step.state;
+      const [cmd] = tells(step.effects);
+      if (!cmd) {
+        expect(ofType(step.effects, 'notify')).toEqual([
+          { type: 'notify', homeId: 'h1', ruleId: 'loop', message: expect.stringContaining('Rule "Echo" was suspended (causal_depth_exceeded: a change at depth 4') },
+        ]);
+        break;
+      }
+      fired.push(depth);
+      depth = cmd.msg.depth;
+    }
+    expect(fired).toEqual([0, 1, 2, 3]);
+    const [view] = okValue('rules.list', send(s, { type: 'rules.list' }));
+    expect(view?.suspended).toEqual({ reason: expect.stringMatching(/^causal_depth_exceeded: /), at: NIGHT });
+    const [last] = okValue('decisions.list', send(s, { type: 'decisions.list' }));
+    expect(last).toMatchObject({ outcome: 'suspended', depth: 4, actions: [], reason: view?.suspended?.reason });
+
+    // Suspended: a fresh change does nothing and logs nothing.
+    const quiet = send(s, change('light1', { on: false }));
+    expect(tells(quiet.effects)).toEqual([]);
+    expect(quiet.state.decisions.entries).toHaveLength(s.decisions.entries.length);
+
+    // Resume clears it; the rule fires again.
+    const resumed = send(quiet.state, { type: 'rules.resume', ruleId: 'loop' });
+    expect(resumed.journal).toBe(true);
+    expect(okValue('rules.resume', resumed)).not.toHaveProperty('suspended');
+    expect(tells(send(resumed.state, change('light1', { on: true })).effects)).toHaveLength(1);
+    expect(errorOf(send(s, { type: 'rules.resume', ruleId: 'nope' })).code).toBe('not_found');
+  });
+
+  it('suspends a rule that fires more than 10 times in 10 s; writing the rule again clears it', () => {
+    const rule = { id: 'press', name: 'Press', when: [{ type: 'event', device: 'button1', event: 'single' }], then: [{ type: 'notify', message: 'pressed' }] };
+    let s = put(setup(), rule);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const step = send(s, change('button1', {}, { event: 'single' }), NIGHT + i * 500);
+      s = step.state;
+      outcomes.push(...ofType(step.effects, 'publish').map((p) => (p.data as { outcome: string }).outcome));
+    }
+    expect(outcomes).toEqual([...Array<string>(10).fill('fired'), 'suspended']);
+    expect(s.ruleStatus.press?.suspended).toEqual({ reason: 'storm: fired 11 times in 10s', at: NIGHT + 5_000 });
+    const [newest] = okValue('decisions.list', send(s, { type: 'decisions.list', limit: 1 }));
+    expect(newest).toMatchObject({ seq: 11, outcome: 'suspended', reason: 'storm: fired 11 times in 10s' });
+
+    s = put(s, rule);
+    expect(okValue('rules.get', send(s, { type: 'rules.get', ruleId: 'press' }))).not.toHaveProperty('suspended');
+    expect(ofType(send(s, change('button1', {}, { event: 'single' }), NIGHT + 6_000).effects, 'notify')).toHaveLength(1);
+  });
+
+  it('logs budget_exhausted and takes no action when the home command budget cannot pay', () => {
+    const sixteen = Array.from({ length: 16 }, (_, i) => ({ device: `light${i}`, name: 'set', params: { on: true } }));
+    let s = send(setup(), { type: 'scenes.put', scene: { id: 'all', name: 'All lights', actions: sixteen } }).state;
+    s = put(s, { id: 'all-on', name: 'All on', when: [{ type: 'event', device: 'button1', event: 'long_press' }], then: [{ type: 'scene', scene: 'all' }] });
+    const press = (now: number) => send(s, change('button1', {}, { event: 'long_press' }), now);
+
+    let step = press(NIGHT);
+    expect(tells(step.effects)).toHaveLength(16);
+    s = step.state;
+    step = press(NIGHT + 1_000); // 14.5 tokens left
+    expect(tells(step.effects)).toEqual([]);
+    expect(step.state.nextCommandSeq).toBe(s.nextCommandSeq);
+    expect(step.state.decisions.entries.at(-1)).toMatchObject({
+      outcome: 'budget_exhausted',
+      actions: [],
+      reason: 'budget_exhausted: needs 16 command(s), 14 left (home limit 30 per 60s)',
+    });
+    expect(ofType(step.effects, 'publish')).toHaveLength(1);
+    s = step.state;
+    expect(tells(press(NIGHT + 4_000).effects)).toHaveLength(16); // refilled to 16
+  });
+
+  it('makes the limits configurable', () => {
+    const b = createHomeBehavior({ storm: { maxDepth: 1, budgetCommands: 1, budgetWindowMs: 1_000, retriggerMax: 100, retriggerWindowMs: 1_000 } });
+    const s = put(setup('UTC', b), motionRule, b);
+    const evening = Date.parse('2024-01-15T20:00:00Z');
+    expect(tells(send(s, motion(0), evening, b).effects)).toHaveLength(1);
+    expect(send(s, motion(1), evening, b).state.ruleStatus['motion-light']?.suspended?.reason).toMatch(/^causal_depth_exceeded/);
+  });
+});
+
+describe('home: rules and scenes API', () => {
+  it('validates rules with the path of the bad field and allows unknown devices', () => {
+    const s = setup();
+    const bad = errorOf(send(s, { type: 'rules.put', rule: { ...motionRule, if: [{ device: 'm', attribute: 'a', op: '~', value: 1 }] } }));
+    expect(bad).toMatchObject({ code: 'invalid_argument', field: 'if[0].op', message: 'if[0].op must be one of ==, !=, <, <=, >, >=' });
+    const created = send(s, { type: 'rules.put', rule: motionRule });
+    expect(okValue('rules.put', created)).toMatchObject({ created: true, rule: { id: 'motion-light', enabled: true, mode: 'single' } });
+    expect(okValue('rules.put', send(created.state, { type: 'rules.put', rule: motionRule })).created).toBe(false);
+    expect(errorOf(send(s, { type: 'rules.get', ruleId: 'motion-light' })).code).toBe('not_found');
+    expect(errorOf(send(s, { type: 'rules.get', ruleId: 'constructor' })).code).toBe('not_found');
+    const deleted = send(created.state, { type: 'rules.delete', ruleId: 'motion-light' });
+    expect(okValue('rules.list', send(deleted.state, { type: 'rules.list' }))).toEqual([]);
+    expect(errorOf(send(deleted.state, { type: 'rules.delete', ruleId: 'motion-light' })).code).toBe('not_found');
+  });
+
+  it('rejects a 201st rule but still replaces existing ones', () => {
+    let s = setup();
+    for (let i = 0; i < 200; i++) s = put(s, { ...motionRule, id: `r${i}` });
+    expect(errorOf(send(s, { type: 'rules.put', rule: { ...motionRule, id: 'r200' } })).code).toBe('failed_precondition');
+    expect(okValue('rules.put', send(s, { type: 'rules.put', rule: { ...motionRule, id: 'r7', name: 'renamed' } })).created).toBe(false);
+  });
+
+  it('activates a scene for the app at depth 0, spending the command budget', () => {
+    let s = send(setup(), { type: 'scenes.put', scene: { id: 'movie', name: 'Movie', actions: [{ device: 'curtain1', name: 'close' }, { device: 'light1', name: 'set', params: { brightness: 10 } }] } }).state;
+    expect(okValue('scenes.list', send(s, { type: 'scenes.list' })).map((x) => x.id)).toEqual(['movie']);
+    const step = send(s, { type: 'scenes.activate', sceneId: 'movie' });
+    expect(okValue('scenes.activate', step)).toEqual({ sceneId: 'movie', commands: [{ commandId: 's-movie-1', device: 'curtain1' }, { commandId: 's-movie-2', device: 'light1' }] });
+    expect(tells(step.effects).map((t) => [t.msg.source, t.msg.depth])).toEqual([[{ kind: 'app' }, 0], [{ kind: 'app' }, 0]]);
+    s = step.state;
+    for (let i = 0; i < 14; i++) s = send(s, { type: 'scenes.activate', sceneId: 'movie' }).state; // 30 commands spent
+    const broke = send(s, { type: 'scenes.activate', sceneId: 'movie' });
+    expect(errorOf(broke)).toMatchObject({ code: 'resource_exhausted', message: expect.stringContaining('budget_exhausted') });
+    expect(broke.journal).toBe(false);
+    expect(errorOf(send(s, { type: 'scenes.activate', sceneId: 'nope' })).code).toBe('not_found');
+  });
+});
+
+describe('home: decision log', () => {
+  const rule = { id: 'press', name: 'Press', when: [{ type: 'event', device: 'button1', event: 'single' }], if: [{ device: 'climate1', attribute: 'temperature', op: '>', value: 0 }], then: [{ type: 'notify', message: 'pressed' }] };
+
+  it('keeps the newest 200 entries with the values conditions saw, served newest first', () => {
+    let s = put(setup(), rule);
+    for (let i = 0; i < 205; i++) {
+      s = send(s, change('climate1', { temperature: i + 1 }), NIGHT + i * 1_100).state;
+      s = send(s, change('button1', {}, { event: 'single' }), NIGHT + i * 1_100 + 1).state;
+    }
+    expect(s.decisions.entries).toHaveLength(200);
+    const all = okValue('decisions.list', send(s, { type: 'decisions.list', limit: 200 }));
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => 205 - i));
+    expect(all[0]?.conditions[0]?.saw).toBe(205);
+    expect(all[199]?.conditions[0]?.saw).toBe(6);
+    expect(okValue('decisions.list', send(s, { type: 'decisions.list' }))).toHaveLength(50);
+    for (const limit of [0, 201, 2.5, '10']) expect(errorOf(send(s, { type: 'decisions.list', limit })).field).toBe('limit');
+  });
+});
+
+describe('home: purity', () => {
+  it('is deterministic and JSON-serializable: replaying random traffic from a JSON snapshot gives the same steps', () => {
+    const rand = mulberry32(2024);
+    const msgs: [HomeMsg, number][] = [];
+    let now = NIGHT;
+    const scene = { id: 'movie', name: 'Movie', actions: [{ device: 'light1', name: 'set', params: { on: false } }] };
+    const rules = [motionRule, { id: 'b', name: 'B', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }] }];
+    for (let i = 0; i < 400; i++) {
+      now += randomInt(rand, 2_000);
+      const kind = randomInt(rand, 10);
+      const m: HomeMsg =
+        kind === 0 ? { type: 'rules.put', rule: pick(rand, rules) }
+        : kind === 1 ? { type: 'scenes.put', scene }
+        : kind === 2 ? { type: 'rules.resume', ruleId: 'b' }
+        : kind < 6 ? change('button1', {}, { event: pick(rand, ['single', 'double']), depth: randomInt(rand, 6) })
+        : motion(randomInt(rand, 6));
+      msgs.push([m, now]);
+    }
+    const runFrom = (start: HomeState, from: number) => {
+      let s = start;
+      const out: unknown[] = [];
+      for (const [m, t] of msgs.slice(from)) {
+        const step = send(s, m, t);
+        out.push([step.reply, step.effects, step.journal]);
+        s = step.state;
+      }
+      return { s, out };
+    };
+    const base = setup();
+    const full = runFrom(base, 0);
+    expect(runFrom(base, 0)).toEqual(full);
+    const half = (() => {
+      let s = base;
+      for (const [m, t] of msgs.slice(0, 200)) s = send(s, m, t).state;
+      return s;
+    })();
+    const restored = JSON.parse(JSON.stringify(half)) as HomeState;
+    expect(restored).toEqual(half);
+    const tail = runFrom(restored, 200);
+    expect(tail.s).toEqual(full.s);
+    expect(tail.out).toEqual(full.out.slice(200));
+    expect(JSON.parse(JSON.stringify(full.s))).toEqual(full.s);
+    expect(full.s.decisions.entries.length).toBeGreaterThan(0);
+  });
+});

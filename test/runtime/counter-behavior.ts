@@ -1,0 +1,45 @@
+/** A minimal behaviour for runtime tests: a counter with messages that crash on purpose. */
+import type { Behavior } from '../../runtime/behavior.ts';
+
+export interface CounterState {
+  readonly count: number;
+  readonly log: readonly number[];
+}
+
+export type CounterMsg =
+  | { readonly type: 'add'; readonly n: number }
+  | { readonly type: 'get' }
+  | { readonly type: 'echo'; readonly tag: number }
+  | { readonly type: 'poison' }
+  /** Throws while `failures.left > 0` (shared with the test), then adds 1. */
+  | { readonly type: 'flaky'; readonly key: string };
+
+/** Remaining failures per `flaky` key; tests set them. */
+export const flakyFailures = new Map<string, number>();
+
+export const counterBehavior: Behavior<CounterState, CounterMsg, unknown> = {
+  kind: 'counter',
+  initial: () => ({ count: 0, log: [] }),
+  receive(state, msg) {
+    switch (msg.type) {
+      case 'add': {
+        const count = state.count + msg.n;
+        return { state: { count, log: [...state.log, msg.n].slice(-20) }, reply: count, journal: true, effects: [{ added: msg.n }] };
+      }
+      case 'get':
+        return { state, reply: state.count };
+      case 'echo':
+        return { state, reply: msg.tag };
+      case 'poison':
+        throw new Error('poison message');
+      case 'flaky': {
+        const left = flakyFailures.get(msg.key) ?? 0;
+        if (left > 0) {
+          flakyFailures.set(msg.key, left - 1);
+          throw new Error(`flaky failure, ${left - 1} left`);
+        }
+        return { state: { ...state, count: state.count + 1 }, reply: state.count + 1, journal: true };
+      }
+    }
+  },
+};
