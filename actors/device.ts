@@ -229,6 +229,10 @@ function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
   return { state: next, reply: ok(shadowOf(next)), effects: [shadowEvent(next)], journal: true };
 }
 
+/** A device exists once a hub has announced it or it has reported. */
+const known = (s: DeviceState): boolean => s.hubId !== undefined || s.lastSeq > 0;
+const unknownDevice = (s: DeviceState): DeviceStep => rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` });
+
 /** The device actor, ids `device:{homeId}:{deviceId}` (homeId has no `:`). */
 export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, DomainEffect> = {
   kind: 'device',
@@ -254,9 +258,10 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'device.attach': return attach(state, msg);
       case 'hub.connection': return connection(state, msg, ctx.now);
       case 'report': return report(state, msg, ctx.now);
-      case 'shadow.get': return { state, reply: ok(shadowOf(state)), journal: false };
+      case 'shadow.get': return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
       case 'shadow.setDesired': return setDesired(state, msg);
-      case 'command.issue': return issueCommand(state, msg, ctx.now);
+      // An app may only command a device a hub has announced; a rule's command waits for it.
+      case 'command.issue': return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
       case 'command.result': return completeCommand(state, msg, ctx.now);
       case 'command.get': return getCommand(state, msg.commandId);
       case 'command.expire': return expireCommands(state, ctx.now);

@@ -90,3 +90,18 @@ export type DomainEffect =
   | { readonly type: 'notify'; readonly homeId: string; readonly message: string; readonly ruleId?: string }
   /** A change apps may follow live (SSE): shadow updates, command status, decisions. */
   | { readonly type: 'publish'; readonly homeId: string; readonly topic: string; readonly data: unknown };
+
+/** Home ids (the shard key) are 1-64 of `A-Z a-z 0-9 _ . -`: safe in actor ids, keys and URLs. */
+export const HOME_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Command ids carry their device, so a status read finds the device actor without an index:
+ * `<deviceId>~<local>`, where `local` (an app's idempotency key or a rule's sequence) has no `~`.
+ */
+export const commandIdFor = (deviceId: string, local: string): string => `${deviceId}~${local}`;
+
+/** The device a command id belongs to, or undefined when the id is not of that form. */
+export function deviceOfCommand(commandId: string): string | undefined {
+  const i = commandId.lastIndexOf('~');
+  return i > 0 && i < commandId.length - 1 ? commandId.slice(0, i) : undefined;
+}

@@ -1,5 +1,5 @@
 /** Turns rule and scene actions into command, notify effects and decision-log records. */
-import { deviceActorId, type DomainEffect, type IssueCommand, type Value } from '../types.ts';
+import { commandIdFor, deviceActorId, type DomainEffect, type IssueCommand, type Value } from '../types.ts';
 import { ownGet } from '../validation.ts';
 import type { DecisionAction } from './decision-log.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Action, type CommandAction, type Scene } from './rule-types.ts';
@@ -82,7 +82,7 @@ export function issuePlan(
   let seq = ctx.nextSeq;
   for (const p of plan) {
     if (p.type === 'command') {
-      const commandId = `${ctx.idPrefix}-${seq++}`;
+      const commandId = commandIdFor(p.device, `${ctx.idPrefix}-${seq++}`);
       const msg: IssueCommand = {
         type: 'command.issue',
         commandId,

@@ -55,9 +55,15 @@ describe('device command lifecycle', () => {
     expect(Object.values(step.state.commands).every((c) => c.status === 'sent' && c.sentAt === 2_000)).toBe(true);
   });
 
-  it('queues for a device no hub has attached yet', () => {
-    const step = run(deviceBehavior.initial(ID), issue('c1'));
+  it("queues a rule's command for a device no hub has attached yet", () => {
+    const step = run(deviceBehavior.initial(ID), issue('c1', { depth: 1, source: { kind: 'rule', ruleId: 'r1' } }));
     expect(valueOf<CommandRecord>(step.reply).status).toBe('queued');
+  });
+
+  it("rejects an app's command for a device no hub has announced with not_found", () => {
+    const step = run(deviceBehavior.initial(ID), issue('c1'));
+    expect(errorOf(step.reply).code).toBe('not_found');
+    expect(step.journal).toBe(false);
   });
 
   it('resends sent commands without a result when the hub reconnects (the hub dedupes by id)', () => {

@@ -17,6 +17,10 @@ const attached = (): DeviceState =>
 const apply = (s: DeviceState, msgs: DeviceMsg[], now = 1_000): DeviceState => msgs.reduce((acc, m) => run(acc, m, now).state, s);
 
 describe('deviceBehavior', () => {
+  it('answers not_found for the shadow of a device no hub has announced and that never reported', () => {
+    expect(errorOf(run(fresh(), { type: 'shadow.get' }).reply).code).toBe('not_found');
+  });
+
   it('parses homeId and deviceId from its id and starts empty', () => {
     expect(fresh()).toMatchObject({ homeId: 'h1', deviceId: 'lamp', version: 0, lastSeq: 0, online: false, commands: {} });
     expect(() => deviceBehavior.initial('home:h1')).toThrow(/not a device actor id/);

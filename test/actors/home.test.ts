@@ -120,7 +120,7 @@ describe('home: rules firing', () => {
         to: 'device:h1:light1',
         msg: {
           type: 'command.issue',
-          commandId: 'r-motion-light-1',
+          commandId: 'light1~r-motion-light-1',
           name: 'set',
           params: { on: true, brightness: 60 },
           ttlMs: 30_000,
@@ -148,7 +148,7 @@ describe('home: rules firing', () => {
       ],
       outcome: 'fired',
       actions: [
-        { type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 }, ttlMs: 30_000, commandId: 'r-motion-light-1' },
+        { type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 }, ttlMs: 30_000, commandId: 'light1~r-motion-light-1' },
         { type: 'notify', message: 'Hall light on' },
       ],
     });
@@ -179,13 +179,13 @@ describe('home: rules firing', () => {
     s = put(s, { id: 'movie-btn', name: 'Movie button', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }, { type: 'scene', scene: 'gone' }] });
     const step = send(s, change('button1', {}, { event: 'double' }));
     expect(tells(step.effects).map((t) => [t.to, t.msg.commandId, t.msg.name, t.msg.ttlMs])).toEqual([
-      ['device:h1:curtain1', 'r-movie-btn-1', 'close', 30_000],
-      ['device:h1:light1', 'r-movie-btn-2', 'set', 5_000],
+      ['device:h1:curtain1', 'curtain1~r-movie-btn-1', 'close', 30_000],
+      ['device:h1:light1', 'light1~r-movie-btn-2', 'set', 5_000],
     ]);
     expect(step.state.budget.tokens).toBe(28);
     expect(step.state.decisions.entries[0]?.actions).toEqual([
-      { type: 'command', device: 'curtain1', name: 'close', params: {}, ttlMs: 30_000, scene: 'movie', commandId: 'r-movie-btn-1' },
-      { type: 'command', device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000, scene: 'movie', commandId: 'r-movie-btn-2' },
+      { type: 'command', device: 'curtain1', name: 'close', params: {}, ttlMs: 30_000, scene: 'movie', commandId: 'curtain1~r-movie-btn-1' },
+      { type: 'command', device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000, scene: 'movie', commandId: 'light1~r-movie-btn-2' },
       { type: 'skipped', action: { type: 'scene', scene: 'gone' }, reason: 'scene gone not found' },
     ]);
   });
@@ -312,7 +312,7 @@ describe('home: rules and scenes API', () => {
     let s = send(setup(), { type: 'scenes.put', scene: { id: 'movie', name: 'Movie', actions: [{ device: 'curtain1', name: 'close' }, { device: 'light1', name: 'set', params: { brightness: 10 } }] } }).state;
     expect(okValue('scenes.list', send(s, { type: 'scenes.list' })).map((x) => x.id)).toEqual(['movie']);
     const step = send(s, { type: 'scenes.activate', sceneId: 'movie' });
-    expect(okValue('scenes.activate', step)).toEqual({ sceneId: 'movie', commands: [{ commandId: 's-movie-1', device: 'curtain1' }, { commandId: 's-movie-2', device: 'light1' }] });
+    expect(okValue('scenes.activate', step)).toEqual({ sceneId: 'movie', commands: [{ commandId: 'curtain1~s-movie-1', device: 'curtain1' }, { commandId: 'light1~s-movie-2', device: 'light1' }] });
     expect(tells(step.effects).map((t) => [t.msg.source, t.msg.depth])).toEqual([[{ kind: 'app' }, 0], [{ kind: 'app' }, 0]]);
     s = step.state;
     for (let i = 0; i < 14; i++) s = send(s, { type: 'scenes.activate', sceneId: 'movie' }).state; // 30 commands spent

@@ -1,0 +1,99 @@
+/** The node's configuration: one typed object from environment variables, validated at start. */
+import { hostname } from 'node:os';
+
+export type Role = 'ingress' | 'edge' | 'actors';
+const ROLES: readonly Role[] = ['ingress', 'edge', 'actors'];
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface NodeConfig {
+  /** This node's id in the cluster. */
+  readonly nodeId: string;
+  /** HTTP edge port (0 = pick a free one). */
+  readonly httpPort: number;
+  /** Hub ingress gRPC port (0 = pick a free one). */
+  readonly grpcPort: number;
+  /** Node-to-node gRPC port. */
+  readonly peerPort: number;
+  /** Address to bind. */
+  readonly host: string;
+  /** Durable store and coordination; undefined = memory, one node. */
+  readonly redisUrl: string | undefined;
+  /** Cluster name, prefixes every Redis key. */
+  readonly cluster: string;
+  /** Admin bearer token; undefined = generate one and print it at start. */
+  readonly adminToken: string | undefined;
+  readonly roles: readonly Role[];
+  readonly logLevel: string;
+  readonly autoJoin: boolean;
+  /** Credit window: reports a hub may have sent and not yet had acked. */
+  readonly hubWindow: number;
+  /** Largest HTTP request body, bytes. */
+  readonly maxBodyBytes: number;
+  /** Largest gRPC message from a hub, bytes. */
+  readonly maxHubMessageBytes: number;
+  /** Milliseconds an actor may idle before it is passivated. */
+  readonly passivateAfterMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}=${raw} is not a port (0..65535)`);
+  return n;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${name}=${raw} is not a positive integer`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name}=${raw} must be true or false`);
+}
+
+/** Reads and validates the configuration; throws `ConfigError` naming the bad variable. */
+export function loadConfig(env: Env = process.env): NodeConfig {
+  const nodeId = env.NODE_ID || hostname();
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw new ConfigError(`NODE_ID=${nodeId} must be 1-64 of A-Z a-z 0-9 _ . -`);
+  const cluster = env.CLUSTER || 'iot';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new ConfigError(`CLUSTER=${cluster} must be 1-32 of A-Z a-z 0-9 _ -`);
+  const roles = (env.ROLES || 'ingress,edge,actors').split(',').map((r) => r.trim());
+  for (const r of roles) if (!ROLES.includes(r as Role)) throw new ConfigError(`ROLES: unknown role "${r}" (roles: ${ROLES.join(', ')})`);
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${logLevel} must be one of ${LEVELS.join(', ')}`);
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`REDIS_URL=${redisUrl} must start with redis:// or rediss://`);
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('ADMIN_TOKEN must be at least 16 characters');
+  return {
+    nodeId,
+    httpPort: port(env, 'HTTP_PORT', 8080),
+    grpcPort: port(env, 'GRPC_PORT', 50051),
+    peerPort: port(env, 'PEER_PORT', 50052),
+    host: env.HOST || '127.0.0.1',
+    redisUrl,
+    cluster,
+    adminToken,
+    roles: roles as Role[],
+    logLevel,
+    autoJoin: bool(env, 'AUTO_JOIN', true),
+    hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
+    maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', 64 * 1024),
+    maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
+    passivateAfterMs: positiveInt(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
+  };
+}
