@@ -253,13 +253,22 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       commands: {},
     };
   },
+  /** Wakes at the earliest expiry of a queued or sent command, to expire it. */
+  nextWakeAt(state) {
+    let at: number | undefined;
+    for (const c of Object.values(state.commands)) {
+      if ((c.status === 'queued' || c.status === 'sent') && (at === undefined || c.expiresAtMs < at)) at = c.expiresAtMs;
+    }
+    return at;
+  },
+  wakeMessage: { type: 'command.expire' },
   receive(state, msg, ctx) {
     switch (msg.type) {
       case 'device.attach': return attach(state, msg);
       case 'hub.connection': return connection(state, msg, ctx.now);
       case 'report': return report(state, msg, ctx.now);
       case 'shadow.get': return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
-      case 'shadow.setDesired': return setDesired(state, msg);
+      case 'shadow.setDesired': return known(state) ? setDesired(state, msg) : unknownDevice(state);
       // An app may only command a device a hub has announced; a rule's command waits for it.
       case 'command.issue': return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
       case 'command.result': return completeCommand(state, msg, ctx.now);

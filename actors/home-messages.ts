@@ -50,6 +50,11 @@ export type HomeMsg =
   | { readonly type: 'home.get' }
   | { readonly type: 'home.registerHub'; readonly hubId: unknown; readonly secretHash: unknown }
   | { readonly type: 'home.hubs' }
+  /**
+   * A page of devices sorted by id: limit 1..200 (default 50); `cursor` is the opaque
+   * `nextCursor` of the previous page (absent = from the start).
+   */
+  | { readonly type: 'home.devices'; readonly limit?: unknown; readonly cursor?: unknown }
   /** A hub announced a device (hello): records its type and hub. */
   | { readonly type: 'device.attached'; readonly deviceId: string; readonly deviceType: string; readonly hubId: string }
   | DeviceChanged
@@ -73,10 +78,23 @@ export interface HomeSummary {
   readonly homeId: string;
   readonly name: string;
   readonly timezone: string;
-  readonly devices: readonly { readonly deviceId: string; readonly type: string; readonly hubId?: string }[];
+  readonly devices: readonly DeviceBrief[];
   readonly hubs: readonly string[];
   readonly ruleCount: number;
   readonly sceneCount: number;
+}
+
+/** A device in brief, as listed by `home.devices` and `home.get`. */
+export interface DeviceBrief {
+  readonly deviceId: string;
+  readonly type: string;
+  readonly hubId?: string;
+}
+
+/** One page of devices; `nextCursor` is absent on the last page. */
+export interface DevicePage {
+  readonly items: readonly DeviceBrief[];
+  readonly nextCursor?: string;
 }
 
 export interface HubView extends HubRecord {
@@ -92,6 +110,7 @@ export interface HomeReplies {
   'home.get': HomeSummary;
   'home.registerHub': HubView;
   'home.hubs': HubView[];
+  'home.devices': DevicePage;
   'device.attached': { readonly deviceId: string };
   /** decisions: entries appended to the decision log by this change. */
   'device.changed': { readonly decisions: number };

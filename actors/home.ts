@@ -1,7 +1,9 @@
 /** The home actor: home settings, hubs, the device mirror, rules and scenes with storm control. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
 import type {
+  DeviceBrief,
   DeviceMirror,
+  DevicePage,
   HomeMsg,
   HomeReplies,
   HomeReply,
@@ -57,12 +59,14 @@ const write = (state: HomeState, reply: HomeReply, effects: DomainEffect[] = [])
 const byKey = <T>(record: Readonly<Record<string, T>>): [string, T][] =>
   Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
+const brief = ([deviceId, d]: [string, DeviceMirror]): DeviceBrief => ({ deviceId, type: d.type, ...(d.hubId ? { hubId: d.hubId } : {}) });
+
 function summary(s: HomeState): HomeSummary {
   return {
     homeId: s.homeId,
     name: s.name,
     timezone: s.timezone,
-    devices: byKey(s.devices).map(([deviceId, d]) => ({ deviceId, type: d.type, ...(d.hubId ? { hubId: d.hubId } : {}) })),
+    devices: byKey(s.devices).map(brief),
     hubs: byKey(s.hubs).map(([hubId]) => hubId),
     ruleCount: Object.keys(s.rules).length,
     sceneCount: Object.keys(s.scenes).length,
@@ -175,6 +179,37 @@ function activateScene(s: HomeState, sceneId: string, depth: number, now: number
   return write({ ...s, budget: taken.budget, nextCommandSeq: issued.nextSeq }, ok('scenes.activate', { sceneId, commands }), issued.effects);
 }
 
+/** Devices per page of `home.devices`: at most, and when the caller sets none. */
+export const DEVICE_PAGE = { max: 200, default: 50 } as const;
+
+/** A page cursor is the base64url of the last device id served; anything else is not a cursor. */
+const encodeCursor = (deviceId: string): string => Buffer.from(deviceId, 'utf8').toString('base64url');
+function decodeCursor(cursor: string): string | undefined {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  return id.length > 0 && encodeCursor(id) === cursor ? id : undefined;
+}
+
+function devicePage(s: HomeState, limit: unknown, cursor: unknown): HomeReply {
+  const n = limit ?? DEVICE_PAGE.default;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > DEVICE_PAGE.max) {
+    return invalidField('limit', `must be an integer from 1 to ${DEVICE_PAGE.max}`);
+  }
+  let after: string | undefined;
+  if (cursor !== undefined) {
+    after = typeof cursor === 'string' ? decodeCursor(cursor) : undefined;
+    if (after === undefined) return invalidField('cursor', 'is not a cursor from a previous page');
+  }
+  const sorted = byKey(s.devices);
+  // Ids sort as strings, so the page starts at the first id greater than the cursor's, even if
+  // that device was removed meanwhile.
+  const start = after === undefined ? 0 : sorted.findIndex(([id]) => id > after);
+  const rest = start < 0 ? [] : sorted.slice(start);
+  const items = rest.slice(0, n).map(brief);
+  const last = items[items.length - 1];
+  const page: DevicePage = rest.length > n && last ? { items, nextCursor: encodeCursor(last.deviceId) } : { items };
+  return ok('home.devices', page);
+}
+
 function withoutKey<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
   const { [key]: _removed, ...rest } = record;
   return rest;
@@ -221,6 +256,8 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
       const hub = { secretHash: msg.secretHash, createdAt: now };
       return write({ ...s, hubs: { ...s.hubs, [hubId.value]: hub } }, ok('home.registerHub', { hubId: hubId.value, ...hub }));
     }
+    case 'home.devices':
+      return read(s, devicePage(s, msg.limit, msg.cursor));
     case 'home.hubs':
       return read(s, ok('home.hubs', byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h }))));
     case 'rules.list':

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'forbidden'
   | 'payload_too_large'
   | 'rate_limited'
+  /** A newer connection took over (a hub's second stream on the same node). */
+  | 'superseded'
   | 'internal';
 
 interface Mapping {
@@ -30,6 +32,7 @@ const table: Record<ErrorCode, Mapping> = {
   payload_too_large: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   resource_exhausted: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   rate_limited: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  superseded: { http: 409, grpc: GrpcStatus.ABORTED },
   overloaded: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   unavailable: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   stopping: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
@@ -40,4 +43,8 @@ const table: Record<ErrorCode, Mapping> = {
 
 export const httpStatusOf = (code: ErrorCode): number => table[code].http;
 export const grpcStatusOf = (code: ErrorCode): GrpcStatus => table[code].grpc;
+/** The name of a gRPC status (`INVALID_ARGUMENT`, ...), as the hub contract's `Error.code` carries it. */
+export const grpcStatusName = (status: GrpcStatus): string => GrpcStatus[status] ?? 'UNKNOWN';
+/** The gRPC status name of an error code. */
+export const grpcStatusNameOf = (code: ErrorCode): string => grpcStatusName(table[code].grpc);
 export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(table, code);

@@ -25,6 +25,8 @@ export interface CellOptions {
   readonly maxAttempts: number;
   readonly clock: () => number;
   readonly runEffects: (actorId: string, effects: readonly unknown[]) => void;
+  /** Delivers the behaviour's wake message to the actor (through the host, not the bound). */
+  readonly wake: (actorId: string, msg: unknown) => void;
 }
 
 export class ActorCell {
@@ -42,6 +44,9 @@ export class ActorCell {
   private needsRecovery = true;
   private readonly writer: JournalWriter;
   private readonly km: KindMetrics;
+  /** Epoch ms of the armed wake-up, if any. */
+  private wakeAt: number | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
@@ -59,9 +64,16 @@ export class ActorCell {
     });
   }
 
-  /** True when passivating loses nothing: no message pending and every step written. */
+  /** True when passivating loses nothing: no message pending, every step written, no wake-up due. */
   get quiescent(): boolean {
-    return this.inflight === 0 && this.waiting.length === 0 && this.writer.idle;
+    return this.inflight === 0 && this.waiting.length === 0 && this.writer.idle && this.wakeAt === undefined;
+  }
+
+  /** Disarms the wake-up timer (the actor stops). */
+  disarm(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeAt = undefined;
   }
 
   /** Handles one envelope; runs inside the actor's nact mailbox, one at a time. */
@@ -117,6 +129,7 @@ export class ActorCell {
 
   private commit(step: { state: unknown; reply?: unknown; effects?: readonly unknown[]; journal?: boolean }, env: Envelope, now: number): void {
     this.state = step.state;
+    this.arm();
     let entry;
     let snapshot;
     if (step.journal) {
@@ -176,5 +189,23 @@ export class ActorCell {
     this.sinceSnapshot = recovered.events.length;
     this.needsRecovery = false;
     this.km.activationSeconds.observe((performance.now() - started) / 1000);
+    this.arm();
+  }
+
+  /** (Re)arms the wake-up timer from the state; one timer per actor, replaced only on change. */
+  private arm(): void {
+    const { nextWakeAt, wakeMessage } = this.behavior;
+    if (!nextWakeAt) return;
+    const at = nextWakeAt(this.state);
+    if (at === this.wakeAt) return;
+    this.disarm();
+    if (at === undefined) return;
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAt = undefined;
+      this.opts.wake(this.id, wakeMessage);
+    }, Math.max(0, Math.min(at - this.opts.clock(), 2_147_483_647)));
+    this.wakeTimer.unref();
   }
 }

@@ -170,6 +170,7 @@ export class ActorHost {
         maxAttempts: this.config.maxAttempts,
         clock: this.clock,
         runEffects: (id, effects) => this.runEffects(id, effects),
+        wake: (id, msg) => void this.deliver(id, msg),
       },
       this.metrics,
       this.log,
@@ -232,6 +233,7 @@ export class ActorHost {
       for (const env of cell.waiting.splice(0)) dispatch(ref, env);
       return;
     }
+    cell.disarm();
     stop(ref);
     this.residents.delete(cell.id);
     this.metrics.kind(kindOf(cell.id)).passivations.inc();

@@ -38,4 +38,12 @@ export interface Behavior<S, M, R = unknown, E = unknown> {
   /** The state of an actor that has never been written. */
   initial(id: string): S;
   receive(state: S, msg: M, ctx: ActorContext): Step<S, R, E>;
+  /**
+   * Epoch ms at which the actor wants `wakeMessage` delivered (the earliest command expiry, a
+   * rule's timer), or undefined for none. Asked after every step and after recovery; an actor
+   * with a pending wake-up is not passivated.
+   */
+  nextWakeAt?(state: S): number | undefined;
+  /** The message delivered at `nextWakeAt`; the reducer reads the time from `ctx.now`. */
+  readonly wakeMessage?: M;
 }

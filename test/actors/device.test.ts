@@ -19,6 +19,9 @@ const apply = (s: DeviceState, msgs: DeviceMsg[], now = 1_000): DeviceState => m
 describe('deviceBehavior', () => {
   it('answers not_found for the shadow of a device no hub has announced and that never reported', () => {
     expect(errorOf(run(fresh(), { type: 'shadow.get' }).reply).code).toBe('not_found');
+    const patch = run(fresh(), { type: 'shadow.setDesired', desired: { on: true } });
+    expect(errorOf(patch.reply).code).toBe('not_found');
+    expect(patch.journal).toBe(false);
   });
 
   it('parses homeId and deviceId from its id and starts empty', () => {

@@ -387,3 +387,68 @@ describe('home: purity', () => {
     expect(full.s.decisions.entries.length).toBeGreaterThan(0);
   });
 });
+
+describe('home: device pages', () => {
+  const attach = (s: HomeState, deviceId: string, hubId = 'hub-1'): HomeState =>
+    send(s, { type: 'device.attached', deviceId, deviceType: 'light', hubId }).state;
+
+  it('pages devices sorted by id with an opaque cursor until the last page', () => {
+    let s = setup();
+    for (const id of ['d3', 'd1', 'd5', 'd2', 'd4']) s = attach(s, id);
+    const first = okValue('home.devices', send(s, { type: 'home.devices', limit: 2 }));
+    expect(first.items).toEqual([{ deviceId: 'd1', type: 'light', hubId: 'hub-1' }, { deviceId: 'd2', type: 'light', hubId: 'hub-1' }]);
+    expect(first.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    const second = okValue('home.devices', send(s, { type: 'home.devices', limit: 2, cursor: first.nextCursor }));
+    expect(second.items.map((d) => d.deviceId)).toEqual(['d3', 'd4']);
+    const last = okValue('home.devices', send(s, { type: 'home.devices', limit: 2, cursor: second.nextCursor }));
+    expect(last).toEqual({ items: [{ deviceId: 'd5', type: 'light', hubId: 'hub-1' }] });
+  });
+
+  it('serves 50 by default and an exact fit without a next cursor', () => {
+    let s = setup();
+    for (let i = 0; i < 60; i++) s = attach(s, `dev-${String(i).padStart(2, '0')}`);
+    const page = okValue('home.devices', send(s, { type: 'home.devices' }));
+    expect(page.items).toHaveLength(50);
+    const rest = okValue('home.devices', send(s, { type: 'home.devices', cursor: page.nextCursor, limit: 10 }));
+    expect(rest.items.map((d) => d.deviceId)[9]).toBe('dev-59');
+    expect(rest.nextCursor).toBeUndefined();
+    expect(okValue('home.devices', send(setup(), { type: 'home.devices' }))).toEqual({ items: [] });
+  });
+
+  it('resumes after the cursor id even in a home that does not have that device', () => {
+    const a = ['d1', 'd2', 'd3'].reduce((s, id) => attach(s, id), setup());
+    const b = ['d1', 'd3', 'd4'].reduce((s, id) => attach(s, id), setup());
+    const { nextCursor } = okValue('home.devices', send(a, { type: 'home.devices', limit: 2 }));
+    expect(okValue('home.devices', send(b, { type: 'home.devices', cursor: nextCursor })).items.map((d) => d.deviceId)).toEqual(['d3', 'd4']);
+  });
+
+  it('visits every device exactly once in id order under random page sizes', () => {
+    const rand = mulberry32(7);
+    let s = setup();
+    const ids = new Set<string>();
+    for (let i = 0; i < 120; i++) {
+      const id = `d${randomInt(rand, 10_000)}`;
+      ids.add(id);
+      s = attach(s, id);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = okValue('home.devices', send(s, { type: 'home.devices', limit: 1 + randomInt(rand, 30), ...(cursor ? { cursor } : {}) }));
+      seen.push(...page.items.map((d) => d.deviceId));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    expect(seen).toEqual([...ids].sort());
+  });
+
+  it('rejects a bad limit or cursor naming the field, and a missing home', () => {
+    const s = attach(setup(), 'd1');
+    for (const limit of [0, 201, 1.5, '10']) {
+      expect(errorOf(send(s, { type: 'home.devices', limit })).field).toBe('limit');
+    }
+    for (const cursor of ['', '***', 'not a cursor', 42]) {
+      expect(errorOf(send(s, { type: 'home.devices', cursor })).field).toBe('cursor');
+    }
+    expect(errorOf(send(homeBehavior.initial('home:h1'), { type: 'home.devices' })).code).toBe('not_found');
+  });
+});

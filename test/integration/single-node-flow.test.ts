@@ -1,11 +1,8 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { deviceBehavior } from '../../actors/device.ts';
-import { homeBehavior } from '../../actors/home.ts';
-import { hubBehavior } from '../../actors/hub.ts';
 import type { CommandDelivery } from '../../actors/types.ts';
-import { createEffectDispatcher } from '../../cluster/effect-dispatcher.ts';
-import { ActorHost } from '../../runtime/actor-host.ts';
+import { createActorStack } from '../../cluster/actor-stack.ts';
+import type { ActorHost } from '../../runtime/actor-host.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { MemoryStore } from '../../runtime/memory-store.ts';
 
@@ -13,19 +10,19 @@ interface Sent { homeId: string; hubId: string; command: CommandDelivery }
 
 const hosts: ActorHost[] = [];
 
-function startNode(store: MemoryStore, clock: () => number = Date.now) {
+function startNode(store: MemoryStore) {
   const toHub: Sent[] = [];
   const published: { homeId: string; topic: string; data: unknown }[] = [];
-  let host!: ActorHost;
-  const onEffects = createEffectDispatcher(
+  const { host } = createActorStack(
     {
-      deliver: (id, msg) => host.deliver(id, msg),
-      sendToHub: (homeId, hubId, command) => toHub.push({ homeId, hubId, command }),
+      store,
+      logger: silentLogger,
+      registry: new Registry(),
+      sendToHub: (homeId, hubId, command) => toHub.push({ homeId, hubId, command }) > 0,
       publish: (homeId, topic, data) => published.push({ homeId, topic, data }),
     },
-    silentLogger,
+    { snapshotEvery: 3 },
   );
-  host = new ActorHost({ behaviors: [deviceBehavior, homeBehavior, hubBehavior], store, logger: silentLogger, registry: new Registry(), clock, onEffects }, { snapshotEvery: 3 });
   hosts.push(host);
   return { host, toHub, published };
 }
@@ -92,5 +89,19 @@ describe('one node: device, home and hub actors on the actor host', () => {
       ok: true,
       value: { ok: true, value: { devices: expect.arrayContaining([{ deviceId: 'light1', type: 'light', hubId: 'hub1' }]) } },
     });
+  });
+
+  it('expires a command the hub never completes once its TTL has passed', async () => {
+    const { host, published } = startNode(new MemoryStore());
+    await host.ask('hub:h2:hub1', { type: 'hub.hello', nodeId: 'n1', devices: [{ deviceId: 'plug1', type: 'plug', capabilities: ['on'] }] });
+    const commandId = 'plug1~c1';
+    const issued = await host.ask('device:h2:plug1', {
+      type: 'command.issue', commandId, name: 'set', params: { on: false }, ttlMs: 50, depth: 0, source: { kind: 'app' },
+    });
+    expect(issued).toMatchObject({ ok: true, value: { ok: true, value: { status: 'sent' } } });
+    await vi.waitFor(async () =>
+      expect(await host.ask('device:h2:plug1', { type: 'command.get', commandId })).toMatchObject({ ok: true, value: { ok: true, value: { status: 'expired' } } }),
+    );
+    expect(published).toContainEqual(expect.objectContaining({ topic: 'command.status', data: expect.objectContaining({ commandId, status: 'expired' }) }));
   });
 });

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ActorHost, type ActorHostConfig } from '../../runtime/actor-host.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { MemoryStore } from '../../runtime/memory-store.ts';
-import type { PersistencePort, Recovered, WriteBatch } from '../../runtime/persistence-port.ts';
+import type { PersistencePort } from '../../runtime/persistence-port.ts';
+import { GatedStore } from '../support/gated-store.ts';
 import { counterBehavior, flakyFailures } from './counter-behavior.ts';
 
 const hosts: ActorHost[] = [];
@@ -23,32 +24,6 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   const m = await registry.getSingleMetric(name)?.get();
   const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
-}
-
-/** A store whose writes wait at a gate the test opens, to catch an actor mid-passivation. */
-class GatedStore implements PersistencePort {
-  readonly durable = false;
-  readonly inner = new MemoryStore();
-  private gate: Promise<void> | undefined;
-  private open: (() => void) | undefined;
-  /** Milliseconds every write takes (a store with latency). */
-  delayMs = 0;
-  close = () => this.inner.close();
-  hold(): void {
-    this.gate = new Promise((r) => (this.open = r));
-  }
-  release(): void {
-    this.open?.();
-    this.gate = undefined;
-  }
-  recover(id: string): Promise<Recovered> {
-    return this.inner.recover(id);
-  }
-  async write(id: string, batch: WriteBatch): Promise<void> {
-    if (this.gate) await this.gate;
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    return this.inner.write(id, batch);
-  }
 }
 
 afterEach(async () => {
@@ -186,6 +161,29 @@ describe('ActorHost', () => {
     const replies = await Promise.all(Array.from({ length: 1_000 }, () => host.ask('counter:b', { type: 'add', n: 1 })));
     expect(replies.map((r) => (r.ok ? r.value : -1))).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1));
     expect(store.inner.writes).toBeLessThan(100);
+  });
+
+  it('delivers the wake message at the time the state asks for, and keeps the actor resident until then', async () => {
+    const { host } = makeHost({ passivateAfterMs: 10 });
+    await host.ask('counter:w', { type: 'alarm', at: Date.now() + 150 });
+    await new Promise((r) => setTimeout(r, 80)); // several sweeps: it must stay resident
+    expect(host.isResident('counter:w')).toBe(true);
+    await vi.waitFor(async () => expect(await host.ask('counter:w', { type: 'rings' })).toEqual({ ok: true, value: 1 }));
+    // Once it has rung nothing is pending, so it passivates like any idle actor.
+    await vi.waitFor(() => expect(host.isResident('counter:w')).toBe(false), { timeout: 2_000 });
+  });
+
+  it('re-arms a wake-up after recovery', async () => {
+    const store = new MemoryStore();
+    const first = makeHost({}, store);
+    await first.host.ask('counter:r', { type: 'alarm', at: Date.now() + 100 });
+    await first.host.close();
+    const again = makeHost({}, store);
+    await again.host.ask('counter:r', { type: 'get' }); // activates and recovers
+    await vi.waitFor(async () => {
+      const recovered = await store.recover('counter:r');
+      expect(recovered.events.at(-1)?.msg).toEqual({ type: 'ring' });
+    });
   });
 
   it('answers stopping once it is closed', async () => {

@@ -4,6 +4,9 @@ import type { Behavior } from '../../runtime/behavior.ts';
 export interface CounterState {
   readonly count: number;
   readonly log: readonly number[];
+  /** Epoch ms of a pending alarm (the wake-up under test). */
+  readonly alarmAt?: number;
+  readonly rings?: number;
 }
 
 export type CounterMsg =
@@ -12,7 +15,10 @@ export type CounterMsg =
   | { readonly type: 'echo'; readonly tag: number }
   | { readonly type: 'poison' }
   /** Throws while `failures.left > 0` (shared with the test), then adds 1. */
-  | { readonly type: 'flaky'; readonly key: string };
+  | { readonly type: 'flaky'; readonly key: string }
+  | { readonly type: 'alarm'; readonly at: number }
+  | { readonly type: 'ring' }
+  | { readonly type: 'rings' };
 
 /** Remaining failures per `flaky` key; tests set them. */
 export const flakyFailures = new Map<string, number>();
@@ -20,6 +26,8 @@ export const flakyFailures = new Map<string, number>();
 export const counterBehavior: Behavior<CounterState, CounterMsg, unknown> = {
   kind: 'counter',
   initial: () => ({ count: 0, log: [] }),
+  nextWakeAt: (state) => state.alarmAt,
+  wakeMessage: { type: 'ring' },
   receive(state, msg) {
     switch (msg.type) {
       case 'add': {
@@ -30,6 +38,15 @@ export const counterBehavior: Behavior<CounterState, CounterMsg, unknown> = {
         return { state, reply: state.count };
       case 'echo':
         return { state, reply: msg.tag };
+      case 'alarm':
+        return { state: { ...state, alarmAt: msg.at }, journal: true };
+      case 'ring': {
+        if (state.alarmAt === undefined) return { state };
+        const { alarmAt: _done, ...rest } = state;
+        return { state: { ...rest, rings: (state.rings ?? 0) + 1 }, reply: state.rings, journal: true };
+      }
+      case 'rings':
+        return { state, reply: state.rings ?? 0 };
       case 'poison':
         throw new Error('poison message');
       case 'flaky': {

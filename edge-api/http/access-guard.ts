@@ -1,0 +1,66 @@
+/** The guard in front of every /v1 route: authentication, path ids, home and scope access, rate limits. */
+import type { MiddlewareHandler } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import type { CredentialStore } from '../auth/credential-store.ts';
+import { bearerToken, hashSecret, safeEqual } from '../auth/secrets.ts';
+import { HttpError } from './http-error.ts';
+import type { Admission, RequestLimiter } from './rate-limiter.ts';
+import { checkPathIds } from './request-input.ts';
+import type { Policy, Principal } from './route-context.ts';
+
+export interface GuardDeps {
+  readonly credentials: CredentialStore;
+  readonly adminToken: string;
+  readonly limiter: RequestLimiter;
+  /** Epoch ms. */
+  readonly clock: () => number;
+}
+
+function refuse(admission: Admission, what: string): void {
+  if (admission.ok) return;
+  const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
+  throw new HttpError('rate_limited', `too many requests for this ${what}: retry in ${seconds} s`, { retryAfterSeconds: seconds }, {
+    'Retry-After': String(seconds),
+  });
+}
+
+const unauthenticated = (message: string): HttpError =>
+  new HttpError('unauthenticated', message, undefined, { 'WWW-Authenticate': 'Bearer realm="iot"' });
+
+/**
+ * Builds `guard(policy)`. Everything it checks is local (the credential store, buckets), so it
+ * runs before any actor is touched. Order: 401 (no or unknown token) → 429 (token's bucket) →
+ * 400 (malformed path id) → 403 (home or scope not granted) → 429 (home's bucket).
+ */
+export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHandler {
+  if (deps.adminToken.length === 0) throw new Error('the admin token must not be empty');
+
+  async function authenticate(header: string | undefined): Promise<Principal> {
+    const token = bearerToken(header);
+    if (token === undefined) throw unauthenticated('missing bearer token: send Authorization: Bearer <token>');
+    if (safeEqual(token, deps.adminToken)) return { kind: 'admin' };
+    const digest = hashSecret(token);
+    const grant = await deps.credentials.findToken(digest);
+    if (grant === undefined) throw unauthenticated('unknown bearer token');
+    return { kind: 'app', digest, grant };
+  }
+
+  return (policy) =>
+    createMiddleware(async (c, next) => {
+      const principal = await authenticate(c.req.header('authorization'));
+      const now = deps.clock();
+      refuse(deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now), 'token');
+      const params = c.req.param() as Record<string, string>;
+      checkPathIds(params);
+      const homeId = params.homeId;
+      if (principal.kind === 'app') {
+        if (policy === 'admin') throw new HttpError('forbidden', 'this call needs the admin token');
+        if (homeId !== undefined && !principal.grant.homes.includes(homeId)) {
+          throw new HttpError('forbidden', `the token is not granted home ${homeId}`);
+        }
+        if (!principal.grant.scopes.includes(policy)) throw new HttpError('forbidden', `the token lacks the ${policy} scope`);
+      }
+      if (homeId !== undefined) refuse(deps.limiter.takeHome(homeId, now), 'home');
+      await next();
+    });
+}

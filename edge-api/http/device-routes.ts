@@ -1,0 +1,90 @@
+/** Device routes: the device list, shadows with ETag/If-Match, commands and their status. */
+import { randomBytes } from 'node:crypto';
+import type { Hono } from 'hono';
+import type { CommandRecord, Shadow } from '../../actors/device.ts';
+import { DEVICE_PAGE } from '../../actors/home.ts';
+import type { HomeReplies } from '../../actors/home-messages.ts';
+import { DEFAULT_COMMAND_TTL_MS } from '../../actors/rules/rule-types.ts';
+import { commandIdFor, deviceActorId, deviceOfCommand, homeActorId } from '../../actors/types.ts';
+import type { IssueCommand } from '../../actors/types.ts';
+import { invalidArgument, notFound } from './http-error.ts';
+import { etagOf, idempotencyKey, ifMatchVersion, noneMatchHits, onlyFields, PATH_ID_MAX, queryInt, readJsonObject } from './request-input.ts';
+import type { RouteContext } from './route-context.ts';
+
+/** Longest command id a device accepts (its id limit). */
+const COMMAND_ID_MAX = 128;
+
+/** A command id for a new app command: the caller's idempotency key, else 16 random characters. */
+function newCommandId(deviceId: string, key: string | undefined): string {
+  const commandId = commandIdFor(deviceId, key ?? randomBytes(12).toString('base64url'));
+  if (commandId.length > COMMAND_ID_MAX) {
+    const field = key === undefined ? 'deviceId' : 'Idempotency-Key';
+    throw invalidArgument(field, `is too long: device id, "~" and key must fit in ${COMMAND_ID_MAX} characters`);
+  }
+  return commandId;
+}
+
+export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
+  const { ask, guard } = ctx;
+
+  app.get('/v1/homes/:homeId/devices', guard('read'), async (c) => {
+    const limit = queryInt(c, 'limit', 1, DEVICE_PAGE.max, DEVICE_PAGE.default);
+    const cursor = c.req.query('cursor');
+    const page = await ask<HomeReplies['home.devices']>(homeActorId(c.req.param('homeId')), {
+      type: 'home.devices',
+      limit,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    return c.json({ items: page.items, nextCursor: page.nextCursor ?? null });
+  });
+
+  app.get('/v1/homes/:homeId/devices/:deviceId', guard('read'), async (c) => {
+    const shadow = await ask<Shadow>(deviceActorId(c.req.param('homeId'), c.req.param('deviceId')), { type: 'shadow.get' });
+    c.header('ETag', etagOf(shadow.version));
+    if (noneMatchHits(c.req.header('if-none-match'), shadow.version)) return c.body(null, 304);
+    return c.json(shadow);
+  });
+
+  app.patch('/v1/homes/:homeId/devices/:deviceId', guard('control'), async (c) => {
+    const actorId = deviceActorId(c.req.param('homeId'), c.req.param('deviceId'));
+    const ifVersion = ifMatchVersion(c.req.header('if-match'));
+    const body = await readJsonObject(c);
+    onlyFields(body, ['desired']);
+    const shadow = await ask<Shadow>(actorId, {
+      type: 'shadow.setDesired',
+      desired: body.desired,
+      ...(ifVersion === undefined ? {} : { ifVersion }),
+    });
+    c.header('ETag', etagOf(shadow.version));
+    return c.json(shadow);
+  });
+
+  app.post('/v1/homes/:homeId/devices/:deviceId/commands', guard('control'), async (c) => {
+    const homeId = c.req.param('homeId');
+    const deviceId = c.req.param('deviceId');
+    const commandId = newCommandId(deviceId, idempotencyKey(c));
+    const body = await readJsonObject(c);
+    onlyFields(body, ['name', 'params', 'ttlMs']);
+    // Types and ranges are the device's to check; its errors name these same fields.
+    const msg = {
+      type: 'command.issue',
+      commandId,
+      name: body.name,
+      params: body.params ?? {},
+      ttlMs: body.ttlMs ?? DEFAULT_COMMAND_TTL_MS,
+      depth: 0,
+      source: { kind: 'app' },
+    } as IssueCommand;
+    const command = await ask<CommandRecord>(deviceActorId(homeId, deviceId), msg);
+    c.header('Location', `/v1/homes/${homeId}/commands/${encodeURIComponent(command.commandId)}`);
+    return c.json({ commandId: command.commandId, status: command.status }, 202);
+  });
+
+  app.get('/v1/homes/:homeId/commands/:commandId', guard('read'), async (c) => {
+    const commandId = c.req.param('commandId');
+    const deviceId = deviceOfCommand(commandId);
+    if (deviceId === undefined || deviceId.length > PATH_ID_MAX) throw notFound(`no command ${commandId}`);
+    const command = await ask<CommandRecord>(deviceActorId(c.req.param('homeId'), deviceId), { type: 'command.get', commandId });
+    return c.json(command);
+  });
+}

@@ -1,0 +1,105 @@
+/** Untrusted request input: path ids, JSON bodies, query integers and headers (incl. entity tags), each failing with a named 400. */
+import type { Context } from 'hono';
+import { HOME_ID } from '../../actors/types.ts';
+import { invalidArgument } from './http-error.ts';
+
+/** Path ids other than homeId (devices, rules, scenes, commands): 1..128 characters. */
+export const PATH_ID_MAX = 128;
+/** Command ids are `<deviceId>~<local>`: a device id, `~` and an idempotency key. */
+const COMMAND_ID_MAX = PATH_ID_MAX + 1 + 64;
+
+/** Checks every known path parameter; throws a 400 naming the first bad one. */
+export function checkPathIds(params: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(params)) {
+    if (name === 'homeId') {
+      if (!HOME_ID.test(value)) throw invalidArgument('homeId', 'must be 1 to 64 letters, digits, _ . or -');
+    } else if (name === 'commandId') {
+      if (value.length === 0 || value.length > COMMAND_ID_MAX) throw invalidArgument(name, `must be 1 to ${COMMAND_ID_MAX} characters`);
+    } else if (value.length === 0 || value.length > PATH_ID_MAX) {
+      throw invalidArgument(name, `must be 1 to ${PATH_ID_MAX} characters`);
+    }
+  }
+}
+
+export type JsonObject = Record<string, unknown>;
+
+const isObject = (x: unknown): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/**
+ * The request body as a JSON object. The size was already bounded by the body-limit middleware.
+ * Empty, malformed or non-object bodies are a 400 naming `body`.
+ */
+export async function readJsonObject(c: Context): Promise<JsonObject> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw invalidArgument('body', 'is required: send a JSON object');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw invalidArgument('body', 'is not valid JSON');
+  }
+  if (!isObject(body)) throw invalidArgument('body', 'must be a JSON object');
+  return body;
+}
+
+/** Throws a 400 naming the first field of `body` not in `allowed`. */
+export function onlyFields(body: JsonObject, allowed: readonly string[]): void {
+  const extra = Object.keys(body).find((k) => !allowed.includes(k));
+  if (extra !== undefined) throw invalidArgument(extra, `is not a known field (expected ${allowed.join(', ')})`);
+}
+
+/** An optional integer query parameter in min..max; `fallback` when absent. */
+export function queryInt(c: Context, name: string, min: number, max: number, fallback: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined) return fallback;
+  const n = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) throw invalidArgument(name, `must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The `Idempotency-Key` header, if sent: 1..64 of `A-Z a-z 0-9 _ -`. */
+export function idempotencyKey(c: Context): string | undefined {
+  const key = c.req.header('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) throw invalidArgument('Idempotency-Key', 'must be 1 to 64 letters, digits, _ or -');
+  return key;
+}
+
+/** The SSE `Last-Event-ID` header as an event id (a non-negative integer), if sent. */
+export function lastEventId(c: Context): number | undefined {
+  const raw = c.req.header('last-event-id');
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,15}$/.test(raw)) throw invalidArgument('Last-Event-ID', 'must be the id of an event from this stream');
+  return Number(raw);
+}
+
+/** The strong entity tag of a shadow version. */
+export const etagOf = (version: number): string => `"${version}"`;
+
+const STRONG = /^"(\d{1,15})"$/;
+
+/**
+ * The version an `If-Match` header requires: undefined when absent or `*` (any current shadow),
+ * else one strong tag `"<version>"`. Weak tags, lists and anything else are a 400: a conditional
+ * write must name exactly one version.
+ */
+export function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  if (value === '*') return undefined;
+  const m = STRONG.exec(value);
+  if (!m?.[1]) throw invalidArgument('If-Match', 'must be one entity tag "<version>" as served in ETag, or *');
+  return Number(m[1]);
+}
+
+/** Whether an `If-None-Match` header matches `version` (weak comparison, lists and `*` allowed). */
+export function noneMatchHits(header: string | undefined, version: number): boolean {
+  if (header === undefined) return false;
+  const tag = etagOf(version);
+  return header.split(',').some((part) => {
+    const t = part.trim();
+    return t === '*' || t === tag || t === `W/${tag}`;
+  });
+}

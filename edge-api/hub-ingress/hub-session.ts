@@ -1,0 +1,248 @@
+/** One hub's `Connect` stream: hello and welcome, the message loop, commands down, and the session lifecycle. */
+import type { CommandResult } from '../../actors/device.ts';
+import type { HubResume } from '../../actors/hub.ts';
+import { deviceActorId, deviceOfCommand, HOME_ID, hubActorId, type CommandDelivery, type Outcome } from '../../actors/types.ts';
+import { VALUE_LIMITS } from '../../actors/validation.ts';
+import type { ActorRouter } from '../../cluster/actor-router.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import type { HubCredential } from '../auth/credential-store.ts';
+import { grpcStatusName, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
+import type { RetryPolicy } from './device-lanes.ts';
+import { DurableCursor } from './durable-cursor.ts';
+import type { HubMetrics } from './hub-metrics.ts';
+import { commandMessage, endCall, errorMessage, helloDevices, type CloudMessage, type HubCall, type HubMessage, type WireCommandResult, type WireHello } from './hub-wire.ts';
+import { ReportIntake } from './report-intake.ts';
+
+/** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
+export type SessionState = 'awaiting-hello' | 'open' | 'closing' | 'closed';
+
+/** What a session needs from the ingress that holds it. */
+export interface SessionHost {
+  readonly router: ActorRouter;
+  readonly nodeId: string;
+  readonly window: number;
+  readonly metrics: HubMetrics;
+  readonly clock: () => number;
+  readonly retry: RetryPolicy;
+  /** Makes `session` its hub's current session here; the previous one is superseded. */
+  claim(session: HubSession): void;
+  /** Drops the registration; true when `session` was its hub's current session. */
+  release(session: HubSession): boolean;
+  /** The call is over. */
+  forget(session: HubSession): void;
+}
+
+export class HubSession {
+  /** `hub:{homeId}:{hubId}`: the hub actor, and the key of the session registry. */
+  readonly hubActor: string;
+  private state: SessionState = 'awaiting-hello';
+  private devices: ReadonlySet<string> = new Set();
+  private intake: ReportIntake | undefined;
+  private durable: DurableCursor | undefined;
+  /** Commands that arrive between the hub's claim and its welcome; undefined outside that span. */
+  private early: CommandDelivery[] | undefined;
+  /** gRPC status name the stream ends with; CANCELLED unless this side ends it. */
+  private endStatus = 'CANCELLED';
+  private halfClosed = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly call: HubCall,
+    readonly credential: HubCredential,
+    private readonly host: SessionHost,
+    logger: Logger,
+  ) {
+    this.hubActor = hubActorId(credential.homeId, credential.hubId);
+    this.log = logger.child({ home: credential.homeId, hub: credential.hubId });
+    call.on('data', (m: HubMessage) => this.onMessage(m));
+    call.on('end', () => this.onHalfClose());
+    // grpc-js emits `cancelled` and `close` after any end, ours included; finish() is idempotent.
+    call.on('cancelled', () => this.finish());
+    call.on('close', () => this.finish());
+    call.on('error', (err: { code?: unknown }) => this.onStreamError(err));
+  }
+
+  get lifecycle(): SessionState {
+    return this.state;
+  }
+
+  /** Writes a command to the hub; false when this stream cannot take it. */
+  sendCommand(command: CommandDelivery): boolean {
+    if (this.state === 'open') return this.writeCommand(command);
+    if (this.state !== 'awaiting-hello' || this.early === undefined) return false;
+    this.early.push(command); // the welcome must be the first message down
+    return true;
+  }
+
+  /** Ends the stream with the status of `code`; later messages from the hub are ignored. */
+  fail(code: ErrorCode, details: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.endStatus = grpcStatusNameOf(code);
+    this.beginClosing(`${this.endStatus}: ${details}`);
+    endCall(this.call, code, details);
+  }
+
+  /** The one place the lifecycle changes. */
+  private setState(next: SessionState, reason: string): void {
+    if (this.state === next) return;
+    this.log.info({ from: this.state, to: next, reason }, 'hub session');
+    this.state = next;
+  }
+
+  private onMessage(m: HubMessage): void {
+    try {
+      if (this.state === 'awaiting-hello') this.hello(m).catch((err: unknown) => this.crashed(err));
+      else if (this.state === 'open') this.dispatch(m);
+    } catch (err) {
+      this.crashed(err);
+    }
+  }
+
+  /** A bug, not the hub's fault: end this stream only (an exception must not reach grpc-js). */
+  private crashed(err: unknown): void {
+    this.log.error({ err }, 'hub session failed');
+    this.fail('internal', 'internal error');
+  }
+
+  private dispatch(m: HubMessage): void {
+    switch (m.body) {
+      case 'reports': return this.intake!.accept(m.reports?.items ?? []);
+      case 'command_result': if (m.command_result) this.commandResult(m.command_result); return;
+      case 'ping': return; // keep-alive
+      case 'hello': return this.fail('invalid_argument', 'hello may be sent only once per stream');
+      default: return this.fail('invalid_argument', 'a message must set one of hello, reports, command_result, ping');
+    }
+  }
+
+  private async hello(m: HubMessage): Promise<void> {
+    if (m.body !== 'hello' || !m.hello) {
+      this.fail('invalid_argument', `the first message must be hello, not ${m.body ?? 'an empty message'}`);
+      return;
+    }
+    const h: WireHello = m.hello;
+    const { homeId, hubId } = this.credential;
+    if (!HOME_ID.test(h.home_id) || h.hub_id.length === 0 || h.hub_id.length > VALUE_LIMITS.idLength) {
+      this.fail('invalid_argument', `hello.home_id must be 1-64 of A-Z a-z 0-9 _ . - and hello.hub_id 1-${VALUE_LIMITS.idLength} characters`);
+      return;
+    }
+    if (h.hub_id !== hubId || h.home_id !== homeId) {
+      this.fail('permission_denied', `hello names hub ${h.hub_id} of home ${h.home_id}; the credential is for hub ${hubId} of home ${homeId}`);
+      return;
+    }
+    const devices = helloDevices(h);
+    if (!devices.ok) {
+      this.fail('invalid_argument', devices.message);
+      return;
+    }
+    this.devices = new Set(devices.value.map((d) => d.deviceId));
+    // Later messages wait in the stream's buffer until the welcome is out.
+    this.call.pause();
+    this.early = [];
+    this.host.claim(this);
+    const r = await this.host.router.ask<Outcome<HubResume>>(this.hubActor, { type: 'hub.hello', devices: devices.value, nodeId: this.host.nodeId });
+    if (this.state !== 'awaiting-hello') return; // superseded or cancelled meanwhile
+    if (!r.ok) {
+      this.fail(r.error.code === 'actor_crashed' ? 'actor_crashed' : 'unavailable', `hub actor: ${r.error.message}`);
+      return;
+    }
+    if (!r.value.ok) {
+      this.fail(r.value.error.code, r.value.error.message);
+      return;
+    }
+    this.open(r.value.value.lastDurableSeq);
+  }
+
+  private open(lastDurableSeq: number): void {
+    const { homeId } = this.credential;
+    const { router, metrics, clock, retry, window } = this.host;
+    const durable = new DurableCursor(router, this.hubActor, this.log);
+    this.durable = durable;
+    this.intake = new ReportIntake({
+      homeId, devices: this.devices, lastDurableSeq, window, router, metrics, clock, retry, log: this.log,
+      send: (msg) => this.write(msg),
+      fail: (code, details) => this.fail(code, details),
+      acked: (upToSeq, inFlight) => {
+        durable.advance(upToSeq);
+        if (this.halfClosed && inFlight === 0) this.endOk();
+      },
+    });
+    this.write({ welcome: { node_id: this.host.nodeId, window, last_durable_seq: String(lastDurableSeq) } });
+    this.setState('open', `welcome, last_durable_seq ${lastDurableSeq}`);
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const c of early) this.writeCommand(c);
+    this.call.resume();
+  }
+
+  private commandResult(cr: WireCommandResult): void {
+    const deviceId = deviceOfCommand(cr.command_id);
+    if (deviceId === undefined || !this.devices.has(deviceId)) {
+      this.write(errorMessage('permission_denied', `command ${JSON.stringify(cr.command_id)} is not for a device of this hub`));
+      return;
+    }
+    const msg: CommandResult = { type: 'command.result', commandId: cr.command_id, ok: cr.ok, ...(cr.error === '' ? {} : { error: cr.error }) };
+    const sent = this.host.router.tell(deviceActorId(this.credential.homeId, deviceId), msg);
+    if (!sent.ok) this.write(errorMessage(sent.error.code, `command_result for ${cr.command_id} not taken (${sent.error.message}); send it again`));
+  }
+
+  private writeCommand(command: CommandDelivery): boolean {
+    if (!this.write(commandMessage(command))) return false;
+    this.host.metrics.commandsSent.inc();
+    return true;
+  }
+
+  private write(msg: CloudMessage): boolean {
+    if (this.state === 'closing' || this.state === 'closed' || !this.call.writable) return false;
+    try {
+      this.call.write(msg);
+      return true;
+    } catch (err) {
+      this.log.warn({ err }, 'write to hub stream failed');
+      return false;
+    }
+  }
+
+  /** The hub half-closed: finish what it sent (acks included), then end with OK. */
+  private onHalfClose(): void {
+    if (this.state === 'awaiting-hello') this.fail('invalid_argument', 'the stream ended before hello');
+    if (this.state !== 'open') return;
+    this.halfClosed = true;
+    if (this.intake!.inFlight === 0) this.endOk();
+  }
+
+  private endOk(): void {
+    if (this.state !== 'open') return;
+    this.endStatus = 'OK';
+    this.beginClosing('the hub closed its stream');
+    this.call.end();
+  }
+
+  private onStreamError(err: { code?: unknown }): void {
+    if (this.state === 'closing' || this.state === 'closed') return; // our own end, or after it
+    this.endStatus = typeof err.code === 'number' ? grpcStatusName(err.code) : 'UNKNOWN';
+    this.log.warn({ err }, 'hub stream failed');
+    this.beginClosing('stream error');
+  }
+
+  /** Stops all work of the stream and, if it is still the hub's current one, tells the hub actor. */
+  private beginClosing(reason: string): void {
+    this.setState('closing', reason);
+    this.intake?.stop();
+    this.durable?.finish();
+    this.early = undefined;
+    if (!this.host.release(this)) return;
+    const msg = { type: 'hub.disconnect', nodeId: this.host.nodeId };
+    let sent = this.host.router.tell(this.hubActor, msg);
+    // A lost disconnect would leave the hub online with commands sent to a dead stream.
+    if (!sent.ok && sent.error.code === 'overloaded') sent = this.host.router.deliver(this.hubActor, msg);
+    if (!sent.ok) this.log.warn({ code: sent.error.code }, 'hub.disconnect not delivered');
+  }
+
+  private finish(): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'closing') this.beginClosing('stream cancelled');
+    this.setState('closed', this.endStatus);
+    this.host.metrics.streamEnded(this.endStatus);
+    this.host.forget(this);
+  }
+}

@@ -1,0 +1,138 @@
+/** The hub contract's messages as protos/load-proto.ts decodes them, and their conversion to and from domain values. */
+import type { ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
+import { checkHubDevices, type HubDevice } from '../../actors/hub.ts';
+import type { CommandDelivery, Value } from '../../actors/types.ts';
+import { grpcStatusOf, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
+
+/** `Value` oneof `kind`; `kind` names the field that is set (absent when none is). */
+export interface WireValue {
+  readonly kind?: 'number' | 'flag' | 'text';
+  readonly number?: number;
+  readonly flag?: boolean;
+  readonly text?: string;
+}
+
+export interface WireDeviceInfo {
+  readonly device_id: string;
+  readonly type: string;
+  readonly capabilities: readonly string[];
+}
+
+export interface WireHello {
+  readonly hub_id: string;
+  readonly home_id: string;
+  readonly firmware: string;
+  readonly devices: readonly WireDeviceInfo[];
+}
+
+/** uint64/int64 arrive as decimal strings; `event` is absent unless the hub set it. */
+export interface WireReport {
+  readonly seq: string;
+  readonly device_id: string;
+  readonly ts_ms: string;
+  readonly attributes: Readonly<Record<string, WireValue>>;
+  readonly event?: string;
+}
+
+export interface WireCommandResult {
+  readonly command_id: string;
+  readonly ok: boolean;
+  readonly error: string;
+}
+
+/** What the hub sends; `body` names the oneof member that is set. */
+export interface HubMessage {
+  readonly body?: 'hello' | 'reports' | 'command_result' | 'ping';
+  readonly hello?: WireHello;
+  readonly reports?: { readonly items: readonly WireReport[] };
+  readonly command_result?: WireCommandResult;
+  readonly ping?: Record<string, never>;
+}
+
+/** What the cloud sends; 64-bit fields are written as decimal strings. */
+export type CloudMessage =
+  | { readonly welcome: { readonly node_id: string; readonly window: number; readonly last_durable_seq: string } }
+  | { readonly ack: { readonly up_to_seq: string } }
+  | {
+      readonly command: {
+        readonly command_id: string;
+        readonly device_id: string;
+        readonly name: string;
+        readonly params: Record<string, WireValue>;
+        readonly expires_at_ms: string;
+      };
+    }
+  | { readonly error: { readonly code: string; readonly message: string; readonly seq: string } };
+
+export type HubCall = ServerDuplexStream<HubMessage, CloudMessage>;
+
+/** A conversion that failed with a message naming the bad field (snake_case, as the hub wrote it). */
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+
+/** A report seq: a decimal string of a safe integer >= 1, else undefined. */
+export function parseSeq(seq: string): number | undefined {
+  if (!/^[0-9]{1,16}$/.test(seq)) return undefined;
+  const n = Number(seq);
+  return n >= 1 && Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A Value oneof as a JS value; undefined when no kind is set. */
+export function fromWireValue(v: WireValue): Value | undefined {
+  switch (v.kind) {
+    case 'number': return v.number;
+    case 'flag': return v.flag;
+    case 'text': return v.text;
+    default: return undefined;
+  }
+}
+
+/** A JS value as a Value oneof. */
+export const toWireValue = (v: Value): WireValue =>
+  typeof v === 'number' ? { number: v } : typeof v === 'boolean' ? { flag: v } : { text: v };
+
+/** A report's attribute map as JS values; a Value without a kind is an error naming its key. */
+export function fromWireAttributes(attributes: Readonly<Record<string, WireValue>>): Parsed<Record<string, Value>> {
+  const out: Record<string, Value> = {};
+  for (const [key, wire] of Object.entries(attributes)) {
+    const v = fromWireValue(wire);
+    if (v === undefined) return { ok: false, message: `attributes.${key} has no value set (number, flag or text)` };
+    // defineProperty: a key such as `__proto__` must become data, never the prototype.
+    Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  return { ok: true, value: out };
+}
+
+/** The hello's device list in domain form, checked as the hub actor checks it. */
+export function helloDevices(hello: WireHello): Parsed<HubDevice[]> {
+  const devices = hello.devices.map((d) => ({ deviceId: d.device_id, type: d.type, capabilities: [...d.capabilities] }));
+  const e = checkHubDevices(devices);
+  if (!e) return { ok: true, value: devices };
+  return { ok: false, message: `hello.${toSnakeCase(e.message)}` };
+}
+
+/** The down-stream form of a command. */
+export const commandMessage = (c: CommandDelivery): CloudMessage => ({
+  command: {
+    command_id: c.commandId,
+    device_id: c.deviceId,
+    name: c.name,
+    params: Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, toWireValue(v)])),
+    expires_at_ms: String(c.expiresAtMs),
+  },
+});
+
+/** An in-stream `error` about one report (`seq`, a decimal string, '0' when about none). */
+export const errorMessage = (code: ErrorCode, message: string, seq = '0'): CloudMessage =>
+  ({ error: { code: grpcStatusNameOf(code), message, seq } });
+
+/**
+ * Ends a call with a status. grpc-js turns an `error` event on a server stream into the call's
+ * status once the writes queued before it are flushed; a call that is already over is left alone.
+ */
+export function endCall(call: HubCall, code: ErrorCode, details: string): void {
+  if (call.cancelled || call.destroyed || call.writableEnded) return;
+  const status: Partial<StatusObject> = { code: grpcStatusOf(code), details };
+  call.emit('error', status);
+}
+
+const toSnakeCase = (s: string): string => s.replace(/deviceId/g, 'device_id');

@@ -1,0 +1,144 @@
+/** The composition root: config → store → actor stack → hub ingress and HTTP edge. */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createActorStack, type ActorStack } from '../cluster/actor-stack.ts';
+import { MemoryCredentialStore, type CredentialStore } from '../edge-api/auth/credential-store.ts';
+import { newSecret } from '../edge-api/auth/secrets.ts';
+import { EventFeed } from '../edge-api/events/event-feed.ts';
+import { createHttpApp } from '../edge-api/http/create-http-app.ts';
+import { HubIngress } from '../edge-api/hub-ingress/hub-ingress.ts';
+import { createRootLogger, type Logger } from '../runtime/logger.ts';
+import { MemoryStore } from '../runtime/memory-store.ts';
+import type { PersistencePort } from '../runtime/persistence-port.ts';
+import { ConfigError, type NodeConfig } from './config.ts';
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** The actor store; default: the embedded memory store. */
+  readonly store?: PersistencePort;
+  readonly credentials?: CredentialStore;
+  /** Milliseconds to let open HTTP streams (SSE) finish at shutdown before they are cut. */
+  readonly shutdownGraceMs?: number;
+}
+
+/** A started node; `close` is the graceful shutdown that SIGTERM runs. */
+export interface RunningNode {
+  readonly nodeId: string;
+  /** Actual ports (differ from the config when it asked for 0); undefined when the role is off. */
+  readonly httpPort: number | undefined;
+  readonly grpcPort: number | undefined;
+  readonly adminToken: string;
+  /** True when the admin token was generated (ADMIN_TOKEN unset): print it. */
+  readonly adminTokenGenerated: boolean;
+  readonly durable: boolean;
+  readonly stack: ActorStack;
+  readonly registry: Registry;
+  close(): Promise<void>;
+}
+
+export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
+  if (config.redisUrl !== undefined) {
+    throw new ConfigError('REDIS_URL is set, but the Redis store is not built yet: unset it to run on the memory store');
+  }
+  if (!config.roles.includes('actors')) {
+    throw new ConfigError('ROLES must include actors until nodes can form a cluster (one node holds every actor)');
+  }
+  const logger = options.logger ?? createRootLogger({ level: config.logLevel, base: { node: config.nodeId } });
+  const log = logger.child({ component: 'node' });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const store = options.store ?? new MemoryStore();
+  if (!store.durable) log.warn('state is kept in process memory and is NOT durable: set REDIS_URL for a durable store');
+  const credentials = options.credentials ?? new MemoryCredentialStore();
+  const feed = new EventFeed();
+  const adminToken = config.adminToken ?? newSecret('admin');
+  let ready = false;
+  let ingress: HubIngress | undefined;
+
+  const stack = createActorStack(
+    {
+      store,
+      logger,
+      registry,
+      sendToHub: (homeId, hubId, command) => ingress?.sendToHub(homeId, hubId, command) ?? false,
+      publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
+    },
+    { passivateAfterMs: config.passivateAfterMs },
+  );
+
+  let grpcPort: number | undefined;
+  if (config.roles.includes('ingress')) {
+    ingress = new HubIngress({
+      router: stack.router,
+      credentials,
+      nodeId: config.nodeId,
+      window: config.hubWindow,
+      maxMessageBytes: config.maxHubMessageBytes,
+      logger,
+      registry,
+    });
+    grpcPort = await ingress.listen(config.host, config.grpcPort);
+  }
+
+  let http: ServerType | undefined;
+  let httpPort: number | undefined;
+  if (config.roles.includes('edge')) {
+    const app = createHttpApp({
+      router: stack.router,
+      credentials,
+      feed,
+      adminToken,
+      registry,
+      logger,
+      maxBodyBytes: config.maxBodyBytes,
+      readiness: () => ({ ready, checks: { started: ready, store: true, ingress: ingress !== undefined || !config.roles.includes('ingress') } }),
+    });
+    const server = serve({ fetch: app.fetch, port: config.httpPort, hostname: config.host });
+    http = server;
+    httpPort = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => resolve((server.address() as AddressInfo).port));
+    });
+  }
+
+  ready = true;
+  ingress?.setServing(true);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      log.info('shutting down');
+      ready = false;
+      ingress?.setServing(false);
+      await Promise.all([
+        ingress?.close(),
+        http &&
+          new Promise<void>((resolve) => {
+            const server = http as ServerType & { closeAllConnections?: () => void; closeIdleConnections?: () => void };
+            const cut = setTimeout(() => server.closeAllConnections?.(), options.shutdownGraceMs ?? 2_000);
+            server.close(() => {
+              clearTimeout(cut);
+              resolve();
+            });
+            server.closeIdleConnections?.();
+          }),
+      ]);
+      await stack.host.close();
+      await store.close();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    nodeId: config.nodeId,
+    httpPort,
+    grpcPort,
+    adminToken,
+    adminTokenGenerated: config.adminToken === undefined,
+    durable: store.durable,
+    stack,
+    registry,
+    close,
+  };
+}

@@ -1,0 +1,110 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { EventFeed } from '../../../edge-api/events/event-feed.ts';
+import { MAX_PENDING_EVENTS } from '../../../edge-api/http/event-stream.ts';
+import { closeEdges, openSse, startEdge } from './harness.ts';
+
+afterEach(closeEdges);
+
+/** Counts live subscriptions of `feed` by wrapping subscribe/unsubscribe. */
+function countSubscriptions(feed: EventFeed) {
+  const counter = { open: 0 };
+  const original = feed.subscribe.bind(feed);
+  vi.spyOn(feed, 'subscribe').mockImplementation((homeId, listener, afterId) => {
+    const sub = original(homeId, listener, afterId);
+    counter.open++;
+    let done = false;
+    return {
+      ...sub,
+      unsubscribe: () => {
+        if (!done) counter.open--;
+        done = true;
+        return sub.unsubscribe();
+      },
+    };
+  });
+  return counter;
+}
+
+describe('HTTP edge: live events (SSE)', () => {
+  it('streams shadow and command events as they happen, and unsubscribes when the client leaves', async () => {
+    const edge = startEdge();
+    const subs = countSubscriptions(edge.feed);
+    await edge.createHome('h1');
+    await edge.attachDevices('h1', 'hub1', [{ deviceId: 'd1' }]);
+    const token = await edge.mintToken(['h1'], ['read', 'control']);
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events', { token }));
+    await vi.waitFor(() => expect(subs.open).toBe(1));
+
+    await edge.json('PATCH', '/v1/homes/h1/devices/d1', { token, body: { desired: { on: true } } });
+    await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { token, body: { name: 'set', params: { on: true } }, headers: { 'idempotency-key': 'k1' } });
+    await vi.waitFor(() => {
+      const events = sse.events();
+      expect(events.map((e) => e.event)).toEqual(['device.shadow', 'command.status']);
+      expect(events[0]!.data).toMatchObject({ deviceId: 'd1', desired: { on: true } });
+      expect(events[1]!.data).toMatchObject({ commandId: 'd1~k1', status: 'sent' });
+      expect(Number(events[1]!.id)).toBeGreaterThan(Number(events[0]!.id));
+    });
+    expect(sse.blocks[0]).toEqual({ retry: expect.stringMatching(/^\d+$/) });
+
+    await sse.close();
+    await vi.waitFor(() => expect(subs.open).toBe(0));
+    edge.feed.publish('h1', 'after.close', {}); // nobody listens; nothing throws
+  });
+
+  it('resumes after Last-Event-ID with the buffered events', async () => {
+    const edge = startEdge();
+    for (let i = 1; i <= 5; i++) edge.feed.publish('h1', 'tick', { i });
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': '3' } }));
+    await vi.waitFor(() => expect(sse.events().map((e) => e.id)).toEqual(['4', '5']));
+    edge.feed.publish('h1', 'tick', { i: 6 });
+    edge.feed.publish('h2', 'tick', { i: 99 }); // another home: not on this stream
+    await vi.waitFor(() => expect(sse.events().map((e) => e.data)).toEqual([{ i: 4 }, { i: 5 }, { i: 6 }]));
+    expect(sse.events().some((e) => e.event === 'reset')).toBe(false);
+    await sse.close();
+  });
+
+  it('sends a reset first when events after Last-Event-ID are gone', async () => {
+    const edge = startEdge({ feed: { bufferPerHome: 3 } });
+    for (let i = 1; i <= 10; i++) edge.feed.publish('h1', 'tick', { i });
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': '2' } }));
+    await vi.waitFor(() => expect(sse.events().map((e) => e.event ?? '')).toEqual(['reset', 'tick', 'tick', 'tick']));
+    expect(sse.events()[0]!.data).toEqual({ reason: 'gap', lastEventId: 2 });
+    expect(sse.events().slice(1).map((e) => e.id)).toEqual(['8', '9', '10']);
+    await sse.close();
+
+    // An id from before a restart (larger than any this process issued) is a gap too.
+    const restarted = await openSse(await edge.call('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': '5000' } }));
+    await vi.waitFor(() => expect(restarted.events()[0]).toMatchObject({ event: 'reset' }));
+    await restarted.close();
+  });
+
+  it('cuts off a client that does not read instead of queueing without bound', async () => {
+    const edge = startEdge();
+    const subs = countSubscriptions(edge.feed);
+    const res = await edge.call('GET', '/v1/homes/h1/events');
+    await vi.waitFor(() => expect(subs.open).toBe(1));
+    for (let i = 0; i < MAX_PENDING_EVENTS + 100; i++) edge.feed.publish('h1', 'tick', { i });
+    await vi.waitFor(() => expect(subs.open).toBe(0));
+    const text = await res.text(); // the stream ended: the client would reconnect with Last-Event-ID
+    expect(text.split('event: tick').length - 1).toBeLessThan(MAX_PENDING_EVENTS + 100);
+  });
+
+  it('sends heartbeats while idle', async () => {
+    const edge = startEdge({ sseHeartbeatMs: 10 });
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events'));
+    await vi.waitFor(() => expect(sse.blocks.filter((b) => b.comment === 'ping').length).toBeGreaterThanOrEqual(2));
+    await sse.close();
+  });
+
+  it('checks access and Last-Event-ID before streaming', async () => {
+    const edge = startEdge();
+    const other = await edge.mintToken(['h2'], ['read']);
+    const control = await edge.mintToken(['h1'], ['control']);
+    expect((await edge.call('GET', '/v1/homes/h1/events', { token: null })).status).toBe(401);
+    expect((await edge.call('GET', '/v1/homes/h1/events', { token: other })).status).toBe(403);
+    expect((await edge.call('GET', '/v1/homes/h1/events', { token: control })).status).toBe(403);
+    const bad = await edge.json('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': 'abc' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual({ field: 'Last-Event-ID' });
+  });
+});

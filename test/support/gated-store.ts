@@ -1,0 +1,68 @@
+/** A MemoryStore whose writes can be held at a gate or made to fail, per actor, for tests of durability and retries. */
+import { MemoryStore } from '../../runtime/memory-store.ts';
+import type { PersistencePort, Recovered, WriteBatch } from '../../runtime/persistence-port.ts';
+
+type ActorFilter = (actorId: string) => boolean;
+
+/**
+ * `hold(filter)` makes matching writes wait until `release()`; `fail(filter)` makes matching
+ * writes and recoveries reject until `heal()`. Everything else goes straight to the memory store.
+ */
+export class GatedStore implements PersistencePort {
+  readonly durable = false;
+  readonly inner = new MemoryStore();
+  /** Writes waiting at the gate. */
+  waiting = 0;
+  /** Writes and recoveries rejected by `fail`. */
+  failures = 0;
+  /** Milliseconds every write takes (a store with latency). */
+  delayMs = 0;
+  private holdFilter: ActorFilter | undefined;
+  private failFilter: ActorFilter | undefined;
+  private opened: Promise<void> = Promise.resolve();
+  private open: () => void = () => {};
+
+  hold(filter: ActorFilter = () => true): void {
+    this.holdFilter = filter;
+    this.opened = new Promise((resolve) => (this.open = resolve));
+  }
+
+  release(): void {
+    this.holdFilter = undefined;
+    this.open();
+  }
+
+  fail(filter: ActorFilter): void {
+    this.failFilter = filter;
+  }
+
+  heal(): void {
+    this.failFilter = undefined;
+  }
+
+  async recover(actorId: string): Promise<Recovered> {
+    this.check(actorId);
+    return this.inner.recover(actorId);
+  }
+
+  async write(actorId: string, batch: WriteBatch): Promise<void> {
+    if (this.holdFilter?.(actorId)) {
+      this.waiting++;
+      await this.opened;
+      this.waiting--;
+    }
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.check(actorId);
+    return this.inner.write(actorId, batch);
+  }
+
+  async close(): Promise<void> {
+    this.release();
+  }
+
+  private check(actorId: string): void {
+    if (!this.failFilter?.(actorId)) return;
+    this.failures++;
+    throw new Error(`store down for ${actorId} (test)`);
+  }
+}
