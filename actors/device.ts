@@ -3,7 +3,7 @@ import type { Behavior, Step } from '../runtime/behavior.ts';
 import { causalDepth, completeCommand, deliverPending, expireCommands, getCommand, issueCommand } from './device-commands.ts';
 import type { CommandRecord } from './device-commands.ts';
 import { homeActorId } from './types.ts';
-import type { DeviceChanged, DomainEffect, DomainError, IssueCommand, Outcome, Value } from './types.ts';
+import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, IssueCommand, Outcome, Value } from './types.ts';
 import { checkInt, checkKey, checkNames, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
 
 export type { CommandRecord } from './device-commands.ts';
@@ -63,6 +63,11 @@ export interface Report {
   readonly attributes: Readonly<Record<string, Value>>;
   readonly event?: string;
 }
+/** Several reports of this device from one hub batch, in seq order: one step, one journal entry. */
+export interface ReportBatch {
+  readonly type: 'report.batch';
+  readonly items: readonly Omit<Report, 'type'>[];
+}
 export interface ShadowGet { readonly type: 'shadow.get' }
 /** Merge into `desired`; `null` removes a key. `ifVersion`: fail with version_conflict unless it is the version. */
 export interface SetDesired {
@@ -76,10 +81,12 @@ export interface CommandGet { readonly type: 'command.get'; readonly commandId: 
 /** Sent periodically by the host: expire every queued/sent command whose expiresAtMs <= ctx.now. */
 export interface CommandExpire { readonly type: 'command.expire' }
 export type DeviceMsg =
-  | DeviceAttach | HubConnection | Report | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
+  | DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
 
 /** Reply to a report: a report at or below lastSeq is acknowledged but not applied. */
 export interface ReportAck { readonly applied: boolean; readonly reason?: 'duplicate' | 'stale'; readonly version: number }
+/** Reply to a report batch: one outcome per item, in order (an invalid item fails alone). */
+export interface ReportBatchAck { readonly results: readonly Outcome<ReportAck>[] }
 /** The shadow as apps read it; `delta` = desired keys whose value differs from the reported one. */
 export interface Shadow {
   readonly deviceId: string;
@@ -95,7 +102,7 @@ export interface Shadow {
 }
 /** Reply to command.expire: the ids that expired, in issue order. */
 export interface ExpireResult { readonly expired: readonly string[] }
-export type DeviceReply = Outcome<ReportAck> | Outcome<Shadow> | Outcome<CommandRecord> | Outcome<ExpireResult> | Outcome<null>;
+export type DeviceReply = Outcome<ReportAck> | Outcome<ReportBatchAck> | Outcome<Shadow> | Outcome<CommandRecord> | Outcome<ExpireResult> | Outcome<null>;
 type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
 
 const rejected = (s: DeviceState, error: DomainError): DeviceStep => ({ state: s, reply: { ok: false, error }, journal: false });
@@ -163,49 +170,104 @@ function connection(s: DeviceState, m: HubConnection, now: number): DeviceStep {
   return { state: journal ? { ...s, hubOnline: true, commands } : s, reply: ok(null), effects, journal };
 }
 
-function report(s: DeviceState, m: Report, now: number): DeviceStep {
-  const e = checkInt('seq', m.seq, 1)
-    ?? (typeof m.tsMs === 'number' && Number.isFinite(m.tsMs) ? undefined : invalid('tsMs', 'must be a finite number'))
-    ?? checkValues('attributes', m.attributes, false)
-    ?? (m.event === undefined ? undefined : checkKey('event', m.event, VALUE_LIMITS.nameLength));
-  if (e) return rejected(s, e);
-  if (m.seq <= s.lastSeq) {
-    // Older than what was applied: acknowledged so the hub moves on, never applied again.
-    const reason = s.recentSeqs.includes(m.seq) ? 'duplicate' : 'stale';
-    return { state: s, reply: ok({ applied: false, reason, version: s.version }), journal: false };
-  }
-  const reported: Record<string, ReportedValue> = { ...s.reported };
-  const changed: Record<string, Value> = {};
-  for (const [k, v] of Object.entries(m.attributes)) {
-    if (ownGet(s.reported, k)?.value !== v) changed[k] = v;
-    reported[k] = { value: v, ts: m.tsMs };
-  }
-  const anyChange = Object.keys(changed).length > 0;
+const checkReport = (m: Omit<Report, 'type'>): DomainError | undefined =>
+  checkInt('seq', m.seq, 1)
+  ?? (typeof m.tsMs === 'number' && Number.isFinite(m.tsMs) ? undefined : invalid('tsMs', 'must be a finite number'))
+  ?? checkValues('attributes', m.attributes, false)
+  ?? (m.event === undefined ? undefined : checkKey('event', m.event, VALUE_LIMITS.nameLength));
+
+/**
+ * Applies reports in order: the new state, one outcome per report, and the changes for the home.
+ * Ordering is by the hub's seq: a report at or below `lastSeq` is acknowledged and not applied.
+ * Works on one copy of the state for the whole batch (the input state is never mutated).
+ */
+function applyReports(
+  s: DeviceState,
+  items: readonly Omit<Report, 'type'>[],
+  now: number,
+): { state: DeviceState; results: Outcome<ReportAck>[]; changes: DeviceChanged[] } {
+  const results: Outcome<ReportAck>[] = [];
+  const changes: DeviceChanged[] = [];
+  let reported: Record<string, ReportedValue> | undefined;
+  let recentSeqs = s.recentSeqs;
+  let { lastSeq, version } = s;
   const depth = causalDepth(s, now);
+  for (const m of items) {
+    const e = checkReport(m);
+    if (e) {
+      results.push({ ok: false, error: e });
+      continue;
+    }
+    if (m.seq <= lastSeq) {
+      // Older than what was applied: acknowledged so the hub moves on, never applied again.
+      results.push(ok({ applied: false, reason: recentSeqs.includes(m.seq) ? 'duplicate' : 'stale', version }));
+      continue;
+    }
+    reported ??= { ...s.reported };
+    const changed: Record<string, Value> = {};
+    let anyChange = false;
+    for (const [k, v] of Object.entries(m.attributes)) {
+      if (ownGet(reported, k)?.value !== v) {
+        changed[k] = v;
+        anyChange = true;
+      }
+      reported[k] = { value: v, ts: m.tsMs };
+    }
+    lastSeq = m.seq;
+    recentSeqs = recentSeqs.length < DEVICE_LIMITS.seqWindow ? [...recentSeqs, m.seq] : [...recentSeqs.slice(1), m.seq];
+    if (anyChange) version++;
+    results.push(ok({ applied: true, version }));
+    if (anyChange || m.event !== undefined) {
+      changes.push({
+        type: 'device.changed',
+        deviceId: s.deviceId,
+        deviceType: s.type ?? 'unknown',
+        changed,
+        attributes: reportedValues(reported),
+        ...(m.event === undefined ? {} : { event: m.event }),
+        depth,
+        tsMs: m.tsMs,
+      });
+    }
+  }
+  if (reported === undefined) return { state: s, results, changes };
   const { causal, ...rest } = s; // an expired causal window is dropped
-  const next: DeviceState = {
+  const state: DeviceState = {
     ...rest,
     ...(depth > 0 && causal ? { causal } : {}),
     reported,
-    lastSeq: m.seq,
+    lastSeq,
     lastSeen: now,
     online: true,
-    recentSeqs: [...s.recentSeqs, m.seq].slice(-DEVICE_LIMITS.seqWindow),
-    version: s.version + (anyChange ? 1 : 0),
+    recentSeqs,
+    version,
   };
-  const reply = ok({ applied: true, version: next.version });
-  if (!anyChange && m.event === undefined) return { state: next, reply, journal: true };
-  const msg: DeviceChanged = {
-    type: 'device.changed',
-    deviceId: s.deviceId,
-    deviceType: s.type ?? 'unknown',
-    changed,
-    attributes: reportedValues(reported),
-    ...(m.event === undefined ? {} : { event: m.event }),
-    depth,
-    tsMs: m.tsMs,
-  };
-  return { state: next, reply, effects: [{ type: 'tell', to: homeActorId(s.homeId), msg }, shadowEvent(next)], journal: true };
+  return { state, results, changes };
+}
+
+function report(s: DeviceState, m: Report, now: number): DeviceStep {
+  const { state, results, changes } = applyReports(s, [m], now);
+  const reply = results[0]!;
+  if (!reply.ok) return rejected(s, reply.error);
+  const journal = state !== s;
+  if (changes.length === 0) return { state, reply, journal };
+  const effects: DomainEffect[] = [{ type: 'tell', to: homeActorId(s.homeId), msg: changes[0]! }, shadowEvent(state)];
+  return { state, reply, effects, journal };
+}
+
+/** Largest report batch one message may carry. */
+const MAX_BATCH = 1_000;
+
+function reportBatch(s: DeviceState, m: ReportBatch, now: number): DeviceStep {
+  if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > MAX_BATCH) {
+    return rejected(s, invalid('items', `must be an array of 1-${MAX_BATCH} reports`));
+  }
+  const { state, results, changes } = applyReports(s, m.items, now);
+  const reply = ok<ReportBatchAck>({ results });
+  if (changes.length === 0) return { state, reply, journal: state !== s };
+  // One message to the home and one shadow event per batch, not per report.
+  const toHome: DeviceChanges = { type: 'device.changes', changes };
+  return { state, reply, effects: [{ type: 'tell', to: homeActorId(s.homeId), msg: toHome }, shadowEvent(state)], journal: true };
 }
 
 function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
@@ -267,6 +329,7 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'device.attach': return attach(state, msg);
       case 'hub.connection': return connection(state, msg, ctx.now);
       case 'report': return report(state, msg, ctx.now);
+      case 'report.batch': return reportBatch(state, msg, ctx.now);
       case 'shadow.get': return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
       case 'shadow.setDesired': return known(state) ? setDesired(state, msg) : unknownDevice(state);
       // An app may only command a device a hub has announced; a rule's command waits for it.

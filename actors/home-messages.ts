@@ -2,7 +2,7 @@
 import type { DecisionEntry, DecisionLog } from './rules/decision-log.ts';
 import type { Rule, Scene, Suspension } from './rules/rule-types.ts';
 import type { CommandBudget } from './rules/storm-control.ts';
-import type { DeviceChanged, Outcome, Value } from './types.ts';
+import type { DeviceChanged, DeviceChanges, Outcome, Value } from './types.ts';
 
 /** What the home knows of a device: its type, hub and latest reported values (read by rules). */
 export interface DeviceMirror {
@@ -58,6 +58,7 @@ export type HomeMsg =
   /** A hub announced a device (hello): records its type and hub. */
   | { readonly type: 'device.attached'; readonly deviceId: string; readonly deviceType: string; readonly hubId: string }
   | DeviceChanged
+  | DeviceChanges
   | { readonly type: 'rules.list' }
   | { readonly type: 'rules.get'; readonly ruleId: string }
   | { readonly type: 'rules.put'; readonly rule: unknown }
@@ -114,6 +115,8 @@ export interface HomeReplies {
   'device.attached': { readonly deviceId: string };
   /** decisions: entries appended to the decision log by this change. */
   'device.changed': { readonly decisions: number };
+  /** decisions: entries appended to the decision log by the whole batch. */
+  'device.changes': { readonly decisions: number };
   'rules.list': RuleView[];
   'rules.get': RuleView;
   'rules.put': { readonly created: boolean; readonly rule: RuleView };

@@ -19,7 +19,7 @@ import { evaluate, type Firing } from './rules/rule-evaluator.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
 import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
 import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
-import type { DeviceChanged, DomainEffect, DomainError, Value } from './types.ts';
+import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, Value } from './types.ts';
 import { ownGet } from './validation.ts';
 
 export type { HomeMsg, HomeReplies, HomeReply, HomeState } from './home-messages.ts';
@@ -167,6 +167,21 @@ function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: 
   return { state: next, reply: ok('device.changed', { decisions }), effects, journal: next !== s };
 }
 
+/** A batch of one device's changes, in order, as one step: each is mirrored and evaluated in turn. */
+function onDeviceChanges(s: HomeState, msg: DeviceChanges, now: number, cfg: HomeConfig): HomeStep {
+  if (!Array.isArray(msg.changes)) return read(s, fail('invalid_argument', 'changes must be an array'));
+  let state = s;
+  const effects: DomainEffect[] = [];
+  let decisions = 0;
+  for (const change of msg.changes) {
+    const step = onDeviceChanged(state, change, now, cfg);
+    state = step.state;
+    effects.push(...(step.effects ?? []));
+    if (step.reply?.ok) decisions += (step.reply.value as { decisions: number }).decisions;
+  }
+  return { state, reply: ok('device.changes', { decisions }), effects, journal: state !== s };
+}
+
 function activateScene(s: HomeState, sceneId: string, depth: number, now: number, cfg: HomeConfig): HomeStep {
   const scene = ownGet(s.scenes, sceneId);
   if (scene === undefined) return read(s, fail('not_found', `scene ${sceneId} not found`));
@@ -238,6 +253,8 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     }
     case 'device.changed':
       return onDeviceChanged(s, msg, now, cfg);
+    case 'device.changes':
+      return onDeviceChanges(s, msg, now, cfg);
     default:
       break;
   }

@@ -67,6 +67,12 @@ export interface DeviceChanged {
   readonly tsMs: number;
 }
 
+/** Several changes of one device, in order (one batch of reports): the home handles them as one step. */
+export interface DeviceChanges {
+  readonly type: 'device.changes';
+  readonly changes: readonly DeviceChanged[];
+}
+
 /** A command on its way down to a hub. */
 export interface CommandDelivery {
   readonly commandId: string;

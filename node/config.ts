@@ -33,6 +33,8 @@ export interface NodeConfig {
   readonly maxHubMessageBytes: number;
   /** Milliseconds an actor may idle before it is passivated. */
   readonly passivateAfterMs: number;
+  /** Shards of a new cluster (an existing cluster keeps the count stored with it). */
+  readonly shards: number;
 }
 
 export class ConfigError extends Error {
@@ -95,5 +97,6 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', 64 * 1024),
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
     passivateAfterMs: positiveInt(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
+    shards: positiveInt(env, 'SHARDS', 1024),
   };
 }

@@ -12,6 +12,7 @@ import { createRootLogger, type Logger } from '../runtime/logger.ts';
 import { MemoryStore } from '../runtime/memory-store.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { openRedisBackend } from './redis-backend.ts';
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -38,9 +39,6 @@ export interface RunningNode {
 }
 
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
-  if (config.redisUrl !== undefined) {
-    throw new ConfigError('REDIS_URL is set, but the Redis store is not built yet: unset it to run on the memory store');
-  }
   if (!config.roles.includes('actors')) {
     throw new ConfigError('ROLES must include actors until nodes can form a cluster (one node holds every actor)');
   }
@@ -48,9 +46,19 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   const log = logger.child({ component: 'node' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const store = options.store ?? new MemoryStore();
+  // Shards whose lease is lost stop their actors at once (late-bound: the host comes next).
+  let evictShard: (shard: number) => void = () => {};
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : await openRedisBackend(
+          { url: config.redisUrl, cluster: config.cluster, nodeId: config.nodeId, shards: config.shards, onShardLost: (s) => evictShard(s) },
+          registry,
+          logger,
+        );
+  const store = options.store ?? redis?.store ?? new MemoryStore();
   if (!store.durable) log.warn('state is kept in process memory and is NOT durable: set REDIS_URL for a durable store');
-  const credentials = options.credentials ?? new MemoryCredentialStore();
+  const credentials = options.credentials ?? redis?.credentials ?? new MemoryCredentialStore();
   const feed = new EventFeed();
   const adminToken = config.adminToken ?? newSecret('admin');
   let ready = false;
@@ -66,6 +74,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     },
     { passivateAfterMs: config.passivateAfterMs },
   );
+  if (redis) evictShard = (shard) => stack.host.evict((actorId) => redis.shardOf(actorId) === shard);
 
   let grpcPort: number | undefined;
   if (config.roles.includes('ingress')) {
@@ -92,7 +101,10 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       registry,
       logger,
       maxBodyBytes: config.maxBodyBytes,
-      readiness: () => ({ ready, checks: { started: ready, store: true, ingress: ingress !== undefined || !config.roles.includes('ingress') } }),
+      readiness: () => {
+        const storeOk = redis?.store.healthy ?? true;
+        return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
+      },
     });
     const server = serve({ fetch: app.fetch, port: config.httpPort, hostname: config.host });
     http = server;
@@ -125,6 +137,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       ]);
       await stack.host.close();
       await store.close();
+      await redis?.close();
       log.info('stopped');
     })();
     return closing;

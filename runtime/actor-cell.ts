@@ -36,6 +36,8 @@ export class ActorCell {
   lastActive: number;
   /** Messages that arrived while passivating; they go to the next incarnation. */
   waiting: Envelope[] = [];
+  /** Set when the host evicts the actor (its shard was lost): what is left is answered `unavailable`. */
+  evicted = false;
   private state: unknown;
   private seq = 0;
   private snapshotSeq = 0;
@@ -80,6 +82,10 @@ export class ActorCell {
   async handle(env: Envelope): Promise<void> {
     if (env.control) return env.control();
     this.inflight--;
+    if (this.evicted) {
+      env.reply?.(runtimeError('unavailable', `actor ${this.id} is no longer served by this node`));
+      return;
+    }
     const now = this.opts.clock();
     if (env.deadline !== 0 && now > env.deadline) {
       this.metrics.reject(this.behavior.kind, 'expired');

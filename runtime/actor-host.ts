@@ -130,6 +130,29 @@ export class ActorHost {
     return this.residents.size;
   }
 
+  /**
+   * Stops the matching actors at once, without writing anything (their shard was lost to another
+   * owner, whose state must not be overwritten). Messages still queued for them are answered
+   * `unavailable`; a later message activates the actor afresh from the store.
+   * @returns how many actors were evicted.
+   */
+  evict(filter: (actorId: string) => boolean): number {
+    let n = 0;
+    for (const [id, resident] of this.residents) {
+      if (!filter(id)) continue;
+      n++;
+      const { cell, ref } = resident;
+      cell.evicted = true;
+      cell.disarm();
+      this.residents.delete(id);
+      for (const env of cell.waiting.splice(0)) env.reply?.(runtimeError('unavailable', `actor ${id} is no longer served by this node`));
+      // Stop behind whatever is already in its nact mailbox, which the evicted cell answers.
+      dispatch(ref, { msg: undefined, deadline: 0, control: async () => stop(ref) });
+    }
+    if (n > 0) this.log.warn({ evicted: n }, 'actors evicted');
+    return n;
+  }
+
   /** Passivates every actor (final snapshots) and stops the actor system. */
   async close(): Promise<void> {
     if (this.closing) return;
@@ -226,6 +249,7 @@ export class ActorHost {
 
   private async finishPassivation(resident: Resident): Promise<void> {
     const { cell, ref } = resident;
+    if (cell.evicted) return; // evict() stopped it and answered its messages
     const flushed = await cell.flushForPassivation();
     if (!flushed) {
       this.log.warn({ actor: cell.id }, 'passivation postponed: final snapshot failed');
@@ -235,7 +259,7 @@ export class ActorHost {
     }
     cell.disarm();
     stop(ref);
-    this.residents.delete(cell.id);
+    if (this.residents.get(cell.id) === resident) this.residents.delete(cell.id);
     this.metrics.kind(kindOf(cell.id)).passivations.inc();
     if (cell.waiting.length === 0) return;
     if (this.closing) {

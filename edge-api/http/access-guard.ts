@@ -40,7 +40,10 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
     if (token === undefined) throw unauthenticated('missing bearer token: send Authorization: Bearer <token>');
     if (safeEqual(token, deps.adminToken)) return { kind: 'admin' };
     const digest = hashSecret(token);
-    const grant = await deps.credentials.findToken(digest);
+    // A store that cannot answer (Redis down) is the server's trouble, not the caller's: 503, not 500.
+    const grant = await deps.credentials.findToken(digest).catch(() => {
+      throw new HttpError('unavailable', 'credentials cannot be checked right now');
+    });
     if (grant === undefined) throw unauthenticated('unknown bearer token');
     return { kind: 'app', digest, grant };
   }

@@ -4,7 +4,7 @@ import type { HomeReplies } from '../../actors/home-messages.ts';
 import { HOME_ID, homeActorId } from '../../actors/types.ts';
 import { SCOPES, type Scope } from '../auth/credential-store.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
-import { invalidArgument } from './http-error.ts';
+import { HttpError, invalidArgument } from './http-error.ts';
 import { onlyFields, readJsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -27,6 +27,11 @@ export function parseTokenRequest(body: Record<string, unknown>): { homes: strin
   });
   return { homes: [...new Set(homes as string[])], scopes: [...new Set(scopes as Scope[])] };
 }
+
+/** A credential store that cannot write (Redis down) is the server's trouble: 503, not 500. */
+const storeDown = (err: unknown): never => {
+  throw new HttpError('unavailable', `credentials cannot be stored right now (${err instanceof Error ? err.name : 'error'})`);
+};
 
 export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
   const { ask, guard } = ctx;
@@ -52,14 +57,14 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     const secret = newSecret('hub');
     const secretHash = hashSecret(secret);
     const hub = await ask<HomeReplies['home.registerHub']>(homeActorId(homeId), { type: 'home.registerHub', hubId: body.hubId, secretHash });
-    await ctx.credentials.putHub(secretHash, { homeId, hubId: hub.hubId });
+    await ctx.credentials.putHub(secretHash, { homeId, hubId: hub.hubId }).catch(storeDown);
     return c.json({ hubId: hub.hubId, secret }, 201);
   });
 
   app.post('/v1/tokens', guard('admin'), async (c) => {
     const { homes, scopes } = parseTokenRequest(await readJsonObject(c));
     const token = newSecret('app');
-    await ctx.credentials.putToken(hashSecret(token), { homes, scopes, createdAt: ctx.clock() });
+    await ctx.credentials.putToken(hashSecret(token), { homes, scopes, createdAt: ctx.clock() }).catch(storeDown);
     return c.json({ token, homes, scopes }, 201);
   });
 }

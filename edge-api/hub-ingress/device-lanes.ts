@@ -1,4 +1,4 @@
-/** Per-device ordered work with retries: a device's reports are processed one at a time, in arrival order. */
+/** Per-device ordered work with retries: a device's queued reports go out together, one batch at a time, in order. */
 
 /** Exponential backoff for transient actor failures; all in milliseconds. */
 export interface RetryPolicy {
@@ -13,12 +13,14 @@ export interface RetryPolicy {
 export const defaultRetryPolicy: RetryPolicy = { baseMs: 10, maxMs: 1_000, giveUpAfterMs: 30_000 };
 
 export interface DeviceLanesDeps<T> {
-  /** Processes one item; resolves a reason to retry it, or undefined when it is done. Must not reject. */
-  readonly run: (item: T) => Promise<string | undefined>;
-  /** The item kept failing for `giveUpAfterMs`; the lanes have stopped. */
-  readonly onGiveUp: (item: T, reason: string) => void;
+  /** Processes a batch (consecutive items of one lane); resolves a reason to retry it, or undefined when done. Must not reject. */
+  readonly run: (items: readonly T[]) => Promise<string | undefined>;
+  /** The batch kept failing for `giveUpAfterMs`; the lanes have stopped. */
+  readonly onGiveUp: (items: readonly T[], reason: string) => void;
   /** Called before each retry (metrics, logs). */
-  readonly onRetry?: (item: T, attempt: number, delayMs: number, reason: string) => void;
+  readonly onRetry?: (items: readonly T[], attempt: number, delayMs: number, reason: string) => void;
+  /** Most items in one batch. */
+  readonly maxBatch?: number;
   readonly retry: RetryPolicy;
   /** Epoch ms. */
   readonly clock: () => number;
@@ -32,9 +34,10 @@ interface Sleeper {
 }
 
 /**
- * One FIFO lane per key. An item is retried in place, so a later item of the same key never
- * overtakes it (a device applies the highest seq, so an overtaken report would be dropped as
- * stale). Different keys proceed independently.
+ * One FIFO lane per key. Whatever queued while the lane's previous batch was in flight goes out
+ * as the next batch (one actor message for many reports). A batch is retried in place, so a later
+ * item of the same key never overtakes it (a device applies the highest seq, so an overtaken
+ * report would be dropped as stale). Different keys proceed independently.
  */
 export class DeviceLanes<T> {
   private readonly lanes = new Map<string, T[]>();
@@ -59,7 +62,8 @@ export class DeviceLanes<T> {
     }
     const fresh = [item];
     this.lanes.set(key, fresh);
-    void this.drain(key, fresh);
+    // Start after the current batch has been pushed, so the whole batch of this device goes in one message.
+    queueMicrotask(() => void this.drain(key, fresh));
   }
 
   /** Stops every lane: no new attempts, pending backoff waits end at once, queued items are dropped. */
@@ -74,31 +78,33 @@ export class DeviceLanes<T> {
   }
 
   private async drain(key: string, lane: T[]): Promise<void> {
+    const max = this.deps.maxBatch ?? 500;
     while (!this.stopped && lane.length > 0) {
-      if (!(await this.attempt(lane[0]!))) return;
-      lane.shift();
+      const batch = lane.slice(0, max);
+      if (!(await this.attempt(batch))) return;
+      lane.splice(0, batch.length);
     }
     if (this.lanes.get(key) === lane) this.lanes.delete(key);
   }
 
-  /** Resolves true when the item is done, false when the lanes stopped or it was given up. */
-  private async attempt(item: T): Promise<boolean> {
+  /** Resolves true when the batch is done, false when the lanes stopped or it was given up. */
+  private async attempt(items: readonly T[]): Promise<boolean> {
     const { retry, clock } = this.deps;
     const first = clock();
     for (let attempt = 1; ; attempt++) {
-      const reason = await this.deps.run(item);
+      const reason = await this.deps.run(items);
       if (this.stopped) return false;
       if (reason === undefined) return true;
       const left = retry.giveUpAfterMs - (clock() - first);
       if (left <= 0) {
         this.stop();
-        this.deps.onGiveUp(item, reason);
+        this.deps.onGiveUp(items, reason);
         return false;
       }
       const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempt - 1, 30));
       // Equal jitter: hubs that failed together do not retry in lockstep.
       const delay = Math.min(left, ceiling / 2 + (ceiling / 2) * (this.deps.random ?? Math.random)());
-      this.deps.onRetry?.(item, attempt, delay, reason);
+      this.deps.onRetry?.(items, attempt, delay, reason);
       await this.sleep(delay);
       if (this.stopped) return false;
     }

@@ -17,6 +17,32 @@ const attached = (): DeviceState =>
 const apply = (s: DeviceState, msgs: DeviceMsg[], now = 1_000): DeviceState => msgs.reduce((acc, m) => run(acc, m, now).state, s);
 
 describe('deviceBehavior', () => {
+  it('applies a report batch in seq order as one step: per-item outcomes, one message to the home', () => {
+    const step = run(fresh(), {
+      type: 'report.batch',
+      items: [
+        { seq: 1, tsMs: 501, attributes: { n: 1 } },
+        { seq: 1, tsMs: 501, attributes: { n: 1 } },
+        { seq: 3, tsMs: 503, attributes: { n: 3 }, event: 'single' },
+        { seq: 2, tsMs: 502, attributes: { n: 2 } },
+        { seq: -1, tsMs: 504, attributes: { n: 4 } },
+      ],
+    });
+    const { results } = valueOf<{ results: { ok: boolean; value?: ReportAck; error?: { field?: string } }[] }>(step.reply);
+    expect(results.map((r) => (r.ok ? r.value : r.error?.field))).toEqual([
+      { applied: true, version: 1 },
+      { applied: false, reason: 'duplicate', version: 1 },
+      { applied: true, version: 2 },
+      { applied: false, reason: 'stale', version: 2 },
+      'seq',
+    ]);
+    expect(step.journal).toBe(true);
+    expect(step.state).toMatchObject({ lastSeq: 3, version: 2, reported: { n: { value: 3, ts: 503 } } });
+    const toHome = (step.effects ?? []).filter((e) => e.type === 'tell');
+    expect(toHome).toHaveLength(1);
+    expect(toHome[0]).toMatchObject({ to: 'home:h1', msg: { type: 'device.changes', changes: [{ changed: { n: 1 } }, { changed: { n: 3 }, event: 'single' }] } });
+  });
+
   it('answers not_found for the shadow of a device no hub has announced and that never reported', () => {
     expect(errorOf(run(fresh(), { type: 'shadow.get' }).reply).code).toBe('not_found');
     const patch = run(fresh(), { type: 'shadow.setDesired', desired: { on: true } });

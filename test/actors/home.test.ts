@@ -111,6 +111,16 @@ describe('home: settings and hubs', () => {
 });
 
 describe('home: rules firing', () => {
+  it("takes a batch of one device's changes as one step, evaluating rules for each in order", () => {
+    const s = put(setup(), motionRule);
+    const still = { ...motion(), changed: { motion: false }, attributes: { motion: false, illuminance: 12 } };
+    const step = send(s, { type: 'device.changes', changes: [still, motion(), still] });
+    expect(step.journal).toBe(true);
+    expect(okValue('device.changes', step)).toEqual({ decisions: 1 });
+    expect(tells(step.effects)).toHaveLength(1);
+    expect(step.state.devices.motion1?.attributes).toEqual({ motion: false, illuminance: 12 });
+  });
+
   it('fires a rule whose trigger matches and conditions hold: a command, a notify and a decision', () => {
     const s = put(setup(), motionRule);
     const step = send(s, motion());

@@ -40,6 +40,8 @@ export class HubClient {
   status: StatusObject | undefined;
   private readonly client: InstanceType<ServiceClientConstructor>;
   private readonly call: ClientDuplexStream<unknown, Received>;
+  private readonly messageListeners: ((m: Received) => void)[] = [];
+  private readonly endListeners: ((s: StatusObject) => void)[] = [];
 
   /** `secret` undefined sends no authorization metadata; `authorization` overrides the header verbatim. */
   constructor(address: string, secret: string | undefined, authorization?: string) {
@@ -48,9 +50,26 @@ export class HubClient {
     const header = authorization ?? (secret === undefined ? undefined : `Bearer ${secret}`);
     if (header !== undefined) md.set('authorization', header);
     this.call = (this.client as unknown as { Connect(md: Metadata): ClientDuplexStream<unknown, Received> }).Connect(md);
-    this.call.on('data', (m: Received) => this.messages.push(m));
-    this.call.on('status', (s: StatusObject) => (this.status = s));
+    this.call.on('data', (m: Received) => {
+      this.messages.push(m);
+      for (const fn of this.messageListeners) fn(m);
+    });
+    this.call.on('status', (s: StatusObject) => {
+      this.status = s;
+      for (const fn of this.endListeners) fn(s);
+    });
     this.call.on('error', () => {}); // the status carries it
+  }
+
+  /** Calls `fn` with every message received from now on. */
+  onMessage(fn: (m: Received) => void): void {
+    this.messageListeners.push(fn);
+  }
+
+  /** Calls `fn` once with the stream's final status (at once when it has already ended). */
+  onEnd(fn: (s: StatusObject) => void): void {
+    if (this.status) fn(this.status);
+    else this.endListeners.push(fn);
   }
 
   send(msg: unknown): void {

@@ -17,8 +17,8 @@ export interface NodeProcess {
 }
 
 /** Spawns a node with ports 0 and resolves once it printed its start line (or rejects with its output). */
-export function startNodeProcess(env: Record<string, string> = {}, timeoutMs = 20_000): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'node', 'main.ts')], {
+export function startNodeProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'node', 'main.ts')], {
     cwd: root,
     env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,6 +34,34 @@ describe('HTTP edge: authentication and access', () => {
     expect(router.asks).toBe(0);
   });
 
+  it('answers 503 unavailable, not 500, when the credential store cannot answer (Redis down); the admin token still works', async () => {
+    const router = fakeRouter(() => ({ ok: true, value: { ok: true, value: {} } }));
+    const edge = startEdge({ router });
+    edge.credentials.findToken = async () => {
+      throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+    };
+    const r = await edge.json('GET', '/v1/homes/h1', { token: 'app_some-token' });
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({ error: { code: 'unavailable', message: 'credentials cannot be checked right now' } });
+    expect(router.asks).toBe(0);
+    expect((await edge.json('GET', '/v1/homes/h1')).status).toBe(200);
+  });
+
+  it('answers 503 when credentials cannot be stored (Redis down), for tokens and hub secrets', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const down = async () => {
+      throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+    };
+    edge.credentials.putToken = down;
+    edge.credentials.putHub = down;
+    const token = await edge.json('POST', '/v1/tokens', { body: { homes: ['h1'], scopes: ['read'] } });
+    expect(token.status).toBe(503);
+    expect(token.body.error.code).toBe('unavailable');
+    const hub = await edge.json('POST', '/v1/homes/h1/hubs', { body: { hubId: 'hub1' } });
+    expect(hub.status).toBe(503);
+  });
+
   it('answers 403 for a home not granted and for a missing scope', async () => {
     const edge = startEdge();
     await edge.createHome('h1');

@@ -4,21 +4,22 @@ import { DeviceLanes } from '../../../edge-api/hub-ingress/device-lanes.ts';
 interface Item { key: string; n: number }
 
 /** Lanes whose `run` fails an item while `failing` holds it, recording every attempt. */
-function lanes(giveUpAfterMs = 10_000) {
+function lanes(giveUpAfterMs = 10_000, maxBatch?: number) {
   const attempts: string[] = [];
   const done: string[] = [];
   const failing = new Set<string>();
   const gaveUp: string[] = [];
   const l = new DeviceLanes<Item>({
-    run: async ({ key, n }) => {
-      const id = `${key}${n}`;
-      attempts.push(id);
+    run: async (items) => {
+      const ids = items.map(({ key, n }) => `${key}${n}`);
+      attempts.push(ids.join('+'));
       await Promise.resolve();
-      if (failing.has(id)) return 'overloaded';
-      done.push(id);
+      if (ids.some((id) => failing.has(id))) return 'overloaded';
+      done.push(...ids);
       return undefined;
     },
-    onGiveUp: ({ key, n }, reason) => gaveUp.push(`${key}${n}:${reason}`),
+    onGiveUp: (items, reason) => gaveUp.push(`${items[0]!.key}${items[0]!.n}:${reason}`),
+    ...(maxBatch === undefined ? {} : { maxBatch }),
     retry: { baseMs: 1, maxMs: 4, giveUpAfterMs },
     clock: Date.now,
     random: () => 0.5,
@@ -32,11 +33,28 @@ describe('DeviceLanes', () => {
     failing.add('a1');
     for (const n of [1, 2, 3]) l.push('a', { key: 'a', n });
     l.push('b', { key: 'b', n: 1 });
-    await vi.waitFor(() => expect(attempts.filter((x) => x === 'a1').length).toBeGreaterThanOrEqual(3));
+    await vi.waitFor(() => expect(attempts.filter((x) => x === 'a1+a2+a3').length).toBeGreaterThanOrEqual(3));
     expect(done).toEqual(['b1']);
     failing.delete('a1');
     await vi.waitFor(() => expect(done).toEqual(['b1', 'a1', 'a2', 'a3']));
     expect(l.size).toBe(0);
+  });
+
+  it('sends what one tick pushed as one batch, up to maxBatch', async () => {
+    const { l, done, attempts } = lanes(10_000, 3);
+    for (const n of [1, 2, 3, 4, 5, 6]) l.push('a', { key: 'a', n });
+    await vi.waitFor(() => expect(done).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'a6']));
+    expect(attempts).toEqual(['a1+a2+a3', 'a4+a5+a6']);
+  });
+
+  it('sends what queued while a batch was in flight as the next batch', async () => {
+    const { l, done, attempts } = lanes();
+    l.push('a', { key: 'a', n: 1 });
+    await vi.waitFor(() => expect(attempts).toEqual(['a1'])); // in flight
+    l.push('a', { key: 'a', n: 2 });
+    l.push('a', { key: 'a', n: 3 });
+    await vi.waitFor(() => expect(done).toEqual(['a1', 'a2', 'a3']));
+    expect(attempts).toEqual(['a1', 'a2+a3']);
   });
 
   it('gives up after giveUpAfterMs and stops every lane', async () => {

@@ -1,0 +1,77 @@
+/** The Lua script every actor write goes through: it checks the shard's fence token, then writes. */
+import type { RedisClient } from './redis-connection.ts';
+
+/**
+ * KEYS: [fence, then per actor: journal, snapshot, meta] — one shard, so one slot.
+ * ARGV: [token, then per actor: eventCount, firstSeq, snapshotSeq ('' = none), snapshotJson, events...].
+ *
+ * Rejects the whole call with `FENCED <current>` unless the token is the shard's current one: a
+ * node that lost its lease can never overwrite the new owner's state. Then, per actor, the meta
+ * hash holds `last` (highest journaled seq) and `snap` (snapshot seq): a write whose first seq is
+ * not `last + 1` is refused with `SEQ` and writes nothing (a write that timed out may have landed
+ * after its actor re-read the store; the actor must re-read again rather than fork its journal).
+ * A snapshot older than the stored one is skipped; a newer one trims the journal up to it.
+ * Returns one status per actor: 'OK' or 'SEQ <last>'. Atomic per call.
+ */
+const SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then
+  return redis.error_reply('FENCED ' .. (cur or 'none'))
+end
+local out = {}
+local a = 2
+for k = 2, #KEYS, 3 do
+  local n = tonumber(ARGV[a])
+  local first = tonumber(ARGV[a + 1])
+  local snapSeq = tonumber(ARGV[a + 2])
+  local snap = ARGV[a + 3]
+  a = a + 4
+  local last = tonumber(redis.call('HGET', KEYS[k + 2], 'last') or '0')
+  if n > 0 and first ~= last + 1 then
+    out[#out + 1] = 'SEQ ' .. last
+  elseif n == 0 and snapSeq and snapSeq > last then
+    out[#out + 1] = 'SEQ ' .. last
+  else
+    local i = 0
+    while i < n do
+      local upto = math.min(i + 500, n)
+      redis.call('RPUSH', KEYS[k], unpack(ARGV, a + i, a + upto - 1))
+      i = upto
+    end
+    if n > 0 then
+      last = first + n - 1
+      redis.call('HSET', KEYS[k + 2], 'last', last)
+    end
+    if snapSeq and snapSeq > tonumber(redis.call('HGET', KEYS[k + 2], 'snap') or '0') then
+      redis.call('SET', KEYS[k + 1], snap)
+      redis.call('HSET', KEYS[k + 2], 'snap', snapSeq)
+      local keep = last - snapSeq
+      if keep <= 0 then
+        redis.call('DEL', KEYS[k])
+      else
+        redis.call('LTRIM', KEYS[k], -keep, -1)
+      end
+    end
+    out[#out + 1] = 'OK'
+  end
+  a = a + n
+end
+return out
+`;
+
+export interface FencedWriteClient {
+  /** One status per actor, in KEYS order: 'OK' or 'SEQ <last journaled seq>'. */
+  fencedWrite(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
+}
+
+/** Registers the script on the client (EVALSHA, falling back to EVAL once per connection). */
+export function defineFencedWrite(client: RedisClient): RedisClient & FencedWriteClient {
+  if (!('fencedWrite' in client)) client.defineCommand('fencedWrite', { lua: SCRIPT });
+  return client as RedisClient & FencedWriteClient;
+}
+
+/** True when a Redis error is the script's fence rejection; returns the current token then. */
+export function fenceRejection(err: unknown): string | undefined {
+  const m = err instanceof Error ? /FENCED (\S+)/.exec(err.message) : null;
+  return m?.[1];
+}

@@ -1,0 +1,120 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectRedis,
+  createRedisClient,
+  isSupportedRedisVersion,
+  MIN_REDIS_VERSION,
+} from '../../../runtime/redis/redis-connection.ts';
+import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+
+let redis: TestRedis;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+});
+
+afterAll(async () => {
+  await redis.stop();
+});
+
+/**
+ * A stand-in server that speaks just enough RESP: it answers every command with the given INFO
+ * text, so a client sees whichever Redis version the test wants.
+ */
+async function fakeRedis(info: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let pending = '';
+    socket.on('data', (chunk) => {
+      pending += chunk.toString('latin1');
+      // Each complete command `*N\r\n($len\r\n<bytes>\r\n){N}` gets the INFO text as a bulk reply.
+      for (;;) {
+        const m = /^\*(\d+)\r\n/.exec(pending);
+        if (!m) return;
+        let at = m[0].length;
+        for (let i = 0; i < Number(m[1]); i++) {
+          const b = /^\$(\d+)\r\n/.exec(pending.slice(at));
+          if (!b) return;
+          at += b[0].length + Number(b[1]) + 2;
+        }
+        if (at > pending.length) return;
+        pending = pending.slice(at);
+        socket.write(`$${Buffer.byteLength(info)}\r\n${info}\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('isSupportedRedisVersion', () => {
+  it.each([
+    ['6.2.0', true],
+    ['6.2.14', true],
+    ['6.3', true],
+    ['6.10.0', true],
+    ['7.0.15', true],
+    ['7.4.1', true],
+    ['10.0.0', true],
+    ['6.1.99', false],
+    ['6.0.20', false],
+    ['5.0.14', false],
+    ['6', false],
+    ['', false],
+    ['x.y.z', false],
+  ])('%s → %s', (version, supported) => {
+    expect(isSupportedRedisVersion(version)).toBe(supported);
+  });
+
+  it('accepts exactly the minimum version', () => {
+    expect(isSupportedRedisVersion(MIN_REDIS_VERSION.join('.'))).toBe(true);
+  });
+});
+
+describe('connectRedis', () => {
+  it('connects to the test server and returns its version', async () => {
+    const client = createRedisClient(redis.url, { failFast: true });
+    try {
+      const version = await connectRedis(client);
+      expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(isSupportedRedisVersion(version)).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('refuses a server older than 6.2, naming its version and the minimum', async () => {
+    const fake = await fakeRedis('# Server\r\nredis_version:6.0.9\r\nloading:0\r\n');
+    const client = createRedisClient(fake.url, { failFast: true });
+    client.on('error', () => {});
+    try {
+      await expect(connectRedis(client)).rejects.toThrow('Redis 6.0.9 is too old: 6.2.0 or newer is needed');
+    } finally {
+      client.disconnect();
+      await fake.close();
+    }
+  });
+
+  it('refuses a server that does not report its version', async () => {
+    const fake = await fakeRedis('# Server\r\nloading:0\r\n');
+    const client = createRedisClient(fake.url, { failFast: true });
+    client.on('error', () => {});
+    try {
+      await expect(connectRedis(client)).rejects.toThrow(/did not report its version/);
+    } finally {
+      client.disconnect();
+      await fake.close();
+    }
+  });
+});
