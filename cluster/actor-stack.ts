@@ -19,6 +19,8 @@ export interface ActorStackDeps {
   /** Where app events go (the event feed). */
   readonly publish: (homeId: string, topic: string, data: unknown) => void;
   readonly clock?: () => number;
+  /** The router over the host (default: every actor local); the cluster passes its own. */
+  readonly routerFor?: (host: ActorHost) => ActorRouter;
 }
 
 export interface ActorStack {
@@ -31,10 +33,11 @@ export interface ActorStack {
  * the edges that provide them may be built after the stack.
  */
 export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHostConfig> = {}): ActorStack {
-  let host: ActorHost | undefined;
+  let router: ActorRouter | undefined;
   const onEffects = createEffectDispatcher(
     {
-      deliver: (id, msg) => host!.deliver(id, msg),
+      // Through the router: during a handoff the target may already live elsewhere.
+      deliver: (id, msg) => router!.deliver(id, msg),
       sendToHub: (homeId, hubId, command) => {
         deps.sendToHub(homeId, hubId, command);
       },
@@ -42,7 +45,7 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
     },
     deps.logger,
   );
-  host = new ActorHost(
+  const host = new ActorHost(
     {
       behaviors: [deviceBehavior, homeBehavior, hubBehavior],
       store: deps.store,
@@ -53,5 +56,6 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
     },
     config,
   );
-  return { host, router: new LocalActorRouter(host) };
+  router = deps.routerFor?.(host) ?? new LocalActorRouter(host);
+  return { host, router };
 }

@@ -18,6 +18,16 @@ return {1, tostring(redis.call('INCR', KEYS[2]))}
 `;
 
 /**
+ * KEYS [lease, fence], ARGV [owner, ttlMs]: takes the lease whoever holds it, with a new fence
+ * token. Only for a holder known to be dead (its heartbeat expired): the fence then refuses
+ * anything the old holder might still write.
+ */
+const TAKEOVER = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, tostring(redis.call('INCR', KEYS[2]))}
+`;
+
+/**
  * KEYS [lease, fence], ARGV [owner, ttlMs, token]: extends our lease if it is still ours with this
  * token. A lease that lapsed while Redis was unreachable longer than its TTL is taken again when
  * nobody took the shard since (the fence is still our token: any acquire would have raised it).
@@ -43,6 +53,7 @@ type LeaseClient = RedisClient & {
   leaseAcquire(numKeys: number, ...args: string[]): Promise<[number, string]>;
   leaseRenew(numKeys: number, ...args: string[]): Promise<number>;
   leaseRelease(numKeys: number, ...args: string[]): Promise<number>;
+  leaseTakeover(numKeys: number, ...args: string[]): Promise<[number, string]>;
 };
 
 export interface ShardLeasesConfig {
@@ -77,6 +88,7 @@ export class ShardLeases {
       client.defineCommand('leaseAcquire', { lua: ACQUIRE });
       client.defineCommand('leaseRenew', { lua: RENEW });
       client.defineCommand('leaseRelease', { lua: RELEASE });
+      client.defineCommand('leaseTakeover', { lua: TAKEOVER });
     }
     this.client = client as LeaseClient;
     this.config = { ...defaultShardLeasesConfig, ...config };
@@ -92,10 +104,18 @@ export class ShardLeases {
     return this.tokens.size;
   }
 
-  /** Takes the given shards (all in one pipelined round trip). Returns the shards another node holds. */
-  async acquire(shards: readonly number[]): Promise<Map<number, string>> {
+  /**
+   * Takes the given shards (all in one pipelined round trip). Returns the shards another node
+   * holds (and who). With `force`, takes them whoever holds them: only for dead holders.
+   */
+  async acquire(shards: readonly number[], options: { force?: boolean } = {}): Promise<Map<number, string>> {
+    const ttl = String(this.config.ttlMs);
     const results = await Promise.all(
-      shards.map((s) => this.client.leaseAcquire(2, this.keys.lease(s), this.keys.fence(s), this.owner, String(this.config.ttlMs))),
+      shards.map((s) =>
+        options.force
+          ? this.client.leaseTakeover(2, this.keys.lease(s), this.keys.fence(s), this.owner, ttl)
+          : this.client.leaseAcquire(2, this.keys.lease(s), this.keys.fence(s), this.owner, ttl),
+      ),
     );
     const heldElsewhere = new Map<number, string>();
     results.forEach(([got, value], i) => {
@@ -103,7 +123,7 @@ export class ShardLeases {
       if (got === 1) this.tokens.set(shard, value);
       else heldElsewhere.set(shard, value);
     });
-    this.log.info({ acquired: shards.length - heldElsewhere.size, heldElsewhere: heldElsewhere.size }, 'shard leases taken');
+    this.log.debug({ acquired: shards.length - heldElsewhere.size, heldElsewhere: heldElsewhere.size, force: options.force === true }, 'shard leases taken');
     this.renewTimer ??= setInterval(() => void this.renew(), this.config.renewEveryMs).unref();
     return heldElsewhere;
   }
@@ -135,6 +155,16 @@ export class ShardLeases {
       // Redis unreachable: keep the tokens; the fence script protects the data if we lose the leases meanwhile.
       this.log.warn({ err }, 'lease renewal failed');
     }
+  }
+
+  /** Gives these leases up (after their actors were flushed and stopped), so the new owner takes them at once. */
+  async release(shards: readonly number[]): Promise<void> {
+    const held = shards.flatMap((s) => {
+      const token = this.tokens.get(s);
+      return token === undefined ? [] : [[s, token] as const];
+    });
+    for (const [s] of held) this.tokens.delete(s);
+    await Promise.all(held.map(([s, token]) => this.client.leaseRelease(2, this.keys.lease(s), this.keys.fence(s), this.owner, token)));
   }
 
   /** Gives every lease up (graceful shutdown), so a successor need not wait for the TTL. */

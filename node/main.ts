@@ -8,6 +8,7 @@ async function main(): Promise<void> {
   const ports = [
     node.httpPort === undefined ? undefined : `http=${config.host}:${node.httpPort}`,
     node.grpcPort === undefined ? undefined : `grpc=${config.host}:${node.grpcPort}`,
+    node.peerPort === undefined ? undefined : `peer=${config.host}:${node.peerPort}`,
   ].filter(Boolean);
   const store = node.durable ? 'redis' : 'memory (not durable)';
   // The token line comes first: whoever waits for the start line then has both.

@@ -9,6 +9,8 @@ import { connectRedis, createRedisClient, type RedisClient } from '../runtime/re
 import { RedisStore } from '../runtime/redis/redis-store.ts';
 
 export interface RedisBackend {
+  readonly client: RedisClient;
+  readonly keys: KeyLayout;
   readonly store: RedisStore;
   readonly credentials: RedisCredentialStore;
   readonly leases: ShardLeases;
@@ -36,7 +38,7 @@ async function clusterShardCount(client: RedisClient, keys: KeyLayout, proposed:
   return stored;
 }
 
-/** Connects, checks the version, takes every shard's lease (one node owns all until the cluster arrives). */
+/** Connects, checks the version, reads (or fixes) the shard count; leases are taken by the shard manager. */
 export async function openRedisBackend(config: RedisBackendConfig, registry: Registry, logger: Logger): Promise<RedisBackend> {
   const log = logger.child({ component: 'redis' });
   const client = createRedisClient(config.url, { failFast: true, commandTimeoutMs: 5_000, name: `iot:${config.nodeId}` });
@@ -65,16 +67,10 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
     registry,
     logger,
   });
-  const heldElsewhere = await leases.acquire(Array.from({ length: shardCount }, (_, i) => i));
-  if (heldElsewhere.size > 0) {
-    const [shard, holder] = [...heldElsewhere][0]!;
-    throw new Error(
-      `${heldElsewhere.size} of ${shardCount} shards are leased by another node (shard ${shard}: ${holder}); ` +
-        'until the cluster is built one node serves a cluster: stop the other node or use another CLUSTER',
-    );
-  }
   log.info({ version, shards: shardCount, cluster: config.cluster }, 'redis store ready');
   return {
+    client,
+    keys,
     store,
     credentials: new RedisCredentialStore(client, keys),
     leases,

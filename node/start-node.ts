@@ -2,7 +2,9 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { CommandDelivery } from '../actors/types.ts';
 import { createActorStack, type ActorStack } from '../cluster/actor-stack.ts';
+import type { ActorHost } from '../runtime/actor-host.ts';
 import { MemoryCredentialStore, type CredentialStore } from '../edge-api/auth/credential-store.ts';
 import { newSecret } from '../edge-api/auth/secrets.ts';
 import { EventFeed } from '../edge-api/events/event-feed.ts';
@@ -12,6 +14,7 @@ import { createRootLogger, type Logger } from '../runtime/logger.ts';
 import { MemoryStore } from '../runtime/memory-store.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { ClusterBackend } from './cluster-backend.ts';
 import { openRedisBackend } from './redis-backend.ts';
 
 export interface StartOptions {
@@ -29,6 +32,8 @@ export interface RunningNode {
   /** Actual ports (differ from the config when it asked for 0); undefined when the role is off. */
   readonly httpPort: number | undefined;
   readonly grpcPort: number | undefined;
+  /** Node-to-node port (a cluster member: REDIS_URL set). */
+  readonly peerPort: number | undefined;
   readonly adminToken: string;
   /** True when the admin token was generated (ADMIN_TOKEN unset): print it. */
   readonly adminTokenGenerated: boolean;
@@ -40,7 +45,7 @@ export interface RunningNode {
 
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
   if (!config.roles.includes('actors')) {
-    throw new ConfigError('ROLES must include actors until nodes can form a cluster (one node holds every actor)');
+    throw new ConfigError('ROLES must include actors: every node hosts its share of the shards');
   }
   const logger = options.logger ?? createRootLogger({ level: config.logLevel, base: { node: config.nodeId } });
   const log = logger.child({ component: 'node' });
@@ -52,7 +57,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     config.redisUrl === undefined
       ? undefined
       : await openRedisBackend(
-          { url: config.redisUrl, cluster: config.cluster, nodeId: config.nodeId, shards: config.shards, onShardLost: (s) => evictShard(s) },
+          { url: config.redisUrl, cluster: config.cluster, nodeId: config.nodeId, shards: config.shards, onShardLost: (shard) => evictShard(shard) },
           registry,
           logger,
         );
@@ -63,18 +68,28 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   const adminToken = config.adminToken ?? newSecret('admin');
   let ready = false;
   let ingress: HubIngress | undefined;
+  const localHub = (homeId: string, hubId: string, command: CommandDelivery): boolean => ingress?.sendToHub(homeId, hubId, command) ?? false;
+  // With Redis the node is a cluster member (alone, or one of many): actors are routed by shard.
+  const cluster = redis ? new ClusterBackend({ nodeId: config.nodeId, redis, registry, logger, autoJoin: config.autoJoin, localHub }) : undefined;
 
   const stack = createActorStack(
     {
       store,
       logger,
       registry,
-      sendToHub: (homeId, hubId, command) => ingress?.sendToHub(homeId, hubId, command) ?? false,
+      sendToHub: (homeId, hubId, command) => (cluster ? cluster.sendToHub(homeId, hubId, command) : localHub(homeId, hubId, command)),
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
+      ...(cluster ? { routerFor: (host: ActorHost) => cluster.routerFor(host) } : {}),
     },
     { passivateAfterMs: config.passivateAfterMs },
   );
-  if (redis) evictShard = (shard) => stack.host.evict((actorId) => redis.shardOf(actorId) === shard);
+  if (redis) {
+    evictShard = (shard) => {
+      stack.host.evict((actorId) => redis.shardOf(actorId) === shard);
+      cluster?.shardLost(shard);
+    };
+  }
+  const peerPort = cluster ? await cluster.listenForPeers(config.host, config.peerPort) : undefined;
 
   let grpcPort: number | undefined;
   if (config.roles.includes('ingress')) {
@@ -101,6 +116,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       registry,
       logger,
       maxBodyBytes: config.maxBodyBytes,
+      // Late: the admin surface exists once the cluster has started (below).
+      ...(cluster ? { cluster: { status: () => cluster.admin!.status(), plan: (c) => cluster.admin!.plan(c), apply: (c) => cluster.admin!.apply(c) } } : {}),
       readiness: () => {
         const storeOk = redis?.store.healthy ?? true;
         return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
@@ -114,12 +131,19 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     });
   }
 
+  await cluster?.start({
+    http: httpPort === undefined ? '' : `${config.host}:${httpPort}`,
+    grpc: grpcPort === undefined ? '' : `${config.host}:${grpcPort}`,
+    peer: `${config.host}:${peerPort}`,
+  });
   ready = true;
   ingress?.setServing(true);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       log.info('shutting down');
+      // Hand the shards to the other nodes first, while this node still forwards to them.
+      if (cluster && config.autoJoin) await cluster.drain().catch((err: unknown) => log.error({ err }, 'drain failed; the leases will lapse'));
       ready = false;
       ingress?.setServing(false);
       await Promise.all([
@@ -136,6 +160,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
           }),
       ]);
       await stack.host.close();
+      await cluster?.close();
       await store.close();
       await redis?.close();
       log.info('stopped');
@@ -147,6 +172,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     nodeId: config.nodeId,
     httpPort,
     grpcPort,
+    peerPort,
     adminToken,
     adminTokenGenerated: config.adminToken === undefined,
     durable: store.durable,

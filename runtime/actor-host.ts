@@ -48,6 +48,8 @@ type NactRef = ReturnType<typeof spawn>;
 interface Resident {
   readonly cell: ActorCell;
   readonly ref: NactRef;
+  /** Set while it passivates: resolves when it has stopped (or stayed, if the snapshot failed). */
+  stopping?: Promise<void>;
 }
 
 /**
@@ -153,6 +155,16 @@ export class ActorHost {
     return n;
   }
 
+  /**
+   * Passivates the matching actors (each after the messages already in its mailbox, with a final
+   * snapshot) and resolves when all have stopped. The caller keeps new messages away from them
+   * (a message sent meanwhile would activate the actor again).
+   */
+  async passivateWhere(filter: (actorId: string) => boolean): Promise<void> {
+    const matching = [...this.residents.entries()].filter(([id]) => filter(id)).map(([, r]) => r);
+    await Promise.all(matching.map((r) => this.passivate(r)));
+  }
+
   /** Passivates every actor (final snapshots) and stops the actor system. */
   async close(): Promise<void> {
     if (this.closing) return;
@@ -236,15 +248,17 @@ export class ActorHost {
    */
   private passivate(resident: Resident): Promise<void> {
     const { cell, ref } = resident;
-    if (cell.status === 'stopping') return Promise.resolve();
+    if (cell.status === 'stopping') return resident.stopping ?? Promise.resolve();
     cell.status = 'stopping';
-    return new Promise((resolve) => {
+    resident.stopping = new Promise((resolve) => {
       const control = async (): Promise<void> => {
         await this.finishPassivation(resident);
+        resident.stopping = undefined;
         resolve();
       };
       dispatch(ref, { msg: undefined, deadline: 0, control });
     });
+    return resident.stopping;
   }
 
   private async finishPassivation(resident: Resident): Promise<void> {

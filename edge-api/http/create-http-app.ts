@@ -7,6 +7,7 @@ import type { Logger } from '../../runtime/logger.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
 import type { EventFeed } from '../events/event-feed.ts';
 import { createGuard } from './access-guard.ts';
+import { registerAdminRoutes, type ClusterAdminPort } from './admin-routes.ts';
 import { registerAutomationRoutes } from './automation-routes.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerEventStream } from './event-stream.ts';
@@ -40,6 +41,8 @@ export interface HttpDeps {
   readonly sseHeartbeatMs?: number;
   /** Epoch ms (rate limits, token creation times). Default Date.now. */
   readonly clock?: () => number;
+  /** The cluster's admin surface; absent on a node without Redis (the admin ring routes answer 409). */
+  readonly cluster?: ClusterAdminPort;
 }
 
 export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
@@ -99,6 +102,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   registerDeviceRoutes(app, ctx);
   registerAutomationRoutes(app, ctx);
   registerEventStream(app, ctx);
+  registerAdminRoutes(app, ctx, deps.cluster);
 
   app.notFound(routeNotFound);
   app.onError(handleErrors(log));

@@ -38,9 +38,47 @@ export class KeyLayout {
     return `${this.shardTag(shard)}:m:${actorId}`;
   }
 
+  /** A node's handoff progress `{epoch, owned, pending, done, at}` (JSON, with a TTL). */
+  progress(nodeId: string): string {
+    return `${this.cluster}:progress:${nodeId}`;
+  }
+
   /** Cluster settings fixed at creation (the shard count). */
   meta(): string {
     return `${this.cluster}:meta`;
+  }
+
+  /** The ring document: JSON `RingDoc`, replaced whole by compare-and-set on its epoch. */
+  ring(): string {
+    return `${this.cluster}:ring`;
+  }
+
+  /** Pub/sub channel (not a key) announcing each new ring epoch; the message is the epoch. */
+  ringChannel(): string {
+    return `${this.cluster}:ring:changed`;
+  }
+
+  /**
+   * Membership keys share the hash tag `{<cluster>:members}`, so one pipeline (or MGET) over
+   * every node's heartbeat or record stays in one Redis Cluster slot.
+   */
+  private membersTag(): string {
+    return `{${this.cluster}:members}`;
+  }
+
+  /** A node's record: JSON `NodeInfo`, kept after the node stops. */
+  node(id: string): string {
+    return `${this.membersTag()}:node:${id}`;
+  }
+
+  /** A node's heartbeat: present (with a TTL) while the node is alive. */
+  heartbeat(id: string): string {
+    return `${this.membersTag()}:hb:${id}`;
+  }
+
+  /** The set of ids of every registered node. */
+  nodes(): string {
+    return `${this.membersTag()}:nodes`;
   }
 
   /** A hub credential by secret digest. */

@@ -20,7 +20,7 @@ export interface NodeProcess {
 export function startNodeProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<NodeProcess> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'node', 'main.ts')], {
     cwd: root,
-    env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', PEER_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,0 +1,338 @@
+/** The peer gRPC server: serves other nodes' forwarded asks, tells and hub commands. */
+import { Server, ServerCredentials, Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import type { CommandDelivery } from '../actors/types.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { runtimeError, type Result } from '../runtime/result.ts';
+import { BatchWriter } from './batch-writer.ts';
+import { PeerMetrics } from './peer-metrics.ts';
+import { DEFAULT_PEER_LIMITS, fromJsonBytes, PEER_NODE_HEADER, peerService, toJsonBytes, type PeerLimits, type WireHubCommand, type WirePeerBatch, type WirePeerMessage, type WireRequest, type WireTell } from './peer-wire.ts';
+
+/** What this node does with forwarded items; the node wires it to its router and hub ingress. */
+export interface PeerHandler {
+  /** An ask forwarded by another node. timeoutMs: milliseconds the caller waits; hops: forwards so far; epoch: the sender's ring epoch. */
+  ask(actorId: string, msg: unknown, timeoutMs: number, hops: number, epoch: number): Promise<Result<unknown>>;
+  /** A one-way message; durable: a consequence of a durable step (`deliver`), else a plain `tell`. */
+  tell(actorId: string, msg: unknown, durable: boolean, hops: number, epoch: number): void;
+  /** A command for a hub whose stream this node may hold; false when it holds none. */
+  sendToHub(homeId: string, hubId: string, command: CommandDelivery): boolean;
+}
+
+export interface PeerServerDeps {
+  readonly nodeId: string;
+  readonly handler: PeerHandler;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly limits?: Partial<PeerLimits>;
+  /** Milliseconds `close()` waits for in-flight asks to be answered before it forces streams down; default 5000. */
+  readonly shutdownGraceMs?: number;
+}
+
+type PeerCall = ServerDuplexStream<WirePeerBatch, WirePeerBatch>;
+
+/** A rejected item's error: `actor_crashed` because retrying the same bytes cannot succeed. */
+const rejected = (message: string): Result<never> => runtimeError('actor_crashed', message);
+
+/**
+ * Accepts peer streams. Each request is answered on the stream it came on, once, by id; replies
+ * finishing in the same tick share a batch. A malformed item or a throwing handler is logged and
+ * answered with an error Result: it never ends the stream.
+ */
+export class PeerServer {
+  private readonly server: Server;
+  private readonly streams = new Set<InboundStream>();
+  private readonly log: Logger;
+  private readonly metrics: PeerMetrics;
+  private readonly context: ServerContext;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly deps: PeerServerDeps) {
+    this.log = deps.logger.child({ component: 'peer-server' });
+    this.metrics = PeerMetrics.of(deps.registry);
+    const limits = { ...DEFAULT_PEER_LIMITS, ...deps.limits };
+    this.context = {
+      handler: deps.handler,
+      served: bindServed(this.metrics),
+      limits,
+      log: this.log,
+      closing: () => this.closing !== undefined,
+      forget: (s) => {
+        if (this.streams.delete(s)) this.metrics.inboundStreams.dec();
+      },
+    };
+    this.server = new Server({
+      'grpc.max_receive_message_length': limits.maxMessageBytes,
+      'grpc.max_send_message_length': limits.maxMessageBytes,
+    });
+    this.server.addService(peerService(), { Exchange: (call: PeerCall) => this.accept(call) });
+  }
+
+  /** Binds `host:port` (port 0 = a free port) and resolves the port actually bound. */
+  listen(host: string, port: number): Promise<number> {
+    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) reject(err);
+        else {
+          this.log.info({ address, port: bound }, 'peer server listening');
+          resolve(bound);
+        }
+      });
+    });
+  }
+
+  /**
+   * Stops taking streams, answers new requests with `stopping`, lets in-flight asks reply, then
+   * ends every stream; forced after `shutdownGraceMs`.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const s of this.streams) s.endWhenIdle();
+    const graceMs = this.deps.shutdownGraceMs ?? 5_000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.log.info('peer server closed');
+  }
+
+  private accept(call: PeerCall): void {
+    const [from] = call.metadata.get(PEER_NODE_HEADER);
+    const peer = typeof from === 'string' ? from : call.getPeer();
+    if (this.closing) {
+      call.emit('error', { code: status.UNAVAILABLE, details: `node ${this.deps.nodeId} is shutting down` });
+      return;
+    }
+    const md = new Metadata();
+    md.set(PEER_NODE_HEADER, this.deps.nodeId);
+    call.sendMetadata(md);
+    const stream = new InboundStream(call, peer, this.context);
+    this.streams.add(stream);
+    this.metrics.inboundStreams.inc();
+    this.log.info({ peer }, 'peer stream opened');
+  }
+}
+
+interface Inc { inc(): void }
+
+/** The server's metric children, bound once. */
+interface ServedMetrics {
+  readonly askOk: Inc;
+  readonly askError: Inc;
+  readonly askMalformed: Inc;
+  readonly askThrew: Inc;
+  readonly tell: Inc;
+  readonly tellMalformed: Inc;
+  readonly tellThrew: Inc;
+  readonly hub: Inc;
+  readonly hubMissing: Inc;
+  readonly hubMalformed: Inc;
+  readonly hubThrew: Inc;
+  readonly unknown: Inc;
+  readonly receivedBatch: { observe(items: number): void };
+  readonly sentBatch: { observe(items: number): void };
+}
+
+function bindServed(m: PeerMetrics): ServedMetrics {
+  const s = m.served;
+  return {
+    askOk: s.labels('ask', 'ok'),
+    askError: s.labels('ask', 'error'),
+    askMalformed: s.labels('ask', 'malformed'),
+    askThrew: s.labels('ask', 'threw'),
+    tell: s.labels('tell', 'ok'),
+    tellMalformed: s.labels('tell', 'malformed'),
+    tellThrew: s.labels('tell', 'threw'),
+    hub: s.labels('hub_command', 'ok'),
+    hubMissing: s.labels('hub_command', 'no_session'),
+    hubMalformed: s.labels('hub_command', 'malformed'),
+    hubThrew: s.labels('hub_command', 'threw'),
+    unknown: s.labels('unknown', 'malformed'),
+    receivedBatch: m.batchItems.labels('server', 'received'),
+    sentBatch: m.batchItems.labels('server', 'sent'),
+  };
+}
+
+/** What every inbound stream of one server shares. */
+interface ServerContext {
+  readonly handler: PeerHandler;
+  readonly served: ServedMetrics;
+  readonly limits: PeerLimits;
+  readonly log: Logger;
+  closing(): boolean;
+  forget(stream: InboundStream): void;
+}
+
+/** One inbound stream: dispatches items to the handler and batches the replies. */
+class InboundStream {
+  private inFlight = 0;
+  private ending = false;
+  private finished = false;
+  private readonly writer: BatchWriter;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly call: PeerCall,
+    private readonly peer: string,
+    private readonly ctx: ServerContext,
+  ) {
+    this.log = ctx.log;
+    this.writer = new BatchWriter({
+      limits: ctx.limits,
+      target: () => (this.open ? call : undefined),
+      written: (n) => ctx.served.sentBatch.observe(n),
+      flushed: () => this.maybeEnd(),
+    });
+    call.on('data', (batch: WirePeerBatch) => this.receive(batch));
+    // The client half-closed: answer what is in flight, then end.
+    call.on('end', () => this.endWhenIdle());
+    call.on('cancelled', () => {
+      this.writer.clear();
+      this.done('cancelled');
+    });
+    call.on('error', (err: unknown) => this.log.debug({ err, peer }, 'peer stream error'));
+    call.on('finish', () => this.done('ended'));
+  }
+
+  private get open(): boolean {
+    return !this.call.cancelled && !this.call.destroyed && !this.call.writableEnded;
+  }
+
+  endWhenIdle(): void {
+    this.ending = true;
+    this.maybeEnd();
+  }
+
+  private maybeEnd(): void {
+    if (this.ending && this.inFlight === 0 && this.writer.queued === 0 && this.open) this.call.end();
+  }
+
+  private done(how: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.ctx.forget(this);
+    this.log.info({ peer: this.peer, how }, 'peer stream closed');
+  }
+
+  private receive(batch: WirePeerBatch): void {
+    const items = batch.items ?? [];
+    this.ctx.served.receivedBatch.observe(items.length);
+    for (const item of items) {
+      try {
+        this.handle(item);
+      } catch (err) {
+        // A bug in dispatch, not in the handler: keep the stream for the other items.
+        this.log.error({ err, peer: this.peer, body: item.body }, 'peer item failed');
+      }
+    }
+  }
+
+  private handle(item: WirePeerMessage): void {
+    switch (item.body) {
+      case 'request':
+        return this.request(item.request!);
+      case 'tell':
+        return this.tell(item.tell!);
+      case 'hub_command':
+        return this.hubCommand(item.hub_command!);
+      default:
+        this.ctx.served.unknown.inc();
+        this.log.warn({ peer: this.peer, body: item.body }, 'peer item without a request, tell or hub_command: ignored');
+    }
+  }
+
+  private request(r: WireRequest): void {
+    const id = r.id;
+    if (this.ctx.closing()) return this.reply(id, runtimeError('stopping', 'node shutting down'));
+    let msg: unknown;
+    try {
+      msg = fromJsonBytes(r.payload);
+    } catch (err) {
+      this.ctx.served.askMalformed.inc();
+      this.log.warn({ err, peer: this.peer, id, actorId: r.actor_id }, 'peer request payload is not JSON');
+      return this.reply(id, rejected(`request ${id} for ${r.actor_id}: payload is not JSON`));
+    }
+    this.inFlight++;
+    let answer: Promise<Result<unknown>>;
+    try {
+      answer = this.ctx.handler.ask(r.actor_id, msg, r.timeout_ms, r.hops, Number(r.epoch));
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (result) => {
+        this.inFlight--;
+        (result.ok ? this.ctx.served.askOk : this.ctx.served.askError).inc();
+        this.reply(id, result);
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.ctx.served.askThrew.inc();
+        this.log.error({ err, peer: this.peer, actorId: r.actor_id }, 'peer ask handler failed');
+        this.reply(id, rejected(`ask of ${r.actor_id} failed on the owner node: ${err instanceof Error ? err.message : String(err)}`));
+      },
+    );
+  }
+
+  private reply(id: string | number, result: Result<unknown>): void {
+    if (!this.open) return;
+    let payload: Buffer;
+    try {
+      payload = toJsonBytes(result);
+      if (payload.byteLength > this.ctx.limits.maxMessageBytes - 1024) {
+        payload = toJsonBytes(rejected(`reply of ${payload.byteLength} bytes exceeds the peer message limit`));
+      }
+    } catch (err) {
+      this.log.error({ err, peer: this.peer, id }, 'peer reply has no JSON form');
+      payload = toJsonBytes(rejected('the reply has no JSON form'));
+    }
+    this.writer.push({ reply: { id, payload } });
+  }
+
+  private tell(t: WireTell): void {
+    let msg: unknown;
+    try {
+      msg = fromJsonBytes(t.payload);
+    } catch (err) {
+      this.ctx.served.tellMalformed.inc();
+      this.log.warn({ err, peer: this.peer, actorId: t.actor_id }, 'peer tell payload is not JSON: dropped');
+      return;
+    }
+    try {
+      this.ctx.handler.tell(t.actor_id, msg, t.durable, t.hops, Number(t.epoch));
+      this.ctx.served.tell.inc();
+    } catch (err) {
+      this.ctx.served.tellThrew.inc();
+      this.log.error({ err, peer: this.peer, actorId: t.actor_id }, 'peer tell handler failed');
+    }
+  }
+
+  private hubCommand(h: WireHubCommand): void {
+    let command: CommandDelivery;
+    try {
+      command = fromJsonBytes(h.command) as CommandDelivery;
+    } catch (err) {
+      this.ctx.served.hubMalformed.inc();
+      this.log.warn({ err, peer: this.peer, homeId: h.home_id, hubId: h.hub_id }, 'peer hub command is not JSON: dropped');
+      return;
+    }
+    try {
+      // false: no stream for that hub here; the command stays queued in the hub actor for its reconnect.
+      (this.ctx.handler.sendToHub(h.home_id, h.hub_id, command) ? this.ctx.served.hub : this.ctx.served.hubMissing).inc();
+    } catch (err) {
+      this.ctx.served.hubThrew.inc();
+      this.log.error({ err, peer: this.peer, homeId: h.home_id, hubId: h.hub_id }, 'peer hub command handler failed');
+    }
+  }
+}

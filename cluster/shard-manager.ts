@@ -1,0 +1,216 @@
+/** Which shards this node serves, and the handoffs that move them when the ring changes. */
+import { Gauge, type Registry } from 'prom-client';
+import type { ActorHost } from '../runtime/actor-host.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { ShardTable } from './cluster-types.ts';
+import type { ShardLeases } from './shard-leases.ts';
+
+/**
+ * `released`: another node's (or nobody's yet). `acquiring`: ours by the table, waiting for the
+ * lease (the old owner is flushing, or its lease must lapse). `owned`: leased and served here.
+ * `handing-off`: no longer ours; its actors are being flushed and stopped before the lease goes.
+ */
+export type ShardState = 'released' | 'acquiring' | 'owned' | 'handing-off';
+
+export interface ShardManagerDeps {
+  readonly nodeId: string;
+  readonly shardCount: number;
+  readonly leases: ShardLeases;
+  readonly host: ActorHost;
+  readonly shardOf: (actorId: string) => number;
+  /** Whether a node's heartbeat is alive: a dead holder's lease is taken over at once. */
+  readonly isAlive: (nodeId: string) => Promise<boolean>;
+  /** A shard became owned here: whatever waited for it may now run. */
+  readonly onOwned: (shard: number) => void;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Milliseconds between attempts to take a lease another node still holds. */
+  readonly retryMs?: number;
+}
+
+export class ShardManager {
+  private readonly states: ShardState[];
+  private table: ShardTable | undefined;
+  private readonly log: Logger;
+  private readonly wanted = new Set<number>();
+  private acquiring = false;
+  private releasing: Promise<void> = Promise.resolve();
+  private settleWaiters: (() => void)[] = [];
+  /** Handoffs completed (shards released plus shards acquired) since start. */
+  done = 0;
+
+  constructor(private readonly deps: ShardManagerDeps) {
+    this.states = Array.from({ length: deps.shardCount }, () => 'released' as ShardState);
+    this.log = deps.logger.child({ component: 'shards' });
+    const registers = [deps.registry];
+    const self = this;
+    new Gauge({ name: 'iot_cluster_shards_owned', help: 'Shards this node owns and serves', registers, collect() { this.set(self.count('owned')); } });
+    new Gauge({
+      name: 'iot_cluster_handoffs_in_flight',
+      help: 'Shards being acquired or handed off by this node',
+      registers,
+      collect() {
+        this.set(self.count('acquiring') + self.count('handing-off'));
+      },
+    });
+    new Gauge({ name: 'iot_cluster_ring_epoch', help: 'Ring epoch this node routes by', registers, collect() { this.set(self.table?.epoch ?? 0); } });
+  }
+
+  state(shard: number): ShardState {
+    return this.states[shard]!;
+  }
+
+  get epoch(): number {
+    return this.table?.epoch ?? 0;
+  }
+
+  /** The owner of a shard by the current table (undefined before the first table). */
+  ownerOf(shard: number): string | undefined {
+    return this.table?.owners[shard];
+  }
+
+  count(state: ShardState): number {
+    let n = 0;
+    for (const s of this.states) if (s === state) n++;
+    return n;
+  }
+
+  /** Handoffs this node still has to finish for the current table. */
+  get pending(): number {
+    return this.count('acquiring') + this.count('handing-off');
+  }
+
+  /** Resolves once no shard is acquiring or handing off. */
+  settled(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  /** Adopts a newer table: starts releasing what is no longer ours and acquiring what now is. */
+  applyTable(table: ShardTable): void {
+    if (this.table && table.epoch <= this.table.epoch) return;
+    this.table = table;
+    const release: number[] = [];
+    for (let s = 0; s < this.deps.shardCount; s++) {
+      const mine = table.owners[s] === this.deps.nodeId;
+      const state = this.states[s]!;
+      if (mine && state === 'released') this.wanted.add(s);
+      else if (!mine && state === 'owned') release.push(s);
+      // Released at once, so the router re-routes what waited for it; a lease taken meanwhile is given back in owned().
+      else if (!mine && state === 'acquiring') this.abandon(s);
+    }
+    const moving = release.length + this.wanted.size;
+    this.log.info({ epoch: table.epoch, releasing: release.length, acquiring: this.wanted.size }, moving > 0 ? 'ring changed: moving shards' : 'ring changed');
+    if (release.length > 0) this.release(release);
+    for (const s of this.wanted) this.set(s, 'acquiring');
+    void this.acquireLoop();
+    this.maybeSettled();
+  }
+
+  /** The lease of an owned shard was lost (fenced, renewal refused): its actors were evicted; try to take it back if it is still ours. */
+  lost(shard: number): void {
+    if (this.states[shard] !== 'owned') return;
+    this.set(shard, 'released');
+    if (this.table?.owners[shard] === this.deps.nodeId) {
+      this.wanted.add(shard);
+      this.set(shard, 'acquiring');
+      void this.acquireLoop();
+    }
+  }
+
+  /** Stops serving the given shards: flush and stop their actors, then give their leases up. */
+  private release(shards: number[]): void {
+    for (const s of shards) this.set(s, 'handing-off');
+    const set = new Set(shards);
+    this.releasing = this.releasing.then(async () => {
+      const started = performance.now();
+      try {
+        await this.deps.host.passivateWhere((id) => set.has(this.deps.shardOf(id)));
+        await this.deps.leases.release(shards);
+      } catch (err) {
+        // The leases lapse by themselves; the fence keeps this node from writing after that.
+        this.log.error({ err, shards: shards.length }, 'handoff release failed; leases will lapse');
+      }
+      for (const s of shards) {
+        this.set(s, 'released');
+        this.done++;
+        if (this.table?.owners[s] === this.deps.nodeId) {
+          this.wanted.add(s); // the ring moved it back meanwhile
+          this.set(s, 'acquiring');
+        }
+      }
+      this.log.info({ shards: shards.length, ms: Math.round(performance.now() - started) }, 'shards handed off');
+      void this.acquireLoop();
+      this.maybeSettled();
+    });
+  }
+
+  private async acquireLoop(): Promise<void> {
+    if (this.acquiring) return;
+    this.acquiring = true;
+    try {
+      while (this.wanted.size > 0) {
+        const shards = [...this.wanted].filter((s) => this.table?.owners[s] === this.deps.nodeId);
+        for (const s of this.wanted) if (!shards.includes(s)) this.abandon(s);
+        if (shards.length === 0) break;
+        try {
+          const heldElsewhere = await this.deps.leases.acquire(shards);
+          for (const s of shards) if (!heldElsewhere.has(s)) this.owned(s);
+          const byHolder = new Map<string, number[]>();
+          for (const [s, holder] of heldElsewhere) byHolder.set(holder, [...(byHolder.get(holder) ?? []), s]);
+          for (const [holder, held] of byHolder) {
+            if (await this.deps.isAlive(holder)) continue; // it is flushing: wait for its release
+            const stillOurs = held.filter((s) => this.wanted.has(s)); // a newer table may have moved some away meanwhile
+            if (stillOurs.length === 0) continue;
+            this.log.warn({ holder, shards: stillOurs.length }, 'taking over the leases of a dead node');
+            await this.deps.leases.acquire(stillOurs, { force: true });
+            for (const s of stillOurs) this.owned(s);
+          }
+        } catch (err) {
+          this.log.error({ err }, 'lease acquisition failed; retrying');
+        }
+        if (this.wanted.size > 0) await new Promise((r) => setTimeout(r, this.deps.retryMs ?? 100));
+      }
+    } finally {
+      this.acquiring = false;
+      this.maybeSettled();
+    }
+  }
+
+  private owned(shard: number): void {
+    if (!this.wanted.delete(shard)) {
+      // Abandoned while its lease was being taken (a newer table moved it away): give the lease straight back.
+      if (this.states[shard] === 'released' && this.deps.leases.token(shard) !== undefined) this.release([shard]);
+      return;
+    }
+    if (this.table?.owners[shard] !== this.deps.nodeId) {
+      // The ring moved on while we waited: give it straight back.
+      this.set(shard, 'owned');
+      this.release([shard]);
+      return;
+    }
+    this.set(shard, 'owned');
+    this.done++;
+    this.deps.onOwned(shard);
+  }
+
+  private abandon(shard: number): void {
+    this.wanted.delete(shard);
+    if (this.states[shard] === 'acquiring') this.set(shard, 'released');
+  }
+
+  /** The one place a shard's state changes. */
+  private set(shard: number, state: ShardState): void {
+    const from = this.states[shard];
+    if (from === state) return;
+    this.states[shard] = state;
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ shard, from, to: state }, 'shard state');
+  }
+
+  private maybeSettled(): void {
+    if (this.pending > 0 || this.settleWaiters.length === 0) return;
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

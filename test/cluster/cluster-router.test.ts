@@ -1,0 +1,236 @@
+/** ClusterRouter over a real actor host, a fake shard manager and a recording peer port: local, held while acquiring, forwarded, re-routed. */
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CommandDelivery } from '../../actors/types.ts';
+import { ClusterRouter, type ClusterRouterConfig, type PeerPort } from '../../cluster/cluster-router.ts';
+import type { ShardManager, ShardState } from '../../cluster/shard-manager.ts';
+import { ActorHost } from '../../runtime/actor-host.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+import { MemoryStore } from '../../runtime/memory-store.ts';
+import type { Result } from '../../runtime/result.ts';
+import { counterBehavior } from '../runtime/counter-behavior.ts';
+
+/** Actor ids here are `counter:s<shard>`: the shard is in the id. */
+const actorIn = (shard: number): string => `counter:s${shard}`;
+const shardOf = (actorId: string): number => Number(actorId.slice('counter:s'.length));
+
+/** What the router reads of the shard manager, settable by the test. */
+class FakeShards {
+  readonly states = new Map<number, ShardState>();
+  readonly owners = new Map<number, string>();
+  epoch = 7;
+
+  state(shard: number): ShardState {
+    return this.states.get(shard) ?? 'released';
+  }
+
+  ownerOf(shard: number): string | undefined {
+    return this.owners.get(shard);
+  }
+}
+
+type PeerCall =
+  | { readonly kind: 'ask'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly timeoutMs: number; readonly hops: number; readonly epoch: number }
+  | { readonly kind: 'tell'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly durable: boolean; readonly hops: number; readonly epoch: number }
+  | { readonly kind: 'hub'; readonly node: string; readonly homeId: string; readonly hubId: string; readonly command: CommandDelivery };
+
+class RecordingPeers implements PeerPort {
+  readonly calls: PeerCall[] = [];
+  answer: Result<unknown> = { ok: true, value: 'from the owner' };
+
+  async ask(node: string, actorId: string, msg: unknown, timeoutMs: number, hops: number, epoch: number): Promise<Result<unknown>> {
+    this.calls.push({ kind: 'ask', node, actorId, msg, timeoutMs, hops, epoch });
+    return this.answer;
+  }
+
+  tell(node: string, actorId: string, msg: unknown, durable: boolean, hops: number, epoch: number): void {
+    this.calls.push({ kind: 'tell', node, actorId, msg, durable, hops, epoch });
+  }
+
+  sendToHub(node: string, homeId: string, hubId: string, command: CommandDelivery): void {
+    this.calls.push({ kind: 'hub', node, homeId, hubId, command });
+  }
+}
+
+const hosts: ActorHost[] = [];
+
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.close()));
+});
+
+function setup(config: Partial<ClusterRouterConfig> = {}) {
+  const host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry: new Registry() });
+  hosts.push(host);
+  const shards = new FakeShards();
+  const peers = new RecordingPeers();
+  const router = new ClusterRouter('n1', host, shards as unknown as ShardManager, shardOf, peers, silentLogger, config);
+  return { host, shards, peers, router };
+}
+
+const add = (n: number) => ({ type: 'add', n });
+
+describe('ClusterRouter', () => {
+  it('serves a message for an owned shard on the local host, never touching peers', async () => {
+    const { host, shards, peers, router } = setup();
+    shards.states.set(1, 'owned');
+    shards.owners.set(1, 'n1');
+    expect(await router.ask(actorIn(1), add(2))).toEqual({ ok: true, value: 2 });
+    expect(router.tell(actorIn(1), add(3))).toEqual({ ok: true, value: undefined });
+    expect(router.deliver(actorIn(1), add(4))).toEqual({ ok: true, value: undefined });
+    expect(await router.ask(actorIn(1), { type: 'get' })).toEqual({ ok: true, value: 9 });
+    expect(host.isResident(actorIn(1))).toBe(true);
+    expect(peers.calls).toEqual([]);
+  });
+
+  it('holds messages for a shard being acquired and runs them, in order, once it is owned', async () => {
+    const { host, shards, peers, router } = setup();
+    shards.states.set(2, 'acquiring');
+    shards.owners.set(2, 'n1');
+    let answered = false;
+    const asked = router.ask(actorIn(2), add(4)).then((r) => ((answered = true), r));
+    expect(router.tell(actorIn(2), add(1))).toEqual({ ok: true, value: undefined });
+    expect(router.deliver(actorIn(2), add(10))).toEqual({ ok: true, value: undefined });
+    await Promise.resolve();
+    expect(answered).toBe(false);
+    expect(host.isResident(actorIn(2))).toBe(false);
+
+    router.onOwned(3); // another shard: nothing of shard 2 runs
+    expect(host.isResident(actorIn(2))).toBe(false);
+
+    shards.states.set(2, 'owned');
+    router.onOwned(2);
+    expect(await asked).toEqual({ ok: true, value: 4 });
+    expect(await router.ask(actorIn(2), { type: 'get' })).toEqual({ ok: true, value: 15 });
+    expect(peers.calls).toEqual([]);
+    router.onOwned(2); // the buffer is gone: runs nothing twice
+    expect(await router.ask(actorIn(2), { type: 'get' })).toEqual({ ok: true, value: 15 });
+  });
+
+  it('bounds the buffer per shard: past it tells and asks answer overloaded, other shards unaffected', async () => {
+    const { shards, router } = setup({ bufferPerShard: 2 });
+    shards.states.set(4, 'acquiring');
+    shards.states.set(5, 'acquiring');
+    expect(router.tell(actorIn(4), add(1)).ok).toBe(true);
+    expect(router.tell(actorIn(4), add(1)).ok).toBe(true);
+    const refused = router.tell(actorIn(4), add(1));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(await router.ask(actorIn(4), add(1), 1_000)).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(router.deliver(actorIn(4), add(1))).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(router.tell(actorIn(5), add(1)).ok).toBe(true);
+  });
+
+  it('keeps the ask deadline while a message is held', async () => {
+    const { shards, router } = setup();
+    shards.states.set(6, 'acquiring');
+    const started = Date.now();
+    const r = await router.ask(actorIn(6), add(1), 60);
+    expect(r).toMatchObject({ ok: false, error: { code: 'timeout' } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(55);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('drops a held ask whose caller timed out: it frees its place and never runs', async () => {
+    const { shards, router } = setup({ bufferPerShard: 1 });
+    shards.states.set(7, 'acquiring');
+    expect(await router.ask(actorIn(7), add(5), 20)).toMatchObject({ ok: false, error: { code: 'timeout' } });
+    expect(router.tell(actorIn(7), add(1)).ok).toBe(true); // the place is free again
+    shards.states.set(7, 'owned');
+    router.onOwned(7);
+    expect(await router.ask(actorIn(7), { type: 'get' })).toEqual({ ok: true, value: 1 }); // the timed-out add never ran
+  });
+
+  it.each(['released', 'handing-off'] as const)('forwards a message for a %s shard to its owner with hops + 1 and this node’s epoch', async (state) => {
+    const { host, shards, peers, router } = setup();
+    shards.states.set(3, state);
+    shards.owners.set(3, 'n2');
+    shards.epoch = 12;
+    expect(await router.ask(actorIn(3), add(1), 1_234)).toEqual({ ok: true, value: 'from the owner' });
+    expect(await router.ask(actorIn(3), add(2), 500, 1)).toEqual({ ok: true, value: 'from the owner' });
+    expect(router.tell(actorIn(3), add(3))).toEqual({ ok: true, value: undefined });
+    expect(router.deliver(actorIn(3), add(4), 2)).toEqual({ ok: true, value: undefined });
+    expect(peers.calls).toEqual([
+      { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(1), timeoutMs: 1_234, hops: 1, epoch: 12 },
+      { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(2), timeoutMs: 500, hops: 2, epoch: 12 },
+      { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(3), durable: false, hops: 1, epoch: 12 },
+      { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(4), durable: true, hops: 3, epoch: 12 },
+    ]);
+    expect(host.isResident(actorIn(3))).toBe(false);
+  });
+
+  it('passes the owner’s failure back to the caller', async () => {
+    const { shards, peers, router } = setup();
+    shards.owners.set(3, 'n2');
+    peers.answer = { ok: false, error: { code: 'unavailable', message: 'peer n2 is unreachable' } };
+    expect(await router.ask(actorIn(3), add(1))).toEqual(peers.answer);
+  });
+
+  it('refuses with unavailable at the hop limit, and when there is no other owner to forward to', async () => {
+    const { shards, peers, router } = setup({ maxHops: 3 });
+    shards.owners.set(3, 'n2');
+    expect(await router.ask(actorIn(3), add(1), 100, 3)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(router.tell(actorIn(3), add(1), 3)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(router.deliver(actorIn(3), add(1), 4)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(peers.calls).toEqual([]);
+    // One hop below the limit still goes.
+    expect(router.tell(actorIn(3), add(1), 2).ok).toBe(true);
+    expect(peers.calls).toMatchObject([{ kind: 'tell', hops: 3 }]);
+
+    // No table yet, or the table names this node while it does not hold the shard.
+    expect(await router.ask(actorIn(8), add(1))).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    shards.owners.set(9, 'n1');
+    expect(await router.ask(actorIn(9), add(1))).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(router.tell(actorIn(9), add(1))).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(peers.calls).toHaveLength(1);
+  });
+
+  it('re-routes held messages to the new owner once the table moved the shard away, and keeps those still being acquired', async () => {
+    const { host, shards, peers, router } = setup();
+    shards.states.set(2, 'acquiring');
+    shards.states.set(5, 'acquiring');
+    const asked = router.ask(actorIn(2), add(1), 2_000);
+    router.tell(actorIn(2), add(2));
+    router.deliver(actorIn(2), add(3));
+    router.tell(actorIn(5), add(4));
+
+    shards.epoch = 8;
+    shards.states.set(2, 'released');
+    shards.owners.set(2, 'n3');
+    router.reroute();
+    expect(await asked).toEqual({ ok: true, value: 'from the owner' });
+    expect(peers.calls).toHaveLength(3);
+    expect(peers.calls[0]).toMatchObject({ kind: 'ask', node: 'n3', actorId: actorIn(2), msg: add(1), hops: 1, epoch: 8 });
+    expect((peers.calls[0] as { timeoutMs: number }).timeoutMs).toBeLessThanOrEqual(2_000);
+    expect(peers.calls.slice(1)).toEqual([
+      { kind: 'tell', node: 'n3', actorId: actorIn(2), msg: add(2), durable: false, hops: 1, epoch: 8 },
+      { kind: 'tell', node: 'n3', actorId: actorIn(2), msg: add(3), durable: true, hops: 1, epoch: 8 },
+    ]);
+    expect(host.isResident(actorIn(2))).toBe(false);
+
+    // Shard 5 is still being acquired: its message waits for onOwned.
+    shards.states.set(5, 'owned');
+    router.onOwned(5);
+    expect(await router.ask(actorIn(5), { type: 'get' })).toEqual({ ok: true, value: 4 });
+    expect(peers.calls).toHaveLength(3);
+  });
+
+  it('fails held asks with stopping on close() and drops held tells', async () => {
+    const { host, shards, peers, router } = setup();
+    shards.states.set(2, 'acquiring');
+    const asked = router.ask(actorIn(2), add(1), 5_000);
+    router.tell(actorIn(2), add(2));
+    router.close();
+    expect(await asked).toMatchObject({ ok: false, error: { code: 'stopping' } });
+
+    shards.states.set(2, 'owned');
+    router.onOwned(2);
+    expect(host.isResident(actorIn(2))).toBe(false);
+    expect(peers.calls).toEqual([]);
+  });
+
+  it('sends a command for a hub held elsewhere to that node', () => {
+    const { peers, router } = setup();
+    const command: CommandDelivery = { commandId: 'd1~k1', deviceId: 'd1', name: 'turn_on', params: {}, expiresAtMs: 1_700_000_000_000 };
+    router.sendToHubOn('n2', 'h1', 'hub1', command);
+    expect(peers.calls).toEqual([{ kind: 'hub', node: 'n2', homeId: 'h1', hubId: 'hub1', command }]);
+  });
+});
