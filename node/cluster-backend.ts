@@ -5,7 +5,7 @@ import { ClusterAdmin } from '../cluster/cluster-admin.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ClusterRouter, type PeerPort } from '../cluster/cluster-router.ts';
 import { Membership } from '../cluster/membership.ts';
-import { PeerPool } from '../cluster/peer-client.ts';
+import { PeerPool, type PeerClient } from '../cluster/peer-client.ts';
 import { PeerServer } from '../cluster/peer-server.ts';
 import { RingStore } from '../cluster/ring-store.ts';
 import { ShardManager } from '../cluster/shard-manager.ts';
@@ -38,6 +38,7 @@ export class ClusterBackend {
   private readonly addresses = new Map<string, string>();
   private readonly pool: PeerPool;
   private refresher: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: ClusterBackendDeps) {
@@ -58,10 +59,15 @@ export class ClusterBackend {
       logger,
       registry,
     });
+    // A node that just joined owns shards as soon as the ring says so, which can be before the
+    // address book (refreshed every 2 s and, asynchronously, on each new epoch) knows it: look its
+    // address up before sending instead of failing `unavailable` (a one-way message would be lost).
+    const withPeer = <T>(node: string, send: (peer: PeerClient) => T): T | Promise<T> =>
+      this.addresses.has(node) ? send(this.pool.get(node)) : this.refreshAddresses().then(() => send(this.pool.get(node)));
     const peers: PeerPort = {
-      ask: (node, actorId, msg, timeoutMs, hops, epoch) => this.pool.get(node).ask(actorId, msg, timeoutMs, hops, epoch),
-      tell: (node, actorId, msg, durable, hops, epoch) => void this.pool.get(node).tell(actorId, msg, durable, hops, epoch),
-      sendToHub: (node, homeId, hubId, command) => void this.pool.get(node).sendToHub(homeId, hubId, command),
+      ask: async (node, actorId, msg, timeoutMs, hops, epoch) => withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch)),
+      tell: (node, actorId, msg, durable, hops, epoch) => void withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
+      sendToHub: (node, homeId, hubId, command) => void withPeer(node, (p) => void p.sendToHub(homeId, hubId, command)),
     };
     this.router = new ClusterRouter(nodeId, host, this.shards, redis.shardOf, peers, logger);
     return this.router;
@@ -138,12 +144,17 @@ export class ClusterBackend {
     await this.pool.close();
   }
 
-  private async refreshAddresses(): Promise<void> {
-    if (!this.membership) return;
-    try {
-      for (const info of await this.membership.all()) if (info.peer) this.addresses.set(info.id, info.peer);
-    } catch (err) {
-      this.log.debug({ err }, 'could not refresh peer addresses');
-    }
+  /** Re-reads the address book; concurrent callers share one read (a burst of messages to a new node makes one). */
+  private refreshAddresses(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        if (this.membership) for (const info of await this.membership.all()) if (info.peer) this.addresses.set(info.id, info.peer);
+      } catch (err) {
+        this.log.debug({ err }, 'could not refresh peer addresses');
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
   }
 }

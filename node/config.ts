@@ -35,6 +35,8 @@ export interface NodeConfig {
   readonly passivateAfterMs: number;
   /** Shards of a new cluster (an existing cluster keeps the count stored with it). */
   readonly shards: number;
+  /** HTTP requests per second per app token and per home, and the burst both buckets allow. */
+  readonly rateLimit: { readonly perTokenPerSec: number; readonly perHomePerSec: number; readonly burst: number };
 }
 
 export class ConfigError extends Error {
@@ -98,5 +100,10 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
     passivateAfterMs: positiveInt(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
     shards: positiveInt(env, 'SHARDS', 1024),
+    rateLimit: {
+      perTokenPerSec: positiveInt(env, 'RATE_LIMIT_PER_TOKEN', 50),
+      perHomePerSec: positiveInt(env, 'RATE_LIMIT_PER_HOME', 100),
+      burst: positiveInt(env, 'RATE_LIMIT_BURST', 100),
+    },
   };
 }

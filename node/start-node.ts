@@ -116,6 +116,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       registry,
       logger,
       maxBodyBytes: config.maxBodyBytes,
+      rateLimit: config.rateLimit,
       // Late: the admin surface exists once the cluster has started (below).
       ...(cluster ? { cluster: { status: () => cluster.admin!.status(), plan: (c) => cluster.admin!.plan(c), apply: (c) => cluster.admin!.apply(c) } } : {}),
       readiness: () => {

@@ -95,6 +95,11 @@ export class BenchHub {
     while (this.ackedSeq < this.seq && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Sends one batch now (window permitting): with `batch` = devices, every device gets one report. */
+  sendOnce(): void {
+    if (this.seq - this.ackedSeq + this.opts.batch <= this.window) this.send(this.opts.batch);
+  }
+
   close(): void {
     this.stream.end();
     this.client.close();

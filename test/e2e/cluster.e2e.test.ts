@@ -430,7 +430,8 @@ describe('cluster (real node processes, one private redis-server)', () => {
     );
     const failover = Math.max(...victimHomes.map((i) => servedAfter[i]!));
     const settled = await cluster.settled('k1', survivors, 15_000);
-    const settledAfter = Date.now() - killedAt;
+    const settledAt = Date.now();
+    const settledAfter = settledAt - killedAt;
     await Promise.all(hubs.map((h) => h.finish(20_000)));
     watching = false;
     await watcher;
@@ -453,7 +454,11 @@ describe('cluster (real node processes, one private redis-server)', () => {
     // Fencing: no fence went down, no shard changed holder without a new token, the victim's
     // shards were taken with new tokens, and in the end no lease names the victim.
     expect(sampler.violations).toEqual([]);
-    expect(sampler.samples.length).toBeGreaterThan(50);
+    // The samples cover the failover: before the kill, through it (counts allow for a loaded machine), after it settled.
+    const during = (at: number): boolean => at > killedAt && at < settledAt;
+    expect(sampler.samples.filter((x) => x.at <= killedAt).length).toBeGreaterThan(0);
+    expect(sampler.samples.filter((x) => during(x.at)).length).toBeGreaterThanOrEqual(10);
+    expect(sampler.samples.filter((x) => x.at >= settledAt).length).toBeGreaterThan(0);
     const atKill = sampler.samples.filter((x) => x.at <= killedAt).at(-1)!;
     const last = sampler.samples.at(-1)!;
     const victimShards = atKill.holders.map((h, s) => [h, s] as const).filter(([h]) => h === victim).map(([, s]) => s);
@@ -464,7 +469,9 @@ describe('cluster (real node processes, one private redis-server)', () => {
     }
     expect(last.holders.filter((h) => h === victim)).toEqual([]);
     // No two live nodes claimed the same shard: what they report owning never adds up to more than there are.
-    expect(owned.length).toBeGreaterThan(50);
+    expect(owned.filter((o) => o.at <= killedAt).length).toBeGreaterThan(0);
+    expect(owned.filter((o) => during(o.at)).length).toBeGreaterThanOrEqual(5);
+    expect(owned.filter((o) => o.at >= settledAt).length).toBeGreaterThan(0);
     expect(owned.filter((o) => o.total > SHARDS)).toEqual([]);
     expect(owned.at(-1)!.total).toBe(SHARDS);
 

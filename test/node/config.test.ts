@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       roles: ['ingress', 'edge', 'actors'],
       logLevel: 'info',
       autoJoin: true,
+      rateLimit: { perTokenPerSec: 50, perHomePerSec: 100, burst: 100 },
     });
   });
 
@@ -29,6 +30,7 @@ describe('loadConfig', () => {
     [{ NODE_ID: 'a/b' }, 'NODE_ID=a/b'],
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [{ HUB_WINDOW: '0' }, 'HUB_WINDOW=0'],
+    [{ RATE_LIMIT_PER_TOKEN: 'lots' }, 'RATE_LIMIT_PER_TOKEN=lots'],
   ])('rejects %o naming the variable', (env, named) => {
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(named);

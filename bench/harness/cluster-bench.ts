@@ -1,0 +1,155 @@
+/**
+ * What the resize and failover scenarios share: a cluster of real node processes on a private
+ * redis-server, resident actors to move, and a numbered hub load (with apps sending commands)
+ * whose timeline, latencies and lost / duplicated counts come back when it finishes.
+ */
+import { buildShardTable } from '../../cluster/hash-ring.ts';
+import { shardOfHome } from '../../cluster/shard-of.ts';
+import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.ts';
+import { startTestRedis, type TestRedis } from '../../test/support/redis-server.ts';
+import { LatencyRecorder } from './hdr.ts';
+import { checkIntegrity } from './integrity.ts';
+import type { LoadPool } from './load-client.ts';
+import type { HubSpec, NumberedHubResult } from './load-protocol.ts';
+import { ADMIN_TOKEN, grpcAddress, httpBase, provisionHomes, type ClusterStatus } from './node-api.ts';
+import type { LatencySummary, ScenarioContext, Series } from './scenario.ts';
+import type { Cleanups } from './scenario-kit.ts';
+import { mergeTimelines, timelineSeries, type MergedBucket } from './timeline.ts';
+
+export const BUCKET_MS = 100;
+
+export class BenchCluster {
+  readonly nodes = new Map<string, NodeProcess>();
+
+  private constructor(
+    readonly redis: TestRedis,
+    private readonly env: Record<string, string>,
+    private readonly cleanups: Cleanups,
+  ) {}
+
+  static async start(cleanups: Cleanups, shards: number, tag: string): Promise<BenchCluster> {
+    const redis = await startTestRedis();
+    cleanups.add(() => redis.stop());
+    const env = { REDIS_URL: redis.url, CLUSTER: `${redis.cluster}${tag}`, ADMIN_TOKEN, SHARDS: String(shards), LOG_LEVEL: 'warn', PASSIVATE_AFTER_MS: '3600000' };
+    return new BenchCluster(redis, env, cleanups);
+  }
+
+  async startNode(id: string, extra: Record<string, string> = {}): Promise<NodeProcess> {
+    const node = await startNodeProcess({ ...this.env, NODE_ID: id, ...extra }, 30_000);
+    this.nodes.set(id, node);
+    this.cleanups.add(() => node.stop('SIGKILL'));
+    return node;
+  }
+
+  node(id: string): NodeProcess {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  http(ids: readonly string[]): string[] {
+    return ids.map((id) => httpBase(this.node(id)));
+  }
+
+  grpc(ids: readonly string[]): string[] {
+    return ids.map((id) => grpcAddress(this.node(id)));
+  }
+}
+
+/** The node that owns `homeId` by the ring in `status`. */
+export function ownerOf(status: ClusterStatus, homeId: string): string {
+  const nodes = status.nodes.filter((n) => n.state === 'active').map((n) => ({ id: n.id, weight: n.weight, state: 'active' as const }));
+  const table = buildShardTable({ epoch: status.epoch, shardCount: status.shardCount, nodes });
+  return table.owners[shardOfHome(homeId, status.shardCount)]!;
+}
+
+/**
+ * Makes about `actors` actors resident: homes of `devices` devices each (plus the home and hub
+ * actors), every device reporting once through a hub connected to the home's owner.
+ */
+export async function preloadResident(ctx: ScenarioContext, cluster: BenchCluster, pool: LoadPool, ids: readonly string[], status: ClusterStatus, actors: number, devices: number): Promise<string> {
+  const homes = Math.max(1, Math.round(actors / (devices + 2)));
+  const t0 = performance.now();
+  const bar = ctx.progress('resident actors: provisioning homes', homes);
+  const specs = await provisionHomes({
+    http: cluster.http(ids),
+    grpc: cluster.grpc(ids),
+    homeIds: Array.from({ length: homes }, (_, i) => `resident-${i}`),
+    firstAddress: (homeId) => ids.indexOf(ownerOf(status, homeId)),
+    onProgress: (n) => bar.update(n),
+  });
+  bar.stop();
+  const filled = await pool.all('fill', (i) => ({ hubs: pool.share(specs, i), devices, concurrency: 25 }));
+  const acked = filled.reduce((a, f) => a + f.acked, 0);
+  const errors = filled.reduce((a, f) => a + f.errors, 0);
+  const line = `${homes * (devices + 2)} resident actors (${homes} homes × (${devices} devices + home + hub)) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${acked} reports acked, ${errors} errors`;
+  ctx.log(`  ${line}`);
+  return line;
+}
+
+export interface LoadOutcome {
+  readonly buckets: readonly MergedBucket[];
+  readonly series: Series[];
+  readonly latency: LatencySummary;
+  readonly hubs: readonly NumberedHubResult[];
+  readonly integrity: Record<string, number>;
+  readonly notes: string[];
+}
+
+/** A numbered hub load across `pool`, started at `t0` (epoch ms, x = 0 of the timeline). */
+export class NumberedLoad {
+  readonly t0 = Date.now();
+
+  private constructor(
+    private readonly pool: LoadPool,
+    readonly specs: readonly HubSpec[],
+  ) {}
+
+  static async start(pool: LoadPool, specs: readonly HubSpec[], opts: { rate: number; http: readonly string[]; commandsPerSec: number }): Promise<NumberedLoad> {
+    const load = new NumberedLoad(pool, specs);
+    await pool.all('numbered.start', (i) => ({
+      hubs: pool.share(specs, i),
+      perHubPerSec: opts.rate / specs.length,
+      batch: 20,
+      t0: load.t0,
+      bucketMs: BUCKET_MS,
+      http: [...opts.http],
+      commandsPerSec: opts.commandsPerSec / pool.size,
+    }));
+    return load;
+  }
+
+  /** Seconds since t0. */
+  since(at = Date.now()): number {
+    return (at - this.t0) / 1000;
+  }
+
+  async mark(at: number): Promise<void> {
+    await this.pool.all('numbered.mark', () => ({ at }));
+  }
+
+  /** Stops the load, waits for every report to be acked and every command delivered (up to `commandWaitMs`), checks shadows via `http`. */
+  async finish(commandWaitMs: number, http: readonly string[]): Promise<LoadOutcome> {
+    const parts = await this.pool.all('numbered.finish', () => ({ timeoutMs: 30_000, commandWaitMs }));
+    const hubs = parts.flatMap((p) => p.hubs);
+    const buckets = mergeTimelines(parts.map((p) => p.timeline));
+    const latency = LatencyRecorder.merge(parts.map((p) => p.latency)).summary('report → ack at hub, whole run');
+    const { integrity, notes } = await checkIntegrity(http, this.specs, hubs, parts.map((p) => p.commands));
+    const commands = parts.map((p) => p.commands);
+    const sum = (f: (c: (typeof commands)[number]) => number): number => commands.reduce((a, c) => a + f(c), 0);
+    notes.unshift(
+      `${hubs.length} hubs, ${hubs.reduce((a, h) => a + h.produced, 0)} reports (${hubs.reduce((a, h) => a + h.reportsSent - h.produced, 0)} re-sent), ` +
+        `${sum((c) => c.accepted)} app commands accepted (${sum((c) => c.resent)} needed a retry, ${sum((c) => c.refused)} never accepted), ${sum((c) => c.deliveries)} command deliveries`,
+    );
+    return { buckets, series: timelineSeries(buckets, BUCKET_MS), latency, hubs, integrity: { ...integrity }, notes };
+  }
+}
+
+/** Acked reports/s and the ack latency of the buckets within [from, to) seconds. */
+export function window(buckets: readonly MergedBucket[], from: number, to: number): { perSec: number; latency: LatencySummary } {
+  const inside = buckets.filter((b) => b.t >= from && b.t < to);
+  const rec = LatencyRecorder.create({ digits: 2 });
+  for (const b of inside) rec.add(b.latency);
+  const seconds = Math.max(inside.length * (BUCKET_MS / 1000), BUCKET_MS / 1000);
+  return { perSec: inside.reduce((a, b) => a + b.count, 0) / seconds, latency: rec.summary(`ack latency ${from.toFixed(1)}–${to.toFixed(1)} s`) };
+}

@@ -1,0 +1,87 @@
+/**
+ * Resize under load: `--nodes` nodes (default 3) holding about 100,000 resident actors, hubs
+ * streaming numbered reports and apps sending commands; one more node is added through the ops API
+ * (POST /v1/admin/ring). Measures the time until every moved shard is served (GET
+ * /v1/admin/cluster: handoffs not in flight, every node owning what it is assigned), throughput and
+ * ack latency per 100 ms, and counts lost / duplicated reports (shadow versions) and commands
+ * (command ids seen at the hubs).
+ */
+import { LoadPool } from '../harness/load-client.ts';
+import { BenchCluster, NumberedLoad, preloadResident, window } from '../harness/cluster-bench.ts';
+import { ADMIN_TOKEN, call, provisionHomes, waitSettled } from '../harness/node-api.ts';
+import type { Scenario, ScenarioContext } from '../harness/scenario.ts';
+import { Cleanups, given, round, sleep, target, timed, versus } from '../harness/scenario-kit.ts';
+import { eventSeries } from '../harness/timeline.ts';
+
+const RESIDENT_ACTORS = 100_000;
+const RESIDENT_DEVICES = 198;
+const TARGET_MS = 5_000;
+
+export const resizeScenario: Scenario = {
+  name: 'resize',
+  description: 'add a node to a cluster under load with ~100,000 resident actors: time until every moved shard is served, timeline, nothing lost or duplicated',
+  async run(ctx: ScenarioContext) {
+    const n = Math.max(1, ctx.nodes);
+    const hubs = given(ctx, 'hubs', ctx.smoke ? 3 : 30);
+    const rate = given(ctx, 'rate', ctx.smoke ? 150 : 2_000);
+    const resident = ctx.smoke ? 0 : RESIDENT_ACTORS;
+    const seconds = ctx.duration;
+    const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+    const joining = `n${n + 1}`;
+    const cleanups = new Cleanups();
+    try {
+      const cluster = await BenchCluster.start(cleanups, ctx.smoke ? 64 : 1024, 'resize');
+      const starting = cleanups.track(LoadPool.start(ctx.smoke ? 1 : Math.min(2, hubs)), (p) => p.stop());
+      await Promise.all(ids.map((id) => cluster.startNode(id)));
+      const pool = await starting;
+      const admin = cluster.http(['n1'])[0]!;
+      const before = await waitSettled(admin, ids);
+      const notes: string[] = [];
+      if (resident > 0) notes.push(await preloadResident(ctx, cluster, pool, ids, before, resident, RESIDENT_DEVICES));
+      // Started now, joined later: its start-up is not part of the measured change.
+      await cluster.startNode(joining, { AUTO_JOIN: 'false' });
+
+      const specs = await provisionHomes({ http: cluster.http(ids), grpc: cluster.grpc(ids), homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`), tokens: true });
+      const load = await NumberedLoad.start(pool, specs, { rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
+      await timed(ctx, 'resize: steady load', seconds, sleep(seconds * 1000));
+
+      const changeAt = Date.now();
+      const plan = await call<{ epoch: number; moving: number }>(admin, 'POST', '/v1/admin/ring', { add: [{ id: joining, weight: 1 }] }, ADMIN_TOKEN);
+      const after = await timed(ctx, 'resize: moving shards', 5, waitSettled(admin, [...ids, joining], 120_000, 50));
+      const settledAt = Date.now();
+      const handoffMs = settledAt - changeAt;
+      ctx.log(`  ${n} → ${n + 1} nodes: ${plan.moving} of ${after.shardCount} shards moved, all served after ${handoffMs} ms`);
+      await timed(ctx, 'resize: load after the move', seconds, sleep(seconds * 1000));
+
+      const out = await load.finish(ctx.smoke ? 3_000 : 10_000, cluster.http([...ids, joining]));
+      const steady = window(out.buckets, Math.max(0, load.since(changeAt) - seconds), load.since(changeAt));
+      const moving = window(out.buckets, load.since(changeAt), load.since(settledAt) + 0.1);
+      const joined = after.nodes.find((x) => x.id === joining);
+      return {
+        scenario: 'resize',
+        figures: [
+          {
+            name: `${n} → ${n + 1} nodes${resident ? `, ${resident.toLocaleString('en-US')} resident actors` : ''}: all moved shards served after`,
+            value: handoffMs,
+            unit: 'ms',
+            ...target(handoffMs, '≤', TARGET_MS, 'ms'),
+          },
+          versus('acked reports/s while shards move', moving.perSec, 'reports/s', { name: 'before the change', value: steady.perSec }),
+          versus('ack p99 while shards move', moving.latency.p99, 'ms', { name: 'before the change', value: steady.latency.p99 }),
+          { name: 'shards moved', value: plan.moving, unit: 'shards' },
+        ],
+        latencies: [steady.latency, moving.latency, out.latency].map((l, i) => ({ ...l, name: ['ack latency before the change', 'ack latency while shards move', 'ack latency, whole run'][i]! })),
+        series: [...out.series, eventSeries(`POST /v1/admin/ring (add ${joining})`, load.since(changeAt)), eventSeries('every moved shard served', load.since(settledAt))],
+        integrity: out.integrity,
+        notes: [
+          ...notes,
+          `${plan.moving} of ${after.shardCount} shards moved to ${joining} (it owns ${joined?.shardsOwned ?? '?'}); load ${rate} reports/s from ${hubs} hubs spread over the first ${n} nodes`,
+          `throughput before ${round(steady.perSec, 0)}/s, while moving ${round(moving.perSec, 0)}/s; ack p99 before ${steady.latency.p99} ms, while moving ${moving.latency.p99} ms`,
+          ...out.notes,
+        ],
+      };
+    } finally {
+      await cleanups.run();
+    }
+  },
+};

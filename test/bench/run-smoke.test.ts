@@ -1,0 +1,79 @@
+/**
+ * `npm run bench -- --smoke --scenario all`: the harness end to end — every scenario runs with tiny
+ * loads against real node processes and load processes, and the run writes its JSON and HTML.
+ * Nothing here checks a timing.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SCENARIOS } from '../../bench/harness/cli-args.ts';
+import { asRun } from '../../bench/harness/run-record.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+
+function bench(args: string[]): Promise<{ code: number | null; text: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('exit', (code) => resolve({ code, text }));
+  });
+}
+
+describe('bench runner (smoke: the harness works end to end; no timing is checked)', () => {
+  it('runs every scenario and writes a run JSON (machine, versions, commit, figures of each scenario) and a self-contained HTML report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+    try {
+      const { code, text } = await bench(['--smoke', '--scenario', 'all', '--out', out]);
+      expect(code, text).toBe(0);
+      const files = readdirSync(out);
+      const json = files.find((f) => /^bench-.*\.json$/.test(f));
+      const html = files.find((f) => /^bench-.*\.html$/.test(f));
+      expect(json, files.join(', ')).toBeDefined();
+      expect(html, files.join(', ')).toBeDefined();
+
+      const run = asRun(JSON.parse(readFileSync(join(out, json!), 'utf8')));
+      expect(run.failures).toEqual([]);
+      expect(run.params).toMatchObject({ smoke: true, scenarios: [...SCENARIOS] });
+      expect(run.machine.cpus).toBeGreaterThan(0);
+      expect(run.machine.node).toBe(process.version);
+      expect(run.versions.dependencies).toHaveProperty('@grpc/grpc-js');
+      expect(run.git.commit ?? run.git.error).toBeTruthy();
+      // One result per scenario, in order, each with figures.
+      expect(run.results).toHaveLength(SCENARIOS.length);
+      for (const r of run.results) expect(r.figures.length, `${r.scenario} has no figures`).toBeGreaterThan(0);
+      const byName = new Map(SCENARIOS.map((s, i) => [s, run.results[i]!]));
+      // The scenarios of this harness: baselines and ratios, latencies, timelines and the counts that must be zero
+      // (their values are the runtime's business — the e2e tests gate on them — not the harness's).
+      const ingest = byName.get('ingest')!;
+      expect(ingest.figures.find((f) => f.target?.includes('100,000'))).toMatchObject({ baseline: { name: expect.stringContaining('echo') }, ratio: expect.any(Number) });
+      expect(ingest.figures.some((f) => f.baseline?.name.includes('ioredis'))).toBe(true);
+      expect(byName.get('latency')!.latencies?.some((l) => l.name.includes('command') && l.count > 0)).toBe(true);
+      for (const name of ['resize', 'failover'] as const) {
+        const r = byName.get(name)!;
+        expect(r.series?.some((s) => s.unit === 'reports/s' && s.points.length > 0), name).toBe(true);
+        expect(r.series?.some((s) => s.unit === 'event'), name).toBe(true);
+        expect(Object.keys(r.integrity ?? {}), name).toEqual(expect.arrayContaining(['reportsLost', 'reportsDuplicated', 'commandsLost', 'commandsDuplicated']));
+      }
+
+      const page = readFileSync(join(out, html!), 'utf8');
+      expect(page).toContain('<svg');
+      expect(page).not.toMatch(/<script|<link\b|src="http/);
+      for (const r of run.results) expect(page).toContain(`id="${r.scenario}"`);
+      // The summary table is printed.
+      expect(text).toMatch(/scenario\s+figure\s+value/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('rejects bad flags with exit code 2 and a message', async () => {
+    const { code, text } = await bench(['--scenario', 'nope']);
+    expect(code).toBe(2);
+    expect(text).toContain('--scenario nope: unknown');
+    expect(text).toContain('usage: npm run bench');
+  }, 30_000);
+});
