@@ -10,21 +10,9 @@ import { shardOfHome } from '../../cluster/shard-of.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { startNodeProcess, type NodeProcess } from './node-process.ts';
 
-/** GET /v1/admin/cluster. */
-export interface ClusterStatus {
-  readonly epoch: number;
-  readonly shardCount: number;
-  readonly nodes: readonly {
-    readonly id: string;
-    readonly address: string;
-    readonly state: string;
-    readonly weight: number;
-    readonly alive: boolean;
-    readonly shardsAssigned: number;
-    readonly shardsOwned: number;
-  }[];
-  readonly handoffs: { readonly pending: number; readonly done: number; readonly inFlight: boolean };
-}
+/** GET /v1/admin/cluster: the admin's own shape. */
+export type { ClusterStatus } from '../../cluster/cluster-admin.ts';
+import type { ClusterStatus } from '../../cluster/cluster-admin.ts';
 
 export interface ApiResponse {
   readonly status: number;
