@@ -11,7 +11,7 @@ import { LatencyRecorder } from './hdr.ts';
 import { checkIntegrity } from './integrity.ts';
 import type { LoadPool } from './load-client.ts';
 import type { HubSpec, NumberedHubResult } from './load-protocol.ts';
-import { ADMIN_TOKEN, grpcAddress, httpBase, provisionHomes, type ClusterStatus } from './node-api.ts';
+import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes, type ClusterStatus } from './node-api.ts';
 import type { LatencySummary, ScenarioContext, Series } from './scenario.ts';
 import type { Cleanups } from './scenario-kit.ts';
 import { mergeTimelines, timelineSeries, type MergedBucket } from './timeline.ts';
@@ -30,7 +30,7 @@ export class BenchCluster {
   static async start(cleanups: Cleanups, shards: number, tag: string): Promise<BenchCluster> {
     const redis = await startTestRedis();
     cleanups.add(() => redis.stop());
-    const env = { REDIS_URL: redis.url, CLUSTER: `${redis.cluster}${tag}`, ADMIN_TOKEN, SHARDS: String(shards), LOG_LEVEL: 'warn', PASSIVATE_AFTER_MS: '3600000' };
+    const env = { ...LIFTED_LIMITS, REDIS_URL: redis.url, CLUSTER: `${redis.cluster}${tag}`, ADMIN_TOKEN, SHARDS: String(shards), LOG_LEVEL: 'warn', PASSIVATE_AFTER_MS: '3600000' };
     return new BenchCluster(redis, env, cleanups);
   }
 

@@ -11,7 +11,7 @@ import { startEchoServer } from '../harness/echo-server.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import { LoadPool } from '../harness/load-client.ts';
 import type { HubSpec } from '../harness/load-protocol.ts';
-import { ADMIN_TOKEN, grpcAddress, httpBase, provisionHomes } from '../harness/node-api.ts';
+import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes } from '../harness/node-api.ts';
 import type { LatencySummary, Scenario, ScenarioContext } from '../harness/scenario.ts';
 import { Cleanups, given, round, target, timed, versus } from '../harness/scenario-kit.ts';
 
@@ -40,6 +40,7 @@ export const ingestScenario: Scenario = {
       cleanups.add(() => redis.stop());
       const nodeEnv = (store: 'memory' | 'redis'): Record<string, string> => ({
         ADMIN_TOKEN,
+        ...LIFTED_LIMITS,
         NODE_ID: `bench-${store}`,
         LOG_LEVEL: 'warn',
         SHARDS: ctx.smoke ? '64' : '256',

@@ -11,7 +11,7 @@ import { startTestRedis } from '../../test/support/redis-server.ts';
 import { simRule } from '../sim/sim-home.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import { LoadPool } from '../harness/load-client.ts';
-import { ADMIN_TOKEN, grpcAddress, httpBase, provisionHomes } from '../harness/node-api.ts';
+import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes } from '../harness/node-api.ts';
 import type { Figure, LatencySummary, Scenario, ScenarioContext } from '../harness/scenario.ts';
 import { Cleanups, given, round, target, timed } from '../harness/scenario-kit.ts';
 
@@ -40,7 +40,7 @@ export const latencyScenario: Scenario = {
       cleanups.add(() => redis.stop());
       const [node, pool] = await Promise.all([
         cleanups.track(
-          startNodeProcess({ ADMIN_TOKEN, NODE_ID: 'bench-latency', REDIS_URL: redis.url, CLUSTER: `${redis.cluster}lat`, LOG_LEVEL: 'warn', SHARDS: ctx.smoke ? '64' : '1024' }),
+          startNodeProcess({ ADMIN_TOKEN, ...LIFTED_LIMITS, NODE_ID: 'bench-latency', REDIS_URL: redis.url, CLUSTER: `${redis.cluster}lat`, LOG_LEVEL: 'warn', SHARDS: ctx.smoke ? '64' : '1024' }),
           (n) => n.stop('SIGKILL'),
         ),
         cleanups.track(LoadPool.start(ctx.smoke ? 1 : Math.min(2, homes)), (p) => p.stop()),
