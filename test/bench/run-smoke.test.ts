@@ -51,7 +51,10 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
       const ingest = byName.get('ingest')!;
       expect(ingest.figures.find((f) => f.target?.includes('100,000'))).toMatchObject({ baseline: { name: expect.stringContaining('echo') }, ratio: expect.any(Number) });
       expect(ingest.figures.some((f) => f.baseline?.name.includes('ioredis'))).toBe(true);
-      expect(byName.get('latency')!.latencies?.some((l) => l.name.includes('command') && l.count > 0)).toBe(true);
+      // A sub-second smoke run may see no rule fire (motion is random): the command summary must exist, acks must have samples.
+      const latency = byName.get('latency')!.latencies ?? [];
+      expect(latency.some((l) => l.name.includes('command'))).toBe(true);
+      expect(latency.some((l) => l.name.includes('ack') && l.count > 0)).toBe(true);
       for (const name of ['resize', 'failover'] as const) {
         const r = byName.get(name)!;
         expect(r.series?.some((s) => s.unit === 'reports/s' && s.points.length > 0), name).toBe(true);
