@@ -7,6 +7,7 @@ import { runtimeError, type Result } from '../runtime/result.ts';
 import { BatchWriter } from './batch-writer.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import { DEFAULT_PEER_LIMITS, fromJsonBytes, PEER_NODE_HEADER, peerService, toJsonBytes, type PeerLimits, type WireHubCommand, type WirePeerBatch, type WirePeerMessage, type WireRequest, type WireTell } from './peer-wire.ts';
+import { shutdownServer } from '../protos/shutdown-server.ts';
 
 /** What this node does with forwarded items; the node wires it to its router and hub ingress. */
 export interface PeerHandler {
@@ -93,17 +94,7 @@ export class PeerServer {
   private async shutdown(): Promise<void> {
     for (const s of this.streams) s.endWhenIdle();
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (!(await shutdownServer(this.server, graceMs))) this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
     this.log.info('peer server closed');
   }
 

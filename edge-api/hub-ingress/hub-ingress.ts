@@ -15,6 +15,7 @@ import { defaultRetryPolicy, type RetryPolicy } from './device-lanes.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { HubSession, type SessionHost } from './hub-session.ts';
 import { endCall, type HubCall } from './hub-wire.ts';
+import { shutdownServer } from '../../protos/shutdown-server.ts';
 
 /** The fully qualified name of the hub service (health status name, reflection). */
 export const HUB_SERVICE = 'iot.hub.v1.HubIngress';
@@ -125,17 +126,7 @@ export class HubIngress {
     this.setServing(false);
     for (const s of [...this.sessions]) s.fail('stopping', 'node shutting down');
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (!(await shutdownServer(this.server, graceMs))) this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
     this.log.info('hub ingress closed');
   }
 
