@@ -1,35 +1,9 @@
 /** Command lifecycle inside a device actor: issue, deliver, complete, expire, and the causal window. */
 import type { Step } from '../runtime/behavior.ts';
-import type { CommandResult, DeviceReply, DeviceState } from './device.ts';
-import type { CommandStatus, DomainEffect, IssueCommand, Value } from './types.ts';
+import { COMMAND_LIMITS } from './device-state.ts';
+import type { CommandRecord, CommandResult, DeviceReply, DeviceState } from './device-state.ts';
+import type { DomainEffect, IssueCommand } from './types.ts';
 import { checkInt, checkKey, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
-
-/** Limits of the command lifecycle. */
-export const COMMAND_LIMITS = {
-  /** ttlMs upper bound: one day in milliseconds. */
-  maxTtlMs: 86_400_000,
-  /** Commands kept per device; the oldest terminal ones are dropped first, live ones never. */
-  history: 100,
-  /** Milliseconds after a rule's command succeeds during which reports carry its causal depth. */
-  causalWindowMs: 5_000,
-} as const;
-
-/** A command's record; times are epoch ms. `issueNo` is its 1-based position in this device's issue order. */
-export interface CommandRecord {
-  readonly commandId: string;
-  readonly name: string;
-  readonly params: Readonly<Record<string, Value>>;
-  readonly status: CommandStatus;
-  readonly createdAt: number;
-  /** Epoch ms after which the command is expired if not completed. */
-  readonly expiresAtMs: number;
-  readonly depth: number;
-  readonly source: IssueCommand['source'];
-  readonly issueNo: number;
-  readonly sentAt?: number;
-  readonly completedAt?: number;
-  readonly error?: string;
-}
 
 type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
 

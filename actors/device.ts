@@ -1,108 +1,25 @@
 /** Device actor: the shadow (reported/desired/delta), report ordering by hub seq, and the command entry points. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
+import { homeActorId, parseActorId } from './actor-id.ts';
 import { causalDepth, completeCommand, deliverPending, expireCommands, getCommand, issueCommand } from './device-commands.ts';
-import type { CommandRecord } from './device-commands.ts';
-import { homeActorId } from './types.ts';
-import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, IssueCommand, Outcome, Value } from './types.ts';
+import { DEVICE_LIMITS } from './device-state.ts';
+import type {
+  DeviceAttach,
+  DeviceMsg,
+  DeviceReply,
+  DeviceState,
+  HubConnection,
+  Report,
+  ReportAck,
+  ReportBatch,
+  ReportBatchAck,
+  ReportedValue,
+  SetDesired,
+  Shadow,
+} from './device-state.ts';
+import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, Outcome, Value } from './types.ts';
 import { checkInt, checkKey, checkNames, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
 
-export type { CommandRecord } from './device-commands.ts';
-
-/** Limits of the shadow. */
-export const DEVICE_LIMITS = {
-  /** Desired attributes one device keeps. */
-  desiredAttributes: 256,
-  /** Applied seqs remembered to tell a duplicate report from a stale one. */
-  seqWindow: 32,
-} as const;
-
-/** One reported attribute: its value and the hub timestamp (epoch ms) of the report that set it. */
-export interface ReportedValue {
-  readonly value: Value;
-  readonly ts: number;
-}
-
-/**
- * Device actor state, plain JSON. `lastSeq` is the highest hub seq applied (0 = none); `recentSeqs`
- * the last `seqWindow` applied seqs, ascending. `causal.untilMs` and `lastSeen` are epoch ms.
- * `hubOnline` says the serving hub's stream is open; `online` that the device reported since then.
- */
-export interface DeviceState {
-  readonly homeId: string;
-  readonly deviceId: string;
-  readonly hubId?: string;
-  readonly type?: string;
-  readonly capabilities: readonly string[];
-  readonly reported: Readonly<Record<string, ReportedValue>>;
-  readonly desired: Readonly<Record<string, Value>>;
-  /** Increments on every change of reported values or desired. */
-  readonly version: number;
-  readonly online: boolean;
-  readonly hubOnline: boolean;
-  readonly lastSeen?: number;
-  readonly lastSeq: number;
-  readonly recentSeqs: readonly number[];
-  readonly commands: Readonly<Record<string, CommandRecord>>;
-  readonly causal?: { readonly depth: number; readonly untilMs: number };
-}
-
-/** From the hub actor when the hub says hello: which hub serves the device, and what it is. */
-export interface DeviceAttach {
-  readonly type: 'device.attach';
-  readonly hubId: string;
-  readonly deviceType: string;
-  readonly capabilities: readonly string[];
-}
-/** The hub's stream opened or closed; `hubId`, when given, must be the device's hub or it is ignored. */
-export interface HubConnection { readonly type: 'hub.connection'; readonly online: boolean; readonly hubId?: string }
-/** A report from the hub: `seq` is the hub's sequence number (>= 1), `tsMs` the hub's clock in epoch ms. */
-export interface Report {
-  readonly type: 'report';
-  readonly seq: number;
-  readonly tsMs: number;
-  readonly attributes: Readonly<Record<string, Value>>;
-  readonly event?: string;
-}
-/** Several reports of this device from one hub batch, in seq order: one step, one journal entry. */
-export interface ReportBatch {
-  readonly type: 'report.batch';
-  readonly items: readonly Omit<Report, 'type'>[];
-}
-export interface ShadowGet { readonly type: 'shadow.get' }
-/** Merge into `desired`; `null` removes a key. `ifVersion`: fail with version_conflict unless it is the version. */
-export interface SetDesired {
-  readonly type: 'shadow.setDesired';
-  readonly desired: Readonly<Record<string, Value | null>>;
-  readonly ifVersion?: number;
-}
-/** The hub ran (ok) or could not run a command. */
-export interface CommandResult { readonly type: 'command.result'; readonly commandId: string; readonly ok: boolean; readonly error?: string }
-export interface CommandGet { readonly type: 'command.get'; readonly commandId: string }
-/** Sent periodically by the host: expire every queued/sent command whose expiresAtMs <= ctx.now. */
-export interface CommandExpire { readonly type: 'command.expire' }
-export type DeviceMsg =
-  | DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
-
-/** Reply to a report: a report at or below lastSeq is acknowledged but not applied. */
-export interface ReportAck { readonly applied: boolean; readonly reason?: 'duplicate' | 'stale'; readonly version: number }
-/** Reply to a report batch: one outcome per item, in order (an invalid item fails alone). */
-export interface ReportBatchAck { readonly results: readonly Outcome<ReportAck>[] }
-/** The shadow as apps read it; `delta` = desired keys whose value differs from the reported one. */
-export interface Shadow {
-  readonly deviceId: string;
-  readonly type: string | null;
-  readonly capabilities: readonly string[];
-  readonly reported: Readonly<Record<string, ReportedValue>>;
-  readonly desired: Readonly<Record<string, Value>>;
-  readonly delta: Readonly<Record<string, Value>>;
-  readonly version: number;
-  readonly online: boolean;
-  /** Epoch ms of the last applied report, null if none. */
-  readonly lastSeen: number | null;
-}
-/** Reply to command.expire: the ids that expired, in issue order. */
-export interface ExpireResult { readonly expired: readonly string[] }
-export type DeviceReply = Outcome<ReportAck> | Outcome<ReportBatchAck> | Outcome<Shadow> | Outcome<CommandRecord> | Outcome<ExpireResult> | Outcome<null>;
 type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
 
 const rejected = (s: DeviceState, error: DomainError): DeviceStep => ({ state: s, reply: { ok: false, error }, journal: false });
@@ -255,12 +172,9 @@ function report(s: DeviceState, m: Report, now: number): DeviceStep {
   return { state, reply, effects, journal };
 }
 
-/** Largest report batch one message may carry. */
-const MAX_BATCH = 1_000;
-
 function reportBatch(s: DeviceState, m: ReportBatch, now: number): DeviceStep {
-  if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > MAX_BATCH) {
-    return rejected(s, invalid('items', `must be an array of 1-${MAX_BATCH} reports`));
+  if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > DEVICE_LIMITS.reportBatch) {
+    return rejected(s, invalid('items', `must be an array of 1-${DEVICE_LIMITS.reportBatch} reports`));
   }
   const { state, results, changes } = applyReports(s, m.items, now);
   const reply = ok<ReportBatchAck>({ results });
@@ -299,11 +213,11 @@ const unknownDevice = (s: DeviceState): DeviceStep => rejected(s, { code: 'not_f
 export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, DomainEffect> = {
   kind: 'device',
   initial(id) {
-    const m = /^device:([^:]+):(.+)$/.exec(id);
-    if (!m?.[1] || !m[2]) throw new Error(`not a device actor id: ${id}`);
+    const parsed = parseActorId(id);
+    if (parsed?.kind !== 'device') throw new Error(`not a device actor id: ${id}`);
     return {
-      homeId: m[1],
-      deviceId: m[2],
+      homeId: parsed.homeId,
+      deviceId: parsed.deviceId,
       capabilities: [],
       reported: {},
       desired: {},

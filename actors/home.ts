@@ -1,5 +1,6 @@
 /** The home actor: home settings, hubs, the device mirror, rules and scenes with storm control. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
+import { parseActorId } from './actor-id.ts';
 import type {
   DeviceBrief,
   DeviceMirror,
@@ -21,8 +22,6 @@ import { invalidField, validateId, validateName, validateRule, validateScene, va
 import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
 import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, Value } from './types.ts';
 import { ownGet } from './validation.ts';
-
-export type { HomeMsg, HomeReplies, HomeReply, HomeState } from './home-messages.ts';
 
 /** Limits of a home actor. */
 export interface HomeConfig {
@@ -169,7 +168,9 @@ function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: 
 
 /** A batch of one device's changes, in order, as one step: each is mirrored and evaluated in turn. */
 function onDeviceChanges(s: HomeState, msg: DeviceChanges, now: number, cfg: HomeConfig): HomeStep {
-  if (!Array.isArray(msg.changes)) return read(s, fail('invalid_argument', 'changes must be an array'));
+  // The message may have come over the wire: check its shape before trusting the type.
+  const changes: unknown = msg.changes;
+  if (!Array.isArray(changes)) return read(s, fail('invalid_argument', 'changes must be an array'));
   let state = s;
   const effects: DomainEffect[] = [];
   let decisions = 0;
@@ -352,9 +353,10 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
   return {
     kind: 'home',
     initial(id: string): HomeState {
-      const homeId = id.startsWith('home:') ? id.slice('home:'.length) : id;
+      const parsed = parseActorId(id);
+      if (parsed?.kind !== 'home') throw new Error(`not a home actor id: ${id}`);
       return {
-        homeId,
+        homeId: parsed.homeId,
         exists: false,
         name: '',
         timezone: 'UTC',

@@ -1,7 +1,7 @@
 /** Hub actor: which devices a hub serves, its stream session, and how far its reports are durable. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
-import type { DeviceAttach, HubConnection } from './device.ts';
-import { deviceActorId, homeActorId } from './types.ts';
+import type { DeviceAttach, HubConnection } from './device-state.ts';
+import { deviceActorId, homeActorId, parseActorId } from './actor-id.ts';
 import type { DomainEffect, DomainError, Outcome } from './types.ts';
 import { checkInt, checkKey, checkNames, invalid, ok, VALUE_LIMITS } from './validation.ts';
 
@@ -46,7 +46,14 @@ export type HubMsg = HubHello | HubDisconnect | HubDurable | HubGet;
 export interface HubResume { readonly lastDurableSeq: number }
 /** Reply to disconnect: whether the hub is still connected (true when the disconnect was ignored). */
 export interface HubDisconnected { readonly connected: boolean }
-export type HubReply = Outcome<HubResume> | Outcome<HubDisconnected> | Outcome<HubState>;
+/** Reply value per message type (every reply is an Outcome of it). */
+export interface HubReplies {
+  'hub.hello': HubResume;
+  'hub.disconnect': HubDisconnected;
+  'hub.durable': HubResume;
+  'hub.get': HubState;
+}
+export type HubReply = Outcome<HubReplies[keyof HubReplies]>;
 type HubStep = Step<HubState, HubReply, DomainEffect>;
 
 const rejected = (s: HubState, error: DomainError): HubStep => ({ state: s, reply: { ok: false, error }, journal: false });
@@ -123,9 +130,9 @@ function durable(s: HubState, m: HubDurable): HubStep {
 export const hubBehavior: Behavior<HubState, HubMsg, HubReply, DomainEffect> = {
   kind: 'hub',
   initial(id) {
-    const m = /^hub:([^:]+):(.+)$/.exec(id);
-    if (!m?.[1] || !m[2]) throw new Error(`not a hub actor id: ${id}`);
-    return { homeId: m[1], hubId: m[2], devices: [], connected: false, lastDurableSeq: 0 };
+    const parsed = parseActorId(id);
+    if (parsed?.kind !== 'hub') throw new Error(`not a hub actor id: ${id}`);
+    return { homeId: parsed.homeId, hubId: parsed.hubId, devices: [], connected: false, lastDurableSeq: 0 };
   },
   receive(state, msg, ctx) {
     switch (msg.type) {

@@ -3,18 +3,6 @@
 /** An attribute value, as the hub contract's `Value` oneof: number, flag (bool) or text. */
 export type Value = number | boolean | string;
 
-/** Actor ids. The homeId is the shard key: a home, its devices and hubs live together. */
-export const homeActorId = (homeId: string): string => `home:${homeId}`;
-export const deviceActorId = (homeId: string, deviceId: string): string => `device:${homeId}:${deviceId}`;
-export const hubActorId = (homeId: string, hubId: string): string => `hub:${homeId}:${hubId}`;
-
-/** A bad field in a request: `field` is a path such as `then[0].device`, `reason` says why. */
-export interface FieldError {
-  readonly code: 'invalid_argument';
-  readonly field: string;
-  readonly reason: string;
-}
-
 /** A domain failure that a caller can act on; codes are stable and mapped to HTTP/gRPC at the edge. */
 export interface DomainError {
   readonly code:
@@ -96,9 +84,6 @@ export type DomainEffect =
   | { readonly type: 'notify'; readonly homeId: string; readonly message: string; readonly ruleId?: string }
   /** A change apps may follow live (SSE): shadow updates, command status, decisions. */
   | { readonly type: 'publish'; readonly homeId: string; readonly topic: string; readonly data: unknown };
-
-/** Home ids (the shard key) are 1-64 of `A-Z a-z 0-9 _ . -`: safe in actor ids, keys and URLs. */
-export const HOME_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * Command ids carry their device, so a status read finds the device actor without an index:

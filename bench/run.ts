@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --scenario ingest|latency|http|activation|actor|resize|failover|all …`: runs
+ * `npm run bench -- --scenario ingest|latency|http|activation|actor|forwarding|resize|failover|all …`: runs
  * the chosen scenarios in order against real node processes, with the load in processes of its
  * own, and writes `<out>/bench-<timestamp>.json` (machine, versions, git commit, parameters,
  * results) and a self-contained `<out>/bench-<timestamp>.html`; prints a summary table.
@@ -15,11 +15,12 @@ import { describeGit, describeMachine, describeVersions, machineLine } from './h
 import { progressBars } from './harness/progress.ts';
 import { renderRunHtml } from './harness/report-html.ts';
 import { fileStamp, loadRun, RunFileError, type BenchRun } from './harness/run-record.ts';
-import type { Scenario, ScenarioContext, ScenarioResult } from './harness/scenario.ts';
+import type { Figure, Scenario, ScenarioContext, ScenarioResult } from './harness/scenario.ts';
 import { formatCompareTable, formatSummary } from './harness/text-report.ts';
 import { activationScenario } from './scenarios/activation.ts';
 import { actorLayerScenario } from './scenarios/actor-layer.ts';
 import { failoverScenario } from './scenarios/failover.ts';
+import { forwardingScenario } from './scenarios/forwarding.ts';
 import { httpScenario } from './scenarios/http.ts';
 import { ingestScenario } from './scenarios/ingest.ts';
 import { latencyScenario } from './scenarios/latency.ts';
@@ -31,6 +32,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   http: httpScenario,
   activation: activationScenario,
   actor: actorLayerScenario,
+  forwarding: forwardingScenario,
   resize: resizeScenario,
   failover: failoverScenario,
 };
@@ -57,7 +59,7 @@ function compare(cmd: Extract<Command, { mode: 'compare' }>): number {
 /** Checks what a scenario returned, so that a broken one fails here rather than in the report. */
 function checkResult(name: string, r: ScenarioResult): void {
   if (typeof r !== 'object' || r === null || !Array.isArray(r.figures)) throw new Error(`scenario ${name} returned no figures`);
-  for (const f of r.figures) if (typeof f.name !== 'string' || typeof f.unit !== 'string') throw new Error(`scenario ${name}: a figure without name or unit`);
+  for (const f of r.figures as readonly Partial<Figure>[]) if (typeof f.name !== 'string' || typeof f.unit !== 'string') throw new Error(`scenario ${name}: a figure without name or unit`);
 }
 
 async function runScenarios(cmd: Extract<Command, { mode: 'run' }>): Promise<number> {

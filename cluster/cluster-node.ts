@@ -1,7 +1,5 @@
 /** A node's life in the cluster: membership, joining the ring, following its epochs, failover of dead nodes, draining out. */
-import type { CommandDelivery } from '../actors/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { ActorRouter } from './actor-router.ts';
 import type { NodeInfo, RingDoc } from './cluster-types.ts';
 import { buildShardTable } from './hash-ring.ts';
 import type { Membership } from './membership.ts';
@@ -14,14 +12,8 @@ export interface ClusterNodeDeps {
   readonly ringStore: RingStore;
   readonly membership: Membership;
   readonly shards: ShardManager;
-  /** Routes to actors wherever they live (the cluster router). */
-  readonly router: ActorRouter;
   /** Re-sends messages that waited for shards this node no longer takes. */
   readonly reroute: () => void;
-  /** Writes a command to a hub stream on this node; false when the stream is elsewhere. */
-  readonly localHub: (homeId: string, hubId: string, command: CommandDelivery) => boolean;
-  /** Sends a command to the node that holds the hub's stream. */
-  readonly remoteHub: (nodeId: string, homeId: string, hubId: string, command: CommandDelivery) => void;
   readonly autoJoin: boolean;
   readonly logger: Logger;
   /** Milliseconds between liveness checks of the ring's nodes. */
@@ -37,6 +29,8 @@ export class ClusterNode {
   private checker: NodeJS.Timeout | undefined;
   private readonly missed = new Map<string, number>();
   private readonly log: Logger;
+  /** The ring read under way for `catchUp` (one at a time, shared by every caller). */
+  private catchingUp: Promise<void> | undefined;
 
   constructor(private readonly deps: ClusterNodeDeps) {
     this.log = deps.logger.child({ component: 'cluster' });
@@ -107,13 +101,23 @@ export class ClusterNode {
     await this.deps.membership.stop();
   }
 
-  /** Sends a command to the hub's stream: on this node, or on the node the hub actor names. */
-  async sendToHub(homeId: string, hubId: string, command: CommandDelivery): Promise<void> {
-    if (this.deps.localHub(homeId, hubId, command)) return;
-    const hub = await this.deps.router.ask<{ ok: boolean; value?: { sessionNode?: string; connected?: boolean } }>(`hub:${homeId}:${hubId}`, { type: 'hub.get' });
-    const node = hub.ok && hub.value.ok ? hub.value.value?.sessionNode : undefined;
-    if (node && node !== this.deps.self.id) this.deps.remoteHub(node, homeId, hubId, command);
-    // No stream anywhere: the device keeps the command and re-sends it when the hub reconnects.
+  /**
+   * Brings this node's ring up to at least `epoch` when it is behind (a peer routed a message with
+   * a newer table than the pub/sub announcement or the poll has brought yet): reads the ring
+   * document and adopts it. Concurrent callers share one read.
+   */
+  catchUp(epoch: number): Promise<void> {
+    if (epoch <= this.epoch) return Promise.resolve();
+    this.catchingUp ??= (async () => {
+      try {
+        const ring = await this.deps.ringStore.read();
+        if (ring) this.adopt(ring);
+        if (this.epoch < epoch) this.log.warn({ epoch: this.epoch, wanted: epoch }, 'the stored ring is older than a peer\'s epoch');
+      } finally {
+        this.catchingUp = undefined;
+      }
+    })();
+    return this.catchingUp;
   }
 
   private adopt(ring: RingDoc): void {

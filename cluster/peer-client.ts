@@ -1,10 +1,10 @@
-/** Forwarding to other nodes: one PeerClient per remote node over one long-lived, batched peer stream, and the pool of them. */
+/** Forwarding to one other node: asks, tells and deliveries over one long-lived, batched peer stream. */
 import { Client, credentials, Metadata, status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import type { CommandDelivery } from '../actors/types.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result, type RuntimeErrorCode } from '../runtime/result.ts';
 import { BatchWriter } from './batch-writer.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerConfig, type BreakerState, type BreakerTransition } from './circuit-breaker.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import {
   DEFAULT_PEER_LIMITS,
@@ -16,18 +16,6 @@ import {
   type WirePeerBatch,
   type WireReply,
 } from './peer-wire.ts';
-
-/** closed: everything goes; open: everything fails fast; half-open: one attempt decides. */
-export type BreakerState = 'closed' | 'open' | 'half-open';
-
-export interface BreakerConfig {
-  /** Consecutive failures (a stream that ended with an error, an ask past its deadline) that open the breaker. */
-  readonly failureThreshold: number;
-  /** Milliseconds the breaker stays open before it lets one attempt through. */
-  readonly openMs: number;
-}
-
-export const DEFAULT_BREAKER: BreakerConfig = { failureThreshold: 5, openMs: 2_000 };
 
 export interface PeerClientOptions {
   /** This node's id, sent to the peer when the stream opens. */
@@ -58,23 +46,24 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const resolved = (r: Result<never>): Promise<Result<never>> => Promise.resolve(r);
 
 /**
- * Forwards asks, tells and hub commands to one remote node. Everything sent in one tick goes out
+ * Forwards asks, tells and deliveries (node-delivery.ts) to one remote node. Everything sent in one tick goes out
  * as one PeerBatch (or a few, past the size limits). The stream opens on first use and again on
  * the first use after it ended; when it ends, every pending ask fails with `unavailable` (it may
  * or may not have been applied). One-way messages are at most once.
  *
  * Asks correlate by a monotonic id per client and have their own deadline: past it the ask
- * resolves `timeout` and a late reply is ignored. A circuit breaker per peer fails fast with
- * `unavailable` after `failureThreshold` consecutive failures, for `openMs`; then one attempt
- * (an ask, or opening the stream) decides between closing and opening again.
+ * resolves `timeout` and a late reply is ignored. A circuit breaker (circuit-breaker.ts) fails fast
+ * with `unavailable` after `failureThreshold` consecutive failures, for `openMs`; then one attempt
+ * (an ask, or opening the stream) decides between closing and opening again. A message whose JSON
+ * is over the peer message limit answers `payload_too_large` and is not sent.
  */
 export class PeerClient {
   readonly peerId: string;
   private readonly client: Client | undefined;
   private readonly log: Logger;
   private readonly breakerConfig: BreakerConfig;
+  private readonly breaker: CircuitBreaker;
   private readonly limits: PeerLimits;
-  private readonly clock: () => number;
   private readonly writer: BatchWriter;
   private readonly pending = new Map<number, PendingAsk>();
   private readonly m: BoundMetrics;
@@ -82,11 +71,6 @@ export class PeerClient {
   private stream: PeerStream | undefined;
   /** The peer accepted the current stream (its metadata arrived). */
   private connected = false;
-  private state: BreakerState = 'closed';
-  private failures = 0;
-  private openUntil = 0;
-  /** Half-open: the one attempt is under way. */
-  private probing = false;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -99,8 +83,8 @@ export class PeerClient {
     this.log = options.logger.child({ component: 'peer-client', peer: this.peerId });
     this.breakerConfig = options.breaker ?? DEFAULT_BREAKER;
     this.limits = { ...DEFAULT_PEER_LIMITS, ...options.limits };
-    this.clock = options.clock ?? Date.now;
     this.m = bindMetrics(PeerMetrics.of(options.registry), this.peerId);
+    this.breaker = new CircuitBreaker(this.breakerConfig, options.clock ?? Date.now, (t) => this.breakerChanged(t));
     this.writer = new BatchWriter({
       limits: this.limits,
       target: () => this.open(),
@@ -124,7 +108,7 @@ export class PeerClient {
   }
 
   get breakerState(): BreakerState {
-    return this.state;
+    return this.breaker.state;
   }
 
   /** Asks waiting for a reply. */
@@ -141,7 +125,7 @@ export class PeerClient {
     if (refused) return resolved(refused);
     const payload = this.encode(msg, actorId);
     if (!payload.ok) return resolved(payload);
-    if (!this.admit(false)) {
+    if (!this.breaker.admit()) {
       this.m.asks.rejected.inc();
       return resolved(this.openError());
     }
@@ -160,7 +144,8 @@ export class PeerClient {
     if (refused) return refused;
     const payload = this.encode(msg, actorId);
     if (!payload.ok) return payload;
-    if (!this.admit(true)) {
+    // Half-open: a one-way message on a stream the peer accepted proves nothing either way: let it go.
+    if (!this.breaker.admit(this.connected)) {
       counters.rejected.inc();
       return this.openError();
     }
@@ -169,18 +154,21 @@ export class PeerClient {
     return OK;
   }
 
-  /** Sends a command to the hub's stream on the peer. ok = queued for the stream (not: the hub got it). */
-  sendToHub(homeId: string, hubId: string, command: CommandDelivery): Result<void> {
+  /**
+   * Sends a payload on a delivery channel (node-delivery.ts) to the peer; no reply. ok = queued for
+   * the stream (not: the peer's handler took it).
+   */
+  deliver(channel: string, payload: unknown): Result<void> {
     const refused = this.refuse();
     if (refused) return refused;
-    const payload = this.encode(command, `hub ${homeId}/${hubId}`);
-    if (!payload.ok) return payload;
-    if (!this.admit(true)) {
-      this.m.hub.rejected.inc();
+    const bytes = this.encode(payload, `channel ${channel}`);
+    if (!bytes.ok) return bytes;
+    if (!this.breaker.admit(this.connected)) {
+      this.m.delivery.rejected.inc();
       return this.openError();
     }
-    this.m.hub.sent.inc();
-    this.writer.push({ hub_command: { home_id: homeId, hub_id: hubId, command: payload.value } });
+    this.m.delivery.sent.inc();
+    this.writer.push({ delivery: { channel, payload: bytes.value } });
     return OK;
   }
 
@@ -228,7 +216,7 @@ export class PeerClient {
     try {
       const payload = toJsonBytes(msg);
       if (payload.byteLength <= this.limits.maxMessageBytes - 1024) return { ok: true, value: payload };
-      return runtimeError('actor_crashed', `message for ${what} is ${payload.byteLength} bytes, over the peer message limit`);
+      return runtimeError('payload_too_large', `message for ${what} is ${payload.byteLength} bytes, over the peer message limit`);
     } catch (err) {
       return runtimeError('actor_crashed', `message for ${what} has no JSON form: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -252,7 +240,7 @@ export class PeerClient {
       if (this.options.peerId !== undefined && remote !== undefined && remote !== this.options.peerId) {
         this.log.warn({ address: this.address, remote }, 'the peer address answers with another node id');
       }
-      this.succeeded();
+      this.breaker.succeeded();
     });
     stream.on('data', (batch: WirePeerBatch) => this.receive(batch));
     // The status below says it all; without a listener an 'error' event would throw.
@@ -281,7 +269,7 @@ export class PeerClient {
     if (failed) this.log.warn({ code: s.code, details: s.details, pending: this.pending.size }, 'peer stream failed');
     else this.log.info({ pending: this.pending.size }, 'peer stream ended');
     this.failPending('unavailable', `stream to peer ${this.peerId} ended: ${s.details || status[s.code]}`);
-    if (failed) this.failed();
+    if (failed) this.breaker.failed();
   }
 
   private receive(batch: WirePeerBatch): void {
@@ -305,7 +293,7 @@ export class PeerClient {
     this.m.askSeconds.observe((performance.now() - p.started) / 1000);
     const result = decodeResult(r.payload, this.peerId);
     (result.ok ? this.m.asks.ok : this.m.asks.error).inc();
-    this.succeeded();
+    this.breaker.succeeded();
     p.resolve(result);
   }
 
@@ -316,7 +304,7 @@ export class PeerClient {
     this.pending.delete(id);
     this.m.askSeconds.observe((performance.now() - p.started) / 1000);
     this.m.asks.timeout.inc();
-    this.failed();
+    this.breaker.failed();
     p.resolve(runtimeError('timeout', `no reply from peer ${this.peerId} within the deadline`));
   };
 
@@ -333,47 +321,14 @@ export class PeerClient {
     }
   }
 
-  // ---- circuit breaker ----
-
-  /** Whether a message may go now; oneWay: a tell or hub command (never the half-open probe on a live stream). */
-  private admit(oneWay: boolean): boolean {
-    if (this.state === 'closed') return true;
-    if (this.state === 'open') {
-      if (this.clock() < this.openUntil) return false;
-      this.setState('half-open');
-    }
-    // Half-open. A one-way message on a stream the peer accepted proves nothing either way: let it go.
-    if (oneWay && this.connected) return true;
-    if (this.probing) return false;
-    this.probing = true;
-    return true;
-  }
-
-  private succeeded(): void {
-    this.failures = 0;
-    if (this.state !== 'closed') this.setState('closed');
-  }
-
-  private failed(): void {
-    this.failures++;
-    if (this.state === 'half-open' || (this.state === 'closed' && this.failures >= this.breakerConfig.failureThreshold)) {
-      this.openUntil = this.clock() + this.breakerConfig.openMs;
-      this.setState('open');
-    }
-  }
-
-  private setState(next: BreakerState): void {
-    const from = this.state;
-    this.state = next;
-    this.probing = false;
-    this.m.breaker.set(BREAKER_GAUGE[next]);
-    const fields = { from, to: next, failures: this.failures };
-    if (next === 'open') this.log.warn({ ...fields, openMs: this.breakerConfig.openMs }, 'peer circuit breaker opened');
-    else this.log.info(fields, 'peer circuit breaker state changed');
+  private breakerChanged({ from, to, failures }: BreakerTransition): void {
+    this.m.breaker.set(BREAKER_GAUGE[to]);
+    if (to === 'open') this.log.warn({ from, to, failures, openMs: this.breakerConfig.openMs }, 'peer circuit breaker opened');
+    else this.log.info({ from, to, failures }, 'peer circuit breaker state changed');
   }
 
   private openError(): Result<never> {
-    return runtimeError('unavailable', `peer ${this.peerId} is unavailable: circuit breaker ${this.state} after ${this.failures} consecutive failures`);
+    return runtimeError('unavailable', `peer ${this.peerId} is unavailable: circuit breaker ${this.breaker.state} after ${this.breaker.failures} consecutive failures`);
   }
 }
 
@@ -401,7 +356,7 @@ interface BoundMetrics {
   readonly asks: Record<'ok' | 'error' | 'timeout' | 'unavailable' | 'rejected' | 'stopping', Inc>;
   readonly tell: Record<'sent' | 'rejected', Inc>;
   readonly deliver: Record<'sent' | 'rejected', Inc>;
-  readonly hub: Record<'sent' | 'rejected', Inc>;
+  readonly delivery: Record<'sent' | 'rejected', Inc>;
   readonly askSeconds: { observe(v: number): void };
   readonly breaker: { set(v: number): void; remove(): void };
   readonly lateReplies: Inc;
@@ -418,7 +373,7 @@ function bindMetrics(m: PeerMetrics, peer: string): BoundMetrics {
     asks: { ok: ask('ok'), error: ask('error'), timeout: ask('timeout'), unavailable: ask('unavailable'), rejected: ask('rejected'), stopping: ask('stopping') },
     tell: sends('tell'),
     deliver: sends('deliver'),
-    hub: sends('hub_command'),
+    delivery: sends('delivery'),
     askSeconds: m.askSeconds.labels(peer),
     breaker: { set: (v) => m.breaker.set({ peer }, v), remove: () => m.breaker.remove(peer) },
     lateReplies: m.lateReplies.labels(peer),
@@ -426,47 +381,4 @@ function bindMetrics(m: PeerMetrics, peer: string): BoundMetrics {
     sentBatch: m.batchItems.labels('client', 'sent'),
     receivedBatch: m.batchItems.labels('client', 'received'),
   };
-}
-
-export interface PeerPoolOptions {
-  /** This node's id. */
-  readonly nodeId: string;
-  readonly logger: Logger;
-  readonly registry: Registry;
-  readonly breaker?: BreakerConfig;
-  readonly limits?: Partial<PeerLimits>;
-}
-
-/**
- * One PeerClient per remote node, created on first use from `addressOf` (the peer address from
- * membership). A node whose address changed gets a new client (the old one is closed); an
- * unknown node gets a client whose every call fails `unavailable`.
- */
-export class PeerPool {
-  private readonly clients = new Map<string, PeerClient>();
-  private closed = false;
-
-  constructor(
-    private readonly addressOf: (nodeId: string) => string | undefined,
-    private readonly options: PeerPoolOptions,
-  ) {}
-
-  get(nodeId: string): PeerClient {
-    const address = this.closed ? undefined : this.addressOf(nodeId);
-    const current = this.clients.get(nodeId);
-    if (current && current.address === address) return current;
-    if (current) void current.close();
-    const client = new PeerClient(address, { ...this.options, peerId: nodeId });
-    if (this.closed) void client.close(); // every call answers `stopping`
-    else this.clients.set(nodeId, client);
-    return client;
-  }
-
-  /** Closes every client (each sends what it has queued and waits briefly for in-flight replies). */
-  async close(): Promise<void> {
-    this.closed = true;
-    const clients = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.all(clients.map((c) => c.close()));
-  }
 }

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export class PeerMetrics {
   /** Forwarded asks by peer and outcome: ok, error (the remote answered a failed Result), timeout, unavailable, rejected (breaker open). */
   readonly asks: Counter<'peer' | 'outcome'>;
-  /** Forwarded one-way messages by peer, kind (tell, deliver, hub_command) and outcome (sent, rejected). */
+  /** Forwarded one-way messages by peer, kind (tell, deliver, delivery) and outcome (sent, rejected). */
   readonly sends: Counter<'peer' | 'kind' | 'outcome'>;
   /** Seconds from a forwarded ask to its reply (or its deadline). */
   readonly askSeconds: Histogram<'peer'>;
@@ -16,7 +16,7 @@ export class PeerMetrics {
   readonly breaker: Gauge<'peer'>;
   readonly lateReplies: Counter<'peer'>;
   readonly streamOpens: Counter<'peer'>;
-  /** Items the server handled by kind and outcome: ok, error, malformed, threw, no_session. */
+  /** Items the server handled by kind (ask, tell, delivery) and outcome: ok, error, malformed, threw; deliveries also refused, no_handler. */
   readonly served: Counter<'kind' | 'outcome'>;
   /** Inbound peer streams open on this node. */
   readonly inboundStreams: Gauge;

@@ -1,22 +1,22 @@
-/** The peer gRPC server: serves other nodes' forwarded asks, tells and hub commands. */
-import { Server, ServerCredentials, Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
+/** The peer gRPC server: serves other nodes' forwarded asks, tells and deliveries. */
+import { Server, Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import type { CommandDelivery } from '../actors/types.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result } from '../runtime/result.ts';
 import { BatchWriter } from './batch-writer.ts';
+import { bindServer, shutdownServer } from './grpc-server.ts';
+import type { DeliveryOutcome } from './node-delivery.ts';
 import { PeerMetrics } from './peer-metrics.ts';
-import { DEFAULT_PEER_LIMITS, fromJsonBytes, PEER_NODE_HEADER, peerService, toJsonBytes, type PeerLimits, type WireHubCommand, type WirePeerBatch, type WirePeerMessage, type WireRequest, type WireTell } from './peer-wire.ts';
-import { shutdownServer } from '../protos/shutdown-server.ts';
+import { DEFAULT_PEER_LIMITS, fromJsonBytes, PEER_NODE_HEADER, peerService, toJsonBytes, type PeerLimits, type WireDelivery, type WirePeerBatch, type WirePeerMessage, type WireRequest, type WireTell } from './peer-wire.ts';
 
-/** What this node does with forwarded items; the node wires it to its router and hub ingress. */
+/** What this node does with forwarded items; the node wires it to its cluster router and node delivery. */
 export interface PeerHandler {
   /** An ask forwarded by another node. timeoutMs: milliseconds the caller waits; hops: forwards so far; epoch: the sender's ring epoch. */
   ask(actorId: string, msg: unknown, timeoutMs: number, hops: number, epoch: number): Promise<Result<unknown>>;
   /** A one-way message; durable: a consequence of a durable step (`deliver`), else a plain `tell`. */
   tell(actorId: string, msg: unknown, durable: boolean, hops: number, epoch: number): void;
-  /** A command for a hub whose stream this node may hold; false when it holds none. */
-  sendToHub(homeId: string, hubId: string, command: CommandDelivery): boolean;
+  /** A payload on a delivery channel (node-delivery.ts); from: the sending node's id. */
+  deliver(channel: string, payload: unknown, from: string): DeliveryOutcome;
 }
 
 export interface PeerServerDeps {
@@ -69,17 +69,10 @@ export class PeerServer {
   }
 
   /** Binds `host:port` (port 0 = a free port) and resolves the port actually bound. */
-  listen(host: string, port: number): Promise<number> {
-    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) reject(err);
-        else {
-          this.log.info({ address, port: bound }, 'peer server listening');
-          resolve(bound);
-        }
-      });
-    });
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await bindServer(this.server, host, port);
+    this.log.info({ host, port: bound }, 'peer server listening');
+    return bound;
   }
 
   /**
@@ -126,10 +119,7 @@ interface ServedMetrics {
   readonly tell: Inc;
   readonly tellMalformed: Inc;
   readonly tellThrew: Inc;
-  readonly hub: Inc;
-  readonly hubMissing: Inc;
-  readonly hubMalformed: Inc;
-  readonly hubThrew: Inc;
+  readonly delivery: Record<DeliveryOutcome | 'malformed' | 'threw', Inc>;
   readonly unknown: Inc;
   readonly receivedBatch: { observe(items: number): void };
   readonly sentBatch: { observe(items: number): void };
@@ -145,10 +135,13 @@ function bindServed(m: PeerMetrics): ServedMetrics {
     tell: s.labels('tell', 'ok'),
     tellMalformed: s.labels('tell', 'malformed'),
     tellThrew: s.labels('tell', 'threw'),
-    hub: s.labels('hub_command', 'ok'),
-    hubMissing: s.labels('hub_command', 'no_session'),
-    hubMalformed: s.labels('hub_command', 'malformed'),
-    hubThrew: s.labels('hub_command', 'threw'),
+    delivery: {
+      ok: s.labels('delivery', 'ok'),
+      refused: s.labels('delivery', 'refused'),
+      no_handler: s.labels('delivery', 'no_handler'),
+      malformed: s.labels('delivery', 'malformed'),
+      threw: s.labels('delivery', 'threw'),
+    },
     unknown: s.labels('unknown', 'malformed'),
     receivedBatch: m.batchItems.labels('server', 'received'),
     sentBatch: m.batchItems.labels('server', 'sent'),
@@ -235,11 +228,11 @@ class InboundStream {
         return this.request(item.request!);
       case 'tell':
         return this.tell(item.tell!);
-      case 'hub_command':
-        return this.hubCommand(item.hub_command!);
+      case 'delivery':
+        return this.delivery(item.delivery!);
       default:
         this.ctx.served.unknown.inc();
-        this.log.warn({ peer: this.peer, body: item.body }, 'peer item without a request, tell or hub_command: ignored');
+        this.log.warn({ peer: this.peer, body: item.body }, 'peer item without a request, tell or delivery: ignored');
     }
   }
 
@@ -259,7 +252,7 @@ class InboundStream {
     try {
       answer = this.ctx.handler.ask(r.actor_id, msg, r.timeout_ms, r.hops, Number(r.epoch));
     } catch (err) {
-      answer = Promise.reject(err);
+      answer = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     answer.then(
       (result) => {
@@ -282,7 +275,7 @@ class InboundStream {
     try {
       payload = toJsonBytes(result);
       if (payload.byteLength > this.ctx.limits.maxMessageBytes - 1024) {
-        payload = toJsonBytes(rejected(`reply of ${payload.byteLength} bytes exceeds the peer message limit`));
+        payload = toJsonBytes(runtimeError('payload_too_large', `reply of ${payload.byteLength} bytes exceeds the peer message limit`));
       }
     } catch (err) {
       this.log.error({ err, peer: this.peer, id }, 'peer reply has no JSON form');
@@ -309,21 +302,21 @@ class InboundStream {
     }
   }
 
-  private hubCommand(h: WireHubCommand): void {
-    let command: CommandDelivery;
+  private delivery(d: WireDelivery): void {
+    const served = this.ctx.served.delivery;
+    let payload: unknown;
     try {
-      command = fromJsonBytes(h.command) as CommandDelivery;
+      payload = fromJsonBytes(d.payload);
     } catch (err) {
-      this.ctx.served.hubMalformed.inc();
-      this.log.warn({ err, peer: this.peer, homeId: h.home_id, hubId: h.hub_id }, 'peer hub command is not JSON: dropped');
+      served.malformed.inc();
+      this.log.warn({ err, peer: this.peer, channel: d.channel }, 'peer delivery payload is not JSON: dropped');
       return;
     }
     try {
-      // false: no stream for that hub here; the command stays queued in the hub actor for its reconnect.
-      (this.ctx.handler.sendToHub(h.home_id, h.hub_id, command) ? this.ctx.served.hub : this.ctx.served.hubMissing).inc();
+      served[this.ctx.handler.deliver(d.channel, payload, this.peer)].inc();
     } catch (err) {
-      this.ctx.served.hubThrew.inc();
-      this.log.error({ err, peer: this.peer, homeId: h.home_id, hubId: h.hub_id }, 'peer hub command handler failed');
+      served.threw.inc();
+      this.log.error({ err, peer: this.peer, channel: d.channel }, 'peer delivery handler failed');
     }
   }
 }

@@ -32,19 +32,18 @@ export interface WireTell {
   readonly epoch: string | number;
 }
 
-export interface WireHubCommand {
-  readonly home_id: string;
-  readonly hub_id: string;
-  readonly command: Uint8Array;
+export interface WireDelivery {
+  readonly channel: string;
+  readonly payload: Uint8Array;
 }
 
 /** `PeerMessage` oneof `body`; when decoded, `body` names the member that is set. */
 export interface WirePeerMessage {
-  readonly body?: 'request' | 'reply' | 'tell' | 'hub_command';
+  readonly body?: 'request' | 'reply' | 'tell' | 'delivery';
   readonly request?: WireRequest;
   readonly reply?: WireReply;
   readonly tell?: WireTell;
-  readonly hub_command?: WireHubCommand;
+  readonly delivery?: WireDelivery;
 }
 
 export interface WirePeerBatch {
@@ -71,7 +70,7 @@ export function peerService(): ServiceDefinition {
   if (!service) {
     const d = loadProtoDefinition('cluster.proto')[PEER_SERVICE];
     if (d === undefined || 'format' in d) throw new Error(`${PEER_SERVICE} is not a service of cluster.proto`);
-    service = d as unknown as ServiceDefinition;
+    service = d;
   }
   return service;
 }
@@ -97,7 +96,6 @@ export function fromJsonBytes(bytes: Uint8Array): unknown {
 
 /** Approximate encoded size of an item, bytes (payload plus a fixed allowance for the rest). */
 export function itemBytes(m: WirePeerMessage): number {
-  const r = m.request ?? m.reply ?? m.tell;
-  if (r) return r.payload.byteLength + 48;
-  return (m.hub_command?.command.byteLength ?? 0) + 96;
+  const r = m.request ?? m.reply ?? m.tell ?? m.delivery;
+  return (r?.payload.byteLength ?? 0) + 48;
 }

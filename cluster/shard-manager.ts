@@ -40,20 +40,15 @@ export class ShardManager {
   done = 0;
 
   constructor(private readonly deps: ShardManagerDeps) {
-    this.states = Array.from({ length: deps.shardCount }, () => 'released' as ShardState);
+    this.states = Array.from({ length: deps.shardCount }, () => 'released');
     this.log = deps.logger.child({ component: 'shards' });
     const registers = [deps.registry];
-    const self = this;
-    new Gauge({ name: 'iot_cluster_shards_owned', help: 'Shards this node owns and serves', registers, collect() { this.set(self.count('owned')); } });
-    new Gauge({
-      name: 'iot_cluster_handoffs_in_flight',
-      help: 'Shards being acquired or handed off by this node',
-      registers,
-      collect() {
-        this.set(self.count('acquiring') + self.count('handing-off'));
-      },
-    });
-    new Gauge({ name: 'iot_cluster_ring_epoch', help: 'Ring epoch this node routes by', registers, collect() { this.set(self.table?.epoch ?? 0); } });
+    // Read at scrape time (prom-client calls `collect` with the gauge as `this`).
+    const gauge = (name: string, help: string, value: () => number): Gauge =>
+      new Gauge({ name, help, registers, collect() { this.set(value()); } });
+    gauge('iot_cluster_shards_owned', 'Shards this node owns and serves', () => this.count('owned'));
+    gauge('iot_cluster_handoffs_in_flight', 'Shards being acquired or handed off by this node', () => this.count('acquiring') + this.count('handing-off'));
+    gauge('iot_cluster_ring_epoch', 'Ring epoch this node routes by', () => this.table?.epoch ?? 0);
   }
 
   state(shard: number): ShardState {

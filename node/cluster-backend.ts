@@ -1,14 +1,17 @@
-/** Wires a Redis-backed node into the cluster: shard manager, cluster router, peer transport, membership, ring, admin. */
+/** Wires a Redis-backed node into the cluster: shard manager, cluster router, peer transport, node delivery, membership, ring, admin. */
 import type { Registry } from 'prom-client';
-import type { CommandDelivery } from '../actors/types.ts';
 import { ClusterAdmin } from '../cluster/cluster-admin.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
-import { ClusterRouter, type PeerPort } from '../cluster/cluster-router.ts';
+import { ClusterRouter } from '../cluster/cluster-router.ts';
 import { Membership } from '../cluster/membership.ts';
-import { PeerPool, type PeerClient } from '../cluster/peer-client.ts';
+import { NodeDelivery } from '../cluster/node-delivery.ts';
+import type { PeerClient } from '../cluster/peer-client.ts';
+import { PeerPool } from '../cluster/peer-pool.ts';
 import { PeerServer } from '../cluster/peer-server.ts';
 import { RingStore } from '../cluster/ring-store.ts';
 import { ShardManager } from '../cluster/shard-manager.ts';
+import type { ClusterAdminPort } from '../edge-api/http/admin-routes.ts';
+import { HttpError } from '../edge-api/http/http-error.ts';
 import type { ActorHost } from '../runtime/actor-host.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { RedisBackend } from './redis-backend.ts';
@@ -19,8 +22,6 @@ export interface ClusterBackendDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly autoJoin: boolean;
-  /** Writes a command to a hub stream held by this node; false when it holds none. */
-  readonly localHub: (homeId: string, hubId: string, command: CommandDelivery) => boolean;
 }
 
 /**
@@ -32,7 +33,11 @@ export class ClusterBackend {
   shards!: ShardManager;
   router!: ClusterRouter;
   node: ClusterNode | undefined;
-  admin: ClusterAdmin | undefined;
+  /** Node-to-node delivery over the peer streams (hub commands travel on it); usable from construction. */
+  readonly delivery: NodeDelivery;
+  /** The admin routes' view of the cluster: answers 503 `unavailable` until `start` has run. */
+  readonly adminPort: ClusterAdminPort;
+  private admin: ClusterAdmin | undefined;
   private membership: Membership | undefined;
   private peerServer: PeerServer | undefined;
   private readonly addresses = new Map<string, string>();
@@ -44,6 +49,16 @@ export class ClusterBackend {
   constructor(private readonly deps: ClusterBackendDeps) {
     this.log = deps.logger.child({ component: 'cluster-backend' });
     this.pool = new PeerPool((id) => this.addresses.get(id), { nodeId: deps.nodeId, logger: deps.logger, registry: deps.registry });
+    this.delivery = new NodeDelivery(deps.nodeId, (node, channel, payload) => this.withPeer(node, (p) => p.deliver(channel, payload)), deps.logger);
+    const started = (): ClusterAdmin => {
+      if (!this.admin) throw new HttpError('unavailable', 'the cluster is still starting: retry shortly');
+      return this.admin;
+    };
+    this.adminPort = {
+      status: () => started().status(),
+      plan: (change) => started().plan(change),
+      apply: (change) => started().apply(change),
+    };
   }
 
   routerFor(host: ActorHost): ClusterRouter {
@@ -59,17 +74,20 @@ export class ClusterBackend {
       logger,
       registry,
     });
-    // A node that just joined owns shards as soon as the ring says so, which can be before the
-    // address book (refreshed every 2 s and, asynchronously, on each new epoch) knows it: look its
-    // address up before sending instead of failing `unavailable` (a one-way message would be lost).
-    const withPeer = <T>(node: string, send: (peer: PeerClient) => T): T | Promise<T> =>
-      this.addresses.has(node) ? send(this.pool.get(node)) : this.refreshAddresses().then(() => send(this.pool.get(node)));
-    const peers: PeerPort = {
-      ask: async (node, actorId, msg, timeoutMs, hops, epoch) => withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch)),
-      tell: (node, actorId, msg, durable, hops, epoch) => void withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
-      sendToHub: (node, homeId, hubId, command) => void withPeer(node, (p) => void p.sendToHub(homeId, hubId, command)),
-    };
-    this.router = new ClusterRouter(nodeId, host, this.shards, redis.shardOf, peers, logger);
+    this.router = new ClusterRouter({
+      nodeId,
+      host,
+      shards: this.shards,
+      shardOf: redis.shardOf,
+      peers: {
+        ask: async (node, actorId, msg, timeoutMs, hops, epoch) => this.withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch)),
+        tell: (node, actorId, msg, durable, hops, epoch) => void this.withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
+      },
+      // Before the node follows the ring there is nothing to catch up with.
+      catchUp: (epoch) => this.node?.catchUp(epoch) ?? Promise.resolve(),
+      logger,
+      registry,
+    });
     return this.router;
   }
 
@@ -84,9 +102,9 @@ export class ClusterBackend {
     this.peerServer = new PeerServer({
       nodeId: this.deps.nodeId,
       handler: {
-        ask: (actorId, msg, timeoutMs, hops) => router.ask(actorId, msg, timeoutMs, hops),
-        tell: (actorId, msg, durable, hops) => void (durable ? router.deliver(actorId, msg, hops) : router.tell(actorId, msg, hops)),
-        sendToHub: (homeId, hubId, command) => this.deps.localHub(homeId, hubId, command),
+        ask: (actorId, msg, timeoutMs, hops, epoch) => router.askFromPeer(actorId, msg, timeoutMs, hops, epoch),
+        tell: (actorId, msg, durable, hops, epoch) => router.tellFromPeer(actorId, msg, durable, hops, epoch),
+        deliver: (channel, payload, from) => this.delivery.receive(channel, payload, from),
       },
       logger: this.deps.logger,
       registry: this.deps.registry,
@@ -99,35 +117,27 @@ export class ClusterBackend {
     const { redis, nodeId, logger } = this.deps;
     this.membership = new Membership(redis.client, redis.keys, { id: nodeId, ...addresses, startedAt: Date.now() }, logger);
     const ringStore = new RingStore(redis.client, redis.keys, logger);
-    this.node = new ClusterNode({
+    const node = new ClusterNode({
       self: { id: nodeId, ...addresses, startedAt: Date.now() },
       shardCount: redis.shardCount,
       ringStore,
       membership: this.membership,
       shards: this.shards,
-      router: this.router,
       reroute: () => {
         void this.refreshAddresses();
         this.router.reroute();
       },
-      localHub: this.deps.localHub,
-      remoteHub: (node, homeId, hubId, command) => this.router.sendToHubOn(node, homeId, hubId, command),
       autoJoin: this.deps.autoJoin,
       logger,
     });
-    this.admin = new ClusterAdmin(redis.client, redis.keys, nodeId, ringStore, this.membership, this.node, this.shards, logger);
+    this.node = node;
+    const admin = new ClusterAdmin(redis.client, redis.keys, nodeId, ringStore, this.membership, node, this.shards, logger);
     await this.refreshAddresses();
-    await this.node.start();
-    this.admin.startReporting();
+    await node.start();
+    admin.startReporting();
+    this.admin = admin;
     this.refresher = setInterval(() => void this.refreshAddresses(), 2_000);
     this.refresher.unref();
-  }
-
-  /** A command for a hub: its stream on this node, or on the node its hub actor names. */
-  sendToHub(homeId: string, hubId: string, command: CommandDelivery): boolean {
-    if (!this.node) return this.deps.localHub(homeId, hubId, command);
-    void this.node.sendToHub(homeId, hubId, command).catch((err: unknown) => this.log.warn({ err, homeId, hubId }, 'command routing failed'));
-    return true;
   }
 
   /** Hands every shard off and leaves the ring (SIGTERM with AUTO_JOIN). */
@@ -142,6 +152,16 @@ export class ClusterBackend {
     await this.node?.stop();
     await this.peerServer?.close();
     await this.pool.close();
+  }
+
+  /**
+   * The peer client of `node`. A node that just joined owns shards as soon as the ring says so,
+   * which can be before the address book (refreshed every 2 s and, asynchronously, on each new
+   * epoch) knows it: look its address up before sending instead of failing `unavailable` (a
+   * one-way message would be lost).
+   */
+  private withPeer<T>(node: string, send: (peer: PeerClient) => T): T | Promise<T> {
+    return this.addresses.has(node) ? send(this.pool.get(node)) : this.refreshAddresses().then(() => send(this.pool.get(node)));
   }
 
   /** Re-reads the address book; concurrent callers share one read (a burst of messages to a new node makes one). */

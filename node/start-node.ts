@@ -1,20 +1,20 @@
-/** The composition root: config → store → actor stack → hub ingress and HTTP edge. */
+/** The composition root: config → store → actor stack → cluster → hub ingress, hub command delivery and HTTP edge. */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { CommandDelivery } from '../actors/types.ts';
-import { createActorStack, type ActorStack } from '../cluster/actor-stack.ts';
 import type { ActorHost } from '../runtime/actor-host.ts';
 import { MemoryCredentialStore, type CredentialStore } from '../edge-api/auth/credential-store.ts';
 import { newSecret } from '../edge-api/auth/secrets.ts';
 import { EventFeed } from '../edge-api/events/event-feed.ts';
 import { createHttpApp } from '../edge-api/http/create-http-app.ts';
+import { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
 import { HubIngress } from '../edge-api/hub-ingress/hub-ingress.ts';
 import { createRootLogger, type Logger } from '../runtime/logger.ts';
 import { MemoryStore } from '../runtime/memory-store.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
-import { ConfigError, type NodeConfig } from './config.ts';
+import { createActorStack, type ActorStack } from './actor-stack.ts';
 import { ClusterBackend } from './cluster-backend.ts';
+import { ConfigError, type NodeConfig } from './config.ts';
 import { openRedisBackend } from './redis-backend.ts';
 
 export interface StartOptions {
@@ -67,17 +67,17 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   const feed = new EventFeed();
   const adminToken = config.adminToken ?? newSecret('admin');
   let ready = false;
-  let ingress: HubIngress | undefined;
-  const localHub = (homeId: string, hubId: string, command: CommandDelivery): boolean => ingress?.sendToHub(homeId, hubId, command) ?? false;
   // With Redis the node is a cluster member (alone, or one of many): actors are routed by shard.
-  const cluster = redis ? new ClusterBackend({ nodeId: config.nodeId, redis, registry, logger, autoJoin: config.autoJoin, localHub }) : undefined;
+  const cluster = redis ? new ClusterBackend({ nodeId: config.nodeId, redis, registry, logger, autoJoin: config.autoJoin }) : undefined;
 
+  // Built below, once the router it asks hub actors through exists (no effect runs before).
+  let hubCommands: HubCommandDelivery | undefined;
   const stack = createActorStack(
     {
       store,
       logger,
       registry,
-      sendToHub: (homeId, hubId, command) => (cluster ? cluster.sendToHub(homeId, hubId, command) : localHub(homeId, hubId, command)),
+      hubCommands: { send: (homeId, hubId, command) => hubCommands?.send(homeId, hubId, command) },
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
       ...(cluster ? { routerFor: (host: ActorHost) => cluster.routerFor(host) } : {}),
     },
@@ -89,21 +89,30 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       cluster?.shardLost(shard);
     };
   }
-  const peerPort = cluster ? await cluster.listenForPeers(config.host, config.peerPort) : undefined;
+  // The hub side: streams held here (the ingress role) and delivery of commands to them, here or
+  // on the node holding the stream. Both exist before anything listens, so no effect finds them missing.
+  const ingress = config.roles.includes('ingress')
+    ? new HubIngress({
+        router: stack.router,
+        credentials,
+        nodeId: config.nodeId,
+        window: config.hubWindow,
+        maxMessageBytes: config.maxHubMessageBytes,
+        logger,
+        registry,
+      })
+    : undefined;
+  hubCommands = new HubCommandDelivery({
+    nodeId: config.nodeId,
+    router: stack.router,
+    ...(ingress ? { sessions: ingress } : {}),
+    ...(cluster ? { nodes: cluster.delivery } : {}),
+    logger,
+    registry,
+  });
 
-  let grpcPort: number | undefined;
-  if (config.roles.includes('ingress')) {
-    ingress = new HubIngress({
-      router: stack.router,
-      credentials,
-      nodeId: config.nodeId,
-      window: config.hubWindow,
-      maxMessageBytes: config.maxHubMessageBytes,
-      logger,
-      registry,
-    });
-    grpcPort = await ingress.listen(config.host, config.grpcPort);
-  }
+  const peerPort = cluster ? await cluster.listenForPeers(config.host, config.peerPort) : undefined;
+  const grpcPort = ingress ? await ingress.listen(config.host, config.grpcPort) : undefined;
 
   let http: ServerType | undefined;
   let httpPort: number | undefined;
@@ -117,8 +126,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger,
       maxBodyBytes: config.maxBodyBytes,
       rateLimit: config.rateLimit,
-      // Late: the admin surface exists once the cluster has started (below).
-      ...(cluster ? { cluster: { status: () => cluster.admin!.status(), plan: (c) => cluster.admin!.plan(c), apply: (c) => cluster.admin!.apply(c) } } : {}),
+      // Answers 503 until the cluster has started (below): the server listens first, its port is registered.
+      ...(cluster ? { cluster: cluster.adminPort } : {}),
       readiness: () => {
         const storeOk = redis?.store.healthy ?? true;
         return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
@@ -162,7 +171,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       ]);
       await stack.host.close();
       await cluster?.close();
-      await store.close();
+      // The Redis backend closes its own store: close each store once.
+      if (store !== redis?.store) await store.close();
       await redis?.close();
       log.info('stopped');
     })();

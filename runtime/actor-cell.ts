@@ -200,9 +200,7 @@ export class ActorCell {
 
   /** (Re)arms the wake-up timer from the state; one timer per actor, replaced only on change. */
   private arm(): void {
-    const { nextWakeAt, wakeMessage } = this.behavior;
-    if (!nextWakeAt) return;
-    const at = nextWakeAt(this.state);
+    const at = this.behavior.nextWakeAt?.(this.state);
     if (at === this.wakeAt) return;
     this.disarm();
     if (at === undefined) return;
@@ -210,7 +208,7 @@ export class ActorCell {
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
       this.wakeAt = undefined;
-      this.opts.wake(this.id, wakeMessage);
+      this.opts.wake(this.id, this.behavior.wakeMessage);
     }, Math.max(0, Math.min(at - this.opts.clock(), 2_147_483_647)));
     this.wakeTimer.unref();
   }

@@ -31,6 +31,7 @@ export const defaultActorHostConfig: ActorHostConfig = {
 
 export interface ActorHostDeps {
   // Behaviours are heterogeneous; each actor only ever sees messages of its own kind.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Behavior is invariant in S and M: only `any` admits every kind.
   readonly behaviors: readonly Behavior<any, any, any, any>[];
   readonly store: PersistencePort;
   readonly logger: Logger;

@@ -86,3 +86,13 @@ export class RuntimeMetrics {
     this.rejected.labels(kind, reason).inc();
   }
 }
+
+/**
+ * The counter `name` of `registry`, created on first use: a component built more than once per
+ * registry (a test, a restarted part) shares it instead of failing on a duplicate name.
+ */
+export function counterOf<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing instanceof Counter) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}

@@ -10,6 +10,8 @@ export type RuntimeErrorCode =
   | 'unavailable'
   /** The message crashed the actor on every attempt and was rejected. */
   | 'actor_crashed'
+  /** The message (or its reply) is larger than a transport carries, e.g. the peer message limit (HTTP 413). */
+  | 'payload_too_large'
   /** The host is shutting down and accepts no new work. */
   | 'stopping';
 

@@ -1,5 +1,6 @@
 /** Turns rule and scene actions into command, notify effects and decision-log records. */
-import { commandIdFor, deviceActorId, type DomainEffect, type IssueCommand, type Value } from '../types.ts';
+import { deviceActorId } from '../actor-id.ts';
+import { commandIdFor, type DomainEffect, type IssueCommand, type Value } from '../types.ts';
 import { ownGet } from '../validation.ts';
 import type { DecisionAction } from './decision-log.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Action, type CommandAction, type Scene } from './rule-types.ts';

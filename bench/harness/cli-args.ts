@@ -1,7 +1,7 @@
 /** The benchmark runner's command line: flags, defaults, and clear messages for anything wrong (the runner exits 2). */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ingest', 'latency', 'http', 'activation', 'actor', 'resize', 'failover'] as const;
+export const SCENARIOS = ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--out DIR] [--smoke]
@@ -10,8 +10,8 @@ export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [-
   --scenario  ${SCENARIOS.join(' | ')} | all (default all; several: comma-separated, run in the order above)
   --duration  seconds per measured phase (default 10; smoke 0.5)
   --hubs      simulated hubs (homes); default: each scenario's own (ingest 20, latency 200, resize/failover 30)
-  --rate      reports/s in total for fixed-rate phases; default: each scenario's own (latency 1k, 5k and 20k; ingest 20k; resize/failover 2k)
-  --nodes     cluster size for resize (N → N+1) and failover (kill 1 of N); default 3
+  --rate      reports/s in total for fixed-rate phases; default: each scenario's own (latency 1k, 5k and 20k; ingest 20k; forwarding/resize/failover 2k)
+  --nodes     cluster size for forwarding (default 2), resize (N → N+1) and failover (kill 1 of N) (default 3)
   --out       directory for bench-<timestamp>.json and .html (default bench/results)
   --smoke     every scenario for about a second with tiny loads: checks the harness end to end, no timing gates
   --compare   print two runs' figures side by side with the change in %, and write compare-<timestamp>.html`;

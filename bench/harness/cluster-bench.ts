@@ -5,13 +5,13 @@
  */
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
-import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.ts';
-import { startTestRedis, type TestRedis } from '../../test/support/redis-server.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 import { LatencyRecorder } from './hdr.ts';
 import { checkIntegrity } from './integrity.ts';
-import type { LoadPool } from './load-client.ts';
+import { LoadPool } from './load-client.ts';
 import type { HubSpec, NumberedHubResult } from './load-protocol.ts';
-import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes, type ClusterStatus } from './node-api.ts';
+import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes, waitSettled, type ClusterStatus } from './node-api.ts';
 import type { LatencySummary, ScenarioContext, Series } from './scenario.ts';
 import type { Cleanups } from './scenario-kit.ts';
 import { mergeTimelines, timelineSeries, type MergedBucket } from './timeline.ts';
@@ -54,6 +54,25 @@ export class BenchCluster {
   grpc(ids: readonly string[]): string[] {
     return ids.map((id) => grpcAddress(this.node(id)));
   }
+}
+
+export interface LoadedCluster {
+  readonly cluster: BenchCluster;
+  readonly pool: LoadPool;
+  /** The first node's HTTP base: where the ops API is asked. */
+  readonly admin: string;
+  /** The settled ring. */
+  readonly status: ClusterStatus;
+}
+
+/** Nodes `ids` on a private Redis (64 shards in smoke runs, else 1024) and `workers` load processes, started together; resolves once the ring is settled. */
+export async function startLoadedCluster(ctx: ScenarioContext, cleanups: Cleanups, tag: string, ids: readonly string[], workers: number): Promise<LoadedCluster> {
+  const cluster = await BenchCluster.start(cleanups, ctx.smoke ? 64 : 1024, tag);
+  const starting = cleanups.track(LoadPool.start(workers), (p) => p.stop());
+  await Promise.all(ids.map((id) => cluster.startNode(id)));
+  const pool = await starting;
+  const admin = cluster.http([ids[0]!])[0]!;
+  return { cluster, pool, admin, status: await waitSettled(admin, ids) };
 }
 
 /** The node that owns `homeId` by the ring in `status`. */

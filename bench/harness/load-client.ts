@@ -1,58 +1,50 @@
 /** The runner's side of the load processes: start them, call their operations, split hubs among them, stop them. */
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import type { HubSpec, LoadArgs, LoadOp, LoadReply, LoadResult } from './load-protocol.ts';
+import type { HubSpec, LoadArgs, LoadOp, LoadResult } from './load-protocol.ts';
+import { forkWorker, type ChildHandle, type WorkerMessage } from './worker-process.ts';
 
-const WORKER = join(import.meta.dirname, 'load-worker.ts');
+const WORKER = 'bench/harness/load-worker.ts';
+const START_TIMEOUT_MS = 30_000;
 
 export class LoadWorker {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited: string | undefined;
 
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly output: () => string,
-  ) {
-    child.on('message', (raw: unknown) => {
-      const r = raw as LoadReply;
-      const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
-      if (r.ok) p.resolve(r.result);
-      else p.reject(new Error(`load worker (pid ${child.pid}): ${r.error}`));
-    });
-    child.on('exit', (code, signal) => {
-      this.exited = `load worker (pid ${child.pid}) exited (${signal ?? code}):\n${this.output().slice(-2_000)}`;
+  private constructor(private readonly handle: ChildHandle) {
+    void handle.exited.then((code) => {
+      this.exited = `load worker (pid ${handle.child.pid}) exited (${String(code)}):\n${handle.output().slice(-2_000)}`;
       for (const p of this.pending.values()) p.reject(new Error(this.exited));
       this.pending.clear();
     });
   }
 
   /** Forks a load process and waits until it is ready. */
-  static start(): Promise<LoadWorker> {
-    const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`load worker did not start within 30 s:\n${out}`));
-      }, 30_000);
-      child.once('message', () => {
-        clearTimeout(timer);
-        resolve(new LoadWorker(child, () => out));
+  static async start(): Promise<LoadWorker> {
+    let worker: LoadWorker | undefined;
+    let ready: (() => void) | undefined;
+    const onMessage = (m: WorkerMessage): void => {
+      if (m.type === 'ready') ready?.();
+      else if (m.type === 'reply') worker?.settle(m);
+    };
+    const handle = forkWorker(WORKER, {}, { onMessage });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`load worker did not start within ${START_TIMEOUT_MS} ms:\n${handle.output()}`)), START_TIMEOUT_MS);
+        ready = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        void handle.exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`load worker exited (${String(code)}) before it was ready:\n${handle.output()}`));
+        });
       });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`load worker exited (${code}) before it was ready:\n${out}`));
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
+    } catch (err) {
+      await handle.stop(1_000);
+      throw err;
+    }
+    worker = new LoadWorker(handle);
+    return worker;
   }
 
   call<K extends LoadOp>(op: K, args: LoadArgs<K>): Promise<LoadResult<K>> {
@@ -60,19 +52,21 @@ export class LoadWorker {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ id, op, args });
+      this.handle.child.send({ id, op, args });
     });
   }
 
-  /** Disconnects (the worker exits by itself) and kills it if it has not within 5 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    const force = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    if (this.child.connected) this.child.disconnect();
-    else this.child.kill('SIGTERM');
-    await gone;
-    clearTimeout(force);
+  /** SIGTERM, SIGKILL after 5 s. */
+  stop(): Promise<void> {
+    return this.handle.stop(5_000);
+  }
+
+  private settle(m: Extract<WorkerMessage, { type: 'reply' }>): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new Error(`load worker (pid ${this.handle.child.pid}): ${m.error}`));
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * What the runner and a load worker (bench/harness/load-worker.ts, a child process) say to each
- * other over IPC: one request per operation, one reply each. Latencies travel as HDR histograms
- * encoded as compressed base64 strings; timelines as encoded buckets.
+ * The operations a load worker (bench/harness/load-worker.ts, a child process) serves the runner
+ * over the benchmarks' one child-process protocol (worker-process.ts): one request per operation,
+ * one reply each. Latencies travel as HDR histograms encoded as compressed base64 strings;
+ * timelines as encoded buckets.
  */
 
 /** One simulated hub (one home each). */
@@ -63,14 +64,14 @@ export interface CommandTally {
 
 /** Every operation: its arguments and its result. */
 export interface LoadOps {
-  /** Hubs that keep their window full / pace a rate, all reports to `devices` climate sensors (bench/ingest/bench-hub.ts). */
+  /** Hubs that keep their window full / pace a rate, all reports to `devices` climate sensors (climate-hub.ts). */
   'ingest.connect': { args: { hubs: HubSpec[]; devices: number; batch: number }; result: { connected: number } };
   'ingest.flood': { args: { durationMs: number }; result: PhaseStats };
   'ingest.paced': { args: { perHubPerSec: number; durationMs: number }; result: PhaseStats & { latency: string } };
   'ingest.close': { args: Record<string, never>; result: { closed: number } };
   /** Each hub sends one report to each of its `devices` devices (they become resident actors), waits for the ack, closes. */
   'fill': { args: { hubs: HubSpec[]; devices: number; concurrency: number }; result: PhaseStats };
-  /** Realistic homes (bench/sim) with the motion → light rule. */
+  /** Realistic homes (tools/hub-sim) with the motion → light rule. */
   'sim.connect': { args: { hubs: HubSpec[]; seed: number }; result: { connected: number } };
   'sim.run': {
     args: { perHubPerSec: number; durationMs: number; motionEveryMs: number; record: boolean };
@@ -95,11 +96,3 @@ export interface LoadOps {
 export type LoadOp = keyof LoadOps;
 export type LoadArgs<K extends LoadOp> = LoadOps[K]['args'];
 export type LoadResult<K extends LoadOp> = LoadOps[K]['result'];
-
-export interface LoadRequest {
-  readonly id: number;
-  readonly op: LoadOp;
-  readonly args: unknown;
-}
-
-export type LoadReply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: string };

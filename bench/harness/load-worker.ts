@@ -1,17 +1,19 @@
 /**
  * A load process: simulated hubs (and apps) driven by the benchmark runner over IPC, so the load
- * does not share a process with the runner. Started by `LoadWorker.start()` (load-client.ts) as
- * `node --import tsx bench/harness/load-worker.ts`; exits when the runner goes away.
+ * does not share a process with the runner. Started by `LoadWorker.start()` (load-client.ts);
+ * exits when the runner goes away.
  */
 import { Redis } from 'ioredis';
-import { BenchHub } from '../ingest/bench-hub.ts';
+import { closeSharedChannels } from '../../tools/hub-client/hub-client.ts';
+import type { ResilientHub } from '../../tools/hub-client/resilient-hub.ts';
+import { SimHub } from '../../tools/hub-sim/sim-hub.ts';
 import { AppCommander } from './app-commander.ts';
+import { climateHub } from './climate-hub.ts';
 import { LatencyRecorder } from './hdr.ts';
-import { closeChannels } from './hub-stream.ts';
-import type { CommandTally, LoadArgs, LoadOp, LoadReply, LoadRequest, LoadResult } from './load-protocol.ts';
-import { NumberedHub } from './numbered-hub.ts';
-import { SimLoadHub } from './sim-load-hub.ts';
+import type { CommandTally, LoadArgs, LoadOp, LoadResult } from './load-protocol.ts';
+import { addressOf, NumberedHub } from './numbered-hub.ts';
 import { Timeline } from './timeline.ts';
+import { serveRequests } from './worker-process.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,15 +27,11 @@ async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => 
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
-/** One 10 ms ticker for every paced hub of this process. */
-const tickables = new Set<{ tick(now: number): void }>();
-setInterval(() => {
-  const now = performance.now();
-  for (const t of tickables) t.tick(now);
-}, 10).unref();
-
-let ingest: BenchHub[] = [];
-let sims: SimLoadHub[] = [];
+let ingest: ResilientHub[] = [];
+let ingestBatch = 1;
+/** Where the ingest hubs' ack latencies go while a paced phase records. */
+let ingestLatency: LatencyRecorder | undefined;
+let sims: SimHub[] = [];
 let numbered: { hubs: NumberedHub[]; commander: AppCommander; timeline: Timeline; latency: LatencyRecorder } | undefined;
 
 const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((a, x) => a + f(x), 0);
@@ -42,39 +40,39 @@ type Handlers = { [K in LoadOp]: (args: LoadArgs<K>) => Promise<LoadResult<K>> }
 
 const handlers: Handlers = {
   'ingest.connect': async ({ hubs, devices, batch }) => {
-    ingest = hubs.map((h) => new BenchHub({ address: h.addresses[h.first % h.addresses.length]!, homeId: h.homeId, hubId: h.hubId, secret: h.secret, devices, batch }));
-    await Promise.all(ingest.map((h) => h.connect()));
+    // A channel (HTTP/2 connection) per hub: many hubs flooding over one shared connection measure its flow control.
+    ingestBatch = batch;
+    ingest = hubs.map((h) => climateHub(h, devices, { batch, onReportAcked: (_seq, sentAt, ackedAt) => ingestLatency?.record(ackedAt - sentAt) }));
+    await Promise.all(ingest.map((h) => h.welcomed()));
     return { connected: ingest.length };
   },
   'ingest.flood': async ({ durationMs }) => {
-    const before = sum(ingest, (h) => h.acked);
+    const before = sum(ingest, (h) => h.highestAck);
     const t0 = performance.now();
-    await Promise.all(ingest.map((h) => h.flood(t0 + durationMs)));
+    for (const h of ingest) h.pace(Infinity);
+    await sleep(durationMs);
+    for (const h of ingest) h.pace(0);
     const elapsedMs = performance.now() - t0;
-    const acked = sum(ingest, (h) => h.acked) - before;
+    const acked = sum(ingest, (h) => h.highestAck) - before;
     await Promise.all(ingest.map((h) => h.drain()));
-    return { acked, errors: sum(ingest, (h) => h.errors), elapsedMs };
+    return { acked, errors: sum(ingest, (h) => h.errorCount), elapsedMs };
   },
   'ingest.paced': async ({ perHubPerSec, durationMs }) => {
-    for (const h of ingest) {
-      h.latenciesMs.length = 0;
-      h.recording = true;
-    }
-    const before = sum(ingest, (h) => h.acked);
+    const latency = LatencyRecorder.create();
+    ingestLatency = latency;
+    const before = sum(ingest, (h) => h.highestAck);
     const t0 = performance.now();
-    await Promise.all(ingest.map((h) => h.paced(perHubPerSec, t0 + durationMs)));
+    // One full batch per message, as a hub batching its devices' readings would send them.
+    for (const h of ingest) h.pace(perHubPerSec, (1000 * ingestBatch) / perHubPerSec);
+    await sleep(durationMs);
+    for (const h of ingest) h.pace(0);
     await Promise.all(ingest.map((h) => h.drain()));
     const elapsedMs = performance.now() - t0;
-    const latency = LatencyRecorder.create();
-    for (const h of ingest) {
-      h.recording = false;
-      latency.recordAll(h.latenciesMs);
-      h.latenciesMs.length = 0;
-    }
-    return { acked: sum(ingest, (h) => h.acked) - before, errors: sum(ingest, (h) => h.errors), elapsedMs, latency: latency.encode() };
+    ingestLatency = undefined;
+    return { acked: sum(ingest, (h) => h.highestAck) - before, errors: sum(ingest, (h) => h.errorCount), elapsedMs, latency: latency.encode() };
   },
   'ingest.close': async () => {
-    for (const h of ingest) h.close();
+    for (const h of ingest) h.stop();
     const closed = ingest.length;
     ingest = [];
     return { closed };
@@ -84,31 +82,34 @@ const handlers: Handlers = {
     let acked = 0;
     let errors = 0;
     await inBatches(hubs, concurrency, async (h) => {
-      const hub = new BenchHub({ address: h.addresses[h.first % h.addresses.length]!, homeId: h.homeId, hubId: h.hubId, secret: h.secret, devices, batch: devices });
-      await hub.connect();
-      hub.sendOnce();
-      await hub.drain(60_000);
-      acked += hub.acked;
-      errors += hub.errors;
-      hub.close();
+      const hub = climateHub(h, devices, { total: devices, batch: devices, ratePerSec: Infinity, sharedChannel: true });
+      try {
+        await hub.run(60_000);
+      } finally {
+        hub.stop();
+        acked += hub.highestAck;
+        errors += hub.errorCount;
+      }
     });
     return { acked, errors, elapsedMs: performance.now() - t0 };
   },
   'sim.connect': async ({ hubs, seed }) => {
-    sims = hubs.map((h, i) => new SimLoadHub(h, prng(seed * 7919 + i)));
-    await Promise.all(sims.map((h) => h.connect()));
-    for (const h of sims) tickables.add(h);
+    // Every flush sends all that is due in one message (the window still bounds it).
+    sims = hubs.map(
+      (h, i) => new SimHub({ address: addressOf(h), homeId: h.homeId, hubId: h.hubId, secret: h.secret, rand: prng(seed * 7919 + i), batch: 1_000, sharedChannel: true }),
+    );
+    await Promise.all(sims.map((s) => s.hub.welcomed()));
     return { connected: sims.length };
   },
   'sim.run': async ({ perHubPerSec, durationMs, motionEveryMs, record }) => {
-    const recorders = record ? { command: LatencyRecorder.create(), ack: LatencyRecorder.create() } : undefined;
+    const sinks = record ? { command: LatencyRecorder.create(), ack: LatencyRecorder.create() } : undefined;
     const before = { acked: sum(sims, (h) => h.acked), sent: sum(sims, (h) => h.sent), commands: sum(sims, (h) => h.commands), missed: sum(sims, (h) => h.missed) };
     const t0 = performance.now();
-    for (const h of sims) h.begin(perHubPerSec, motionEveryMs, recorders);
+    for (const h of sims) h.begin(perHubPerSec, motionEveryMs, sinks);
     await sleep(durationMs);
     for (const h of sims) h.pause();
     const elapsedMs = performance.now() - t0;
-    await Promise.all(sims.map((h) => h.drain()));
+    await Promise.all(sims.map((h) => h.hub.drain()));
     await sleep(100); // commands of the last triggers
     const empty = LatencyRecorder.create().encode();
     return {
@@ -118,15 +119,12 @@ const handlers: Handlers = {
       missed: sum(sims, (h) => h.missed) - before.missed,
       errors: sum(sims, (h) => h.errors),
       elapsedMs,
-      commandLatency: recorders?.command.encode() ?? empty,
-      ackLatency: recorders?.ack.encode() ?? empty,
+      commandLatency: sinks?.command.encode() ?? empty,
+      ackLatency: sinks?.ack.encode() ?? empty,
     };
   },
   'sim.close': async () => {
-    for (const h of sims) {
-      tickables.delete(h);
-      h.close();
-    }
+    for (const h of sims) h.hub.stop();
     const closed = sims.length;
     sims = [];
     return { closed };
@@ -137,10 +135,7 @@ const handlers: Handlers = {
     const list = hubs.map((h) => new NumberedHub(h, perHubPerSec, batch, timeline, latency));
     const commander = new AppCommander(hubs, http, commandsPerSec, `w${process.pid}`);
     numbered = { hubs: list, commander, timeline, latency };
-    for (const h of list) {
-      h.start();
-      tickables.add(h);
-    }
+    for (const h of list) h.hub.start();
     commander.start();
     return { started: list.length };
   },
@@ -152,9 +147,8 @@ const handlers: Handlers = {
     if (!numbered) throw new Error('numbered.finish before numbered.start');
     const { hubs, commander, timeline, latency } = numbered;
     await commander.stop();
-    for (const h of hubs) h.finishProducing();
-    const deadline = performance.now() + timeoutMs;
-    while (hubs.some((h) => !h.caughtUp) && performance.now() < deadline) await sleep(20);
+    // Each hub stops producing, re-sends until everything it produced is acked, then ends its stream.
+    await Promise.all(hubs.map((h) => h.hub.finish(timeoutMs).catch(() => {})));
     const delivered = (): Map<string, number[]> => {
       const all = new Map<string, number[]>();
       for (const h of hubs) for (const [id, streams] of h.deliveries) all.set(id, [...(all.get(id) ?? []), ...streams]);
@@ -162,10 +156,7 @@ const handlers: Handlers = {
     };
     const commandDeadline = performance.now() + commandWaitMs;
     while (commander.accepted.some((c) => !delivered().has(c.commandId)) && performance.now() < commandDeadline) await sleep(50);
-    for (const h of hubs) {
-      tickables.delete(h);
-      h.stop();
-    }
+    for (const h of hubs) h.hub.stop();
     const deliveries = delivered();
     const commands: CommandTally = {
       accepted: commander.accepted.length,
@@ -200,18 +191,7 @@ const handlers: Handlers = {
   },
 };
 
-process.on('message', (raw: unknown) => {
-  const req = raw as LoadRequest;
-  const handler = handlers[req.op] as ((args: unknown) => Promise<unknown>) | undefined;
-  const reply = (r: LoadReply): void => void process.send?.(r);
-  if (!handler) return reply({ id: req.id, ok: false, error: `unknown operation ${req.op}` });
-  handler(req.args).then(
-    (result) => reply({ id: req.id, ok: true, result }),
-    (err: unknown) => reply({ id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-  );
-});
-process.on('disconnect', () => {
-  closeChannels();
-  process.exit(0);
-});
-process.send?.({ id: 0, ok: true, result: 'ready' } satisfies LoadReply);
+serveRequests((op, args) => {
+  const handler = handlers[op as LoadOp] as ((args: unknown) => Promise<unknown>) | undefined;
+  return handler ? handler(args) : Promise.reject(new Error(`unknown operation ${op}`));
+}, closeSharedChannels);

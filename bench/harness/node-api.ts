@@ -4,7 +4,7 @@
  * per node by default): bench nodes run with `LIFTED_LIMITS`, and a 429 or 503 is still waited
  * out and retried rather than failing the run.
  */
-import type { NodeProcess } from '../../test/support/node-process.ts';
+import type { NodeProcess } from '../../tools/process/node-process.ts';
 import type { HubSpec } from './load-protocol.ts';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
@@ -22,7 +22,7 @@ export async function call<T = Record<string, unknown>>(base: string, method: st
   const deadline = Date.now() + patienceMs;
   for (;;) {
     let status = 0;
-    let text = '';
+    let text: string;
     try {
       const res = await fetch(`${base}${path}`, {
         method,
@@ -44,7 +44,7 @@ export async function call<T = Record<string, unknown>>(base: string, method: st
 
 /** Runs `fn` over `items` with at most `concurrency` at once, in order of start. */
 export async function mapLimit<T, R>(items: readonly T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
@@ -122,7 +122,7 @@ export function isSettled(s: ClusterStatus, active: readonly string[]): boolean 
 /** Polls `base` every `everyMs` until the cluster is settled on `active`; resolves the status. */
 export async function waitSettled(base: string, active: readonly string[], timeoutMs = 60_000, everyMs = 50): Promise<ClusterStatus> {
   const deadline = Date.now() + timeoutMs;
-  let last: ClusterStatus | string = 'no status yet';
+  let last: ClusterStatus | string;
   for (;;) {
     try {
       const s = await clusterStatus(base);

@@ -1,4 +1,4 @@
-/** Small helpers the scenarios share: per-scenario defaults, timed phases with a progress bar, cleanup, rounding. */
+/** Small helpers the scenarios share: per-scenario defaults, timed phases with a progress bar, cleanup, figures and their rounding. */
 import type { Figure, ScenarioContext } from './scenario.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,9 +24,9 @@ export async function timed<T>(ctx: ScenarioContext, label: string, seconds: num
 
 /** Cleanups run last-in first-out; each one's failure is ignored (the scenario's own error matters). */
 export class Cleanups {
-  private readonly fns: (() => Promise<unknown> | unknown)[] = [];
+  private readonly fns: (() => unknown)[] = [];
 
-  add(fn: () => Promise<unknown> | unknown): void {
+  add(fn: () => unknown): void {
     this.fns.push(fn);
   }
 
@@ -46,18 +46,47 @@ export class Cleanups {
   }
 }
 
-/** Rounds to `digits` decimals (NaN stays NaN). */
-export const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+/**
+ * Rounds to `digits` decimals; without `digits`, to what reads well in a table: whole numbers from
+ * 100, two decimals from 1, three significant digits below (NaN and infinities stay).
+ */
+export function round(x: number, digits?: number): number {
+  if (!Number.isFinite(x)) return x;
+  if (digits !== undefined) return Math.round(x * 10 ** digits) / 10 ** digits;
+  const abs = Math.abs(x);
+  if (abs >= 100) return Math.round(x);
+  if (abs >= 1) return Math.round(x * 100) / 100;
+  return Number(x.toPrecision(3));
+}
 
-/** A figure with its baseline and the ratio value / baseline. */
-export function versus(name: string, value: number, unit: string, baseline: { name: string; value: number } | undefined, extra: Partial<Figure> = {}): Figure {
+/** A count or rate with thousands separators, for log lines. */
+export const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+export interface FigureSpec {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  /** The same quantity measured in the same run: the figure gets the ratio value / baseline. */
+  readonly baseline?: { readonly name: string; readonly value: number } | undefined;
+  readonly target?: { readonly text: string; readonly met: (value: number, ratio: number | undefined) => boolean };
+}
+
+/** A figure, rounded, with its baseline, the ratio to it, and whether it met its target. */
+export function figure(spec: FigureSpec): Figure {
+  const ratio = spec.baseline && spec.baseline.value !== 0 ? Number((spec.value / spec.baseline.value).toPrecision(3)) : undefined;
   return {
-    name,
-    value: round(value),
-    unit,
-    ...(baseline ? { baseline: { name: baseline.name, value: round(baseline.value) }, ratio: round(value / baseline.value, 3) } : {}),
-    ...extra,
+    name: spec.name,
+    value: round(spec.value),
+    unit: spec.unit,
+    ...(spec.baseline ? { baseline: { name: spec.baseline.name, value: round(spec.baseline.value) } } : {}),
+    ...(ratio !== undefined ? { ratio } : {}),
+    ...(spec.target ? { target: spec.target.text, met: spec.target.met(spec.value, ratio) } : {}),
   };
+}
+
+/** `figure` with its baseline positional, and `extra` (e.g. a `target`) on top. */
+export function versus(name: string, value: number, unit: string, baseline: { name: string; value: number } | undefined, extra: Partial<Figure> = {}): Figure {
+  return { ...figure({ name, value, unit, baseline }), ...extra };
 }
 
 /** A target 'at least x' / 'at most x' and whether `value` met it. */

@@ -6,12 +6,12 @@
  * redis-server), then every actor activated in a fresh host — against raw ioredis GET+LRANGE of
  * the same keys in the same run.
  */
-import { startTestRedis, type TestRedis } from '../../test/support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
+import { LatencyRecorder } from '../harness/hdr.ts';
 import type { Figure, Scenario, ScenarioContext, ScenarioResult } from '../harness/scenario.ts';
+import { figure, fmt } from '../harness/scenario-kit.ts';
+import { MEMORY_NODE_ARGS, runWorker } from '../harness/worker-process.ts';
 import type { ColdInput, ColdOutput, MemoryInput, MemoryOutput, MemoryVariant } from './support/activation-worker.ts';
-import { runWorker } from './support/child.ts';
-import { figure, fmt } from './support/figures.ts';
-import { decodeHistogram, summarize } from './support/hdr.ts';
 
 export interface ActivationScenarioOptions {
   /** Resident actors for the memory measurement. Default 100,000 (smoke 2,000). */
@@ -25,7 +25,6 @@ export interface ActivationScenarioOptions {
 }
 
 const WORKER = 'bench/scenarios/support/activation-worker.ts';
-const NODE_ARGS = ['--expose-gc', '--max-old-space-size=4096'];
 const KB2 = 2048;
 const SHARDS = 1024;
 
@@ -46,7 +45,7 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
         const bar = ctx.progress(`activation memory: ${variant}`, n);
         try {
           const input: MemoryInput = { mode: 'memory', variant, n, warmup, concurrency: 512 };
-          const out = await runWorker<MemoryOutput>(WORKER, input, { timeoutMs, nodeArgs: NODE_ARGS, onProgress: (done) => bar.update(done) });
+          const out = await runWorker<MemoryOutput>(WORKER, input, { timeoutMs, nodeArgs: MEMORY_NODE_ARGS, onProgress: (done) => bar.update(done) });
           ctx.log(`activation: ${label}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(out.n)} actors, ${out.seconds.toFixed(1)} s)`);
           return out;
         } finally {
@@ -69,7 +68,7 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
           const input: ColdInput = { mode: 'cold', redisUrl: redis.url, cluster: redis.cluster, shards: SHARDS, n: coldN, warmup: Math.min(2_000, Math.max(200, Math.floor(coldN / 50))), concurrency, tail };
           cold = await runWorker<ColdOutput>(WORKER, input, {
             timeoutMs,
-            nodeArgs: NODE_ARGS,
+            nodeArgs: MEMORY_NODE_ARGS,
             onProgress: (done, total, label) => bar.update(Math.max(0, phases.indexOf(label ?? '')) * coldN + Math.round((done / total) * coldN), { phase: label ?? '' }),
           });
         } finally {
@@ -78,8 +77,8 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
       } finally {
         await redis?.stop();
       }
-      const coldLatency = summarize('cold activation (ask shadow.get to a non-resident actor)', decodeHistogram(cold.activationHistogram));
-      const rawLatency = summarize('raw ioredis GET+LRANGE of the same keys', decodeHistogram(cold.rawHistogram));
+      const coldLatency = LatencyRecorder.decode(cold.activationHistogram).summary('cold activation (ask shadow.get to a non-resident actor)');
+      const rawLatency = LatencyRecorder.decode(cold.rawHistogram).summary('raw ioredis GET+LRANGE of the same keys');
       ctx.log(
         `activation: cold: ${fmt(cold.activationsPerSec)} activations/s (p50 ${coldLatency.p50} ms, p99 ${coldLatency.p99} ms) vs raw GET+LRANGE ${fmt(cold.rawPerSec)}/s (p50 ${rawLatency.p50} ms, p99 ${rawLatency.p99} ms)`,
       );

@@ -7,9 +7,9 @@
  * Each layer runs in its own child process.
  */
 import type { Figure, Scenario, ScenarioContext, ScenarioResult } from '../harness/scenario.ts';
+import { figure, fmt } from '../harness/scenario-kit.ts';
+import { MEMORY_NODE_ARGS, runWorker } from '../harness/worker-process.ts';
 import type { LayerMemoryInput, LayerMemoryOutput, ThroughputInput, ThroughputOutput } from './support/actor-layer-worker.ts';
-import { runWorker } from './support/child.ts';
-import { figure, fmt } from './support/figures.ts';
 import type { LayerKind } from './support/mailboxes.ts';
 
 export interface ActorLayerScenarioOptions {
@@ -24,7 +24,6 @@ export interface ActorLayerScenarioOptions {
 }
 
 const WORKER = 'bench/scenarios/support/actor-layer-worker.ts';
-const NODE_ARGS = ['--expose-gc', '--max-old-space-size=4096'];
 
 const LABEL: Record<LayerKind, string> = {
   host: 'ActorHost (nact)',
@@ -54,7 +53,7 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
       try {
         for (const layer of layers) {
           const input: ThroughputInput = { mode: 'throughput', layer, actors, perActor, askLanes, seconds, warmupSeconds };
-          const out = await runWorker<ThroughputOutput>(WORKER, input, { timeoutMs, nodeArgs: NODE_ARGS });
+          const out = await runWorker<ThroughputOutput>(WORKER, input, { timeoutMs, nodeArgs: MEMORY_NODE_ARGS });
           throughput.set(layer, out);
           ctx.log(`actor-layer: ${LABEL[layer]}: tell ${fmt(out.tellPerSec)} msg/s, ask ${fmt(out.askPerSec)} msg/s`);
           bar.update(throughput.size);
@@ -63,7 +62,7 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
         for (const layer of ['host', 'cell-mailbox', 'mailbox-immediate'] as const) {
           const warmup = Math.min(2_000, Math.max(200, Math.floor(memoryN / 50)));
           const input: LayerMemoryInput = { mode: 'memory', layer, n: memoryN, warmup };
-          const out = await runWorker<LayerMemoryOutput>(WORKER, input, { timeoutMs: 600_000, nodeArgs: NODE_ARGS });
+          const out = await runWorker<LayerMemoryOutput>(WORKER, input, { timeoutMs: 600_000, nodeArgs: MEMORY_NODE_ARGS });
           if (out.resident !== memoryN) throw new Error(`actor-layer: ${layer}: ${out.resident} actors resident, expected ${memoryN}`);
           memory.set(layer, out);
           ctx.log(`actor-layer: ${LABEL[layer]}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(memoryN)} actors)`);

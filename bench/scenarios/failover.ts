@@ -6,8 +6,7 @@
  * report sent after the kill), until the ring settles, the timeline per 100 ms, and lost /
  * duplicated reports and commands.
  */
-import { LoadPool } from '../harness/load-client.ts';
-import { BenchCluster, NumberedLoad, ownerOf, window } from '../harness/cluster-bench.ts';
+import { NumberedLoad, ownerOf, startLoadedCluster, window } from '../harness/cluster-bench.ts';
 import { provisionHomes, waitSettled } from '../harness/node-api.ts';
 import type { Scenario, ScenarioContext } from '../harness/scenario.ts';
 import { Cleanups, given, round, sleep, timed, versus } from '../harness/scenario-kit.ts';
@@ -26,12 +25,7 @@ export const failoverScenario: Scenario = {
     const survivors = ids.slice(0, -1);
     const cleanups = new Cleanups();
     try {
-      const cluster = await BenchCluster.start(cleanups, ctx.smoke ? 64 : 1024, 'failover');
-      const starting = cleanups.track(LoadPool.start(ctx.smoke ? 1 : Math.min(2, hubs)), (p) => p.stop());
-      await Promise.all(ids.map((id) => cluster.startNode(id)));
-      const pool = await starting;
-      const admin = cluster.http(['k1'])[0]!;
-      const before = await waitSettled(admin, ids);
+      const { cluster, pool, admin, status: before } = await startLoadedCluster(ctx, cleanups, 'failover', ids, ctx.smoke ? 1 : Math.min(2, hubs));
 
       const specs = await provisionHomes({ http: cluster.http(ids), grpc: cluster.grpc(ids), homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`), tokens: true });
       const victimHomes = new Set(specs.filter((s) => ownerOf(before, s.homeId) === victim).map((s) => s.homeId));

@@ -4,12 +4,13 @@
  * process (keep-alive connections, N concurrent loops); the node and each baseline run in their
  * own processes too, one at a time, so each gets the same share of the machine.
  */
-import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
+import type { ResilientHub } from '../../tools/hub-client/resilient-hub.ts';
+import { climateHub } from '../harness/climate-hub.ts';
+import { LatencyRecorder } from '../harness/hdr.ts';
 import type { Figure, LatencySummary, Scenario, ScenarioContext, ScenarioResult } from '../harness/scenario.ts';
-import { BenchHub } from '../ingest/bench-hub.ts';
-import { runWorker, startServerWorker, type ChildHandle } from './support/child.ts';
-import { figure, fmt } from './support/figures.ts';
-import { decodeHistogram, summarize } from './support/hdr.ts';
+import { figure, fmt } from '../harness/scenario-kit.ts';
+import { runWorker, startServerWorker, type ChildHandle } from '../harness/worker-process.ts';
 import type { LoadInput, LoadOutput } from './support/http-load-worker.ts';
 import type { RawServerInput } from './support/raw-http-server.ts';
 
@@ -54,19 +55,14 @@ async function api(base: string, method: string, path: string, body: unknown): P
 }
 
 /** Creates the home, its hub and devices (hello + reports) and an app token; returns the token. */
-async function provision(node: NodeProcess, devices: number): Promise<{ token: string; hub: BenchHub }> {
+async function provision(node: NodeProcess, devices: number): Promise<{ token: string; hub: ResilientHub }> {
   const base = `http://127.0.0.1:${node.httpPort}`;
   await api(base, 'PUT', `/v1/homes/${HOME}`, { name: 'HTTP bench home', timezone: 'UTC' });
   const { secret } = await api(base, 'POST', `/v1/homes/${HOME}/hubs`, { hubId: 'hub1' });
-  const hub = new BenchHub({ address: `127.0.0.1:${node.grpcPort}`, homeId: HOME, hubId: 'hub1', secret: secret as string, devices, batch: devices });
-  try {
-    await hub.connect();
-    await hub.flood(performance.now() + 100); // every device reports (and so exists with a reported value)
-    await hub.drain();
-  } catch (err) {
-    hub.close();
-    throw err;
-  }
+  const spec = { homeId: HOME, hubId: 'hub1', secret: secret as string, addresses: [`127.0.0.1:${node.grpcPort}`], first: 0 };
+  // Every device reports once (and so exists with a reported value).
+  const hub = climateHub(spec, devices, { total: devices, batch: devices, ratePerSec: Infinity });
+  await hub.run(10_000);
   const { token } = await api(base, 'POST', '/v1/tokens', { homes: [HOME], scopes: ['read'] });
   return { token: token as string, hub };
 }
@@ -88,13 +84,13 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         const input: LoadInput = { port, paths, headers, concurrency, seconds, warmupSeconds };
         const out = await runWorker<LoadOutput>(LOAD_WORKER, input, { timeoutMs: (seconds + warmupSeconds) * 1000 + 60_000 });
         if (out.requests === 0) throw new Error(`http: no request to ${name} completed in the measured phase`);
-        const m = { name, out, latency: summarize(name, decodeHistogram(out.histogram)) };
+        const m = { name, out, latency: LatencyRecorder.decode(out.histogram).summary(name) };
         ctx.log(`http: ${name}: ${fmt(out.perSec)} req/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, statuses ${JSON.stringify(out.statuses)}`);
         return m;
       };
 
       let node: NodeProcess | undefined;
-      let hub: BenchHub | undefined;
+      let hub: ResilientHub | undefined;
       let raw: ChildHandle | undefined;
       try {
         // 1. The node under test, with a home, a hub, devices and an app token.
@@ -108,7 +104,7 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         if (sample.status !== 200 || etag === null) throw new Error(`shadow GET answered ${sample.status} (ETag ${String(etag)}): ${body}`);
         const viaNode = await measure('node (shadow GET)', node.httpPort, headers);
         bar.update(1);
-        hub.close();
+        hub.stop();
         hub = undefined;
         await stopNode(node);
         node = undefined;
@@ -158,7 +154,7 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         };
       } finally {
         bar.stop();
-        hub?.close();
+        hub?.stop();
         await raw?.stop();
         if (node) await stopNode(node);
       }

@@ -5,8 +5,8 @@
  * reports in, acks out) driven by the same load hubs, and a raw ioredis pipeline of journal-sized
  * RPUSHes. Then each store paced at a fixed rate for ack latency (report sent → its ack).
  */
-import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.ts';
-import { startTestRedis } from '../../test/support/redis-server.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
+import { startTestRedis } from '../../tools/process/redis-server.ts';
 import { startEchoServer } from '../harness/echo-server.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import { LoadPool } from '../harness/load-client.ts';

@@ -1,14 +1,14 @@
 /**
- * Report → rule → command at the hub, end to end, at fixed total rates: realistic homes (bench/sim
+ * Report → rule → command at the hub, end to end, at fixed total rates: realistic homes (tools/hub-sim
  * devices, the simulator's "hall light on motion when dark" rule) on one node with the Redis
  * store. Each hub reports motion now and then and times until the rule's light command arrives on
  * its stream; its other reports (climate, plug, door, light level) fill the rate. Storm control
  * allows a home about one firing per 2 s for good (30 commands per minute, ≤ 10 firings per 10 s),
  * so the triggers per home are paced below that and the number of homes sets the sample count.
  */
-import { startNodeProcess } from '../../test/support/node-process.ts';
-import { startTestRedis } from '../../test/support/redis-server.ts';
-import { simRule } from '../sim/sim-home.ts';
+import { simRule } from '../../tools/hub-sim/sim-home.ts';
+import { startNodeProcess } from '../../tools/process/node-process.ts';
+import { startTestRedis } from '../../tools/process/redis-server.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import { LoadPool } from '../harness/load-client.ts';
 import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes } from '../harness/node-api.ts';

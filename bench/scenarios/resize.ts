@@ -6,8 +6,7 @@
  * ack latency per 100 ms, and counts lost / duplicated reports (shadow versions) and commands
  * (command ids seen at the hubs).
  */
-import { LoadPool } from '../harness/load-client.ts';
-import { BenchCluster, NumberedLoad, preloadResident, window } from '../harness/cluster-bench.ts';
+import { NumberedLoad, preloadResident, startLoadedCluster, window } from '../harness/cluster-bench.ts';
 import { ADMIN_TOKEN, call, provisionHomes, waitSettled } from '../harness/node-api.ts';
 import type { Scenario, ScenarioContext } from '../harness/scenario.ts';
 import { Cleanups, given, round, sleep, target, timed, versus } from '../harness/scenario-kit.ts';
@@ -30,12 +29,7 @@ export const resizeScenario: Scenario = {
     const joining = `n${n + 1}`;
     const cleanups = new Cleanups();
     try {
-      const cluster = await BenchCluster.start(cleanups, ctx.smoke ? 64 : 1024, 'resize');
-      const starting = cleanups.track(LoadPool.start(ctx.smoke ? 1 : Math.min(2, hubs)), (p) => p.stop());
-      await Promise.all(ids.map((id) => cluster.startNode(id)));
-      const pool = await starting;
-      const admin = cluster.http(['n1'])[0]!;
-      const before = await waitSettled(admin, ids);
+      const { cluster, pool, admin, status: before } = await startLoadedCluster(ctx, cleanups, 'resize', ids, ctx.smoke ? 1 : Math.min(2, hubs));
       const notes: string[] = [];
       if (resident > 0) notes.push(await preloadResident(ctx, cluster, pool, ids, before, resident, RESIDENT_DEVICES));
       // Started now, joined later: its start-up is not part of the measured change.

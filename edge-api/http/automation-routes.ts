@@ -1,7 +1,6 @@
 /** Automation routes of a home: rules (with storm-suspension resume), scenes and the decision log. */
 import type { Hono } from 'hono';
-import type { HomeReplies } from '../../actors/home-messages.ts';
-import { homeActorId } from '../../actors/types.ts';
+import { homeActorId } from '../../actors/actor-id.ts';
 import { invalidArgument } from './http-error.ts';
 import { queryInt, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
@@ -17,76 +16,75 @@ function withPathId(body: JsonObject, id: string): JsonObject {
 
 export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
   const { ask, guard } = ctx;
-  const home = (homeId: string): string => homeActorId(homeId);
 
   app.get('/v1/homes/:homeId/rules', guard('read'), async (c) => {
-    return c.json({ items: await ask<HomeReplies['rules.list']>(home(c.req.param('homeId')), { type: 'rules.list' }) });
+    return c.json({ items: await ask(homeActorId(c.req.param('homeId')), { type: 'rules.list' }) });
   });
 
   // Rules are keyed by their id: POST creates (201) or replaces (200) the rule with the body's id.
   app.post('/v1/homes/:homeId/rules', guard('rules'), async (c) => {
     const rule = await readJsonObject(c);
-    const put = await ask<HomeReplies['rules.put']>(home(c.req.param('homeId')), { type: 'rules.put', rule });
+    const put = await ask(homeActorId(c.req.param('homeId')), { type: 'rules.put', rule });
     return c.json(put.rule, put.created ? 201 : 200);
   });
 
   app.get('/v1/homes/:homeId/rules/:ruleId', guard('read'), async (c) => {
-    const rule = await ask<HomeReplies['rules.get']>(home(c.req.param('homeId')), { type: 'rules.get', ruleId: c.req.param('ruleId') });
+    const rule = await ask(homeActorId(c.req.param('homeId')), { type: 'rules.get', ruleId: c.req.param('ruleId') });
     return c.json(rule);
   });
 
   app.put('/v1/homes/:homeId/rules/:ruleId', guard('rules'), async (c) => {
     const rule = withPathId(await readJsonObject(c), c.req.param('ruleId'));
-    const put = await ask<HomeReplies['rules.put']>(home(c.req.param('homeId')), { type: 'rules.put', rule });
+    const put = await ask(homeActorId(c.req.param('homeId')), { type: 'rules.put', rule });
     return c.json(put.rule, put.created ? 201 : 200);
   });
 
   app.delete('/v1/homes/:homeId/rules/:ruleId', guard('rules'), async (c) => {
-    await ask<HomeReplies['rules.delete']>(home(c.req.param('homeId')), { type: 'rules.delete', ruleId: c.req.param('ruleId') });
+    await ask(homeActorId(c.req.param('homeId')), { type: 'rules.delete', ruleId: c.req.param('ruleId') });
     return c.body(null, 204);
   });
 
   // Clears a storm-control suspension (and the rule's recent firings).
   app.post('/v1/homes/:homeId/rules/:ruleId/resume', guard('rules'), async (c) => {
-    const rule = await ask<HomeReplies['rules.resume']>(home(c.req.param('homeId')), { type: 'rules.resume', ruleId: c.req.param('ruleId') });
+    const rule = await ask(homeActorId(c.req.param('homeId')), { type: 'rules.resume', ruleId: c.req.param('ruleId') });
     return c.json(rule);
   });
 
   app.get('/v1/homes/:homeId/scenes', guard('read'), async (c) => {
-    return c.json({ items: await ask<HomeReplies['scenes.list']>(home(c.req.param('homeId')), { type: 'scenes.list' }) });
+    return c.json({ items: await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.list' }) });
   });
 
   app.post('/v1/homes/:homeId/scenes', guard('rules'), async (c) => {
     const scene = await readJsonObject(c);
-    const put = await ask<HomeReplies['scenes.put']>(home(c.req.param('homeId')), { type: 'scenes.put', scene });
+    const put = await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.put', scene });
     return c.json(put.scene, put.created ? 201 : 200);
   });
 
   app.get('/v1/homes/:homeId/scenes/:sceneId', guard('read'), async (c) => {
-    const scene = await ask<HomeReplies['scenes.get']>(home(c.req.param('homeId')), { type: 'scenes.get', sceneId: c.req.param('sceneId') });
+    const scene = await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.get', sceneId: c.req.param('sceneId') });
     return c.json(scene);
   });
 
   app.put('/v1/homes/:homeId/scenes/:sceneId', guard('rules'), async (c) => {
     const scene = withPathId(await readJsonObject(c), c.req.param('sceneId'));
-    const put = await ask<HomeReplies['scenes.put']>(home(c.req.param('homeId')), { type: 'scenes.put', scene });
+    const put = await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.put', scene });
     return c.json(put.scene, put.created ? 201 : 200);
   });
 
   app.delete('/v1/homes/:homeId/scenes/:sceneId', guard('rules'), async (c) => {
-    await ask<HomeReplies['scenes.delete']>(home(c.req.param('homeId')), { type: 'scenes.delete', sceneId: c.req.param('sceneId') });
+    await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.delete', sceneId: c.req.param('sceneId') });
     return c.body(null, 204);
   });
 
   // Running a scene is control, not configuration: it spends the home's command budget (429 when spent).
   app.post('/v1/homes/:homeId/scenes/:sceneId/activate', guard('control'), async (c) => {
     const sceneId = c.req.param('sceneId');
-    const run = await ask<HomeReplies['scenes.activate']>(home(c.req.param('homeId')), { type: 'scenes.activate', sceneId });
+    const run = await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.activate', sceneId });
     return c.json(run, 202);
   });
 
   app.get('/v1/homes/:homeId/decisions', guard('read'), async (c) => {
     const limit = queryInt(c, 'limit', 1, DECISION_PAGE_LIMIT.max, DECISION_PAGE_LIMIT.default);
-    return c.json({ items: await ask<HomeReplies['decisions.list']>(home(c.req.param('homeId')), { type: 'decisions.list', limit }) });
+    return c.json({ items: await ask(homeActorId(c.req.param('homeId')), { type: 'decisions.list', limit }) });
   });
 }

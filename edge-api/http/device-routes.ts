@@ -1,11 +1,11 @@
 /** Device routes: the device list, shadows with ETag/If-Match, commands and their status. */
 import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
-import type { CommandRecord, Shadow } from '../../actors/device.ts';
+import { deviceActorId, homeActorId } from '../../actors/actor-id.ts';
+import type { SetDesired } from '../../actors/device-state.ts';
 import { DEVICE_PAGE } from '../../actors/home.ts';
-import type { HomeReplies } from '../../actors/home-messages.ts';
 import { DEFAULT_COMMAND_TTL_MS } from '../../actors/rules/rule-types.ts';
-import { commandIdFor, deviceActorId, deviceOfCommand, homeActorId } from '../../actors/types.ts';
+import { commandIdFor, deviceOfCommand } from '../../actors/types.ts';
 import type { IssueCommand } from '../../actors/types.ts';
 import { invalidArgument, notFound } from './http-error.ts';
 import { etagOf, idempotencyKey, ifMatchVersion, noneMatchHits, onlyFields, PATH_ID_MAX, queryInt, readJsonObject } from './request-input.ts';
@@ -30,7 +30,7 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
   app.get('/v1/homes/:homeId/devices', guard('read'), async (c) => {
     const limit = queryInt(c, 'limit', 1, DEVICE_PAGE.max, DEVICE_PAGE.default);
     const cursor = c.req.query('cursor');
-    const page = await ask<HomeReplies['home.devices']>(homeActorId(c.req.param('homeId')), {
+    const page = await ask(homeActorId(c.req.param('homeId')), {
       type: 'home.devices',
       limit,
       ...(cursor === undefined ? {} : { cursor }),
@@ -39,7 +39,7 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
   });
 
   app.get('/v1/homes/:homeId/devices/:deviceId', guard('read'), async (c) => {
-    const shadow = await ask<Shadow>(deviceActorId(c.req.param('homeId'), c.req.param('deviceId')), { type: 'shadow.get' });
+    const shadow = await ask(deviceActorId(c.req.param('homeId'), c.req.param('deviceId')), { type: 'shadow.get' });
     c.header('ETag', etagOf(shadow.version));
     if (noneMatchHits(c.req.header('if-none-match'), shadow.version)) return c.body(null, 304);
     return c.json(shadow);
@@ -50,11 +50,13 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
     const ifVersion = ifMatchVersion(c.req.header('if-match'));
     const body = await readJsonObject(c);
     onlyFields(body, ['desired']);
-    const shadow = await ask<Shadow>(actorId, {
+    // The device checks the values; its errors name the fields of `desired`.
+    const msg: SetDesired = {
       type: 'shadow.setDesired',
-      desired: body.desired,
+      desired: body.desired as SetDesired['desired'],
       ...(ifVersion === undefined ? {} : { ifVersion }),
-    });
+    };
+    const shadow = await ask(actorId, msg);
     c.header('ETag', etagOf(shadow.version));
     return c.json(shadow);
   });
@@ -75,7 +77,7 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
       depth: 0,
       source: { kind: 'app' },
     } as IssueCommand;
-    const command = await ask<CommandRecord>(deviceActorId(homeId, deviceId), msg);
+    const command = await ask(deviceActorId(homeId, deviceId), msg);
     c.header('Location', `/v1/homes/${homeId}/commands/${encodeURIComponent(command.commandId)}`);
     return c.json({ commandId: command.commandId, status: command.status }, 202);
   });
@@ -84,7 +86,7 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
     const commandId = c.req.param('commandId');
     const deviceId = deviceOfCommand(commandId);
     if (deviceId === undefined || deviceId.length > PATH_ID_MAX) throw notFound(`no command ${commandId}`);
-    const command = await ask<CommandRecord>(deviceActorId(c.req.param('homeId'), deviceId), { type: 'command.get', commandId });
+    const command = await ask(deviceActorId(c.req.param('homeId'), deviceId), { type: 'command.get', commandId });
     return c.json(command);
   });
 }

@@ -1,7 +1,6 @@
 /** Provisioning routes: create and read homes, register hubs (secret shown once), mint app tokens. */
 import type { Hono } from 'hono';
-import type { HomeReplies } from '../../actors/home-messages.ts';
-import { HOME_ID, homeActorId } from '../../actors/types.ts';
+import { HOME_ID, homeActorId } from '../../actors/actor-id.ts';
 import { SCOPES, type Scope } from '../auth/credential-store.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
@@ -40,12 +39,12 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     const homeId = c.req.param('homeId');
     const body = await readJsonObject(c);
     onlyFields(body, ['name', 'timezone']);
-    const reply = await ask<HomeReplies['home.upsert']>(homeActorId(homeId), { type: 'home.upsert', name: body.name, timezone: body.timezone });
+    const reply = await ask(homeActorId(homeId), { type: 'home.upsert', name: body.name, timezone: body.timezone });
     return c.json(reply.home, reply.created ? 201 : 200);
   });
 
   app.get('/v1/homes/:homeId', guard('read'), async (c) => {
-    const home = await ask<HomeReplies['home.get']>(homeActorId(c.req.param('homeId')), { type: 'home.get' });
+    const home = await ask(homeActorId(c.req.param('homeId')), { type: 'home.get' });
     return c.json(home);
   });
 
@@ -56,7 +55,7 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     onlyFields(body, ['hubId']);
     const secret = newSecret('hub');
     const secretHash = hashSecret(secret);
-    const hub = await ask<HomeReplies['home.registerHub']>(homeActorId(homeId), { type: 'home.registerHub', hubId: body.hubId, secretHash });
+    const hub = await ask(homeActorId(homeId), { type: 'home.registerHub', hubId: body.hubId, secretHash });
     await ctx.credentials.putHub(secretHash, { homeId, hubId: hub.hubId }).catch(storeDown);
     return c.json({ hubId: hub.hubId, secret }, 201);
   });

@@ -1,6 +1,6 @@
 /** Untrusted request input: path ids, JSON bodies, query integers and headers (incl. entity tags), each failing with a named 400. */
 import type { Context } from 'hono';
-import { HOME_ID } from '../../actors/types.ts';
+import { HOME_ID } from '../../actors/actor-id.ts';
 import { invalidArgument } from './http-error.ts';
 
 /** Path ids other than homeId (devices, rules, scenes, commands): 1..128 characters. */

@@ -1,9 +1,9 @@
-/** What route modules share: who is calling, the ports they use, and `ask`, which unwraps actor replies. */
+/** What route modules share: who is calling, the ports they use, and `ask`, which turns a failed actor ask into an HttpError. */
 import type { MiddlewareHandler } from 'hono';
-import type { Outcome } from '../../actors/types.ts';
+import type { ActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import type { Result } from '../../runtime/result.ts';
+import { askActor, type AskError, type MsgFor, type ReplyOf } from '../ask-actor.ts';
 import type { AppTokenGrant, CredentialStore, Scope } from '../auth/credential-store.ts';
 import { isErrorCode } from '../error-codes.ts';
 import type { EventFeed } from '../events/event-feed.ts';
@@ -31,33 +31,28 @@ export interface RouteContext {
   readonly logger: Logger;
 }
 
-/** Sends `msg` to `actorId` and resolves with the domain value, or rejects with an HttpError. */
-export type Ask = <T>(actorId: string, msg: unknown) => Promise<T>;
-
-const isOutcome = (x: unknown): x is Outcome<unknown> =>
-  typeof x === 'object' && x !== null && typeof (x as { ok?: unknown }).ok === 'boolean';
+/** Asks an actor: resolves with the reply value (typed by the message), or rejects with an HttpError. */
+export type Ask = <Id extends ActorId, M extends MsgFor<Id>>(actorId: Id, msg: M) => Promise<ReplyOf<Id, M>>;
 
 /**
- * The value of a reply, or an HttpError with the code of whichever layer failed: a runtime
- * failure (`overloaded` → 429, `timeout`/`unavailable` → 503, ...) or a domain one (`not_found`,
- * `version_conflict`, `invalid_argument` with `details.field`, ...). A reply that is not an
- * Outcome is a bug and is thrown as a plain Error (500, logged).
+ * The HttpError of a failed ask, with the code of whichever layer failed: a runtime failure
+ * (`overloaded` → 429, `timeout`/`unavailable` → 503, ...) or a domain one (`not_found`,
+ * `version_conflict`, `invalid_argument` with `details.field`, ...). An unknown code is a bug and
+ * is thrown as a plain Error (500, logged).
  */
-export function unwrapReply<T>(result: Result<unknown>): T {
-  if (!result.ok) {
-    // A full mailbox drains in milliseconds: tell the client to come back soon.
-    const headers = result.error.code === 'overloaded' ? { 'Retry-After': '1' } : undefined;
-    throw new HttpError(result.error.code, result.error.message, undefined, headers);
-  }
-  const outcome = result.value;
-  if (!isOutcome(outcome)) throw new Error(`actor reply is not an outcome: ${JSON.stringify(outcome)}`);
-  if (outcome.ok) return outcome.value as T;
-  const { code, message, field } = outcome.error;
-  if (!isErrorCode(code)) throw new Error(`actor replied with an unknown error code ${String(code)}`);
-  throw new HttpError(code, message, field === undefined ? undefined : { field });
+export function httpErrorOf(error: AskError): HttpError {
+  // A full mailbox drains in milliseconds: tell the client to come back soon.
+  if (error.code === 'overloaded') return new HttpError(error.code, error.message, undefined, { 'Retry-After': '1' });
+  if (!isErrorCode(error.code)) throw new Error(`actor replied with an unknown error code ${String(error.code)}`);
+  const field = 'field' in error ? error.field : undefined;
+  return new HttpError(error.code, error.message, field === undefined ? undefined : { field });
 }
 
 /** An Ask over `router`; `timeoutMs` (milliseconds) is the deadline of every ask, default the host's. */
 export function createAsk(router: ActorRouter, timeoutMs?: number): Ask {
-  return async <T>(actorId: string, msg: unknown): Promise<T> => unwrapReply<T>(await router.ask(actorId, msg, timeoutMs));
+  return async (actorId, msg) => {
+    const r = await askActor(router, actorId, msg, timeoutMs);
+    if (!r.ok) throw httpErrorOf(r.error);
+    return r.value;
+  };
 }

@@ -1,7 +1,8 @@
 /** Tells the hub actor how far a hub's reports are durable (`hub.durable`), coalesced: one ask in flight, latest value wins. */
-import type { Outcome } from '../../actors/types.ts';
+import type { HubActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { askActor } from '../ask-actor.ts';
 
 /**
  * The hub actor's `lastDurableSeq` is where a reconnecting hub resumes (the welcome's
@@ -18,7 +19,7 @@ export class DurableCursor {
 
   constructor(
     private readonly router: ActorRouter,
-    private readonly hubActorId: string,
+    private readonly hubActorId: HubActorId,
     private readonly log: Logger,
   ) {}
 
@@ -26,7 +27,7 @@ export class DurableCursor {
   advance(upToSeq: number): void {
     if (upToSeq <= Math.max(this.confirmed, this.pending ?? 0)) return;
     this.pending = upToSeq;
-    if (!this.inFlight) void this.send();
+    if (!this.inFlight) this.send().catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
   }
 
   /**
@@ -44,24 +45,23 @@ export class DurableCursor {
 
   private async send(): Promise<void> {
     this.inFlight = true;
-    while (this.pending !== undefined) {
-      const upToSeq = this.pending;
-      this.pending = undefined;
-      const r = await this.router.ask<Outcome<unknown>>(this.hubActorId, { type: 'hub.durable', upToSeq }).catch((err: unknown) => {
-        this.log.error({ err }, 'hub.durable ask threw');
-        return undefined;
-      });
-      if (r?.ok && r.value.ok) {
-        this.confirmed = Math.max(this.confirmed, upToSeq);
-        continue;
+    try {
+      while (this.pending !== undefined) {
+        const upToSeq = this.pending;
+        this.pending = undefined;
+        const r = await askActor(this.router, this.hubActorId, { type: 'hub.durable', upToSeq });
+        if (r.ok) {
+          this.confirmed = Math.max(this.confirmed, upToSeq);
+          continue;
+        }
+        // Keep the value for the next ack (or the stream end) rather than spin on a failing actor.
+        this.log.warn({ code: r.error.code, upToSeq }, 'hub.durable failed; will retry with the next ack');
+        this.pending = Math.max(this.pending ?? 0, upToSeq);
+        break;
       }
-      // Keep the value for the next ack (or the stream end) rather than spin on a failing actor.
-      const code = r === undefined ? 'internal' : r.ok ? r.value.ok ? undefined : r.value.error.code : r.error.code;
-      this.log.warn({ code, upToSeq }, 'hub.durable failed; will retry with the next ack');
-      this.pending = Math.max(this.pending ?? 0, upToSeq);
-      break;
+    } finally {
+      this.inFlight = false;
+      if (this.finished) this.finish();
     }
-    this.inFlight = false;
-    if (this.finished) this.finish();
   }
 }

@@ -1,11 +1,12 @@
 /** The hub gRPC ingress: the HubIngress server with health and reflection, hub authentication and the session registry. */
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Registry } from 'prom-client';
-import { hubActorId, type CommandDelivery } from '../../actors/types.ts';
+import { hubActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
+import { bindServer, shutdownServer } from '../../cluster/grpc-server.ts';
 import { loadProtoDefinition, PROTO_LOADER_OPTIONS } from '../../protos/load-proto.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
@@ -15,7 +16,6 @@ import { defaultRetryPolicy, type RetryPolicy } from './device-lanes.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { HubSession, type SessionHost } from './hub-session.ts';
 import { endCall, type HubCall } from './hub-wire.ts';
-import { shutdownServer } from '../../protos/shutdown-server.ts';
 
 /** The fully qualified name of the hub service (health status name, reflection). */
 export const HUB_SERVICE = 'iot.hub.v1.HubIngress';
@@ -41,7 +41,7 @@ export interface HubIngressDeps {
 
 /**
  * Accepts hub streams. A hub has at most one session per node: a second stream for the same hub
- * supersedes the first. Commands reach a hub through `sendToHub` on the node holding its stream.
+ * supersedes the first. Commands reach a hub through `HubCommandDelivery` (hub-command-delivery.ts).
  */
 export class HubIngress {
   private readonly server: Server;
@@ -83,22 +83,15 @@ export class HubIngress {
   }
 
   /** Binds `host:port` (port 0 = a free port) and resolves the port actually bound. */
-  listen(host: string, port: number): Promise<number> {
-    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) reject(err);
-        else {
-          this.log.info({ address, port: bound }, 'hub ingress listening');
-          resolve(bound);
-        }
-      });
-    });
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await bindServer(this.server, host, port);
+    this.log.info({ host, port: bound }, 'hub ingress listening');
+    return bound;
   }
 
-  /** Writes a command to the hub's stream on this node; false when the hub has no stream here. */
-  sendToHub(homeId: string, hubId: string, command: CommandDelivery): boolean {
-    return this.current.get(hubActorId(homeId, hubId))?.sendCommand(command) ?? false;
+  /** The current stream of a hub on this node, if it has one here (hub-command-delivery.ts writes commands to it). */
+  sessionOf(homeId: string, hubId: string): HubSession | undefined {
+    return this.current.get(hubActorId(homeId, hubId));
   }
 
   /** Hubs with a stream on this node (one per hub; a superseded stream does not count). */
@@ -180,5 +173,5 @@ export class HubIngress {
 function serviceOf(definition: PackageDefinition, name: string): ServiceDefinition {
   const d = definition[name];
   if (d === undefined || 'format' in d) throw new Error(`${name} is not a service of the loaded proto`);
-  return d as unknown as ServiceDefinition;
+  return d;
 }

@@ -1,10 +1,11 @@
 /** One hub's `Connect` stream: hello and welcome, the message loop, commands down, and the session lifecycle. */
-import type { CommandResult } from '../../actors/device.ts';
-import type { HubResume } from '../../actors/hub.ts';
-import { deviceActorId, deviceOfCommand, HOME_ID, hubActorId, type CommandDelivery, type Outcome } from '../../actors/types.ts';
+import { deviceActorId, HOME_ID, hubActorId, type HubActorId } from '../../actors/actor-id.ts';
+import type { CommandResult } from '../../actors/device-state.ts';
+import { deviceOfCommand, type CommandDelivery } from '../../actors/types.ts';
 import { VALUE_LIMITS } from '../../actors/validation.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { askActor, isRuntimeError } from '../ask-actor.ts';
 import type { HubCredential } from '../auth/credential-store.ts';
 import { grpcStatusName, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import type { RetryPolicy } from './device-lanes.ts';
@@ -34,7 +35,7 @@ export interface SessionHost {
 
 export class HubSession {
   /** `hub:{homeId}:{hubId}`: the hub actor, and the key of the session registry. */
-  readonly hubActor: string;
+  readonly hubActor: HubActorId;
   private state: SessionState = 'awaiting-hello';
   private devices: ReadonlySet<string> = new Set();
   private intake: ReportIntake | undefined;
@@ -139,17 +140,16 @@ export class HubSession {
     this.call.pause();
     this.early = [];
     this.host.claim(this);
-    const r = await this.host.router.ask<Outcome<HubResume>>(this.hubActor, { type: 'hub.hello', devices: devices.value, nodeId: this.host.nodeId });
+    const r = await askActor(this.host.router, this.hubActor, { type: 'hub.hello', devices: devices.value, nodeId: this.host.nodeId });
     if (this.state !== 'awaiting-hello') return; // superseded or cancelled meanwhile
-    if (!r.ok) {
-      this.fail(r.error.code === 'actor_crashed' ? 'actor_crashed' : 'unavailable', `hub actor: ${r.error.message}`);
+    if (r.ok) {
+      this.open(r.value.lastDurableSeq);
       return;
     }
-    if (!r.value.ok) {
-      this.fail(r.value.error.code, r.value.error.message);
-      return;
-    }
-    this.open(r.value.value.lastDurableSeq);
+    const { code, message } = r.error;
+    // No answer from the hub actor: the hub may retry (UNAVAILABLE), unless the actor crashed on its hello.
+    if (isRuntimeError(r.error)) this.fail(code === 'actor_crashed' ? 'actor_crashed' : 'unavailable', `hub actor: ${message}`);
+    else this.fail(code, message);
   }
 
   private open(lastDurableSeq: number): void {

@@ -1,8 +1,9 @@
 /** The report path of one hub stream: credit window, per-report checks, ordered device asks with retry, cumulative acks. */
-import type { Report, ReportBatch, ReportBatchAck } from '../../actors/device.ts';
-import { deviceActorId, type Outcome } from '../../actors/types.ts';
+import { deviceActorId } from '../../actors/actor-id.ts';
+import type { Report, ReportBatch } from '../../actors/device-state.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { askActor } from '../ask-actor.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { AckTracker, type PendingReport } from './ack-tracker.ts';
 import { DeviceLanes, type RetryPolicy } from './device-lanes.ts';
@@ -38,7 +39,7 @@ interface Job {
 }
 
 /** Runtime failures worth retrying: the report may succeed a moment later. */
-const TRANSIENT = new Set(['overloaded', 'timeout', 'unavailable']);
+const TRANSIENT: ReadonlySet<string> = new Set(['overloaded', 'timeout', 'unavailable']);
 
 /**
  * A report is *processed* once its device actor replied (the reply comes only when the step is
@@ -54,7 +55,7 @@ export class ReportIntake {
   constructor(private readonly deps: ReportIntakeDeps) {
     this.tracker = new AckTracker({ onAck: (upToSeq, covered) => this.onAck(upToSeq, covered) });
     this.lanes = new DeviceLanes<Job>({
-      run: (jobs) => this.ask(jobs),
+      run: (jobs) => this.ask(jobs).catch((err: unknown) => this.crashed(err, jobs)),
       onGiveUp: (jobs, reason) =>
         deps.fail('unavailable', `report seq ${jobs[0]!.msg.seq} of device ${jobs[0]!.deviceId} failed for ${deps.retry.giveUpAfterMs} ms (${reason}); reconnect and re-send`),
       onRetry: () => deps.metrics.reportRetries.inc(),
@@ -133,30 +134,20 @@ export class ReportIntake {
   private async ask(jobs: readonly Job[]): Promise<string | undefined> {
     const deviceId = jobs[0]!.deviceId;
     const msg: ReportBatch = { type: 'report.batch', items: jobs.map((j) => j.msg) };
-    let r;
-    try {
-      r = await this.deps.router.ask<Outcome<ReportBatchAck>>(deviceActorId(this.deps.homeId, deviceId), msg);
-    } catch (err) {
-      this.deps.log.error({ err, deviceId, seq: jobs[0]!.msg.seq }, 'report ask threw');
-      this.deps.fail('internal', 'internal error');
-      return undefined;
-    }
+    const r = await askActor(this.deps.router, deviceActorId(this.deps.homeId, deviceId), msg);
     if (!r.ok) {
-      if (TRANSIENT.has(r.error.code)) return `${r.error.code}: ${r.error.message}`;
-      if (r.error.code === 'stopping') {
+      const { code, message } = r.error;
+      if (TRANSIENT.has(code)) return `${code}: ${message}`;
+      if (code === 'stopping') {
         this.deps.fail('stopping', 'node shutting down');
         return undefined;
       }
-      for (const job of jobs) this.settle(job.entry, r.error.code, r.error.message); // actor_crashed: retrying will not help
-      return undefined;
-    }
-    if (!r.value.ok) {
-      for (const job of jobs) this.settle(job.entry, r.value.error.code, r.value.error.message);
+      for (const job of jobs) this.settle(job.entry, code, message); // a domain error, or actor_crashed: retrying will not help
       return undefined;
     }
     let applied = 0;
     let duplicate = 0;
-    r.value.value.results.forEach((result, i) => {
+    r.value.results.forEach((result, i) => {
       const job = jobs[i]!;
       if (!result.ok) this.settle(job.entry, result.error.code, result.error.message);
       else {
@@ -168,6 +159,13 @@ export class ReportIntake {
     // Counted once per batch: prom-client label lookups per report showed in profiles.
     if (applied > 0) this.deps.metrics.reportsApplied.inc(applied);
     if (duplicate > 0) this.deps.metrics.reportsDuplicate.inc(duplicate);
+    return undefined;
+  }
+
+  /** A bug in the ask or in handling its reply, not the hub's fault: end this stream only. */
+  private crashed(err: unknown, jobs: readonly Job[]): undefined {
+    this.deps.log.error({ err, deviceId: jobs[0]!.deviceId, seq: jobs[0]!.msg.seq }, 'report batch failed');
+    this.deps.fail('internal', 'internal error');
     return undefined;
   }
 

@@ -70,7 +70,10 @@ export function defineFencedWrite(client: RedisClient): RedisClient & FencedWrit
   return client as RedisClient & FencedWriteClient;
 }
 
-/** True when a Redis error is the script's fence rejection; returns the current token then. */
+/**
+ * The reason of the script's fence rejection: the shard's current fence token as the script saw it
+ * (`none` when the shard has no fence), or undefined when `err` is not a fence rejection.
+ */
 export function fenceRejection(err: unknown): string | undefined {
   const m = err instanceof Error ? /FENCED (\S+)/.exec(err.message) : null;
   return m?.[1];

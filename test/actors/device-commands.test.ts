@@ -1,10 +1,10 @@
 /** Unit tests of the device actor's command lifecycle: idempotency, delivery, results, TTL, causal depth, bounds. */
 import { describe, expect, it } from 'vitest';
 import { errorOf, valueOf } from '../support/outcome.ts';
-import { COMMAND_LIMITS } from '../../actors/device-commands.ts';
 import { deviceBehavior } from '../../actors/device.ts';
-import type { CommandRecord, DeviceMsg, DeviceState, ExpireResult } from '../../actors/device.ts';
-import { deviceActorId } from '../../actors/types.ts';
+import { COMMAND_LIMITS } from '../../actors/device-state.ts';
+import type { CommandRecord, DeviceMsg, DeviceState, ExpireResult } from '../../actors/device-state.ts';
+import { deviceActorId } from '../../actors/actor-id.ts';
 import type { DomainEffect, IssueCommand } from '../../actors/types.ts';
 
 const ID = deviceActorId('h1', 'lamp');

@@ -1,8 +1,8 @@
 /** Property-style test of report ordering: random interleavings and duplicates, fixed seeds. */
 import { describe, expect, it } from 'vitest';
 import { deviceBehavior, reportedValues } from '../../actors/device.ts';
-import type { DeviceMsg, DeviceState, ReportAck } from '../../actors/device.ts';
-import { deviceActorId } from '../../actors/types.ts';
+import type { DeviceMsg, DeviceState, ReportAck } from '../../actors/device-state.ts';
+import { deviceActorId } from '../../actors/actor-id.ts';
 import type { Value } from '../../actors/types.ts';
 import { mulberry32, randomInt, shuffle } from '../support/prng.ts';
 

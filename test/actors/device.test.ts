@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { errorOf, valueOf } from '../support/outcome.ts';
 import { deviceBehavior } from '../../actors/device.ts';
-import type { DeviceMsg, DeviceState, ReportAck, Shadow } from '../../actors/device.ts';
-import { deviceActorId } from '../../actors/types.ts';
+import type { DeviceMsg, DeviceState, ReportAck, Shadow } from '../../actors/device-state.ts';
+import { deviceActorId } from '../../actors/actor-id.ts';
 import type { DeviceChanged, Value } from '../../actors/types.ts';
 
 const ID = deviceActorId('h1', 'lamp');

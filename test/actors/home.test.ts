@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHomeBehavior, homeBehavior, type HomeMsg, type HomeReplies, type HomeState } from '../../actors/home.ts';
+import { createHomeBehavior, homeBehavior } from '../../actors/home.ts';
+import type { HomeMsg, HomeReplies, HomeState } from '../../actors/home-messages.ts';
 import type { DeviceChanged, DomainEffect, IssueCommand, Value } from '../../actors/types.ts';
 import { mulberry32, pick, randomInt } from '../support/prng.ts';
 
@@ -69,6 +70,12 @@ const motionRule = {
 const motion = (depth = 0) => change('motion1', { motion: true }, { attributes: { motion: true, illuminance: 12 }, depth });
 
 describe('home: settings and hubs', () => {
+  it('parses its homeId from its id and refuses an id of another kind', () => {
+    expect(homeBehavior.initial('home:h.1-x').homeId).toBe('h.1-x');
+    expect(() => homeBehavior.initial('device:h1:d1')).toThrow(/not a home actor id/);
+    expect(() => homeBehavior.initial('h1')).toThrow(/not a home actor id/);
+  });
+
   it('is not found until created, then summarises itself', () => {
     const s0 = homeBehavior.initial('home:h1');
     expect(errorOf(send(s0, { type: 'home.get' })).code).toBe('not_found');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { errorOf } from '../support/outcome.ts';
 import { hubBehavior } from '../../actors/hub.ts';
 import type { HubDevice, HubMsg, HubState } from '../../actors/hub.ts';
-import { hubActorId } from '../../actors/types.ts';
+import { hubActorId } from '../../actors/actor-id.ts';
 import type { DomainEffect } from '../../actors/types.ts';
 
 const ID = hubActorId('h1', 'hub1');

@@ -95,7 +95,7 @@ describe('compare: two runs side by side', () => {
 describe('bench command line', () => {
   it('defaults to every scenario, keeps the order, and knows which flags were given', () => {
     const all = parseCommand([]);
-    expect(all).toMatchObject({ mode: 'run', scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'resize', 'failover'], smoke: false, duration: 10 });
+    expect(all).toMatchObject({ mode: 'run', scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover'], smoke: false, duration: 10 });
     const some = parseCommand(['--scenario', 'failover,ingest', '--rate', '5000', '--smoke']);
     expect(some).toMatchObject({ mode: 'run', scenarios: ['ingest', 'failover'], rate: 5000, smoke: true, duration: 0.5 });
     expect(some.mode === 'run' && [...some.explicit]).toEqual(['rate']);

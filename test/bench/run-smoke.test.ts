@@ -3,24 +3,17 @@
  * loads against real node processes and load processes, and the run writes its JSON and HTML.
  * Nothing here checks a timing.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS } from '../../bench/harness/cli-args.ts';
 import { asRun } from '../../bench/harness/run-record.ts';
+import { runCli } from '../support/run-cli.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-
-function bench(args: string[]): Promise<{ code: number | null; text: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    child.on('exit', (code) => resolve({ code, text }));
-  });
+async function bench(args: string[]): Promise<{ code: number | null; text: string }> {
+  const r = await runCli('bench/run.ts', args, {}, 150_000);
+  return { code: r.code, text: r.out };
 }
 
 describe('bench runner (smoke: the harness works end to end; no timing is checked)', () => {
@@ -55,6 +48,10 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
       const latency = byName.get('latency')!.latencies ?? [];
       expect(latency.some((l) => l.name.includes('command'))).toBe(true);
       expect(latency.some((l) => l.name.includes('ack') && l.count > 0)).toBe(true);
+      // Forwarding: the hub on the owner and the forwarded one, each with ack samples, and their difference.
+      const forwarding = byName.get('forwarding')!;
+      expect(forwarding.latencies?.map((l) => l.count > 0)).toEqual([true, true]);
+      expect(forwarding.figures.find((f) => f.name.includes('p50, hub on a node that does not own'))).toMatchObject({ ratio: expect.any(Number) });
       for (const name of ['resize', 'failover'] as const) {
         const r = byName.get(name)!;
         expect(r.series?.some((s) => s.unit === 'reports/s' && s.points.length > 0), name).toBe(true);

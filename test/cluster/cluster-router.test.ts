@@ -1,7 +1,6 @@
-/** ClusterRouter over a real actor host, a fake shard manager and a recording peer port: local, held while acquiring, forwarded, re-routed. */
+/** ClusterRouter over a real actor host, a fake shard manager and a recording peer port: local, held while acquiring, forwarded, re-routed, caught up. */
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { CommandDelivery } from '../../actors/types.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterRouter, type ClusterRouterConfig, type PeerPort } from '../../cluster/cluster-router.ts';
 import type { ShardManager, ShardState } from '../../cluster/shard-manager.ts';
 import { ActorHost } from '../../runtime/actor-host.ts';
@@ -31,8 +30,7 @@ class FakeShards {
 
 type PeerCall =
   | { readonly kind: 'ask'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly timeoutMs: number; readonly hops: number; readonly epoch: number }
-  | { readonly kind: 'tell'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly durable: boolean; readonly hops: number; readonly epoch: number }
-  | { readonly kind: 'hub'; readonly node: string; readonly homeId: string; readonly hubId: string; readonly command: CommandDelivery };
+  | { readonly kind: 'tell'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly durable: boolean; readonly hops: number; readonly epoch: number };
 
 class RecordingPeers implements PeerPort {
   readonly calls: PeerCall[] = [];
@@ -46,10 +44,6 @@ class RecordingPeers implements PeerPort {
   tell(node: string, actorId: string, msg: unknown, durable: boolean, hops: number, epoch: number): void {
     this.calls.push({ kind: 'tell', node, actorId, msg, durable, hops, epoch });
   }
-
-  sendToHub(node: string, homeId: string, hubId: string, command: CommandDelivery): void {
-    this.calls.push({ kind: 'hub', node, homeId, hubId, command });
-  }
 }
 
 const hosts: ActorHost[] = [];
@@ -58,13 +52,19 @@ afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close()));
 });
 
-function setup(config: Partial<ClusterRouterConfig> = {}) {
-  const host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry: new Registry() });
+function setup(config: Partial<ClusterRouterConfig> = {}, catchUp?: (epoch: number) => Promise<void>) {
+  const registry = new Registry();
+  const host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry });
   hosts.push(host);
   const shards = new FakeShards();
   const peers = new RecordingPeers();
-  const router = new ClusterRouter('n1', host, shards as unknown as ShardManager, shardOf, peers, silentLogger, config);
-  return { host, shards, peers, router };
+  const router = new ClusterRouter(
+    { nodeId: 'n1', host, shards: shards as unknown as ShardManager, shardOf, peers, logger: silentLogger, registry, ...(catchUp ? { catchUp } : {}) },
+    config,
+  );
+  const dropped = async (reason: string): Promise<number> =>
+    (await registry.getSingleMetric('iot_cluster_held_messages_dropped_total')?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  return { host, shards, peers, router, dropped };
 }
 
 const add = (n: number) => ({ type: 'add', n });
@@ -213,13 +213,16 @@ describe('ClusterRouter', () => {
     expect(peers.calls).toHaveLength(3);
   });
 
-  it('fails held asks with stopping on close() and drops held tells', async () => {
-    const { host, shards, peers, router } = setup();
+  it('fails held asks with stopping on close(), and counts every held message it drops', async () => {
+    const { host, shards, peers, router, dropped } = setup();
     shards.states.set(2, 'acquiring');
     const asked = router.ask(actorIn(2), add(1), 5_000);
     router.tell(actorIn(2), add(2));
+    router.deliver(actorIn(2), add(3));
+    expect(await dropped('stopping')).toBe(0);
     router.close();
     expect(await asked).toMatchObject({ ok: false, error: { code: 'stopping' } });
+    expect(await dropped('stopping')).toBe(3);
 
     shards.states.set(2, 'owned');
     router.onOwned(2);
@@ -227,10 +230,127 @@ describe('ClusterRouter', () => {
     expect(peers.calls).toEqual([]);
   });
 
-  it('sends a command for a hub held elsewhere to that node', () => {
-    const { peers, router } = setup();
-    const command: CommandDelivery = { commandId: 'd1~k1', deviceId: 'd1', name: 'turn_on', params: {}, expiresAtMs: 1_700_000_000_000 };
-    router.sendToHubOn('n2', 'h1', 'hub1', command);
-    expect(peers.calls).toEqual([{ kind: 'hub', node: 'n2', homeId: 'h1', hubId: 'hub1', command }]);
+  it('counts messages refused because the buffer of a shard being acquired is full', async () => {
+    const { shards, router, dropped } = setup({ bufferPerShard: 1 });
+    shards.states.set(4, 'acquiring');
+    expect(router.tell(actorIn(4), add(1)).ok).toBe(true);
+    expect(router.tell(actorIn(4), add(1))).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(router.deliver(actorIn(4), add(1))).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(await dropped('overflow')).toBe(2);
+  });
+
+  it('catches up with a sender whose epoch is newer before routing its message, instead of bouncing it back by the old table', async () => {
+    let caughtUp = 0;
+    const { host, shards, peers, router } = setup({}, async (epoch) => {
+      caughtUp++;
+      // The stored ring (epoch 9) gives shard 3 to this node.
+      await Promise.resolve();
+      shards.epoch = Math.max(shards.epoch, epoch);
+      shards.states.set(3, 'owned');
+      shards.owners.set(3, 'n1');
+    });
+    // By this node's table (epoch 7) shard 3 is n2's, which sent the message here by epoch 9.
+    shards.owners.set(3, 'n2');
+    expect(await router.askFromPeer(actorIn(3), add(5), 1_000, 1, 9)).toEqual({ ok: true, value: 5 });
+    router.tellFromPeer(actorIn(3), add(1), false, 1, 9);
+    router.tellFromPeer(actorIn(3), add(1), true, 1, 8);
+    expect(await router.ask(actorIn(3), { type: 'get' })).toEqual({ ok: true, value: 7 });
+    expect(peers.calls).toEqual([]);
+    expect(host.isResident(actorIn(3))).toBe(true);
+    expect(caughtUp).toBe(1); // at epoch 9 already: no more ring reads
+  });
+
+  it('keeps a sender’s messages in order while one of them waits for the ring, even if the ring arrives by another path meanwhile', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { shards, peers, router } = setup({}, () => gate);
+    shards.owners.set(3, 'n2');
+    router.tellFromPeer(actorIn(3), add(1), false, 0, 9);
+    shards.epoch = 9; // the pub/sub announcement of epoch 9 is adopted while the catch-up read is under way
+    router.tellFromPeer(actorIn(3), add(2), false, 0, 9);
+    expect(peers.calls).toEqual([]);
+    release();
+    await vi.waitFor(() => expect(peers.calls).toHaveLength(2));
+    expect(peers.calls.map((c) => c.msg)).toEqual([add(1), add(2)]);
+    router.tellFromPeer(actorIn(3), add(3), false, 0, 9);
+    expect(peers.calls.map((c) => c.msg)).toEqual([add(1), add(2), add(3)]); // nothing pending: routed at once
+  });
+
+  it('routes a forwarded message by its current table when the sender is not ahead, or the catch-up fails', async () => {
+    const { shards, peers, router } = setup({}, () => Promise.reject(new Error('redis down')));
+    shards.owners.set(3, 'n2');
+    expect(await router.askFromPeer(actorIn(3), add(1), 1_000, 1, 7)).toEqual({ ok: true, value: 'from the owner' });
+    expect(await router.askFromPeer(actorIn(3), add(2), 1_000, 1, 9)).toEqual({ ok: true, value: 'from the owner' });
+    router.tellFromPeer(actorIn(3), add(3), true, 1, 9);
+    await vi.waitFor(() => expect(peers.calls).toHaveLength(3));
+    expect(peers.calls.map((c) => [c.kind, c.hops, c.epoch])).toEqual([
+      ['ask', 2, 7],
+      ['ask', 2, 7],
+      ['tell', 2, 7],
+    ]);
+  });
+  it('waits a bounded time for a catch-up that hangs, then routes by its current table with what is left of the deadline', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const { shards, peers, router } = setup({}, () => new Promise<void>(() => {}));
+      shards.owners.set(3, 'n2');
+      const asked = router.askFromPeer(actorIn(3), add(1), 1_000, 1, 9);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(peers.calls).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await asked).toEqual({ ok: true, value: 'from the owner' });
+      expect(peers.calls).toMatchObject([{ kind: 'ask', timeoutMs: 800, epoch: 7 }]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not read the ring again for every message while the stored ring stays behind a peer', async () => {
+    let reads = 0;
+    const { shards, peers, router } = setup({}, async () => {
+      reads++;
+    });
+    shards.owners.set(3, 'n2');
+    for (let i = 0; i < 5; i++) expect((await router.askFromPeer(actorIn(3), add(i), 1_000, 1, 9)).ok).toBe(true);
+    expect(reads).toBe(1);
+    expect(peers.calls).toHaveLength(5);
+  });
+
+  it('logs a forwarded message that throws when it is routed after a catch-up, and keeps routing the next ones', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { shards, router, host } = setup({}, () => gate);
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      shards.states.set(0, 'owned');
+      shards.states.set(3, 'owned');
+      // `nokind:s0…` is of no kind this host serves: the host throws on it (a bug or a newer peer's kind).
+      router.tellFromPeer('nokind:s', add(1), false, 0, 9);
+      router.tellFromPeer(actorIn(3), add(2), false, 0, 9);
+      release();
+      await vi.waitFor(() => expect(host.isResident(actorIn(3))).toBe(true));
+      expect(await router.ask(actorIn(3), { type: 'get' })).toEqual({ ok: true, value: 2 });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+  });
+
+  it('counts a held tell that is refused when it is finally run, and refuses new ones after close()', async () => {
+    const { shards, router, dropped } = setup();
+    shards.states.set(5, 'acquiring');
+    expect(router.tell(actorIn(5), add(1)).ok).toBe(true);
+    // The table moved shard 5 away and its new owner is not known yet: the held tell has nowhere to go.
+    shards.states.set(5, 'released');
+    router.reroute();
+    expect(await dropped('unroutable')).toBe(1);
+
+    shards.states.set(6, 'acquiring');
+    router.close();
+    expect(router.tell(actorIn(6), add(1))).toMatchObject({ ok: false, error: { code: 'stopping' } });
+    expect(await router.ask(actorIn(6), add(1), 1_000)).toMatchObject({ ok: false, error: { code: 'stopping' } });
+    expect(await dropped('stopping')).toBe(2);
   });
 });

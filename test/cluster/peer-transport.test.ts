@@ -2,10 +2,11 @@
 import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { CommandDelivery } from '../../actors/types.ts';
-import { PeerClient, PeerPool } from '../../cluster/peer-client.ts';
+import { PeerClient } from '../../cluster/peer-client.ts';
+import { PeerPool } from '../../cluster/peer-pool.ts';
 import { PeerServer, type PeerHandler } from '../../cluster/peer-server.ts';
 import { exchangeMethod, type WirePeerBatch, type WireReply } from '../../cluster/peer-wire.ts';
+import { httpStatusOf } from '../../edge-api/error-codes.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { ok, runtimeError, type Result } from '../../runtime/result.ts';
 
@@ -13,14 +14,14 @@ const HOST = '127.0.0.1';
 
 interface Recorded {
   readonly tells: { actorId: string; msg: unknown; durable: boolean; hops: number; epoch: number }[];
-  readonly hub: { homeId: string; hubId: string; command: CommandDelivery }[];
+  readonly deliveries: { channel: string; payload: unknown; from: string }[];
   /** Resolvers of asks of `slow`, released by the test. */
   readonly slow: ((r: Result<unknown>) => void)[];
 }
 
 /** Echoes asks; `slow` waits for the test; `throw` / `reject` fail; `overloaded` answers a failed Result. */
 function fakeHandler(): { handler: PeerHandler; seen: Recorded } {
-  const seen: Recorded = { tells: [], hub: [], slow: [] };
+  const seen: Recorded = { tells: [], deliveries: [], slow: [] };
   const handler: PeerHandler = {
     ask(actorId, msg, timeoutMs, hops, epoch) {
       switch (actorId) {
@@ -39,9 +40,10 @@ function fakeHandler(): { handler: PeerHandler; seen: Recorded } {
     tell(actorId, msg, durable, hops, epoch) {
       seen.tells.push({ actorId, msg, durable, hops, epoch });
     },
-    sendToHub(homeId, hubId, command) {
-      seen.hub.push({ homeId, hubId, command });
-      return hubId !== 'absent';
+    deliver(channel, payload, from) {
+      seen.deliveries.push({ channel, payload, from });
+      if (channel === 'nobody') return 'no_handler';
+      return channel === 'refusing' ? 'refused' : 'ok';
     },
   };
   return { handler, seen };
@@ -150,23 +152,25 @@ describe('PeerServer and PeerClient', () => {
     expect(echoed(await client.ask('after', { x: 1 }, 1_000, 0, 1)).msg).toEqual({ x: 1 });
   });
 
-  it('delivers tells and hub commands to the handler, in order, with durable, hops and epoch', async () => {
+  it('delivers tells and channel deliveries to the handler, in order, with durable, hops, epoch and the sender', async () => {
     const client = pool.get('node-c');
-    const command: CommandDelivery = { commandId: 'd1~c1', deviceId: 'd1', name: 'turn_on', params: { level: 80, fade: true, scene: 'evening' }, expiresAtMs: 1_900_000_000_000 };
+    const payload = { homeId: 'h1', hubId: 'hub1', command: { commandId: 'd1~c1', params: { level: 80, fade: true, scene: 'evening' } } };
     expect(client.tell('home:h1', { type: 'device.changed', n: 1 }, true, 1, 9)).toEqual({ ok: true, value: undefined });
     expect(client.tell('home:h1', { type: 'device.changed', n: 2 }, false, 0, 9)).toEqual({ ok: true, value: undefined });
-    expect(client.sendToHub('h1', 'hub1', command).ok).toBe(true);
-    expect(client.sendToHub('h1', 'absent', command).ok).toBe(true);
-    await vi.waitFor(() => expect(fakeC.seen.hub).toHaveLength(2), { timeout: 5_000, interval: 10 });
+    expect(client.deliver('hub.command', payload).ok).toBe(true);
+    expect(client.deliver('refusing', [1]).ok).toBe(true);
+    expect(client.deliver('nobody', 'x').ok).toBe(true);
+    await vi.waitFor(() => expect(fakeC.seen.deliveries).toHaveLength(3), { timeout: 5_000, interval: 10 });
     expect(fakeC.seen.tells).toEqual([
       { actorId: 'home:h1', msg: { type: 'device.changed', n: 1 }, durable: true, hops: 1, epoch: 9 },
       { actorId: 'home:h1', msg: { type: 'device.changed', n: 2 }, durable: false, hops: 0, epoch: 9 },
     ]);
-    expect(fakeC.seen.hub).toEqual([
-      { homeId: 'h1', hubId: 'hub1', command },
-      { homeId: 'h1', hubId: 'absent', command },
+    expect(fakeC.seen.deliveries).toEqual([
+      { channel: 'hub.command', payload, from: 'node-a' },
+      { channel: 'refusing', payload: [1], from: 'node-a' },
+      { channel: 'nobody', payload: 'x', from: 'node-a' },
     ]);
-    expect(await sampleSum(c.registry, 'iot_peer_served_total', { kind: 'hub_command', outcome: 'no_session' })).toBe(1);
+    for (const outcome of ['ok', 'refused', 'no_handler']) expect(await sampleSum(c.registry, 'iot_peer_served_total', { kind: 'delivery', outcome })).toBe(1);
   });
 
   it('answers a handler that throws or rejects with an error Result and keeps the stream', async () => {
@@ -200,7 +204,7 @@ describe('PeerServer and PeerClient', () => {
         request(7, '{not json'),
         {},
         { tell: { actor_id: 'home:h1', payload: Buffer.from('nope'), durable: true, hops: 0, epoch: 1 } },
-        { hub_command: { home_id: 'h1', hub_id: 'hub1', command: Buffer.from('') } },
+        { delivery: { channel: 'hub.command', payload: Buffer.from('') } },
         request(8, '{"fine":1}'),
       ],
     });
@@ -225,6 +229,37 @@ describe('PeerServer and PeerClient', () => {
   it('refuses a message with no JSON form without sending anything', async () => {
     const r = await pool.get('node-b').ask('home:h1', { n: 1n }, 1_000, 0, 1);
     expect(r).toMatchObject({ ok: false, error: { code: 'actor_crashed', message: expect.stringContaining('JSON') } });
+  });
+
+  it('refuses a message over the peer message limit with payload_too_large (HTTP 413), without sending it', async () => {
+    const registry = new Registry();
+    const client = new PeerClient(`${HOST}:${b.port}`, { nodeId: 'node-a', peerId: 'node-b', logger: silentLogger, registry, limits: { maxMessageBytes: 4_096 } });
+    try {
+      const big = { blob: 'x'.repeat(8_192) };
+      const asked = await client.ask('home:h1', big, 1_000, 0, 1);
+      expect(asked).toMatchObject({ ok: false, error: { code: 'payload_too_large', message: expect.stringContaining('over the peer message limit') } });
+      expect(httpStatusOf(asked.ok ? 'internal' : asked.error.code)).toBe(413);
+      expect(client.tell('home:h1', big, true, 0, 1)).toMatchObject({ ok: false, error: { code: 'payload_too_large' } });
+      expect(client.deliver('hub.command', big)).toMatchObject({ ok: false, error: { code: 'payload_too_large' } });
+      expect(await sampleSum(registry, 'iot_peer_stream_opens_total', { peer: 'node-b' })).toBe(0);
+      expect(echoed(await client.ask('home:h1', { small: true }, 1_000, 0, 1)).msg).toEqual({ small: true });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers a reply over the peer message limit with payload_too_large', async () => {
+    const fake = fakeHandler();
+    fake.handler.ask = () => Promise.resolve(ok('y'.repeat(8_192)));
+    const server = new PeerServer({ nodeId: 'node-big', handler: fake.handler, logger: silentLogger, registry: new Registry(), limits: { maxMessageBytes: 4_096 }, shutdownGraceMs: 1_000 });
+    const port = await server.listen(HOST, 0);
+    const client = new PeerClient(`${HOST}:${port}`, { nodeId: 'node-a', peerId: 'node-big', logger: silentLogger, registry: new Registry() });
+    try {
+      expect(await client.ask('home:h1', {}, 1_000, 0, 1)).toMatchObject({ ok: false, error: { code: 'payload_too_large', message: expect.stringContaining('peer message limit') } });
+    } finally {
+      await client.close();
+      await server.close();
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient, type RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { mulberry32, pick, randomInt } from '../support/prng.ts';
-import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
 let client: RedisClient;

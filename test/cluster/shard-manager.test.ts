@@ -14,7 +14,7 @@ import { RedisStore } from '../../runtime/redis/redis-store.ts';
 import { counterBehavior } from '../runtime/counter-behavior.ts';
 import { mulberry32, pick, randomInt, shuffle } from '../support/prng.ts';
 import { RedisClients } from '../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 const SHARDS = 8;
 const shardOf = shardOfActor(SHARDS);
@@ -44,7 +44,10 @@ function counterIn(shard: number): string {
 
 const table = (epoch: number, owner: (shard: number) => string): ShardTable => ({ epoch, owners: Array.from({ length: SHARDS }, (_, s) => owner(s)) });
 const allShards = Array.from({ length: SHARDS }, (_, s) => s);
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Lets `n` turns of the event loop pass (Redis replies due meanwhile are handled): a delay counted in turns, not milliseconds. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
 
 /**
  * The node's RedisStore, observed: records who held the shard's lease when each final snapshot had
@@ -173,7 +176,8 @@ function holder(id: string, keys: KeyLayout): ShardLeases {
 afterEach(async () => {
   // Hand everything to nobody (ends acquisition loops, flushes actors), then stop.
   for (const n of nodes) n.manager.applyTable(table(Number.MAX_SAFE_INTEGER, () => 'nobody'));
-  await Promise.all(nodes.map((n) => Promise.race([n.manager.settled(), delay(5_000)])));
+  // A handoff stuck here is a failure of the test that left it, not a reason to wait a fixed time.
+  await vi.waitFor(() => expect(nodes.filter((n) => n.manager.pending > 0).map((n) => n.id)).toEqual([]), { timeout: 5_000 });
   for (const n of nodes.splice(0)) {
     await n.host.close();
     await n.leases.releaseAll();
@@ -463,8 +467,8 @@ describe('ShardManager', () => {
       last = table(epoch, () => pick(rand, ['n1', 'n2']));
       const [first, second] = shuffle(rand, pair) as [TestNode, TestNode];
       first.manager.applyTable(last);
-      // The announcement reaches the other node a little later (or at once).
-      if (rand() < 0.6) await delay(randomInt(rand, 15));
+      // The announcement reaches the other node a few event-loop turns later (or at once).
+      if (rand() < 0.6) await turns(randomInt(rand, 15));
       second.manager.applyTable(last);
       if (rand() < 0.5) await Promise.all(pair.map((n) => n.manager.settled()));
       // Traffic to whichever node serves each actor's shard right now.

@@ -18,16 +18,16 @@ import {
   TestCluster,
   type Api,
 } from '../support/cluster-harness.ts';
-import { HubClient, type TestDevice, type TestReport } from '../support/hub-client.ts';
+import { HubClient, type HelloDevice, type HubReport } from '../../tools/hub-client/hub-client.ts';
 import { LoadHub, percentile } from '../support/load-hub.ts';
-import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 const ADMIN = 'admin-token-for-cluster-tests';
 const SHARDS = 64;
 const DEVICE_COUNT = 10;
-const loadDevices: TestDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
+const loadDevices: HelloDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
 /** Report `seq` goes to device d(seq % 10) and sets n = seq: every applied report bumps that device's version by exactly one. */
-const numbered = (seq: number): TestReport => ({ seq, device: `d${seq % DEVICE_COUNT}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
+const numbered = (seq: number): HubReport => ({ seq, device: `d${seq % DEVICE_COUNT}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
 
 let redis: TestRedis;
 let clusterSeq = 0;
@@ -117,7 +117,7 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(status.shardCount).toBe(SHARDS);
     expect(status.nodes.map((n) => n.shardsOwned).reduce((a, b) => a + b, 0)).toBe(SHARDS);
 
-    const devices: TestDevice[] = [
+    const devices: HelloDevice[] = [
       { deviceId: 'motion1', type: 'motion_sensor', capabilities: ['motion', 'illuminance'] },
       { deviceId: 'light1', type: 'light', capabilities: ['on', 'brightness'] },
     ];
@@ -204,25 +204,33 @@ describe('cluster (real node processes, one private redis-server)', () => {
     for (const hub of hubs) hub.start();
     await vi.waitFor(() => expect(hubs.map((h) => h.highestAck >= 100)).not.toContain(false), { timeout: 15_000, interval: 20 });
 
-    // Apps send commands meanwhile, each with an idempotency key and re-sent with it until accepted.
+    // Apps send commands meanwhile, each with an idempotency key and re-sent with it (to the next node) until accepted.
     const commands: { homeId: string; commandId: string; attempts: number; refusals: string[] }[] = [];
     let commanding = true;
+    const acked = (): number => hubs.reduce((sum, h) => sum + h.highestAck, 0);
     const commander = (async () => {
       for (let n = 0; commanding; n++) {
         const homeId = homes[n % homes.length]!;
         const running = cluster.running();
         const entry = { homeId, commandId: '', attempts: 0, refusals: [] as string[] };
-        for (; entry.attempts < 30 && entry.commandId === ''; entry.attempts++) {
-          const api = cluster.api(running[(n + entry.attempts) % running.length]!);
-          const r = await api('POST', `/v1/homes/${homeId}/devices/d0/commands`, ADMIN, { name: 'set', params: { n }, ttlMs: 60_000 }, { 'Idempotency-Key': `k${n}` }).catch(
-            () => undefined,
-          );
-          if (r?.status === 202) entry.commandId = r.body.commandId as string;
-          else entry.refusals.push(r ? `${r.status} ${JSON.stringify(r.body)}` : 'no response');
-          if (r?.status !== 202) await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        await vi
+          .waitFor(
+            async () => {
+              const api = cluster.api(running[(n + entry.attempts++) % running.length]!);
+              const r = await api('POST', `/v1/homes/${homeId}/devices/d0/commands`, ADMIN, { name: 'set', params: { n }, ttlMs: 60_000 }, { 'Idempotency-Key': `k${n}` }).catch(
+                () => undefined,
+              );
+              if (r?.status === 202) return void (entry.commandId = r.body.commandId as string);
+              entry.refusals.push(r ? `${r.status} ${JSON.stringify(r.body)}` : 'no response');
+              throw new Error(`command k${n} refused`);
+            },
+            { timeout: 5_000, interval: 100 },
+          )
+          .catch(() => {}); // never accepted: the count of accepted commands below shows it, with the refusals
         commands.push(entry);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Paced by the load, not the clock: the next command once the hubs have had ~75 more reports acked (~50 ms).
+        const mark = acked();
+        await vi.waitFor(() => expect(!commanding || acked() >= mark + 75).toBe(true), { timeout: 10_000, interval: 10 });
       }
     })();
     cleanups.push(() => void (commanding = false));
@@ -401,7 +409,9 @@ describe('cluster (real node processes, one private redis-server)', () => {
           const alive = s.nodes.filter((n) => n.alive).map((n) => ({ id: n.id, owned: n.shardsOwned }));
           owned.push({ at: Date.now(), alive, total: alive.reduce((sum, n) => sum + n.owned, 0) });
         }
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // One ownership sample per lease sample: the two series share their pace.
+        const seen = sampler.samples.length;
+        await vi.waitFor(() => expect(!watching || sampler.samples.length > seen).toBe(true), { timeout: 5_000, interval: 10 });
       }
     })();
     cleanups.push(() => void (watching = false));
@@ -433,6 +443,8 @@ describe('cluster (real node processes, one private redis-server)', () => {
     const settledAt = Date.now();
     const settledAfter = settledAt - killedAt;
     await Promise.all(hubs.map((h) => h.finish(20_000)));
+    // Both series need a sample after the ring settled before the watch stops.
+    await vi.waitFor(() => expect(sampler.samples.some((x) => x.at >= settledAt) && owned.some((o) => o.at >= settledAt)).toBe(true), { timeout: 5_000, interval: 20 });
     watching = false;
     await watcher;
     await sampler.stop();

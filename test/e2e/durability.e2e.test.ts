@@ -4,21 +4,20 @@
  * applied twice, and the node comes back by itself.
  */
 import { afterEach, describe, expect, it, onTestFailed, vi } from 'vitest';
-import type { TestDevice, TestReport } from '../support/hub-client.ts';
-import { HubClient } from '../support/hub-client.ts';
-import { startNodeProcess, type NodeProcess } from '../support/node-process.ts';
-import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
-import { ResilientHub } from '../support/resilient-hub.ts';
+import { HubClient, type HelloDevice, type HubReport } from '../../tools/hub-client/hub-client.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
+import { ResilientHub } from '../../tools/hub-client/resilient-hub.ts';
 
 const ADMIN = 'admin-token-for-durability-tests';
 /** Each test's bound; the hub gives up (with what it saw) well before it. */
 const TEST_TIMEOUT_MS = 60_000;
 const RUN_DEADLINE_MS = 40_000;
 const DEVICE_COUNT = 10;
-const devices: TestDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
+const devices: HelloDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
 
 /** Report `seq` goes to device d(seq % 10) and sets n = seq: every applied report bumps that device's version by one. */
-const numbered = (seq: number): TestReport => ({ seq, device: `d${seq % DEVICE_COUNT}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
+const numbered = (seq: number): HubReport => ({ seq, device: `d${seq % DEVICE_COUNT}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
 
 /** Cleanups of the running test, run last-in first-out after it whatever happened. */
 let cleanups: (() => Promise<unknown>)[] = [];
@@ -65,7 +64,7 @@ function edge(node: NodeProcess) {
     });
     const text = await res.text();
     // Bodies are checked field by field by the tests.
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 }
 type Edge = ReturnType<typeof edge>;
@@ -117,7 +116,7 @@ describe('durability on Redis (real node processes, private redis-server)', () =
       onAck: (ack) => {
         if (killed || ack < 3_000) return;
         // Inside the ack handler, once the hub has refilled its window: reports are in flight.
-        killed = { ack, sentUpTo: hub.connections.at(-1)!.sentUpTo, exit: node.stop('SIGKILL') };
+        killed = { ack, sentUpTo: hub.streams.at(-1)!.sentUpTo, exit: node.stop('SIGKILL') };
       },
     });
     const streaming = hub.run(RUN_DEADLINE_MS);
@@ -135,8 +134,8 @@ describe('durability on Redis (real node processes, private redis-server)', () =
 
     expect(hub.highestAck).toBe(10_000);
     expect(hub.errors).toEqual([]);
-    const first = hub.connections[0]!;
-    const resumed = hub.connections.find((c) => c.welcome !== undefined && c !== first);
+    const first = hub.streams[0]!;
+    const resumed = hub.streams.find((c) => c.welcome !== undefined && c !== first);
     expect(resumed, hub.describe()).toBeDefined();
     const lastDurable = Number(resumed!.welcome!.last_durable_seq);
     // The new node cannot claim durable a report the killed one never received.
@@ -156,7 +155,7 @@ describe('durability on Redis (real node processes, private redis-server)', () =
     const homeId = 'redis-restart-home';
     const { secret, appToken } = await provision(api, homeId);
 
-    // /readyz is probed every 20 ms from the moment the restart begins until every report is acked.
+    // /readyz is probed every 20 ms from the moment the restart begins until it answers 503 (or every report is acked).
     const probes: number[] = [];
     let probing: Promise<void> | undefined;
     let restarted: Promise<void> | undefined;
@@ -173,12 +172,14 @@ describe('durability on Redis (real node processes, private redis-server)', () =
       onAck: (ack) => {
         if (restarted || ack < 1_500) return;
         restarted = redis.restart();
-        probing = (async () => {
-          while (!hub.done && !stopProbing) {
-            probes.push(await api('GET', '/readyz').then((r) => r.status, () => 0));
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
+        probing = vi.waitFor(
+          async () => {
+            const status = await api('GET', '/readyz').then((r) => r.status, () => 0);
+            probes.push(status);
+            if (status !== 503 && !hub.done && !stopProbing) throw new Error(`/readyz answered ${status}`);
+          },
+          { timeout: RUN_DEADLINE_MS, interval: 20 },
+        );
       },
     });
     const streaming = hub.run(RUN_DEADLINE_MS);

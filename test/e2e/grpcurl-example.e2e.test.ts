@@ -1,7 +1,7 @@
 /** The README's hand-run example, as written: curl calls over HTTP, then grpcurl's two JSON messages over gRPC. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubClient } from '../support/hub-client.ts';
-import { startNodeProcess, type NodeProcess } from '../support/node-process.ts';
+import { HubClient } from '../../tools/hub-client/hub-client.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
 
 const ADMIN = 'admin-token-for-readme-example';
 let node: NodeProcess;

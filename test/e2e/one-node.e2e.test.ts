@@ -1,7 +1,7 @@
 /** End to end against `node/main.ts` in its own process: real HTTP, real gRPC, the hub contract and the app API. */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { HubClient } from '../support/hub-client.ts';
-import { startNodeProcess, type NodeProcess } from '../support/node-process.ts';
+import { HubClient } from '../../tools/hub-client/hub-client.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
 
 let node: NodeProcess;
 let base: string;

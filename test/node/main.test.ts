@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startNodeProcess } from '../support/node-process.ts';
+import { startNodeProcess } from '../../tools/process/node-process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 

@@ -5,9 +5,11 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { MemoryStore } from '../../runtime/memory-store.ts';
 import type { PersistencePort } from '../../runtime/persistence-port.ts';
 import { GatedStore } from '../support/gated-store.ts';
-import { counterBehavior, flakyFailures } from './counter-behavior.ts';
+import { counterBehavior, flakyFailures, type CounterMsg } from './counter-behavior.ts';
 
 const hosts: ActorHost[] = [];
+/** Held stores opened before the hosts close. */
+const gates: GatedStore[] = [];
 
 function makeHost(config: Partial<ActorHostConfig> = {}, store: PersistencePort = new MemoryStore()) {
   const registry = new Registry();
@@ -27,6 +29,7 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 }
 
 afterEach(async () => {
+  for (const gate of gates.splice(0)) gate.release();
   await Promise.all(hosts.splice(0).map((h) => h.close()));
   flakyFailures.clear();
 });
@@ -57,16 +60,22 @@ describe('ActorHost', () => {
 
   it('never drops a message sent while its actor is stopping: it goes to the next incarnation', async () => {
     const store = new GatedStore();
-    const { host } = makeHost({ passivateAfterMs: 20 }, store);
+    const { host, registry } = makeHost({ passivateAfterMs: 20 }, store);
     await host.ask('counter:s', { type: 'add', n: 1 });
     store.hold(); // the final snapshot will wait
-    await new Promise((r) => setTimeout(r, 120)); // let the sweeper start passivating
+    gates.push(store); // a failed run must not leave close() waiting at the gate
+    // The sweeper has started passivating once the final snapshot waits at the gate.
+    await vi.waitFor(() => expect(store.waiting).toBe(1), { timeout: 2_000 });
     expect(host.isResident('counter:s')).toBe(true);
+    expect(await metric(registry, 'iot_actor_passivations_total', { kind: 'counter' })).toBe(0);
     const during = host.ask('counter:s', { type: 'add', n: 10 }, 5_000);
     const told = host.tell('counter:s', { type: 'add', n: 100 });
     expect(told.ok).toBe(true);
     store.release();
     expect(await during).toEqual({ ok: true, value: 11 });
+    // The stopping incarnation finished; a second one recovered and took both messages.
+    expect(await metric(registry, 'iot_actor_passivations_total', { kind: 'counter' })).toBe(1);
+    expect(await metric(registry, 'iot_actor_activations_total', { kind: 'counter' })).toBe(2);
     await vi.waitFor(async () => expect(await host.ask('counter:s', { type: 'get' })).toEqual({ ok: true, value: 111 }));
   });
 
@@ -164,13 +173,18 @@ describe('ActorHost', () => {
   });
 
   it('delivers the wake message at the time the state asks for, and keeps the actor resident until then', async () => {
-    const { host } = makeHost({ passivateAfterMs: 10 });
+    const { host, registry, store } = makeHost({ passivateAfterMs: 10 });
+    const writes = vi.spyOn(store, 'write');
+    const rang = (): boolean => writes.mock.calls.some(([, batch]) => batch.events.some((e) => (e.msg as CounterMsg).type === 'ring'));
     await host.ask('counter:w', { type: 'alarm', at: Date.now() + 150 });
-    await new Promise((r) => setTimeout(r, 80)); // several sweeps: it must stay resident
-    expect(host.isResident('counter:w')).toBe(true);
-    await vi.waitFor(async () => expect(await host.ask('counter:w', { type: 'rings' })).toEqual({ ok: true, value: 1 }));
+    // Watch the writes, not the actor (a message would reset its idle time): the ring arrives
+    // after ~15 sweeps, in the incarnation that set the alarm, which never passivated meanwhile.
+    await vi.waitFor(() => expect(rang()).toBe(true), { timeout: 2_000 });
+    expect(await metric(registry, 'iot_actor_activations_total', { kind: 'counter' })).toBe(1);
     // Once it has rung nothing is pending, so it passivates like any idle actor.
     await vi.waitFor(() => expect(host.isResident('counter:w')).toBe(false), { timeout: 2_000 });
+    expect(await metric(registry, 'iot_actor_passivations_total', { kind: 'counter' })).toBe(1);
+    expect(await host.ask('counter:w', { type: 'rings' })).toEqual({ ok: true, value: 1 });
   });
 
   it('re-arms a wake-up after recovery', async () => {

@@ -8,7 +8,7 @@ import type { RingNode, ShardTable } from '../../cluster/cluster-types.ts';
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
-import { startNodeProcess, type NodeProcess } from './node-process.ts';
+import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
 
 /** GET /v1/admin/cluster: the admin's own shape. */
 export type { ClusterStatus } from '../../cluster/cluster-admin.ts';
@@ -155,7 +155,7 @@ export class TestCluster {
         const s = await this.status(via);
         const ring = s.nodes.filter((n) => n.state === 'active').map((n) => n.id).sort();
         const what = JSON.stringify(s);
-        if (JSON.stringify(ring) !== JSON.stringify([...active].sort())) throw new Error(`active nodes ${ring} not ${active}: ${what}`);
+        if (JSON.stringify(ring) !== JSON.stringify([...active].sort())) throw new Error(`active nodes ${ring.join(',')} not ${[...active].join(',')}: ${what}`);
         if (s.handoffs.inFlight) throw new Error(`handoffs in flight: ${what}`);
         for (const n of s.nodes.filter((x) => x.state === 'active')) {
           if (!n.alive || n.shardsOwned !== n.shardsAssigned) throw new Error(`node ${n.id} not settled: ${what}`);
@@ -232,7 +232,8 @@ export class ShardSampler {
     for (let s = 0; s < this.shardCount; s++) {
       const [e1, holder] = replies[2 * s]!;
       const [e2, fence] = replies[2 * s + 1]!;
-      if (e1 || e2) throw e1 ?? e2;
+      const failed = e1 ?? e2;
+      if (failed) throw failed;
       holders.push(holder as string | null);
       fences.push(fence === null ? null : Number(fence));
     }

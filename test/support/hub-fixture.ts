@@ -1,14 +1,15 @@
 /** A real hub ingress on port 0 over a real actor stack, with home h1 and two registered hubs, for hub-ingress tests. */
 import { Registry } from 'prom-client';
 import type { Outcome } from '../../actors/types.ts';
-import { createActorStack, type ActorStack } from '../../cluster/actor-stack.ts';
 import { MemoryCredentialStore } from '../../edge-api/auth/credential-store.ts';
 import { hashSecret } from '../../edge-api/auth/secrets.ts';
 import type { RetryPolicy } from '../../edge-api/hub-ingress/device-lanes.ts';
+import { HubCommandDelivery } from '../../edge-api/hub-ingress/hub-command-delivery.ts';
 import { HubIngress } from '../../edge-api/hub-ingress/hub-ingress.ts';
+import { createActorStack, type ActorStack } from '../../node/actor-stack.ts';
 import { silentLogger } from '../../runtime/logger.ts';
+import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
 import { GatedStore } from './gated-store.ts';
-import { HubClient, type TestDevice } from './hub-client.ts';
 
 /** hub1 (secret-1) serves a motion sensor and a light; hub2 (secret-2) a thermometer. Both in home h1. */
 export const HUB1 = {
@@ -17,12 +18,12 @@ export const HUB1 = {
   devices: [
     { deviceId: 'motion1', type: 'motion_sensor', capabilities: ['motion', 'illuminance'] },
     { deviceId: 'light1', type: 'light', capabilities: ['on', 'brightness'] },
-  ] as TestDevice[],
+  ] as HelloDevice[],
 };
 export const HUB2 = {
   secret: 'secret-2',
   hubId: 'hub2',
-  devices: [{ deviceId: 'temp2', type: 'thermometer', capabilities: ['temperature'] }] as TestDevice[],
+  devices: [{ deviceId: 'temp2', type: 'thermometer', capabilities: ['temperature'] }] as HelloDevice[],
 };
 
 export interface FixtureOptions {
@@ -33,6 +34,8 @@ export interface FixtureOptions {
 
 export interface HubFixture {
   readonly ingress: HubIngress;
+  /** Where the actors' hub commands go (this node only: no cluster). */
+  readonly hubCommands: HubCommandDelivery;
   readonly stack: ActorStack;
   readonly store: GatedStore;
   readonly registry: Registry;
@@ -52,12 +55,12 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
   const store = new GatedStore();
   const registry = new Registry();
   const credentials = new MemoryCredentialStore();
-  let late: HubIngress | undefined;
+  let late: HubCommandDelivery | undefined;
   const stack = createActorStack({
     store,
     logger: silentLogger,
     registry,
-    sendToHub: (homeId, hubId, command) => late?.sendToHub(homeId, hubId, command) ?? false,
+    hubCommands: { send: (homeId, hubId, command) => late?.send(homeId, hubId, command) },
     publish: () => {},
   });
   const ingress = new HubIngress({
@@ -71,7 +74,8 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
     retry: options.retry ?? { baseMs: 5, maxMs: 50, giveUpAfterMs: 5_000 },
     shutdownGraceMs: 1_000,
   });
-  late = ingress;
+  const hubCommands = new HubCommandDelivery({ nodeId: 'n1', router: stack.router, sessions: ingress, logger: silentLogger, registry });
+  late = hubCommands;
   const port = await ingress.listen('127.0.0.1', 0);
   const address = `127.0.0.1:${port}`;
   const clients: HubClient[] = [];
@@ -93,6 +97,7 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
   };
   const fixture: HubFixture = {
     ingress,
+    hubCommands,
     stack,
     store,
     registry,

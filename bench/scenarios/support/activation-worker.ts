@@ -9,7 +9,8 @@
  */
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { deviceBehavior, type Shadow } from '../../../actors/device.ts';
+import { deviceBehavior } from '../../../actors/device.ts';
+import type { Shadow } from '../../../actors/device-state.ts';
 import type { Outcome } from '../../../actors/types.ts';
 import { shardOfActor } from '../../../cluster/shard-of.ts';
 import { ActorHost } from '../../../runtime/actor-host.ts';
@@ -19,9 +20,9 @@ import type { PersistencePort, Recovered } from '../../../runtime/persistence-po
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient } from '../../../runtime/redis/redis-connection.ts';
 import { RedisStore } from '../../../runtime/redis/redis-store.ts';
-import { runAsWorker, toParent, workerInput } from './child.ts';
+import { LatencyRecorder } from '../../harness/hdr.ts';
+import { runAsWorker, toParent, workerInput } from '../../harness/worker-process.ts';
 import { attachOf, CLIMATE_ATTRIBUTES, deviceIdOf, deviceStateOf, reportOf } from './device-fixture.ts';
-import { encodeHistogram, newHistogram, recordMs } from './hdr.ts';
 import { forEachBounded, perItem, sampleMemory } from './memory.ts';
 
 /** `map-json`: the same states after a JSON round trip, as an actor recovered from a snapshot holds them. */
@@ -181,14 +182,14 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   const raw = new Redis(input.redisUrl, { enableAutoPipelining: true, lazyConnect: true });
   raw.on('error', () => {});
   await raw.connect();
-  const rawHist = newHistogram();
+  const rawHist = LatencyRecorder.create();
   let rawMisses = 0;
   const readRaw = (record: boolean) => async (i: number): Promise<void> => {
     const id = deviceIdOf(i);
     const shard = shardOf(id);
     const t = performance.now();
     const [snap, journal] = await Promise.all([raw.get(keys.snapshot(shard, id)), raw.lrange(keys.journal(shard, id), 0, -1)]);
-    if (record) recordMs(rawHist, performance.now() - t);
+    if (record) rawHist.record(performance.now() - t);
     if (snap === null || journal.length !== tail) rawMisses++;
   };
   await forEachBounded(n, total, concurrency, readRaw(false));
@@ -203,14 +204,14 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   await connectRedis(client);
   const store = new RedisStore({ client, keys, shardOf, fenceToken: () => '1', onFenced: () => {}, registry: new Registry(), logger: silentLogger });
   const host = new ActorHost({ behaviors: [deviceBehavior], store, logger: silentLogger, registry: new Registry() });
-  const hist = newHistogram();
+  const hist = LatencyRecorder.create();
   let failures = 0;
   let mismatches = 0;
   const activate = (record: boolean) => async (i: number): Promise<void> => {
     const id = deviceIdOf(i);
     const t = performance.now();
     const reply = await host.ask<Outcome<Shadow>>(id, { type: 'shadow.get' });
-    if (record) recordMs(hist, performance.now() - t);
+    if (record) hist.record(performance.now() - t);
     if (!reply.ok || !reply.value.ok) {
       failures++;
       return;
@@ -231,9 +232,9 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
     n,
     prewriteSeconds,
     activationsPerSec,
-    activationHistogram: encodeHistogram(hist),
+    activationHistogram: hist.encode(),
     rawPerSec,
-    rawHistogram: encodeHistogram(rawHist),
+    rawHistogram: rawHist.encode(),
     failures: failures + rawMisses,
     mismatches,
     snapshotBytes,

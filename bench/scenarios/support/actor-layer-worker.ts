@@ -5,7 +5,7 @@
  *    concurrent ask loops for `seconds`; messages/s for both.
  *  - `memory`: `n` actors spawned (one ask each), heap and RSS delta ÷ n.
  */
-import { runAsWorker, toParent, workerInput } from './child.ts';
+import { runAsWorker, toParent, workerInput } from '../../harness/worker-process.ts';
 import { counterBehavior, createLayer, progress, type CounterMsg, type LayerKind } from './mailboxes.ts';
 import { forEachBounded, perItem, sampleMemory } from './memory.ts';
 

@@ -3,8 +3,9 @@
  * (temperature, humidity, pressure, battery) plus the link quality Zigbee hubs report with every
  * message — five attributes — in homes of 20 devices.
  */
-import { deviceBehavior, type DeviceAttach, type DeviceState, type Report } from '../../../actors/device.ts';
-import { deviceActorId } from '../../../actors/types.ts';
+import { deviceBehavior } from '../../../actors/device.ts';
+import type { DeviceAttach, DeviceState, Report } from '../../../actors/device-state.ts';
+import { deviceActorId } from '../../../actors/actor-id.ts';
 
 export const DEVICES_PER_HOME = 20;
 export const CLIMATE_ATTRIBUTES = ['temperature', 'humidity', 'pressure', 'battery', 'linkquality'] as const;

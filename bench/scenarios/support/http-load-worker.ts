@@ -9,8 +9,8 @@
  * it would measure itself rather than the servers.
  */
 import { connect, type Socket } from 'node:net';
-import { runAsWorker, workerInput } from './child.ts';
-import { encodeHistogram, newHistogram, recordMs } from './hdr.ts';
+import { LatencyRecorder } from '../../harness/hdr.ts';
+import { runAsWorker, workerInput } from '../../harness/worker-process.ts';
 
 export interface LoadInput {
   readonly port: number;
@@ -124,7 +124,7 @@ runAsWorker(async () => {
   const extra = Object.entries(input.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   const requests = input.paths.map((p) => Buffer.from(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${input.port}\r\n${extra}\r\n`, 'latin1'));
   const conns = Array.from({ length: input.concurrency }, () => new Connection(input.port));
-  const hist = newHistogram();
+  const hist = LatencyRecorder.create();
   const statuses: Record<string, number> = {};
   let recording = false;
   let count = 0;
@@ -142,7 +142,7 @@ runAsWorker(async () => {
       const res = await conn.request(requests[i % requests.length]!);
       const done = performance.now();
       if (recording && start >= measuredFrom) {
-        recordMs(hist, done - start);
+        hist.record(done - start);
         count++;
         bodyBytes = res.bodyBytes;
         const key = res.status < 0 ? 'error' : String(res.status);
@@ -164,7 +164,7 @@ runAsWorker(async () => {
     requests: count,
     seconds,
     perSec: seconds > 0 ? count / seconds : 0,
-    histogram: encodeHistogram(hist),
+    histogram: hist.encode(),
     statuses,
     bodyBytes,
     connections,

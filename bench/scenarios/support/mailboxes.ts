@@ -103,7 +103,7 @@ class CellMailboxLayer implements ActorLayer {
           try {
             resolve(unwrap(r));
           } catch (err) {
-            reject(err as Error);
+            reject(err instanceof Error ? err : new Error(String(err)));
           }
         },
       });
@@ -119,7 +119,7 @@ class CellMailboxLayer implements ActorLayer {
   private send(id: string, env: Envelope): void {
     let entry = this.cells.get(id);
     if (!entry) {
-      entry = { cell: new ActorCell(id, counterBehavior as Behavior<unknown, unknown>, this.store, this.options, this.metrics, silentLogger), queue: [], scheduled: false };
+      entry = { cell: new ActorCell(id, counterBehavior, this.store, this.options, this.metrics, silentLogger), queue: [], scheduled: false };
       this.cells.set(id, entry);
     }
     entry.cell.inflight++;

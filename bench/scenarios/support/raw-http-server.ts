@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { toParent, workerInput } from './child.ts';
+import { toParent, workerInput } from '../../harness/worker-process.ts';
 
 export interface RawServerInput {
   readonly kind: 'hono' | 'node-http';

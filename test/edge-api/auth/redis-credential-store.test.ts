@@ -4,7 +4,7 @@ import { CredentialConflictError, RedisCredentialStore } from '../../../edge-api
 import { hashSecret, newSecret } from '../../../edge-api/auth/secrets.ts';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import { RedisClients } from '../../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
 const clients = new RedisClients(() => redis.url);
@@ -84,7 +84,7 @@ describe('RedisCredentialStore', () => {
       b.store.putHub(digest, { homeId: 'h1', hubId: 'hub-b' }),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    const winner = results[0]!.status === 'fulfilled' ? 'hub-a' : 'hub-b';
+    const winner = results[0].status === 'fulfilled' ? 'hub-a' : 'hub-b';
     expect(await a.store.findHub(digest)).toEqual({ homeId: 'h1', hubId: winner });
   });
 

@@ -87,7 +87,7 @@ function edge(cluster: ClusterAdminPort | undefined) {
     }
     const res = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
     const text = await res.text();
-    return { status: res.status, body: (text === '' ? null : JSON.parse(text)) as any };
+    return { status: res.status, body: text === '' ? null : JSON.parse(text) };
   }
   return { app, json };
 }

@@ -1,7 +1,8 @@
 /** Test wiring of the HTTP edge over a real in-process actor stack, plus request and SSE helpers. */
 import { Registry } from 'prom-client';
 import { expect, vi } from 'vitest';
-import { createActorStack, type ActorStack } from '../../../cluster/actor-stack.ts';
+import { deviceActorId, hubActorId } from '../../../actors/actor-id.ts';
+import { createActorStack, type ActorStack } from '../../../node/actor-stack.ts';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { MemoryCredentialStore, type Scope } from '../../../edge-api/auth/credential-store.ts';
 import { EventFeed, type EventFeedConfig } from '../../../edge-api/events/event-feed.ts';
@@ -39,7 +40,7 @@ export function startEdge(opts: EdgeOptions = {}) {
   const feed = new EventFeed(opts.feed);
   const store = new MemoryStore();
   const stack = createActorStack(
-    { store, logger: silentLogger, registry, sendToHub: () => false, publish: (h, t, d) => feed.publish(h, t, d) },
+    { store, logger: silentLogger, registry, hubCommands: { send: () => {} }, publish: (h, t, d) => feed.publish(h, t, d) },
     opts.host,
   );
   stacks.push(stack);
@@ -92,7 +93,7 @@ export function startEdge(opts: EdgeOptions = {}) {
 
   /** Has hub `hubId` say hello with `devices` (type light unless given), then waits until the edge serves them. */
   async function attachDevices(homeId: string, hubId: string, devices: { deviceId: string; type?: string }[]): Promise<void> {
-    const hello = await stack.router.ask(`hub:${homeId}:${hubId}`, {
+    const hello = await stack.router.ask(hubActorId(homeId, hubId), {
       type: 'hub.hello',
       nodeId: 'n1',
       devices: devices.map((d) => ({ deviceId: d.deviceId, type: d.type ?? 'light', capabilities: ['on', 'brightness'] })),
@@ -105,7 +106,7 @@ export function startEdge(opts: EdgeOptions = {}) {
 
   /** A hub report for one device, straight to its actor. */
   async function report(homeId: string, deviceId: string, seq: number, attributes: Record<string, number | boolean | string>, event?: string) {
-    const r = await stack.router.ask(`device:${homeId}:${deviceId}`, {
+    const r = await stack.router.ask(deviceActorId(homeId, deviceId), {
       type: 'report',
       seq,
       tsMs: Date.now(),

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HubClient } from '../../support/hub-client.ts';
+import { HubClient } from '../../../tools/hub-client/hub-client.ts';
 import { HUB1, HUB2, startHubFixture, type FixtureOptions, type HubFixture } from '../../support/hub-fixture.ts';
 
 let fx: HubFixture;
@@ -33,7 +33,7 @@ describe('HubIngress error paths', () => {
     ['a malformed header', undefined, 'Basic c2VjcmV0LTE='],
   ])('ends a stream with %s as UNAUTHENTICATED before any actor is touched', async (_what, secret, header) => {
     await start();
-    const hub = new HubClient(fx.address, secret, header);
+    const hub = new HubClient(fx.address, secret, { authorization: header });
     hub.hello('hub1', 'h1', HUB1.devices);
     try {
       expect(await hub.ended()).toMatchObject({ code: status.UNAUTHENTICATED });

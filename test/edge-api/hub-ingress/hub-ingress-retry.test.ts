@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Shadow } from '../../../actors/device.ts';
+import type { Shadow } from '../../../actors/device-state.ts';
 import { HUB1, HUB2, startHubFixture, type HubFixture } from '../../support/hub-fixture.ts';
 
 let fx: HubFixture;

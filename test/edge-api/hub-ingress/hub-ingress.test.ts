@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { CommandRecord, Shadow } from '../../../actors/device.ts';
+import { deviceActorId, hubActorId } from '../../../actors/actor-id.ts';
+import type { CommandRecord, Shadow } from '../../../actors/device-state.ts';
 import type { HubState } from '../../../actors/hub.ts';
 import { HUB1, HUB2, startHubFixture, type HubFixture } from '../../support/hub-fixture.ts';
 
@@ -10,8 +11,8 @@ afterEach(async () => {
   await fx?.close();
 });
 
-const shadow = (id: string): Promise<Shadow> => fx.ask<Shadow>(`device:h1:${id}`, { type: 'shadow.get' });
-const hubState = (id: string): Promise<HubState> => fx.ask<HubState>(`hub:h1:${id}`, { type: 'hub.get' });
+const shadow = (id: string): Promise<Shadow> => fx.ask<Shadow>(deviceActorId('h1', id), { type: 'shadow.get' });
+const hubState = (id: string): Promise<HubState> => fx.ask<HubState>(hubActorId('h1', id), { type: 'hub.get' });
 
 describe('HubIngress', () => {
   it('welcomes an authenticated hub with its node, window and last durable seq', async () => {
@@ -34,20 +35,25 @@ describe('HubIngress', () => {
     expect(hub.messages.map((m) => m.body)).toEqual(['welcome', 'ack']);
   });
 
-  it('holds a command that arrives during the hello until the welcome is out, and refuses one for a hub not here', async () => {
+  it('holds a command that arrives during the hello until the welcome is out, and leaves one for a hub not here queued', async () => {
     fx = await startHubFixture();
+    const routed = (outcome: string) => fx.metric('iot_hub_commands_routed_total', { outcome });
     const command = { commandId: 'light1~x1', deviceId: 'light1', name: 'set', params: { on: true }, expiresAtMs: Date.now() + 60_000 };
-    expect(fx.ingress.sendToHub('h1', 'hub1', command)).toBe(false);
+    fx.hubCommands.send('h1', 'hub1', command);
+    expect(await routed('queued')).toBe(1);
     fx.store.hold((id) => id === 'hub:h1:hub1');
     const hub = fx.connect(HUB1.secret);
     hub.hello('hub1', 'h1', HUB1.devices);
     await vi.waitFor(() => expect(fx.store.waiting).toBe(1));
-    expect(fx.ingress.sendToHub('h1', 'hub1', command)).toBe(true);
+    fx.hubCommands.send('h1', 'hub1', command);
+    expect(await routed('local')).toBe(1);
     fx.store.release();
     await hub.waitFor((m) => m.command, 'command');
     expect(hub.messages.map((m) => m.body)).toEqual(['welcome', 'command']);
     expect(hub.messages[1]?.command).toMatchObject({ command_id: 'light1~x1', params: { on: { flag: true } } });
-    expect(fx.ingress.sendToHub('h1', 'hub2', command)).toBe(false);
+    fx.hubCommands.send('h1', 'hub2', command);
+    expect(await routed('queued')).toBe(2);
+    expect(await routed('local')).toBe(1);
   });
 
   it('acks cumulatively, and only once every earlier report is durable in its device actor', async () => {

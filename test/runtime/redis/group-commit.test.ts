@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../../runtime/redis/redis-connection.ts';
 import { RedisClients } from '../../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 const SHARDS = 16;
 let redis: TestRedis;

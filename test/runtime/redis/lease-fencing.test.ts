@@ -5,7 +5,7 @@ import { silentLogger } from '../../../runtime/logger.ts';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import { FencedError, RedisStore } from '../../../runtime/redis/redis-store.ts';
 import { RedisClients } from '../../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
 const clients = new RedisClients(() => redis.url);

@@ -4,14 +4,15 @@ import { shardOfActor } from '../../../cluster/shard-of.ts';
 import { deviceBehavior } from '../../../actors/device.ts';
 import { homeBehavior } from '../../../actors/home.ts';
 import { hubBehavior } from '../../../actors/hub.ts';
-import { deviceActorId, deviceOfCommand, homeActorId, hubActorId, type DomainEffect, type Value } from '../../../actors/types.ts';
+import { deviceActorId, homeActorId, hubActorId, parseActorId } from '../../../actors/actor-id.ts';
+import { deviceOfCommand, type DomainEffect, type Value } from '../../../actors/types.ts';
 import { ActorHost } from '../../../runtime/actor-host.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import type { RedisStore } from '../../../runtime/redis/redis-store.ts';
 import { mulberry32, pick, randomInt, shuffle } from '../../support/prng.ts';
 import { RedisClients, type TestRedisNode } from '../../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 /**
  * Recovery property: whatever a random sequence of hub and app messages did, a host that
@@ -135,15 +136,14 @@ interface World {
 
 function openHost(store: RedisStore, snapshotEvery: number, clock: { now: number }): World {
   const tracker = new EffectTracker();
-  let host: ActorHost | undefined;
-  host = new ActorHost(
+  const host: ActorHost = new ActorHost(
     {
       behaviors: [deviceBehavior, homeBehavior, hubBehavior],
       store,
       logger: silentLogger,
       registry: new Registry(),
       clock: () => clock.now,
-      onEffects: (_from, effects) => tracker.onEffects(() => host!, effects),
+      onEffects: (_from, effects) => tracker.onEffects(() => host, effects),
     },
     // No passivation during a trial: every answer below comes from memory or from recovery.
     { snapshotEvery, passivateAfterMs: 24 * HOUR, mailboxBound: 10_000, askTimeoutMs: 10_000 },
@@ -241,9 +241,10 @@ async function readAll(world: World, actors: readonly string[], commandIds: read
     out[`${to} ${JSON.stringify(msg)}`] = await host.ask(to, msg);
   };
   for (const id of actors) {
-    if (id.startsWith('device:')) await read(id, { type: 'shadow.get' });
-    if (id.startsWith('hub:')) await read(id, { type: 'hub.get' });
-    if (id.startsWith('home:')) {
+    const kind = parseActorId(id)?.kind;
+    if (kind === 'device') await read(id, { type: 'shadow.get' });
+    if (kind === 'hub') await read(id, { type: 'hub.get' });
+    if (kind === 'home') {
       for (const type of ['home.get', 'rules.list', 'scenes.list', 'home.hubs', 'home.devices']) await read(id, { type });
       await read(id, { type: 'decisions.list', limit: 200 });
     }

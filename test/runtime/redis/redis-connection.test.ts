@@ -6,7 +6,7 @@ import {
   isSupportedRedisVersion,
   MIN_REDIS_VERSION,
 } from '../../../runtime/redis/redis-connection.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
 

@@ -1,11 +1,11 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createActorStack } from '../../../cluster/actor-stack.ts';
+import { createActorStack } from '../../../node/actor-stack.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../../runtime/redis/redis-connection.ts';
 import { RedisClients } from '../../support/redis-node.ts';
-import { startTestRedis, type TestRedis } from '../../support/redis-server.ts';
+import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
 const clients = new RedisClients(() => redis.url);
@@ -57,7 +57,7 @@ describe('RedisStore while Redis is down', () => {
 
   it('answers unavailable through the actor host, then recovers the actor by itself without the unacknowledged step', async () => {
     const { client, store } = await clients.node(freshKeys());
-    const { host } = createActorStack({ store, logger: silentLogger, registry: new Registry(), sendToHub: () => false, publish: () => {} });
+    const { host } = createActorStack({ store, logger: silentLogger, registry: new Registry(), hubCommands: { send: () => {} }, publish: () => {} });
     try {
       const hello = await host.ask('hub:o1:hub1', { type: 'hub.hello', nodeId: 'n1', devices: [{ deviceId: 'lamp', type: 'light', capabilities: ['on'] }] });
       expect(hello).toMatchObject({ ok: true, value: { ok: true } });

@@ -1,0 +1,141 @@
+/** The device actor's state, messages, replies and limits (plain JSON data), shared by `device.ts` and `device-commands.ts`. */
+import type { CommandStatus, IssueCommand, Outcome, Value } from './types.ts';
+
+/** Limits of the shadow. */
+export const DEVICE_LIMITS = {
+  /** Reports one `report.batch` may carry. */
+  reportBatch: 1_000,
+  /** Desired attributes one device keeps. */
+  desiredAttributes: 256,
+  /** Applied seqs remembered to tell a duplicate report from a stale one. */
+  seqWindow: 32,
+} as const;
+
+/** Limits of the command lifecycle. */
+export const COMMAND_LIMITS = {
+  /** ttlMs upper bound: one day in milliseconds. */
+  maxTtlMs: 86_400_000,
+  /** Commands kept per device; the oldest terminal ones are dropped first, live ones never. */
+  history: 100,
+  /** Milliseconds after a rule's command succeeds during which reports carry its causal depth. */
+  causalWindowMs: 5_000,
+} as const;
+
+/** One reported attribute: its value and the hub timestamp (epoch ms) of the report that set it. */
+export interface ReportedValue {
+  readonly value: Value;
+  readonly ts: number;
+}
+
+/** A command's record; times are epoch ms. `issueNo` is its 1-based position in this device's issue order. */
+export interface CommandRecord {
+  readonly commandId: string;
+  readonly name: string;
+  readonly params: Readonly<Record<string, Value>>;
+  readonly status: CommandStatus;
+  readonly createdAt: number;
+  /** Epoch ms after which the command is expired if not completed. */
+  readonly expiresAtMs: number;
+  readonly depth: number;
+  readonly source: IssueCommand['source'];
+  readonly issueNo: number;
+  readonly sentAt?: number;
+  readonly completedAt?: number;
+  readonly error?: string;
+}
+
+/**
+ * Device actor state, plain JSON. `lastSeq` is the highest hub seq applied (0 = none); `recentSeqs`
+ * the last `seqWindow` applied seqs, ascending. `causal.untilMs` and `lastSeen` are epoch ms.
+ * `hubOnline` says the serving hub's stream is open; `online` that the device reported since then.
+ */
+export interface DeviceState {
+  readonly homeId: string;
+  readonly deviceId: string;
+  readonly hubId?: string;
+  readonly type?: string;
+  readonly capabilities: readonly string[];
+  readonly reported: Readonly<Record<string, ReportedValue>>;
+  readonly desired: Readonly<Record<string, Value>>;
+  /** Increments on every change of reported values or desired. */
+  readonly version: number;
+  readonly online: boolean;
+  readonly hubOnline: boolean;
+  readonly lastSeen?: number;
+  readonly lastSeq: number;
+  readonly recentSeqs: readonly number[];
+  readonly commands: Readonly<Record<string, CommandRecord>>;
+  readonly causal?: { readonly depth: number; readonly untilMs: number };
+}
+
+/** From the hub actor when the hub says hello: which hub serves the device, and what it is. */
+export interface DeviceAttach {
+  readonly type: 'device.attach';
+  readonly hubId: string;
+  readonly deviceType: string;
+  readonly capabilities: readonly string[];
+}
+/** The hub's stream opened or closed; `hubId`, when given, must be the device's hub or it is ignored. */
+export interface HubConnection { readonly type: 'hub.connection'; readonly online: boolean; readonly hubId?: string }
+/** A report from the hub: `seq` is the hub's sequence number (>= 1), `tsMs` the hub's clock in epoch ms. */
+export interface Report {
+  readonly type: 'report';
+  readonly seq: number;
+  readonly tsMs: number;
+  readonly attributes: Readonly<Record<string, Value>>;
+  readonly event?: string;
+}
+/** Several reports of this device from one hub batch, in seq order: one step, one journal entry. */
+export interface ReportBatch {
+  readonly type: 'report.batch';
+  readonly items: readonly Omit<Report, 'type'>[];
+}
+export interface ShadowGet { readonly type: 'shadow.get' }
+/** Merge into `desired`; `null` removes a key. `ifVersion`: fail with version_conflict unless it is the version. */
+export interface SetDesired {
+  readonly type: 'shadow.setDesired';
+  readonly desired: Readonly<Record<string, Value | null>>;
+  readonly ifVersion?: number;
+}
+/** The hub ran (ok) or could not run a command. */
+export interface CommandResult { readonly type: 'command.result'; readonly commandId: string; readonly ok: boolean; readonly error?: string }
+export interface CommandGet { readonly type: 'command.get'; readonly commandId: string }
+/** Sent periodically by the host: expire every queued/sent command whose expiresAtMs <= ctx.now. */
+export interface CommandExpire { readonly type: 'command.expire' }
+export type DeviceMsg =
+  | DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
+
+/** Reply to a report: a report at or below lastSeq is acknowledged but not applied. */
+export interface ReportAck { readonly applied: boolean; readonly reason?: 'duplicate' | 'stale'; readonly version: number }
+/** Reply to a report batch: one outcome per item, in order (an invalid item fails alone). */
+export interface ReportBatchAck { readonly results: readonly Outcome<ReportAck>[] }
+/** The shadow as apps read it; `delta` = desired keys whose value differs from the reported one. */
+export interface Shadow {
+  readonly deviceId: string;
+  readonly type: string | null;
+  readonly capabilities: readonly string[];
+  readonly reported: Readonly<Record<string, ReportedValue>>;
+  readonly desired: Readonly<Record<string, Value>>;
+  readonly delta: Readonly<Record<string, Value>>;
+  readonly version: number;
+  readonly online: boolean;
+  /** Epoch ms of the last applied report, null if none. */
+  readonly lastSeen: number | null;
+}
+/** Reply to command.expire: the ids that expired, in issue order. */
+export interface ExpireResult { readonly expired: readonly string[] }
+/** Reply value per message type (every reply is an Outcome of it). */
+export interface DeviceReplies {
+  'device.attach': null;
+  'hub.connection': null;
+  'report': ReportAck;
+  'report.batch': ReportBatchAck;
+  'shadow.get': Shadow;
+  'shadow.setDesired': Shadow;
+  'command.issue': CommandRecord;
+  'command.result': CommandRecord;
+  'command.get': CommandRecord;
+  'command.expire': ExpireResult;
+}
+
+export type DeviceReply = Outcome<DeviceReplies[keyof DeviceReplies]>;

@@ -1,0 +1,153 @@
+/** Delivers a device's command to its hub's stream: on this node, or on the node the hub actor names. */
+import type { Registry } from 'prom-client';
+import { hubActorId } from '../../actors/actor-id.ts';
+import type { CommandDelivery } from '../../actors/types.ts';
+import type { ActorRouter } from '../../cluster/actor-router.ts';
+import type { NodeDelivery } from '../../cluster/node-delivery.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { counterOf } from '../../runtime/metrics.ts';
+import { askActor, isRuntimeError } from '../ask-actor.ts';
+import type { HubSession } from './hub-session.ts';
+
+/** The node-delivery channel hub commands travel on between nodes. */
+export const HUB_COMMAND_CHANNEL = 'hub.command';
+
+/** What became of a command: written to a stream here, sent to the stream's node, left queued in the device. */
+export type HubCommandOutcome = 'local' | 'forwarded' | 'queued' | 'lookup_failed' | 'forward_failed';
+
+export interface HubCommandDeliveryDeps {
+  /** This node's id (hub actors record it as `sessionNode`). */
+  readonly nodeId: string;
+  /** Asks hub actors where their stream is. */
+  readonly router: ActorRouter;
+  /** The hub streams on this node (the hub ingress); absent when this node runs no ingress. */
+  readonly sessions?: { sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand'> | undefined };
+  /** Delivery to other nodes (the cluster); absent on a node without one: a stream elsewhere cannot exist. */
+  readonly nodes?: NodeDelivery;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Milliseconds before the one retry of a hub lookup that failed (its shard may be moving); default 250. */
+  readonly lookupRetryMs?: number;
+}
+
+interface HubCommandPayload {
+  readonly homeId: string;
+  readonly hubId: string;
+  readonly command: CommandDelivery;
+}
+
+/**
+ * The hub side of the `hub.command` effect. A command whose hub has no stream anywhere stays
+ * queued in its device actor, which sends it again when the hub reconnects (hello); so every path
+ * here may give up without losing the command, and every give-up is counted and logged.
+ */
+export class HubCommandDelivery {
+  private readonly log: Logger;
+  private readonly counted: Record<HubCommandOutcome, { inc(): void }>;
+  private readonly lookupRetryMs: number;
+  /** Per hub (actor id): the command still being routed elsewhere; later ones wait behind it, so one hub's commands keep their order. */
+  private readonly routing = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: HubCommandDeliveryDeps) {
+    this.log = deps.logger.child({ component: 'hub-commands' });
+    this.lookupRetryMs = deps.lookupRetryMs ?? 250;
+    const counter = counterOf(
+      deps.registry,
+      'iot_hub_commands_routed_total',
+      'Hub commands by what became of them: local, forwarded (to the node holding the stream), queued (no stream: re-sent on reconnect), lookup_failed, forward_failed',
+      ['outcome'],
+    );
+    this.counted = {
+      local: counter.labels('local'),
+      forwarded: counter.labels('forwarded'),
+      queued: counter.labels('queued'),
+      lookup_failed: counter.labels('lookup_failed'),
+      forward_failed: counter.labels('forward_failed'),
+    };
+    deps.nodes?.onDelivery(HUB_COMMAND_CHANNEL, (payload, from) => this.received(payload, from));
+  }
+
+  /** Sends `command` down the hub's stream wherever it is held; never throws, never waits for the hub. */
+  send(homeId: string, hubId: string, command: CommandDelivery): void {
+    const key = hubActorId(homeId, hubId);
+    const earlier = this.routing.get(key);
+    if (!earlier && this.writeHere(homeId, hubId, command)) return this.counted.local.inc();
+    const nodes = this.deps.nodes;
+    // Without a cluster there is no other node: the hub has no stream anywhere.
+    if (!nodes) return this.counted.queued.inc();
+    const routed = (earlier ?? Promise.resolve())
+      .then(() => this.sendElsewhere(nodes, homeId, hubId, command))
+      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub command routing failed'));
+    this.routing.set(key, routed);
+    void routed.then(() => {
+      if (this.routing.get(key) === routed) this.routing.delete(key);
+    });
+  }
+
+  private async sendElsewhere(nodes: NodeDelivery, homeId: string, hubId: string, command: CommandDelivery): Promise<void> {
+    // Behind an earlier command of this hub the stream may have come here meanwhile.
+    if (this.writeHere(homeId, hubId, command)) return this.counted.local.inc();
+    const fields = { homeId, hubId, commandId: command.commandId };
+    const where = await this.locate(homeId, hubId);
+    if (!where.ok) {
+      this.counted.lookup_failed.inc();
+      this.log.warn({ ...fields, code: where.code }, 'hub lookup failed twice: the command stays queued until the hub reconnects');
+      return;
+    }
+    const node = where.node;
+    // No stream anywhere: the device re-sends the command when the hub reconnects.
+    if (node === undefined) return this.counted.queued.inc();
+    // The hub actor names this node: the stream opened or closed since the first look.
+    if (node === this.deps.nodeId) return (this.writeHere(homeId, hubId, command) ? this.counted.local : this.counted.queued).inc();
+    const payload: HubCommandPayload = { homeId, hubId, command };
+    const sent = await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, payload);
+    if (sent.ok) return this.counted.forwarded.inc();
+    this.counted.forward_failed.inc();
+    this.log.warn({ ...fields, node, code: sent.error.code }, 'command not forwarded to the node holding the hub stream: it stays queued');
+  }
+
+  /** The node holding the hub's stream (undefined: none); one retry after `lookupRetryMs` when the ask fails. */
+  private async locate(homeId: string, hubId: string): Promise<{ ok: true; node: string | undefined } | { ok: false; code: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const hub = await askActor(this.deps.router, hubActorId(homeId, hubId), { type: 'hub.get' });
+      if (hub.ok) return { ok: true, node: hub.value.sessionNode };
+      // The hub actor answered with a domain error (a hub it does not know): no stream anywhere.
+      if (!isRuntimeError(hub.error)) return { ok: true, node: undefined };
+      if (attempt >= 2) return { ok: false, code: hub.error.code };
+      await new Promise((resolve) => setTimeout(resolve, this.lookupRetryMs));
+    }
+  }
+
+  /** A command another node sent here: the hub actor named this node as the stream's. */
+  private received(payload: unknown, from: string): boolean {
+    if (!isHubCommandPayload(payload)) {
+      this.log.warn({ from }, 'malformed hub command from a peer: dropped');
+      return false;
+    }
+    const p = payload;
+    const written = this.writeHere(p.homeId, p.hubId, p.command);
+    (written ? this.counted.local : this.counted.queued).inc();
+    return written;
+  }
+
+  private writeHere(homeId: string, hubId: string, command: CommandDelivery): boolean {
+    return this.deps.sessions?.sessionOf(homeId, hubId)?.sendCommand(command) ?? false;
+  }
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** What a peer sent is checked field by field before it reaches a hub's stream. */
+function isHubCommandPayload(x: unknown): x is HubCommandPayload {
+  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.command)) return false;
+  const c = x.command;
+  return (
+    typeof c.commandId === 'string' &&
+    typeof c.deviceId === 'string' &&
+    typeof c.name === 'string' &&
+    typeof c.expiresAtMs === 'number' &&
+    Number.isFinite(c.expiresAtMs) &&
+    isRecord(c.params) &&
+    Object.values(c.params).every((v) => typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string')
+  );
+}

@@ -1,0 +1,46 @@
+/** Turns the domain effects of durable steps into I/O: actor messages, hub commands, app events. */
+import type { DomainEffect } from '../actors/types.ts';
+import type { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { Result } from '../runtime/result.ts';
+
+/** Where effects go. The node wires these to the actor host, hub sessions and the event feed. */
+export interface EffectPorts {
+  /** Delivers a message that a durable step produced (not subject to mailbox bounds). */
+  deliver(actorId: string, msg: unknown): Result<void>;
+  /** Sends a command down the hub's stream, wherever it is held (or leaves it queued in the device). */
+  readonly hubCommands: Pick<HubCommandDelivery, 'send'>;
+  /** Publishes a change apps may follow live; `notify` effects arrive with topic `notify`. */
+  publish(homeId: string, topic: string, data: unknown): void;
+}
+
+/** The host's `onEffects` callback: runs each effect in order; one failing effect does not stop the rest. */
+export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fromId: string, effects: readonly unknown[]) => void {
+  const log = logger.child({ component: 'effects' });
+  return (fromId, effects) => {
+    for (const effect of effects as readonly DomainEffect[]) {
+      try {
+        switch (effect.type) {
+          case 'tell': {
+            const sent = ports.deliver(effect.to, effect.msg);
+            if (!sent.ok) log.warn({ from: fromId, to: effect.to, code: sent.error.code }, 'effect not delivered');
+            break;
+          }
+          case 'hub.command':
+            ports.hubCommands.send(effect.homeId, effect.hubId, effect.command);
+            break;
+          case 'notify':
+            ports.publish(effect.homeId, 'notify', { message: effect.message, ruleId: effect.ruleId });
+            break;
+          case 'publish':
+            ports.publish(effect.homeId, effect.topic, effect.data);
+            break;
+          default:
+            log.error({ from: fromId, effect }, 'unknown effect');
+        }
+      } catch (err) {
+        log.error({ err, from: fromId, type: effect.type }, 'effect failed');
+      }
+    }
+  };
+}

@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { evaluate, type HomeView } from '../../../actors/rules/rule-evaluator.ts';
+import type { CompareOp, Condition, Rule, Trigger } from '../../../actors/rules/rule-types.ts';
+import type { DeviceChanged, Value } from '../../../actors/types.ts';
+import { mulberry32, pick } from '../../support/prng.ts';
+
+const NOW = Date.parse('2024-01-15T22:30:00Z'); // 23:30 in Berlin, 17:30 in New York
+
+function rule(over: Partial<Rule> = {}): Rule {
+  return {
+    id: 'r1',
+    name: 'Rule one',
+    enabled: true,
+    mode: 'single',
+    when: [{ type: 'attribute', device: 'motion1', attribute: 'motion' }],
+    if: [],
+    then: [{ type: 'notify', message: 'hi' }],
+    ...over,
+  };
+}
+
+function home(rules: Rule[], over: Partial<HomeView> = {}): HomeView {
+  return {
+    rules: Object.fromEntries(rules.map((r) => [r.id, r])),
+    timezone: 'Europe/Berlin',
+    devices: {
+      motion1: { attributes: { motion: false, illuminance: 30 } },
+      climate1: { attributes: { temperature: 21.5, humidity: 40 } },
+      ac1: { attributes: { on: false, mode: 'cool' } },
+    },
+    ...over,
+  };
+}
+
+function change(over: Partial<DeviceChanged> = {}): DeviceChanged {
+  return {
+    type: 'device.changed',
+    deviceId: 'motion1',
+    deviceType: 'motion_sensor',
+    changed: { motion: true },
+    attributes: { motion: true, illuminance: 30 },
+    depth: 0,
+    tsMs: NOW,
+    ...over,
+  };
+}
+
+const withCondition = (c: Condition) => home([rule({ if: [c] })]);
+const attr = (device: string, attribute: string, op: CompareOp, value: Value): Condition => ({
+  type: 'attribute',
+  device,
+  attribute,
+  op,
+  value,
+});
+
+describe('evaluate: triggers', () => {
+  it('an attribute trigger without `to` fires on any change of the attribute', () => {
+    const h = home([rule()]);
+    expect(evaluate(h, change(), NOW)).toMatchObject([
+      { ruleId: 'r1', passed: true, trigger: { type: 'attribute', device: 'motion1', attribute: 'motion', value: true } },
+    ]);
+    expect(evaluate(h, change({ changed: { motion: false } }), NOW)).toHaveLength(1);
+  });
+
+  it('an attribute trigger does not fire when the attribute did not change in this report', () => {
+    const h = home([rule()]);
+    expect(evaluate(h, change({ changed: { illuminance: 31 } }), NOW)).toEqual([]);
+    expect(evaluate(h, change({ deviceId: 'motion2' }), NOW)).toEqual([]);
+  });
+
+  it('an attribute trigger with `to` fires only when the new value equals it', () => {
+    const h = home([rule({ when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }] })]);
+    expect(evaluate(h, change({ changed: { motion: true } }), NOW)).toHaveLength(1);
+    expect(evaluate(h, change({ changed: { motion: false } }), NOW)).toEqual([]);
+    const t = home([rule({ when: [{ type: 'attribute', device: 'ac1', attribute: 'mode', to: 'cool' }] })]);
+    expect(evaluate(t, change({ deviceId: 'ac1', changed: { mode: 'cool' }, attributes: { mode: 'cool' } }), NOW)).toHaveLength(1);
+    expect(evaluate(t, change({ deviceId: 'ac1', changed: { mode: 'heat' }, attributes: { mode: 'heat' } }), NOW)).toEqual([]);
+  });
+
+  it('an event trigger fires on the named event of the device only', () => {
+    const h = home([rule({ when: [{ type: 'event', device: 'button1', event: 'double' }] })]);
+    const press = (event?: string, deviceId = 'button1') =>
+      change({ deviceId, changed: {}, attributes: { battery: 90 }, ...(event === undefined ? {} : { event }) });
+    expect(evaluate(h, press('double'), NOW)).toMatchObject([{ trigger: { type: 'event', device: 'button1', event: 'double' } }]);
+    expect(evaluate(h, press('single'), NOW)).toEqual([]);
+    expect(evaluate(h, press(), NOW)).toEqual([]);
+    expect(evaluate(h, press('double', 'button2'), NOW)).toEqual([]);
+  });
+
+  it('reports the first of several triggers that matched', () => {
+    const when: Trigger[] = [
+      { type: 'event', device: 'motion1', event: 'motion_detected' },
+      { type: 'attribute', device: 'motion1', attribute: 'illuminance' },
+      { type: 'attribute', device: 'motion1', attribute: 'motion' },
+    ];
+    const [f] = evaluate(home([rule({ when })]), change({ changed: { motion: true, illuminance: 12 } }), NOW);
+    expect(f?.trigger).toEqual({ type: 'attribute', device: 'motion1', attribute: 'illuminance', value: 12 });
+  });
+
+  it('skips disabled and suspended rules', () => {
+    const h = home([rule({ id: 'a', enabled: false }), rule({ id: 'b' }), rule({ id: 'c' })], {
+      ruleStatus: { b: { suspended: { reason: 'storm: fired 11 times in 10s', at: 1 } }, c: {} },
+    });
+    expect(evaluate(h, change(), NOW).map((f) => f.ruleId)).toEqual(['c']);
+  });
+
+  it('ignores device ids that are Object.prototype keys', () => {
+    const h = home([rule({ if: [attr('constructor', 'name', '==', 'Object')] })]);
+    expect(evaluate(h, change(), NOW)[0]?.conditions[0]).toMatchObject({ saw: null, passed: false });
+  });
+});
+
+describe('evaluate: conditions', () => {
+  it.each<[CompareOp, Value, boolean]>([
+    ['==', 21.5, true],
+    ['==', 21, false],
+    ['!=', 21, true],
+    ['!=', 21.5, false],
+    ['<', 22, true],
+    ['<', 21.5, false],
+    ['<', 20, false],
+    ['<=', 21.5, true],
+    ['<=', 22, true],
+    ['<=', 21, false],
+    ['>', 21, true],
+    ['>', 21.5, false],
+    ['>', 22, false],
+    ['>=', 21.5, true],
+    ['>=', 21, true],
+    ['>=', 22, false],
+  ])('number: temperature 21.5 %s %s is %s', (op, value, passed) => {
+    const [f] = evaluate(withCondition(attr('climate1', 'temperature', op, value)), change(), NOW);
+    expect(f?.conditions).toEqual([{ condition: attr('climate1', 'temperature', op, value), saw: 21.5, passed }]);
+    expect(f?.passed).toBe(passed);
+  });
+
+  it.each<[CompareOp, Value, boolean]>([
+    ['==', false, true],
+    ['==', true, false],
+    ['!=', true, true],
+    ['!=', false, false],
+    ['==', 0, false],
+    ['==', 'false', false],
+  ])('flag: on=false %s %j is %s (no coercion)', (op, value, passed) => {
+    const [f] = evaluate(withCondition(attr('ac1', 'on', op, value)), change(), NOW);
+    expect(f?.conditions[0]).toMatchObject({ saw: false, passed });
+  });
+
+  it.each<[CompareOp, Value, boolean]>([
+    ['==', 'cool', true],
+    ['==', 'Cool', false],
+    ['!=', 'heat', true],
+    ['!=', 'cool', false],
+  ])('text: mode=cool %s %j is %s', (op, value, passed) => {
+    const [f] = evaluate(withCondition(attr('ac1', 'mode', op, value)), change(), NOW);
+    expect(f?.conditions[0]).toMatchObject({ saw: 'cool', passed });
+  });
+
+  it('an ordering comparison with a non-number reported value fails rather than coercing', () => {
+    const [f] = evaluate(withCondition(attr('ac1', 'mode', '>', 0)), change(), NOW);
+    expect(f?.conditions[0]).toMatchObject({ saw: 'cool', passed: false });
+  });
+
+  it('a device or attribute never reported fails every comparison and shows saw: null', () => {
+    for (const op of ['==', '!=', '<', '>='] as const) {
+      const [a] = evaluate(withCondition(attr('ghost', 'x', op, 1)), change(), NOW);
+      const [b] = evaluate(withCondition(attr('climate1', 'pressure', op, 1)), change(), NOW);
+      expect(a?.conditions[0]).toMatchObject({ saw: null, passed: false });
+      expect(b?.conditions[0]).toMatchObject({ saw: null, passed: false });
+    }
+  });
+
+  it("reads the changed device's values from the change, newer than the home view", () => {
+    const [f] = evaluate(
+      withCondition(attr('motion1', 'illuminance', '<', 50)),
+      change({ attributes: { motion: true, illuminance: 80 } }),
+      NOW,
+    );
+    expect(f?.conditions[0]).toMatchObject({ saw: 80, passed: false });
+  });
+
+  it("checks a time window in the home's time zone and shows the local time it saw", () => {
+    const night: Condition = { type: 'time', after: '18:00', before: '06:00' };
+    const [berlin] = evaluate(home([rule({ if: [night] })]), change(), NOW);
+    expect(berlin?.conditions[0]).toEqual({ condition: night, saw: '23:30', passed: true });
+    const [ny] = evaluate(home([rule({ if: [night] })], { timezone: 'America/New_York' }), change(), NOW);
+    expect(ny?.conditions[0]).toEqual({ condition: night, saw: '17:30', passed: false });
+  });
+
+  it('checks every condition, so the log shows each one that failed', () => {
+    const conditions = [attr('climate1', 'temperature', '>', 28), attr('ac1', 'on', '==', false), attr('motion1', 'illuminance', '<', 10)];
+    const [f] = evaluate(home([rule({ if: conditions })]), change(), NOW);
+    expect(f?.conditions.map((c) => c.passed)).toEqual([false, true, false]);
+    expect(f?.passed).toBe(false);
+    expect(f?.actions).toEqual(rule().then);
+  });
+
+  it('agrees with a reference comparison for random values and operators', () => {
+    const rand = mulberry32(99);
+    const values: Value[] = [-1, 0, 0.5, 1, 2, 28, true, false, '', 'a', 'cool'];
+    const ops: CompareOp[] = ['==', '!=', '<', '<=', '>', '>='];
+    const reference = (a: Value, op: CompareOp, b: Value): boolean => {
+      if (op === '==') return a === b;
+      if (op === '!=') return a !== b;
+      if (typeof a !== 'number' || typeof b !== 'number') return false;
+      return { '<': a < b, '<=': a <= b, '>': a > b, '>=': a >= b }[op];
+    };
+    for (let i = 0; i < 3000; i++) {
+      const [seen, value, op] = [pick(rand, values), pick(rand, values), pick(rand, ops)];
+      const h = home([rule({ if: [attr('x', 'v', op, value)] })], { devices: { x: { attributes: { v: seen } } } });
+      expect(evaluate(h, change(), NOW)[0]?.passed).toBe(reference(seen, op, value));
+    }
+  });
+});

@@ -1,0 +1,68 @@
+/** ClusterNode.catchUp over a fake ring store: a node behind a peer's epoch reads the stored ring and adopts it, once for concurrent callers. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterNode } from '../../cluster/cluster-node.ts';
+import type { RingDoc, ShardTable } from '../../cluster/cluster-types.ts';
+import type { Membership } from '../../cluster/membership.ts';
+import type { RingStore } from '../../cluster/ring-store.ts';
+import type { ShardManager } from '../../cluster/shard-manager.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+
+const ring = (epoch: number, nodes = ['n1', 'n2']): RingDoc => ({ epoch, shardCount: 8, nodes: nodes.map((id) => ({ id, weight: 1, state: 'active' as const })) });
+
+const nodes: ClusterNode[] = [];
+
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+async function setup(stored: RingDoc) {
+  const store = { doc: stored, reads: 0 };
+  const ringStore = {
+    read: async () => {
+      store.reads++;
+      return store.doc;
+    },
+    // No announcements: only catchUp brings a newer ring here.
+    watch: () => async () => {},
+  } as unknown as RingStore;
+  const membership = { start: async () => {}, stop: async () => {}, alive: async (ids: readonly string[]) => new Set(ids) } as unknown as Membership;
+  const tables: ShardTable[] = [];
+  const shards = { applyTable: (t: ShardTable) => tables.push(t) } as unknown as ShardManager;
+  let reroutes = 0;
+  const node = new ClusterNode({
+    self: { id: 'n1', http: '', grpc: '', peer: '', startedAt: 0 },
+    shardCount: 8,
+    ringStore,
+    membership,
+    shards,
+    reroute: () => reroutes++,
+    autoJoin: false,
+    logger: silentLogger,
+    checkEveryMs: 60_000,
+  });
+  nodes.push(node);
+  await node.start();
+  return { node, store, tables, reroutes: () => reroutes };
+}
+
+describe('ClusterNode.catchUp', () => {
+  it('reads and adopts the stored ring when a peer routed with a newer epoch; concurrent callers share one read', async () => {
+    const { node, store, tables, reroutes } = await setup(ring(3));
+    expect(node.epoch).toBe(3);
+    store.doc = ring(5, ['n1', 'n2', 'n3']);
+    const readsBefore = store.reads;
+    await Promise.all([node.catchUp(5), node.catchUp(4), node.catchUp(5)]);
+    expect(store.reads - readsBefore).toBe(1);
+    expect(node.epoch).toBe(5);
+    expect(tables.map((t) => t.epoch)).toEqual([3, 5]);
+    expect(reroutes()).toBe(2);
+  });
+
+  it('reads nothing when it is not behind', async () => {
+    const { node, store } = await setup(ring(6));
+    const readsBefore = store.reads;
+    await node.catchUp(6);
+    await node.catchUp(2);
+    expect(store.reads).toBe(readsBefore);
+  });
+});

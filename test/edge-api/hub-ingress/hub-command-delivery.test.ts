@@ -1,0 +1,200 @@
+/** HubCommandDelivery over fake sessions and a fake router, two nodes joined by in-process NodeDeliveries: here, forwarded, queued, lookup retried. */
+import { Registry } from 'prom-client';
+import { describe, expect, it, vi } from 'vitest';
+import type { CommandDelivery } from '../../../actors/types.ts';
+import type { ActorRouter } from '../../../cluster/actor-router.ts';
+import { NodeDelivery } from '../../../cluster/node-delivery.ts';
+import { HubCommandDelivery } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
+import { silentLogger } from '../../../runtime/logger.ts';
+import { runtimeError, type Result } from '../../../runtime/result.ts';
+
+const command: CommandDelivery = { commandId: 'light1~c1', deviceId: 'light1', name: 'set', params: { on: true }, expiresAtMs: 1_900_000_000_000 };
+
+/** Hub streams of one node: `open(hubId)` gives the hub one; what it was sent is recorded. */
+class FakeSessions {
+  readonly written: { hubId: string; command: CommandDelivery }[] = [];
+  private readonly open = new Set<string>();
+
+  connect(hubId: string): void {
+    this.open.add(hubId);
+  }
+
+  sessionOf(homeId: string, hubId: string) {
+    if (homeId !== 'h1' || !this.open.has(hubId)) return undefined;
+    return { sendCommand: (c: CommandDelivery) => this.written.push({ hubId, command: c }) > 0 };
+  }
+}
+
+/** Answers `hub.get` with the queued results, then with the last one. */
+class FakeRouter implements ActorRouter {
+  readonly asked: { actorId: string; msg: unknown }[] = [];
+  constructor(private readonly answers: Result<unknown>[]) {}
+
+  async ask<R>(actorId: string, msg: unknown): Promise<Result<R>> {
+    this.asked.push({ actorId, msg });
+    return (this.answers.length > 1 ? this.answers.shift()! : this.answers[0]!) as Result<R>;
+  }
+
+  tell(): Result<void> {
+    throw new Error('not used');
+  }
+
+  deliver(): Result<void> {
+    throw new Error('not used');
+  }
+}
+
+const hubAt = (sessionNode: string | undefined): Result<unknown> => ({
+  ok: true,
+  value: { ok: true, value: { homeId: 'h1', hubId: 'hub1', devices: [], connected: sessionNode !== undefined, lastDurableSeq: 0, ...(sessionNode ? { sessionNode } : {}) } },
+});
+
+async function counted(registry: Registry, outcome: string): Promise<number> {
+  const m = await registry.getSingleMetric('iot_hub_commands_routed_total')?.get();
+  return m?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
+
+/** Nodes n1 and n2, each with its sessions and delivery; n1 asks `router`; `down` makes n1 → n2 sends fail. */
+function twoNodes(router: FakeRouter) {
+  const registries = { n1: new Registry(), n2: new Registry() };
+  const sessions = { n1: new FakeSessions(), n2: new FakeSessions() };
+  const link = { down: false };
+  const nodes: Record<'n1' | 'n2', NodeDelivery> = {
+    n1: new NodeDelivery('n1', (node, channel, payload) => {
+      if (link.down || node !== 'n2') return runtimeError('unavailable', `peer ${node} is unavailable`);
+      // As over the wire: JSON in, JSON out.
+      nodes.n2.receive(channel, JSON.parse(JSON.stringify(payload)), 'n1');
+      return { ok: true, value: undefined };
+    }, silentLogger),
+    n2: new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger),
+  };
+  const make = (id: 'n1' | 'n2') =>
+    new HubCommandDelivery({ nodeId: id, router, sessions: sessions[id], nodes: nodes[id], logger: silentLogger, registry: registries[id], lookupRetryMs: 1 });
+  return { n1: make('n1'), n2: make('n2'), sessions, registries, link };
+}
+
+describe('HubCommandDelivery', () => {
+  it('writes to the hub stream on this node without asking the hub actor', async () => {
+    const router = new FakeRouter([hubAt('n1')]);
+    const { n1, sessions, registries } = twoNodes(router);
+    sessions.n1.connect('hub1');
+    n1.send('h1', 'hub1', command);
+    expect(sessions.n1.written).toEqual([{ hubId: 'hub1', command }]);
+    expect(router.asked).toEqual([]);
+    expect(await counted(registries.n1, 'local')).toBe(1);
+  });
+
+  it('on a node without a cluster, leaves a command for a hub with no stream here queued, asking nothing', async () => {
+    const router = new FakeRouter([hubAt(undefined)]);
+    const registry = new Registry();
+    const alone = new HubCommandDelivery({ nodeId: 'n1', router, sessions: new FakeSessions(), logger: silentLogger, registry });
+    alone.send('h1', 'hub1', command);
+    expect(router.asked).toEqual([]);
+    expect(await counted(registry, 'queued')).toBe(1);
+  });
+
+  it('sends a command to the node the hub actor names, which writes it to the stream there', async () => {
+    const router = new FakeRouter([hubAt('n2')]);
+    const { n1, sessions, registries } = twoNodes(router);
+    sessions.n2.connect('hub1');
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(() => expect(sessions.n2.written).toEqual([{ hubId: 'hub1', command }]));
+    expect(router.asked).toEqual([{ actorId: 'hub:h1:hub1', msg: { type: 'hub.get' } }]);
+    expect(await counted(registries.n1, 'forwarded')).toBe(1);
+    expect(await counted(registries.n2, 'local')).toBe(1);
+    expect(sessions.n1.written).toEqual([]);
+  });
+
+  it('leaves the command queued when no node holds a stream, or the named node no longer does', async () => {
+    const router = new FakeRouter([hubAt(undefined), hubAt('n2')]);
+    const { n1, registries } = twoNodes(router);
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(async () => expect(await counted(registries.n1, 'queued')).toBe(1));
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(async () => expect(await counted(registries.n2, 'queued')).toBe(1));
+    expect(await counted(registries.n1, 'forwarded')).toBe(1);
+  });
+
+  it('treats a domain error from the hub actor as no stream anywhere', async () => {
+    const router = new FakeRouter([{ ok: true, value: { ok: false, error: { code: 'not_found', message: 'no such hub' } } }]);
+    const { n1, registries } = twoNodes(router);
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(async () => expect(await counted(registries.n1, 'queued')).toBe(1));
+    expect(router.asked).toHaveLength(1);
+  });
+
+  it('retries a failed hub lookup once (its shard may be moving) and then forwards', async () => {
+    const router = new FakeRouter([runtimeError('unavailable', 'shard 3 has no reachable owner yet'), hubAt('n2')]);
+    const { n1, sessions, registries } = twoNodes(router);
+    sessions.n2.connect('hub1');
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(() => expect(sessions.n2.written).toHaveLength(1));
+    expect(router.asked).toHaveLength(2);
+    expect(await counted(registries.n1, 'lookup_failed')).toBe(0);
+  });
+
+  it('counts a command whose hub lookup failed twice, and sends nothing', async () => {
+    const router = new FakeRouter([runtimeError('timeout', 'no reply')]);
+    const { n1, sessions, registries } = twoNodes(router);
+    sessions.n2.connect('hub1');
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(async () => expect(await counted(registries.n1, 'lookup_failed')).toBe(1));
+    expect(router.asked).toHaveLength(2);
+    expect(sessions.n2.written).toEqual([]);
+  });
+
+  it('counts a command the peer transport refused', async () => {
+    const router = new FakeRouter([hubAt('n2')]);
+    const { n1, sessions, registries, link } = twoNodes(router);
+    sessions.n2.connect('hub1');
+    link.down = true;
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(async () => expect(await counted(registries.n1, 'forward_failed')).toBe(1));
+    expect(sessions.n2.written).toEqual([]);
+  });
+
+  it('writes here when the hub actor names this node (the stream opened meanwhile)', async () => {
+    const router = new FakeRouter([hubAt('n1')]);
+    const { n1, sessions, registries } = twoNodes(router);
+    const sent = vi.spyOn(sessions.n1, 'sessionOf');
+    sent.mockReturnValueOnce(undefined).mockReturnValueOnce(undefined);
+    sessions.n1.connect('hub1');
+    n1.send('h1', 'hub1', command);
+    await vi.waitFor(() => expect(sessions.n1.written).toHaveLength(1));
+    expect(router.asked).toHaveLength(1);
+    expect(await counted(registries.n1, 'local')).toBe(1);
+  });
+
+  it('keeps one hub’s commands in order when the lookup of an earlier one is retried', async () => {
+    const router = new FakeRouter([runtimeError('unavailable', 'shard 3 is moving'), hubAt('n2')]);
+    const { n1, sessions } = twoNodes(router);
+    sessions.n2.connect('hub1');
+    const on = { ...command, commandId: 'light1~on', params: { on: true } };
+    const off = { ...command, commandId: 'light1~off', params: { on: false } };
+    n1.send('h1', 'hub1', on);
+    n1.send('h1', 'hub1', off);
+    await vi.waitFor(() => expect(sessions.n2.written).toHaveLength(2));
+    expect(sessions.n2.written.map((w) => w.command.commandId)).toEqual(['light1~on', 'light1~off']);
+  });
+
+  it('drops what a peer sends on the hub channel unless every field of the command is well formed', async () => {
+    const registry = new Registry();
+    const sessions = new FakeSessions();
+    sessions.connect('hub1');
+    const nodes = new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger);
+    new HubCommandDelivery({ nodeId: 'n2', router: new FakeRouter([hubAt('n2')]), sessions, nodes, logger: silentLogger, registry });
+    const bad: unknown[] = [
+      null,
+      [],
+      { homeId: 'h1', hubId: 'hub1' },
+      { homeId: 'h1', hubId: 'hub1', command: { ...command, commandId: 7 } },
+      { homeId: 'h1', hubId: 'hub1', command: { ...command, expiresAtMs: 'soon' } },
+      { homeId: 'h1', hubId: 'hub1', command: { ...command, params: { on: { nested: true } } } },
+      { homeId: 'h1', hubId: 'hub1', command: { ...command, params: null } },
+    ];
+    for (const payload of bad) expect(nodes.receive('hub.command', payload, 'n1')).toBe('refused');
+    expect(sessions.written).toEqual([]);
+    expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command }, 'n1')).toBe('ok');
+    expect(sessions.written).toEqual([{ hubId: 'hub1', command }]);
+  });
+});

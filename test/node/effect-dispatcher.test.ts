@@ -1,0 +1,56 @@
+/** The effect dispatcher: each domain effect to its port, in order; one failing effect does not stop the rest. */
+import { describe, expect, it } from 'vitest';
+import type { CommandDelivery, DomainEffect } from '../../actors/types.ts';
+import { createEffectDispatcher, type EffectPorts } from '../../node/effect-dispatcher.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+import { runtimeError } from '../../runtime/result.ts';
+
+const command: CommandDelivery = { commandId: 'light1~c1', deviceId: 'light1', name: 'set', params: { on: true }, expiresAtMs: 1_900_000_000_000 };
+
+function recording(overrides: Partial<EffectPorts> = {}) {
+  const calls: unknown[][] = [];
+  const ports: EffectPorts = {
+    deliver: (to, msg) => (calls.push(['deliver', to, msg]), { ok: true, value: undefined }),
+    hubCommands: { send: (homeId, hubId, c) => void calls.push(['hub', homeId, hubId, c]) },
+    publish: (homeId, topic, data) => void calls.push(['publish', homeId, topic, data]),
+    ...overrides,
+  };
+  return { calls, dispatch: createEffectDispatcher(ports, silentLogger) };
+}
+
+describe('createEffectDispatcher', () => {
+  it('runs every effect in order on its port: tells, hub commands, notifications and published changes', () => {
+    const { calls, dispatch } = recording();
+    const effects: DomainEffect[] = [
+      { type: 'tell', to: 'home:h1', msg: { type: 'x' } },
+      { type: 'hub.command', homeId: 'h1', hubId: 'hub1', command },
+      { type: 'notify', homeId: 'h1', message: 'door open', ruleId: 'r1' },
+      { type: 'publish', homeId: 'h1', topic: 'device.shadow', data: { v: 1 } },
+    ];
+    dispatch('device:h1:light1', effects);
+    expect(calls).toEqual([
+      ['deliver', 'home:h1', { type: 'x' }],
+      ['hub', 'h1', 'hub1', command],
+      ['publish', 'h1', 'notify', { message: 'door open', ruleId: 'r1' }],
+      ['publish', 'h1', 'device.shadow', { v: 1 }],
+    ]);
+  });
+
+  it('goes on after an effect that throws or is refused, and after an unknown effect', () => {
+    const { calls, dispatch } = recording({
+      deliver: () => runtimeError('overloaded', 'full'),
+      hubCommands: {
+        send: () => {
+          throw new Error('boom');
+        },
+      },
+    });
+    dispatch('device:h1:light1', [
+      { type: 'tell', to: 'home:h1', msg: {} },
+      { type: 'hub.command', homeId: 'h1', hubId: 'hub1', command },
+      { type: 'mystery' },
+      { type: 'publish', homeId: 'h1', topic: 't', data: 1 },
+    ]);
+    expect(calls).toEqual([['publish', 'h1', 't', 1]]);
+  });
+});
