@@ -16,11 +16,14 @@ const notFound = (s: DeviceState, commandId: string): DeviceStep => ({
 });
 
 /** Causal depth a report applied at `now` (epoch ms) carries: the active window's depth, else 0. */
-export const causalDepth = (s: DeviceState, now: number): number =>
-  s.causal !== undefined && now < s.causal.untilMs ? s.causal.depth : 0;
+export const causalDepth = (s: DeviceState, now: number): number => (s.causal !== undefined && now < s.causal.untilMs ? s.causal.depth : 0);
 
-const statusEvent = (s: DeviceState, c: CommandRecord): DomainEffect =>
-  ({ type: 'publish', homeId: s.homeId, topic: 'command.status', data: { deviceId: s.deviceId, ...c } });
+const statusEvent = (s: DeviceState, c: CommandRecord): DomainEffect => ({
+  type: 'publish',
+  homeId: s.homeId,
+  topic: 'command.status',
+  data: { deviceId: s.deviceId, ...c },
+});
 
 const hubCommand = (s: DeviceState, hubId: string, c: CommandRecord): DomainEffect => ({
   type: 'hub.command',
@@ -34,7 +37,13 @@ export function boundHistory(commands: Readonly<Record<string, CommandRecord>>):
   const all = Object.values(commands);
   const excess = all.length - COMMAND_LIMITS.history;
   if (excess <= 0) return commands;
-  const drop = new Set(all.filter((c) => !isLive(c)).sort(byIssue).slice(0, excess).map((c) => c.commandId));
+  const drop = new Set(
+    all
+      .filter((c) => !isLive(c))
+      .sort(byIssue)
+      .slice(0, excess)
+      .map((c) => c.commandId),
+  );
   return Object.fromEntries(Object.entries(commands).filter(([id]) => !drop.has(id)));
 }
 
@@ -65,14 +74,17 @@ export function deliverPending(
 
 /** `command.issue`: idempotent by commandId; sent at once when the hub is online, else queued. */
 export function issueCommand(s: DeviceState, m: IssueCommand, now: number): DeviceStep {
-  const e = checkKey('commandId', m.commandId, VALUE_LIMITS.idLength)
-    ?? checkKey('name', m.name, VALUE_LIMITS.nameLength)
-    ?? checkInt('ttlMs', m.ttlMs, 1, COMMAND_LIMITS.maxTtlMs)
-    ?? checkValues('params', m.params, false)
-    ?? checkInt('depth', m.depth, 0)
-    ?? (m.source?.kind === 'app' ? undefined
-      : m.source?.kind === 'rule' ? checkKey('source.ruleId', m.source.ruleId, VALUE_LIMITS.idLength)
-      : invalid('source', "must be {kind:'app'} or {kind:'rule', ruleId}"));
+  const e =
+    checkKey('commandId', m.commandId, VALUE_LIMITS.idLength) ??
+    checkKey('name', m.name, VALUE_LIMITS.nameLength) ??
+    checkInt('ttlMs', m.ttlMs, 1, COMMAND_LIMITS.maxTtlMs) ??
+    checkValues('params', m.params, false) ??
+    checkInt('depth', m.depth, 0) ??
+    (m.source?.kind === 'app'
+      ? undefined
+      : m.source?.kind === 'rule'
+        ? checkKey('source.ruleId', m.source.ruleId, VALUE_LIMITS.idLength)
+        : invalid('source', "must be {kind:'app'} or {kind:'rule', ruleId}"));
   if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
   const existing = ownGet(s.commands, m.commandId);
   if (existing) return { state: s, reply: ok(existing), journal: false };
@@ -101,9 +113,10 @@ export function issueCommand(s: DeviceState, m: IssueCommand, now: number): Devi
 
 /** `command.result` from the hub: a live command succeeds or fails; a terminal one is left as it is. */
 export function completeCommand(s: DeviceState, m: CommandResult, now: number): DeviceStep {
-  const e = checkKey('commandId', m.commandId, VALUE_LIMITS.idLength)
-    ?? (typeof m.ok === 'boolean' ? undefined : invalid('ok', 'must be a boolean'))
-    ?? (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string'));
+  const e =
+    checkKey('commandId', m.commandId, VALUE_LIMITS.idLength) ??
+    (typeof m.ok === 'boolean' ? undefined : invalid('ok', 'must be a boolean')) ??
+    (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string'));
   if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
   const cmd = ownGet(s.commands, m.commandId);
   if (!cmd) return notFound(s, m.commandId);
@@ -125,7 +138,9 @@ export function getCommand(s: DeviceState, commandId: string): DeviceStep {
 
 /** `command.expire`: every live command with expiresAtMs <= now becomes `expired`. */
 export function expireCommands(s: DeviceState, now: number): DeviceStep {
-  const due = Object.values(s.commands).filter((c) => isLive(c) && c.expiresAtMs <= now).sort(byIssue);
+  const due = Object.values(s.commands)
+    .filter((c) => isLive(c) && c.expiresAtMs <= now)
+    .sort(byIssue);
   if (due.length === 0) return { state: s, reply: ok({ expired: [] }), journal: false };
   const commands: Record<string, CommandRecord> = { ...s.commands };
   const effects: DomainEffect[] = [];

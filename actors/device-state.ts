@@ -76,7 +76,11 @@ export interface DeviceAttach {
   readonly capabilities: readonly string[];
 }
 /** The hub's stream opened or closed; `hubId`, when given, must be the device's hub or it is ignored. */
-export interface HubConnection { readonly type: 'hub.connection'; readonly online: boolean; readonly hubId?: string }
+export interface HubConnection {
+  readonly type: 'hub.connection';
+  readonly online: boolean;
+  readonly hubId?: string;
+}
 /** A report from the hub: `seq` is the hub's sequence number (>= 1), `tsMs` the hub's clock in epoch ms. */
 export interface Report {
   readonly type: 'report';
@@ -90,7 +94,9 @@ export interface ReportBatch {
   readonly type: 'report.batch';
   readonly items: readonly Omit<Report, 'type'>[];
 }
-export interface ShadowGet { readonly type: 'shadow.get' }
+export interface ShadowGet {
+  readonly type: 'shadow.get';
+}
 /** Merge into `desired`; `null` removes a key. `ifVersion`: fail with version_conflict unless it is the version. */
 export interface SetDesired {
   readonly type: 'shadow.setDesired';
@@ -98,17 +104,33 @@ export interface SetDesired {
   readonly ifVersion?: number;
 }
 /** The hub ran (ok) or could not run a command. */
-export interface CommandResult { readonly type: 'command.result'; readonly commandId: string; readonly ok: boolean; readonly error?: string }
-export interface CommandGet { readonly type: 'command.get'; readonly commandId: string }
+export interface CommandResult {
+  readonly type: 'command.result';
+  readonly commandId: string;
+  readonly ok: boolean;
+  readonly error?: string;
+}
+export interface CommandGet {
+  readonly type: 'command.get';
+  readonly commandId: string;
+}
 /** Sent periodically by the host: expire every queued/sent command whose expiresAtMs <= ctx.now. */
-export interface CommandExpire { readonly type: 'command.expire' }
+export interface CommandExpire {
+  readonly type: 'command.expire';
+}
 export type DeviceMsg =
-  | DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
+  DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
 
 /** Reply to a report: a report at or below lastSeq is acknowledged but not applied. */
-export interface ReportAck { readonly applied: boolean; readonly reason?: 'duplicate' | 'stale'; readonly version: number }
+export interface ReportAck {
+  readonly applied: boolean;
+  readonly reason?: 'duplicate' | 'stale';
+  readonly version: number;
+}
 /** Reply to a report batch: one outcome per item, in order (an invalid item fails alone). */
-export interface ReportBatchAck { readonly results: readonly Outcome<ReportAck>[] }
+export interface ReportBatchAck {
+  readonly results: readonly Outcome<ReportAck>[];
+}
 /** The shadow as apps read it; `delta` = desired keys whose value differs from the reported one. */
 export interface Shadow {
   readonly deviceId: string;
@@ -123,12 +145,14 @@ export interface Shadow {
   readonly lastSeen: number | null;
 }
 /** Reply to command.expire: the ids that expired, in issue order. */
-export interface ExpireResult { readonly expired: readonly string[] }
+export interface ExpireResult {
+  readonly expired: readonly string[];
+}
 /** Reply value per message type (every reply is an Outcome of it). */
 export interface DeviceReplies {
   'device.attach': null;
   'hub.connection': null;
-  'report': ReportAck;
+  report: ReportAck;
   'report.batch': ReportBatchAck;
   'shadow.get': Shadow;
   'shadow.setDesired': Shadow;

@@ -62,12 +62,12 @@ const shadowEvent = (s: DeviceState): DomainEffect => ({
 });
 
 function attach(s: DeviceState, m: DeviceAttach): DeviceStep {
-  const e = checkKey('hubId', m.hubId, VALUE_LIMITS.idLength)
-    ?? checkKey('deviceType', m.deviceType, VALUE_LIMITS.nameLength)
-    ?? checkNames('capabilities', m.capabilities, VALUE_LIMITS.attributesPerMessage);
+  const e =
+    checkKey('hubId', m.hubId, VALUE_LIMITS.idLength) ??
+    checkKey('deviceType', m.deviceType, VALUE_LIMITS.nameLength) ??
+    checkNames('capabilities', m.capabilities, VALUE_LIMITS.attributesPerMessage);
   if (e) return rejected(s, e);
-  const sameCaps =
-    s.capabilities.length === m.capabilities.length && s.capabilities.every((c, i) => c === m.capabilities[i]);
+  const sameCaps = s.capabilities.length === m.capabilities.length && s.capabilities.every((c, i) => c === m.capabilities[i]);
   if (s.hubId === m.hubId && s.type === m.deviceType && sameCaps) return unchanged(s);
   // A new hub's stream is not known to be open until that hub says so.
   const hubOnline = s.hubId === m.hubId && s.hubOnline;
@@ -88,10 +88,10 @@ function connection(s: DeviceState, m: HubConnection, now: number): DeviceStep {
 }
 
 const checkReport = (m: Omit<Report, 'type'>): DomainError | undefined =>
-  checkInt('seq', m.seq, 1)
-  ?? (typeof m.tsMs === 'number' && Number.isFinite(m.tsMs) ? undefined : invalid('tsMs', 'must be a finite number'))
-  ?? checkValues('attributes', m.attributes, false)
-  ?? (m.event === undefined ? undefined : checkKey('event', m.event, VALUE_LIMITS.nameLength));
+  checkInt('seq', m.seq, 1) ??
+  (typeof m.tsMs === 'number' && Number.isFinite(m.tsMs) ? undefined : invalid('tsMs', 'must be a finite number')) ??
+  checkValues('attributes', m.attributes, false) ??
+  (m.event === undefined ? undefined : checkKey('event', m.event, VALUE_LIMITS.nameLength));
 
 /**
  * Applies reports in order: the new state, one outcome per report, and the changes for the home.
@@ -207,7 +207,8 @@ function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
 
 /** A device exists once a hub has announced it or it has reported. */
 const known = (s: DeviceState): boolean => s.hubId !== undefined || s.lastSeq > 0;
-const unknownDevice = (s: DeviceState): DeviceStep => rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` });
+const unknownDevice = (s: DeviceState): DeviceStep =>
+  rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` });
 
 /** The device actor, ids `device:{homeId}:{deviceId}` (homeId has no `:`). */
 export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, DomainEffect> = {
@@ -240,18 +241,29 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
   wakeMessage: { type: 'command.expire' },
   receive(state, msg, ctx) {
     switch (msg.type) {
-      case 'device.attach': return attach(state, msg);
-      case 'hub.connection': return connection(state, msg, ctx.now);
-      case 'report': return report(state, msg, ctx.now);
-      case 'report.batch': return reportBatch(state, msg, ctx.now);
-      case 'shadow.get': return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
-      case 'shadow.setDesired': return known(state) ? setDesired(state, msg) : unknownDevice(state);
+      case 'device.attach':
+        return attach(state, msg);
+      case 'hub.connection':
+        return connection(state, msg, ctx.now);
+      case 'report':
+        return report(state, msg, ctx.now);
+      case 'report.batch':
+        return reportBatch(state, msg, ctx.now);
+      case 'shadow.get':
+        return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
+      case 'shadow.setDesired':
+        return known(state) ? setDesired(state, msg) : unknownDevice(state);
       // An app may only command a device a hub has announced; a rule's command waits for it.
-      case 'command.issue': return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
-      case 'command.result': return completeCommand(state, msg, ctx.now);
-      case 'command.get': return getCommand(state, msg.commandId);
-      case 'command.expire': return expireCommands(state, ctx.now);
-      default: return rejected(state, invalid('type', `is not a device message: ${String((msg as { type?: unknown }).type)}`));
+      case 'command.issue':
+        return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
+      case 'command.result':
+        return completeCommand(state, msg, ctx.now);
+      case 'command.get':
+        return getCommand(state, msg.commandId);
+      case 'command.expire':
+        return expireCommands(state, ctx.now);
+      default:
+        return rejected(state, invalid('type', `is not a device message: ${String((msg as { type?: unknown }).type)}`));
     }
   },
 };

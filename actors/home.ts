@@ -135,7 +135,13 @@ function fire(s: HomeState, f: Firing, depth: number, now: number, cfg: HomeConf
   } else {
     const issued = issuePlan(
       plan,
-      { homeId: s.homeId, depth: depth + 1, source: { kind: 'rule', ruleId: rule.id }, idPrefix: `r-${rule.id}`, nextSeq: s.nextCommandSeq },
+      {
+        homeId: s.homeId,
+        depth: depth + 1,
+        source: { kind: 'rule', ruleId: rule.id },
+        idPrefix: `r-${rule.id}`,
+        nextSeq: s.nextCommandSeq,
+      },
       rule.id,
     );
     effects.push(...issued.effects);
@@ -192,7 +198,11 @@ function activateScene(s: HomeState, sceneId: string, depth: number, now: number
   if (!taken.ok) return read(s, fail('resource_exhausted', budgetReason(cost, taken.budget, cfg.storm)));
   const issued = issuePlan(plan, { homeId: s.homeId, depth, source: { kind: 'app' }, idPrefix: `s-${sceneId}`, nextSeq: s.nextCommandSeq });
   const commands = issued.taken.flatMap((a) => (a.type === 'command' ? [{ commandId: a.commandId, device: a.device }] : []));
-  return write({ ...s, budget: taken.budget, nextCommandSeq: issued.nextSeq }, ok('scenes.activate', { sceneId, commands }), issued.effects);
+  return write(
+    { ...s, budget: taken.budget, nextCommandSeq: issued.nextSeq },
+    ok('scenes.activate', { sceneId, commands }),
+    issued.effects,
+  );
 }
 
 /** Devices per page of `home.devices`: at most, and when the caller sets none. */
@@ -277,9 +287,21 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     case 'home.devices':
       return read(s, devicePage(s, msg.limit, msg.cursor));
     case 'home.hubs':
-      return read(s, ok('home.hubs', byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h }))));
+      return read(
+        s,
+        ok(
+          'home.hubs',
+          byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h })),
+        ),
+      );
     case 'rules.list':
-      return read(s, ok('rules.list', byKey(s.rules).map(([, r]) => ruleView(s, r))));
+      return read(
+        s,
+        ok(
+          'rules.list',
+          byKey(s.rules).map(([, r]) => ruleView(s, r)),
+        ),
+      );
     case 'rules.get': {
       const rule = ownGet(s.rules, msg.ruleId);
       return read(s, rule ? ok('rules.get', ruleView(s, rule)) : fail('not_found', `rule ${msg.ruleId} not found`));
@@ -311,7 +333,13 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
       return write({ ...s, ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS } }, ok('rules.resume', rule));
     }
     case 'scenes.list':
-      return read(s, ok('scenes.list', byKey(s.scenes).map(([, sc]) => sc)));
+      return read(
+        s,
+        ok(
+          'scenes.list',
+          byKey(s.scenes).map(([, sc]) => sc),
+        ),
+      );
     case 'scenes.get': {
       const scene = ownGet(s.scenes, msg.sceneId);
       return read(s, scene ? ok('scenes.get', scene) : fail('not_found', `scene ${msg.sceneId} not found`));

@@ -34,18 +34,34 @@ export interface HubState {
 }
 
 /** The hub opened its stream on node `nodeId` and lists the devices it serves. */
-export interface HubHello { readonly type: 'hub.hello'; readonly devices: readonly HubDevice[]; readonly nodeId: string }
+export interface HubHello {
+  readonly type: 'hub.hello';
+  readonly devices: readonly HubDevice[];
+  readonly nodeId: string;
+}
 /** The stream closed on `nodeId`; ignored if another node holds the current session. */
-export interface HubDisconnect { readonly type: 'hub.disconnect'; readonly nodeId?: string }
+export interface HubDisconnect {
+  readonly type: 'hub.disconnect';
+  readonly nodeId?: string;
+}
 /** Reports up to hub seq `upToSeq` are durable. */
-export interface HubDurable { readonly type: 'hub.durable'; readonly upToSeq: number }
-export interface HubGet { readonly type: 'hub.get' }
+export interface HubDurable {
+  readonly type: 'hub.durable';
+  readonly upToSeq: number;
+}
+export interface HubGet {
+  readonly type: 'hub.get';
+}
 export type HubMsg = HubHello | HubDisconnect | HubDurable | HubGet;
 
 /** Reply to hello and durable: the hub resumes sending after `lastDurableSeq`. */
-export interface HubResume { readonly lastDurableSeq: number }
+export interface HubResume {
+  readonly lastDurableSeq: number;
+}
 /** Reply to disconnect: whether the hub is still connected (true when the disconnect was ignored). */
-export interface HubDisconnected { readonly connected: boolean }
+export interface HubDisconnected {
+  readonly connected: boolean;
+}
 /** Reply value per message type (every reply is an Outcome of it). */
 export interface HubReplies {
   'hub.hello': HubResume;
@@ -57,8 +73,11 @@ export type HubReply = Outcome<HubReplies[keyof HubReplies]>;
 type HubStep = Step<HubState, HubReply, DomainEffect>;
 
 const rejected = (s: HubState, error: DomainError): HubStep => ({ state: s, reply: { ok: false, error }, journal: false });
-const tell = (s: HubState, deviceId: string, msg: DeviceAttach | HubConnection): DomainEffect =>
-  ({ type: 'tell', to: deviceActorId(s.homeId, deviceId), msg });
+const tell = (s: HubState, deviceId: string, msg: DeviceAttach | HubConnection): DomainEffect => ({
+  type: 'tell',
+  to: deviceActorId(s.homeId, deviceId),
+  msg,
+});
 
 /** Checks a hello's device list: ids 1..128 characters, unique, at most `HUB_LIMITS.devices`. */
 export function checkHubDevices(devices: unknown): DomainError | undefined {
@@ -70,9 +89,10 @@ export function checkHubDevices(devices: unknown): DomainError | undefined {
     const at = `devices[${i}]`;
     if (typeof d !== 'object' || d === null) return invalid(at, 'must be an object');
     const { deviceId, type, capabilities } = d as Record<string, unknown>;
-    const e = checkKey(`${at}.deviceId`, deviceId, VALUE_LIMITS.idLength)
-      ?? checkKey(`${at}.type`, type, VALUE_LIMITS.nameLength)
-      ?? checkNames(`${at}.capabilities`, capabilities, VALUE_LIMITS.attributesPerMessage);
+    const e =
+      checkKey(`${at}.deviceId`, deviceId, VALUE_LIMITS.idLength) ??
+      checkKey(`${at}.type`, type, VALUE_LIMITS.nameLength) ??
+      checkNames(`${at}.capabilities`, capabilities, VALUE_LIMITS.attributesPerMessage);
     if (e) return e;
     if (seen.has(deviceId as string)) return invalid(`${at}.deviceId`, `repeats ${String(deviceId)}`);
     seen.add(deviceId as string);
@@ -136,11 +156,16 @@ export const hubBehavior: Behavior<HubState, HubMsg, HubReply, DomainEffect> = {
   },
   receive(state, msg, ctx) {
     switch (msg.type) {
-      case 'hub.hello': return hello(state, msg, ctx.now);
-      case 'hub.disconnect': return disconnect(state, msg);
-      case 'hub.durable': return durable(state, msg);
-      case 'hub.get': return { state, reply: ok(state), journal: false };
-      default: return rejected(state, invalid('type', `is not a hub message: ${String((msg as { type?: unknown }).type)}`));
+      case 'hub.hello':
+        return hello(state, msg, ctx.now);
+      case 'hub.disconnect':
+        return disconnect(state, msg);
+      case 'hub.durable':
+        return durable(state, msg);
+      case 'hub.get':
+        return { state, reply: ok(state), journal: false };
+      default:
+        return rejected(state, invalid('type', `is not a hub message: ${String((msg as { type?: unknown }).type)}`));
     }
   },
 };

@@ -17,12 +17,10 @@ export const VALUE_LIMITS = {
 export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
 
 /** An `invalid_argument` error: `field` is a path such as `devices[3].deviceId`; the message starts with it. */
-export const invalid = (field: string, reason: string): DomainError =>
-  ({ code: 'invalid_argument', field, message: `${field} ${reason}` });
+export const invalid = (field: string, reason: string): DomainError => ({ code: 'invalid_argument', field, message: `${field} ${reason}` });
 
 /** `rec[key]` if it is an own property (ids from the wire must not reach Object.prototype). */
-export const ownGet = <T>(rec: Readonly<Record<string, T>>, key: string): T | undefined =>
-  Object.hasOwn(rec, key) ? rec[key] : undefined;
+export const ownGet = <T>(rec: Readonly<Record<string, T>>, key: string): T | undefined => (Object.hasOwn(rec, key) ? rec[key] : undefined);
 
 /** A key (name or id): a string of 1..max characters, not `__proto__`. */
 export const checkKey = (field: string, key: unknown, max: number): DomainError | undefined =>

@@ -46,7 +46,8 @@ function compare(cmd: Extract<Command, { mode: 'compare' }>): number {
   out(`A ${cmd.a}: ${a.startedAt}, git ${a.git.commit?.slice(0, 12) ?? 'unknown'}, ${machineLine(a.machine)}`);
   out(`B ${cmd.b}: ${b.startedAt}, git ${b.git.commit?.slice(0, 12) ?? 'unknown'}, ${machineLine(b.machine)}`);
   if (a.params.smoke || b.params.smoke) out('note: a smoke run is compared: its timings mean nothing');
-  if (machineLine(a.machine) !== machineLine(b.machine)) out('note: the runs are from different machines: compare the ratios to the same-run baselines');
+  if (machineLine(a.machine) !== machineLine(b.machine))
+    out('note: the runs are from different machines: compare the ratios to the same-run baselines');
   out('');
   out(formatCompareTable(rows));
   mkdirSync(cmd.out, { recursive: true });
@@ -59,7 +60,8 @@ function compare(cmd: Extract<Command, { mode: 'compare' }>): number {
 /** Checks what a scenario returned, so that a broken one fails here rather than in the report. */
 function checkResult(name: string, r: ScenarioResult): void {
   if (typeof r !== 'object' || r === null || !Array.isArray(r.figures)) throw new Error(`scenario ${name} returned no figures`);
-  for (const f of r.figures as readonly Partial<Figure>[]) if (typeof f.name !== 'string' || typeof f.unit !== 'string') throw new Error(`scenario ${name}: a figure without name or unit`);
+  for (const f of r.figures as readonly Partial<Figure>[])
+    if (typeof f.name !== 'string' || typeof f.unit !== 'string') throw new Error(`scenario ${name}: a figure without name or unit`);
 }
 
 async function runScenarios(cmd: Extract<Command, { mode: 'run' }>): Promise<number> {
@@ -105,7 +107,15 @@ async function runScenarios(cmd: Extract<Command, { mode: 'run' }>): Promise<num
     machine,
     versions: describeVersions(),
     git: describeGit(),
-    params: { scenarios: cmd.scenarios, duration: cmd.duration, hubs: cmd.hubs, rate: cmd.rate, nodes: cmd.nodes, smoke: cmd.smoke, explicit: [...cmd.explicit] },
+    params: {
+      scenarios: cmd.scenarios,
+      duration: cmd.duration,
+      hubs: cmd.hubs,
+      rate: cmd.rate,
+      nodes: cmd.nodes,
+      smoke: cmd.smoke,
+      explicit: [...cmd.explicit],
+    },
     results,
     failures,
   };

@@ -90,7 +90,13 @@ export class ClusterAdmin {
   }
 
   progress(): NodeProgress {
-    return { epoch: this.shards.epoch, owned: this.shards.count('owned'), pending: this.shards.pending, done: this.shards.done, at: Date.now() };
+    return {
+      epoch: this.shards.epoch,
+      owned: this.shards.count('owned'),
+      pending: this.shards.pending,
+      done: this.shards.done,
+      at: Date.now(),
+    };
   }
 
   async status(): Promise<ClusterStatus> {
@@ -167,7 +173,8 @@ export class ClusterAdmin {
   /** Applies a change unless another is still in flight (RingBusyError → 409). */
   async apply(change: RingChange): Promise<{ epoch: number; moving: number }> {
     const status = await this.status();
-    if (status.handoffs.inFlight) throw new RingBusyError(`a ring change is still moving shards (${status.handoffs.pending} pending): retry when it is done`);
+    if (status.handoffs.inFlight)
+      throw new RingBusyError(`a ring change is still moving shards (${status.handoffs.pending} pending): retry when it is done`);
     const plan = await this.plan(change);
     const doc = await this.node.change(change);
     this.logger.info({ epoch: doc.epoch, moving: plan.moving, change }, 'ring change applied');

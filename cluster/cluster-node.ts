@@ -48,17 +48,25 @@ export class ClusterNode {
   async start(): Promise<void> {
     const { self, ringStore, membership } = this.deps;
     await membership.start();
-    let ring = (await ringStore.read()) ?? (this.deps.autoJoin ? await ringStore.create({ shardCount: this.deps.shardCount, nodes: [{ id: self.id, weight: 1, state: 'active' }] }) : undefined);
+    let ring =
+      (await ringStore.read()) ??
+      (this.deps.autoJoin
+        ? await ringStore.create({ shardCount: this.deps.shardCount, nodes: [{ id: self.id, weight: 1, state: 'active' }] })
+        : undefined);
     if (ring && this.deps.autoJoin && ring.nodes.some((n) => n.id === self.id && n.state === 'draining')) {
       // Restarted while it was draining out: leave (if others can take over), then join afresh.
       ring = await this.change({ remove: [self.id] }).catch(() => ring);
     }
-    if (ring && this.deps.autoJoin && !ring.nodes.some((n) => n.id === self.id)) ring = await this.change({ add: [{ id: self.id, weight: 1 }] });
+    if (ring && this.deps.autoJoin && !ring.nodes.some((n) => n.id === self.id))
+      ring = await this.change({ add: [{ id: self.id, weight: 1 }] });
     if (ring) this.adopt(ring);
     this.stopWatch = ringStore.watch((doc) => this.adopt(doc));
     this.checker = setInterval(() => void this.checkLiveness(), this.deps.checkEveryMs ?? 1_000);
     this.checker.unref();
-    this.log.info({ epoch: this.epoch, nodes: this.ring?.nodes.map((n) => n.id) ?? [] }, this.ring ? 'following the ring' : 'waiting to be added to the ring');
+    this.log.info(
+      { epoch: this.epoch, nodes: this.ring?.nodes.map((n) => n.id) ?? [] },
+      this.ring ? 'following the ring' : 'waiting to be added to the ring',
+    );
   }
 
   /**
@@ -112,7 +120,7 @@ export class ClusterNode {
       try {
         const ring = await this.deps.ringStore.read();
         if (ring) this.adopt(ring);
-        if (this.epoch < epoch) this.log.warn({ epoch: this.epoch, wanted: epoch }, 'the stored ring is older than a peer\'s epoch');
+        if (this.epoch < epoch) this.log.warn({ epoch: this.epoch, wanted: epoch }, "the stored ring is older than a peer's epoch");
       } finally {
         this.catchingUp = undefined;
       }

@@ -143,7 +143,9 @@ export class ClusterRouter implements ActorRouter {
           const waiting: Waiting = {
             run: () => {
               try {
-                this.ask<R>(actorId, msg, Math.max(1, timeoutMs - (Date.now() - waitStarted)), hops).then(settle, (err: unknown) => settle(crashed(actorId, err)));
+                this.ask<R>(actorId, msg, Math.max(1, timeoutMs - (Date.now() - waitStarted)), hops).then(settle, (err: unknown) =>
+                  settle(crashed(actorId, err)),
+                );
               } catch (err) {
                 settle(crashed(actorId, err));
               }
@@ -289,7 +291,9 @@ export class ClusterRouter implements ActorRouter {
         resolve();
       }, CATCH_UP_WAIT_MS);
     });
-    const read = this.deps.catchUp(epoch).catch((err: unknown) => this.logger.warn({ err, epoch }, 'could not catch up with a newer ring: routing by the current one'));
+    const read = this.deps
+      .catchUp(epoch)
+      .catch((err: unknown) => this.logger.warn({ err, epoch }, 'could not catch up with a newer ring: routing by the current one'));
     const caughtUp = Promise.race([read, deadline]).finally(() => {
       clearTimeout(timer);
       // Before the messages waiting on it run (they were chained after this): a message that

@@ -45,7 +45,8 @@ export function controlPoints(nodeId: string, weight: number, range: number = RI
  */
 export function buildShardTable(ring: RingDoc): ShardTable {
   const { epoch, shardCount } = ring;
-  if (!(Number.isInteger(shardCount) && shardCount > 0)) throw new Error(`ring epoch ${epoch}: shardCount must be a positive integer, got ${shardCount}`);
+  if (!(Number.isInteger(shardCount) && shardCount > 0))
+    throw new Error(`ring epoch ${epoch}: shardCount must be a positive integer, got ${shardCount}`);
   const ids = new Set<string>();
   for (const node of ring.nodes) {
     if (ids.has(node.id)) throw new Error(`ring epoch ${epoch}: node ${node.id} is listed twice`);

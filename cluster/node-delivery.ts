@@ -32,7 +32,9 @@ export class NodeDelivery {
   async deliverTo(nodeId: string, channel: string, payload: unknown): Promise<Result<void>> {
     if (nodeId === this.nodeId) {
       const outcome = this.receive(channel, payload, nodeId);
-      return outcome === 'no_handler' ? runtimeError('unavailable', `no handler for channel ${channel} on this node`) : { ok: true, value: undefined };
+      return outcome === 'no_handler'
+        ? runtimeError('unavailable', `no handler for channel ${channel} on this node`)
+        : { ok: true, value: undefined };
     }
     return this.transport(nodeId, channel, payload);
   }

@@ -229,7 +229,13 @@ export class PeerClient {
     const md = new Metadata();
     md.set(PEER_NODE_HEADER, this.options.nodeId);
     const method = exchangeMethod();
-    const stream = this.client.makeBidiStreamRequest<WirePeerBatch, WirePeerBatch>(method.path, method.requestSerialize, method.responseDeserialize, md, {});
+    const stream = this.client.makeBidiStreamRequest<WirePeerBatch, WirePeerBatch>(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      md,
+      {},
+    );
     this.stream = stream;
     this.connected = false;
     this.m.streamOpens.inc();
@@ -328,7 +334,10 @@ export class PeerClient {
   }
 
   private openError(): Result<never> {
-    return runtimeError('unavailable', `peer ${this.peerId} is unavailable: circuit breaker ${this.breaker.state} after ${this.breaker.failures} consecutive failures`);
+    return runtimeError(
+      'unavailable',
+      `peer ${this.peerId} is unavailable: circuit breaker ${this.breaker.state} after ${this.breaker.failures} consecutive failures`,
+    );
   }
 }
 
@@ -350,7 +359,9 @@ function decodeResult(payload: Uint8Array, peerId: string): Result<unknown> {
   return runtimeError('actor_crashed', `peer ${peerId} sent a reply that is not a Result`);
 }
 
-interface Inc { inc(): void }
+interface Inc {
+  inc(): void;
+}
 
 interface BoundMetrics {
   readonly asks: Record<'ok' | 'error' | 'timeout' | 'unavailable' | 'rejected' | 'stopping', Inc>;
@@ -370,7 +381,14 @@ function bindMetrics(m: PeerMetrics, peer: string): BoundMetrics {
   const ask = (outcome: string): Inc => m.asks.labels(peer, outcome);
   const sends = (kind: string) => ({ sent: m.sends.labels(peer, kind, 'sent'), rejected: m.sends.labels(peer, kind, 'rejected') });
   return {
-    asks: { ok: ask('ok'), error: ask('error'), timeout: ask('timeout'), unavailable: ask('unavailable'), rejected: ask('rejected'), stopping: ask('stopping') },
+    asks: {
+      ok: ask('ok'),
+      error: ask('error'),
+      timeout: ask('timeout'),
+      unavailable: ask('unavailable'),
+      rejected: ask('rejected'),
+      stopping: ask('stopping'),
+    },
     tell: sends('tell'),
     deliver: sends('deliver'),
     delivery: sends('delivery'),

@@ -25,7 +25,12 @@ export class PeerMetrics {
 
   private constructor(registry: Registry) {
     const registers = [registry];
-    this.asks = new Counter({ name: 'iot_peer_asks_total', help: 'Asks forwarded to peer nodes, by peer and outcome', labelNames: ['peer', 'outcome'], registers });
+    this.asks = new Counter({
+      name: 'iot_peer_asks_total',
+      help: 'Asks forwarded to peer nodes, by peer and outcome',
+      labelNames: ['peer', 'outcome'],
+      registers,
+    });
     this.sends = new Counter({
       name: 'iot_peer_sends_total',
       help: 'One-way messages forwarded to peer nodes, by peer, kind and outcome',
@@ -39,16 +44,35 @@ export class PeerMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
-    this.breaker = new Gauge({ name: 'iot_peer_breaker_state', help: 'Circuit breaker per peer: 0 closed, 1 half-open, 2 open', labelNames: ['peer'], registers });
-    this.lateReplies = new Counter({ name: 'iot_peer_late_replies_total', help: 'Replies that arrived after their ask had timed out (ignored)', labelNames: ['peer'], registers });
-    this.streamOpens = new Counter({ name: 'iot_peer_stream_opens_total', help: 'Peer streams opened (first open and every reconnect)', labelNames: ['peer'], registers });
+    this.breaker = new Gauge({
+      name: 'iot_peer_breaker_state',
+      help: 'Circuit breaker per peer: 0 closed, 1 half-open, 2 open',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.lateReplies = new Counter({
+      name: 'iot_peer_late_replies_total',
+      help: 'Replies that arrived after their ask had timed out (ignored)',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.streamOpens = new Counter({
+      name: 'iot_peer_stream_opens_total',
+      help: 'Peer streams opened (first open and every reconnect)',
+      labelNames: ['peer'],
+      registers,
+    });
     this.served = new Counter({
       name: 'iot_peer_served_total',
       help: 'Items received from peer nodes, by kind and outcome',
       labelNames: ['kind', 'outcome'],
       registers,
     });
-    this.inboundStreams = new Gauge({ name: 'iot_peer_inbound_streams', help: 'Peer streams other nodes hold open to this node', registers });
+    this.inboundStreams = new Gauge({
+      name: 'iot_peer_inbound_streams',
+      help: 'Peer streams other nodes hold open to this node',
+      registers,
+    });
     this.batchItems = new Histogram({
       name: 'iot_peer_batch_items',
       help: 'Items per PeerBatch, by role and direction',

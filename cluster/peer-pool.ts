@@ -34,7 +34,8 @@ export class PeerPool {
     if (current && current.address === address) return current;
     if (current) void current.close();
     const client = new PeerClient(address, { ...this.options, peerId: nodeId });
-    if (this.closed) void client.close(); // every call answers `stopping`
+    if (this.closed)
+      void client.close(); // every call answers `stopping`
     else this.clients.set(nodeId, client);
     return client;
   }

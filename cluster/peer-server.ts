@@ -7,7 +7,19 @@ import { BatchWriter } from './batch-writer.ts';
 import { bindServer, shutdownServer } from './grpc-server.ts';
 import type { DeliveryOutcome } from './node-delivery.ts';
 import { PeerMetrics } from './peer-metrics.ts';
-import { DEFAULT_PEER_LIMITS, fromJsonBytes, PEER_NODE_HEADER, peerService, toJsonBytes, type PeerLimits, type WireDelivery, type WirePeerBatch, type WirePeerMessage, type WireRequest, type WireTell } from './peer-wire.ts';
+import {
+  DEFAULT_PEER_LIMITS,
+  fromJsonBytes,
+  PEER_NODE_HEADER,
+  peerService,
+  toJsonBytes,
+  type PeerLimits,
+  type WireDelivery,
+  type WirePeerBatch,
+  type WirePeerMessage,
+  type WireRequest,
+  type WireTell,
+} from './peer-wire.ts';
 
 /** What this node does with forwarded items; the node wires it to its cluster router and node delivery. */
 export interface PeerHandler {
@@ -87,7 +99,8 @@ export class PeerServer {
   private async shutdown(): Promise<void> {
     for (const s of this.streams) s.endWhenIdle();
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
-    if (!(await shutdownServer(this.server, graceMs))) this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
+    if (!(await shutdownServer(this.server, graceMs)))
+      this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
     this.log.info('peer server closed');
   }
 
@@ -108,7 +121,9 @@ export class PeerServer {
   }
 }
 
-interface Inc { inc(): void }
+interface Inc {
+  inc(): void;
+}
 
 /** The server's metric children, bound once. */
 interface ServedMetrics {

@@ -58,8 +58,10 @@ function checkNodes(nodes: readonly RingNode[]): void {
     if (typeof n.id !== 'string' || n.id === '') throw new RingChangeError('a node id must be a non-empty string');
     if (seen.has(n.id)) throw new RingChangeError(`node ${n.id} appears twice in the ring`);
     seen.add(n.id);
-    if (!isPositiveFinite(n.weight)) throw new RingChangeError(`weight of node ${n.id} must be a positive finite number, got ${String(n.weight)}`);
-    if (n.state !== 'active' && n.state !== 'draining') throw new RingChangeError(`state of node ${n.id} must be active or draining, got ${String(n.state)}`);
+    if (!isPositiveFinite(n.weight))
+      throw new RingChangeError(`weight of node ${n.id} must be a positive finite number, got ${String(n.weight)}`);
+    if (n.state !== 'active' && n.state !== 'draining')
+      throw new RingChangeError(`state of node ${n.id} must be active or draining, got ${String(n.state)}`);
   }
 }
 
@@ -74,7 +76,8 @@ export function applyChange(doc: Pick<RingDoc, 'nodes'>, change: RingChange): Ri
   const drain = change.drain ?? [];
   const remove = change.remove ?? [];
   const weights = Object.entries(change.weights ?? {});
-  if (add.length + drain.length + remove.length + weights.length === 0) throw new RingChangeError('the change is empty: nothing to add, drain, remove or reweight');
+  if (add.length + drain.length + remove.length + weights.length === 0)
+    throw new RingChangeError('the change is empty: nothing to add, drain, remove or reweight');
 
   const named = new Set<string>();
   for (const id of [...add.map((a) => a.id), ...drain, ...remove, ...weights.map(([id]) => id)]) {
@@ -107,10 +110,12 @@ export function applyChange(doc: Pick<RingDoc, 'nodes'>, change: RingChange): Ri
 
   const nodes = [...byId.values()]; // Map order: existing nodes keep their place, added ones follow
   if (!nodes.some((n) => n.state === 'active')) throw new RingChangeError('the change would leave no active node in the ring');
-  const same = nodes.length === doc.nodes.length && nodes.every((n, i) => {
-    const o = doc.nodes[i]!;
-    return n.id === o.id && n.weight === o.weight && n.state === o.state;
-  });
+  const same =
+    nodes.length === doc.nodes.length &&
+    nodes.every((n, i) => {
+      const o = doc.nodes[i]!;
+      return n.id === o.id && n.weight === o.weight && n.state === o.state;
+    });
   if (same) throw new RingChangeError('the change leaves the ring as it is');
   return { nodes };
 }
@@ -155,9 +160,14 @@ export class RingStore {
 
   /** Creates the ring at epoch 1 unless one exists (SET NX); returns whichever ring is stored afterwards. */
   async create(doc: Omit<RingDoc, 'epoch'>): Promise<RingDoc> {
-    if (!Number.isInteger(doc.shardCount) || doc.shardCount <= 0) throw new RingChangeError(`shardCount must be a positive integer, got ${doc.shardCount}`);
+    if (!Number.isInteger(doc.shardCount) || doc.shardCount <= 0)
+      throw new RingChangeError(`shardCount must be a positive integer, got ${doc.shardCount}`);
     checkNodes(doc.nodes);
-    const created = await this.client.set(this.keys.ring(), JSON.stringify({ epoch: 1, shardCount: doc.shardCount, nodes: doc.nodes }), 'NX');
+    const created = await this.client.set(
+      this.keys.ring(),
+      JSON.stringify({ epoch: 1, shardCount: doc.shardCount, nodes: doc.nodes }),
+      'NX',
+    );
     const stored = await this.read();
     if (!stored) throw new Error(`ring ${this.keys.ring()} vanished right after it was created`);
     if (created === 'OK') this.log.info({ epoch: stored.epoch, shardCount: stored.shardCount, nodes: stored.nodes.length }, 'ring created');
@@ -170,7 +180,8 @@ export class RingStore {
    * returns the current document (undefined when there is no ring) and changes nothing.
    */
   async compareAndSet(expectedEpoch: number, next: RingNodes): Promise<CasResult> {
-    if (!Number.isInteger(expectedEpoch) || expectedEpoch < 1) throw new RingChangeError(`expected epoch must be a positive integer, got ${expectedEpoch}`);
+    if (!Number.isInteger(expectedEpoch) || expectedEpoch < 1)
+      throw new RingChangeError(`expected epoch must be a positive integer, got ${expectedEpoch}`);
     checkNodes(next.nodes);
     const nodes = next.nodes.map(({ id, weight, state }) => ({ id, weight, state }));
     const key = this.keys.ring();

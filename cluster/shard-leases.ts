@@ -123,7 +123,10 @@ export class ShardLeases {
       if (got === 1) this.tokens.set(shard, value);
       else heldElsewhere.set(shard, value);
     });
-    this.log.debug({ acquired: shards.length - heldElsewhere.size, heldElsewhere: heldElsewhere.size, force: options.force === true }, 'shard leases taken');
+    this.log.debug(
+      { acquired: shards.length - heldElsewhere.size, heldElsewhere: heldElsewhere.size, force: options.force === true },
+      'shard leases taken',
+    );
     this.renewTimer ??= setInterval(() => void this.renew(), this.config.renewEveryMs).unref();
     return heldElsewhere;
   }
@@ -145,7 +148,9 @@ export class ShardLeases {
     const owned = [...this.tokens];
     try {
       const results = await Promise.all(
-        owned.map(([s, token]) => this.client.leaseRenew(2, this.keys.lease(s), this.keys.fence(s), this.owner, String(this.config.ttlMs), token)),
+        owned.map(([s, token]) =>
+          this.client.leaseRenew(2, this.keys.lease(s), this.keys.fence(s), this.owner, String(this.config.ttlMs), token),
+        ),
       );
       results.forEach((ok, i) => {
         const [shard, token] = owned[i]!;
@@ -173,8 +178,8 @@ export class ShardLeases {
     this.renewTimer = undefined; // so that a later `acquire` starts renewing again
     const owned = [...this.tokens];
     this.tokens.clear();
-    await Promise.all(owned.map(([s, token]) => this.client.leaseRelease(2, this.keys.lease(s), this.keys.fence(s), this.owner, token))).catch(
-      (err: unknown) => this.log.warn({ err }, 'lease release failed'),
-    );
+    await Promise.all(
+      owned.map(([s, token]) => this.client.leaseRelease(2, this.keys.lease(s), this.keys.fence(s), this.owner, token)),
+    ).catch((err: unknown) => this.log.warn({ err }, 'lease release failed'));
   }
 }

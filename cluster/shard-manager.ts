@@ -45,9 +45,20 @@ export class ShardManager {
     const registers = [deps.registry];
     // Read at scrape time (prom-client calls `collect` with the gauge as `this`).
     const gauge = (name: string, help: string, value: () => number): Gauge =>
-      new Gauge({ name, help, registers, collect() { this.set(value()); } });
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value());
+        },
+      });
     gauge('iot_cluster_shards_owned', 'Shards this node owns and serves', () => this.count('owned'));
-    gauge('iot_cluster_handoffs_in_flight', 'Shards being acquired or handed off by this node', () => this.count('acquiring') + this.count('handing-off'));
+    gauge(
+      'iot_cluster_handoffs_in_flight',
+      'Shards being acquired or handed off by this node',
+      () => this.count('acquiring') + this.count('handing-off'),
+    );
     gauge('iot_cluster_ring_epoch', 'Ring epoch this node routes by', () => this.table?.epoch ?? 0);
   }
 
@@ -95,7 +106,10 @@ export class ShardManager {
       else if (!mine && state === 'acquiring') this.abandon(s);
     }
     const moving = release.length + this.wanted.size;
-    this.log.info({ epoch: table.epoch, releasing: release.length, acquiring: this.wanted.size }, moving > 0 ? 'ring changed: moving shards' : 'ring changed');
+    this.log.info(
+      { epoch: table.epoch, releasing: release.length, acquiring: this.wanted.size },
+      moving > 0 ? 'ring changed: moving shards' : 'ring changed',
+    );
     if (release.length > 0) this.release(release);
     for (const s of this.wanted) this.set(s, 'acquiring');
     void this.acquireLoop();

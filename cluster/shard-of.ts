@@ -29,4 +29,7 @@ export function homeOfActor(actorId: string): string {
 }
 
 /** The shard function the store and the ring use for actor ids. */
-export const shardOfActor = (shardCount: number) => (actorId: string): number => shardOfHome(homeOfActor(actorId), shardCount);
+export const shardOfActor =
+  (shardCount: number) =>
+  (actorId: string): number =>
+    shardOfHome(homeOfActor(actorId), shardCount);

@@ -25,7 +25,14 @@ export type MsgFor<Id extends ActorId> = Protocol<Id>['msg'];
 /** The reply value of message `M` to actor `Id`. */
 export type ReplyOf<Id extends ActorId, M extends MsgFor<Id>> = Protocol<Id>['replies'][M['type'] & keyof Protocol<Id>['replies']];
 
-const RUNTIME_CODES: Readonly<Record<RuntimeErrorCode, true>> = { overloaded: true, timeout: true, unavailable: true, actor_crashed: true, payload_too_large: true, stopping: true };
+const RUNTIME_CODES: Readonly<Record<RuntimeErrorCode, true>> = {
+  overloaded: true,
+  timeout: true,
+  unavailable: true,
+  actor_crashed: true,
+  payload_too_large: true,
+  stopping: true,
+};
 
 /** True when the runtime failed (no reply came), false when the actor replied with a domain error. */
 export const isRuntimeError = (error: AskError): error is RuntimeError => Object.hasOwn(RUNTIME_CODES, error.code);

@@ -49,7 +49,11 @@ export class ClusterBackend {
   constructor(private readonly deps: ClusterBackendDeps) {
     this.log = deps.logger.child({ component: 'cluster-backend' });
     this.pool = new PeerPool((id) => this.addresses.get(id), { nodeId: deps.nodeId, logger: deps.logger, registry: deps.registry });
-    this.delivery = new NodeDelivery(deps.nodeId, (node, channel, payload) => this.withPeer(node, (p) => p.deliver(channel, payload)), deps.logger);
+    this.delivery = new NodeDelivery(
+      deps.nodeId,
+      (node, channel, payload) => this.withPeer(node, (p) => p.deliver(channel, payload)),
+      deps.logger,
+    );
     const started = (): ClusterAdmin => {
       if (!this.admin) throw new HttpError('unavailable', 'the cluster is still starting: retry shortly');
       return this.admin;
@@ -81,7 +85,8 @@ export class ClusterBackend {
       shardOf: redis.shardOf,
       peers: {
         ask: async (node, actorId, msg, timeoutMs, hops, epoch) => this.withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch)),
-        tell: (node, actorId, msg, durable, hops, epoch) => void this.withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
+        tell: (node, actorId, msg, durable, hops, epoch) =>
+          void this.withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
       },
       // Before the node follows the ring there is nothing to catch up with.
       catchUp: (epoch) => this.node?.catchUp(epoch) ?? Promise.resolve(),

@@ -34,7 +34,8 @@ export interface RedisBackendConfig {
 async function clusterShardCount(client: RedisClient, keys: KeyLayout, proposed: number, log: Logger): Promise<number> {
   await client.hsetnx(keys.meta(), 'shards', String(proposed));
   const stored = Number(await client.hget(keys.meta(), 'shards'));
-  if (stored !== proposed) log.warn({ stored, configured: proposed }, 'SHARDS differs from the cluster\'s stored shard count; using the stored one');
+  if (stored !== proposed)
+    log.warn({ stored, configured: proposed }, "SHARDS differs from the cluster's stored shard count; using the stored one");
   return stored;
 }
 

@@ -57,7 +57,13 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     config.redisUrl === undefined
       ? undefined
       : await openRedisBackend(
-          { url: config.redisUrl, cluster: config.cluster, nodeId: config.nodeId, shards: config.shards, onShardLost: (shard) => evictShard(shard) },
+          {
+            url: config.redisUrl,
+            cluster: config.cluster,
+            nodeId: config.nodeId,
+            shards: config.shards,
+            onShardLost: (shard) => evictShard(shard),
+          },
           registry,
           logger,
         );
@@ -153,7 +159,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     closing ??= (async () => {
       log.info('shutting down');
       // Hand the shards to the other nodes first, while this node still forwards to them.
-      if (cluster && config.autoJoin) await cluster.drain().catch((err: unknown) => log.error({ err }, 'drain failed; the leases will lapse'));
+      if (cluster && config.autoJoin)
+        await cluster.drain().catch((err: unknown) => log.error({ err }, 'drain failed; the leases will lapse'));
       ready = false;
       ingress?.setServing(false);
       await Promise.all([

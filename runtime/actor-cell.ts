@@ -133,7 +133,11 @@ export class ActorCell {
     });
   }
 
-  private commit(step: { state: unknown; reply?: unknown; effects?: readonly unknown[]; journal?: boolean }, env: Envelope, now: number): void {
+  private commit(
+    step: { state: unknown; reply?: unknown; effects?: readonly unknown[]; journal?: boolean },
+    env: Envelope,
+    now: number,
+  ): void {
     this.state = step.state;
     this.arm();
     let entry;
@@ -205,11 +209,14 @@ export class ActorCell {
     this.disarm();
     if (at === undefined) return;
     this.wakeAt = at;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.wakeAt = undefined;
-      this.opts.wake(this.id, this.behavior.wakeMessage);
-    }, Math.max(0, Math.min(at - this.opts.clock(), 2_147_483_647)));
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = undefined;
+        this.wakeAt = undefined;
+        this.opts.wake(this.id, this.behavior.wakeMessage);
+      },
+      Math.max(0, Math.min(at - this.opts.clock(), 2_147_483_647)),
+    );
     this.wakeTimer.unref();
   }
 }

@@ -23,9 +23,7 @@ export class MemoryStore implements PersistencePort {
     const stored = this.actors.get(actorId);
     if (!stored) return { events: [] };
     const events: JournalEntry[] = stored.events.map((e) => ({ seq: e.seq, at: e.at, msg: JSON.parse(e.json) as unknown }));
-    return stored.snapshot
-      ? { snapshot: { seq: stored.snapshot.seq, state: JSON.parse(stored.snapshot.json) }, events }
-      : { events };
+    return stored.snapshot ? { snapshot: { seq: stored.snapshot.seq, state: JSON.parse(stored.snapshot.json) }, events } : { events };
   }
 
   async write(actorId: string, batch: WriteBatch): Promise<void> {

@@ -27,11 +27,31 @@ export class RuntimeMetrics {
    */
   constructor(registry: Registry, sample: () => { resident: Map<string, number>; queued: number; deepest: number }) {
     const registers = [registry];
-    this.activations = new Counter({ name: 'iot_actor_activations_total', help: 'Actors activated (recovered and started)', labelNames: ['kind'], registers });
-    this.passivations = new Counter({ name: 'iot_actor_passivations_total', help: 'Actors passivated after idling', labelNames: ['kind'], registers });
+    this.activations = new Counter({
+      name: 'iot_actor_activations_total',
+      help: 'Actors activated (recovered and started)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.passivations = new Counter({
+      name: 'iot_actor_passivations_total',
+      help: 'Actors passivated after idling',
+      labelNames: ['kind'],
+      registers,
+    });
     this.messages = new Counter({ name: 'iot_actor_messages_total', help: 'Messages handled by actors', labelNames: ['kind'], registers });
-    this.crashes = new Counter({ name: 'iot_actor_crashes_total', help: 'Actor crashes (a reducer threw); each is followed by a restart from the last durable state', labelNames: ['kind'], registers });
-    this.rejected = new Counter({ name: 'iot_actor_rejected_total', help: 'Messages not handled, by reason', labelNames: ['kind', 'reason'], registers });
+    this.crashes = new Counter({
+      name: 'iot_actor_crashes_total',
+      help: 'Actor crashes (a reducer threw); each is followed by a restart from the last durable state',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'iot_actor_rejected_total',
+      help: 'Messages not handled, by reason',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
     this.activationSeconds = new Histogram({
       name: 'iot_actor_activation_seconds',
       help: 'Time to recover an actor from the store at activation',
@@ -93,6 +113,6 @@ export class RuntimeMetrics {
  */
 export function counterOf<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
   const existing = registry.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<L>;
+  if (existing instanceof Counter) return existing;
   return new Counter({ name, help, labelNames, registers: [registry] });
 }

@@ -41,7 +41,13 @@ function changeOf(verb: string | undefined, id: string | undefined, weight: stri
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { url: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' }, weight: { type: 'string' }, wait: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8080' },
+      token: { type: 'string' },
+      weight: { type: 'string' },
+      wait: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
   });
   const [command, ...args] = positionals;
   if (values.help || !command) return void process.stdout.write(`${USAGE}\n`);

@@ -28,7 +28,8 @@ export function localMinutes(nowMs: number, timeZone: string): number {
   let hour = 0;
   let minute = 0;
   for (const part of formatterFor(timeZone).formatToParts(nowMs)) {
-    if (part.type === 'hour') hour = Number(part.value) % 24; // some ICU versions print 24 at midnight
+    if (part.type === 'hour')
+      hour = Number(part.value) % 24; // some ICU versions print 24 at midnight
     else if (part.type === 'minute') minute = Number(part.value);
   }
   return hour * 60 + minute;

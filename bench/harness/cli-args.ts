@@ -74,17 +74,22 @@ export function parseCommand(argv: readonly string[]): Command {
   if (out.trim() === '') throw new UsageError('--out needs a directory');
 
   if (v.compare !== undefined) {
-    if (positionals.length !== 1) throw new UsageError(`--compare takes two run files: --compare A.json B.json (got ${positionals.length + 1})`);
+    if (positionals.length !== 1)
+      throw new UsageError(`--compare takes two run files: --compare A.json B.json (got ${positionals.length + 1})`);
     const runFlags = (['scenario', 'duration', 'hubs', 'rate', 'nodes', 'smoke'] as const).filter((f) => v[f] !== undefined);
     if (runFlags.length > 0) throw new UsageError(`--compare does not run scenarios: drop --${runFlags.join(', --')}`);
     return { mode: 'compare', a: v.compare, b: positionals[0]!, out };
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]} (flags start with --)`);
 
-  const names = (v.scenario ?? 'all').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = (v.scenario ?? 'all')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (names.length === 0) throw new UsageError('--scenario needs a name');
   for (const s of names) {
-    if (s !== 'all' && !(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`--scenario ${s}: unknown (known: ${SCENARIOS.join(', ')}, all)`);
+    if (s !== 'all' && !(SCENARIOS as readonly string[]).includes(s))
+      throw new UsageError(`--scenario ${s}: unknown (known: ${SCENARIOS.join(', ')}, all)`);
   }
   const scenarios = names.includes('all') ? [...SCENARIOS] : SCENARIOS.filter((s) => names.includes(s));
   const smoke = v.smoke ?? false;

@@ -5,15 +5,18 @@ import { ResilientHub, type ResilientHubOptions } from '../../tools/hub-client/r
 import type { HubSpec } from './load-protocol.ts';
 import { addressOf } from './numbered-hub.ts';
 
-export const climateDevices = (n: number): HelloDevice[] => Array.from({ length: n }, (_, i) => ({ deviceId: `d${i}`, type: 'climate_sensor', capabilities: ['temperature'] }));
+export const climateDevices = (n: number): HelloDevice[] =>
+  Array.from({ length: n }, (_, i) => ({ deviceId: `d${i}`, type: 'climate_sensor', capabilities: ['temperature'] }));
 
 /** Report `seq` goes to device d(seq % devices): with a batch of `devices`, every device gets one report. Built in wire form: the load's hot path. */
-export const climateReport = (devices: number) => (seq: number): WireReport => ({
-  seq: String(seq),
-  device_id: `d${seq % devices}`,
-  ts_ms: String(Date.now()),
-  attributes: { temperature: { number: 20 + (seq % 100) / 10 } },
-});
+export const climateReport =
+  (devices: number) =>
+  (seq: number): WireReport => ({
+    seq: String(seq),
+    device_id: `d${seq % devices}`,
+    ts_ms: String(Date.now()),
+    attributes: { temperature: { number: 20 + (seq % 100) / 10 } },
+  });
 
 /** A hub of `spec` with `devices` climate sensors; paused (rate 0) unless `options` say otherwise. */
 export function climateHub(spec: HubSpec, devices: number, options: Partial<ResilientHubOptions> = {}): ResilientHub {

@@ -30,7 +30,15 @@ export class BenchCluster {
   static async start(cleanups: Cleanups, shards: number, tag: string): Promise<BenchCluster> {
     const redis = await startTestRedis();
     cleanups.add(() => redis.stop());
-    const env = { ...LIFTED_LIMITS, REDIS_URL: redis.url, CLUSTER: `${redis.cluster}${tag}`, ADMIN_TOKEN, SHARDS: String(shards), LOG_LEVEL: 'warn', PASSIVATE_AFTER_MS: '3600000' };
+    const env = {
+      ...LIFTED_LIMITS,
+      REDIS_URL: redis.url,
+      CLUSTER: `${redis.cluster}${tag}`,
+      ADMIN_TOKEN,
+      SHARDS: String(shards),
+      LOG_LEVEL: 'warn',
+      PASSIVATE_AFTER_MS: '3600000',
+    };
     return new BenchCluster(redis, env, cleanups);
   }
 
@@ -66,7 +74,13 @@ export interface LoadedCluster {
 }
 
 /** Nodes `ids` on a private Redis (64 shards in smoke runs, else 1024) and `workers` load processes, started together; resolves once the ring is settled. */
-export async function startLoadedCluster(ctx: ScenarioContext, cleanups: Cleanups, tag: string, ids: readonly string[], workers: number): Promise<LoadedCluster> {
+export async function startLoadedCluster(
+  ctx: ScenarioContext,
+  cleanups: Cleanups,
+  tag: string,
+  ids: readonly string[],
+  workers: number,
+): Promise<LoadedCluster> {
   const cluster = await BenchCluster.start(cleanups, ctx.smoke ? 64 : 1024, tag);
   const starting = cleanups.track(LoadPool.start(workers), (p) => p.stop());
   await Promise.all(ids.map((id) => cluster.startNode(id)));
@@ -86,7 +100,15 @@ export function ownerOf(status: ClusterStatus, homeId: string): string {
  * Makes about `actors` actors resident: homes of `devices` devices each (plus the home and hub
  * actors), every device reporting once through a hub connected to the home's owner.
  */
-export async function preloadResident(ctx: ScenarioContext, cluster: BenchCluster, pool: LoadPool, ids: readonly string[], status: ClusterStatus, actors: number, devices: number): Promise<string> {
+export async function preloadResident(
+  ctx: ScenarioContext,
+  cluster: BenchCluster,
+  pool: LoadPool,
+  ids: readonly string[],
+  status: ClusterStatus,
+  actors: number,
+  devices: number,
+): Promise<string> {
   const homes = Math.max(1, Math.round(actors / (devices + 2)));
   const t0 = performance.now();
   const bar = ctx.progress('resident actors: provisioning homes', homes);
@@ -124,7 +146,11 @@ export class NumberedLoad {
     readonly specs: readonly HubSpec[],
   ) {}
 
-  static async start(pool: LoadPool, specs: readonly HubSpec[], opts: { rate: number; http: readonly string[]; commandsPerSec: number }): Promise<NumberedLoad> {
+  static async start(
+    pool: LoadPool,
+    specs: readonly HubSpec[],
+    opts: { rate: number; http: readonly string[]; commandsPerSec: number },
+  ): Promise<NumberedLoad> {
     const load = new NumberedLoad(pool, specs);
     await pool.all('numbered.start', (i) => ({
       hubs: pool.share(specs, i),
@@ -153,7 +179,12 @@ export class NumberedLoad {
     const hubs = parts.flatMap((p) => p.hubs);
     const buckets = mergeTimelines(parts.map((p) => p.timeline));
     const latency = LatencyRecorder.merge(parts.map((p) => p.latency)).summary('report → ack at hub, whole run');
-    const { integrity, notes } = await checkIntegrity(http, this.specs, hubs, parts.map((p) => p.commands));
+    const { integrity, notes } = await checkIntegrity(
+      http,
+      this.specs,
+      hubs,
+      parts.map((p) => p.commands),
+    );
     const commands = parts.map((p) => p.commands);
     const sum = (f: (c: (typeof commands)[number]) => number): number => commands.reduce((a, c) => a + f(c), 0);
     notes.unshift(
@@ -170,5 +201,8 @@ export function window(buckets: readonly MergedBucket[], from: number, to: numbe
   const rec = LatencyRecorder.create({ digits: 2 });
   for (const b of inside) rec.add(b.latency);
   const seconds = Math.max(inside.length * (BUCKET_MS / 1000), BUCKET_MS / 1000);
-  return { perSec: inside.reduce((a, b) => a + b.count, 0) / seconds, latency: rec.summary(`ack latency ${from.toFixed(1)}–${to.toFixed(1)} s`) };
+  return {
+    perSec: inside.reduce((a, b) => a + b.count, 0) / seconds,
+    latency: rec.summary(`ack latency ${from.toFixed(1)}–${to.toFixed(1)} s`),
+  };
 }

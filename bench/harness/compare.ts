@@ -61,10 +61,22 @@ function valuesOf(run: BenchRun): Map<string, Value> {
     for (const f of r.figures) {
       put({ scenario: r.scenario, name: f.name, unit: f.unit, value: finite(f.value), dir: direction(f.unit) });
       // The ratio to a same-run baseline: what stays comparable when the machine differs.
-      if (f.baseline) put({ scenario: r.scenario, name: `${f.name} ÷ ${f.baseline.name}`, unit: 'ratio', value: finite(f.ratio), dir: direction(f.unit) });
+      if (f.baseline)
+        put({
+          scenario: r.scenario,
+          name: `${f.name} ÷ ${f.baseline.name}`,
+          unit: 'ratio',
+          value: finite(f.ratio),
+          dir: direction(f.unit),
+        });
     }
     for (const l of r.latencies ?? []) {
-      for (const [p, v] of [['p50', l.p50], ['p99', l.p99], ['p99.9', l.p999], ['max', l.max]] as const) {
+      for (const [p, v] of [
+        ['p50', l.p50],
+        ['p99', l.p99],
+        ['p99.9', l.p999],
+        ['max', l.max],
+      ] as const) {
         put({ scenario: r.scenario, name: `${l.name} ${p}`, unit: 'ms', value: finite(v), dir: -1 });
       }
     }
@@ -82,8 +94,16 @@ export function compareRuns(a: BenchRun, b: BenchRun): CompareRow[] {
     const y = vb.get(k);
     const meta = (x ?? y)!;
     const change = changePct(x?.value ?? null, y?.value ?? null);
-    const v = change === null || Math.abs(change) < NOISE_PCT ? 0 : ((change > 0 ? 1 : -1) * meta.dir);
-    return { scenario: meta.scenario, name: meta.name, unit: meta.unit, a: x?.value ?? null, b: y?.value ?? null, changePct: change, verdict: v as -1 | 0 | 1 };
+    const v = change === null || Math.abs(change) < NOISE_PCT ? 0 : (change > 0 ? 1 : -1) * meta.dir;
+    return {
+      scenario: meta.scenario,
+      name: meta.name,
+      unit: meta.unit,
+      a: x?.value ?? null,
+      b: y?.value ?? null,
+      changePct: change,
+      verdict: v as -1 | 0 | 1,
+    };
   });
 }
 
@@ -99,11 +119,21 @@ export function renderCompareHtml(a: BenchRun, b: BenchRun, rows: readonly Compa
       `<td class="n ${r.verdict > 0 ? 'met' : r.verdict < 0 ? 'miss' : ''}">${formatChange(r.changePct)}</td><td>${mark(r.verdict)}</td></tr>`,
   );
   const p99 = rows.filter((r) => r.unit === 'ms' && / p99$/.test(r.name));
-  const chart = p99.length > 0 ? barChart('p99 latencies, A vs B', 'ms', ['A', 'B'], p99.map((r) => ({ label: `${r.scenario}: ${r.name.replace(/ p99$/, '')}`, values: [r.a, r.b] }))) : '';
+  const chart =
+    p99.length > 0
+      ? barChart(
+          'p99 latencies, A vs B',
+          'ms',
+          ['A', 'B'],
+          p99.map((r) => ({ label: `${r.scenario}: ${r.name.replace(/ p99$/, '')}`, values: [r.a, r.b] })),
+        )
+      : '';
   const body = [
     `<h1>Comparison: ${esc(names[0])} → ${esc(names[1])}</h1>`,
     `<ul>${who(a, `A ${names[0]}`)}${who(b, `B ${names[1]}`)}</ul>`,
-    a.machine.model !== b.machine.model || a.machine.cpus !== b.machine.cpus ? '<p class="miss">The runs are from different machines: differences are not the code\'s alone.</p>' : '',
+    a.machine.model !== b.machine.model || a.machine.cpus !== b.machine.cpus
+      ? '<p class="miss">The runs are from different machines: differences are not the code\'s alone.</p>'
+      : '',
     `<table><tr><th>scenario</th><th>figure</th><th>unit</th><th>A</th><th>B</th><th>change</th><th></th></tr>${table.join('')}</table>`,
     chart,
   ];

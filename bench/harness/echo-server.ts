@@ -41,7 +41,9 @@ export interface EchoServer {
 
 /** Starts the echo server as a child process; resolves once it listens. */
 export function startEchoServer(window: number): Promise<EchoServer> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, String(window)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, String(window)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {

@@ -68,7 +68,9 @@ export async function checkIntegrity(
     const seen = await mapLimit(lostIds, 4, async (c, i) => {
       const spec = byHome.get(c.homeId);
       const path = `/v1/homes/${c.homeId}/commands/${encodeURIComponent(c.commandId)}`;
-      const r = await call<{ status?: string }>(http[i % http.length]!, 'GET', path, undefined, spec?.appToken, 5_000).catch((err: unknown) => ({ status: `unreadable: ${String(err)}` }));
+      const r = await call<{ status?: string }>(http[i % http.length]!, 'GET', path, undefined, spec?.appToken, 5_000).catch(
+        (err: unknown) => ({ status: `unreadable: ${String(err)}` }),
+      );
       return `${c.homeId}/${c.commandId} (status ${r.status ?? '?'})`;
     });
     notes.push(`commands accepted but never delivered to the hub: ${seen.join(', ')}`);
@@ -84,7 +86,8 @@ export async function checkIntegrity(
     );
   }
   const hubErrors = hubs.flatMap((h) => h.errors.map((e) => `${h.homeId}: ${e}`));
-  if (hubErrors.length > 0) notes.push(`hub stream events: ${hubErrors.slice(0, 6).join('; ')}${hubErrors.length > 6 ? ` (+${hubErrors.length - 6})` : ''}`);
+  if (hubErrors.length > 0)
+    notes.push(`hub stream events: ${hubErrors.slice(0, 6).join('; ')}${hubErrors.length > 6 ? ` (+${hubErrors.length - 6})` : ''}`);
   return {
     integrity: {
       reportsLost: lost,

@@ -29,7 +29,10 @@ export class LoadWorker {
     const handle = forkWorker(WORKER, {}, { onMessage });
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`load worker did not start within ${START_TIMEOUT_MS} ms:\n${handle.output()}`)), START_TIMEOUT_MS);
+        const timer = setTimeout(
+          () => reject(new Error(`load worker did not start within ${START_TIMEOUT_MS} ms:\n${handle.output()}`)),
+          START_TIMEOUT_MS,
+        );
         ready = () => {
           clearTimeout(timer);
           resolve();

@@ -70,7 +70,7 @@ export interface LoadOps {
   'ingest.paced': { args: { perHubPerSec: number; durationMs: number }; result: PhaseStats & { latency: string } };
   'ingest.close': { args: Record<string, never>; result: { closed: number } };
   /** Each hub sends one report to each of its `devices` devices (they become resident actors), waits for the ack, closes. */
-  'fill': { args: { hubs: HubSpec[]; devices: number; concurrency: number }; result: PhaseStats };
+  fill: { args: { hubs: HubSpec[]; devices: number; concurrency: number }; result: PhaseStats };
   /** Realistic homes (tools/hub-sim) with the motion → light rule. */
   'sim.connect': { args: { hubs: HubSpec[]; seed: number }; result: { connected: number } };
   'sim.run': {

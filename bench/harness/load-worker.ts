@@ -20,7 +20,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Seeded, so a run's homes behave alike from run to run. */
 function prng(seed: number): () => number {
   let s = seed >>> 0 || 1;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 0x1_0000_0000);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 0x1_0000_0000;
 }
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -42,7 +42,9 @@ const handlers: Handlers = {
   'ingest.connect': async ({ hubs, devices, batch }) => {
     // A channel (HTTP/2 connection) per hub: many hubs flooding over one shared connection measure its flow control.
     ingestBatch = batch;
-    ingest = hubs.map((h) => climateHub(h, devices, { batch, onReportAcked: (_seq, sentAt, ackedAt) => ingestLatency?.record(ackedAt - sentAt) }));
+    ingest = hubs.map((h) =>
+      climateHub(h, devices, { batch, onReportAcked: (_seq, sentAt, ackedAt) => ingestLatency?.record(ackedAt - sentAt) }),
+    );
     await Promise.all(ingest.map((h) => h.welcomed()));
     return { connected: ingest.length };
   },
@@ -69,7 +71,12 @@ const handlers: Handlers = {
     await Promise.all(ingest.map((h) => h.drain()));
     const elapsedMs = performance.now() - t0;
     ingestLatency = undefined;
-    return { acked: sum(ingest, (h) => h.highestAck) - before, errors: sum(ingest, (h) => h.errorCount), elapsedMs, latency: latency.encode() };
+    return {
+      acked: sum(ingest, (h) => h.highestAck) - before,
+      errors: sum(ingest, (h) => h.errorCount),
+      elapsedMs,
+      latency: latency.encode(),
+    };
   },
   'ingest.close': async () => {
     for (const h of ingest) h.stop();
@@ -96,14 +103,28 @@ const handlers: Handlers = {
   'sim.connect': async ({ hubs, seed }) => {
     // Every flush sends all that is due in one message (the window still bounds it).
     sims = hubs.map(
-      (h, i) => new SimHub({ address: addressOf(h), homeId: h.homeId, hubId: h.hubId, secret: h.secret, rand: prng(seed * 7919 + i), batch: 1_000, sharedChannel: true }),
+      (h, i) =>
+        new SimHub({
+          address: addressOf(h),
+          homeId: h.homeId,
+          hubId: h.hubId,
+          secret: h.secret,
+          rand: prng(seed * 7919 + i),
+          batch: 1_000,
+          sharedChannel: true,
+        }),
     );
     await Promise.all(sims.map((s) => s.hub.welcomed()));
     return { connected: sims.length };
   },
   'sim.run': async ({ perHubPerSec, durationMs, motionEveryMs, record }) => {
     const sinks = record ? { command: LatencyRecorder.create(), ack: LatencyRecorder.create() } : undefined;
-    const before = { acked: sum(sims, (h) => h.acked), sent: sum(sims, (h) => h.sent), commands: sum(sims, (h) => h.commands), missed: sum(sims, (h) => h.missed) };
+    const before = {
+      acked: sum(sims, (h) => h.acked),
+      sent: sum(sims, (h) => h.sent),
+      commands: sum(sims, (h) => h.commands),
+      missed: sum(sims, (h) => h.missed),
+    };
     const t0 = performance.now();
     for (const h of sims) h.begin(perHubPerSec, motionEveryMs, sinks);
     await sleep(durationMs);
@@ -173,7 +194,11 @@ const handlers: Handlers = {
   },
   'redis.pipeline': async ({ url, durationMs, pipeline }) => {
     const client = new Redis(url);
-    const entry = JSON.stringify({ seq: 1, at: Date.now(), msg: { type: 'report', seq: 1, tsMs: Date.now(), attributes: { temperature: 21.5 } } });
+    const entry = JSON.stringify({
+      seq: 1,
+      at: Date.now(),
+      msg: { type: 'report', seq: 1, tsMs: Date.now(), attributes: { temperature: 21.5 } },
+    });
     const keys = Array.from({ length: 64 }, (_, i) => `bench-raw:{${i}}:j`);
     let ops = 0;
     const t0 = performance.now();

@@ -55,7 +55,10 @@ function run(cmd: string, args: string[]): string {
 }
 
 export function describeVersions(): Versions {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
   let redis: string | undefined;
   try {
     redis = /v=(\S+)/.exec(run('redis-server', ['--version']))?.[1];

@@ -18,7 +18,14 @@ export const httpBase = (node: NodeProcess): string => `http://127.0.0.1:${node.
 export const grpcAddress = (node: NodeProcess): string => `127.0.0.1:${node.grpcPort}`;
 
 /** A JSON call; retries 429 / 503 / connection errors for up to `patienceMs`; throws on any other non-2xx. */
-export async function call<T = Record<string, unknown>>(base: string, method: string, path: string, body?: unknown, token = ADMIN_TOKEN, patienceMs = 30_000): Promise<T> {
+export async function call<T = Record<string, unknown>>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token = ADMIN_TOKEN,
+  patienceMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + patienceMs;
   for (;;) {
     let status = 0;
@@ -81,13 +88,19 @@ export async function provisionHomes(opts: ProvisionOptions): Promise<HubSpec[]>
   });
   const tokens: string[] = [];
   if (opts.tokens || opts.rule) {
-    const groups = Array.from({ length: Math.ceil(opts.homeIds.length / TOKEN_HOMES) }, (_, g) => opts.homeIds.slice(g * TOKEN_HOMES, (g + 1) * TOKEN_HOMES));
-    const made = await mapLimit(groups, 8, (homes, g) => call<{ token: string }>(base(g), 'POST', '/v1/tokens', { homes, scopes: ['read', 'control', 'rules'] }));
+    const groups = Array.from({ length: Math.ceil(opts.homeIds.length / TOKEN_HOMES) }, (_, g) =>
+      opts.homeIds.slice(g * TOKEN_HOMES, (g + 1) * TOKEN_HOMES),
+    );
+    const made = await mapLimit(groups, 8, (homes, g) =>
+      call<{ token: string }>(base(g), 'POST', '/v1/tokens', { homes, scopes: ['read', 'control', 'rules'] }),
+    );
     tokens.push(...made.map((t) => t.token));
   }
   const rule = opts.rule;
   if (rule) {
-    await mapLimit(opts.homeIds, 16, (homeId, i) => call(base(i), 'PUT', `/v1/homes/${homeId}/rules/${rule.id}`, rule, tokens[Math.floor(i / TOKEN_HOMES)]));
+    await mapLimit(opts.homeIds, 16, (homeId, i) =>
+      call(base(i), 'PUT', `/v1/homes/${homeId}/rules/${rule.id}`, rule, tokens[Math.floor(i / TOKEN_HOMES)]),
+    );
   }
   return opts.homeIds.map((homeId, i) => ({
     homeId,
@@ -106,7 +119,8 @@ export interface ClusterStatus {
   readonly handoffs: { pending: number; done: number; inFlight: boolean };
 }
 
-export const clusterStatus = (base: string): Promise<ClusterStatus> => call<ClusterStatus>(base, 'GET', '/v1/admin/cluster', undefined, ADMIN_TOKEN, 5_000);
+export const clusterStatus = (base: string): Promise<ClusterStatus> =>
+  call<ClusterStatus>(base, 'GET', '/v1/admin/cluster', undefined, ADMIN_TOKEN, 5_000);
 
 /** True when nothing is moving and exactly `active` (ids) are active, alive and own what they are assigned. */
 export function isSettled(s: ClusterStatus, active: readonly string[]): boolean {
@@ -131,7 +145,8 @@ export async function waitSettled(base: string, active: readonly string[], timeo
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    if (Date.now() > deadline) throw new Error(`cluster not settled on ${active.join(', ')} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`cluster not settled on ${active.join(', ')} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
     await sleep(everyMs);
   }
 }

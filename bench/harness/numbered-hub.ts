@@ -13,11 +13,23 @@ import type { HubSpec, NumberedHubResult } from './load-protocol.ts';
 import type { Timeline } from './timeline.ts';
 
 export const NUMBERED_DEVICES = 10;
-export const numberedDevices: readonly HelloDevice[] = Array.from({ length: NUMBERED_DEVICES }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
-export const numberedReport = (seq: number): HubReport => ({ seq, device: `d${seq % NUMBERED_DEVICES}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
+export const numberedDevices: readonly HelloDevice[] = Array.from({ length: NUMBERED_DEVICES }, (_, i) => ({
+  deviceId: `d${i}`,
+  type: 'plug',
+  capabilities: ['n'],
+}));
+export const numberedReport = (seq: number): HubReport => ({
+  seq,
+  device: `d${seq % NUMBERED_DEVICES}`,
+  attributes: { n: seq },
+  tsMs: 1_700_000_000_000 + seq,
+});
 
 /** The address of a hub's `attempt`-th stream: its first choice, then the others in turn. */
-export const addressOf = (spec: HubSpec) => (attempt: number): string => spec.addresses[(spec.first + attempt) % spec.addresses.length]!;
+export const addressOf =
+  (spec: HubSpec) =>
+  (attempt: number): string =>
+    spec.addresses[(spec.first + attempt) % spec.addresses.length]!;
 
 export class NumberedHub {
   readonly hub: ResilientHub;

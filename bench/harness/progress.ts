@@ -28,7 +28,11 @@ export function progressBars(enabled: boolean, stream: NodeJS.WriteStream = proc
       update(done, extra) {
         if (stopped) return;
         bar.update(Math.min(done, Math.max(1, total)), {
-          extra: extra ? Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+          extra: extra
+            ? Object.entries(extra)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')
+            : '',
         });
       },
       stop() {

@@ -48,7 +48,10 @@ export function latencyChart(title: string, latencies: readonly LatencySummary[]
 }
 
 function latencyTable(latencies: readonly LatencySummary[]): string {
-  const rows = latencies.map((l) => `<tr><td>${esc(l.name)}</td><td class="n">${num(l.count)}</td>${[l.p50, l.p90, l.p99, l.p999, l.max].map((v) => `<td class="n">${num(v)}</td>`).join('')}</tr>`);
+  const rows = latencies.map(
+    (l) =>
+      `<tr><td>${esc(l.name)}</td><td class="n">${num(l.count)}</td>${[l.p50, l.p90, l.p99, l.p999, l.max].map((v) => `<td class="n">${num(v)}</td>`).join('')}</tr>`,
+  );
   return `<table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>${rows.join('')}</table>`;
 }
 
@@ -66,18 +69,23 @@ export function seriesCharts(scenario: string, series: readonly Series[]): strin
   const events = series.filter((s) => s.unit === 'event');
   const byUnit = new Map<string, Series[]>();
   for (const s of series) if (s.unit !== 'event') byUnit.set(s.unit, [...(byUnit.get(s.unit) ?? []), s]);
-  return [...byUnit].map(([unit, list]) => lineChart(`${scenario}: ${commonName(list.map((s) => s.name)) || unit} over time`, unit, list, events)).join('');
+  return [...byUnit]
+    .map(([unit, list]) => lineChart(`${scenario}: ${commonName(list.map((s) => s.name)) || unit} over time`, unit, list, events))
+    .join('');
 }
 
 function integrityTable(integrity: Readonly<Record<string, number>>): string {
-  const rows = Object.entries(integrity).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n ${v === 0 ? 'met' : 'miss'}">${num(v)}</td></tr>`);
+  const rows = Object.entries(integrity).map(
+    ([k, v]) => `<tr><td>${esc(k)}</td><td class="n ${v === 0 ? 'met' : 'miss'}">${num(v)}</td></tr>`,
+  );
   return `<table><tr><th>must be zero</th><th>count</th></tr>${rows.join('')}</table>`;
 }
 
 function scenarioSection(r: ScenarioResult): string {
   const parts = [`<h2 id="${esc(r.scenario)}">${esc(r.scenario)}</h2>`, figuresTable(r.figures)];
   if (r.integrity && Object.keys(r.integrity).length > 0) parts.push(integrityTable(r.integrity));
-  if (r.latencies && r.latencies.length > 0) parts.push(latencyTable(r.latencies), latencyChart(`${r.scenario}: latency percentiles`, r.latencies));
+  if (r.latencies && r.latencies.length > 0)
+    parts.push(latencyTable(r.latencies), latencyChart(`${r.scenario}: latency percentiles`, r.latencies));
   if (r.series && r.series.length > 0) parts.push(seriesCharts(r.scenario, r.series));
   if (r.notes && r.notes.length > 0) parts.push(`<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   return parts.join('\n');
@@ -89,16 +97,25 @@ export function page(title: string, body: string): string {
 
 export function renderRunHtml(run: BenchRun): string {
   const m = run.machine;
-  const deps = { ...run.versions.dependencies, ...run.versions.devDependencies, ...(run.versions.redis ? { 'redis-server': run.versions.redis } : {}) };
+  const deps = {
+    ...run.versions.dependencies,
+    ...run.versions.devDependencies,
+    ...(run.versions.redis ? { 'redis-server': run.versions.redis } : {}),
+  };
   const head = [
     `<h1>Benchmark run ${esc(run.startedAt)}${run.params.smoke ? ' (smoke: no timing is meaningful)' : ''}</h1>`,
     `<p>${esc(machineLine(m))}; load average at start ${esc(m.loadavg.join(' / '))}<br>`,
     `git ${run.git.commit ? `<code>${esc(run.git.commit)}</code>${run.git.dirty ? ' (with uncommitted changes)' : ''}` : `unknown (${esc(run.git.error ?? '')})`}<br>`,
     `scenarios ${esc(run.params.scenarios.join(', '))}; duration ${run.params.duration} s, hubs ${run.params.hubs}, rate ${num(run.params.rate)}/s, nodes ${run.params.nodes}` +
       ` (given: ${esc(run.params.explicit.join(', ') || 'none — scenarios use their own defaults')})</p>`,
-    `<details><summary>versions</summary><table>${Object.entries(deps).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table></details>`,
+    `<details><summary>versions</summary><table>${Object.entries(deps)
+      .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`)
+      .join('')}</table></details>`,
   ];
-  if (run.failures.length > 0) head.push(`<h2>Failed scenarios</h2><ul>${run.failures.map((f) => `<li><b>${esc(f.scenario)}</b>: <pre>${esc(f.error)}</pre></li>`).join('')}</ul>`);
+  if (run.failures.length > 0)
+    head.push(
+      `<h2>Failed scenarios</h2><ul>${run.failures.map((f) => `<li><b>${esc(f.scenario)}</b>: <pre>${esc(f.error)}</pre></li>`).join('')}</ul>`,
+    );
   const all = run.results.flatMap((r) => r.figures.map((f) => ({ ...f, name: `${r.scenario}: ${f.name}` })));
   head.push('<h2>All figures</h2>', figuresTable(all.filter((f) => f.target !== undefined || f.baseline !== undefined)));
   return page(`bench ${run.startedAt}`, [...head, ...run.results.map(scenarioSection)].join('\n'));

@@ -55,11 +55,13 @@ export function loadRun(path: string): BenchRun {
 /** Checks the shape of a parsed run (enough for the report and the comparison to rely on). */
 export function asRun(doc: unknown, what = 'the document'): BenchRun {
   const d = doc as Partial<BenchRun> | null;
-  if (typeof d !== 'object' || d === null || d.kind !== 'iot-bench-run') throw new RunFileError(`${what} is not a benchmark run (no "kind": "iot-bench-run")`);
+  if (typeof d !== 'object' || d === null || d.kind !== 'iot-bench-run')
+    throw new RunFileError(`${what} is not a benchmark run (no "kind": "iot-bench-run")`);
   if (!Array.isArray(d.results)) throw new RunFileError(`${what} has no "results" array`);
   (d.results as unknown[]).forEach((raw, i) => {
     const r = raw as Partial<ScenarioResult> | null;
-    if (typeof r?.scenario !== 'string' || !Array.isArray(r.figures)) throw new RunFileError(`${what}: results[${i}] lacks "scenario" or "figures"`);
+    if (typeof r?.scenario !== 'string' || !Array.isArray(r.figures))
+      throw new RunFileError(`${what}: results[${i}] lacks "scenario" or "figures"`);
   });
   return d as BenchRun;
 }

@@ -85,7 +85,13 @@ export function figure(spec: FigureSpec): Figure {
 }
 
 /** `figure` with its baseline positional, and `extra` (e.g. a `target`) on top. */
-export function versus(name: string, value: number, unit: string, baseline: { name: string; value: number } | undefined, extra: Partial<Figure> = {}): Figure {
+export function versus(
+  name: string,
+  value: number,
+  unit: string,
+  baseline: { name: string; value: number } | undefined,
+  extra: Partial<Figure> = {},
+): Figure {
   return { ...figure({ name, value, unit, baseline }), ...extra };
 }
 

@@ -8,7 +8,12 @@ import { num } from './report-html.ts';
 import type { BenchRun } from './run-record.ts';
 
 /** Columns padded to their widest cell (at most `maxWidth`, cut with …); `numeric` columns right-aligned. */
-export function textTable(header: readonly string[], rows: readonly (readonly string[])[], numeric: ReadonlySet<number> = new Set(), maxWidth = 64): string {
+export function textTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  numeric: ReadonlySet<number> = new Set(),
+  maxWidth = 64,
+): string {
   const widths = header.map((h, i) => Math.min(maxWidth, Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length))));
   const line = (cells: readonly string[]): string =>
     widths
@@ -34,9 +39,14 @@ export function formatSummary(run: BenchRun): string {
     ]),
   );
   const out = [textTable(['scenario', 'figure', 'value', 'baseline (same run)', 'ratio', 'target'], rows, new Set([2, 4]))];
-  const lat = run.results.flatMap((r) => (r.latencies ?? []).map((l) => [r.scenario, l.name, num(l.count), num(l.p50), num(l.p90), num(l.p99), num(l.p999), num(l.max)]));
-  if (lat.length > 0) out.push('', textTable(['scenario', 'latency (ms)', 'n', 'p50', 'p90', 'p99', 'p99.9', 'max'], lat, new Set([2, 3, 4, 5, 6, 7])));
-  const integrity = run.results.flatMap((r) => Object.entries(r.integrity ?? {}).map(([k, v]) => [r.scenario, k, num(v), v === 0 ? 'ok' : 'NOT ZERO']));
+  const lat = run.results.flatMap((r) =>
+    (r.latencies ?? []).map((l) => [r.scenario, l.name, num(l.count), num(l.p50), num(l.p90), num(l.p99), num(l.p999), num(l.max)]),
+  );
+  if (lat.length > 0)
+    out.push('', textTable(['scenario', 'latency (ms)', 'n', 'p50', 'p90', 'p99', 'p99.9', 'max'], lat, new Set([2, 3, 4, 5, 6, 7])));
+  const integrity = run.results.flatMap((r) =>
+    Object.entries(r.integrity ?? {}).map(([k, v]) => [r.scenario, k, num(v), v === 0 ? 'ok' : 'NOT ZERO']),
+  );
   if (integrity.length > 0) out.push('', textTable(['scenario', 'must be zero', 'count', ''], integrity, new Set([2])));
   for (const f of run.failures) out.push('', `FAILED ${f.scenario}: ${f.error.split('\n')[0]}`);
   return out.join('\n');

@@ -34,7 +34,10 @@ export class Timeline {
   }
 
   encode(): EncodedTimeline {
-    return { bucketMs: this.bucketMs, buckets: [...this.buckets].sort((a, b) => a[0] - b[0]).map(([i, b]) => [i, b.count, b.latency.encode()] as const) };
+    return {
+      bucketMs: this.bucketMs,
+      buckets: [...this.buckets].sort((a, b) => a[0] - b[0]).map(([i, b]) => [i, b.count, b.latency.encode()] as const),
+    };
   }
 }
 
@@ -68,7 +71,11 @@ export function mergeTimelines(parts: readonly EncodedTimeline[]): MergedBucket[
   const out: MergedBucket[] = [];
   for (let i = first; i <= last; i++) {
     const b = by.get(i);
-    out.push({ t: (i * bucketMs) / 1000, count: b?.count ?? 0, latency: b?.latency ?? LatencyRecorder.create({ digits: 2, packed: true }) });
+    out.push({
+      t: (i * bucketMs) / 1000,
+      count: b?.count ?? 0,
+      latency: b?.latency ?? LatencyRecorder.create({ digits: 2, packed: true }),
+    });
   }
   return out;
 }

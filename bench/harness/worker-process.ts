@@ -148,7 +148,12 @@ export async function runWorker<T>(script: string, input: unknown, options: RunO
 }
 
 /** Starts a worker that serves (it sends `listening`) and resolves with its port once it does. */
-export async function startServerWorker(script: string, input: unknown, timeoutMs = 20_000, options: ForkOptions = {}): Promise<ChildHandle & { readonly port: number }> {
+export async function startServerWorker(
+  script: string,
+  input: unknown,
+  timeoutMs = 20_000,
+  options: ForkOptions = {},
+): Promise<ChildHandle & { readonly port: number }> {
   let onListening: ((port: number) => void) | undefined;
   const handle = forkWorker(script, input, {
     ...options,
@@ -200,7 +205,8 @@ export function serveRequests(handle: (op: string, args: unknown) => Promise<unk
     const reply = (msg: WorkerMessage): void => void process.send?.(msg);
     handle(req.op, req.args).then(
       (result) => reply({ type: 'reply', id: req.id, ok: true, result }),
-      (err: unknown) => reply({ type: 'reply', id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      (err: unknown) =>
+        reply({ type: 'reply', id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
     );
   });
   process.on('disconnect', () => {

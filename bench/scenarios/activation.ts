@@ -31,7 +31,8 @@ const SHARDS = 1024;
 export function createActivationScenario(options: ActivationScenarioOptions = {}): Scenario {
   return {
     name: 'activation',
-    description: 'Memory per resident device actor (vs the same state in a Map) and cold activations from Redis (vs raw ioredis GET+LRANGE)',
+    description:
+      'Memory per resident device actor (vs the same state in a Map) and cold activations from Redis (vs raw ioredis GET+LRANGE)',
     async run(ctx: ScenarioContext): Promise<ScenarioResult> {
       const n = options.residentActors ?? (ctx.smoke ? 2_000 : 100_000);
       const coldN = options.coldActors ?? (ctx.smoke ? 2_000 : 100_000);
@@ -45,8 +46,14 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
         const bar = ctx.progress(`activation memory: ${variant}`, n);
         try {
           const input: MemoryInput = { mode: 'memory', variant, n, warmup, concurrency: 512 };
-          const out = await runWorker<MemoryOutput>(WORKER, input, { timeoutMs, nodeArgs: MEMORY_NODE_ARGS, onProgress: (done) => bar.update(done) });
-          ctx.log(`activation: ${label}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(out.n)} actors, ${out.seconds.toFixed(1)} s)`);
+          const out = await runWorker<MemoryOutput>(WORKER, input, {
+            timeoutMs,
+            nodeArgs: MEMORY_NODE_ARGS,
+            onProgress: (done) => bar.update(done),
+          });
+          ctx.log(
+            `activation: ${label}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(out.n)} actors, ${out.seconds.toFixed(1)} s)`,
+          );
           return out;
         } finally {
           bar.stop();
@@ -65,11 +72,21 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
         const bar = ctx.progress('activation: cold from Redis', 3 * coldN);
         const phases = ['pre-writing snapshots and journals', 'raw GET+LRANGE', 'cold activations'];
         try {
-          const input: ColdInput = { mode: 'cold', redisUrl: redis.url, cluster: redis.cluster, shards: SHARDS, n: coldN, warmup: Math.min(2_000, Math.max(200, Math.floor(coldN / 50))), concurrency, tail };
+          const input: ColdInput = {
+            mode: 'cold',
+            redisUrl: redis.url,
+            cluster: redis.cluster,
+            shards: SHARDS,
+            n: coldN,
+            warmup: Math.min(2_000, Math.max(200, Math.floor(coldN / 50))),
+            concurrency,
+            tail,
+          };
           cold = await runWorker<ColdOutput>(WORKER, input, {
             timeoutMs,
             nodeArgs: MEMORY_NODE_ARGS,
-            onProgress: (done, total, label) => bar.update(Math.max(0, phases.indexOf(label ?? '')) * coldN + Math.round((done / total) * coldN), { phase: label ?? '' }),
+            onProgress: (done, total, label) =>
+              bar.update(Math.max(0, phases.indexOf(label ?? '')) * coldN + Math.round((done / total) * coldN), { phase: label ?? '' }),
           });
         } finally {
           bar.stop();
@@ -77,20 +94,54 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
       } finally {
         await redis?.stop();
       }
-      const coldLatency = LatencyRecorder.decode(cold.activationHistogram).summary('cold activation (ask shadow.get to a non-resident actor)');
+      const coldLatency = LatencyRecorder.decode(cold.activationHistogram).summary(
+        'cold activation (ask shadow.get to a non-resident actor)',
+      );
       const rawLatency = LatencyRecorder.decode(cold.rawHistogram).summary('raw ioredis GET+LRANGE of the same keys');
       ctx.log(
         `activation: cold: ${fmt(cold.activationsPerSec)} activations/s (p50 ${coldLatency.p50} ms, p99 ${coldLatency.p99} ms) vs raw GET+LRANGE ${fmt(cold.rawPerSec)}/s (p50 ${rawLatency.p50} ms, p99 ${rawLatency.p99} ms)`,
       );
 
-      const mapBaseline = (which: 'heap' | 'rss') => ({ name: 'the same device state in a plain Map', value: which === 'heap' ? map.heapPerActor : map.rssPerActor });
+      const mapBaseline = (which: 'heap' | 'rss') => ({
+        name: 'the same device state in a plain Map',
+        value: which === 'heap' ? map.heapPerActor : map.rssPerActor,
+      });
       const twoKb = { text: '≤ 2 KB (2,048 bytes)', met: (v: number) => v <= KB2 };
       const figures: Figure[] = [
-        figure({ name: 'memory per resident device actor, heap (ActorHost, store out of process)', value: actorsOnly.heapPerActor, unit: 'bytes', baseline: mapBaseline('heap'), target: twoKb }),
-        figure({ name: 'memory per resident device actor, RSS (ActorHost, store out of process)', value: actorsOnly.rssPerActor, unit: 'bytes', baseline: mapBaseline('rss'), target: twoKb }),
-        figure({ name: 'memory per resident device actor, heap (ActorHost over MemoryStore, journal in process)', value: withStore.heapPerActor, unit: 'bytes', baseline: mapBaseline('heap'), target: twoKb }),
-        figure({ name: 'memory per resident device actor, RSS (ActorHost over MemoryStore, journal in process)', value: withStore.rssPerActor, unit: 'bytes', baseline: mapBaseline('rss'), target: twoKb }),
-        figure({ name: 'device state alone, heap (reducer output vs after a JSON round trip)', value: map.heapPerActor, unit: 'bytes', baseline: { name: 'the same state JSON round-tripped, in a Map', value: mapJson.heapPerActor } }),
+        figure({
+          name: 'memory per resident device actor, heap (ActorHost, store out of process)',
+          value: actorsOnly.heapPerActor,
+          unit: 'bytes',
+          baseline: mapBaseline('heap'),
+          target: twoKb,
+        }),
+        figure({
+          name: 'memory per resident device actor, RSS (ActorHost, store out of process)',
+          value: actorsOnly.rssPerActor,
+          unit: 'bytes',
+          baseline: mapBaseline('rss'),
+          target: twoKb,
+        }),
+        figure({
+          name: 'memory per resident device actor, heap (ActorHost over MemoryStore, journal in process)',
+          value: withStore.heapPerActor,
+          unit: 'bytes',
+          baseline: mapBaseline('heap'),
+          target: twoKb,
+        }),
+        figure({
+          name: 'memory per resident device actor, RSS (ActorHost over MemoryStore, journal in process)',
+          value: withStore.rssPerActor,
+          unit: 'bytes',
+          baseline: mapBaseline('rss'),
+          target: twoKb,
+        }),
+        figure({
+          name: 'device state alone, heap (reducer output vs after a JSON round trip)',
+          value: map.heapPerActor,
+          unit: 'bytes',
+          baseline: { name: 'the same state JSON round-tripped, in a Map', value: mapJson.heapPerActor },
+        }),
         figure({
           name: 'cold activations from Redis',
           value: cold.activationsPerSec,
@@ -105,7 +156,12 @@ export function createActivationScenario(options: ActivationScenarioOptions = {}
           baseline: { name: 'raw ioredis GET+LRANGE p99', value: rawLatency.p99 },
           target: { text: '≤ 5 ms', met: (v) => v <= 5 },
         }),
-        figure({ name: 'cold activation latency p50', value: coldLatency.p50, unit: 'ms', baseline: { name: 'raw ioredis GET+LRANGE p50', value: rawLatency.p50 } }),
+        figure({
+          name: 'cold activation latency p50',
+          value: coldLatency.p50,
+          unit: 'ms',
+          baseline: { name: 'raw ioredis GET+LRANGE p50', value: rawLatency.p50 },
+        }),
       ];
       return {
         scenario: 'activation',

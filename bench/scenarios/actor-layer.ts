@@ -45,7 +45,7 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
       const perActor = options.perActor ?? 50;
       const askLanes = options.askLanes ?? 1_000;
       const memoryN = options.memoryActors ?? (ctx.smoke ? 2_000 : 100_000);
-      const timeoutMs = (2 * (seconds + warmupSeconds)) * 1000 + 120_000;
+      const timeoutMs = 2 * (seconds + warmupSeconds) * 1000 + 120_000;
 
       const layers: LayerKind[] = ['host', 'cell-mailbox', 'mailbox-immediate', 'mailbox-microtask'];
       const throughput = new Map<LayerKind, ThroughputOutput>();
@@ -65,7 +65,9 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
           const out = await runWorker<LayerMemoryOutput>(WORKER, input, { timeoutMs: 600_000, nodeArgs: MEMORY_NODE_ARGS });
           if (out.resident !== memoryN) throw new Error(`actor-layer: ${layer}: ${out.resident} actors resident, expected ${memoryN}`);
           memory.set(layer, out);
-          ctx.log(`actor-layer: ${LABEL[layer]}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(memoryN)} actors)`);
+          ctx.log(
+            `actor-layer: ${LABEL[layer]}: heap ${fmt(out.heapPerActor)} B/actor, RSS ${fmt(out.rssPerActor)} B/actor (${fmt(memoryN)} actors)`,
+          );
           bar.update(layers.length + memory.size);
         }
 
@@ -77,15 +79,60 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
         const micro = t('mailbox-microtask');
         const base = (k: LayerKind, v: number) => ({ name: LABEL[k], value: v });
         const figures: Figure[] = [
-          figure({ name: 'tell throughput: ActorHost (nact) vs minimal mailbox', value: host.tellPerSec, unit: 'messages/s', baseline: base('mailbox-immediate', mini.tellPerSec) }),
-          figure({ name: 'tell throughput: ActorHost (nact) vs minimal mailbox, microtask drain', value: host.tellPerSec, unit: 'messages/s', baseline: base('mailbox-microtask', micro.tellPerSec) }),
-          figure({ name: 'ask round trips: ActorHost (nact) vs minimal mailbox', value: host.askPerSec, unit: 'messages/s', baseline: base('mailbox-immediate', mini.askPerSec) }),
-          figure({ name: "tell throughput: nact's share (ActorHost vs the same ActorCell without nact)", value: host.tellPerSec, unit: 'messages/s', baseline: base('cell-mailbox', cell.tellPerSec) }),
-          figure({ name: "ask round trips: nact's share (ActorHost vs the same ActorCell without nact)", value: host.askPerSec, unit: 'messages/s', baseline: base('cell-mailbox', cell.askPerSec) }),
-          figure({ name: 'tell throughput: ActorCell without nact vs minimal mailbox', value: cell.tellPerSec, unit: 'messages/s', baseline: base('mailbox-immediate', mini.tellPerSec) }),
-          figure({ name: 'memory per spawned actor, heap: ActorHost (nact) vs minimal mailbox', value: m('host').heapPerActor, unit: 'bytes', baseline: base('mailbox-immediate', m('mailbox-immediate').heapPerActor) }),
-          figure({ name: 'memory per spawned actor, RSS: ActorHost (nact) vs minimal mailbox', value: m('host').rssPerActor, unit: 'bytes', baseline: base('mailbox-immediate', m('mailbox-immediate').rssPerActor) }),
-          figure({ name: "memory per spawned actor, heap: nact's share (ActorHost vs the same ActorCell without nact)", value: m('host').heapPerActor, unit: 'bytes', baseline: base('cell-mailbox', m('cell-mailbox').heapPerActor) }),
+          figure({
+            name: 'tell throughput: ActorHost (nact) vs minimal mailbox',
+            value: host.tellPerSec,
+            unit: 'messages/s',
+            baseline: base('mailbox-immediate', mini.tellPerSec),
+          }),
+          figure({
+            name: 'tell throughput: ActorHost (nact) vs minimal mailbox, microtask drain',
+            value: host.tellPerSec,
+            unit: 'messages/s',
+            baseline: base('mailbox-microtask', micro.tellPerSec),
+          }),
+          figure({
+            name: 'ask round trips: ActorHost (nact) vs minimal mailbox',
+            value: host.askPerSec,
+            unit: 'messages/s',
+            baseline: base('mailbox-immediate', mini.askPerSec),
+          }),
+          figure({
+            name: "tell throughput: nact's share (ActorHost vs the same ActorCell without nact)",
+            value: host.tellPerSec,
+            unit: 'messages/s',
+            baseline: base('cell-mailbox', cell.tellPerSec),
+          }),
+          figure({
+            name: "ask round trips: nact's share (ActorHost vs the same ActorCell without nact)",
+            value: host.askPerSec,
+            unit: 'messages/s',
+            baseline: base('cell-mailbox', cell.askPerSec),
+          }),
+          figure({
+            name: 'tell throughput: ActorCell without nact vs minimal mailbox',
+            value: cell.tellPerSec,
+            unit: 'messages/s',
+            baseline: base('mailbox-immediate', mini.tellPerSec),
+          }),
+          figure({
+            name: 'memory per spawned actor, heap: ActorHost (nact) vs minimal mailbox',
+            value: m('host').heapPerActor,
+            unit: 'bytes',
+            baseline: base('mailbox-immediate', m('mailbox-immediate').heapPerActor),
+          }),
+          figure({
+            name: 'memory per spawned actor, RSS: ActorHost (nact) vs minimal mailbox',
+            value: m('host').rssPerActor,
+            unit: 'bytes',
+            baseline: base('mailbox-immediate', m('mailbox-immediate').rssPerActor),
+          }),
+          figure({
+            name: "memory per spawned actor, heap: nact's share (ActorHost vs the same ActorCell without nact)",
+            value: m('host').heapPerActor,
+            unit: 'bytes',
+            baseline: base('cell-mailbox', m('cell-mailbox').heapPerActor),
+          }),
         ];
         const nactTimeShare = 1 - host.tellPerSec / cell.tellPerSec;
         const nactAskShare = 1 - host.askPerSec / cell.askPerSec;
@@ -98,7 +145,7 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
             `nact's share of the ActorHost's time per message: ${pct(nactTimeShare)} for tell, ${pct(nactAskShare)} for ask (1 − host rate ÷ rate of the same ActorCell on the minimal mailbox); the rest is the runtime's own cell (recovery check, deadline, metrics, journal writer, reply). nact's share of memory: ~${fmt(nactBytes)} B per actor of ${fmt(m('host').heapPerActor)} B.`,
             'The minimal mailboxes drain a whole queue per scheduled turn (a setImmediate or a microtask per actor with work), while nact handles each message in its own setImmediate; they do not supervise, persist, bound mailboxes or time out asks. That is the floor the brief asks for, not a drop-in replacement.',
             `Memory: ${fmt(memoryN)} actors spawned by one ask each, heap and RSS delta ÷ N after forced GCs, one process per layer.${ctx.smoke ? ' Smoke sizes are too small for per-actor RSS to mean much.' : ''}`,
-            'DESIGN.md records ~0.5–0.9 M dispatches/s and ~1.2 KB per spawned actor for nact against 3–17 M/s and ~0.23 KB for a minimal mailbox; here the ActorHost column includes the runtime\'s own cell on top of nact.',
+            "DESIGN.md records ~0.5–0.9 M dispatches/s and ~1.2 KB per spawned actor for nact against 3–17 M/s and ~0.23 KB for a minimal mailbox; here the ActorHost column includes the runtime's own cell on top of nact.",
           ],
         };
       } finally {

@@ -25,9 +25,19 @@ export const failoverScenario: Scenario = {
     const survivors = ids.slice(0, -1);
     const cleanups = new Cleanups();
     try {
-      const { cluster, pool, admin, status: before } = await startLoadedCluster(ctx, cleanups, 'failover', ids, ctx.smoke ? 1 : Math.min(2, hubs));
+      const {
+        cluster,
+        pool,
+        admin,
+        status: before,
+      } = await startLoadedCluster(ctx, cleanups, 'failover', ids, ctx.smoke ? 1 : Math.min(2, hubs));
 
-      const specs = await provisionHomes({ http: cluster.http(ids), grpc: cluster.grpc(ids), homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`), tokens: true });
+      const specs = await provisionHomes({
+        http: cluster.http(ids),
+        grpc: cluster.grpc(ids),
+        homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`),
+        tokens: true,
+      });
       const victimHomes = new Set(specs.filter((s) => ownerOf(before, s.homeId) === victim).map((s) => s.homeId));
       const onVictim = specs.filter((s) => s.first === ids.indexOf(victim)).length;
       const load = await NumberedLoad.start(pool, specs, { rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
@@ -59,7 +69,10 @@ export const failoverScenario: Scenario = {
           { name: 'ring settled on the survivors after', value: settledMs, unit: 'ms' },
           versus('acked reports/s during the take-over', during.perSec, 'reports/s', { name: 'before the kill', value: steady.perSec }),
         ],
-        latencies: [steady.latency, during.latency, out.latency].map((l, i) => ({ ...l, name: ['ack latency before the kill', 'ack latency during the take-over', 'ack latency, whole run'][i]! })),
+        latencies: [steady.latency, during.latency, out.latency].map((l, i) => ({
+          ...l,
+          name: ['ack latency before the kill', 'ack latency during the take-over', 'ack latency, whole run'][i]!,
+        })),
         series: [
           ...out.series,
           eventSeries(`SIGKILL ${victim}`, load.since(killAt)),
@@ -69,7 +82,12 @@ export const failoverScenario: Scenario = {
         integrity: out.integrity,
         notes: [
           `${victimHomes.size} of ${hubs} homes were owned by ${victim}, ${onVictim} hubs were connected to it; load ${rate} reports/s`,
-          `served again after the kill (ms), the victim's homes: ${served.filter((s) => victimHomes.has(s.home)).map((s) => s.ms ?? 'never').join(', ') || 'none'}`,
+          `served again after the kill (ms), the victim's homes: ${
+            served
+              .filter((s) => victimHomes.has(s.home))
+              .map((s) => s.ms ?? 'never')
+              .join(', ') || 'none'
+          }`,
           `${after.nodes.find((x) => x.id === victim)?.state ?? 'gone'} in the ring after the take-over; throughput before ${round(steady.perSec, 0)}/s, during ${round(during.perSec, 0)}/s`,
           ...(never > 0 ? [`${never} hubs were never served again before the run ended`] : []),
           ...out.notes,

@@ -17,7 +17,8 @@ const BATCH = 10;
 
 export const forwardingScenario: Scenario = {
   name: 'forwarding',
-  description: 'forwarding overhead: ack latency of a hub on a node that does not own its home vs a hub of the same home on the owner, same rate, same time',
+  description:
+    'forwarding overhead: ack latency of a hub on a node that does not own its home vs a hub of the same home on the owner, same rate, same time',
   async run(ctx: ScenarioContext) {
     const n = Math.max(2, given(ctx, 'nodes', 2));
     const rate = given(ctx, 'rate', ctx.smoke ? 200 : 2_000);
@@ -32,14 +33,22 @@ export const forwardingScenario: Scenario = {
       const other = ids.find((id) => id !== owner)!;
       await call(admin, 'PUT', `/v1/homes/${HOME}`, { name: 'Forwarding bench home', timezone: 'UTC' });
       const specs: HubSpec[] = [];
-      for (const [hubId, via] of [['h-local', owner], ['h-forwarded', other]] as const) {
+      for (const [hubId, via] of [
+        ['h-local', owner],
+        ['h-forwarded', other],
+      ] as const) {
         const { secret } = await call<{ secret: string }>(admin, 'POST', `/v1/homes/${HOME}/hubs`, { hubId });
         specs.push({ homeId: HOME, hubId, secret, addresses: cluster.grpc([via]), first: 0 });
       }
       await pool.all('ingest.connect', (i) => ({ hubs: [specs[i]!], devices: DEVICES, batch: BATCH }));
       const perHub = rate / 2;
       await pool.all('ingest.paced', () => ({ perHubPerSec: perHub, durationMs: warmupMs }));
-      const r = await timed(ctx, 'forwarding: a local and a forwarded hub', seconds, pool.all('ingest.paced', () => ({ perHubPerSec: perHub, durationMs: seconds * 1000 })));
+      const r = await timed(
+        ctx,
+        'forwarding: a local and a forwarded hub',
+        seconds,
+        pool.all('ingest.paced', () => ({ perHubPerSec: perHub, durationMs: seconds * 1000 })),
+      );
       await pool.all('ingest.close', () => ({}));
       const label = `${perHub.toLocaleString('en-US')} reports/s per hub`;
       const local = LatencyRecorder.decode(r[0]!.latency).summary(`report → ack, hub on the owner node (${label})`);
@@ -51,8 +60,14 @@ export const forwardingScenario: Scenario = {
         scenario: 'forwarding',
         figures: [
           versus('forwarding overhead, ack p50 (forwarded − local)', forwarded.p50 - local.p50, 'ms', undefined),
-          versus('ack p50, hub on a node that does not own its home', forwarded.p50, 'ms', { name: 'hub of the same home on the owner', value: local.p50 }),
-          versus('ack p99, hub on a node that does not own its home', forwarded.p99, 'ms', { name: 'hub of the same home on the owner', value: local.p99 }),
+          versus('ack p50, hub on a node that does not own its home', forwarded.p50, 'ms', {
+            name: 'hub of the same home on the owner',
+            value: local.p50,
+          }),
+          versus('ack p99, hub on a node that does not own its home', forwarded.p99, 'ms', {
+            name: 'hub of the same home on the owner',
+            value: local.p99,
+          }),
         ],
         latencies: [local, forwarded],
         notes: [

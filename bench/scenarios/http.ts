@@ -85,7 +85,9 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         const out = await runWorker<LoadOutput>(LOAD_WORKER, input, { timeoutMs: (seconds + warmupSeconds) * 1000 + 60_000 });
         if (out.requests === 0) throw new Error(`http: no request to ${name} completed in the measured phase`);
         const m = { name, out, latency: LatencyRecorder.decode(out.histogram).summary(name) };
-        ctx.log(`http: ${name}: ${fmt(out.perSec)} req/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, statuses ${JSON.stringify(out.statuses)}`);
+        ctx.log(
+          `http: ${name}: ${fmt(out.perSec)} req/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, statuses ${JSON.stringify(out.statuses)}`,
+        );
         return m;
       };
 
@@ -131,11 +133,36 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
             baseline: { name: 'raw Hono (@hono/node-server)', value: hono.out.perSec },
             target: { text: '≥ 70% of raw Hono req/s', met: (_v, ratio) => (ratio ?? 0) >= 0.7 },
           }),
-          figure({ name: 'HTTP shadow GET throughput (node vs raw node:http)', value: viaNode.out.perSec, unit: 'req/s', baseline: { name: 'raw node:http', value: nodeHttp.out.perSec } }),
-          figure({ name: 'raw Hono throughput (framework share: Hono vs raw node:http)', value: hono.out.perSec, unit: 'req/s', baseline: { name: 'raw node:http', value: nodeHttp.out.perSec } }),
-          figure({ name: 'HTTP shadow GET latency p50', value: viaNode.latency.p50, unit: 'ms', baseline: { name: 'raw Hono p50', value: hono.latency.p50 } }),
-          figure({ name: 'HTTP shadow GET latency p99', value: viaNode.latency.p99, unit: 'ms', baseline: { name: 'raw Hono p99', value: hono.latency.p99 } }),
-          figure({ name: 'raw node:http latency p99', value: nodeHttp.latency.p99, unit: 'ms', baseline: { name: 'raw Hono p99', value: hono.latency.p99 } }),
+          figure({
+            name: 'HTTP shadow GET throughput (node vs raw node:http)',
+            value: viaNode.out.perSec,
+            unit: 'req/s',
+            baseline: { name: 'raw node:http', value: nodeHttp.out.perSec },
+          }),
+          figure({
+            name: 'raw Hono throughput (framework share: Hono vs raw node:http)',
+            value: hono.out.perSec,
+            unit: 'req/s',
+            baseline: { name: 'raw node:http', value: nodeHttp.out.perSec },
+          }),
+          figure({
+            name: 'HTTP shadow GET latency p50',
+            value: viaNode.latency.p50,
+            unit: 'ms',
+            baseline: { name: 'raw Hono p50', value: hono.latency.p50 },
+          }),
+          figure({
+            name: 'HTTP shadow GET latency p99',
+            value: viaNode.latency.p99,
+            unit: 'ms',
+            baseline: { name: 'raw Hono p99', value: hono.latency.p99 },
+          }),
+          figure({
+            name: 'raw node:http latency p99',
+            value: nodeHttp.latency.p99,
+            unit: 'ms',
+            baseline: { name: 'raw Hono p99', value: hono.latency.p99 },
+          }),
         ];
         return {
           scenario: 'http',

@@ -27,7 +27,8 @@ interface Flood {
 
 export const ingestScenario: Scenario = {
   name: 'ingest',
-  description: 'durable reports/s (window full) on the memory and Redis stores vs raw grpc-js echo and raw ioredis pipeline; ack latency at a fixed rate',
+  description:
+    'durable reports/s (window full) on the memory and Redis stores vs raw grpc-js echo and raw ioredis pipeline; ack latency at a fixed rate',
   async run(ctx: ScenarioContext) {
     const hubs = given(ctx, 'hubs', ctx.smoke ? 2 : 20);
     const rate = given(ctx, 'rate', ctx.smoke ? 500 : 20_000);
@@ -62,33 +63,62 @@ export const ingestScenario: Scenario = {
       const flood = async (label: string, specs: HubSpec[]): Promise<Flood> => {
         await pool.all('ingest.connect', (i) => ({ hubs: pool.share(specs, i), devices: DEVICES, batch: BATCH }));
         if (warmupMs > 0) await pool.all('ingest.flood', () => ({ durationMs: warmupMs })); // activations, JIT, connections
-        const r = await timed(ctx, `${label}: window full`, seconds, pool.all('ingest.flood', () => ({ durationMs: seconds * 1000 })));
+        const r = await timed(
+          ctx,
+          `${label}: window full`,
+          seconds,
+          pool.all('ingest.flood', () => ({ durationMs: seconds * 1000 })),
+        );
         const perSec = r.reduce((a, x) => a + x.acked / (x.elapsedMs / 1000), 0);
         ctx.log(`  ${label.padEnd(22)} window full: ${Math.round(perSec).toLocaleString('en-US')} reports/s`);
         return { perSec, errors: r.reduce((a, x) => a + x.errors, 0) };
       };
       const paced = async (label: string): Promise<{ achieved: number; latency: LatencySummary }> => {
         if (!ctx.smoke) await new Promise((r) => setTimeout(r, 1_000)); // work behind the acks (homes, snapshots) settles
-        const r = await timed(ctx, `${label}: ${rate}/s`, seconds, pool.all('ingest.paced', () => ({ perHubPerSec: rate / hubs, durationMs: seconds * 1000 })));
-        const latency = LatencyRecorder.merge(r.map((x) => x.latency)).summary(`${label}: ack latency at ${rate.toLocaleString('en-US')} reports/s`);
+        const r = await timed(
+          ctx,
+          `${label}: ${rate}/s`,
+          seconds,
+          pool.all('ingest.paced', () => ({ perHubPerSec: rate / hubs, durationMs: seconds * 1000 })),
+        );
+        const latency = LatencyRecorder.merge(r.map((x) => x.latency)).summary(
+          `${label}: ack latency at ${rate.toLocaleString('en-US')} reports/s`,
+        );
         const achieved = r.reduce((a, x) => a + x.acked / (x.elapsedMs / 1000), 0);
-        ctx.log(`  ${label.padEnd(22)} at ${rate}/s: achieved ${Math.round(achieved)}/s, ack p50 ${latency.p50} ms p99 ${latency.p99} ms max ${latency.max} ms`);
+        ctx.log(
+          `  ${label.padEnd(22)} at ${rate}/s: achieved ${Math.round(achieved)}/s, ack p50 ${latency.p50} ms p99 ${latency.p99} ms max ${latency.max} ms`,
+        );
         return { achieved, latency };
       };
 
       // Baseline 1: the same hubs against a raw grpc-js echo server.
-      const echoSpecs = Array.from({ length: hubs }, (_, i): HubSpec => ({ homeId: `echo-${i}`, hubId: 'hub1', secret: 'echo', addresses: [echo.address], first: 0 }));
+      const echoSpecs = Array.from({ length: hubs }, (_, i): HubSpec => ({
+        homeId: `echo-${i}`,
+        hubId: 'hub1',
+        secret: 'echo',
+        addresses: [echo.address],
+        first: 0,
+      }));
       const echoRun = await flood('raw grpc-js echo', echoSpecs);
       await pool.all('ingest.close', () => ({}));
       await echo.stop();
 
       // Baseline 2: a raw ioredis pipeline of journal entries, from a load process.
       const pipeMs = (ctx.smoke ? 0.5 : seconds) * 1000;
-      const pipe = await timed(ctx, 'raw ioredis pipeline', pipeMs / 1000, pool.workers[0]!.call('redis.pipeline', { url: redis.url, durationMs: pipeMs, pipeline: 1000 }));
+      const pipe = await timed(
+        ctx,
+        'raw ioredis pipeline',
+        pipeMs / 1000,
+        pool.workers[0]!.call('redis.pipeline', { url: redis.url, durationMs: pipeMs, pipeline: 1000 }),
+      );
       const pipePerSec = pipe.ops / (pipe.elapsedMs / 1000);
       ctx.log(`  raw ioredis pipeline   ${Math.round(pipePerSec).toLocaleString('en-US')} RPUSH/s`);
 
-      const runStore = async (store: 'memory' | 'redis', node: NodeProcess, specs: HubSpec[]): Promise<{ flood: Flood; paced: { achieved: number; latency: LatencySummary } }> => {
+      const runStore = async (
+        store: 'memory' | 'redis',
+        node: NodeProcess,
+        specs: HubSpec[],
+      ): Promise<{ flood: Flood; paced: { achieved: number; latency: LatencySummary } }> => {
         const f = await flood(`${store} store`, specs);
         const p = await paced(`${store} store`);
         await pool.all('ingest.close', () => ({}));
@@ -103,8 +133,17 @@ export const ingestScenario: Scenario = {
       return {
         scenario: 'ingest',
         figures: [
-          versus('durable ingest (Redis store), window full', redisPerSec, 'reports/s', echoBase, target(redisPerSec, '≥', 100_000, 'reports/s')),
-          versus('durable ingest (Redis store) vs raw ioredis pipeline', redisPerSec, 'reports/s', { name: 'raw ioredis pipeline (RPUSH/s)', value: pipePerSec }),
+          versus(
+            'durable ingest (Redis store), window full',
+            redisPerSec,
+            'reports/s',
+            echoBase,
+            target(redisPerSec, '≥', 100_000, 'reports/s'),
+          ),
+          versus('durable ingest (Redis store) vs raw ioredis pipeline', redisPerSec, 'reports/s', {
+            name: 'raw ioredis pipeline (RPUSH/s)',
+            value: pipePerSec,
+          }),
           versus('ingest (memory store), window full', stores.memory.flood.perSec, 'reports/s', echoBase),
           versus('Redis store / memory store', redisPerSec, 'reports/s', { name: 'memory store', value: stores.memory.flood.perSec }),
           versus(`ack p99 at ${rate.toLocaleString('en-US')} reports/s (Redis store)`, stores.redis.paced.latency.p99, 'ms', undefined),

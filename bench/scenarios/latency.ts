@@ -40,7 +40,15 @@ export const latencyScenario: Scenario = {
       cleanups.add(() => redis.stop());
       const [node, pool] = await Promise.all([
         cleanups.track(
-          startNodeProcess({ ADMIN_TOKEN, ...LIFTED_LIMITS, NODE_ID: 'bench-latency', REDIS_URL: redis.url, CLUSTER: `${redis.cluster}lat`, LOG_LEVEL: 'warn', SHARDS: ctx.smoke ? '64' : '1024' }),
+          startNodeProcess({
+            ADMIN_TOKEN,
+            ...LIFTED_LIMITS,
+            NODE_ID: 'bench-latency',
+            REDIS_URL: redis.url,
+            CLUSTER: `${redis.cluster}lat`,
+            LOG_LEVEL: 'warn',
+            SHARDS: ctx.smoke ? '64' : '1024',
+          }),
           (n) => n.stop('SIGKILL'),
         ),
         cleanups.track(LoadPool.start(ctx.smoke ? 1 : Math.min(2, homes)), (p) => p.stop()),
@@ -65,7 +73,12 @@ export const latencyScenario: Scenario = {
         const perHub = rate / homes;
         const every = 1000 / triggerRate(total, perHub);
         await pool.all('sim.run', () => ({ perHubPerSec: perHub, durationMs: warmupMs, motionEveryMs: every, record: false }));
-        const r = await timed(ctx, `latency at ${rate}/s`, seconds, pool.all('sim.run', () => ({ perHubPerSec: perHub, durationMs: seconds * 1000, motionEveryMs: every, record: true })));
+        const r = await timed(
+          ctx,
+          `latency at ${rate}/s`,
+          seconds,
+          pool.all('sim.run', () => ({ perHubPerSec: perHub, durationMs: seconds * 1000, motionEveryMs: every, record: true })),
+        );
         const label = `${rate.toLocaleString('en-US')} reports/s`;
         const command = LatencyRecorder.merge(r.map((x) => x.commandLatency)).summary(`report → rule → command at hub, ${label}`);
         const ack = LatencyRecorder.merge(r.map((x) => x.ackLatency)).summary(`report → ack at hub, ${label}`);
@@ -84,7 +97,9 @@ export const latencyScenario: Scenario = {
           `${label}: achieved ${Math.round(achieved)} reports/s; ${command.count} commands timed (a motion trigger per home every ${Math.round(every)} ms); ` +
             `command p50 ${command.p50} p99 ${command.p99} p99.9 ${command.p999} max ${command.max} ms; ack p99 ${ack.p99} ms${missed > 0 ? `; ${missed} triggers got no command within 2 s` : ''}`,
         );
-        ctx.log(`  ${label}: command p50 ${command.p50} ms p99 ${command.p99} ms (n=${command.count}), ack p99 ${ack.p99} ms, achieved ${Math.round(achieved)}/s${missed ? `, ${missed} missed` : ''}`);
+        ctx.log(
+          `  ${label}: command p50 ${command.p50} ms p99 ${command.p99} ms (n=${command.count}), ack p99 ${ack.p99} ms, achieved ${Math.round(achieved)}/s${missed ? `, ${missed} missed` : ''}`,
+        );
       }
       await pool.all('sim.close', () => ({}));
       return { scenario: 'latency', figures, latencies, notes };

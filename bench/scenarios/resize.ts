@@ -18,7 +18,8 @@ const TARGET_MS = 5_000;
 
 export const resizeScenario: Scenario = {
   name: 'resize',
-  description: 'add a node to a cluster under load with ~100,000 resident actors: time until every moved shard is served, timeline, nothing lost or duplicated',
+  description:
+    'add a node to a cluster under load with ~100,000 resident actors: time until every moved shard is served, timeline, nothing lost or duplicated',
   async run(ctx: ScenarioContext) {
     const n = Math.max(1, ctx.nodes);
     const hubs = given(ctx, 'hubs', ctx.smoke ? 3 : 30);
@@ -29,18 +30,34 @@ export const resizeScenario: Scenario = {
     const joining = `n${n + 1}`;
     const cleanups = new Cleanups();
     try {
-      const { cluster, pool, admin, status: before } = await startLoadedCluster(ctx, cleanups, 'resize', ids, ctx.smoke ? 1 : Math.min(2, hubs));
+      const {
+        cluster,
+        pool,
+        admin,
+        status: before,
+      } = await startLoadedCluster(ctx, cleanups, 'resize', ids, ctx.smoke ? 1 : Math.min(2, hubs));
       const notes: string[] = [];
       if (resident > 0) notes.push(await preloadResident(ctx, cluster, pool, ids, before, resident, RESIDENT_DEVICES));
       // Started now, joined later: its start-up is not part of the measured change.
       await cluster.startNode(joining, { AUTO_JOIN: 'false' });
 
-      const specs = await provisionHomes({ http: cluster.http(ids), grpc: cluster.grpc(ids), homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`), tokens: true });
+      const specs = await provisionHomes({
+        http: cluster.http(ids),
+        grpc: cluster.grpc(ids),
+        homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`),
+        tokens: true,
+      });
       const load = await NumberedLoad.start(pool, specs, { rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
       await timed(ctx, 'resize: steady load', seconds, sleep(seconds * 1000));
 
       const changeAt = Date.now();
-      const plan = await call<{ epoch: number; moving: number }>(admin, 'POST', '/v1/admin/ring', { add: [{ id: joining, weight: 1 }] }, ADMIN_TOKEN);
+      const plan = await call<{ epoch: number; moving: number }>(
+        admin,
+        'POST',
+        '/v1/admin/ring',
+        { add: [{ id: joining, weight: 1 }] },
+        ADMIN_TOKEN,
+      );
       const after = await timed(ctx, 'resize: moving shards', 5, waitSettled(admin, [...ids, joining], 120_000, 50));
       const settledAt = Date.now();
       const handoffMs = settledAt - changeAt;
@@ -64,8 +81,15 @@ export const resizeScenario: Scenario = {
           versus('ack p99 while shards move', moving.latency.p99, 'ms', { name: 'before the change', value: steady.latency.p99 }),
           { name: 'shards moved', value: plan.moving, unit: 'shards' },
         ],
-        latencies: [steady.latency, moving.latency, out.latency].map((l, i) => ({ ...l, name: ['ack latency before the change', 'ack latency while shards move', 'ack latency, whole run'][i]! })),
-        series: [...out.series, eventSeries(`POST /v1/admin/ring (add ${joining})`, load.since(changeAt)), eventSeries('every moved shard served', load.since(settledAt))],
+        latencies: [steady.latency, moving.latency, out.latency].map((l, i) => ({
+          ...l,
+          name: ['ack latency before the change', 'ack latency while shards move', 'ack latency, whole run'][i]!,
+        })),
+        series: [
+          ...out.series,
+          eventSeries(`POST /v1/admin/ring (add ${joining})`, load.since(changeAt)),
+          eventSeries('every moved shard served', load.since(settledAt)),
+        ],
         integrity: out.integrity,
         notes: [
           ...notes,

@@ -7,7 +7,10 @@ import { SCOPES, type AppTokenGrant, type CredentialStore, type HubCredential, t
 export class CredentialConflictError extends Error {
   override readonly name = 'CredentialConflictError';
   readonly code = 'already_exists';
-  constructor(readonly kind: 'hub' | 'token', readonly digest: string) {
+  constructor(
+    readonly kind: 'hub' | 'token',
+    readonly digest: string,
+  ) {
     super(`a different ${kind} credential is already stored for digest ${digest.slice(0, 12)}…`);
   }
 }
@@ -69,7 +72,13 @@ export class RedisCredentialStore implements CredentialStore {
   }
 
   /** SET NX; when the key exists, succeeds only if it already holds this very value. */
-  private async putOnce<T>(kind: 'hub' | 'token', digest: string, key: string, value: T, decode: (json: string, key: string) => T): Promise<void> {
+  private async putOnce<T>(
+    kind: 'hub' | 'token',
+    digest: string,
+    key: string,
+    value: T,
+    decode: (json: string, key: string) => T,
+  ): Promise<void> {
     const json = JSON.stringify(value);
     if ((await this.client.set(key, json, 'NX')) === 'OK') return;
     const stored = await this.client.get(key);

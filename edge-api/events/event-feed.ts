@@ -34,7 +34,10 @@ export class EventFeed {
   private readonly homes = new Map<string, HomeChannel>();
   private readonly config: EventFeedConfig;
 
-  constructor(config: Partial<EventFeedConfig> = {}, private readonly clock: () => number = Date.now) {
+  constructor(
+    config: Partial<EventFeedConfig> = {},
+    private readonly clock: () => number = Date.now,
+  ) {
     this.config = { ...defaultEventFeedConfig, ...config };
   }
 

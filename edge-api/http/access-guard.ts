@@ -19,9 +19,14 @@ export interface GuardDeps {
 function refuse(admission: Admission, what: string): void {
   if (admission.ok) return;
   const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
-  throw new HttpError('rate_limited', `too many requests for this ${what}: retry in ${seconds} s`, { retryAfterSeconds: seconds }, {
-    'Retry-After': String(seconds),
-  });
+  throw new HttpError(
+    'rate_limited',
+    `too many requests for this ${what}: retry in ${seconds} s`,
+    { retryAfterSeconds: seconds },
+    {
+      'Retry-After': String(seconds),
+    },
+  );
 }
 
 const unauthenticated = (message: string): HttpError =>

@@ -20,11 +20,15 @@ export function parseRingChange(body: JsonObject): RingChange {
     return v as string[];
   };
   const add = body.add;
-  if (add !== undefined && (!Array.isArray(add) || add.some((a) => typeof a !== 'object' || a === null || typeof (a as { id?: unknown }).id !== 'string'))) {
+  if (
+    add !== undefined &&
+    (!Array.isArray(add) || add.some((a) => typeof a !== 'object' || a === null || typeof (a as { id?: unknown }).id !== 'string'))
+  ) {
     throw invalidArgument('add', 'must be an array of {id, weight?}');
   }
   const weights = body.weights;
-  if (weights !== undefined && (typeof weights !== 'object' || weights === null || Array.isArray(weights))) throw invalidArgument('weights', 'must be an object {nodeId: weight}');
+  if (weights !== undefined && (typeof weights !== 'object' || weights === null || Array.isArray(weights)))
+    throw invalidArgument('weights', 'must be an object {nodeId: weight}');
   const drain = ids('drain');
   const remove = ids('remove');
   return {

@@ -8,7 +8,16 @@ import { DEFAULT_COMMAND_TTL_MS } from '../../actors/rules/rule-types.ts';
 import { commandIdFor, deviceOfCommand } from '../../actors/types.ts';
 import type { IssueCommand } from '../../actors/types.ts';
 import { invalidArgument, notFound } from './http-error.ts';
-import { etagOf, idempotencyKey, ifMatchVersion, noneMatchHits, onlyFields, PATH_ID_MAX, queryInt, readJsonObject } from './request-input.ts';
+import {
+  etagOf,
+  idempotencyKey,
+  ifMatchVersion,
+  noneMatchHits,
+  onlyFields,
+  PATH_ID_MAX,
+  queryInt,
+  readJsonObject,
+} from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
 /** Longest command id a device accepts (its id limit). */

@@ -18,7 +18,8 @@ export function parseTokenRequest(body: Record<string, unknown>): { homes: strin
     throw invalidArgument('homes', `must be an array of 1 to ${MAX_TOKEN_HOMES} home ids`);
   }
   homes.forEach((h, i) => {
-    if (typeof h !== 'string' || !HOME_ID.test(h)) throw invalidArgument(`homes[${i}]`, 'must be a home id: 1 to 64 letters, digits, _ . or -');
+    if (typeof h !== 'string' || !HOME_ID.test(h))
+      throw invalidArgument(`homes[${i}]`, 'must be a home id: 1 to 64 letters, digits, _ . or -');
   });
   if (!Array.isArray(scopes) || scopes.length === 0) throw invalidArgument('scopes', `must be a non-empty array of ${SCOPES.join(', ')}`);
   scopes.forEach((s, i) => {

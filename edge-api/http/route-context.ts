@@ -10,9 +10,7 @@ import type { EventFeed } from '../events/event-feed.ts';
 import { HttpError } from './http-error.ts';
 
 /** Who is calling: the operator (admin token) or an app token with its grant. */
-export type Principal =
-  | { readonly kind: 'admin' }
-  | { readonly kind: 'app'; readonly digest: string; readonly grant: AppTokenGrant };
+export type Principal = { readonly kind: 'admin' } | { readonly kind: 'app'; readonly digest: string; readonly grant: AppTokenGrant };
 
 /** What a route needs: the admin token, or an app token with this scope for the home in its path. */
 export type Policy = 'admin' | Scope;

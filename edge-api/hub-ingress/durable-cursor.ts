@@ -27,7 +27,8 @@ export class DurableCursor {
   advance(upToSeq: number): void {
     if (upToSeq <= Math.max(this.confirmed, this.pending ?? 0)) return;
     this.pending = upToSeq;
-    if (!this.inFlight) this.send().catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
+    if (!this.inFlight)
+      this.send().catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
   }
 
   /**

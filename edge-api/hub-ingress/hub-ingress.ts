@@ -54,7 +54,8 @@ export class HubIngress {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: HubIngressDeps) {
-    if (!Number.isSafeInteger(deps.window) || deps.window < 1) throw new RangeError(`window must be a positive integer, not ${deps.window}`);
+    if (!Number.isSafeInteger(deps.window) || deps.window < 1)
+      throw new RangeError(`window must be a positive integer, not ${deps.window}`);
     if (!Number.isSafeInteger(deps.maxMessageBytes) || deps.maxMessageBytes < 1) {
       throw new RangeError(`maxMessageBytes must be a positive integer, not ${deps.maxMessageBytes}`);
     }
@@ -119,7 +120,8 @@ export class HubIngress {
     this.setServing(false);
     for (const s of [...this.sessions]) s.fail('stopping', 'node shutting down');
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
-    if (!(await shutdownServer(this.server, graceMs))) this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
+    if (!(await shutdownServer(this.server, graceMs)))
+      this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
     this.log.info('hub ingress closed');
   }
 

@@ -1,7 +1,9 @@
 /** Prometheus metrics of the hub ingress, created once per ingress; hot paths use pre-bound children. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-interface Inc { inc(n?: number): void }
+interface Inc {
+  inc(n?: number): void;
+}
 
 /**
  * One set per registry: constructing a second `HubMetrics` on the same registry throws (prom-client

@@ -11,7 +11,17 @@ import { grpcStatusName, grpcStatusNameOf, type ErrorCode } from '../error-codes
 import type { RetryPolicy } from './device-lanes.ts';
 import { DurableCursor } from './durable-cursor.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import { commandMessage, endCall, errorMessage, helloDevices, type CloudMessage, type HubCall, type HubMessage, type WireCommandResult, type WireHello } from './hub-wire.ts';
+import {
+  commandMessage,
+  endCall,
+  errorMessage,
+  helloDevices,
+  type CloudMessage,
+  type HubCall,
+  type HubMessage,
+  type WireCommandResult,
+  type WireHello,
+} from './hub-wire.ts';
 import { ReportIntake } from './report-intake.ts';
 
 /** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
@@ -107,11 +117,17 @@ export class HubSession {
 
   private dispatch(m: HubMessage): void {
     switch (m.body) {
-      case 'reports': return this.intake!.accept(m.reports?.items ?? []);
-      case 'command_result': if (m.command_result) this.commandResult(m.command_result); return;
-      case 'ping': return; // keep-alive
-      case 'hello': return this.fail('invalid_argument', 'hello may be sent only once per stream');
-      default: return this.fail('invalid_argument', 'a message must set one of hello, reports, command_result, ping');
+      case 'reports':
+        return this.intake!.accept(m.reports?.items ?? []);
+      case 'command_result':
+        if (m.command_result) this.commandResult(m.command_result);
+        return;
+      case 'ping':
+        return; // keep-alive
+      case 'hello':
+        return this.fail('invalid_argument', 'hello may be sent only once per stream');
+      default:
+        return this.fail('invalid_argument', 'a message must set one of hello, reports, command_result, ping');
     }
   }
 
@@ -123,11 +139,17 @@ export class HubSession {
     const h: WireHello = m.hello;
     const { homeId, hubId } = this.credential;
     if (!HOME_ID.test(h.home_id) || h.hub_id.length === 0 || h.hub_id.length > VALUE_LIMITS.idLength) {
-      this.fail('invalid_argument', `hello.home_id must be 1-64 of A-Z a-z 0-9 _ . - and hello.hub_id 1-${VALUE_LIMITS.idLength} characters`);
+      this.fail(
+        'invalid_argument',
+        `hello.home_id must be 1-64 of A-Z a-z 0-9 _ . - and hello.hub_id 1-${VALUE_LIMITS.idLength} characters`,
+      );
       return;
     }
     if (h.hub_id !== hubId || h.home_id !== homeId) {
-      this.fail('permission_denied', `hello names hub ${h.hub_id} of home ${h.home_id}; the credential is for hub ${hubId} of home ${homeId}`);
+      this.fail(
+        'permission_denied',
+        `hello names hub ${h.hub_id} of home ${h.home_id}; the credential is for hub ${hubId} of home ${homeId}`,
+      );
       return;
     }
     const devices = helloDevices(h);
@@ -158,7 +180,15 @@ export class HubSession {
     const durable = new DurableCursor(router, this.hubActor, this.log);
     this.durable = durable;
     this.intake = new ReportIntake({
-      homeId, devices: this.devices, lastDurableSeq, window, router, metrics, clock, retry, log: this.log,
+      homeId,
+      devices: this.devices,
+      lastDurableSeq,
+      window,
+      router,
+      metrics,
+      clock,
+      retry,
+      log: this.log,
       send: (msg) => this.write(msg),
       fail: (code, details) => this.fail(code, details),
       acked: (upToSeq, inFlight) => {
@@ -180,9 +210,15 @@ export class HubSession {
       this.write(errorMessage('permission_denied', `command ${JSON.stringify(cr.command_id)} is not for a device of this hub`));
       return;
     }
-    const msg: CommandResult = { type: 'command.result', commandId: cr.command_id, ok: cr.ok, ...(cr.error === '' ? {} : { error: cr.error }) };
+    const msg: CommandResult = {
+      type: 'command.result',
+      commandId: cr.command_id,
+      ok: cr.ok,
+      ...(cr.error === '' ? {} : { error: cr.error }),
+    };
     const sent = this.host.router.tell(deviceActorId(this.credential.homeId, deviceId), msg);
-    if (!sent.ok) this.write(errorMessage(sent.error.code, `command_result for ${cr.command_id} not taken (${sent.error.message}); send it again`));
+    if (!sent.ok)
+      this.write(errorMessage(sent.error.code, `command_result for ${cr.command_id} not taken (${sent.error.message}); send it again`));
   }
 
   private writeCommand(command: CommandDelivery): boolean {

@@ -79,10 +79,14 @@ export function parseSeq(seq: string): number | undefined {
 /** A Value oneof as a JS value; undefined when no kind is set. */
 export function fromWireValue(v: WireValue): Value | undefined {
   switch (v.kind) {
-    case 'number': return v.number;
-    case 'flag': return v.flag;
-    case 'text': return v.text;
-    default: return undefined;
+    case 'number':
+      return v.number;
+    case 'flag':
+      return v.flag;
+    case 'text':
+      return v.text;
+    default:
+      return undefined;
   }
 }
 
@@ -122,8 +126,9 @@ export const commandMessage = (c: CommandDelivery): CloudMessage => ({
 });
 
 /** An in-stream `error` about one report (`seq`, a decimal string, '0' when about none). */
-export const errorMessage = (code: ErrorCode, message: string, seq = '0'): CloudMessage =>
-  ({ error: { code: grpcStatusNameOf(code), message, seq } });
+export const errorMessage = (code: ErrorCode, message: string, seq = '0'): CloudMessage => ({
+  error: { code: grpcStatusNameOf(code), message, seq },
+});
 
 /**
  * Ends a call with a status. grpc-js turns an `error` event on a server stream into the call's

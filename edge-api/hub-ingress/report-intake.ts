@@ -57,7 +57,10 @@ export class ReportIntake {
     this.lanes = new DeviceLanes<Job>({
       run: (jobs) => this.ask(jobs).catch((err: unknown) => this.crashed(err, jobs)),
       onGiveUp: (jobs, reason) =>
-        deps.fail('unavailable', `report seq ${jobs[0]!.msg.seq} of device ${jobs[0]!.deviceId} failed for ${deps.retry.giveUpAfterMs} ms (${reason}); reconnect and re-send`),
+        deps.fail(
+          'unavailable',
+          `report seq ${jobs[0]!.msg.seq} of device ${jobs[0]!.deviceId} failed for ${deps.retry.giveUpAfterMs} ms (${reason}); reconnect and re-send`,
+        ),
       onRetry: () => deps.metrics.reportRetries.inc(),
       retry: deps.retry,
       clock: deps.clock,
@@ -97,7 +100,11 @@ export class ReportIntake {
       return;
     }
     if (seq <= this.lastSeq) {
-      this.reject('invalid_argument', `seq ${seq} is not greater than ${this.lastSeq}, the highest seq received on this stream: ignored`, r.seq);
+      this.reject(
+        'invalid_argument',
+        `seq ${seq} is not greater than ${this.lastSeq}, the highest seq received on this stream: ignored`,
+        r.seq,
+      );
       return;
     }
     this.lastSeq = seq;

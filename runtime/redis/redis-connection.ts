@@ -46,7 +46,12 @@ export function createRedisClient(url: string, opts: ConnectionOptions): RedisCl
       if (!rest) throw new Error('a redis-sentinel:// URL needs the master name as its path');
       return new Redis({ ...common, ...auth, sentinels: hostsOf(hosts!), name: rest });
     }
-    return new Cluster(hostsOf(hosts!), { redisOptions: { ...common, ...auth }, enableOfflineQueue: !opts.failFast, enableAutoPipelining: true, lazyConnect: true });
+    return new Cluster(hostsOf(hosts!), {
+      redisOptions: { ...common, ...auth },
+      enableOfflineQueue: !opts.failFast,
+      enableAutoPipelining: true,
+      lazyConnect: true,
+    });
   }
   return new Redis(url, common);
 }

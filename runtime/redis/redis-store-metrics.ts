@@ -31,13 +31,29 @@ export class RedisStoreMetrics {
       buckets: [1, 5, 20, 100, 500, 2000, 10000, 50000],
       registers,
     });
-    this.bytesWritten = new Counter({ name: 'iot_persist_bytes_total', help: 'Bytes of journal entries and snapshots written to Redis', registers });
-    this.fenceRejections = new Counter({ name: 'iot_persist_fence_rejections_total', help: 'Writes Redis rejected because this node\'s fence token for the shard is stale', registers });
-    this.writeFailures = new Counter({ name: 'iot_persist_write_failures_total', help: 'Windows whose Redis write failed (connection, timeout)', registers });
-    this.seqRejections = new Counter({ name: 'iot_persist_seq_rejections_total', help: 'Actor writes Redis refused because the journal had moved on (a late write landed); the actor re-reads it', registers });
+    this.bytesWritten = new Counter({
+      name: 'iot_persist_bytes_total',
+      help: 'Bytes of journal entries and snapshots written to Redis',
+      registers,
+    });
+    this.fenceRejections = new Counter({
+      name: 'iot_persist_fence_rejections_total',
+      help: "Writes Redis rejected because this node's fence token for the shard is stale",
+      registers,
+    });
+    this.writeFailures = new Counter({
+      name: 'iot_persist_write_failures_total',
+      help: 'Windows whose Redis write failed (connection, timeout)',
+      registers,
+    });
+    this.seqRejections = new Counter({
+      name: 'iot_persist_seq_rejections_total',
+      help: 'Actor writes Redis refused because the journal had moved on (a late write landed); the actor re-reads it',
+      registers,
+    });
     this.recoverySeconds = new Histogram({
       name: 'iot_persist_recovery_seconds',
-      help: 'Time to read an actor\'s snapshot and journal from Redis',
+      help: "Time to read an actor's snapshot and journal from Redis",
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
       registers,
     });

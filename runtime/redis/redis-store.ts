@@ -32,7 +32,10 @@ export interface RedisStoreDeps {
 /** A write was refused: the shard's lease belongs to a newer owner (or to nobody here). */
 export class FencedError extends Error {
   override readonly name = 'FencedError';
-  constructor(readonly shard: number, message: string) {
+  constructor(
+    readonly shard: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -63,7 +66,10 @@ export class RedisStore implements PersistencePort {
   private flushing = false;
   private lastWriteFailed = false;
 
-  constructor(private readonly deps: RedisStoreDeps, config: Partial<RedisStoreConfig> = {}) {
+  constructor(
+    private readonly deps: RedisStoreDeps,
+    config: Partial<RedisStoreConfig> = {},
+  ) {
     this.config = { ...defaultRedisStoreConfig, ...config };
     this.client = defineFencedWrite(deps.client);
     this.metrics = new RedisStoreMetrics(deps.registry);
@@ -182,7 +188,11 @@ export class RedisStore implements PersistencePort {
           continue;
         }
         sent.push(w);
-        keys.push(this.deps.keys.journal(shard, w.actorId), this.deps.keys.snapshot(shard, w.actorId), this.deps.keys.actorMeta(shard, w.actorId));
+        keys.push(
+          this.deps.keys.journal(shard, w.actorId),
+          this.deps.keys.snapshot(shard, w.actorId),
+          this.deps.keys.actorMeta(shard, w.actorId),
+        );
         const first = w.batch.events[0]?.seq ?? 0;
         args.push(String(encoded.length), String(first), w.batch.snapshot ? String(w.batch.snapshot.seq) : '', snapshot, ...encoded);
         for (const e of encoded) bytes += e.length;

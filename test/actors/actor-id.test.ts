@@ -47,7 +47,20 @@ describe('actor ids', () => {
   });
 
   it('parse nothing else', () => {
-    for (const id of ['', 'home', 'home:', 'home:h1:x', 'device:h1', 'device:h1:', 'device::d1', 'hub:h1', 'hub::x', 'rule:h1:r1', 'counter:m1', ':h1:d1']) {
+    for (const id of [
+      '',
+      'home',
+      'home:',
+      'home:h1:x',
+      'device:h1',
+      'device:h1:',
+      'device::d1',
+      'hub:h1',
+      'hub::x',
+      'rule:h1:r1',
+      'counter:m1',
+      ':h1:d1',
+    ]) {
       expect(parseActorId(id), id).toBeUndefined();
     }
   });

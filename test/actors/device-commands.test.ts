@@ -9,10 +9,22 @@ import type { DomainEffect, IssueCommand } from '../../actors/types.ts';
 
 const ID = deviceActorId('h1', 'lamp');
 const run = (s: DeviceState, msg: DeviceMsg, now = 1_000) => deviceBehavior.receive(s, msg, { id: ID, now, replaying: false });
-const issue = (commandId: string, over: Partial<IssueCommand> = {}): IssueCommand =>
-  ({ type: 'command.issue', commandId, name: 'set', params: { on: true }, ttlMs: 10_000, depth: 0, source: { kind: 'app' }, ...over });
-const result = (commandId: string, ok: boolean, error?: string): DeviceMsg =>
-  ({ type: 'command.result', commandId, ok, ...(error ? { error } : {}) });
+const issue = (commandId: string, over: Partial<IssueCommand> = {}): IssueCommand => ({
+  type: 'command.issue',
+  commandId,
+  name: 'set',
+  params: { on: true },
+  ttlMs: 10_000,
+  depth: 0,
+  source: { kind: 'app' },
+  ...over,
+});
+const result = (commandId: string, ok: boolean, error?: string): DeviceMsg => ({
+  type: 'command.result',
+  commandId,
+  ok,
+  ...(error ? { error } : {}),
+});
 const report = (seq: number, on: boolean): DeviceMsg => ({ type: 'report', seq, tsMs: seq, attributes: { on } });
 const online: DeviceMsg = { type: 'hub.connection', online: true, hubId: 'hub1' };
 const offlineDevice = (): DeviceState =>
@@ -28,9 +40,17 @@ const depthOf = (effects: readonly DomainEffect[] | undefined): number | undefin
 describe('device command lifecycle', () => {
   it('sends a command at once when the hub is online', () => {
     const step = run(onlineDevice(), issue('c1'), 2_000);
-    expect(valueOf<CommandRecord>(step.reply)).toMatchObject({ commandId: 'c1', status: 'sent', sentAt: 2_000, createdAt: 2_000, expiresAtMs: 12_000 });
+    expect(valueOf<CommandRecord>(step.reply)).toMatchObject({
+      commandId: 'c1',
+      status: 'sent',
+      sentAt: 2_000,
+      createdAt: 2_000,
+      expiresAtMs: 12_000,
+    });
     expect(step.effects?.[0]).toEqual({
-      type: 'hub.command', homeId: 'h1', hubId: 'hub1',
+      type: 'hub.command',
+      homeId: 'h1',
+      hubId: 'hub1',
       command: { commandId: 'c1', deviceId: 'lamp', name: 'set', params: { on: true }, expiresAtMs: 12_000 },
     });
     expect(step.effects?.[1]).toMatchObject({ type: 'publish', topic: 'command.status', data: { commandId: 'c1', status: 'sent' } });
@@ -109,7 +129,9 @@ describe('device command lifecycle', () => {
     const late = run(mid.state, { type: 'command.expire' }, 1_200);
     expect(valueOf<ExpireResult>(late.reply).expired).toEqual(['queued']);
     expect(late.state.commands.queued).toMatchObject({ status: 'expired', completedAt: 1_200 });
-    expect(late.effects).toEqual([expect.objectContaining({ topic: 'command.status', data: expect.objectContaining({ status: 'expired' }) })]);
+    expect(late.effects).toEqual([
+      expect.objectContaining({ topic: 'command.status', data: expect.objectContaining({ status: 'expired' }) }),
+    ]);
   });
 
   it('does not send expired commands on reconnect, and marks them expired', () => {

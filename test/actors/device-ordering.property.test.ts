@@ -11,7 +11,10 @@ const ATTRS = ['motion', 'illuminance', 'battery', 'mode'] as const;
 const TRIALS = 200;
 const REPORTS = 50;
 
-interface Gen { readonly seq: number; readonly attributes: Record<string, Value> }
+interface Gen {
+  readonly seq: number;
+  readonly attributes: Record<string, Value>;
+}
 
 const run = (s: DeviceState, msg: DeviceMsg, now: number) => deviceBehavior.receive(s, msg, { id: ID, now, replaying: false });
 const toMsg = (r: Gen): DeviceMsg => ({ type: 'report', seq: r.seq, tsMs: r.seq * 10, attributes: r.attributes });
@@ -45,7 +48,10 @@ describe('device report ordering (property)', () => {
       const full = trial % 2 === 0;
       const reports = generate(rand, full);
       // Each report arrives 1-3 times, in a random interleaving.
-      const deliveries = shuffle(rand, reports.flatMap((r) => Array.from({ length: 1 + randomInt(rand, 3) }, () => r)));
+      const deliveries = shuffle(
+        rand,
+        reports.flatMap((r) => Array.from({ length: 1 + randomInt(rand, 3) }, () => r)),
+      );
       const ctx = `trial ${trial} (seed ${0x5eed + trial})`;
 
       let state = deviceBehavior.initial(ID);

@@ -9,8 +9,13 @@ import type { DeviceChanged, Value } from '../../actors/types.ts';
 const ID = deviceActorId('h1', 'lamp');
 const fresh = (): DeviceState => deviceBehavior.initial(ID);
 const run = (s: DeviceState, msg: DeviceMsg, now = 1_000) => deviceBehavior.receive(s, msg, { id: ID, now, replaying: false });
-const report = (seq: number, attributes: Record<string, Value>, event?: string): DeviceMsg =>
-  ({ type: 'report', seq, tsMs: 500 + seq, attributes, ...(event === undefined ? {} : { event }) });
+const report = (seq: number, attributes: Record<string, Value>, event?: string): DeviceMsg => ({
+  type: 'report',
+  seq,
+  tsMs: 500 + seq,
+  attributes,
+  ...(event === undefined ? {} : { event }),
+});
 const attached = (): DeviceState =>
   run(fresh(), { type: 'device.attach', hubId: 'hub1', deviceType: 'light', capabilities: ['on', 'brightness'] }).state;
 /** Applies messages in order, returning the last state. */
@@ -40,7 +45,10 @@ describe('deviceBehavior', () => {
     expect(step.state).toMatchObject({ lastSeq: 3, version: 2, reported: { n: { value: 3, ts: 503 } } });
     const toHome = (step.effects ?? []).filter((e) => e.type === 'tell');
     expect(toHome).toHaveLength(1);
-    expect(toHome[0]).toMatchObject({ to: 'home:h1', msg: { type: 'device.changes', changes: [{ changed: { n: 1 } }, { changed: { n: 3 }, event: 'single' }] } });
+    expect(toHome[0]).toMatchObject({
+      to: 'home:h1',
+      msg: { type: 'device.changes', changes: [{ changed: { n: 1 } }, { changed: { n: 3 }, event: 'single' }] },
+    });
   });
 
   it('answers not_found for the shadow of a device no hub has announced and that never reported', () => {
@@ -104,8 +112,13 @@ describe('deviceBehavior', () => {
       type: 'tell',
       to: 'home:h1',
       msg: {
-        type: 'device.changed', deviceId: 'lamp', deviceType: 'light', changed: { brightness: 40 },
-        attributes: { on: true, brightness: 40 }, depth: 0, tsMs: 502,
+        type: 'device.changed',
+        deviceId: 'lamp',
+        deviceType: 'light',
+        changed: { brightness: 40 },
+        attributes: { on: true, brightness: 40 },
+        depth: 0,
+        tsMs: 502,
       } satisfies DeviceChanged,
     });
     expect(publish).toMatchObject({ type: 'publish', homeId: 'h1', topic: 'device.shadow', data: { deviceId: 'lamp', version: 2 } });
@@ -189,7 +202,18 @@ describe('deviceBehavior', () => {
     const script: [DeviceMsg, number][] = [
       [{ type: 'device.attach', hubId: 'hub1', deviceType: 'light', capabilities: ['on'] }, 1_000],
       [report(1, { on: true, brightness: 5 }), 1_100],
-      [{ type: 'command.issue', commandId: 'c1', name: 'set', params: { on: false }, ttlMs: 1_000, depth: 2, source: { kind: 'rule', ruleId: 'r1' } }, 1_200],
+      [
+        {
+          type: 'command.issue',
+          commandId: 'c1',
+          name: 'set',
+          params: { on: false },
+          ttlMs: 1_000,
+          depth: 2,
+          source: { kind: 'rule', ruleId: 'r1' },
+        },
+        1_200,
+      ],
       [{ type: 'hub.connection', online: true, hubId: 'hub1' }, 1_300],
       [{ type: 'command.result', commandId: 'c1', ok: true }, 1_400],
       [report(3, { on: false }), 1_500],

@@ -86,7 +86,13 @@ describe('home: settings and hubs', () => {
     expect(again.journal).toBe(false);
     expect(okValue('home.upsert', again).created).toBe(false);
     expect(okValue('home.get', send(created.state, { type: 'home.get' }))).toEqual({
-      homeId: 'h1', name: 'Flat', timezone: 'Europe/Berlin', devices: [], hubs: [], ruleCount: 0, sceneCount: 0,
+      homeId: 'h1',
+      name: 'Flat',
+      timezone: 'Europe/Berlin',
+      devices: [],
+      hubs: [],
+      ruleCount: 0,
+      sceneCount: 0,
     });
   });
 
@@ -104,7 +110,9 @@ describe('home: settings and hubs', () => {
     expect(okValue('home.registerHub', reg)).toEqual({ hubId: 'hub-1', secretHash: 'sha256:abc', createdAt: 5 });
     expect(errorOf(send(reg.state, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'x' })).code).toBe('already_exists');
     expect(errorOf(send(reg.state, { type: 'home.registerHub', hubId: 'hub/1', secretHash: 'x' })).field).toBe('hubId');
-    expect(okValue('home.hubs', send(reg.state, { type: 'home.hubs' }))).toEqual([{ hubId: 'hub-1', secretHash: 'sha256:abc', createdAt: 5 }]);
+    expect(okValue('home.hubs', send(reg.state, { type: 'home.hubs' }))).toEqual([
+      { hubId: 'hub-1', secretHash: 'sha256:abc', createdAt: 5 },
+    ]);
     const s0 = homeBehavior.initial('home:h1');
     expect(errorOf(send(s0, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'x' })).code).toBe('not_found');
   });
@@ -165,7 +173,14 @@ describe('home: rules firing', () => {
       ],
       outcome: 'fired',
       actions: [
-        { type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 }, ttlMs: 30_000, commandId: 'light1~r-motion-light-1' },
+        {
+          type: 'command',
+          device: 'light1',
+          name: 'set',
+          params: { on: true, brightness: 60 },
+          ttlMs: 30_000,
+          commandId: 'light1~r-motion-light-1',
+        },
         { type: 'notify', message: 'Hall light on' },
       ],
     });
@@ -191,9 +206,24 @@ describe('home: rules firing', () => {
   it('expands a scene action into one command per scene action and logs a missing scene as skipped', () => {
     let s = send(setup(), {
       type: 'scenes.put',
-      scene: { id: 'movie', name: 'Movie', actions: [{ device: 'curtain1', name: 'close' }, { device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000 }] },
+      scene: {
+        id: 'movie',
+        name: 'Movie',
+        actions: [
+          { device: 'curtain1', name: 'close' },
+          { device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000 },
+        ],
+      },
     }).state;
-    s = put(s, { id: 'movie-btn', name: 'Movie button', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }, { type: 'scene', scene: 'gone' }] });
+    s = put(s, {
+      id: 'movie-btn',
+      name: 'Movie button',
+      when: [{ type: 'event', device: 'button1', event: 'double' }],
+      then: [
+        { type: 'scene', scene: 'movie' },
+        { type: 'scene', scene: 'gone' },
+      ],
+    });
     const step = send(s, change('button1', {}, { event: 'double' }));
     expect(tells(step.effects).map((t) => [t.to, t.msg.commandId, t.msg.name, t.msg.ttlMs])).toEqual([
       ['device:h1:curtain1', 'curtain1~r-movie-btn-1', 'close', 30_000],
@@ -201,8 +231,24 @@ describe('home: rules firing', () => {
     ]);
     expect(step.state.budget.tokens).toBe(28);
     expect(step.state.decisions.entries[0]?.actions).toEqual([
-      { type: 'command', device: 'curtain1', name: 'close', params: {}, ttlMs: 30_000, scene: 'movie', commandId: 'curtain1~r-movie-btn-1' },
-      { type: 'command', device: 'light1', name: 'set', params: { brightness: 10 }, ttlMs: 5_000, scene: 'movie', commandId: 'light1~r-movie-btn-2' },
+      {
+        type: 'command',
+        device: 'curtain1',
+        name: 'close',
+        params: {},
+        ttlMs: 30_000,
+        scene: 'movie',
+        commandId: 'curtain1~r-movie-btn-1',
+      },
+      {
+        type: 'command',
+        device: 'light1',
+        name: 'set',
+        params: { brightness: 10 },
+        ttlMs: 5_000,
+        scene: 'movie',
+        commandId: 'light1~r-movie-btn-2',
+      },
       { type: 'skipped', action: { type: 'scene', scene: 'gone' }, reason: 'scene gone not found' },
     ]);
   });
@@ -227,7 +273,12 @@ describe('home: storm control', () => {
       const [cmd] = tells(step.effects);
       if (!cmd) {
         expect(ofType(step.effects, 'notify')).toEqual([
-          { type: 'notify', homeId: 'h1', ruleId: 'loop', message: expect.stringContaining('Rule "Echo" was suspended (causal_depth_exceeded: a change at depth 4') },
+          {
+            type: 'notify',
+            homeId: 'h1',
+            ruleId: 'loop',
+            message: expect.stringContaining('Rule "Echo" was suspended (causal_depth_exceeded: a change at depth 4'),
+          },
         ]);
         break;
       }
@@ -254,7 +305,12 @@ describe('home: storm control', () => {
   });
 
   it('suspends a rule that fires more than 10 times in 10 s; writing the rule again clears it', () => {
-    const rule = { id: 'press', name: 'Press', when: [{ type: 'event', device: 'button1', event: 'single' }], then: [{ type: 'notify', message: 'pressed' }] };
+    const rule = {
+      id: 'press',
+      name: 'Press',
+      when: [{ type: 'event', device: 'button1', event: 'single' }],
+      then: [{ type: 'notify', message: 'pressed' }],
+    };
     let s = put(setup(), rule);
     const outcomes: string[] = [];
     for (let i = 0; i < 12; i++) {
@@ -275,7 +331,12 @@ describe('home: storm control', () => {
   it('logs budget_exhausted and takes no action when the home command budget cannot pay', () => {
     const sixteen = Array.from({ length: 16 }, (_, i) => ({ device: `light${i}`, name: 'set', params: { on: true } }));
     let s = send(setup(), { type: 'scenes.put', scene: { id: 'all', name: 'All lights', actions: sixteen } }).state;
-    s = put(s, { id: 'all-on', name: 'All on', when: [{ type: 'event', device: 'button1', event: 'long_press' }], then: [{ type: 'scene', scene: 'all' }] });
+    s = put(s, {
+      id: 'all-on',
+      name: 'All on',
+      when: [{ type: 'event', device: 'button1', event: 'long_press' }],
+      then: [{ type: 'scene', scene: 'all' }],
+    });
     const press = (now: number) => send(s, change('button1', {}, { event: 'long_press' }), now);
 
     let step = press(NIGHT);
@@ -295,7 +356,9 @@ describe('home: storm control', () => {
   });
 
   it('makes the limits configurable', () => {
-    const b = createHomeBehavior({ storm: { maxDepth: 1, budgetCommands: 1, budgetWindowMs: 1_000, retriggerMax: 100, retriggerWindowMs: 1_000 } });
+    const b = createHomeBehavior({
+      storm: { maxDepth: 1, budgetCommands: 1, budgetWindowMs: 1_000, retriggerMax: 100, retriggerWindowMs: 1_000 },
+    });
     const s = put(setup('UTC', b), motionRule, b);
     const evening = Date.parse('2024-01-15T20:00:00Z');
     expect(tells(send(s, motion(0), evening, b).effects)).toHaveLength(1);
@@ -326,11 +389,30 @@ describe('home: rules and scenes API', () => {
   });
 
   it('activates a scene for the app at depth 0, spending the command budget', () => {
-    let s = send(setup(), { type: 'scenes.put', scene: { id: 'movie', name: 'Movie', actions: [{ device: 'curtain1', name: 'close' }, { device: 'light1', name: 'set', params: { brightness: 10 } }] } }).state;
+    let s = send(setup(), {
+      type: 'scenes.put',
+      scene: {
+        id: 'movie',
+        name: 'Movie',
+        actions: [
+          { device: 'curtain1', name: 'close' },
+          { device: 'light1', name: 'set', params: { brightness: 10 } },
+        ],
+      },
+    }).state;
     expect(okValue('scenes.list', send(s, { type: 'scenes.list' })).map((x) => x.id)).toEqual(['movie']);
     const step = send(s, { type: 'scenes.activate', sceneId: 'movie' });
-    expect(okValue('scenes.activate', step)).toEqual({ sceneId: 'movie', commands: [{ commandId: 'curtain1~s-movie-1', device: 'curtain1' }, { commandId: 'light1~s-movie-2', device: 'light1' }] });
-    expect(tells(step.effects).map((t) => [t.msg.source, t.msg.depth])).toEqual([[{ kind: 'app' }, 0], [{ kind: 'app' }, 0]]);
+    expect(okValue('scenes.activate', step)).toEqual({
+      sceneId: 'movie',
+      commands: [
+        { commandId: 'curtain1~s-movie-1', device: 'curtain1' },
+        { commandId: 'light1~s-movie-2', device: 'light1' },
+      ],
+    });
+    expect(tells(step.effects).map((t) => [t.msg.source, t.msg.depth])).toEqual([
+      [{ kind: 'app' }, 0],
+      [{ kind: 'app' }, 0],
+    ]);
     s = step.state;
     for (let i = 0; i < 14; i++) s = send(s, { type: 'scenes.activate', sceneId: 'movie' }).state; // 30 commands spent
     const broke = send(s, { type: 'scenes.activate', sceneId: 'movie' });
@@ -341,7 +423,13 @@ describe('home: rules and scenes API', () => {
 });
 
 describe('home: decision log', () => {
-  const rule = { id: 'press', name: 'Press', when: [{ type: 'event', device: 'button1', event: 'single' }], if: [{ device: 'climate1', attribute: 'temperature', op: '>', value: 0 }], then: [{ type: 'notify', message: 'pressed' }] };
+  const rule = {
+    id: 'press',
+    name: 'Press',
+    when: [{ type: 'event', device: 'button1', event: 'single' }],
+    if: [{ device: 'climate1', attribute: 'temperature', op: '>', value: 0 }],
+    then: [{ type: 'notify', message: 'pressed' }],
+  };
 
   it('keeps the newest 200 entries with the values conditions saw, served newest first', () => {
     let s = put(setup(), rule);
@@ -365,16 +453,23 @@ describe('home: purity', () => {
     const msgs: [HomeMsg, number][] = [];
     let now = NIGHT;
     const scene = { id: 'movie', name: 'Movie', actions: [{ device: 'light1', name: 'set', params: { on: false } }] };
-    const rules = [motionRule, { id: 'b', name: 'B', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }] }];
+    const rules = [
+      motionRule,
+      { id: 'b', name: 'B', when: [{ type: 'event', device: 'button1', event: 'double' }], then: [{ type: 'scene', scene: 'movie' }] },
+    ];
     for (let i = 0; i < 400; i++) {
       now += randomInt(rand, 2_000);
       const kind = randomInt(rand, 10);
       const m: HomeMsg =
-        kind === 0 ? { type: 'rules.put', rule: pick(rand, rules) }
-        : kind === 1 ? { type: 'scenes.put', scene }
-        : kind === 2 ? { type: 'rules.resume', ruleId: 'b' }
-        : kind < 6 ? change('button1', {}, { event: pick(rand, ['single', 'double']), depth: randomInt(rand, 6) })
-        : motion(randomInt(rand, 6));
+        kind === 0
+          ? { type: 'rules.put', rule: pick(rand, rules) }
+          : kind === 1
+            ? { type: 'scenes.put', scene }
+            : kind === 2
+              ? { type: 'rules.resume', ruleId: 'b' }
+              : kind < 6
+                ? change('button1', {}, { event: pick(rand, ['single', 'double']), depth: randomInt(rand, 6) })
+                : motion(randomInt(rand, 6));
       msgs.push([m, now]);
     }
     const runFrom = (start: HomeState, from: number) => {
@@ -413,7 +508,10 @@ describe('home: device pages', () => {
     let s = setup();
     for (const id of ['d3', 'd1', 'd5', 'd2', 'd4']) s = attach(s, id);
     const first = okValue('home.devices', send(s, { type: 'home.devices', limit: 2 }));
-    expect(first.items).toEqual([{ deviceId: 'd1', type: 'light', hubId: 'hub-1' }, { deviceId: 'd2', type: 'light', hubId: 'hub-1' }]);
+    expect(first.items).toEqual([
+      { deviceId: 'd1', type: 'light', hubId: 'hub-1' },
+      { deviceId: 'd2', type: 'light', hubId: 'hub-1' },
+    ]);
     expect(first.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
     const second = okValue('home.devices', send(s, { type: 'home.devices', limit: 2, cursor: first.nextCursor }));
     expect(second.items.map((d) => d.deviceId)).toEqual(['d3', 'd4']);
@@ -436,7 +534,10 @@ describe('home: device pages', () => {
     const a = ['d1', 'd2', 'd3'].reduce((s, id) => attach(s, id), setup());
     const b = ['d1', 'd3', 'd4'].reduce((s, id) => attach(s, id), setup());
     const { nextCursor } = okValue('home.devices', send(a, { type: 'home.devices', limit: 2 }));
-    expect(okValue('home.devices', send(b, { type: 'home.devices', cursor: nextCursor })).items.map((d) => d.deviceId)).toEqual(['d3', 'd4']);
+    expect(okValue('home.devices', send(b, { type: 'home.devices', cursor: nextCursor })).items.map((d) => d.deviceId)).toEqual([
+      'd3',
+      'd4',
+    ]);
   });
 
   it('visits every device exactly once in id order under random page sizes', () => {
@@ -451,7 +552,10 @@ describe('home: device pages', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = okValue('home.devices', send(s, { type: 'home.devices', limit: 1 + randomInt(rand, 30), ...(cursor ? { cursor } : {}) }));
+      const page = okValue(
+        'home.devices',
+        send(s, { type: 'home.devices', limit: 1 + randomInt(rand, 30), ...(cursor ? { cursor } : {}) }),
+      );
       seen.push(...page.items.map((d) => d.deviceId));
       cursor = page.nextCursor;
     } while (cursor !== undefined);

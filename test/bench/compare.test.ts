@@ -6,7 +6,18 @@ import type { Machine } from '../../bench/harness/machine.ts';
 import { asRun, RunFileError, type BenchRun } from '../../bench/harness/run-record.ts';
 import type { ScenarioResult } from '../../bench/harness/scenario.ts';
 
-const machine: Machine = { cpus: 2, model: 'Test CPU', mhz: 0, memoryBytes: 2 ** 33, freeMemoryBytes: 2 ** 32, os: 'Linux', arch: 'x64', hostname: 'h', node: 'v20', loadavg: [0, 0, 0] };
+const machine: Machine = {
+  cpus: 2,
+  model: 'Test CPU',
+  mhz: 0,
+  memoryBytes: 2 ** 33,
+  freeMemoryBytes: 2 ** 32,
+  os: 'Linux',
+  arch: 'x64',
+  hostname: 'h',
+  node: 'v20',
+  loadavg: [0, 0, 0],
+};
 
 function run(results: ScenarioResult[], commit = 'a'.repeat(40)): BenchRun {
   return {
@@ -44,10 +55,24 @@ describe('compare: two runs side by side', () => {
 
   it('matches figures and latency percentiles by scenario and name, keeping those only one run has', () => {
     const a = run([
-      { scenario: 'ingest', figures: [{ name: 'durable ingest', value: 60_000, unit: 'reports/s' }, { name: 'gone in B', value: 1, unit: 'ms' }], latencies: [lat('ack', 20)] },
+      {
+        scenario: 'ingest',
+        figures: [
+          { name: 'durable ingest', value: 60_000, unit: 'reports/s' },
+          { name: 'gone in B', value: 1, unit: 'ms' },
+        ],
+        latencies: [lat('ack', 20)],
+      },
     ]);
     const b = run([
-      { scenario: 'ingest', figures: [{ name: 'durable ingest', value: 90_000, unit: 'reports/s' }, { name: 'new in B', value: 2, unit: 'ms' }], latencies: [lat('ack', 10)] },
+      {
+        scenario: 'ingest',
+        figures: [
+          { name: 'durable ingest', value: 90_000, unit: 'reports/s' },
+          { name: 'new in B', value: 2, unit: 'ms' },
+        ],
+        latencies: [lat('ack', 10)],
+      },
     ]);
     const rows = compareRuns(a, b);
     const by = new Map(rows.map((r) => [r.name, r]));
@@ -60,8 +85,17 @@ describe('compare: two runs side by side', () => {
   });
 
   it('compares the ratios to same-run baselines too, better in the direction of the figure', () => {
-    const fig = (value: number, base: number, unit: string) => ({ name: 'f', value, unit, baseline: { name: 'raw', value: base }, ratio: value / base });
-    const up = compareRuns(run([{ scenario: 's', figures: [fig(50, 100, 'req/s')] }]), run([{ scenario: 's', figures: [fig(80, 100, 'req/s')] }]));
+    const fig = (value: number, base: number, unit: string) => ({
+      name: 'f',
+      value,
+      unit,
+      baseline: { name: 'raw', value: base },
+      ratio: value / base,
+    });
+    const up = compareRuns(
+      run([{ scenario: 's', figures: [fig(50, 100, 'req/s')] }]),
+      run([{ scenario: 's', figures: [fig(80, 100, 'req/s')] }]),
+    );
     expect(up.find((r) => r.name === 'f ÷ raw')).toMatchObject({ unit: 'ratio', a: 0.5, b: 0.8, verdict: 1 });
     const down = compareRuns(run([{ scenario: 's', figures: [fig(4, 2, 'ms')] }]), run([{ scenario: 's', figures: [fig(6, 2, 'ms')] }]));
     expect(down.find((r) => r.name === 'f ÷ raw')).toMatchObject({ a: 2, b: 3, verdict: -1 });
@@ -75,7 +109,10 @@ describe('compare: two runs side by side', () => {
 
   it('prints a table and writes a self-contained HTML page', () => {
     const a = run([{ scenario: 'latency', figures: [{ name: 'p99 <at> 20k', value: 12, unit: 'ms' }], latencies: [lat('command', 12)] }]);
-    const b = run([{ scenario: 'latency', figures: [{ name: 'p99 <at> 20k', value: 9, unit: 'ms' }], latencies: [lat('command', 9)] }], 'b'.repeat(40));
+    const b = run(
+      [{ scenario: 'latency', figures: [{ name: 'p99 <at> 20k', value: 9, unit: 'ms' }], latencies: [lat('command', 9)] }],
+      'b'.repeat(40),
+    );
     const rows = compareRuns(a, b);
     const text = formatCompareTable(rows);
     expect(text).toMatch(/latency\s+p99 <at> 20k\s+ms\s+12\s+9\s+-25\.0%\s+better/);
@@ -95,7 +132,12 @@ describe('compare: two runs side by side', () => {
 describe('bench command line', () => {
   it('defaults to every scenario, keeps the order, and knows which flags were given', () => {
     const all = parseCommand([]);
-    expect(all).toMatchObject({ mode: 'run', scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover'], smoke: false, duration: 10 });
+    expect(all).toMatchObject({
+      mode: 'run',
+      scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover'],
+      smoke: false,
+      duration: 10,
+    });
     const some = parseCommand(['--scenario', 'failover,ingest', '--rate', '5000', '--smoke']);
     expect(some).toMatchObject({ mode: 'run', scenarios: ['ingest', 'failover'], rate: 5000, smoke: true, duration: 0.5 });
     expect(some.mode === 'run' && [...some.explicit]).toEqual(['rate']);

@@ -4,7 +4,10 @@ import { mergeTimelines, Timeline, timelineSeries } from '../../bench/harness/ti
 
 describe('hdr wrapper (milliseconds in, µs precision, LatencySummary out)', () => {
   it('summarises 1..1000 ms: percentiles within HDR precision, max exact, count', () => {
-    const s = summarize('uniform', Array.from({ length: 1000 }, (_, i) => i + 1));
+    const s = summarize(
+      'uniform',
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
     expect(s.name).toBe('uniform');
     expect(s.count).toBe(1000);
     expect(s.p50).toBeCloseTo(500, -0.5);
@@ -12,7 +15,13 @@ describe('hdr wrapper (milliseconds in, µs precision, LatencySummary out)', () 
     expect(s.p99).toBeCloseTo(990, -0.5);
     expect(s.p999).toBeCloseTo(999, -0.5);
     expect(s.max).toBeCloseTo(1000, 0);
-    for (const [p, v] of [[50, s.p50], [90, s.p90], [99, s.p99], [99.9, s.p999]] as const) expect(Math.abs(v - p * 10) / (p * 10)).toBeLessThan(0.002);
+    for (const [p, v] of [
+      [50, s.p50],
+      [90, s.p90],
+      [99, s.p99],
+      [99.9, s.p999],
+    ] as const)
+      expect(Math.abs(v - p * 10) / (p * 10)).toBeLessThan(0.002);
   });
 
   it('keeps microseconds: sub-millisecond values are distinguished', () => {
@@ -43,7 +52,7 @@ describe('hdr wrapper (milliseconds in, µs precision, LatencySummary out)', () 
     const b = LatencyRecorder.create();
     const all = LatencyRecorder.create();
     for (let i = 0; i < 5000; i++) {
-      const v = (i * 7919) % 1000 / 10;
+      const v = ((i * 7919) % 1000) / 10;
       (i % 2 ? a : b).record(v);
       all.record(v);
     }
@@ -62,10 +71,20 @@ describe('timeline (acks and latency per bucket, merged across load processes)',
     for (let i = 0; i < 30; i++) p2.record(t0 + 50, 4); // bucket 0: +30 at 4 ms
     p2.record(t0 + 350, 100); // bucket 3
     const merged = mergeTimelines([p1.encode(), p2.encode()]);
-    expect(merged.map((b) => [b.t, b.count])).toEqual([[0, 40], [0.1, 0], [0.2, 0], [0.3, 1]]);
+    expect(merged.map((b) => [b.t, b.count])).toEqual([
+      [0, 40],
+      [0.1, 0],
+      [0.2, 0],
+      [0.3, 1],
+    ]);
     const series = timelineSeries(merged, 100);
     const rate = series.find((s) => s.name === 'acked reports/s')!;
-    expect(rate.points).toEqual([[0, 400], [0.1, 0], [0.2, 0], [0.3, 10]]);
+    expect(rate.points).toEqual([
+      [0, 400],
+      [0.1, 0],
+      [0.2, 0],
+      [0.3, 10],
+    ]);
     const p99 = series.find((s) => s.name === 'ack latency p99')!;
     expect(p99.unit).toBe('ms');
     expect(p99.points.map((p) => p[0])).toEqual([0, 0.3]); // no latency where nothing was acked

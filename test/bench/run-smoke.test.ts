@@ -42,7 +42,10 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
       // The scenarios of this harness: baselines and ratios, latencies, timelines and the counts that must be zero
       // (their values are the runtime's business — the e2e tests gate on them — not the harness's).
       const ingest = byName.get('ingest')!;
-      expect(ingest.figures.find((f) => f.target?.includes('100,000'))).toMatchObject({ baseline: { name: expect.stringContaining('echo') }, ratio: expect.any(Number) });
+      expect(ingest.figures.find((f) => f.target?.includes('100,000'))).toMatchObject({
+        baseline: { name: expect.stringContaining('echo') },
+        ratio: expect.any(Number),
+      });
       expect(ingest.figures.some((f) => f.baseline?.name.includes('ioredis'))).toBe(true);
       // A sub-second smoke run may see no rule fire (motion is random): the command summary must exist, acks must have samples.
       const latency = byName.get('latency')!.latencies ?? [];
@@ -51,12 +54,22 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
       // Forwarding: the hub on the owner and the forwarded one, each with ack samples, and their difference.
       const forwarding = byName.get('forwarding')!;
       expect(forwarding.latencies?.map((l) => l.count > 0)).toEqual([true, true]);
-      expect(forwarding.figures.find((f) => f.name.includes('p50, hub on a node that does not own'))).toMatchObject({ ratio: expect.any(Number) });
+      expect(forwarding.figures.find((f) => f.name.includes('p50, hub on a node that does not own'))).toMatchObject({
+        ratio: expect.any(Number),
+      });
       for (const name of ['resize', 'failover'] as const) {
         const r = byName.get(name)!;
-        expect(r.series?.some((s) => s.unit === 'reports/s' && s.points.length > 0), name).toBe(true);
-        expect(r.series?.some((s) => s.unit === 'event'), name).toBe(true);
-        expect(Object.keys(r.integrity ?? {}), name).toEqual(expect.arrayContaining(['reportsLost', 'reportsDuplicated', 'commandsLost', 'commandsDuplicated']));
+        expect(
+          r.series?.some((s) => s.unit === 'reports/s' && s.points.length > 0),
+          name,
+        ).toBe(true);
+        expect(
+          r.series?.some((s) => s.unit === 'event'),
+          name,
+        ).toBe(true);
+        expect(Object.keys(r.integrity ?? {}), name).toEqual(
+          expect.arrayContaining(['reportsLost', 'reportsDuplicated', 'commandsLost', 'commandsDuplicated']),
+        );
       }
 
       const page = readFileSync(join(out, html!), 'utf8');

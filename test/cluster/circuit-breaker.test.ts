@@ -5,7 +5,11 @@ import { CircuitBreaker, type BreakerTransition } from '../../cluster/circuit-br
 function setup(failureThreshold = 3, openMs = 1_000) {
   let now = 1_000_000;
   const transitions: BreakerTransition[] = [];
-  const breaker = new CircuitBreaker({ failureThreshold, openMs }, () => now, (t) => transitions.push(t));
+  const breaker = new CircuitBreaker(
+    { failureThreshold, openMs },
+    () => now,
+    (t) => transitions.push(t),
+  );
   return { breaker, transitions, advance: (ms: number) => (now += ms) };
 }
 

@@ -7,7 +7,11 @@ import type { RingStore } from '../../cluster/ring-store.ts';
 import type { ShardManager } from '../../cluster/shard-manager.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 
-const ring = (epoch: number, nodes = ['n1', 'n2']): RingDoc => ({ epoch, shardCount: 8, nodes: nodes.map((id) => ({ id, weight: 1, state: 'active' as const })) });
+const ring = (epoch: number, nodes = ['n1', 'n2']): RingDoc => ({
+  epoch,
+  shardCount: 8,
+  nodes: nodes.map((id) => ({ id, weight: 1, state: 'active' as const })),
+});
 
 const nodes: ClusterNode[] = [];
 
@@ -25,7 +29,11 @@ async function setup(stored: RingDoc) {
     // No announcements: only catchUp brings a newer ring here.
     watch: () => async () => {},
   } as unknown as RingStore;
-  const membership = { start: async () => {}, stop: async () => {}, alive: async (ids: readonly string[]) => new Set(ids) } as unknown as Membership;
+  const membership = {
+    start: async () => {},
+    stop: async () => {},
+    alive: async (ids: readonly string[]) => new Set(ids),
+  } as unknown as Membership;
   const tables: ShardTable[] = [];
   const shards = { applyTable: (t: ShardTable) => tables.push(t) } as unknown as ShardManager;
   let reroutes = 0;

@@ -29,8 +29,24 @@ class FakeShards {
 }
 
 type PeerCall =
-  | { readonly kind: 'ask'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly timeoutMs: number; readonly hops: number; readonly epoch: number }
-  | { readonly kind: 'tell'; readonly node: string; readonly actorId: string; readonly msg: unknown; readonly durable: boolean; readonly hops: number; readonly epoch: number };
+  | {
+      readonly kind: 'ask';
+      readonly node: string;
+      readonly actorId: string;
+      readonly msg: unknown;
+      readonly timeoutMs: number;
+      readonly hops: number;
+      readonly epoch: number;
+    }
+  | {
+      readonly kind: 'tell';
+      readonly node: string;
+      readonly actorId: string;
+      readonly msg: unknown;
+      readonly durable: boolean;
+      readonly hops: number;
+      readonly epoch: number;
+    };
 
 class RecordingPeers implements PeerPort {
   readonly calls: PeerCall[] = [];
@@ -59,11 +75,21 @@ function setup(config: Partial<ClusterRouterConfig> = {}, catchUp?: (epoch: numb
   const shards = new FakeShards();
   const peers = new RecordingPeers();
   const router = new ClusterRouter(
-    { nodeId: 'n1', host, shards: shards as unknown as ShardManager, shardOf, peers, logger: silentLogger, registry, ...(catchUp ? { catchUp } : {}) },
+    {
+      nodeId: 'n1',
+      host,
+      shards: shards as unknown as ShardManager,
+      shardOf,
+      peers,
+      logger: silentLogger,
+      registry,
+      ...(catchUp ? { catchUp } : {}),
+    },
     config,
   );
   const dropped = async (reason: string): Promise<number> =>
-    (await registry.getSingleMetric('iot_cluster_held_messages_dropped_total')?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+    (await registry.getSingleMetric('iot_cluster_held_messages_dropped_total')?.get())?.values.find((v) => v.labels.reason === reason)
+      ?.value ?? 0;
   return { host, shards, peers, router, dropped };
 }
 
@@ -139,23 +165,26 @@ describe('ClusterRouter', () => {
     expect(await router.ask(actorIn(7), { type: 'get' })).toEqual({ ok: true, value: 1 }); // the timed-out add never ran
   });
 
-  it.each(['released', 'handing-off'] as const)('forwards a message for a %s shard to its owner with hops + 1 and this node’s epoch', async (state) => {
-    const { host, shards, peers, router } = setup();
-    shards.states.set(3, state);
-    shards.owners.set(3, 'n2');
-    shards.epoch = 12;
-    expect(await router.ask(actorIn(3), add(1), 1_234)).toEqual({ ok: true, value: 'from the owner' });
-    expect(await router.ask(actorIn(3), add(2), 500, 1)).toEqual({ ok: true, value: 'from the owner' });
-    expect(router.tell(actorIn(3), add(3))).toEqual({ ok: true, value: undefined });
-    expect(router.deliver(actorIn(3), add(4), 2)).toEqual({ ok: true, value: undefined });
-    expect(peers.calls).toEqual([
-      { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(1), timeoutMs: 1_234, hops: 1, epoch: 12 },
-      { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(2), timeoutMs: 500, hops: 2, epoch: 12 },
-      { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(3), durable: false, hops: 1, epoch: 12 },
-      { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(4), durable: true, hops: 3, epoch: 12 },
-    ]);
-    expect(host.isResident(actorIn(3))).toBe(false);
-  });
+  it.each(['released', 'handing-off'] as const)(
+    'forwards a message for a %s shard to its owner with hops + 1 and this node’s epoch',
+    async (state) => {
+      const { host, shards, peers, router } = setup();
+      shards.states.set(3, state);
+      shards.owners.set(3, 'n2');
+      shards.epoch = 12;
+      expect(await router.ask(actorIn(3), add(1), 1_234)).toEqual({ ok: true, value: 'from the owner' });
+      expect(await router.ask(actorIn(3), add(2), 500, 1)).toEqual({ ok: true, value: 'from the owner' });
+      expect(router.tell(actorIn(3), add(3))).toEqual({ ok: true, value: undefined });
+      expect(router.deliver(actorIn(3), add(4), 2)).toEqual({ ok: true, value: undefined });
+      expect(peers.calls).toEqual([
+        { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(1), timeoutMs: 1_234, hops: 1, epoch: 12 },
+        { kind: 'ask', node: 'n2', actorId: actorIn(3), msg: add(2), timeoutMs: 500, hops: 2, epoch: 12 },
+        { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(3), durable: false, hops: 1, epoch: 12 },
+        { kind: 'tell', node: 'n2', actorId: actorIn(3), msg: add(4), durable: true, hops: 3, epoch: 12 },
+      ]);
+      expect(host.isResident(actorIn(3))).toBe(false);
+    },
+  );
 
   it('passes the owner’s failure back to the caller', async () => {
     const { shards, peers, router } = setup();

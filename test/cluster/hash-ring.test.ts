@@ -157,8 +157,18 @@ describe('buildShardTable', () => {
       const nodes = randomNodes(rand, 2 + randomInt(rand, 9));
       const leaver = nodes[randomInt(rand, nodes.length)] as RingNode;
       const before = buildShardTable(doc(nodes, 1));
-      const left = buildShardTable(doc(nodes.filter((n) => n !== leaver), 2));
-      const drained = buildShardTable(doc(nodes.map((n) => (n === leaver ? { ...n, state: 'draining' as const } : n)), 2));
+      const left = buildShardTable(
+        doc(
+          nodes.filter((n) => n !== leaver),
+          2,
+        ),
+      );
+      const drained = buildShardTable(
+        doc(
+          nodes.map((n) => (n === leaver ? { ...n, state: 'draining' as const } : n)),
+          2,
+        ),
+      );
 
       expect(drained).toEqual(left);
       expect(drained.owners).not.toContain(leaver.id);
@@ -185,7 +195,12 @@ describe('buildShardTable', () => {
       const all = [active(a), active(b), active(third)];
       const before = buildShardTable(doc(all, 1));
       for (const changed of [a, b]) {
-        const after = buildShardTable(doc(all.filter((n) => n.id !== changed), 2));
+        const after = buildShardTable(
+          doc(
+            all.filter((n) => n.id !== changed),
+            2,
+          ),
+        );
         expect(planMoves(before, after).filter((m) => m.from !== changed)).toEqual([]);
         expect(planMoves(after, before).filter((m) => m.to !== changed)).toEqual([]);
       }
@@ -210,7 +225,9 @@ describe('buildShardTable', () => {
   });
 
   it('throws on a node listed twice, a bad weight or a bad shard count', () => {
-    expect(() => buildShardTable(doc([active('node-a'), { id: 'node-a', weight: 1, state: 'draining' }]))).toThrow(/node-a is listed twice/);
+    expect(() => buildShardTable(doc([active('node-a'), { id: 'node-a', weight: 1, state: 'draining' }]))).toThrow(
+      /node-a is listed twice/,
+    );
     expect(() => buildShardTable(doc([active('node-a'), active('node-b', 0)]))).toThrow(/node-b: weight must be/);
     expect(() => buildShardTable({ epoch: 1, shardCount: 0, nodes: [active('node-a')] })).toThrow(/shardCount must be a positive integer/);
   });

@@ -31,7 +31,13 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const info = (id: string): NodeInfo => ({ id, http: `127.0.0.1:80${id.length}`, grpc: '127.0.0.1:50051', peer: '', startedAt: 1_700_000_000_000 });
+const info = (id: string): NodeInfo => ({
+  id,
+  http: `127.0.0.1:80${id.length}`,
+  grpc: '127.0.0.1:50051',
+  peer: '',
+  startedAt: 1_700_000_000_000,
+});
 const freshKeys = (): KeyLayout => new KeyLayout(`${redis.cluster}m${seq++}`);
 
 describe('Membership', () => {
@@ -59,13 +65,19 @@ describe('Membership', () => {
 
     crashedClient.disconnect(); // its refreshes fail from now on, as when the node dies
     const t0 = Date.now();
-    await vi.waitFor(async () => expect(await steady.alive(['steady', 'crashed'])).toEqual(new Set(['steady'])), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(async () => expect(await steady.alive(['steady', 'crashed'])).toEqual(new Set(['steady'])), {
+      timeout: 5_000,
+      interval: 20,
+    });
     expect(Date.now() - t0).toBeGreaterThan(150); // it lived out (most of) its TTL
     // Several TTLs later the refreshing node is still alive.
-    await vi.waitFor(async () => {
-      expect(await steady.alive(['steady'])).toEqual(new Set(['steady']));
-      expect(Date.now() - t0).toBeGreaterThan(1_000);
-    }, { timeout: 5_000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        expect(await steady.alive(['steady'])).toEqual(new Set(['steady']));
+        expect(Date.now() - t0).toBeGreaterThan(1_000);
+      },
+      { timeout: 5_000, interval: 20 },
+    );
     // The record of a dead node stays.
     expect((await steady.all()).map((n) => n.id)).toEqual(['crashed', 'steady']);
     await steady.stop();

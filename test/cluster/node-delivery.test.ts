@@ -7,7 +7,11 @@ import { runtimeError } from '../../runtime/result.ts';
 describe('NodeDelivery', () => {
   it('hands a payload for another node to the transport, untouched', async () => {
     const sent: unknown[] = [];
-    const nodes = new NodeDelivery('n1', (node, channel, payload) => (sent.push({ node, channel, payload }), { ok: true, value: undefined }), silentLogger);
+    const nodes = new NodeDelivery(
+      'n1',
+      (node, channel, payload) => (sent.push({ node, channel, payload }), { ok: true, value: undefined }),
+      silentLogger,
+    );
     expect(await nodes.deliverTo('n2', 'c', { a: [1] })).toEqual({ ok: true, value: undefined });
     expect(sent).toEqual([{ node: 'n2', channel: 'c', payload: { a: [1] } }]);
   });
@@ -31,9 +35,13 @@ describe('NodeDelivery', () => {
   });
 
   it('handles a payload for this node in place, without the transport', async () => {
-    const nodes = new NodeDelivery('n1', () => {
-      throw new Error('the transport must not be used');
-    }, silentLogger);
+    const nodes = new NodeDelivery(
+      'n1',
+      () => {
+        throw new Error('the transport must not be used');
+      },
+      silentLogger,
+    );
     const got: unknown[] = [];
     nodes.onDelivery('c', (payload) => got.push(payload) > 0);
     expect(await nodes.deliverTo('n1', 'c', 7)).toEqual({ ok: true, value: undefined });

@@ -49,7 +49,12 @@ function fakeHandler(): { handler: PeerHandler; seen: Recorded } {
   return { handler, seen };
 }
 
-async function startServer(nodeId: string, handler: PeerHandler, port = 0, shutdownGraceMs = 1_000): Promise<{ server: PeerServer; port: number; registry: Registry }> {
+async function startServer(
+  nodeId: string,
+  handler: PeerHandler,
+  port = 0,
+  shutdownGraceMs = 1_000,
+): Promise<{ server: PeerServer; port: number; registry: Registry }> {
   const registry = new Registry();
   const server = new PeerServer({ nodeId, handler, logger: silentLogger, registry, shutdownGraceMs });
   return { server, port: await server.listen(HOST, port), registry };
@@ -170,7 +175,8 @@ describe('PeerServer and PeerClient', () => {
       { channel: 'refusing', payload: [1], from: 'node-a' },
       { channel: 'nobody', payload: 'x', from: 'node-a' },
     ]);
-    for (const outcome of ['ok', 'refused', 'no_handler']) expect(await sampleSum(c.registry, 'iot_peer_served_total', { kind: 'delivery', outcome })).toBe(1);
+    for (const outcome of ['ok', 'refused', 'no_handler'])
+      expect(await sampleSum(c.registry, 'iot_peer_served_total', { kind: 'delivery', outcome })).toBe(1);
   });
 
   it('answers a handler that throws or rejects with an error Result and keeps the stream', async () => {
@@ -194,11 +200,17 @@ describe('PeerServer and PeerClient', () => {
   it('answers malformed items with an error Result (or drops them) without ending the stream', async () => {
     const raw = new Client(`${HOST}:${b.port}`, credentials.createInsecure());
     const m = exchangeMethod();
-    const call: ClientDuplexStream<WirePeerBatch, WirePeerBatch> = raw.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
+    const call: ClientDuplexStream<WirePeerBatch, WirePeerBatch> = raw.makeBidiStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+    );
     const replies: WireReply[] = [];
     call.on('data', (batch: WirePeerBatch) => replies.push(...batch.items.map((i) => i.reply!)));
     call.on('error', () => {});
-    const request = (id: number, payload: string) => ({ request: { id, actor_id: 'echo', payload: Buffer.from(payload), timeout_ms: 1_000, hops: 0, epoch: 1 } });
+    const request = (id: number, payload: string) => ({
+      request: { id, actor_id: 'echo', payload: Buffer.from(payload), timeout_ms: 1_000, hops: 0, epoch: 1 },
+    });
     call.write({
       items: [
         request(7, '{not json'),
@@ -233,11 +245,20 @@ describe('PeerServer and PeerClient', () => {
 
   it('refuses a message over the peer message limit with payload_too_large (HTTP 413), without sending it', async () => {
     const registry = new Registry();
-    const client = new PeerClient(`${HOST}:${b.port}`, { nodeId: 'node-a', peerId: 'node-b', logger: silentLogger, registry, limits: { maxMessageBytes: 4_096 } });
+    const client = new PeerClient(`${HOST}:${b.port}`, {
+      nodeId: 'node-a',
+      peerId: 'node-b',
+      logger: silentLogger,
+      registry,
+      limits: { maxMessageBytes: 4_096 },
+    });
     try {
       const big = { blob: 'x'.repeat(8_192) };
       const asked = await client.ask('home:h1', big, 1_000, 0, 1);
-      expect(asked).toMatchObject({ ok: false, error: { code: 'payload_too_large', message: expect.stringContaining('over the peer message limit') } });
+      expect(asked).toMatchObject({
+        ok: false,
+        error: { code: 'payload_too_large', message: expect.stringContaining('over the peer message limit') },
+      });
       expect(httpStatusOf(asked.ok ? 'internal' : asked.error.code)).toBe(413);
       expect(client.tell('home:h1', big, true, 0, 1)).toMatchObject({ ok: false, error: { code: 'payload_too_large' } });
       expect(client.deliver('hub.command', big)).toMatchObject({ ok: false, error: { code: 'payload_too_large' } });
@@ -251,11 +272,26 @@ describe('PeerServer and PeerClient', () => {
   it('answers a reply over the peer message limit with payload_too_large', async () => {
     const fake = fakeHandler();
     fake.handler.ask = () => Promise.resolve(ok('y'.repeat(8_192)));
-    const server = new PeerServer({ nodeId: 'node-big', handler: fake.handler, logger: silentLogger, registry: new Registry(), limits: { maxMessageBytes: 4_096 }, shutdownGraceMs: 1_000 });
+    const server = new PeerServer({
+      nodeId: 'node-big',
+      handler: fake.handler,
+      logger: silentLogger,
+      registry: new Registry(),
+      limits: { maxMessageBytes: 4_096 },
+      shutdownGraceMs: 1_000,
+    });
     const port = await server.listen(HOST, 0);
-    const client = new PeerClient(`${HOST}:${port}`, { nodeId: 'node-a', peerId: 'node-big', logger: silentLogger, registry: new Registry() });
+    const client = new PeerClient(`${HOST}:${port}`, {
+      nodeId: 'node-a',
+      peerId: 'node-big',
+      logger: silentLogger,
+      registry: new Registry(),
+    });
     try {
-      expect(await client.ask('home:h1', {}, 1_000, 0, 1)).toMatchObject({ ok: false, error: { code: 'payload_too_large', message: expect.stringContaining('peer message limit') } });
+      expect(await client.ask('home:h1', {}, 1_000, 0, 1)).toMatchObject({
+        ok: false,
+        error: { code: 'payload_too_large', message: expect.stringContaining('peer message limit') },
+      });
     } finally {
       await client.close();
       await server.close();
@@ -281,7 +317,10 @@ describe('PeerClient across peer restarts', () => {
       expect(await inFlight).toMatchObject({ ok: false, error: { code: 'unavailable', message: expect.stringContaining('node-r') } });
       expect(client.inFlight).toBe(0);
       s = await startServer('node-r', fake.handler, port);
-      await vi.waitFor(async () => expect(echoed(await client.ask('home:h1', 2, 1_000, 0, 1)).msg).toBe(2), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(async () => expect(echoed(await client.ask('home:h1', 2, 1_000, 0, 1)).msg).toBe(2), {
+        timeout: 10_000,
+        interval: 20,
+      });
       expect(await opens('node-r')).toBeGreaterThanOrEqual(2);
       expect(client.breakerState).toBe('closed');
     } finally {
@@ -317,14 +356,21 @@ describe('PeerClient across peer restarts', () => {
       const started = performance.now();
       const fast = await Promise.all(Array.from({ length: 100 }, () => client.ask('home:h1', 0, 10_000, 0, 1)));
       expect(performance.now() - started).toBeLessThan(1_000);
-      for (const r of fast) expect(r).toMatchObject({ ok: false, error: { code: 'unavailable', message: expect.stringMatching(/peer node-x .*circuit breaker open/) } });
+      for (const r of fast)
+        expect(r).toMatchObject({
+          ok: false,
+          error: { code: 'unavailable', message: expect.stringMatching(/peer node-x .*circuit breaker open/) },
+        });
       expect(client.tell('home:h1', {}, true, 0, 1)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
       expect(await opens('node-x')).toBe(opensBefore);
       expect(await sampleSum(registry, 'iot_peer_asks_total', { peer: 'node-x', outcome: 'rejected' })).toBe(100);
       expect(await sampleSum(registry, 'iot_peer_breaker_state', { peer: 'node-x' })).toBe(2);
 
       s = await startServer('node-x', fake.handler, port);
-      await vi.waitFor(async () => expect(echoed(await client.ask('home:h1', 'back', 1_000, 0, 1)).msg).toBe('back'), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(async () => expect(echoed(await client.ask('home:h1', 'back', 1_000, 0, 1)).msg).toBe('back'), {
+        timeout: 10_000,
+        interval: 20,
+      });
       expect(client.breakerState).toBe('closed');
       expect(await sampleSum(registry, 'iot_peer_breaker_state', { peer: 'node-x' })).toBe(0);
     } finally {

@@ -133,10 +133,13 @@ describe('RingStore', () => {
       await store.create({ shardCount: 8, nodes: [node('a')] });
       const seen: RingDoc[] = [];
       const stop = store.watch((d) => seen.push(d), 3_600_000);
-      await vi.waitFor(async () => {
-        expect(seen.map((d) => d.epoch)).toEqual([1]);
-        expect(await subscribers(keys.ringChannel())).toBe(1);
-      }, { timeout: 5_000, interval: 10 });
+      await vi.waitFor(
+        async () => {
+          expect(seen.map((d) => d.epoch)).toEqual([1]);
+          expect(await subscribers(keys.ringChannel())).toBe(1);
+        },
+        { timeout: 5_000, interval: 10 },
+      );
 
       const r = await store.compareAndSet(1, { nodes: [node('a'), node('b')] });
       const t0 = Date.now();
@@ -200,10 +203,13 @@ describe('RingStore', () => {
       await store.create({ shardCount: 8, nodes: [node('a')] });
       const seen: number[] = [];
       const stop = store.watch((d) => seen.push(d.epoch), 5);
-      await vi.waitFor(async () => {
-        expect(seen).toEqual([1]);
-        expect(await subscribers(keys.ringChannel())).toBe(1);
-      }, { timeout: 5_000, interval: 10 });
+      await vi.waitFor(
+        async () => {
+          expect(seen).toEqual([1]);
+          expect(await subscribers(keys.ringChannel())).toBe(1);
+        },
+        { timeout: 5_000, interval: 10 },
+      );
       await stop();
       expect(await subscribers(keys.ringChannel())).toBe(0);
       await store.compareAndSet(1, { nodes: [node('b')] });
@@ -236,11 +242,7 @@ describe('applyChange', () => {
   const ring = { nodes: [node('a'), node('b', 2), node('c', 1, 'draining')] };
 
   it('adds nodes as active with weight 1 by default, after the existing ones', () => {
-    expect(applyChange(ring, { add: [{ id: 'd' }, { id: 'e', weight: 3 }] }).nodes).toEqual([
-      ...ring.nodes,
-      node('d'),
-      node('e', 3),
-    ]);
+    expect(applyChange(ring, { add: [{ id: 'd' }, { id: 'e', weight: 3 }] }).nodes).toEqual([...ring.nodes, node('d'), node('e', 3)]);
   });
 
   it('drains, removes and reweights in place', () => {

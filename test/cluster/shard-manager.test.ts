@@ -42,7 +42,10 @@ function counterIn(shard: number): string {
   for (let i = 0; ; i++) if (shardOfHome(`home${i}`, SHARDS) === shard) return `counter:home${i}`;
 }
 
-const table = (epoch: number, owner: (shard: number) => string): ShardTable => ({ epoch, owners: Array.from({ length: SHARDS }, (_, s) => owner(s)) });
+const table = (epoch: number, owner: (shard: number) => string): ShardTable => ({
+  epoch,
+  owners: Array.from({ length: SHARDS }, (_, s) => owner(s)),
+});
 const allShards = Array.from({ length: SHARDS }, (_, s) => s);
 /** Lets `n` turns of the event loop pass (Redis replies due meanwhile are handled): a delay counted in turns, not milliseconds. */
 async function turns(n: number): Promise<void> {
@@ -115,7 +118,11 @@ const nodes: TestNode[] = [];
 const bareLeases: ShardLeases[] = [];
 
 /** A node as the composition root wires it: leases (renewed by hand), a fenced RedisStore, an actor host and the manager. */
-async function startNode(id: string, keys: KeyLayout, opts: { alive?: (nodeId: string) => boolean; retryMs?: number } = {}): Promise<TestNode> {
+async function startNode(
+  id: string,
+  keys: KeyLayout,
+  opts: { alive?: (nodeId: string) => boolean; retryMs?: number } = {},
+): Promise<TestNode> {
   const nodeClient = await clients.connect();
   const registry = new Registry();
   const ownedCalls: number[] = [];
@@ -439,65 +446,70 @@ describe('ShardManager', () => {
     spy.mockRestore();
   });
 
-  it.each([0x5eed, 7, 2024])('never lets two nodes own a shard at once while both follow the same random sequence of tables (seed %i)', async (seed) => {
-    const keys = freshKeys();
-    const rand = mulberry32(seed);
-    const n1 = await startNode('n1', keys, { retryMs: 5 });
-    const n2 = await startNode('n2', keys, { retryMs: 5 });
-    const pair = [n1, n2];
-    const actors = allShards.map(counterIn);
-    const expected = new Map(actors.map((a) => [a, 0]));
+  it.each([0x5eed, 7, 2024])(
+    'never lets two nodes own a shard at once while both follow the same random sequence of tables (seed %i)',
+    async (seed) => {
+      const keys = freshKeys();
+      const rand = mulberry32(seed);
+      const n1 = await startNode('n1', keys, { retryMs: 5 });
+      const n2 = await startNode('n2', keys, { retryMs: 5 });
+      const pair = [n1, n2];
+      const actors = allShards.map(counterIn);
+      const expected = new Map(actors.map((a) => [a, 0]));
 
-    const violations: string[] = [];
-    let samples = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        for (const s of allShards) {
-          if (n1.manager.state(s) === 'owned' && n2.manager.state(s) === 'owned') violations.push(`shard ${s} owned by both (sample ${samples})`);
-          if (n1.leases.token(s) !== undefined && n2.leases.token(s) !== undefined) violations.push(`shard ${s} leased by both (sample ${samples})`);
+      const violations: string[] = [];
+      let samples = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          for (const s of allShards) {
+            if (n1.manager.state(s) === 'owned' && n2.manager.state(s) === 'owned')
+              violations.push(`shard ${s} owned by both (sample ${samples})`);
+            if (n1.leases.token(s) !== undefined && n2.leases.token(s) !== undefined)
+              violations.push(`shard ${s} leased by both (sample ${samples})`);
+          }
+          samples++;
+          await new Promise((r) => setImmediate(r));
         }
-        samples++;
-        await new Promise((r) => setImmediate(r));
+      })();
+
+      let last = table(0, () => 'nobody');
+      for (let epoch = 1; epoch <= 15; epoch++) {
+        last = table(epoch, () => pick(rand, ['n1', 'n2']));
+        const [first, second] = shuffle(rand, pair) as [TestNode, TestNode];
+        first.manager.applyTable(last);
+        // The announcement reaches the other node a few event-loop turns later (or at once).
+        if (rand() < 0.6) await turns(randomInt(rand, 15));
+        second.manager.applyTable(last);
+        if (rand() < 0.5) await Promise.all(pair.map((n) => n.manager.settled()));
+        // Traffic to whichever node serves each actor's shard right now.
+        const adds = actors.flatMap((a) => {
+          const server = pair.find((n) => n.manager.state(shardOf(a)) === 'owned');
+          if (!server) return [];
+          expected.set(a, expected.get(a)! + 1);
+          return [server.host.ask(a, { type: 'add', n: 1 })];
+        });
+        for (const r of await Promise.all(adds)) expect(r.ok).toBe(true);
       }
-    })();
+      await Promise.all(pair.map((n) => n.manager.settled()));
+      sampling = false;
+      await sampler;
 
-    let last = table(0, () => 'nobody');
-    for (let epoch = 1; epoch <= 15; epoch++) {
-      last = table(epoch, () => pick(rand, ['n1', 'n2']));
-      const [first, second] = shuffle(rand, pair) as [TestNode, TestNode];
-      first.manager.applyTable(last);
-      // The announcement reaches the other node a few event-loop turns later (or at once).
-      if (rand() < 0.6) await turns(randomInt(rand, 15));
-      second.manager.applyTable(last);
-      if (rand() < 0.5) await Promise.all(pair.map((n) => n.manager.settled()));
-      // Traffic to whichever node serves each actor's shard right now.
-      const adds = actors.flatMap((a) => {
-        const server = pair.find((n) => n.manager.state(shardOf(a)) === 'owned');
-        if (!server) return [];
-        expected.set(a, expected.get(a)! + 1);
-        return [server.host.ask(a, { type: 'add', n: 1 })];
-      });
-      for (const r of await Promise.all(adds)) expect(r.ok).toBe(true);
-    }
-    await Promise.all(pair.map((n) => n.manager.settled()));
-    sampling = false;
-    await sampler;
-
-    expect(violations).toEqual([]);
-    expect(samples).toBeGreaterThan(50);
-    for (const s of allShards) {
-      const owner = last.owners[s]!;
-      const other = owner === 'n1' ? n2 : n1;
-      const self = owner === 'n1' ? n1 : n2;
-      expect(self.manager.state(s)).toBe('owned');
-      expect(other.manager.state(s)).toBe('released');
-      expect(await client.get(keys.lease(s))).toBe(owner);
-    }
-    // Every acknowledged add survived the handoffs.
-    for (const a of actors) {
-      const owner = last.owners[shardOf(a)] === 'n1' ? n1 : n2;
-      expect(await owner.host.ask(a, { type: 'get' })).toEqual({ ok: true, value: expected.get(a) });
-    }
-  });
+      expect(violations).toEqual([]);
+      expect(samples).toBeGreaterThan(50);
+      for (const s of allShards) {
+        const owner = last.owners[s]!;
+        const other = owner === 'n1' ? n2 : n1;
+        const self = owner === 'n1' ? n1 : n2;
+        expect(self.manager.state(s)).toBe('owned');
+        expect(other.manager.state(s)).toBe('released');
+        expect(await client.get(keys.lease(s))).toBe(owner);
+      }
+      // Every acknowledged add survived the handoffs.
+      for (const a of actors) {
+        const owner = last.owners[shardOf(a)] === 'n1' ? n1 : n2;
+        expect(await owner.host.ask(a, { type: 'get' })).toEqual({ ok: true, value: expected.get(a) });
+      }
+    },
+  );
 });

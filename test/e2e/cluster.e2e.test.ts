@@ -25,9 +25,18 @@ import { startTestRedis, type TestRedis } from '../../tools/process/redis-server
 const ADMIN = 'admin-token-for-cluster-tests';
 const SHARDS = 64;
 const DEVICE_COUNT = 10;
-const loadDevices: HelloDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({ deviceId: `d${i}`, type: 'plug', capabilities: ['n'] }));
+const loadDevices: HelloDevice[] = Array.from({ length: DEVICE_COUNT }, (_, i) => ({
+  deviceId: `d${i}`,
+  type: 'plug',
+  capabilities: ['n'],
+}));
 /** Report `seq` goes to device d(seq % 10) and sets n = seq: every applied report bumps that device's version by exactly one. */
-const numbered = (seq: number): HubReport => ({ seq, device: `d${seq % DEVICE_COUNT}`, attributes: { n: seq }, tsMs: 1_700_000_000_000 + seq });
+const numbered = (seq: number): HubReport => ({
+  seq,
+  device: `d${seq % DEVICE_COUNT}`,
+  attributes: { n: seq },
+  tsMs: 1_700_000_000_000 + seq,
+});
 
 let redis: TestRedis;
 let clusterSeq = 0;
@@ -45,7 +54,10 @@ afterAll(async () => {
 afterEach(async () => {
   const pending = cleanups.reverse();
   cleanups = [];
-  for (const fn of pending) await Promise.resolve().then(fn).catch(() => {});
+  for (const fn of pending)
+    await Promise.resolve()
+      .then(fn)
+      .catch(() => {});
 });
 
 /** A fresh cluster (its own CLUSTER name on the file's Redis) whose nodes are stopped after the test; their output is printed if it fails. */
@@ -128,7 +140,8 @@ describe('cluster (real node processes, one private redis-server)', () => {
       if: [{ device: 'motion1', attribute: 'illuminance', op: '<', value: 50 }],
       then: [{ type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 } }],
     };
-    const deviceActivations = async (id: string): Promise<number> => metric(cluster.api(id), 'iot_actor_activations_total', 'kind="device"');
+    const deviceActivations = async (id: string): Promise<number> =>
+      metric(cluster.api(id), 'iot_actor_activations_total', 'kind="device"');
 
     for (const [hubNode, homeNode] of [
       ['node-a', 'node-b'],
@@ -157,23 +170,33 @@ describe('cluster (real node processes, one private redis-server)', () => {
       expect(await hub.ackAtLeast(2)).toBe(2);
       const commandPath = `/v1/homes/${homeId}/commands/${encodeURIComponent(command.command_id)}`;
       for (const api of [viaHome, viaHub]) {
-        await vi.waitFor(async () => expect((await api('GET', commandPath, appToken)).body).toMatchObject({ status: 'succeeded' }), { timeout: 5_000, interval: 20 });
+        await vi.waitFor(async () => expect((await api('GET', commandPath, appToken)).body).toMatchObject({ status: 'succeeded' }), {
+          timeout: 5_000,
+          interval: 20,
+        });
       }
       const decisions = await viaHub('GET', `/v1/homes/${homeId}/decisions?limit=10`, appToken);
       expect(decisions.body.items).toEqual([expect.objectContaining({ ruleId: 'hall-light', outcome: 'fired' })]);
 
       // An app command sent through the home's node, to the hub on the other one; the hub fails it.
-      const sent = await viaHome('POST', `/v1/homes/${homeId}/devices/light1/commands`, appToken, { name: 'set', params: { on: false }, ttlMs: 30_000 });
+      const sent = await viaHome('POST', `/v1/homes/${homeId}/devices/light1/commands`, appToken, {
+        name: 'set',
+        params: { on: false },
+        ttlMs: 30_000,
+      });
       expect(sent).toMatchObject({ status: 202, body: { status: 'sent' } });
       const appCommand = await hub.waitFor((m) => (m.command?.command_id === sent.body.commandId ? m.command : undefined), 'app command');
       expect(appCommand).toMatchObject({ device_id: 'light1', name: 'set', params: { on: { flag: false } } });
       hub.send({ command_result: { command_id: appCommand.command_id, ok: false, error: 'bulb unreachable' } });
       const appPath = `/v1/homes/${homeId}/commands/${encodeURIComponent(sent.body.commandId as string)}`;
       for (const api of [viaHub, viaHome]) {
-        await vi.waitFor(async () => expect((await api('GET', appPath, appToken)).body).toMatchObject({ status: 'failed', error: 'bulb unreachable' }), {
-          timeout: 5_000,
-          interval: 20,
-        });
+        await vi.waitFor(
+          async () => expect((await api('GET', appPath, appToken)).body).toMatchObject({ status: 'failed', error: 'bulb unreachable' }),
+          {
+            timeout: 5_000,
+            interval: 20,
+          },
+        );
       }
       // Both nodes read the same shadow; the device actors ran on the home's node only.
       const shadows = await Promise.all([viaHub, viaHome].map((api) => api('GET', `/v1/homes/${homeId}/devices/light1`, appToken)));
@@ -217,9 +240,13 @@ describe('cluster (real node processes, one private redis-server)', () => {
           .waitFor(
             async () => {
               const api = cluster.api(running[(n + entry.attempts++) % running.length]!);
-              const r = await api('POST', `/v1/homes/${homeId}/devices/d0/commands`, ADMIN, { name: 'set', params: { n }, ttlMs: 60_000 }, { 'Idempotency-Key': `k${n}` }).catch(
-                () => undefined,
-              );
+              const r = await api(
+                'POST',
+                `/v1/homes/${homeId}/devices/d0/commands`,
+                ADMIN,
+                { name: 'set', params: { n }, ttlMs: 60_000 },
+                { 'Idempotency-Key': `k${n}` },
+              ).catch(() => undefined);
               if (r?.status === 202) return void (entry.commandId = r.body.commandId as string);
               entry.refusals.push(r ? `${r.status} ${JSON.stringify(r.body)}` : 'no response');
               throw new Error(`command k${n} refused`);
@@ -243,7 +270,10 @@ describe('cluster (real node processes, one private redis-server)', () => {
     const moveEnded = performance.now();
     // A little more traffic on the new ring, then the apps and hubs finish.
     const issuedBySettle = commands.length;
-    await vi.waitFor(() => expect(commands.length).toBeGreaterThanOrEqual(issuedBySettle + homes.length), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(commands.length).toBeGreaterThanOrEqual(issuedBySettle + homes.length), {
+      timeout: 10_000,
+      interval: 20,
+    });
     commanding = false;
     await commander;
     await Promise.all(hubs.map((h) => h.finish(20_000)));
@@ -274,7 +304,11 @@ describe('cluster (real node processes, one private redis-server)', () => {
     const deliveries = new Map<string, number>();
     for (const hub of hubs) for (const [id, list] of hub.deliveriesById()) deliveries.set(id, (deliveries.get(id) ?? 0) + list.length);
     const outcome = async (c: (typeof accepted)[number]) => {
-      const r = await api('GET', `/v1/homes/${c.homeId}/commands/${encodeURIComponent(c.commandId)}`, provisioned[homes.indexOf(c.homeId)]!.appToken);
+      const r = await api(
+        'GET',
+        `/v1/homes/${c.homeId}/commands/${encodeURIComponent(c.commandId)}`,
+        provisioned[homes.indexOf(c.homeId)]!.appToken,
+      );
       const status = r.status === 200 ? (r.body.status as string) : `${r.status} ${JSON.stringify(r.body)}`;
       const delivered = hubs.flatMap((h) => h.deliveries.filter((d) => d.commandId === c.commandId));
       return {
@@ -316,7 +350,8 @@ describe('cluster (real node processes, one private redis-server)', () => {
         `${hubs.reduce((s, h) => s + h.produced, 0)} reports, ${accepted.length} commands (${accepted.filter((c) => c.attempts > 1).length} re-sent by the app)`,
     );
     const refusals = commands.flatMap((c) => c.refusals);
-    if (refusals.length > 0) console.log(`[cluster] command POSTs refused during the move (re-sent with the same Idempotency-Key): ${refusals.join('; ')}`);
+    if (refusals.length > 0)
+      console.log(`[cluster] command POSTs refused during the move (re-sent with the same Idempotency-Key): ${refusals.join('; ')}`);
   }, 75_000);
 
   it('drains a node: its shards move to the others, it ends owning nothing, exits 0 on SIGTERM, and the hubs keep working', async () => {
@@ -348,11 +383,19 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(busy.status, JSON.stringify(busy.body)).toBe(409);
 
     const drained = await cluster.settled('m1', ['m1', 'm2']);
-    expect(drained.nodes.find((n) => n.id === leaving)).toMatchObject({ state: 'draining', alive: true, shardsAssigned: 0, shardsOwned: 0 });
+    expect(drained.nodes.find((n) => n.id === leaving)).toMatchObject({
+      state: 'draining',
+      alive: true,
+      shardsAssigned: 0,
+      shardsOwned: 0,
+    });
     expect(drained.nodes.filter((n) => n.id !== leaving).reduce((sum, n) => sum + n.shardsOwned, 0)).toBe(SHARDS);
     // The drained node still forwards: its hub keeps being acked while it is drained.
     const ackAtDrained = hubs.map((h) => h.highestAck);
-    await vi.waitFor(() => expect(hubs.map((h, i) => h.highestAck > ackAtDrained[i]! + 100)).not.toContain(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(hubs.map((h, i) => h.highestAck > ackAtDrained[i]! + 100)).not.toContain(false), {
+      timeout: 10_000,
+      interval: 20,
+    });
 
     // SIGTERM: the drained node takes itself out of the ring (not left to the liveness check) and exits 0;
     // its hub stream moves to another node.
@@ -364,7 +407,10 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(left.nodes.find((n) => n.id === leaving)).toMatchObject({ state: 'left', alive: false, shardsOwned: 0 });
     expect(left.epoch).toBe(before.epoch + 2);
     const ackAtExit = hubs.map((h) => h.highestAck);
-    await vi.waitFor(() => expect(hubs.map((h, i) => h.highestAck > ackAtExit[i]! + 100)).not.toContain(false), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(() => expect(hubs.map((h, i) => h.highestAck > ackAtExit[i]! + 100)).not.toContain(false), {
+      timeout: 15_000,
+      interval: 20,
+    });
     await Promise.all(hubs.map((h) => h.finish(20_000)));
 
     const api = cluster.api('m2');
@@ -392,7 +438,10 @@ describe('cluster (real node processes, one private redis-server)', () => {
     const provisioned = await Promise.all(homes.map((homeId) => provisionHome(cluster.api('k1'), ADMIN, homeId)));
     const hubNodes = ['k3', 'k2', 'k3', 'k1', 'k3', 'k1'];
     const hubs = homes.map((homeId, i) => loadHub(cluster, homeId, provisioned[i]!.secret, hubNodes[i]!, 200));
-    const victimHomes = homes.map((h, i) => [h, i] as const).filter(([h]) => ownerOfHome(before, h) === victim).map(([, i]) => i);
+    const victimHomes = homes
+      .map((h, i) => [h, i] as const)
+      .filter(([h]) => ownerOfHome(before, h) === victim)
+      .map(([, i]) => i);
     expect(victimHomes).toEqual([4, 5]);
 
     // Every 100 ms: every shard's lease holder and fence token from Redis (checked sample to sample),
@@ -444,7 +493,10 @@ describe('cluster (real node processes, one private redis-server)', () => {
     const settledAfter = settledAt - killedAt;
     await Promise.all(hubs.map((h) => h.finish(20_000)));
     // Both series need a sample after the ring settled before the watch stops.
-    await vi.waitFor(() => expect(sampler.samples.some((x) => x.at >= settledAt) && owned.some((o) => o.at >= settledAt)).toBe(true), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(sampler.samples.some((x) => x.at >= settledAt) && owned.some((o) => o.at >= settledAt)).toBe(true), {
+      timeout: 5_000,
+      interval: 20,
+    });
     watching = false;
     await watcher;
     await sampler.stop();
@@ -473,7 +525,10 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(sampler.samples.filter((x) => x.at >= settledAt).length).toBeGreaterThan(0);
     const atKill = sampler.samples.filter((x) => x.at <= killedAt).at(-1)!;
     const last = sampler.samples.at(-1)!;
-    const victimShards = atKill.holders.map((h, s) => [h, s] as const).filter(([h]) => h === victim).map(([, s]) => s);
+    const victimShards = atKill.holders
+      .map((h, s) => [h, s] as const)
+      .filter(([h]) => h === victim)
+      .map(([, s]) => s);
     expect(victimShards.length).toBe(before.nodes.find((n) => n.id === victim)!.shardsAssigned);
     for (const s of victimShards) {
       expect(survivors).toContain(last.holders[s]);
@@ -489,7 +544,11 @@ describe('cluster (real node processes, one private redis-server)', () => {
 
     console.log(
       `[cluster] SIGKILL of ${victim}: its homes served again after ${victimHomes.map((i) => fmt(servedAfter[i]!)).join(', ')} (max ${fmt(failover)}); ` +
-        `other homes after ${hubs.map((_, i) => i).filter((i) => !victimHomes.includes(i)).map((i) => fmt(servedAfter[i]!)).join(', ')}; ` +
+        `other homes after ${hubs
+          .map((_, i) => i)
+          .filter((i) => !victimHomes.includes(i))
+          .map((i) => fmt(servedAfter[i]!))
+          .join(', ')}; ` +
         `ring settled on ${survivors.join(', ')} after ${fmt(settledAfter)}; ${sampler.samples.length} lease/fence samples, ${owned.length} ownership samples; ` +
         `${hubs.reduce((s, h) => s + h.produced, 0)} reports, ${hubs.reduce((s, h) => s + h.reportsSent - h.produced, 0)} re-sent`,
     );

@@ -36,8 +36,16 @@ describe('README example', () => {
 
     // What grpcurl sends from the README's here-document, then its half-close at end of input.
     const grpcurl = new HubClient(`127.0.0.1:${node.grpcPort}`, hub.json.secret as string);
-    grpcurl.send(JSON.parse('{"hello": {"hub_id": "hub1", "home_id": "flat-1", "firmware": "1.0", "devices": [{"device_id": "motion1", "type": "motion_sensor", "capabilities": ["motion"]}, {"device_id": "light1", "type": "light", "capabilities": ["on"]}]}}'));
-    grpcurl.send(JSON.parse('{"reports": {"items": [{"seq": "1", "device_id": "motion1", "ts_ms": "1700000000000", "attributes": {"motion": {"flag": true}}}]}}'));
+    grpcurl.send(
+      JSON.parse(
+        '{"hello": {"hub_id": "hub1", "home_id": "flat-1", "firmware": "1.0", "devices": [{"device_id": "motion1", "type": "motion_sensor", "capabilities": ["motion"]}, {"device_id": "light1", "type": "light", "capabilities": ["on"]}]}}',
+      ),
+    );
+    grpcurl.send(
+      JSON.parse(
+        '{"reports": {"items": [{"seq": "1", "device_id": "motion1", "ts_ms": "1700000000000", "attributes": {"motion": {"flag": true}}}]}}',
+      ),
+    );
     grpcurl.end();
     expect((await grpcurl.ended()).code).toBe(0);
     expect(grpcurl.messages.map((m) => m.body)).toEqual(['welcome', 'ack']);
@@ -48,7 +56,12 @@ describe('README example', () => {
     expect(shadow.json).toMatchObject({ reported: { motion: { value: true } } });
     const decisions = await curl('GET', '/v1/homes/flat-1/decisions?limit=5', appToken);
     expect(decisions.json.items?.[0]).toMatchObject({ ruleId: 'hall-light', outcome: 'fired' });
-    const command = await curl('POST', '/v1/homes/flat-1/devices/light1/commands', appToken, '{"name":"set","params":{"on":false},"ttlMs":30000}');
+    const command = await curl(
+      'POST',
+      '/v1/homes/flat-1/devices/light1/commands',
+      appToken,
+      '{"name":"set","params":{"on":false},"ttlMs":30000}',
+    );
     expect(command.status).toBe(202);
     expect(command.json).toMatchObject({ commandId: expect.any(String), status: 'queued' });
   });

@@ -97,7 +97,11 @@ describe('one node, end to end', () => {
     const hub = new HubClient(grpc, secret);
     hub.hello('hub1', 'e2e-home-2', devices);
     await hub.welcome();
-    const sent = await api('POST', '/v1/homes/e2e-home-2/devices/light1/commands', appToken, { name: 'set', params: { on: false }, ttlMs: 10_000 });
+    const sent = await api('POST', '/v1/homes/e2e-home-2/devices/light1/commands', appToken, {
+      name: 'set',
+      params: { on: false },
+      ttlMs: 10_000,
+    });
     expect(sent.status).toBe(202);
     expect(sent.body).toMatchObject({ status: 'sent' });
     const command = await hub.waitFor((m) => m.command, 'command');

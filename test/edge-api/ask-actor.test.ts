@@ -47,6 +47,8 @@ describe('askActor', () => {
   });
 
   it('rejects (a bug, not a failure) when a reply is not an outcome', async () => {
-    await expect(askActor(fakeRouter({ ok: true, value: 'not an outcome' }), homeActorId('h1'), { type: 'home.get' })).rejects.toThrow(/not an outcome/);
+    await expect(askActor(fakeRouter({ ok: true, value: 'not an outcome' }), homeActorId('h1'), { type: 'home.get' })).rejects.toThrow(
+      /not an outcome/,
+    );
   });
 });

@@ -6,7 +6,11 @@ import type { ActorHost } from '../../runtime/actor-host.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { MemoryStore } from '../../runtime/memory-store.ts';
 
-interface Sent { homeId: string; hubId: string; command: CommandDelivery }
+interface Sent {
+  homeId: string;
+  hubId: string;
+  command: CommandDelivery;
+}
 
 const hosts: ActorHost[] = [];
 
@@ -60,7 +64,11 @@ describe('one node: device, home and hub actors on the actor host', () => {
 
     await vi.waitFor(() => expect(toHub).toHaveLength(1));
     const sent = toHub[0]!;
-    expect(sent).toMatchObject({ homeId: 'h1', hubId: 'hub1', command: { deviceId: 'light1', name: 'set', params: { on: true, brightness: 60 } } });
+    expect(sent).toMatchObject({
+      homeId: 'h1',
+      hubId: 'hub1',
+      command: { deviceId: 'light1', name: 'set', params: { on: true, brightness: 60 } },
+    });
 
     // The same report again (a hub re-send): acknowledged, not applied, no second command.
     expect(await host.ask('device:h1:motion1', report)).toMatchObject({ ok: true, value: { ok: true, value: { applied: false } } });
@@ -72,11 +80,14 @@ describe('one node: device, home and hub actors on the actor host', () => {
     expect(published.map((p) => p.topic)).toEqual(expect.arrayContaining(['device.shadow', 'decision', 'command.status']));
     // A later report of the same device is a marker: effects of one actor run in step order, so once
     // its shadow is published, a re-send that had been applied would have published one before it.
-    expect(await host.ask('device:h1:motion1', { type: 'report', seq: 2, tsMs: Date.now(), attributes: { illuminance: 13 } })).toMatchObject({
+    expect(
+      await host.ask('device:h1:motion1', { type: 'report', seq: 2, tsMs: Date.now(), attributes: { illuminance: 13 } }),
+    ).toMatchObject({
       ok: true,
       value: { ok: true, value: { applied: true } },
     });
-    const motionShadows = () => published.filter((p) => p.topic === 'device.shadow' && (p.data as { deviceId?: string }).deviceId === 'motion1');
+    const motionShadows = () =>
+      published.filter((p) => p.topic === 'device.shadow' && (p.data as { deviceId?: string }).deviceId === 'motion1');
     await vi.waitFor(() => expect(motionShadows().at(-1)?.data).toMatchObject({ reported: { illuminance: 13 } }));
     expect(motionShadows()).toHaveLength(2);
     expect(toHub).toHaveLength(1);
@@ -101,15 +112,30 @@ describe('one node: device, home and hub actors on the actor host', () => {
 
   it('expires a command the hub never completes once its TTL has passed', async () => {
     const { host, published } = startNode(new MemoryStore());
-    await host.ask('hub:h2:hub1', { type: 'hub.hello', nodeId: 'n1', devices: [{ deviceId: 'plug1', type: 'plug', capabilities: ['on'] }] });
+    await host.ask('hub:h2:hub1', {
+      type: 'hub.hello',
+      nodeId: 'n1',
+      devices: [{ deviceId: 'plug1', type: 'plug', capabilities: ['on'] }],
+    });
     const commandId = 'plug1~c1';
     const issued = await host.ask('device:h2:plug1', {
-      type: 'command.issue', commandId, name: 'set', params: { on: false }, ttlMs: 50, depth: 0, source: { kind: 'app' },
+      type: 'command.issue',
+      commandId,
+      name: 'set',
+      params: { on: false },
+      ttlMs: 50,
+      depth: 0,
+      source: { kind: 'app' },
     });
     expect(issued).toMatchObject({ ok: true, value: { ok: true, value: { status: 'sent' } } });
     await vi.waitFor(async () =>
-      expect(await host.ask('device:h2:plug1', { type: 'command.get', commandId })).toMatchObject({ ok: true, value: { ok: true, value: { status: 'expired' } } }),
+      expect(await host.ask('device:h2:plug1', { type: 'command.get', commandId })).toMatchObject({
+        ok: true,
+        value: { ok: true, value: { status: 'expired' } },
+      }),
     );
-    expect(published).toContainEqual(expect.objectContaining({ topic: 'command.status', data: expect.objectContaining({ commandId, status: 'expired' }) }));
+    expect(published).toContainEqual(
+      expect.objectContaining({ topic: 'command.status', data: expect.objectContaining({ commandId, status: 'expired' }) }),
+    );
   });
 });

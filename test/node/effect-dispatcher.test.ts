@@ -5,7 +5,13 @@ import { createEffectDispatcher, type EffectPorts } from '../../node/effect-disp
 import { silentLogger } from '../../runtime/logger.ts';
 import { runtimeError } from '../../runtime/result.ts';
 
-const command: CommandDelivery = { commandId: 'light1~c1', deviceId: 'light1', name: 'set', params: { on: true }, expiresAtMs: 1_900_000_000_000 };
+const command: CommandDelivery = {
+  commandId: 'light1~c1',
+  deviceId: 'light1',
+  name: 'set',
+  params: { on: true },
+  expiresAtMs: 1_900_000_000_000,
+};
 
 function recording(overrides: Partial<EffectPorts> = {}) {
   const calls: unknown[][] = [];

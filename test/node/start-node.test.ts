@@ -32,7 +32,9 @@ describe('startNode with REDIS_URL', () => {
     const closes = vi.spyOn(RedisStore.prototype, 'close');
     const node = await startNode(config, { logger: silentLogger, shutdownGraceMs: 500 });
     try {
-      const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/admin/cluster`, { headers: { authorization: 'Bearer admin-start-node-test' } });
+      const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/admin/cluster`, {
+        headers: { authorization: 'Bearer admin-start-node-test' },
+      });
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ shardCount: 8, nodes: [{ id: 'start-node-test' }] });
     } finally {

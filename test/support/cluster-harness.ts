@@ -153,9 +153,13 @@ export class TestCluster {
     return vi.waitFor(
       async () => {
         const s = await this.status(via);
-        const ring = s.nodes.filter((n) => n.state === 'active').map((n) => n.id).sort();
+        const ring = s.nodes
+          .filter((n) => n.state === 'active')
+          .map((n) => n.id)
+          .sort();
         const what = JSON.stringify(s);
-        if (JSON.stringify(ring) !== JSON.stringify([...active].sort())) throw new Error(`active nodes ${ring.join(',')} not ${[...active].join(',')}: ${what}`);
+        if (JSON.stringify(ring) !== JSON.stringify([...active].sort()))
+          throw new Error(`active nodes ${ring.join(',')} not ${[...active].join(',')}: ${what}`);
         if (s.handoffs.inFlight) throw new Error(`handoffs in flight: ${what}`);
         for (const n of s.nodes.filter((x) => x.state === 'active')) {
           if (!n.alive || n.shardsOwned !== n.shardsAssigned) throw new Error(`node ${n.id} not settled: ${what}`);
@@ -173,12 +177,21 @@ export class TestCluster {
 
   /** The last `chars` characters each node printed. */
   outputs(chars = 3_000): string {
-    return [...this.nodes].map(([id, n]) => `--- node ${id} (pid ${n.child.pid}, exit ${n.child.exitCode ?? n.child.signalCode}) ---\n${n.output().slice(-chars)}`).join('\n');
+    return [...this.nodes]
+      .map(
+        ([id, n]) => `--- node ${id} (pid ${n.child.pid}, exit ${n.child.exitCode ?? n.child.signalCode}) ---\n${n.output().slice(-chars)}`,
+      )
+      .join('\n');
   }
 }
 
 /** A home with one hub (`hub1`) and an app token for it, provisioned over `api` as an operator would. */
-export async function provisionHome(api: Api, adminToken: string, homeId: string, scopes = ['read', 'control', 'rules']): Promise<{ secret: string; appToken: string }> {
+export async function provisionHome(
+  api: Api,
+  adminToken: string,
+  homeId: string,
+  scopes = ['read', 'control', 'rules'],
+): Promise<{ secret: string; appToken: string }> {
   const home = await api('PUT', `/v1/homes/${homeId}`, adminToken, { name: `Home ${homeId}`, timezone: 'Europe/Berlin' });
   if (home.status >= 300) throw new Error(`PUT home ${homeId}: ${home.status} ${JSON.stringify(home.body)}`);
   const hub = await api('POST', `/v1/homes/${homeId}/hubs`, adminToken, { hubId: 'hub1' });
@@ -208,7 +221,11 @@ export class ShardSampler {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
 
-  constructor(redisUrl: string, cluster: string, private readonly shardCount: number) {
+  constructor(
+    redisUrl: string,
+    cluster: string,
+    private readonly shardCount: number,
+  ) {
     this.client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.client.on('error', () => {});
     this.keys = new KeyLayout(cluster);
@@ -243,7 +260,8 @@ export class ShardSampler {
       for (let s = 0; s < this.shardCount; s++) {
         const [f0, f1, h0, h1] = [prev.fences[s] ?? null, fences[s] ?? null, prev.holders[s] ?? null, holders[s] ?? null];
         if (f0 !== null && (f1 === null || f1 < f0)) this.violations.push(`shard ${s}: fence went from ${f0} to ${f1}`);
-        if (h0 !== null && h1 !== null && h0 !== h1 && f1 === f0) this.violations.push(`shard ${s}: holder ${h0} → ${h1} with the same fence ${f0}`);
+        if (h0 !== null && h1 !== null && h0 !== h1 && f1 === f0)
+          this.violations.push(`shard ${s}: holder ${h0} → ${h1} with the same fence ${f0}`);
       }
     }
     this.samples.push(sample);

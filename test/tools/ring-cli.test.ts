@@ -32,7 +32,8 @@ const clusterStatus = {
 
 const defaultRespond = (req: Recorded): Reply => {
   if (req.method === 'GET' && req.path === '/v1/admin/cluster') return { status: 200, body: clusterStatus };
-  if (req.method === 'POST' && req.path === '/v1/admin/ring/plan') return { status: 200, body: { epoch: 3, moving: 4, flows: [{ from: 'x', to: 'n1', shards: 4 }] } };
+  if (req.method === 'POST' && req.path === '/v1/admin/ring/plan')
+    return { status: 200, body: { epoch: 3, moving: 4, flows: [{ from: 'x', to: 'n1', shards: 4 }] } };
   if (req.method === 'POST' && req.path === '/v1/admin/ring') return { status: 202, body: { epoch: 4, moving: 4 } };
   return { status: 404, body: { error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } } };
 };
@@ -70,7 +71,8 @@ beforeEach(() => {
 });
 
 /** Runs the CLI as `npm run ring` does, without the ADMIN_TOKEN of the environment unless `env` gives one. */
-const ring = (args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> => runCli('tools/ring-cli.ts', args, { ADMIN_TOKEN: undefined, ...env }, 20_000);
+const ring = (args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> =>
+  runCli('tools/ring-cli.ts', args, { ADMIN_TOKEN: undefined, ...env }, 20_000);
 
 const TOKEN = 'ops-admin-token';
 const withServer = (...args: string[]): string[] => [...args, '--url', url, '--token', TOKEN];
@@ -79,14 +81,24 @@ describe('ring CLI (tools/ring-cli.ts)', () => {
   it('status: GETs the cluster status with the admin token and prints it', async () => {
     const r = await ring(withServer('status'));
     expect(r.code, r.stderr).toBe(0);
-    expect(requests).toEqual([{ method: 'GET', path: '/v1/admin/cluster', authorization: `Bearer ${TOKEN}`, contentType: undefined, body: undefined }]);
+    expect(requests).toEqual([
+      { method: 'GET', path: '/v1/admin/cluster', authorization: `Bearer ${TOKEN}`, contentType: undefined, body: undefined },
+    ]);
     expect(JSON.parse(r.stdout)).toEqual(clusterStatus);
   });
 
   it('plan drain x: POSTs the dry run of draining x', async () => {
     const r = await ring(withServer('plan', 'drain', 'x'));
     expect(r.code, r.stderr).toBe(0);
-    expect(requests).toEqual([{ method: 'POST', path: '/v1/admin/ring/plan', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: { drain: ['x'] } }]);
+    expect(requests).toEqual([
+      {
+        method: 'POST',
+        path: '/v1/admin/ring/plan',
+        authorization: `Bearer ${TOKEN}`,
+        contentType: 'application/json',
+        body: { drain: ['x'] },
+      },
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ moving: 4 });
   });
 
@@ -105,7 +117,9 @@ describe('ring CLI (tools/ring-cli.ts)', () => {
   ])('%j: POSTs the change to /v1/admin/ring and prints the answer', async (args, change) => {
     const r = await ring(withServer(...args));
     expect(r.code, r.stderr).toBe(0);
-    expect(requests).toEqual([{ method: 'POST', path: '/v1/admin/ring', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: change }]);
+    expect(requests).toEqual([
+      { method: 'POST', path: '/v1/admin/ring', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: change },
+    ]);
     expect(JSON.parse(r.stdout)).toEqual({ epoch: 4, moving: 4 });
   });
 
@@ -135,7 +149,9 @@ describe('ring CLI (tools/ring-cli.ts)', () => {
   });
 
   it('exits 1 with the status and error body when the server refuses', async () => {
-    const busy = { error: { code: 'failed_precondition', message: 'a ring change is still moving shards (3 pending): retry when it is done' } };
+    const busy = {
+      error: { code: 'failed_precondition', message: 'a ring change is still moving shards (3 pending): retry when it is done' },
+    };
     respond = () => ({ status: 409, body: busy });
     const r = await ring(withServer('drain', 'x'));
     expect(r.code).toBe(1);
@@ -166,7 +182,13 @@ describe('ring CLI (tools/ring-cli.ts)', () => {
     respond = (req) => {
       if (req.path !== '/v1/admin/cluster') return defaultRespond(req);
       polls++;
-      return { status: 200, body: { ...clusterStatus, handoffs: polls < 2 ? { pending: 4, done: 12, inFlight: true } : { pending: 0, done: 16, inFlight: false } } };
+      return {
+        status: 200,
+        body: {
+          ...clusterStatus,
+          handoffs: polls < 2 ? { pending: 4, done: 12, inFlight: true } : { pending: 0, done: 16, inFlight: false },
+        },
+      };
     };
     const r = await ring(withServer('remove', 'z', '--wait'));
     expect(r.code, r.stderr).toBe(0);

@@ -47,7 +47,8 @@ export interface HubClientOptions {
 
 type Client = InstanceType<ServiceClientConstructor>;
 
-const HubIngressClient = (loadProto('hub.proto') as unknown as { iot: { hub: { v1: { HubIngress: ServiceClientConstructor } } } }).iot.hub.v1.HubIngress;
+const HubIngressClient = (loadProto('hub.proto') as unknown as { iot: { hub: { v1: { HubIngress: ServiceClientConstructor } } } }).iot.hub
+  .v1.HubIngress;
 const CHANNEL_OPTIONS = { 'grpc.max_send_message_length': 8 << 20 };
 const sharedChannels = new Map<string, Client>();
 
@@ -166,7 +167,9 @@ export class HubClient {
         fn();
       };
       const fail = (why: string): void =>
-        settle(() => reject(new Error(`no ${what} ${why}; received ${JSON.stringify(this.messages)} status ${JSON.stringify(this.status)}`)));
+        settle(() =>
+          reject(new Error(`no ${what} ${why}; received ${JSON.stringify(this.messages)} status ${JSON.stringify(this.status)}`)),
+        );
       const timer = setTimeout(() => fail(`within ${timeoutMs} ms`), timeoutMs);
       const offMessage = this.onMessage((m) => {
         const v = pick(m);

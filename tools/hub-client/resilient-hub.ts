@@ -8,7 +8,16 @@
  */
 import type { StatusObject } from '@grpc/grpc-js';
 import type { WireReport } from '../../edge-api/hub-ingress/hub-wire.ts';
-import { HubClient, wireReport, type CloudError, type Command, type HelloDevice, type HubReport, type Received, type Welcome } from './hub-client.ts';
+import {
+  HubClient,
+  wireReport,
+  type CloudError,
+  type Command,
+  type HelloDevice,
+  type HubReport,
+  type Received,
+  type Welcome,
+} from './hub-client.ts';
 
 /** What a hub records and how it answers commands: every hook is optional. */
 export interface HubObserver {
@@ -282,7 +291,11 @@ export class ResilientHub {
           resolve(v);
         } else if (now > deadline || this.stopped) {
           this.waiters.delete(waiter);
-          reject(new Error(`hub ${this.opts.homeId}/${this.opts.hubId}: ${what} ${this.stopped ? '(stopped)' : `after ${timeoutMs} ms`}; ${this.describe()}`));
+          reject(
+            new Error(
+              `hub ${this.opts.homeId}/${this.opts.hubId}: ${what} ${this.stopped ? '(stopped)' : `after ${timeoutMs} ms`}; ${this.describe()}`,
+            ),
+          );
         }
       };
       this.waiters.add(waiter);
@@ -384,7 +397,8 @@ export class ResilientHub {
     } else if (m.ack) {
       const ack = Number(m.ack.up_to_seq);
       const raised = this.acked(live, ack);
-      if (this.caughtUp && (this.done || this.finishing)) live.client.end(); // the node ends the stream with OK
+      if (this.caughtUp && (this.done || this.finishing))
+        live.client.end(); // the node ends the stream with OK
       else if (live.blocked) this.pump(performance.now());
       // After the pump: the hook sees the window refilled, with reports in flight.
       if (raised) this.opts.onAck?.(ack);

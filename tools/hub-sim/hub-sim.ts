@@ -52,12 +52,21 @@ async function main(): Promise<void> {
   process.stdout.write(`provisioning ${hubs} homes (${prefix}-*) through ${values.http}\n`);
   const provisioned = await provisionHomes(values.http, adminToken, prefix, hubs);
   let seed = 42;
-  const rand = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   // A message every `batch` reports' worth of time: the hub batches what its devices reported meanwhile.
   const flushMs = Math.max(5, (1000 * batch) / rate);
   const sims = provisioned.map(
     (p) =>
-      new SimHub({ address: () => values.grpc, ...p, ratePerSec: rate, batch, flushMs, rand, sharedChannel: true, onError: (m) => process.stderr.write(`${m}\n`) }),
+      new SimHub({
+        address: () => values.grpc,
+        ...p,
+        ratePerSec: rate,
+        batch,
+        flushMs,
+        rand,
+        sharedChannel: true,
+        onError: (m) => process.stderr.write(`${m}\n`),
+      }),
   );
   for (const s of sims) s.hub.start();
   process.stdout.write(`streaming ${rate} reports/s from each of ${hubs} hubs to ${values.grpc}; Ctrl-C stops\n`);

@@ -127,7 +127,8 @@ export class SimHub {
     }
     const d = this.sensors[Math.floor(this.opts.rand() * this.sensors.length)]!;
     // With timed triggers, the motion sensor's routine reports are light level only: motion changes are the triggers.
-    if (this.motionEveryMs !== undefined && d.type === 'motion_sensor') return { device: d.deviceId, attributes: { illuminance: this.illuminance() }, tsMs: Date.now() };
+    if (this.motionEveryMs !== undefined && d.type === 'motion_sensor')
+      return { device: d.deviceId, attributes: { illuminance: this.illuminance() }, tsMs: Date.now() };
     return { device: d.deviceId, ...nextReading(d, this.opts.rand), tsMs: Date.now() };
   }
 

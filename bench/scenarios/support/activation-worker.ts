@@ -99,7 +99,10 @@ async function memory(input: MemoryInput): Promise<MemoryOutput> {
   const started = performance.now();
   let failures = 0;
   if (variant === 'map' || variant === 'map-json') {
-    const stateOf = variant === 'map' ? deviceStateOf : (i: number, k: number, at: number): unknown => JSON.parse(JSON.stringify(deviceStateOf(i, k, at)));
+    const stateOf =
+      variant === 'map'
+        ? deviceStateOf
+        : (i: number, k: number, at: number): unknown => JSON.parse(JSON.stringify(deviceStateOf(i, k, at)));
     const states = new Map<string, unknown>();
     for (let i = 0; i < warmup; i++) states.set(deviceIdOf(n + i), stateOf(n + i, 1, now));
     const before = await sampleMemory();
@@ -111,8 +114,17 @@ async function memory(input: MemoryInput): Promise<MemoryOutput> {
     const after = await sampleMemory();
     const per = perItem(before, after, n);
     return {
-      variant, n, rssPerActor: per.rss, heapPerActor: per.heap, rssBefore: before.rss, rssAfter: after.rss,
-      heapBefore: before.heapUsed, heapAfter: after.heapUsed, resident: states.size - warmup, failures, seconds: (performance.now() - started) / 1000,
+      variant,
+      n,
+      rssPerActor: per.rss,
+      heapPerActor: per.heap,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+      heapBefore: before.heapUsed,
+      heapAfter: after.heapUsed,
+      resident: states.size - warmup,
+      failures,
+      seconds: (performance.now() - started) / 1000,
     };
   }
   const store = variant === 'host-memory-store' ? new MemoryStore() : new DiscardStore();
@@ -133,8 +145,17 @@ async function memory(input: MemoryInput): Promise<MemoryOutput> {
   host.evict(() => true);
   await host.close();
   return {
-    variant, n, rssPerActor: per.rss, heapPerActor: per.heap, rssBefore: before.rss, rssAfter: after.rss,
-    heapBefore: before.heapUsed, heapAfter: after.heapUsed, resident, failures, seconds: (performance.now() - started) / 1000,
+    variant,
+    n,
+    rssPerActor: per.rss,
+    heapPerActor: per.heap,
+    rssBefore: before.rss,
+    rssAfter: after.rss,
+    heapBefore: before.heapUsed,
+    heapAfter: after.heapUsed,
+    resident,
+    failures,
+    seconds: (performance.now() - started) / 1000,
   };
 }
 
@@ -184,14 +205,16 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   await raw.connect();
   const rawHist = LatencyRecorder.create();
   let rawMisses = 0;
-  const readRaw = (record: boolean) => async (i: number): Promise<void> => {
-    const id = deviceIdOf(i);
-    const shard = shardOf(id);
-    const t = performance.now();
-    const [snap, journal] = await Promise.all([raw.get(keys.snapshot(shard, id)), raw.lrange(keys.journal(shard, id), 0, -1)]);
-    if (record) rawHist.record(performance.now() - t);
-    if (snap === null || journal.length !== tail) rawMisses++;
-  };
+  const readRaw =
+    (record: boolean) =>
+    async (i: number): Promise<void> => {
+      const id = deviceIdOf(i);
+      const shard = shardOf(id);
+      const t = performance.now();
+      const [snap, journal] = await Promise.all([raw.get(keys.snapshot(shard, id)), raw.lrange(keys.journal(shard, id), 0, -1)]);
+      if (record) rawHist.record(performance.now() - t);
+      if (snap === null || journal.length !== tail) rawMisses++;
+    };
   await forEachBounded(n, total, concurrency, readRaw(false));
   const r0 = performance.now();
   await forEachBounded(0, n, concurrency, readRaw(true), progress('raw GET+LRANGE', n));
@@ -202,25 +225,35 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   const client = createRedisClient(input.redisUrl, { failFast: true, commandTimeoutMs: 5_000, name: 'bench:cold' });
   client.on('error', () => {});
   await connectRedis(client);
-  const store = new RedisStore({ client, keys, shardOf, fenceToken: () => '1', onFenced: () => {}, registry: new Registry(), logger: silentLogger });
+  const store = new RedisStore({
+    client,
+    keys,
+    shardOf,
+    fenceToken: () => '1',
+    onFenced: () => {},
+    registry: new Registry(),
+    logger: silentLogger,
+  });
   const host = new ActorHost({ behaviors: [deviceBehavior], store, logger: silentLogger, registry: new Registry() });
   const hist = LatencyRecorder.create();
   let failures = 0;
   let mismatches = 0;
-  const activate = (record: boolean) => async (i: number): Promise<void> => {
-    const id = deviceIdOf(i);
-    const t = performance.now();
-    const reply = await host.ask<Outcome<Shadow>>(id, { type: 'shadow.get' });
-    if (record) hist.record(performance.now() - t);
-    if (!reply.ok || !reply.value.ok) {
-      failures++;
-      return;
-    }
-    // Recovered = snapshot (attach + report 1) + the journal tail replayed: the last report's values.
-    const shadow = reply.value.value;
-    const last = reportOf(i, 1 + tail, now).attributes;
-    if (CLIMATE_ATTRIBUTES.some((a) => shadow.reported[a]?.value !== last[a])) mismatches++;
-  };
+  const activate =
+    (record: boolean) =>
+    async (i: number): Promise<void> => {
+      const id = deviceIdOf(i);
+      const t = performance.now();
+      const reply = await host.ask<Outcome<Shadow>>(id, { type: 'shadow.get' });
+      if (record) hist.record(performance.now() - t);
+      if (!reply.ok || !reply.value.ok) {
+        failures++;
+        return;
+      }
+      // Recovered = snapshot (attach + report 1) + the journal tail replayed: the last report's values.
+      const shadow = reply.value.value;
+      const last = reportOf(i, 1 + tail, now).attributes;
+      if (CLIMATE_ATTRIBUTES.some((a) => shadow.reported[a]?.value !== last[a])) mismatches++;
+    };
   await forEachBounded(n, total, concurrency, activate(false));
   const a0 = performance.now();
   await forEachBounded(0, n, concurrency, activate(true), progress('cold activations', n));

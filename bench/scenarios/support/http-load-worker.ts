@@ -121,7 +121,9 @@ class Connection {
 
 runAsWorker(async () => {
   const input = workerInput<LoadInput>();
-  const extra = Object.entries(input.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(input.headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   const requests = input.paths.map((p) => Buffer.from(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${input.port}\r\n${extra}\r\n`, 'latin1'));
   const conns = Array.from({ length: input.concurrency }, () => new Connection(input.port));
   const hist = LatencyRecorder.create();

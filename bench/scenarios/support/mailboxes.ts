@@ -55,7 +55,12 @@ const unwrap = (r: Result<unknown>): number => {
 };
 
 class HostLayer implements ActorLayer {
-  private readonly host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry: new Registry() });
+  private readonly host = new ActorHost({
+    behaviors: [counterBehavior],
+    store: new MemoryStore(),
+    logger: silentLogger,
+    registry: new Registry(),
+  });
   tell(id: string, msg: CounterMsg): void {
     const r = this.host.tell(id, msg);
     if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
@@ -119,7 +124,11 @@ class CellMailboxLayer implements ActorLayer {
   private send(id: string, env: Envelope): void {
     let entry = this.cells.get(id);
     if (!entry) {
-      entry = { cell: new ActorCell(id, counterBehavior, this.store, this.options, this.metrics, silentLogger), queue: [], scheduled: false };
+      entry = {
+        cell: new ActorCell(id, counterBehavior, this.store, this.options, this.metrics, silentLogger),
+        queue: [],
+        scheduled: false,
+      };
       this.cells.set(id, entry);
     }
     entry.cell.inflight++;

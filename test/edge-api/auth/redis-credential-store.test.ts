@@ -71,7 +71,9 @@ describe('RedisCredentialStore', () => {
 
     const token = hashSecret(newSecret('app'));
     await store.putToken(token, { homes: ['h1'], scopes: ['read'], createdAt: 1 });
-    await expect(store.putToken(token, { homes: ['h1', 'h2'], scopes: ['read'], createdAt: 1 })).rejects.toBeInstanceOf(CredentialConflictError);
+    await expect(store.putToken(token, { homes: ['h1', 'h2'], scopes: ['read'], createdAt: 1 })).rejects.toBeInstanceOf(
+      CredentialConflictError,
+    );
     expect(await store.findToken(token)).toEqual({ homes: ['h1'], scopes: ['read'], createdAt: 1 });
   });
 

@@ -144,13 +144,22 @@ describe('HTTP edge: error shape', () => {
     const streamed = await edge.json('PUT', '/v1/homes/h1', { body: big });
     expect(streamed.status).toBe(413);
     expect(streamed.body.error.code).toBe('payload_too_large');
-    const declared = await edge.json('PUT', '/v1/homes/h1', { body: big, headers: { 'content-length': String(JSON.stringify(big).length) } });
+    const declared = await edge.json('PUT', '/v1/homes/h1', {
+      body: big,
+      headers: { 'content-length': String(JSON.stringify(big).length) },
+    });
     expect(declared.status).toBe(413);
     expect((await edge.json('PUT', '/v1/homes/h1', { body: { name: 'small' } })).status).toBe(201);
   });
 
   it('maps runtime failures through the code table', async () => {
-    const cases: [string, number][] = [['overloaded', 429], ['timeout', 503], ['unavailable', 503], ['stopping', 503], ['actor_crashed', 500]];
+    const cases: [string, number][] = [
+      ['overloaded', 429],
+      ['timeout', 503],
+      ['unavailable', 503],
+      ['stopping', 503],
+      ['actor_crashed', 500],
+    ];
     for (const [code, status] of cases) {
       const edge = startEdge({ router: fakeRouter(() => ({ ok: false, error: { code: code as 'timeout', message: `runtime ${code}` } })) });
       const r = await edge.json('GET', '/v1/homes/h1');

@@ -63,7 +63,12 @@ describe('HTTP edge: rules', () => {
 
   it('resumes a rule that storm control suspended for re-triggering', async () => {
     const edge = await home();
-    const notifyRule = { id: 'chatty', name: 'Chatty', when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }], then: [{ type: 'notify', message: 'motion' }] };
+    const notifyRule = {
+      id: 'chatty',
+      name: 'Chatty',
+      when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }],
+      then: [{ type: 'notify', message: 'motion' }],
+    };
     expect((await edge.json('POST', '/v1/homes/h1/rules', { body: notifyRule })).status).toBe(201);
     for (let seq = 1; seq <= 24; seq++) await edge.report('h1', 'motion1', seq, { motion: seq % 2 === 1 });
     await vi.waitFor(async () => expect((await edge.json('GET', '/v1/homes/h1/rules/chatty')).body.suspended).toBeDefined());

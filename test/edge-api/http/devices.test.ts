@@ -6,7 +6,11 @@ afterEach(closeEdges);
 async function homeWithLights(n = 2): Promise<Edge> {
   const edge = startEdge();
   await edge.createHome('h1');
-  await edge.attachDevices('h1', 'hub1', Array.from({ length: n }, (_, i) => ({ deviceId: `d${i + 1}` })));
+  await edge.attachDevices(
+    'h1',
+    'hub1',
+    Array.from({ length: n }, (_, i) => ({ deviceId: `d${i + 1}` })),
+  );
   return edge;
 }
 
@@ -15,7 +19,10 @@ describe('HTTP edge: device list', () => {
     const edge = await homeWithLights(5);
     const first = await edge.json('GET', '/v1/homes/h1/devices?limit=2');
     expect(first.status).toBe(200);
-    expect(first.body.items).toEqual([{ deviceId: 'd1', type: 'light', hubId: 'hub1' }, { deviceId: 'd2', type: 'light', hubId: 'hub1' }]);
+    expect(first.body.items).toEqual([
+      { deviceId: 'd1', type: 'light', hubId: 'hub1' },
+      { deviceId: 'd2', type: 'light', hubId: 'hub1' },
+    ]);
     const ids = first.body.items.map((d: { deviceId: string }) => d.deviceId);
     let cursor: string | null = first.body.nextCursor;
     while (cursor !== null) {
@@ -73,7 +80,10 @@ describe('HTTP edge: shadows', () => {
     expect(stale.status).toBe(412);
     expect(stale.body.error.code).toBe('version_conflict');
 
-    const fresh = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: { on: false, brightness: 40 } }, headers: { 'if-match': etag2 } });
+    const fresh = await edge.json('PATCH', '/v1/homes/h1/devices/d1', {
+      body: { desired: { on: false, brightness: 40 } },
+      headers: { 'if-match': etag2 },
+    });
     expect(fresh.status).toBe(200);
     const removed = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: { brightness: null } } });
     expect(removed.body.desired).toEqual({ on: false });
@@ -119,7 +129,14 @@ describe('HTTP edge: commands', () => {
     expect(again.body).toEqual(first.body);
     const record = await edge.json('GET', `/v1/homes/h1/commands/${encodeURIComponent('d1~tap-1')}`);
     expect(record.status).toBe(200);
-    expect(record.body).toMatchObject({ commandId: 'd1~tap-1', name: 'set', params: { on: true }, status: 'sent', source: { kind: 'app' }, depth: 0 });
+    expect(record.body).toMatchObject({
+      commandId: 'd1~tap-1',
+      name: 'set',
+      params: { on: true },
+      status: 'sent',
+      source: { kind: 'app' },
+      depth: 0,
+    });
     expect(record.body.expiresAtMs - record.body.createdAt).toBe(60_000);
 
     const other = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'toggle' } });
@@ -144,7 +161,10 @@ describe('HTTP edge: commands', () => {
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body.error.details).toEqual({ field });
     }
-    const badKey = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'set' }, headers: { 'idempotency-key': 'a~b' } });
+    const badKey = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
+      body: { name: 'set' },
+      headers: { 'idempotency-key': 'a~b' },
+    });
     expect(badKey.status).toBe(400);
     expect(badKey.body.error.details).toEqual({ field: 'Idempotency-Key' });
     expect((await edge.json('POST', '/v1/homes/h1/devices/ghost/commands', { body: { name: 'set' } })).status).toBe(404);

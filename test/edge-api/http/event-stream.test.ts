@@ -36,7 +36,11 @@ describe('HTTP edge: live events (SSE)', () => {
     await vi.waitFor(() => expect(subs.open).toBe(1));
 
     await edge.json('PATCH', '/v1/homes/h1/devices/d1', { token, body: { desired: { on: true } } });
-    await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { token, body: { name: 'set', params: { on: true } }, headers: { 'idempotency-key': 'k1' } });
+    await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
+      token,
+      body: { name: 'set', params: { on: true } },
+      headers: { 'idempotency-key': 'k1' },
+    });
     await vi.waitFor(() => {
       const events = sse.events();
       expect(events.map((e) => e.event)).toEqual(['device.shadow', 'command.status']);
@@ -69,7 +73,12 @@ describe('HTTP edge: live events (SSE)', () => {
     const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': '2' } }));
     await vi.waitFor(() => expect(sse.events().map((e) => e.event ?? '')).toEqual(['reset', 'tick', 'tick', 'tick']));
     expect(sse.events()[0]!.data).toEqual({ reason: 'gap', lastEventId: 2 });
-    expect(sse.events().slice(1).map((e) => e.id)).toEqual(['8', '9', '10']);
+    expect(
+      sse
+        .events()
+        .slice(1)
+        .map((e) => e.id),
+    ).toEqual(['8', '9', '10']);
     await sse.close();
 
     // An id from before a restart (larger than any this process issued) is a gap too.

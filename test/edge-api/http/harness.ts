@@ -13,7 +13,9 @@ import { MemoryStore } from '../../../runtime/memory-store.ts';
 
 export const ADMIN = 'admin-token-for-tests';
 
-export interface EdgeOptions extends Partial<Omit<HttpDeps, 'router' | 'credentials' | 'feed' | 'registry' | 'logger' | 'readiness' | 'adminToken'>> {
+export interface EdgeOptions extends Partial<
+  Omit<HttpDeps, 'router' | 'credentials' | 'feed' | 'registry' | 'logger' | 'readiness' | 'adminToken'>
+> {
   readonly host?: Partial<ActorHostConfig>;
   readonly feed?: Partial<EventFeedConfig>;
   /** Replaces the real router (tests of runtime failures). */
@@ -105,7 +107,13 @@ export function startEdge(opts: EdgeOptions = {}) {
   }
 
   /** A hub report for one device, straight to its actor. */
-  async function report(homeId: string, deviceId: string, seq: number, attributes: Record<string, number | boolean | string>, event?: string) {
+  async function report(
+    homeId: string,
+    deviceId: string,
+    seq: number,
+    attributes: Record<string, number | boolean | string>,
+    event?: string,
+  ) {
     const r = await stack.router.ask(deviceActorId(homeId, deviceId), {
       type: 'report',
       seq,
@@ -166,7 +174,10 @@ export async function openSse(res: Response) {
   return {
     blocks,
     /** Events only (no heartbeats or retry hints), as {id, event, data (parsed)}. */
-    events: () => blocks.filter((b) => b.event !== undefined).map((b) => ({ id: b.id, event: b.event, data: b.data === undefined ? undefined : JSON.parse(b.data) })),
+    events: () =>
+      blocks
+        .filter((b) => b.event !== undefined)
+        .map((b) => ({ id: b.id, event: b.event, data: b.data === undefined ? undefined : JSON.parse(b.data) })),
     close: async () => {
       await reader.cancel();
       await reading;

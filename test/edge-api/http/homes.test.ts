@@ -18,7 +18,12 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     await edge.attachDevices('h1', 'hub1', [{ deviceId: 'd1' }]);
     const home = await edge.json('GET', '/v1/homes/h1');
     expect(home.status).toBe(200);
-    expect(home.body).toMatchObject({ homeId: 'h1', name: 'Flat 2', hubs: ['hub1'], devices: [{ deviceId: 'd1', type: 'light', hubId: 'hub1' }] });
+    expect(home.body).toMatchObject({
+      homeId: 'h1',
+      name: 'Flat 2',
+      hubs: ['hub1'],
+      devices: [{ deviceId: 'd1', type: 'light', hubId: 'hub1' }],
+    });
   });
 
   it('rejects a bad home body naming the field, and answers 404 for a home never created', async () => {
@@ -65,7 +70,10 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     expect(minted.status).toBe(201);
     expect(minted.body).toMatchObject({ homes: ['h1', 'h2'], scopes: ['read', 'control'] });
     expect(minted.body.token).toMatch(/^app_/);
-    expect(await edge.credentials.findToken(hashSecret(minted.body.token))).toMatchObject({ homes: ['h1', 'h2'], scopes: ['read', 'control'] });
+    expect(await edge.credentials.findToken(hashSecret(minted.body.token))).toMatchObject({
+      homes: ['h1', 'h2'],
+      scopes: ['read', 'control'],
+    });
     expect((await edge.json('GET', '/v1/homes/h1', { token: minted.body.token })).status).toBe(200);
   });
 

@@ -7,9 +7,15 @@ describe('HTTP edge: probes and metrics', () => {
   it('answers /healthz and /readyz without a token', async () => {
     const edge = startEdge();
     expect(await edge.json('GET', '/healthz', { token: null })).toMatchObject({ status: 200, body: { status: 'ok' } });
-    expect(await edge.json('GET', '/readyz', { token: null })).toMatchObject({ status: 200, body: { ready: true, checks: { store: true, started: true } } });
+    expect(await edge.json('GET', '/readyz', { token: null })).toMatchObject({
+      status: 200,
+      body: { ready: true, checks: { store: true, started: true } },
+    });
     edge.readiness.ready = false;
-    expect(await edge.json('GET', '/readyz', { token: null })).toMatchObject({ status: 503, body: { ready: false, checks: { started: false } } });
+    expect(await edge.json('GET', '/readyz', { token: null })).toMatchObject({
+      status: 503,
+      body: { ready: false, checks: { started: false } },
+    });
   });
 
   it('serves Prometheus metrics with requests by route pattern and status', async () => {

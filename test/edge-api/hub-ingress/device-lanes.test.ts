@@ -1,7 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DeviceLanes } from '../../../edge-api/hub-ingress/device-lanes.ts';
 
-interface Item { key: string; n: number }
+interface Item {
+  key: string;
+  n: number;
+}
 
 /** Lanes whose `run` fails an item while `failing` holds it, recording every attempt. */
 function lanes(giveUpAfterMs = 10_000, maxBatch?: number) {

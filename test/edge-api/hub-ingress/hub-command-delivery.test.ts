@@ -8,7 +8,13 @@ import { HubCommandDelivery } from '../../../edge-api/hub-ingress/hub-command-de
 import { silentLogger } from '../../../runtime/logger.ts';
 import { runtimeError, type Result } from '../../../runtime/result.ts';
 
-const command: CommandDelivery = { commandId: 'light1~c1', deviceId: 'light1', name: 'set', params: { on: true }, expiresAtMs: 1_900_000_000_000 };
+const command: CommandDelivery = {
+  commandId: 'light1~c1',
+  deviceId: 'light1',
+  name: 'set',
+  params: { on: true },
+  expiresAtMs: 1_900_000_000_000,
+};
 
 /** Hub streams of one node: `open(hubId)` gives the hub one; what it was sent is recorded. */
 class FakeSessions {
@@ -46,7 +52,17 @@ class FakeRouter implements ActorRouter {
 
 const hubAt = (sessionNode: string | undefined): Result<unknown> => ({
   ok: true,
-  value: { ok: true, value: { homeId: 'h1', hubId: 'hub1', devices: [], connected: sessionNode !== undefined, lastDurableSeq: 0, ...(sessionNode ? { sessionNode } : {}) } },
+  value: {
+    ok: true,
+    value: {
+      homeId: 'h1',
+      hubId: 'hub1',
+      devices: [],
+      connected: sessionNode !== undefined,
+      lastDurableSeq: 0,
+      ...(sessionNode ? { sessionNode } : {}),
+    },
+  },
 });
 
 async function counted(registry: Registry, outcome: string): Promise<number> {
@@ -60,16 +76,28 @@ function twoNodes(router: FakeRouter) {
   const sessions = { n1: new FakeSessions(), n2: new FakeSessions() };
   const link = { down: false };
   const nodes: Record<'n1' | 'n2', NodeDelivery> = {
-    n1: new NodeDelivery('n1', (node, channel, payload) => {
-      if (link.down || node !== 'n2') return runtimeError('unavailable', `peer ${node} is unavailable`);
-      // As over the wire: JSON in, JSON out.
-      nodes.n2.receive(channel, JSON.parse(JSON.stringify(payload)), 'n1');
-      return { ok: true, value: undefined };
-    }, silentLogger),
+    n1: new NodeDelivery(
+      'n1',
+      (node, channel, payload) => {
+        if (link.down || node !== 'n2') return runtimeError('unavailable', `peer ${node} is unavailable`);
+        // As over the wire: JSON in, JSON out.
+        nodes.n2.receive(channel, JSON.parse(JSON.stringify(payload)), 'n1');
+        return { ok: true, value: undefined };
+      },
+      silentLogger,
+    ),
     n2: new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger),
   };
   const make = (id: 'n1' | 'n2') =>
-    new HubCommandDelivery({ nodeId: id, router, sessions: sessions[id], nodes: nodes[id], logger: silentLogger, registry: registries[id], lookupRetryMs: 1 });
+    new HubCommandDelivery({
+      nodeId: id,
+      router,
+      sessions: sessions[id],
+      nodes: nodes[id],
+      logger: silentLogger,
+      registry: registries[id],
+      lookupRetryMs: 1,
+    });
   return { n1: make('n1'), n2: make('n2'), sessions, registries, link };
 }
 

@@ -21,7 +21,9 @@ describe('HubIngress retries of transient actor failures', () => {
     ]);
     await vi.waitFor(async () => expect(await fx.metric('iot_hub_report_retries_total')).toBeGreaterThanOrEqual(3));
     // motion1 is unaffected, but the ack must wait for seq 1 and 2.
-    await vi.waitFor(async () => expect((await fx.ask<Shadow>('device:h1:motion1', { type: 'shadow.get' })).reported.motion?.value).toBe(true));
+    await vi.waitFor(async () =>
+      expect((await fx.ask<Shadow>('device:h1:motion1', { type: 'shadow.get' })).reported.motion?.value).toBe(true),
+    );
     expect(hub.acks()).toEqual([]);
 
     fx.store.heal();

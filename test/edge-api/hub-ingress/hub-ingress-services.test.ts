@@ -14,7 +14,10 @@ const at = (root: unknown, path: string): ServiceClientConstructor =>
 
 const Health = at(loadPackageDefinition(loadSync(healthProtoPath, PROTO_LOADER_OPTIONS)), 'grpc.health.v1.Health');
 // The reflection proto ships with @grpc/reflection (build/src/index.js → build/proto/...).
-const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+const reflectionProto = join(
+  dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
+  '../proto/grpc/reflection/v1/reflection.proto',
+);
 const Reflection = at(loadPackageDefinition(loadSync(reflectionProto, PROTO_LOADER_OPTIONS)), 'grpc.reflection.v1.ServerReflection');
 
 let fx: HubFixture;

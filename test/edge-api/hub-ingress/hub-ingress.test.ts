@@ -100,11 +100,15 @@ describe('HubIngress', () => {
       params: { on: { flag: true, kind: 'flag' }, brightness: { number: 60, kind: 'number' }, scene: { text: 'evening', kind: 'text' } },
     });
     expect(Number(command.expires_at_ms)).toBeGreaterThan(Date.now());
-    expect(await fx.ask<CommandRecord>('device:h1:light1', { type: 'command.get', commandId: command.command_id })).toMatchObject({ status: 'sent' });
+    expect(await fx.ask<CommandRecord>('device:h1:light1', { type: 'command.get', commandId: command.command_id })).toMatchObject({
+      status: 'sent',
+    });
 
     hub.send({ command_result: { command_id: command.command_id, ok: true, error: '' } });
     await vi.waitFor(async () =>
-      expect(await fx.ask<CommandRecord>('device:h1:light1', { type: 'command.get', commandId: command.command_id })).toMatchObject({ status: 'succeeded' }),
+      expect(await fx.ask<CommandRecord>('device:h1:light1', { type: 'command.get', commandId: command.command_id })).toMatchObject({
+        status: 'succeeded',
+      }),
     );
     expect(await fx.metric('iot_hub_commands_sent_total')).toBe(1);
     expect(hub.errors()).toEqual([]);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { commandMessage, fromWireAttributes, fromWireValue, helloDevices, parseSeq, toWireValue } from '../../../edge-api/hub-ingress/hub-wire.ts';
+import {
+  commandMessage,
+  fromWireAttributes,
+  fromWireValue,
+  helloDevices,
+  parseSeq,
+  toWireValue,
+} from '../../../edge-api/hub-ingress/hub-wire.ts';
 
 describe('hub wire conversions', () => {
   it.each([
@@ -17,10 +24,17 @@ describe('hub wire conversions', () => {
   });
 
   it('converts Values both ways and refuses a Value with no kind', () => {
-    for (const v of [0, -1.5, true, false, '', 'on']) expect(fromWireValue({ ...toWireValue(v), kind: Object.keys(toWireValue(v))[0] as 'number' })).toBe(v);
+    for (const v of [0, -1.5, true, false, '', 'on'])
+      expect(fromWireValue({ ...toWireValue(v), kind: Object.keys(toWireValue(v))[0] as 'number' })).toBe(v);
     expect(fromWireValue({})).toBeUndefined();
-    expect(fromWireAttributes({ a: { kind: 'number', number: 1 }, b: { kind: 'flag', flag: false } })).toEqual({ ok: true, value: { a: 1, b: false } });
-    expect(fromWireAttributes({ a: { kind: 'number', number: 1 }, b: {} })).toEqual({ ok: false, message: 'attributes.b has no value set (number, flag or text)' });
+    expect(fromWireAttributes({ a: { kind: 'number', number: 1 }, b: { kind: 'flag', flag: false } })).toEqual({
+      ok: true,
+      value: { a: 1, b: false },
+    });
+    expect(fromWireAttributes({ a: { kind: 'number', number: 1 }, b: {} })).toEqual({
+      ok: false,
+      message: 'attributes.b has no value set (number, flag or text)',
+    });
   });
 
   it('keeps an attribute named __proto__ as data for the device actor to refuse', () => {
@@ -34,14 +48,28 @@ describe('hub wire conversions', () => {
     const hello = (devices: ReturnType<typeof dev>[]) => ({ hub_id: 'hub1', home_id: 'h1', firmware: '', devices });
     expect(helloDevices(hello([dev('a'), dev('b')]))).toEqual({
       ok: true,
-      value: [{ deviceId: 'a', type: 'light', capabilities: ['on'] }, { deviceId: 'b', type: 'light', capabilities: ['on'] }],
+      value: [
+        { deviceId: 'a', type: 'light', capabilities: ['on'] },
+        { deviceId: 'b', type: 'light', capabilities: ['on'] },
+      ],
     });
-    expect(helloDevices(hello([dev('a'), dev('')]))).toEqual({ ok: false, message: 'hello.devices[1].device_id must be a string of 1-128 characters' });
+    expect(helloDevices(hello([dev('a'), dev('')]))).toEqual({
+      ok: false,
+      message: 'hello.devices[1].device_id must be a string of 1-128 characters',
+    });
     expect(helloDevices(hello([dev('a'), dev('a')]))).toEqual({ ok: false, message: 'hello.devices[1].device_id repeats a' });
   });
 
   it('writes a command with Value params and a decimal expiry', () => {
-    expect(commandMessage({ commandId: 'light1~1', deviceId: 'light1', name: 'set', params: { on: true, level: 3, mode: 'warm' }, expiresAtMs: 1_700_000_000_123 })).toEqual({
+    expect(
+      commandMessage({
+        commandId: 'light1~1',
+        deviceId: 'light1',
+        name: 'set',
+        params: { on: true, level: 3, mode: 'warm' },
+        expiresAtMs: 1_700_000_000_123,
+      }),
+    ).toEqual({
       command: {
         command_id: 'light1~1',
         device_id: 'light1',

@@ -64,7 +64,10 @@ describe('ReportIntake', () => {
   });
 
   it('answers a domain error of the whole batch with an error per report, and acks past them', async () => {
-    const fx = intakeOver({ ok: true, value: { ok: false, error: { code: 'invalid_argument', field: 'items', message: 'items must be an array' } } });
+    const fx = intakeOver({
+      ok: true,
+      value: { ok: false, error: { code: 'invalid_argument', field: 'items', message: 'items must be an array' } },
+    });
     fx.intake.accept([report(1), report(2)]);
     await vi.waitFor(() => expect(fx.sent.at(-1)).toEqual({ ack: { up_to_seq: '2' } }));
     expect(fx.sent.slice(0, 2)).toEqual([

@@ -62,7 +62,12 @@ describe('RedisStore group commit', () => {
     const ids = Array.from({ length: 2_000 }, (_, i) => `device:home${i % 400}:d${i}`);
 
     const writes = ids.map((id, i) =>
-      store.write(id, { events: [{ seq: 1, at: 1_000 + i, msg: { type: 'report', n: i } }, { seq: 2, at: 2_000 + i, msg: { type: 'report', n: -(i + 1) } }] }),
+      store.write(id, {
+        events: [
+          { seq: 1, at: 1_000 + i, msg: { type: 'report', n: i } },
+          { seq: 2, at: 2_000 + i, msg: { type: 'report', n: -(i + 1) } },
+        ],
+      }),
     );
     await Promise.all(writes);
     await watch.settle();

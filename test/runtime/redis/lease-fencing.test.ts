@@ -55,7 +55,12 @@ describe('ShardLeases with fencing', () => {
     const b = await leasesFor('node-b', keys);
     expect((await a.leases.acquire([0, 1])).size).toBe(0);
     const held = await b.leases.acquire([0, 1, 2]);
-    expect(held).toEqual(new Map([[0, 'node-a'], [1, 'node-a']]));
+    expect(held).toEqual(
+      new Map([
+        [0, 'node-a'],
+        [1, 'node-a'],
+      ]),
+    );
     expect(b.leases.token(0)).toBeUndefined();
     expect(b.leases.token(2)).toBeDefined();
     expect(a.leases.owned).toBe(2);
@@ -120,7 +125,10 @@ describe('ShardLeases with fencing', () => {
     await a.leases.acquire([7]);
     const storeA = storeOver(a, keys);
     await (await leasesFor('node-a', keys)).leases.acquire([7]); // a successor with a newer token
-    const writes = [storeA.write('home:s7', { events: [{ seq: 1, at: 1, msg: 1 }] }), storeA.write('home:s7x', { events: [{ seq: 1, at: 1, msg: 2 }] })];
+    const writes = [
+      storeA.write('home:s7', { events: [{ seq: 1, at: 1, msg: 1 }] }),
+      storeA.write('home:s7x', { events: [{ seq: 1, at: 1, msg: 2 }] }),
+    ];
     for (const w of writes) await expect(w).rejects.toBeInstanceOf(FencedError);
     expect(a.lost).toEqual([{ shard: 7, reason: 'fenced' }]);
   });

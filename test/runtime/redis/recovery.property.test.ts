@@ -48,7 +48,12 @@ const DEVICES: readonly DeviceSpec[] = [
   { id: 'motion1', type: 'motion_sensor', attrs: { motion: (r) => r() < 0.5, illuminance: (r) => randomInt(r, 100) }, events: ['tamper'] },
   { id: 'light1', type: 'light', attrs: { on: (r) => r() < 0.5, brightness: (r) => 10 * randomInt(r, 11) }, events: [] },
   { id: 'light2', type: 'light', attrs: { on: (r) => r() < 0.5 }, events: [] },
-  { id: 'thermo1', type: 'thermostat', attrs: { temperature: (r) => 15 + randomInt(r, 15), mode: (r) => pick(r, ['heat', 'cool', 'off']) }, events: [] },
+  {
+    id: 'thermo1',
+    type: 'thermostat',
+    attrs: { temperature: (r) => 15 + randomInt(r, 15), mode: (r) => pick(r, ['heat', 'cool', 'off']) },
+    events: [],
+  },
   // Never announced by the hub: it exists once it reports.
   { id: 'ghost1', type: 'sensor', attrs: { level: (r) => randomInt(r, 5) }, events: ['pressed'] },
 ];
@@ -89,12 +94,19 @@ const ruleTemplates = (r: () => number): unknown[] => [
     id: 'tamper',
     name: 'Tamper alarm',
     enabled: r() < 0.8,
-    when: [{ type: 'event', device: 'motion1', event: 'tamper' }, { type: 'event', device: 'ghost1', event: 'pressed' }],
+    when: [
+      { type: 'event', device: 'motion1', event: 'tamper' },
+      { type: 'event', device: 'ghost1', event: 'pressed' },
+    ],
     then: [{ type: 'notify', message: 'Tamper!' }],
   },
 ];
 
-const SCENE = { id: 'cool', name: 'Cool', actions: [{ type: 'command', device: 'light2', name: 'set', params: { on: false }, ttlMs: HOUR }] };
+const SCENE = {
+  id: 'cool',
+  name: 'Cool',
+  actions: [{ type: 'command', device: 'light2', name: 'set', params: { on: false }, ttlMs: HOUR }],
+};
 
 /**
  * Counts effect deliveries in flight, so the test can wait until every consequence of a step has
@@ -209,7 +221,12 @@ async function drive(world: World, seed: number, homeId: string): Promise<string
       const known = [...tracker.commandIds];
       const commandId = known.length > 0 && r() < 0.85 ? pick(r, known) : `${device.id}~nope`;
       const target = deviceOfCommand(commandId) ?? device.id;
-      await ask(deviceActorId(homeId, target), { type: 'command.result', commandId, ok: r() < 0.8, ...(r() < 0.2 ? { error: 'jammed' } : {}) });
+      await ask(deviceActorId(homeId, target), {
+        type: 'command.result',
+        commandId,
+        ok: r() < 0.8,
+        ...(r() < 0.2 ? { error: 'jammed' } : {}),
+      });
     } else if (roll < 0.8) {
       await ask(home, { type: 'rules.put', rule: pick(r, ruleTemplates(r)) });
     } else if (roll < 0.83) {
@@ -234,7 +251,12 @@ async function drive(world: World, seed: number, homeId: string): Promise<string
 }
 
 /** Every answer a client could read from the touched actors (reads only: nothing is journaled). */
-async function readAll(world: World, actors: readonly string[], commandIds: readonly string[], homeId: string): Promise<Record<string, unknown>> {
+async function readAll(
+  world: World,
+  actors: readonly string[],
+  commandIds: readonly string[],
+  homeId: string,
+): Promise<Record<string, unknown>> {
   const { host } = world;
   const out: Record<string, unknown> = {};
   const read = async (to: string, msg: { type: string; [k: string]: unknown }): Promise<void> => {

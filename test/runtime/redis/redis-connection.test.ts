@@ -1,11 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectRedis,
-  createRedisClient,
-  isSupportedRedisVersion,
-  MIN_REDIS_VERSION,
-} from '../../../runtime/redis/redis-connection.ts';
+import { connectRedis, createRedisClient, isSupportedRedisVersion, MIN_REDIS_VERSION } from '../../../runtime/redis/redis-connection.ts';
 import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;

@@ -57,9 +57,19 @@ describe('RedisStore while Redis is down', () => {
 
   it('answers unavailable through the actor host, then recovers the actor by itself without the unacknowledged step', async () => {
     const { client, store } = await clients.node(freshKeys());
-    const { host } = createActorStack({ store, logger: silentLogger, registry: new Registry(), hubCommands: { send: () => {} }, publish: () => {} });
+    const { host } = createActorStack({
+      store,
+      logger: silentLogger,
+      registry: new Registry(),
+      hubCommands: { send: () => {} },
+      publish: () => {},
+    });
     try {
-      const hello = await host.ask('hub:o1:hub1', { type: 'hub.hello', nodeId: 'n1', devices: [{ deviceId: 'lamp', type: 'light', capabilities: ['on'] }] });
+      const hello = await host.ask('hub:o1:hub1', {
+        type: 'hub.hello',
+        nodeId: 'n1',
+        devices: [{ deviceId: 'lamp', type: 'light', capabilities: ['on'] }],
+      });
       expect(hello).toMatchObject({ ok: true, value: { ok: true } });
       const lamp = 'device:o1:lamp';
       await vi.waitFor(async () => expect(await host.ask(lamp, { type: 'shadow.get' })).toMatchObject({ ok: true, value: { ok: true } }));

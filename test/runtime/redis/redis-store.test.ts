@@ -35,9 +35,25 @@ describe('RedisStore', () => {
   it('writes journal entries and snapshots, trims the journal behind a snapshot, and recovers', async () => {
     const { store } = await clients.node(freshKeys());
     const id = 'device:h1:d1';
-    await store.write(id, { events: [{ seq: 1, at: 10, msg: { a: 1 } }, { seq: 2, at: 11, msg: { a: 2 } }] });
-    expect(await store.recover(id)).toEqual({ events: [{ seq: 1, at: 10, msg: { a: 1 } }, { seq: 2, at: 11, msg: { a: 2 } }] });
-    await store.write(id, { events: [{ seq: 3, at: 12, msg: { a: 3 } }, { seq: 4, at: 13, msg: { a: 4 } }], snapshot: { seq: 3, state: { n: 3 } } });
+    await store.write(id, {
+      events: [
+        { seq: 1, at: 10, msg: { a: 1 } },
+        { seq: 2, at: 11, msg: { a: 2 } },
+      ],
+    });
+    expect(await store.recover(id)).toEqual({
+      events: [
+        { seq: 1, at: 10, msg: { a: 1 } },
+        { seq: 2, at: 11, msg: { a: 2 } },
+      ],
+    });
+    await store.write(id, {
+      events: [
+        { seq: 3, at: 12, msg: { a: 3 } },
+        { seq: 4, at: 13, msg: { a: 4 } },
+      ],
+      snapshot: { seq: 3, state: { n: 3 } },
+    });
     expect(await store.recover(id)).toEqual({ snapshot: { seq: 3, state: { n: 3 } }, events: [{ seq: 4, at: 13, msg: { a: 4 } }] });
   });
 
@@ -59,7 +75,12 @@ describe('RedisStore journal continuity', () => {
   it('refuses a write that does not start right after the journaled seq, and writes nothing of it', async () => {
     const { store } = await clients.node(freshKeys());
     const id = 'device:h1:late';
-    await store.write(id, { events: [{ seq: 1, at: 1, msg: 'one' }, { seq: 2, at: 2, msg: 'two' }] });
+    await store.write(id, {
+      events: [
+        { seq: 1, at: 1, msg: 'one' },
+        { seq: 2, at: 2, msg: 'two' },
+      ],
+    });
     // A late write that lands again, or one from an actor that missed a landed write: refused.
     await expect(store.write(id, { events: [{ seq: 2, at: 3, msg: 'two again' }] })).rejects.toThrow(/SEQ 2/);
     await expect(store.write(id, { events: [{ seq: 4, at: 4, msg: 'four' }] })).rejects.toThrow(/SEQ 2/);
@@ -102,7 +123,10 @@ describe('RedisStore journal trimming', () => {
   it('trims behind the periodic and final snapshots of an actor host', async () => {
     const keys = freshKeys();
     const { store, client } = await clients.node(keys);
-    const host = new ActorHost({ behaviors: [counterBehavior], store, logger: silentLogger, registry: new Registry() }, { snapshotEvery: 3 });
+    const host = new ActorHost(
+      { behaviors: [counterBehavior], store, logger: silentLogger, registry: new Registry() },
+      { snapshotEvery: 3 },
+    );
     const id = 'counter:trim';
     for (let i = 1; i <= 7; i++) expect(await host.ask(id, { type: 'add', n: i })).toEqual({ ok: true, value: (i * (i + 1)) / 2 });
     // Snapshots at 3 and 6; the list holds what came after the last one.

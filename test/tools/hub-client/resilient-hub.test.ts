@@ -17,7 +17,15 @@ afterEach(async () => {
 const brightness = (seq: number): HubReport => ({ seq, device: 'light1', attributes: { brightness: seq } });
 
 function hub(options: Partial<ResilientHubOptions> = {}): ResilientHub {
-  const h = new ResilientHub({ address: () => fx.address, secret: HUB1.secret, hubId: HUB1.hubId, homeId: 'h1', devices: HUB1.devices, report: brightness, ...options });
+  const h = new ResilientHub({
+    address: () => fx.address,
+    secret: HUB1.secret,
+    hubId: HUB1.hubId,
+    homeId: 'h1',
+    devices: HUB1.devices,
+    report: brightness,
+    ...options,
+  });
   hubs.push(h);
   return h;
 }

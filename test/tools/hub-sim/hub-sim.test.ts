@@ -13,13 +13,24 @@ afterAll(async () => {
   await node.stop();
 });
 
-const runSim = (args: string[], env: Record<string, string> = { ADMIN_TOKEN: ADMIN }): Promise<CliRun> => runCli('tools/hub-sim/hub-sim.ts', args, env);
+const runSim = (args: string[], env: Record<string, string> = { ADMIN_TOKEN: ADMIN }): Promise<CliRun> =>
+  runCli('tools/hub-sim/hub-sim.ts', args, env);
 
 describe('hub simulator (npm run hub:sim)', () => {
   it('provisions homes over HTTP, streams reports over gRPC, and every report is acked', async () => {
     const { code, out } = await runSim([
-      '--hubs', '3', '--rate', '40', '--batch', '5', '--duration', '2',
-      '--http', `http://127.0.0.1:${node.httpPort}`, '--grpc', `127.0.0.1:${node.grpcPort}`,
+      '--hubs',
+      '3',
+      '--rate',
+      '40',
+      '--batch',
+      '5',
+      '--duration',
+      '2',
+      '--http',
+      `http://127.0.0.1:${node.httpPort}`,
+      '--grpc',
+      `127.0.0.1:${node.grpcPort}`,
     ]);
     expect(code, out).toBe(0);
     const done = /done: \S+ sent=(\d+) acked=(\d+) .* errors=(\d+)/.exec(out);
