@@ -25,6 +25,11 @@ const statusEvent = (s: DeviceState, c: CommandRecord): DomainEffect => ({
   data: { deviceId: s.deviceId, ...c },
 });
 
+/**
+ * The command for the hub's stream, released once this step is durable. Its way on: the node's
+ * effect dispatcher (`node/effect-dispatcher.ts`) → `HubCommandDelivery`
+ * (`edge-api/hub-ingress/hub-command-delivery.ts`) → the hub's session, here or on its node.
+ */
 const hubCommand = (s: DeviceState, hubId: string, c: CommandRecord): DomainEffect => ({
   type: 'hub.command',
   homeId: s.homeId,

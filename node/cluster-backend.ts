@@ -135,10 +135,11 @@ export class ClusterBackend {
       autoJoin: this.deps.autoJoin,
       logger,
     });
-    this.node = node;
     const admin = new ClusterAdmin(redis.client, redis.keys, nodeId, ringStore, this.membership, node, this.shards, logger);
     await this.refreshAddresses();
     await node.start();
+    // Only a started node catches its ring up for peers (it has registered and adopted the ring by now).
+    this.node = node;
     admin.startReporting();
     this.admin = admin;
     this.refresher = setInterval(() => void this.refreshAddresses(), 2_000);

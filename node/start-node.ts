@@ -83,7 +83,12 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       store,
       logger,
       registry,
-      hubCommands: { send: (homeId, hubId, command) => hubCommands?.send(homeId, hubId, command) },
+      hubCommands: {
+        send: (homeId, hubId, command) => {
+          if (!hubCommands) throw new Error('a hub command before the hub command delivery was built'); // a wiring bug: the dispatcher logs it
+          hubCommands.send(homeId, hubId, command);
+        },
+      },
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
       ...(cluster ? { routerFor: (host: ActorHost) => cluster.routerFor(host) } : {}),
     },

@@ -1,7 +1,8 @@
 /**
  * What the resize and failover scenarios share: a cluster of real node processes on a private
  * redis-server, resident actors to move, and a numbered hub load (with apps sending commands)
- * whose timeline, latencies and lost / duplicated counts come back when it finishes.
+ * whose timeline, latencies and lost / duplicated counts come back when it finishes, cut into the
+ * phases before and during the change each scenario makes.
  */
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
@@ -13,7 +14,7 @@ import { LoadPool } from './load-client.ts';
 import type { HubSpec, NumberedHubResult } from './load-protocol.ts';
 import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes, waitSettled, type ClusterStatus } from './node-api.ts';
 import type { LatencySummary, ScenarioContext, Series } from './scenario.ts';
-import type { Cleanups } from './scenario-kit.ts';
+import { given, sleep, timed, type Cleanups } from './scenario-kit.ts';
 import { mergeTimelines, timelineSeries, type MergedBucket } from './timeline.ts';
 
 export const BUCKET_MS = 100;
@@ -72,6 +73,9 @@ export interface LoadedCluster {
   /** The settled ring. */
   readonly status: ClusterStatus;
 }
+
+/** Node ids `${prefix}1` … `${prefix}${n}`. */
+export const nodeIds = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 
 /** Nodes `ids` on a private Redis (64 shards in smoke runs, else 1024) and `workers` load processes, started together; resolves once the ring is settled. */
 export async function startLoadedCluster(
@@ -195,8 +199,14 @@ export class NumberedLoad {
   }
 }
 
+/** Acked reports/s and the ack latency of a stretch of the timeline. */
+export interface LoadWindow {
+  readonly perSec: number;
+  readonly latency: LatencySummary;
+}
+
 /** Acked reports/s and the ack latency of the buckets within [from, to) seconds. */
-export function window(buckets: readonly MergedBucket[], from: number, to: number): { perSec: number; latency: LatencySummary } {
+export function window(buckets: readonly MergedBucket[], from: number, to: number): LoadWindow {
   const inside = buckets.filter((b) => b.t >= from && b.t < to);
   const rec = LatencyRecorder.create({ digits: 2 });
   for (const b of inside) rec.add(b.latency);
@@ -205,4 +215,90 @@ export function window(buckets: readonly MergedBucket[], from: number, to: numbe
     perSec: inside.reduce((a, b) => a + b.count, 0) / seconds,
     latency: rec.summary(`ack latency ${from.toFixed(1)}–${to.toFixed(1)} s`),
   };
+}
+
+/**
+ * The numbered load of the change-under-load scenarios (resize, failover): `hubs` homes (`--hubs`,
+ * default 3 in smoke runs, else 30) sending `rate` reports/s in all (`--rate`, 150 / 2,000) from
+ * `workers` load processes; each phase (before and after the change) lasts `seconds`.
+ */
+export interface NumberedLoadPlan {
+  readonly hubs: number;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly workers: number;
+}
+
+export function numberedLoadPlan(ctx: ScenarioContext): NumberedLoadPlan {
+  const hubs = given(ctx, 'hubs', ctx.smoke ? 3 : 30);
+  const rate = given(ctx, 'rate', ctx.smoke ? 150 : 2_000);
+  return { hubs, rate, seconds: ctx.duration, workers: ctx.smoke ? 1 : Math.min(2, hubs) };
+}
+
+/**
+ * Provisions homes `load-0` … (a hub and an app token each) on the nodes `ids`, starts the numbered
+ * load on them with apps sending commands (5/s in smoke runs, else 10/s) and runs it for the steady
+ * phase of `plan.seconds`.
+ */
+export async function startSteadyLoad(
+  ctx: ScenarioContext,
+  tag: string,
+  { cluster, pool }: LoadedCluster,
+  ids: readonly string[],
+  plan: NumberedLoadPlan,
+): Promise<NumberedLoad> {
+  const specs = await provisionHomes({
+    http: cluster.http(ids),
+    grpc: cluster.grpc(ids),
+    homeIds: Array.from({ length: plan.hubs }, (_, i) => `load-${i}`),
+    tokens: true,
+  });
+  const load = await NumberedLoad.start(pool, specs, { rate: plan.rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
+  await timed(ctx, `${tag}: steady load`, plan.seconds, sleep(plan.seconds * 1000));
+  return load;
+}
+
+export interface ChangeOutcome extends LoadOutcome {
+  /** The `seconds` before the change. */
+  readonly steady: LoadWindow;
+  /** From the change until 100 ms after it settled. */
+  readonly during: LoadWindow;
+  /** Ack latency before the change, during it, and over the whole run. */
+  readonly latencies: LatencySummary[];
+}
+
+export interface AfterChange {
+  /** The progress label of the phase after the change. */
+  readonly label: string;
+  /** When the change was made and when it had settled (epoch ms). */
+  readonly changeAt: number;
+  readonly settledAt: number;
+  /** The nodes whose shadows are checked at the end. */
+  readonly http: readonly string[];
+  /** The phases as the latency names say them: `ack latency ${before}`, e.g. 'before the kill'. */
+  readonly before: string;
+  readonly during: string;
+}
+
+/**
+ * Runs `load` for `plan.seconds` more after the change, finishes it (waiting up to 3 s in smoke
+ * runs, else 10 s, for commands to be delivered) and cuts the windows before and during the change.
+ */
+export async function finishAfterChange(
+  ctx: ScenarioContext,
+  load: NumberedLoad,
+  plan: NumberedLoadPlan,
+  after: AfterChange,
+): Promise<ChangeOutcome> {
+  await timed(ctx, after.label, plan.seconds, sleep(plan.seconds * 1000));
+  const out = await load.finish(ctx.smoke ? 3_000 : 10_000, after.http);
+  const changeAt = load.since(after.changeAt);
+  const steady = window(out.buckets, Math.max(0, changeAt - plan.seconds), changeAt);
+  const during = window(out.buckets, changeAt, load.since(after.settledAt) + 0.1);
+  const latencies = [
+    { ...steady.latency, name: `ack latency ${after.before}` },
+    { ...during.latency, name: `ack latency ${after.during}` },
+    { ...out.latency, name: 'ack latency, whole run' },
+  ];
+  return { ...out, steady, during, latencies };
 }

@@ -9,6 +9,23 @@ export function given<K extends 'duration' | 'hubs' | 'rate' | 'nodes'>(ctx: Sce
   return fallback;
 }
 
+/**
+ * The measured seconds of a scenario that warms up first: `ctx.duration`, at most `smoke.seconds` in
+ * smoke runs; and the warm-up before them: duration ÷ `warmup.divisor` clamped to [`warmup.min`,
+ * `warmup.max`] s and rounded to 0.1 s, `smoke.warmup` in smoke runs.
+ */
+export function warmedPhases(
+  ctx: ScenarioContext,
+  smoke: { seconds: number; warmup: number },
+  warmup: { divisor: number; min: number; max: number },
+): { seconds: number; warmupSeconds: number } {
+  if (ctx.smoke) return { seconds: Math.min(ctx.duration, smoke.seconds), warmupSeconds: smoke.warmup };
+  return {
+    seconds: ctx.duration,
+    warmupSeconds: Math.round(Math.min(warmup.max, Math.max(warmup.min, ctx.duration / warmup.divisor)) * 10) / 10,
+  };
+}
+
 /** Runs `work` (a phase of about `seconds`) with a progress bar ticking each 250 ms. */
 export async function timed<T>(ctx: ScenarioContext, label: string, seconds: number, work: Promise<T>): Promise<T> {
   const bar = ctx.progress(label, Math.max(1, Math.round(seconds * 4)));

@@ -7,7 +7,7 @@
  * Each layer runs in its own child process.
  */
 import type { Figure, Scenario, ScenarioContext, ScenarioResult } from '../harness/scenario.ts';
-import { figure, fmt } from '../harness/scenario-kit.ts';
+import { figure, fmt, warmedPhases } from '../harness/scenario-kit.ts';
 import { MEMORY_NODE_ARGS, runWorker } from '../harness/worker-process.ts';
 import type { LayerMemoryInput, LayerMemoryOutput, ThroughputInput, ThroughputOutput } from './support/actor-layer-worker.ts';
 import type { LayerKind } from './support/mailboxes.ts';
@@ -39,8 +39,7 @@ export function createActorLayerScenario(options: ActorLayerScenarioOptions = {}
     name: 'actor-layer',
     description: 'nact dispatch (through the ActorHost) vs a minimal hand-written mailbox: messages/s and memory per actor, same run',
     async run(ctx: ScenarioContext): Promise<ScenarioResult> {
-      const seconds = ctx.smoke ? Math.min(ctx.duration, 0.25) : ctx.duration;
-      const warmupSeconds = ctx.smoke ? 0.1 : Math.round(Math.min(2, Math.max(0.5, ctx.duration / 5)) * 10) / 10;
+      const { seconds, warmupSeconds } = warmedPhases(ctx, { seconds: 0.25, warmup: 0.1 }, { divisor: 5, min: 0.5, max: 2 });
       const actors = options.actors ?? 1_000;
       const perActor = options.perActor ?? 50;
       const askLanes = options.askLanes ?? 1_000;

@@ -6,10 +6,10 @@
  * report sent after the kill), until the ring settles, the timeline per 100 ms, and lost /
  * duplicated reports and commands.
  */
-import { NumberedLoad, ownerOf, startLoadedCluster, window } from '../harness/cluster-bench.ts';
-import { provisionHomes, waitSettled } from '../harness/node-api.ts';
+import { finishAfterChange, nodeIds, numberedLoadPlan, ownerOf, startLoadedCluster, startSteadyLoad } from '../harness/cluster-bench.ts';
+import { waitSettled } from '../harness/node-api.ts';
 import type { Scenario, ScenarioContext } from '../harness/scenario.ts';
-import { Cleanups, given, round, sleep, timed, versus } from '../harness/scenario-kit.ts';
+import { Cleanups, round, timed, versus } from '../harness/scenario-kit.ts';
 import { eventSeries } from '../harness/timeline.ts';
 
 export const failoverScenario: Scenario = {
@@ -17,31 +17,19 @@ export const failoverScenario: Scenario = {
   description: 'SIGKILL one node of a cluster under load: time until its homes are served again, timeline, nothing lost or duplicated',
   async run(ctx: ScenarioContext) {
     const n = Math.max(2, ctx.nodes);
-    const hubs = given(ctx, 'hubs', ctx.smoke ? 3 : 30);
-    const rate = given(ctx, 'rate', ctx.smoke ? 150 : 2_000);
-    const seconds = ctx.duration;
-    const ids = Array.from({ length: n }, (_, i) => `k${i + 1}`);
+    const loadPlan = numberedLoadPlan(ctx);
+    const { hubs, rate } = loadPlan;
+    const ids = nodeIds('k', n);
     const victim = ids.at(-1)!;
     const survivors = ids.slice(0, -1);
     const cleanups = new Cleanups();
     try {
-      const {
-        cluster,
-        pool,
-        admin,
-        status: before,
-      } = await startLoadedCluster(ctx, cleanups, 'failover', ids, ctx.smoke ? 1 : Math.min(2, hubs));
-
-      const specs = await provisionHomes({
-        http: cluster.http(ids),
-        grpc: cluster.grpc(ids),
-        homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`),
-        tokens: true,
-      });
+      const loaded = await startLoadedCluster(ctx, cleanups, 'failover', ids, loadPlan.workers);
+      const { cluster, admin, status: before } = loaded;
+      const load = await startSteadyLoad(ctx, 'failover', loaded, ids, loadPlan);
+      const specs = load.specs;
       const victimHomes = new Set(specs.filter((s) => ownerOf(before, s.homeId) === victim).map((s) => s.homeId));
       const onVictim = specs.filter((s) => s.first === ids.indexOf(victim)).length;
-      const load = await NumberedLoad.start(pool, specs, { rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
-      await timed(ctx, 'failover: steady load', seconds, sleep(seconds * 1000));
 
       const killAt = Date.now();
       await load.mark(killAt);
@@ -50,16 +38,20 @@ export const failoverScenario: Scenario = {
       const settledAt = Date.now();
       const settledMs = settledAt - killAt;
       ctx.log(`  SIGKILL ${victim}: ring settled on ${survivors.join(', ')} after ${settledMs} ms`);
-      await timed(ctx, 'failover: load after the take-over', seconds, sleep(seconds * 1000));
-
-      const out = await load.finish(ctx.smoke ? 3_000 : 10_000, cluster.http(survivors));
+      const out = await finishAfterChange(ctx, load, loadPlan, {
+        label: 'failover: load after the take-over',
+        changeAt: killAt,
+        settledAt,
+        http: cluster.http(survivors),
+        before: 'before the kill',
+        during: 'during the take-over',
+      });
       const served = out.hubs.map((h) => ({ home: h.homeId, ms: h.servedAfterMs[0] ?? null }));
       const never = served.filter((s) => s.ms === null).length;
       const worst = (list: typeof served): number => Math.max(0, ...list.map((s) => s.ms ?? Number.POSITIVE_INFINITY));
       const victimServed = worst(served.filter((s) => victimHomes.has(s.home)));
       const allServed = worst(served);
-      const steady = window(out.buckets, Math.max(0, load.since(killAt) - seconds), load.since(killAt));
-      const during = window(out.buckets, load.since(killAt), load.since(settledAt) + 0.1);
+      const { steady, during } = out;
       const lastServedAt = killAt + (Number.isFinite(allServed) ? allServed : settledMs);
       return {
         scenario: 'failover',
@@ -69,10 +61,7 @@ export const failoverScenario: Scenario = {
           { name: 'ring settled on the survivors after', value: settledMs, unit: 'ms' },
           versus('acked reports/s during the take-over', during.perSec, 'reports/s', { name: 'before the kill', value: steady.perSec }),
         ],
-        latencies: [steady.latency, during.latency, out.latency].map((l, i) => ({
-          ...l,
-          name: ['ack latency before the kill', 'ack latency during the take-over', 'ack latency, whole run'][i]!,
-        })),
+        latencies: out.latencies,
         series: [
           ...out.series,
           eventSeries(`SIGKILL ${victim}`, load.since(killAt)),

@@ -4,7 +4,7 @@
  * one to another node, whose reports are forwarded to the owner over the peer stream and acked
  * back. The difference of their ack latencies is what forwarding costs.
  */
-import { ownerOf, startLoadedCluster } from '../harness/cluster-bench.ts';
+import { nodeIds, ownerOf, startLoadedCluster } from '../harness/cluster-bench.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import type { HubSpec } from '../harness/load-protocol.ts';
 import { call } from '../harness/node-api.ts';
@@ -24,7 +24,7 @@ export const forwardingScenario: Scenario = {
     const rate = given(ctx, 'rate', ctx.smoke ? 200 : 2_000);
     const seconds = ctx.duration;
     const warmupMs = ctx.smoke ? 300 : 1_000;
-    const ids = Array.from({ length: n }, (_, i) => `f${i + 1}`);
+    const ids = nodeIds('f', n);
     const cleanups = new Cleanups();
     try {
       // One load process per hub: neither hub's sends wait behind the other's.

@@ -9,7 +9,7 @@ import type { ResilientHub } from '../../tools/hub-client/resilient-hub.ts';
 import { climateHub } from '../harness/climate-hub.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
 import type { Figure, LatencySummary, Scenario, ScenarioContext, ScenarioResult } from '../harness/scenario.ts';
-import { figure, fmt } from '../harness/scenario-kit.ts';
+import { figure, fmt, warmedPhases, type FigureSpec } from '../harness/scenario-kit.ts';
 import { runWorker, startServerWorker, type ChildHandle } from '../harness/worker-process.ts';
 import type { LoadInput, LoadOutput } from './support/http-load-worker.ts';
 import type { RawServerInput } from './support/raw-http-server.ts';
@@ -72,8 +72,7 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
     name: 'http',
     description: 'HTTP shadow GET req/s and latency through a real node, against raw Hono and raw node:http in the same run',
     async run(ctx: ScenarioContext): Promise<ScenarioResult> {
-      const seconds = ctx.smoke ? Math.min(ctx.duration, 1) : ctx.duration;
-      const warmupSeconds = ctx.smoke ? 0.3 : Math.round(Math.min(3, Math.max(1, ctx.duration / 3)) * 10) / 10;
+      const { seconds, warmupSeconds } = warmedPhases(ctx, { seconds: 1, warmup: 0.3 }, { divisor: 3, min: 1, max: 3 });
       const concurrency = options.concurrency ?? (ctx.smoke ? 8 : 32);
       const devices = options.devices ?? 10;
       const paths = Array.from({ length: devices }, (_, i) => `/v1/homes/${HOME}/devices/d${i}`);
@@ -125,44 +124,30 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         const [hono, nodeHttp] = baselines as [Measured, Measured];
 
         const non200 = (m: Measured): number => Object.entries(m.out.statuses).reduce((a, [s, n]) => (s === '200' ? a : a + n), 0);
+        /** `m`'s req/s against `base`'s. */
+        const throughput = (name: string, m: Measured, base: Measured, baseName: string): FigureSpec => ({
+          name,
+          value: m.out.perSec,
+          unit: 'req/s',
+          baseline: { name: baseName, value: base.out.perSec },
+        });
+        /** `m`'s latency percentile `q` against raw Hono's. */
+        const latency = (name: string, m: Measured, q: 'p50' | 'p99'): FigureSpec => ({
+          name,
+          value: m.latency[q],
+          unit: 'ms',
+          baseline: { name: `raw Hono ${q}`, value: hono.latency[q] },
+        });
         const figures: Figure[] = [
           figure({
-            name: 'HTTP shadow GET throughput (node vs raw Hono)',
-            value: viaNode.out.perSec,
-            unit: 'req/s',
-            baseline: { name: 'raw Hono (@hono/node-server)', value: hono.out.perSec },
+            ...throughput('HTTP shadow GET throughput (node vs raw Hono)', viaNode, hono, 'raw Hono (@hono/node-server)'),
             target: { text: '≥ 70% of raw Hono req/s', met: (_v, ratio) => (ratio ?? 0) >= 0.7 },
           }),
-          figure({
-            name: 'HTTP shadow GET throughput (node vs raw node:http)',
-            value: viaNode.out.perSec,
-            unit: 'req/s',
-            baseline: { name: 'raw node:http', value: nodeHttp.out.perSec },
-          }),
-          figure({
-            name: 'raw Hono throughput (framework share: Hono vs raw node:http)',
-            value: hono.out.perSec,
-            unit: 'req/s',
-            baseline: { name: 'raw node:http', value: nodeHttp.out.perSec },
-          }),
-          figure({
-            name: 'HTTP shadow GET latency p50',
-            value: viaNode.latency.p50,
-            unit: 'ms',
-            baseline: { name: 'raw Hono p50', value: hono.latency.p50 },
-          }),
-          figure({
-            name: 'HTTP shadow GET latency p99',
-            value: viaNode.latency.p99,
-            unit: 'ms',
-            baseline: { name: 'raw Hono p99', value: hono.latency.p99 },
-          }),
-          figure({
-            name: 'raw node:http latency p99',
-            value: nodeHttp.latency.p99,
-            unit: 'ms',
-            baseline: { name: 'raw Hono p99', value: hono.latency.p99 },
-          }),
+          figure(throughput('HTTP shadow GET throughput (node vs raw node:http)', viaNode, nodeHttp, 'raw node:http')),
+          figure(throughput('raw Hono throughput (framework share: Hono vs raw node:http)', hono, nodeHttp, 'raw node:http')),
+          figure(latency('HTTP shadow GET latency p50', viaNode, 'p50')),
+          figure(latency('HTTP shadow GET latency p99', viaNode, 'p99')),
+          figure(latency('raw node:http latency p99', nodeHttp, 'p99')),
         ];
         return {
           scenario: 'http',

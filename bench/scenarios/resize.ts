@@ -6,10 +6,17 @@
  * ack latency per 100 ms, and counts lost / duplicated reports (shadow versions) and commands
  * (command ids seen at the hubs).
  */
-import { NumberedLoad, preloadResident, startLoadedCluster, window } from '../harness/cluster-bench.ts';
-import { ADMIN_TOKEN, call, provisionHomes, waitSettled } from '../harness/node-api.ts';
+import {
+  finishAfterChange,
+  nodeIds,
+  numberedLoadPlan,
+  preloadResident,
+  startLoadedCluster,
+  startSteadyLoad,
+} from '../harness/cluster-bench.ts';
+import { ADMIN_TOKEN, call, waitSettled } from '../harness/node-api.ts';
 import type { Scenario, ScenarioContext } from '../harness/scenario.ts';
-import { Cleanups, given, round, sleep, target, timed, versus } from '../harness/scenario-kit.ts';
+import { Cleanups, round, target, timed, versus } from '../harness/scenario-kit.ts';
 import { eventSeries } from '../harness/timeline.ts';
 
 const RESIDENT_ACTORS = 100_000;
@@ -22,33 +29,21 @@ export const resizeScenario: Scenario = {
     'add a node to a cluster under load with ~100,000 resident actors: time until every moved shard is served, timeline, nothing lost or duplicated',
   async run(ctx: ScenarioContext) {
     const n = Math.max(1, ctx.nodes);
-    const hubs = given(ctx, 'hubs', ctx.smoke ? 3 : 30);
-    const rate = given(ctx, 'rate', ctx.smoke ? 150 : 2_000);
+    const loadPlan = numberedLoadPlan(ctx);
+    const { hubs, rate } = loadPlan;
     const resident = ctx.smoke ? 0 : RESIDENT_ACTORS;
-    const seconds = ctx.duration;
-    const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+    const ids = nodeIds('n', n);
     const joining = `n${n + 1}`;
     const cleanups = new Cleanups();
     try {
-      const {
-        cluster,
-        pool,
-        admin,
-        status: before,
-      } = await startLoadedCluster(ctx, cleanups, 'resize', ids, ctx.smoke ? 1 : Math.min(2, hubs));
+      const loaded = await startLoadedCluster(ctx, cleanups, 'resize', ids, loadPlan.workers);
+      const { cluster, pool, admin, status: before } = loaded;
       const notes: string[] = [];
       if (resident > 0) notes.push(await preloadResident(ctx, cluster, pool, ids, before, resident, RESIDENT_DEVICES));
       // Started now, joined later: its start-up is not part of the measured change.
       await cluster.startNode(joining, { AUTO_JOIN: 'false' });
 
-      const specs = await provisionHomes({
-        http: cluster.http(ids),
-        grpc: cluster.grpc(ids),
-        homeIds: Array.from({ length: hubs }, (_, i) => `load-${i}`),
-        tokens: true,
-      });
-      const load = await NumberedLoad.start(pool, specs, { rate, http: cluster.http(ids), commandsPerSec: ctx.smoke ? 5 : 10 });
-      await timed(ctx, 'resize: steady load', seconds, sleep(seconds * 1000));
+      const load = await startSteadyLoad(ctx, 'resize', loaded, ids, loadPlan);
 
       const changeAt = Date.now();
       const plan = await call<{ epoch: number; moving: number }>(
@@ -62,11 +57,15 @@ export const resizeScenario: Scenario = {
       const settledAt = Date.now();
       const handoffMs = settledAt - changeAt;
       ctx.log(`  ${n} → ${n + 1} nodes: ${plan.moving} of ${after.shardCount} shards moved, all served after ${handoffMs} ms`);
-      await timed(ctx, 'resize: load after the move', seconds, sleep(seconds * 1000));
-
-      const out = await load.finish(ctx.smoke ? 3_000 : 10_000, cluster.http([...ids, joining]));
-      const steady = window(out.buckets, Math.max(0, load.since(changeAt) - seconds), load.since(changeAt));
-      const moving = window(out.buckets, load.since(changeAt), load.since(settledAt) + 0.1);
+      const out = await finishAfterChange(ctx, load, loadPlan, {
+        label: 'resize: load after the move',
+        changeAt,
+        settledAt,
+        http: cluster.http([...ids, joining]),
+        before: 'before the change',
+        during: 'while shards move',
+      });
+      const { steady, during: moving } = out;
       const joined = after.nodes.find((x) => x.id === joining);
       return {
         scenario: 'resize',
@@ -81,10 +80,7 @@ export const resizeScenario: Scenario = {
           versus('ack p99 while shards move', moving.latency.p99, 'ms', { name: 'before the change', value: steady.latency.p99 }),
           { name: 'shards moved', value: plan.moving, unit: 'shards' },
         ],
-        latencies: [steady.latency, moving.latency, out.latency].map((l, i) => ({
-          ...l,
-          name: ['ack latency before the change', 'ack latency while shards move', 'ack latency, whole run'][i]!,
-        })),
+        latencies: out.latencies,
         series: [
           ...out.series,
           eventSeries(`POST /v1/admin/ring (add ${joining})`, load.since(changeAt)),

@@ -70,6 +70,8 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
     return c.json(shadow);
   });
 
+  // The device actor records the command and, once that is durable, emits it for its hub
+  // (`actors/device-commands.ts`, then `edge-api/hub-ingress/hub-command-delivery.ts`).
   app.post('/v1/homes/:homeId/devices/:deviceId/commands', guard('control'), async (c) => {
     const homeId = c.req.param('homeId');
     const deviceId = c.req.param('deviceId');

@@ -23,7 +23,7 @@ import { RedisStore } from '../../../runtime/redis/redis-store.ts';
 import { LatencyRecorder } from '../../harness/hdr.ts';
 import { runAsWorker, toParent, workerInput } from '../../harness/worker-process.ts';
 import { attachOf, CLIMATE_ATTRIBUTES, deviceIdOf, deviceStateOf, reportOf } from './device-fixture.ts';
-import { forEachBounded, perItem, sampleMemory } from './memory.ts';
+import { forEachBounded, perItem, sampleMemory, type MemorySample } from './memory.ts';
 
 /** `map-json`: the same states after a JSON round trip, as an actor recovered from a snapshot holds them. */
 export type MemoryVariant = 'host-memory-store' | 'host-discard-store' | 'map' | 'map-json';
@@ -93,42 +93,35 @@ const progress = (label: string, total: number) => {
   };
 };
 
-async function memory(input: MemoryInput): Promise<MemoryOutput> {
-  const { n, warmup, concurrency, variant } = input;
-  const now = Date.now();
-  const started = performance.now();
-  let failures = 0;
-  if (variant === 'map' || variant === 'map-json') {
-    const stateOf =
-      variant === 'map'
-        ? deviceStateOf
-        : (i: number, k: number, at: number): unknown => JSON.parse(JSON.stringify(deviceStateOf(i, k, at)));
-    const states = new Map<string, unknown>();
-    for (let i = 0; i < warmup; i++) states.set(deviceIdOf(n + i), stateOf(n + i, 1, now));
-    const before = await sampleMemory();
-    const onDone = progress('states in a Map', n);
-    for (let i = 0; i < n; i++) {
-      states.set(deviceIdOf(i), stateOf(i, 1, now));
-      onDone(i + 1);
-    }
-    const after = await sampleMemory();
-    const per = perItem(before, after, n);
-    return {
-      variant,
-      n,
-      rssPerActor: per.rss,
-      heapPerActor: per.heap,
-      rssBefore: before.rss,
-      rssAfter: after.rss,
-      heapBefore: before.heapUsed,
-      heapAfter: after.heapUsed,
-      resident: states.size - warmup,
-      failures,
-      seconds: (performance.now() - started) / 1000,
-    };
+/** The memory samples around activating `n` actors (or states), and how many stayed resident. */
+interface Activated {
+  readonly before: MemorySample;
+  readonly after: MemorySample;
+  readonly resident: number;
+  readonly failures: number;
+}
+
+/** `map` / `map-json`: the device states alone, in a plain Map. */
+async function statesInMap({ n, warmup, variant }: MemoryInput, now: number): Promise<Activated> {
+  const stateOf =
+    variant === 'map' ? deviceStateOf : (i: number, k: number, at: number): unknown => JSON.parse(JSON.stringify(deviceStateOf(i, k, at)));
+  const states = new Map<string, unknown>();
+  for (let i = 0; i < warmup; i++) states.set(deviceIdOf(n + i), stateOf(n + i, 1, now));
+  const before = await sampleMemory();
+  const onDone = progress('states in a Map', n);
+  for (let i = 0; i < n; i++) {
+    states.set(deviceIdOf(i), stateOf(i, 1, now));
+    onDone(i + 1);
   }
+  const after = await sampleMemory();
+  return { before, after, resident: states.size - warmup, failures: 0 };
+}
+
+/** `host-*`: device actors in an ActorHost, each attached and sent one report. */
+async function actorsInHost({ n, warmup, concurrency, variant }: MemoryInput, now: number): Promise<Activated> {
   const store = variant === 'host-memory-store' ? new MemoryStore() : new DiscardStore();
   const host = new ActorHost({ behaviors: [deviceBehavior], store, logger: silentLogger, registry: new Registry() });
+  let failures = 0;
   const activate = async (i: number): Promise<void> => {
     const id = deviceIdOf(i);
     const attached = host.tell(id, attachOf());
@@ -139,11 +132,19 @@ async function memory(input: MemoryInput): Promise<MemoryOutput> {
   const before = await sampleMemory();
   await forEachBounded(0, n, concurrency, activate, progress('activating device actors', n));
   const after = await sampleMemory();
-  const per = perItem(before, after, n);
   const resident = host.residentCount - warmup;
   // Keep the host (and its store) reachable until after the sample.
   host.evict(() => true);
   await host.close();
+  return { before, after, resident, failures };
+}
+
+async function memory(input: MemoryInput): Promise<MemoryOutput> {
+  const { n, variant } = input;
+  const started = performance.now();
+  const inMap = variant === 'map' || variant === 'map-json';
+  const { before, after, resident, failures } = await (inMap ? statesInMap : actorsInHost)(input, Date.now());
+  const per = perItem(before, after, n);
   return {
     variant,
     n,
