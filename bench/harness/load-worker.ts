@@ -168,8 +168,10 @@ const handlers: Handlers = {
     if (!numbered) throw new Error('numbered.finish before numbered.start');
     const { hubs, commander, timeline, latency } = numbered;
     await commander.stop();
-    // Each hub stops producing, re-sends until everything it produced is acked, then ends its stream.
-    await Promise.all(hubs.map((h) => h.hub.finish(timeoutMs).catch(() => {})));
+    // Each hub stops producing and re-sends until everything it produced is acked; the streams stay
+    // open for the commands still on their way (stopped after the wait below).
+    for (const h of hubs) h.hub.pace(0);
+    await Promise.all(hubs.map((h) => h.hub.drain(timeoutMs)));
     const delivered = (): Map<string, number[]> => {
       const all = new Map<string, number[]>();
       for (const h of hubs) for (const [id, streams] of h.deliveries) all.set(id, [...(all.get(id) ?? []), ...streams]);

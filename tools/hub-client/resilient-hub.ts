@@ -18,6 +18,8 @@ import {
   type Received,
   type Welcome,
 } from './hub-client.ts';
+import { startTicking, stopTicking, type Tickable } from './shared-ticker.ts';
+import { UnackedReports } from './unacked-reports.ts';
 
 /** What a hub records and how it answers commands: every hook is optional. */
 export interface HubObserver {
@@ -85,31 +87,16 @@ interface Live {
   lastProgress: number;
   /** The last pump stopped at the window: the next ack pumps at once. */
   blocked: boolean;
+  /** The hub half-closed the stream (done sending); the node ends it with OK. */
+  halfClosed: boolean;
 }
 
-/** How often the shared ticker runs: pacing, the stall watchdog and waits. */
-const TICK_MS = 5;
 /** Errors kept for `describe()` and checks; `errorCount` counts them all. */
 const KEPT_ERRORS = 100;
+/** Milliseconds `finish()` waits for the node to end a half-closed stream before it cancels it. */
+const END_GRACE_MS = 2_000;
 
-/** One ticker for every hub of the process (a load process runs hundreds). */
-const ticking = new Set<ResilientHub>();
-let ticker: NodeJS.Timeout | undefined;
-function tickAll(): void {
-  const now = performance.now();
-  for (const hub of ticking) hub.tick(now);
-  if (ticking.size === 0 && ticker) {
-    clearInterval(ticker);
-    ticker = undefined;
-  }
-}
-function startTicking(hub: ResilientHub): void {
-  ticking.add(hub);
-  // Unref'd: a hub's open stream keeps the process alive, not the ticker.
-  ticker ??= setInterval(tickAll, TICK_MS).unref();
-}
-
-export class ResilientHub {
+export class ResilientHub implements Tickable {
   /** Highest `ack.up_to_seq` received on any stream (or `last_durable_seq` of a welcome). */
   highestAck = 0;
   /** Highest seq produced (sent at least once). */
@@ -124,13 +111,8 @@ export class ResilientHub {
   private readonly batch: number;
   private flushMs: number;
   private readonly stallMs: number;
-  /**
-   * Reports highestAck + 1 .. produced from index `head` on, in wire form (re-sent as they are),
-   * and their first sends (performance.now() ms). Acked ones are dropped in bulk, not per ack.
-   */
-  private pending: WireReport[] = [];
-  private sentAt: number[] = [];
-  private head = 0;
+  /** Reports highestAck + 1 .. produced, for re-sends after a reconnect. */
+  private readonly unacked = new UnackedReports();
   private live: Live | undefined;
   private rate: number;
   private paceFrom = 0;
@@ -141,6 +123,7 @@ export class ResilientHub {
   private stopped = false;
   /** The stream ended for good (done or finished): nothing more to tick once no one waits. */
   private over = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<(now: number) => void>();
 
   constructor(private readonly opts: ResilientHubOptions) {
@@ -214,12 +197,19 @@ export class ResilientHub {
   async finish(timeoutMs: number): Promise<void> {
     this.finishing = true;
     this.start();
+    let caughtUp = false;
     try {
       await this.until(() => this.caughtUp || undefined, timeoutMs, 'not caught up');
+      caughtUp = true;
     } finally {
       const live = this.live;
+      if (live && caughtUp) {
+        // Caught up: end the stream as firmware does (half-close; the node answers OK), not by cancelling it.
+        this.endIfDone(live);
+        await live.client.ended(END_GRACE_MS).catch(() => undefined);
+      }
       this.stop();
-      if (live) await new Promise<void>((resolve) => live.client.onEnd(() => resolve()));
+      if (live) await live.client.ended(END_GRACE_MS).catch(() => undefined);
     }
   }
 
@@ -227,7 +217,8 @@ export class ResilientHub {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    ticking.delete(this);
+    clearTimeout(this.reconnectTimer);
+    stopTicking(this);
     for (const w of this.waiters) w(Infinity);
     const live = this.live;
     if (live && !live.stream.status) {
@@ -253,7 +244,7 @@ export class ResilientHub {
   /** Called by the shared ticker: sends what the pace allows, drops a stalled stream, checks waits. */
   tick(now: number): void {
     for (const w of this.waiters) w(now);
-    if (this.over && this.waiters.size === 0) ticking.delete(this);
+    if (this.over && this.waiters.size === 0) stopTicking(this);
     const live = this.live;
     if (!live || live.stream.status) return;
     const stalled = Date.now() - live.lastProgress > this.stallMs;
@@ -300,6 +291,8 @@ export class ResilientHub {
       };
       this.waiters.add(waiter);
       if (this.stopped) waiter(performance.now());
+      // A hub whose stream is over ticks no more: waiting ticks it again, so the wait resolves or times out.
+      else startTicking(this);
     });
   }
 
@@ -309,7 +302,16 @@ export class ResilientHub {
     const stream: HubStream = { address, resumedAfter: this.highestAck, openedAt: Date.now(), sentUpTo: 0 };
     const index = this.streams.push(stream) - 1;
     const client = new HubClient(address, this.opts.secret, { shared: this.opts.sharedChannel ?? false, keepMessages: false });
-    const live: Live = { client, stream, index, window: 0, nextSeq: this.highestAck + 1, lastProgress: Date.now(), blocked: false };
+    const live: Live = {
+      client,
+      stream,
+      index,
+      window: 0,
+      nextSeq: this.highestAck + 1,
+      lastProgress: Date.now(),
+      blocked: false,
+      halfClosed: false,
+    };
     this.live = live;
     client.onMessage((m) => this.onMessage(live, m));
     client.onEnd((status) => {
@@ -321,7 +323,7 @@ export class ResilientHub {
         return;
       }
       // A pause before reconnecting is what real firmware does too; it keeps a dead address from spinning.
-      setTimeout(() => this.connect(), this.opts.reconnectDelayMs ?? 100);
+      this.reconnectTimer = setTimeout(() => this.connect(), this.opts.reconnectDelayMs ?? 100);
     });
     client.hello(this.opts.hubId, this.opts.homeId, this.opts.devices, this.opts.firmware);
   }
@@ -336,6 +338,8 @@ export class ResilientHub {
     const live = this.live;
     if (!live || live.window === 0 || live.stream.status || this.stopped) return;
     if (live.nextSeq <= this.highestAck) live.nextSeq = this.highestAck + 1;
+    // Nothing in flight: the stall clock starts at the next send, not at the last ack before a quiet spell.
+    if (live.nextSeq - 1 <= this.highestAck) live.lastProgress = Date.now();
     const limit = this.limit(now);
     const batch = Math.max(1, Math.min(this.batch, live.window));
     live.blocked = false;
@@ -351,11 +355,10 @@ export class ResilientHub {
       for (let seq = live.nextSeq; seq < live.nextSeq + n; seq++) {
         if (seq > this.produced) {
           const r = this.opts.report(seq);
-          this.pending.push('device_id' in r ? r : wireReport(r));
-          this.sentAt.push(sentAt);
+          this.unacked.add('device_id' in r ? r : wireReport(r), sentAt);
           this.produced = seq;
         }
-        items.push(this.pending[this.head + seq - this.highestAck - 1]!);
+        items.push(this.unacked.get(seq));
       }
       live.client.send({ reports: { items } });
       live.nextSeq += n;
@@ -364,19 +367,22 @@ export class ResilientHub {
     }
   }
 
+  /** Half-closes the stream once there is nothing left to send (done, or finishing and caught up); the node ends it with OK. */
+  private endIfDone(live: Live): boolean {
+    if (!this.caughtUp || !(this.done || this.finishing)) return false;
+    if (!live.halfClosed && !live.stream.status) {
+      live.halfClosed = true;
+      live.client.end();
+    }
+    return true;
+  }
+
   /** Every report up to `upTo` is acked (an ack, or a welcome's last durable seq); true when that is news. */
   private acked(live: Live, upTo: number): boolean {
     if (upTo <= this.highestAck) return false;
     const now = performance.now();
-    const n = Math.min(upTo, this.produced) - this.highestAck;
     const onReportAcked = this.opts.onReportAcked;
-    if (onReportAcked) for (let i = 0; i < n; i++) onReportAcked(this.highestAck + 1 + i, this.sentAt[this.head + i]!, now);
-    this.head += n;
-    if (this.head >= 1024 && this.head * 2 >= this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.sentAt.splice(0, this.head);
-      this.head = 0;
-    }
+    this.unacked.ack(upTo, onReportAcked && ((seq, sentAt) => onReportAcked(seq, sentAt, now)));
     if (upTo > this.produced) {
       // Beyond what this process produced: the cloud has them from an earlier life of the hub; go on after them.
       this.paceBase += upTo - this.produced;
@@ -392,14 +398,14 @@ export class ResilientHub {
       live.stream.welcome = m.welcome;
       live.window = m.welcome.window;
       live.lastProgress = Date.now();
-      this.acked(live, Number(m.welcome.last_durable_seq));
-      this.pump(performance.now());
+      const durable = Number(m.welcome.last_durable_seq);
+      const raised = this.acked(live, durable);
+      if (!this.endIfDone(live)) this.pump(performance.now());
+      if (raised) this.opts.onAck?.(durable);
     } else if (m.ack) {
       const ack = Number(m.ack.up_to_seq);
       const raised = this.acked(live, ack);
-      if (this.caughtUp && (this.done || this.finishing))
-        live.client.end(); // the node ends the stream with OK
-      else if (live.blocked) this.pump(performance.now());
+      if (!this.endIfDone(live) && live.blocked) this.pump(performance.now());
       // After the pump: the hook sees the window refilled, with reports in flight.
       if (raised) this.opts.onAck?.(ack);
     } else if (m.command) {

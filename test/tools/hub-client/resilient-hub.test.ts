@@ -109,4 +109,47 @@ describe('ResilientHub', () => {
     expect(h.highestAck).toBe(produced);
     expect(h.produced).toBe(produced);
   });
+  it('keeps a healthy stream through a quiet spell longer than stallMs: the stall clock starts at the next send', async () => {
+    fx = await startHubFixture();
+    const h = hub({ ratePerSec: 200, batch: 5, stallMs: 300 });
+    h.start();
+    await vi.waitFor(() => expect(h.highestAck).toBeGreaterThanOrEqual(20));
+    h.pace(0);
+    expect(await h.drain(5_000)).toBe(true);
+    // The quiet spell itself is what is tested: time passes with nothing in flight.
+    const quietFrom = performance.now();
+    await vi.waitFor(() => expect(performance.now() - quietFrom).toBeGreaterThan(400), { interval: 20 });
+    const before = h.produced;
+    fx.store.hold(); // the next reports' acks wait: a watchdog timing from the last ack would drop the stream at once
+    h.pace(200);
+    await vi.waitFor(() => expect(h.produced).toBeGreaterThan(before), { interval: 1 });
+    await vi.waitFor(() => expect(h.reportsSent).toBeGreaterThan(before + 2), { interval: 1 });
+    fx.store.release();
+    await vi.waitFor(() => expect(h.highestAck).toBeGreaterThanOrEqual(before + 20));
+    expect(h.streams.map((s) => s.droppedBecause)).toEqual([undefined]);
+  });
+
+  it('finish() ends the stream as firmware does, also when already caught up: a half-close the node answers with OK', async () => {
+    fx = await startHubFixture();
+    const h = hub({ batch: 10 });
+    h.start();
+    await vi.waitFor(() => expect(h.highestAck).toBeGreaterThanOrEqual(50));
+    h.pace(0);
+    expect(await h.drain(5_000)).toBe(true);
+    await h.finish(5_000);
+    expect(h.streams).toHaveLength(1);
+    expect(h.streams[0]).toMatchObject({ status: { code: 0 } });
+    expect(h.streams[0]!.droppedBecause).toBeUndefined();
+  });
+
+  it('ends its stream when the welcome already covers every report, and a later wait still settles', async () => {
+    fx = await startHubFixture();
+    await hub({ total: 40 }).run(10_000);
+    const again = hub({ total: 40 });
+    await again.run(10_000);
+    expect(again.reportsSent).toBe(0);
+    await vi.waitFor(() => expect(again.streams[0]?.status?.code, again.describe()).toBe(0));
+    // Over: no stream, no reconnect; a wait for a welcome times out instead of hanging.
+    await expect(again.welcomed(100)).rejects.toThrow(/no welcome/);
+  });
 });
