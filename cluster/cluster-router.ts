@@ -113,18 +113,17 @@ export class ClusterRouter implements ActorRouter {
 
   /** A one-way message another node forwarded (see `askFromPeer`); messages of one sender stay in order. */
   tellFromPeer(actorId: string, msg: unknown, durable: boolean, hops: number, epoch: number): void {
-    const route = (): void => {
-      // Routed later (after a catch-up) it has no caller to throw to: a failure is logged, never unhandled.
+    const behind = this.catchUp(epoch);
+    // Routed now, a throw reaches the peer server, which counts it; routed after a catch-up it has
+    // no caller left to throw to: it is logged, never an unhandled rejection.
+    if (!behind) return this.routeForwarded(actorId, msg, durable, hops);
+    void behind.then(() => {
       try {
-        const sent = durable ? this.deliver(actorId, msg, hops) : this.tell(actorId, msg, hops);
-        if (!sent.ok) this.logger.debug({ actorId, code: sent.error.code }, 'forwarded message not accepted');
+        this.routeForwarded(actorId, msg, durable, hops);
       } catch (err) {
         this.logger.error({ err, actorId }, 'routing a forwarded message failed');
       }
-    };
-    const behind = this.catchUp(epoch);
-    if (behind) void behind.then(route);
-    else route();
+    });
   }
 
   ask<R = unknown>(actorId: string, msg: unknown, timeoutMs = this.config.askTimeoutMs, hops = 0): Promise<Result<R>> {
@@ -226,6 +225,11 @@ export class ClusterRouter implements ActorRouter {
         return { ok: true, value: undefined };
       }
     }
+  }
+
+  private routeForwarded(actorId: string, msg: unknown, durable: boolean, hops: number): void {
+    const sent = durable ? this.deliver(actorId, msg, hops) : this.tell(actorId, msg, hops);
+    if (!sent.ok) this.logger.debug({ actorId, code: sent.error.code }, 'forwarded message not accepted');
   }
 
   /** A tell that waited for its shard, sent now: a refusal (the host full, no owner after a reroute) is counted. */
