@@ -1,5 +1,5 @@
 /** The device actor's state, messages, replies and limits (plain JSON data), shared by `device.ts` and `device-commands.ts`. */
-import type { CommandStatus, IssueCommand, Outcome, Value } from './types.ts';
+import type { CommandStatus, DeviceWatchMsg, IssueCommand, Outcome, Value } from './types.ts';
 
 /** Limits of the shadow. */
 export const DEVICE_LIMITS = {
@@ -66,6 +66,11 @@ export interface DeviceState {
   readonly recentSeqs: readonly number[];
   readonly commands: Readonly<Record<string, CommandRecord>>;
   readonly causal?: { readonly depth: number; readonly untilMs: number };
+  /**
+   * What the home's rules read of this device (sorted names), set by `device.watch`. Absent until
+   * the home has told it (a new device, or state from before watches): every change is forwarded.
+   */
+  readonly watch?: { readonly attributes: readonly string[]; readonly events: readonly string[]; readonly values: readonly string[] };
 }
 
 /** From the hub actor when the hub says hello: which hub serves the device, and what it is. */
@@ -119,7 +124,17 @@ export interface CommandExpire {
   readonly type: 'command.expire';
 }
 export type DeviceMsg =
-  DeviceAttach | HubConnection | Report | ReportBatch | ShadowGet | SetDesired | IssueCommand | CommandResult | CommandGet | CommandExpire;
+  | DeviceAttach
+  | HubConnection
+  | Report
+  | ReportBatch
+  | ShadowGet
+  | SetDesired
+  | IssueCommand
+  | CommandResult
+  | CommandGet
+  | CommandExpire
+  | DeviceWatchMsg;
 
 /** Reply to a report: a report at or below lastSeq is acknowledged but not applied. */
 export interface ReportAck {
@@ -160,6 +175,7 @@ export interface DeviceReplies {
   'command.result': CommandRecord;
   'command.get': CommandRecord;
   'command.expire': ExpireResult;
+  'device.watch': null;
 }
 
 export type DeviceReply = Outcome<DeviceReplies[keyof DeviceReplies]>;

@@ -1,4 +1,4 @@
-/** Device actor: the shadow (reported/desired/delta), report ordering by hub seq, and the command entry points. */
+/** Device actor: the shadow (reported/desired/delta), report ordering by hub seq, forwarding what its home's rules read, and the command entry points. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
 import { homeActorId, parseActorId } from './actor-id.ts';
 import { causalDepth, completeCommand, deliverPending, expireCommands, getCommand, issueCommand } from './device-commands.ts';
@@ -17,7 +17,7 @@ import type {
   SetDesired,
   Shadow,
 } from './device-state.ts';
-import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, Outcome, Value } from './types.ts';
+import type { DeviceChanged, DeviceChanges, DeviceValues, DeviceWatchMsg, DomainEffect, DomainError, Outcome, Value } from './types.ts';
 import { checkInt, checkKey, checkNames, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
 
 type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
@@ -93,6 +93,101 @@ const checkReport = (m: Omit<Report, 'type'>): DomainError | undefined =>
   checkValues('attributes', m.attributes, false) ??
   (m.event === undefined ? undefined : checkKey('event', m.event, VALUE_LIMITS.nameLength));
 
+/** A change told as it is: the device has no watch from its home yet (new, or state from before watches). */
+function unfiltered(
+  s: DeviceState,
+  changed: Readonly<Record<string, Value>>,
+  reported: Readonly<Record<string, ReportedValue>>,
+  m: Omit<Report, 'type'>,
+  depth: number,
+): DeviceChanged {
+  return {
+    type: 'device.changed',
+    deviceId: s.deviceId,
+    deviceType: s.type ?? 'unknown',
+    changed,
+    attributes: reportedValues(reported),
+    ...(m.event === undefined ? {} : { event: m.event }),
+    depth,
+    tsMs: m.tsMs,
+  };
+}
+
+/** The current values of the named attributes that have been reported, added to `into`. */
+function watchedValues(
+  names: readonly string[],
+  reported: Readonly<Record<string, ReportedValue>>,
+  into: Record<string, Value> = {},
+): Record<string, Value> {
+  for (const k of names) {
+    const r = ownGet(reported, k);
+    if (r !== undefined) into[k] = r.value;
+  }
+  return into;
+}
+
+/**
+ * The part of a change the home's rules read, or undefined when they read none of it: then the
+ * home is not told at all, and the report costs the device's step alone.
+ */
+function watched(
+  s: DeviceState,
+  watch: NonNullable<DeviceState['watch']>,
+  changed: Readonly<Record<string, Value>>,
+  reported: Readonly<Record<string, ReportedValue>>,
+  m: Omit<Report, 'type'>,
+  depth: number,
+): DeviceChanged | undefined {
+  const event = m.event !== undefined && watch.events.includes(m.event) ? m.event : undefined;
+  let seen: Record<string, Value> | undefined;
+  for (const k of watch.attributes) {
+    if (Object.hasOwn(changed, k)) (seen ??= {})[k] = changed[k]!;
+  }
+  if (seen === undefined && event === undefined) return undefined;
+  return {
+    type: 'device.changed',
+    deviceId: s.deviceId,
+    deviceType: s.type ?? 'unknown',
+    changed: seen ?? {},
+    attributes: watchedValues(watch.values, reported, watchedValues(watch.attributes, reported)),
+    ...(event === undefined ? {} : { event }),
+    depth,
+    tsMs: m.tsMs,
+    filtered: true,
+  };
+}
+
+/** Most names a watch may list (a home's rules bound what it reads of one device). */
+const MAX_WATCHED = 8_192;
+
+const sortedUnique = (xs: readonly string[]): boolean => xs.every((x, i) => i === 0 || xs[i - 1]! < x);
+const sameNames = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The home says what its rules read of this device: kept (journaled when it differs), and answered
+ * with the current values of the watched attributes, so the home's conditions read them at once.
+ */
+function setWatch(s: DeviceState, m: DeviceWatchMsg): DeviceStep {
+  for (const field of ['attributes', 'events', 'values'] as const) {
+    const e = checkNames(field, m[field], MAX_WATCHED);
+    if (e) return rejected(s, e);
+    if (!sortedUnique(m[field])) return rejected(s, invalid(field, 'must be sorted and unique'));
+  }
+  const same =
+    s.watch !== undefined &&
+    sameNames(s.watch.attributes, m.attributes) &&
+    sameNames(s.watch.events, m.events) &&
+    sameNames(s.watch.values, m.values);
+  const state = same ? s : { ...s, watch: { attributes: [...m.attributes], events: [...m.events], values: [...m.values] } };
+  const attributes = watchedValues(m.attributes, s.reported);
+  const effects: DomainEffect[] = [];
+  if (Object.keys(attributes).length > 0) {
+    const values: DeviceValues = { type: 'device.values', deviceId: s.deviceId, attributes };
+    effects.push({ type: 'tell', to: homeActorId(s.homeId), msg: values });
+  }
+  return { state, reply: ok(null), effects, journal: !same };
+}
+
 /**
  * Applies reports in order: the new state, one outcome per report, and the changes for the home.
  * Ordering is by the hub's seq: a report at or below `lastSeq` is acknowledged and not applied.
@@ -102,9 +197,10 @@ function applyReports(
   s: DeviceState,
   items: readonly Omit<Report, 'type'>[],
   now: number,
-): { state: DeviceState; results: Outcome<ReportAck>[]; changes: DeviceChanged[] } {
+): { state: DeviceState; results: Outcome<ReportAck>[]; changes: DeviceChanged[]; notable: boolean } {
   const results: Outcome<ReportAck>[] = [];
   const changes: DeviceChanged[] = [];
+  let notable = false; // some report changed a value or carried an event: apps following the shadow hear of it
   let reported: Record<string, ReportedValue> | undefined;
   let recentSeqs = s.recentSeqs;
   let { lastSeq, version } = s;
@@ -135,19 +231,12 @@ function applyReports(
     if (anyChange) version++;
     results.push(ok({ applied: true, version }));
     if (anyChange || m.event !== undefined) {
-      changes.push({
-        type: 'device.changed',
-        deviceId: s.deviceId,
-        deviceType: s.type ?? 'unknown',
-        changed,
-        attributes: reportedValues(reported),
-        ...(m.event === undefined ? {} : { event: m.event }),
-        depth,
-        tsMs: m.tsMs,
-      });
+      notable = true;
+      const change = s.watch === undefined ? unfiltered(s, changed, reported, m, depth) : watched(s, s.watch, changed, reported, m, depth);
+      if (change) changes.push(change);
     }
   }
-  if (reported === undefined) return { state: s, results, changes };
+  if (reported === undefined) return { state: s, results, changes, notable };
   const { causal, ...rest } = s; // an expired causal window is dropped
   const state: DeviceState = {
     ...rest,
@@ -159,16 +248,17 @@ function applyReports(
     recentSeqs,
     version,
   };
-  return { state, results, changes };
+  return { state, results, changes, notable };
 }
 
 function report(s: DeviceState, m: Report, now: number): DeviceStep {
-  const { state, results, changes } = applyReports(s, [m], now);
+  const { state, results, changes, notable } = applyReports(s, [m], now);
   const reply = results[0]!;
   if (!reply.ok) return rejected(s, reply.error);
   const journal = state !== s;
-  if (changes.length === 0) return { state, reply, journal };
-  const effects: DomainEffect[] = [{ type: 'tell', to: homeActorId(s.homeId), msg: changes[0]! }, shadowEvent(state)];
+  if (!notable) return { state, reply, journal };
+  const effects: DomainEffect[] = [shadowEvent(state)];
+  if (changes.length > 0) effects.unshift({ type: 'tell', to: homeActorId(s.homeId), msg: changes[0]! });
   return { state, reply, effects, journal };
 }
 
@@ -176,12 +266,14 @@ function reportBatch(s: DeviceState, m: ReportBatch, now: number): DeviceStep {
   if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > DEVICE_LIMITS.reportBatch) {
     return rejected(s, invalid('items', `must be an array of 1-${DEVICE_LIMITS.reportBatch} reports`));
   }
-  const { state, results, changes } = applyReports(s, m.items, now);
+  const { state, results, changes, notable } = applyReports(s, m.items, now);
   const reply = ok<ReportBatchAck>({ results });
-  if (changes.length === 0) return { state, reply, journal: state !== s };
-  // One message to the home and one shadow event per batch, not per report.
-  const toHome: DeviceChanges = { type: 'device.changes', changes };
-  return { state, reply, effects: [{ type: 'tell', to: homeActorId(s.homeId), msg: toHome }, shadowEvent(state)], journal: true };
+  if (!notable) return { state, reply, journal: state !== s };
+  // One message to the home (only if its rules read some of it) and one shadow event per batch, not per report.
+  const effects: DomainEffect[] = [shadowEvent(state)];
+  if (changes.length > 0)
+    effects.unshift({ type: 'tell', to: homeActorId(s.homeId), msg: { type: 'device.changes', changes } satisfies DeviceChanges });
+  return { state, reply, effects, journal: true };
 }
 
 function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
@@ -262,6 +354,8 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
         return getCommand(state, msg.commandId);
       case 'command.expire':
         return expireCommands(state, ctx.now);
+      case 'device.watch':
+        return setWatch(state, msg);
       default:
         return rejected(state, invalid('type', `is not a device message: ${String((msg as { type?: unknown }).type)}`));
     }

@@ -2,13 +2,16 @@
 import type { DecisionEntry, DecisionLog } from './rules/decision-log.ts';
 import type { Rule, Scene, Suspension } from './rules/rule-types.ts';
 import type { CommandBudget } from './rules/storm-control.ts';
-import type { DeviceChanged, DeviceChanges, Outcome, Value } from './types.ts';
+import type { DeviceChanged, DeviceChanges, DeviceValues, Outcome, Value } from './types.ts';
 
-/** What the home knows of a device: its type, hub and latest reported values (read by rules). */
-export interface DeviceMirror {
+/**
+ * What the home knows of a device: its type and hub (its values are in `HomeState.values`).
+ * State written before watches also holds every reported value in `attributes`; the home drops it
+ * when it loads such a state.
+ */
+export interface DeviceRecord {
   readonly type: string;
   readonly hubId?: string;
-  readonly attributes: Readonly<Record<string, Value>>;
 }
 
 export interface HubRecord {
@@ -32,7 +35,13 @@ export interface HomeState {
   readonly name: string;
   /** IANA time zone of time conditions; 'UTC' by default. */
   readonly timezone: string;
-  readonly devices: Readonly<Record<string, DeviceMirror>>;
+  readonly devices: Readonly<Record<string, DeviceRecord>>;
+  /**
+   * Latest values of the attributes the rules' conditions read, per device id: only those (see
+   * `rules/rule-interest.ts`), so a change no condition reads leaves the state as it was. Absent in
+   * state written before watches (the home derives it when it loads such a state).
+   */
+  readonly values: Readonly<Record<string, Readonly<Record<string, Value>>>>;
   readonly hubs: Readonly<Record<string, HubRecord>>;
   readonly rules: Readonly<Record<string, Rule>>;
   readonly ruleStatus: Readonly<Record<string, RuleStatus>>;
@@ -59,6 +68,7 @@ export type HomeMsg =
   | { readonly type: 'device.attached'; readonly deviceId: string; readonly deviceType: string; readonly hubId: string }
   | DeviceChanged
   | DeviceChanges
+  | DeviceValues
   | { readonly type: 'rules.list' }
   | { readonly type: 'rules.get'; readonly ruleId: string }
   | { readonly type: 'rules.put'; readonly rule: unknown }
@@ -117,6 +127,7 @@ export interface HomeReplies {
   'device.changed': { readonly decisions: number };
   /** decisions: entries appended to the decision log by the whole batch. */
   'device.changes': { readonly decisions: number };
+  'device.values': null;
   'rules.list': RuleView[];
   'rules.get': RuleView;
   'rules.put': { readonly created: boolean; readonly rule: RuleView };

@@ -1,10 +1,10 @@
-/** The home actor: home settings, hubs, the device mirror, rules and scenes with storm control. */
+/** The home actor: home settings, hubs, its devices and what its rules read of them, rules and scenes with storm control. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
 import { parseActorId } from './actor-id.ts';
 import type {
   DeviceBrief,
-  DeviceMirror,
   DevicePage,
+  DeviceRecord,
   HomeMsg,
   HomeReplies,
   HomeReply,
@@ -20,7 +20,8 @@ import { evaluate, type Firing } from './rules/rule-evaluator.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
 import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
 import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
-import type { DeviceChanged, DeviceChanges, DomainEffect, DomainError, Value } from './types.ts';
+import { currentWatch, keepValues, knowDevice, rulesEdited, upgradeHome } from './rules/rule-watch.ts';
+import type { DeviceChanged, DeviceChanges, DeviceValues, DomainEffect, DomainError } from './types.ts';
 import { ownGet } from './validation.ts';
 
 /** Limits of a home actor. */
@@ -58,7 +59,7 @@ const write = (state: HomeState, reply: HomeReply, effects: DomainEffect[] = [])
 const byKey = <T>(record: Readonly<Record<string, T>>): [string, T][] =>
   Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-const brief = ([deviceId, d]: [string, DeviceMirror]): DeviceBrief => ({ deviceId, type: d.type, ...(d.hubId ? { hubId: d.hubId } : {}) });
+const brief = ([deviceId, d]: [string, DeviceRecord]): DeviceBrief => ({ deviceId, type: d.type, ...(d.hubId ? { hubId: d.hubId } : {}) });
 
 function summary(s: HomeState): HomeSummary {
   return {
@@ -78,23 +79,6 @@ function ruleView(s: HomeState, rule: Rule): RuleView {
 }
 
 const FRESH_STATUS: RuleStatus = { recentFirings: [] };
-
-function sameValues(a: Readonly<Record<string, Value>>, b: Readonly<Record<string, Value>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
-}
-
-/** The state with the device's type and attribute values from `change`; the same object if nothing differs. */
-function mirror(s: HomeState, change: DeviceChanged): HomeState {
-  const old = ownGet(s.devices, change.deviceId);
-  if (old !== undefined && old.type === change.deviceType && sameValues(old.attributes, change.attributes)) return s;
-  const device: DeviceMirror = {
-    type: change.deviceType,
-    ...(old?.hubId === undefined ? {} : { hubId: old.hubId }),
-    attributes: { ...change.attributes },
-  };
-  return { ...s, devices: { ...s.devices, [change.deviceId]: device } };
-}
 
 /** Applies storm control to one passing firing; appends its decision and effects. */
 function fire(s: HomeState, f: Firing, depth: number, now: number, cfg: HomeConfig, effects: DomainEffect[]): HomeState {
@@ -159,9 +143,13 @@ function fire(s: HomeState, f: Firing, depth: number, now: number, cfg: HomeConf
   return { ...next, decisions };
 }
 
-function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig): HomeStep {
-  let next = mirror(s, change);
-  const effects: DomainEffect[] = [];
+/**
+ * One change: the device is known, the values conditions read are kept, and the rules it
+ * triggers fire. Returns the state (the same object when none of that changed anything) and
+ * the decisions appended.
+ */
+function applyChange(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig, effects: DomainEffect[]): [HomeState, number] {
+  let next = keepValues(knowDevice(s, change.deviceId, change.deviceType), change.deviceId, change.attributes);
   let decisions = 0;
   for (const f of evaluate(next, change, now)) {
     if (!f.passed) continue;
@@ -169,10 +157,18 @@ function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: 
     if (after !== next) decisions++;
     next = after;
   }
+  return [next, decisions];
+}
+
+function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig): HomeStep {
+  const effects: DomainEffect[] = [];
+  const [next, decisions] = applyChange(s, change, now, cfg, effects);
+  // A device without a watch forwards everything: tell it what the rules read, so it stops.
+  if (change.filtered !== true) effects.push(currentWatch(next, change.deviceId));
   return { state: next, reply: ok('device.changed', { decisions }), effects, journal: next !== s };
 }
 
-/** A batch of one device's changes, in order, as one step: each is mirrored and evaluated in turn. */
+/** A batch of one device's changes, in order, as one step: each is kept and evaluated in turn. */
 function onDeviceChanges(s: HomeState, msg: DeviceChanges, now: number, cfg: HomeConfig): HomeStep {
   // The message may have come over the wire: check its shape before trusting the type.
   const changes: unknown = msg.changes;
@@ -180,13 +176,25 @@ function onDeviceChanges(s: HomeState, msg: DeviceChanges, now: number, cfg: Hom
   let state = s;
   const effects: DomainEffect[] = [];
   let decisions = 0;
+  let unfiltered: string | undefined;
   for (const change of msg.changes) {
-    const step = onDeviceChanged(state, change, now, cfg);
-    state = step.state;
-    effects.push(...(step.effects ?? []));
-    if (step.reply?.ok) decisions += (step.reply.value as { decisions: number }).decisions;
+    const [next, n] = applyChange(state, change, now, cfg, effects);
+    state = next;
+    decisions += n;
+    if (change.filtered !== true) unfiltered = change.deviceId;
   }
+  if (unfiltered !== undefined) effects.push(currentWatch(state, unfiltered));
   return { state, reply: ok('device.changes', { decisions }), effects, journal: state !== s };
+}
+
+/** A device's answer to its watch: the values conditions read, journaled only when they differ. */
+function onDeviceValues(s: HomeState, msg: DeviceValues): HomeStep {
+  const attributes: unknown = msg.attributes;
+  if (typeof msg.deviceId !== 'string' || typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
+    return read(s, fail('invalid_argument', 'device.values needs a deviceId and an attributes object'));
+  }
+  const next = keepValues(s, msg.deviceId, msg.attributes);
+  return { state: next, reply: ok('device.values', null), journal: next !== s };
 }
 
 function activateScene(s: HomeState, sceneId: string, depth: number, now: number, cfg: HomeConfig): HomeStep {
@@ -259,13 +267,17 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
       if (old !== undefined && old.type === msg.deviceType && old.hubId === msg.hubId) {
         return read(s, ok('device.attached', { deviceId: msg.deviceId }));
       }
-      const device: DeviceMirror = { type: msg.deviceType, hubId: msg.hubId, attributes: old?.attributes ?? {} };
-      return write({ ...s, devices: { ...s.devices, [msg.deviceId]: device } }, ok('device.attached', { deviceId: msg.deviceId }));
+      const device: DeviceRecord = { type: msg.deviceType, hubId: msg.hubId };
+      const next = { ...s, devices: { ...s.devices, [msg.deviceId]: device } };
+      // A device the home (re)learns of hears what the rules read of it before it reports.
+      return write(next, ok('device.attached', { deviceId: msg.deviceId }), [currentWatch(next, msg.deviceId)]);
     }
     case 'device.changed':
       return onDeviceChanged(s, msg, now, cfg);
     case 'device.changes':
       return onDeviceChanges(s, msg, now, cfg);
+    case 'device.values':
+      return onDeviceValues(s, msg);
     default:
       break;
   }
@@ -315,13 +327,17 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
         return read(s, fail('failed_precondition', `a home has at most ${cfg.maxRules} rules`));
       }
       // Writing a rule clears its suspension: the app has seen the reason and changed the rule.
-      const next = { ...s, rules: { ...s.rules, [rule.id]: rule }, ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS } };
-      return write(next, ok('rules.put', { created, rule }));
+      const edited = rulesEdited(s, {
+        ...s,
+        rules: { ...s.rules, [rule.id]: rule },
+        ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS },
+      });
+      return write(edited.state, ok('rules.put', { created, rule }), edited.effects);
     }
     case 'rules.delete': {
       if (!Object.hasOwn(s.rules, msg.ruleId)) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
-      const next = { ...s, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) };
-      return write(next, ok('rules.delete', { ruleId: msg.ruleId }));
+      const edited = rulesEdited(s, { ...s, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) });
+      return write(edited.state, ok('rules.delete', { ruleId: msg.ruleId }), edited.effects);
     }
     case 'rules.resume': {
       const rule = ownGet(s.rules, msg.ruleId);
@@ -389,6 +405,7 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
         name: '',
         timezone: 'UTC',
         devices: {},
+        values: {},
         hubs: {},
         rules: {},
         ruleStatus: {},
@@ -398,7 +415,7 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
         nextCommandSeq: 1,
       };
     },
-    receive: (state, msg, ctx) => receive(state, msg, ctx.now, cfg),
+    receive: (state, msg, ctx) => receive(upgradeHome(state), msg, ctx.now, cfg),
   };
 }
 

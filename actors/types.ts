@@ -38,17 +38,24 @@ export interface IssueCommand {
   readonly source: { readonly kind: 'app' } | { readonly kind: 'rule'; readonly ruleId: string };
 }
 
-/** What a device actor tells its home after a report changed attributes or carried an event. */
+/**
+ * What a device actor tells its home after a report changed attributes or carried an event. A
+ * device that has its home's watch (`filtered`) tells only changes of watched attributes and
+ * watched events, and carries only watched attributes; one that has not (state from before
+ * watches) tells every change with every attribute.
+ */
 export interface DeviceChanged {
   readonly type: 'device.changed';
   readonly deviceId: string;
   readonly deviceType: string;
-  /** Attributes whose value changed in this report. */
+  /** Attributes whose value changed in this report (watched ones, when filtered). */
   readonly changed: Readonly<Record<string, Value>>;
-  /** Every attribute's current reported value after the report. */
+  /** Current reported value after the report of every attribute (every watched one, when filtered). */
   readonly attributes: Readonly<Record<string, Value>>;
-  /** Event name carried by the report (`motion_detected`, `double`, ...), if any. */
+  /** Event name carried by the report (`motion_detected`, `double`, ...), if any (and watched, when filtered). */
   readonly event?: string;
+  /** True when the device applied its home's watch; absent from a device that has none yet. */
+  readonly filtered?: true;
   /** Causal depth of the change: 0 for a spontaneous report, more when a rule's command caused it. */
   readonly depth: number;
   /** Hub timestamp of the report, epoch ms. */
@@ -59,6 +66,30 @@ export interface DeviceChanged {
 export interface DeviceChanges {
   readonly type: 'device.changes';
   readonly changes: readonly DeviceChanged[];
+}
+
+/**
+ * From a home to one of its devices: what its rules read of the device, which the device forwards
+ * from now on (see `DeviceChanged`). The device answers with `DeviceValues`.
+ */
+export interface DeviceWatchMsg {
+  readonly type: 'device.watch';
+  /** Sorted attribute names whose changes the home reads. */
+  readonly attributes: readonly string[];
+  /** Sorted event names the home reads. */
+  readonly events: readonly string[];
+  /**
+   * Sorted attribute names whose current values travel with every forwarded change, though a
+   * change of them alone is not forwarded (conditions of rules this device triggers read them).
+   */
+  readonly values: readonly string[];
+}
+
+/** A device's answer to a watch: the current reported values of its watched `attributes`. */
+export interface DeviceValues {
+  readonly type: 'device.values';
+  readonly deviceId: string;
+  readonly attributes: Readonly<Record<string, Value>>;
 }
 
 /** A command on its way down to a hub. */

@@ -3,12 +3,15 @@
  * the chosen scenarios in order against real node processes, with the load in processes of its
  * own, and writes `<out>/bench-<timestamp>.json` (machine, versions, git commit, parameters,
  * results) and a self-contained `<out>/bench-<timestamp>.html`; prints a summary table.
+ * `npm run bench` builds first and runs this as `dist/bench/run.js`: the nodes and load processes
+ * it starts then run compiled JavaScript too, never tsx.
  * `--compare A.json B.json` shows two runs side by side instead. Exit codes: 0 ok, 1 a scenario
  * threw, 2 bad usage.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { OWN_FLAVOUR } from '../tools/process/script-entry.ts';
 import { parseCommand, USAGE, UsageError, type Command, type ScenarioName } from './harness/cli-args.ts';
 import { compareRuns, renderCompareHtml } from './harness/compare.ts';
 import { describeGit, describeMachine, describeVersions, machineLine } from './harness/machine.ts';
@@ -79,6 +82,12 @@ async function runScenarios(cmd: Extract<Command, { mode: 'run' }>): Promise<num
     log: out,
   };
   out(`bench ${cmd.smoke ? '(smoke) ' : ''}on ${machineLine(machine)}: ${cmd.scenarios.join(', ')}`);
+  // Nodes and load processes run the flavour of this process (tools/process/script-entry.ts).
+  out(
+    OWN_FLAVOUR === 'compiled'
+      ? 'code: compiled JavaScript (dist/) in every process'
+      : "code: TypeScript sources under tsx in every process: figures include tsx's wrappers (npm run bench runs the compiled build)",
+  );
   const results: ScenarioResult[] = [];
   const failures: { scenario: string; error: string }[] = [];
   for (const name of cmd.scenarios) {

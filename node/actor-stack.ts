@@ -7,6 +7,8 @@ import { ActorHost, type ActorHostConfig } from '../runtime/actor-host.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import type { ActorRouter } from '../cluster/actor-router.ts';
+import { shardOfActor } from '../cluster/shard-of.ts';
+import type { DomainEffect } from '../actors/types.ts';
 import { createEffectDispatcher, type EffectPorts } from './effect-dispatcher.ts';
 import { LocalActorRouter } from './local-actor-router.ts';
 
@@ -19,6 +21,14 @@ export interface ActorStackDeps {
   /** Where app events go (the event feed). */
   readonly publish: (homeId: string, topic: string, data: unknown) => void;
   readonly clock?: () => number;
+  /**
+   * The shard of an actor (the cluster's, with Redis). A home, its devices and its hub share a
+   * shard, so a report → rule → command chain is handled in one turn and written in one window.
+   * Default: the store's, else the cluster's function over `shards` shards.
+   */
+  readonly shardOf?: (actorId: string) => number;
+  /** Shards when `shardOf` is not given (default 1,024, as SHARDS). */
+  readonly shards?: number;
   /** The router over the host (default: every actor local); the cluster passes its own. */
   readonly routerFor?: (host: ActorHost) => ActorRouter;
 }
@@ -50,10 +60,18 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
       logger: deps.logger,
       registry: deps.registry,
       onEffects,
+      shardOf: deps.shardOf ?? deps.store.shardOf ?? shardOfActor(deps.shards ?? 1_024),
+      tellOf: tellOfEffect,
       ...(deps.clock ? { clock: deps.clock } : {}),
     },
     config,
   );
   router = deps.routerFor?.(host) ?? new LocalActorRouter(host);
   return { host, router };
+}
+
+/** The actor a `tell` effect goes to (the host handles those of the sender's shard in the same turn). */
+function tellOfEffect(effect: unknown): { to: string; msg: unknown } | undefined {
+  const e = effect as DomainEffect;
+  return e.type === 'tell' ? { to: e.to, msg: e.msg } : undefined;
 }

@@ -90,6 +90,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
         },
       },
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
+      ...(redis ? { shardOf: redis.shardOf } : { shards: config.shards }),
       ...(cluster ? { routerFor: (host: ActorHost) => cluster.routerFor(host) } : {}),
     },
     { passivateAfterMs: config.passivateAfterMs },

@@ -1,192 +1,121 @@
-/** One resident actor: its state, journal position and write queue, and how it handles a message. */
+/** One resident actor (an entity cell of its shard): state, journal position, queue and lifecycle. */
 import type { Behavior } from './behavior.ts';
-import { JournalWriter } from './journal-writer.ts';
 import type { Logger } from './logger.ts';
-import type { KindMetrics, RuntimeMetrics } from './metrics.ts';
-import type { PersistencePort } from './persistence-port.ts';
-import { ok, runtimeError, type Result } from './result.ts';
+import type { KindMetrics } from './metrics.ts';
+import type { JournalEntry, Recovered, Snapshot } from './persistence-port.ts';
+import type { Result } from './result.ts';
 
 /** A message on its way to an actor, with the caller's reply callback and deadline. */
 export interface Envelope {
   readonly msg: unknown;
-  /** Called exactly once for an `ask`; absent for a `tell`. */
-  readonly reply?: (result: Result<unknown>) => void;
+  /** Called exactly once for an `ask`; undefined for a `tell`. */
+  readonly reply: ((result: Result<unknown>) => void) | undefined;
   /** Epoch ms after which the caller has given up (0 = never): the message is skipped. */
   readonly deadline: number;
-  /** Host work that must run in mailbox order (passivation); not counted in `inflight`. */
-  readonly control?: () => Promise<void>;
+  /** Times this message crashed the actor. */
+  attempts: number;
+  /**
+   * The shard window holding the step that sent this message, when that step was not yet durable
+   * (0: none). If that window fails, the message is withdrawn with the step that sent it.
+   */
+  readonly cause: number;
 }
 
-/** `active` handles messages; `stopping` is passivating and diverts new messages to `waiting`. */
-export type CellStatus = 'active' | 'stopping';
+/**
+ * `active` handles messages; `stopping` has a final snapshot on its way and leaves the shard when
+ * it is written, unless a message arrives first (then it is `active` again); `evicted` lost its
+ * shard and answers nothing more.
+ */
+export type CellStatus = 'active' | 'stopping' | 'evicted';
 
-export interface CellOptions {
-  readonly snapshotEvery: number;
-  readonly maxAttempts: number;
-  readonly clock: () => number;
-  readonly runEffects: (actorId: string, effects: readonly unknown[]) => void;
-  /** Delivers the behaviour's wake message to the actor (through the host, not the bound). */
-  readonly wake: (actorId: string, msg: unknown) => void;
-}
-
+/**
+ * An actor of the shard: its own state and queue, one message at a time. The shard schedules it
+ * and writes its steps; the cell keeps what is its own. Kept lean: one object per resident actor
+ * plus its state (the queue array exists only while messages wait).
+ */
 export class ActorCell {
-  status: CellStatus = 'active';
-  /** Messages sent and not yet taken up by the handler (the mailbox depth). */
-  inflight = 0;
+  private status_: CellStatus = 'active';
+  /** Messages waiting for this actor, oldest first; undefined when none ever waited. */
+  queue: Envelope[] | undefined;
+  state: unknown;
+  /** Highest journal seq handed to the shard (durable or on its way). */
+  seq = 0;
+  /** Seq of the latest snapshot handed to the shard. */
+  snapshotSeq = 0;
+  sinceSnapshot = 0;
+  /** Set at birth, after a crash and after a failed window: the state must be re-read before the next message. */
+  needsRecovery = true;
+  /** A recovery read is on its way. */
+  recovering = false;
+  /** In the shard's ready list. */
+  ready = false;
+  /** The latest shard window this actor's state depends on that is not settled yet (0: none). */
+  pendingWindow = 0;
+  /** A caller waits for this actor to passivate (handoff, shutdown): it does once it is idle. */
+  passivateRequested = false;
   lastActive: number;
-  /** Messages that arrived while passivating; they go to the next incarnation. */
-  waiting: Envelope[] = [];
-  /** Set when the host evicts the actor (its shard was lost): what is left is answered `unavailable`. */
-  evicted = false;
-  private state: unknown;
-  private seq = 0;
-  private snapshotSeq = 0;
-  private sinceSnapshot = 0;
-  /** Set at birth and after a failed write: the state must be reloaded before the next message. */
-  private needsRecovery = true;
-  private readonly writer: JournalWriter;
-  private readonly km: KindMetrics;
   /** Epoch ms of the armed wake-up, if any. */
-  private wakeAt: number | undefined;
+  wakeAt: number | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
-    private readonly behavior: Behavior<unknown, unknown>,
-    private readonly store: PersistencePort,
-    private readonly opts: CellOptions,
-    private readonly metrics: RuntimeMetrics,
-    private readonly log: Logger,
-  ) {
-    this.lastActive = opts.clock();
-    this.km = metrics.kind(behavior.kind);
-    this.writer = new JournalWriter(id, store, (err) => {
-      this.needsRecovery = true;
-      this.log.error({ err, actor: id }, 'journal write failed; actor will recover before its next message');
-    });
-  }
-
-  /** True when passivating loses nothing: no message pending, every step written, no wake-up due. */
-  get quiescent(): boolean {
-    return this.inflight === 0 && this.waiting.length === 0 && this.writer.idle && this.wakeAt === undefined;
-  }
-
-  /** Disarms the wake-up timer (the actor stops). */
-  disarm(): void {
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    this.wakeAt = undefined;
-  }
-
-  /** Handles one envelope; runs inside the actor's nact mailbox, one at a time. */
-  async handle(env: Envelope): Promise<void> {
-    if (env.control) return env.control();
-    this.inflight--;
-    if (this.evicted) {
-      env.reply?.(runtimeError('unavailable', `actor ${this.id} is no longer served by this node`));
-      return;
-    }
-    const now = this.opts.clock();
-    if (env.deadline !== 0 && now > env.deadline) {
-      this.metrics.reject(this.behavior.kind, 'expired');
-      return;
-    }
-    this.km.messages.inc();
-    if (this.needsRecovery && !(await this.tryRecover(env))) return;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const step = this.behavior.receive(this.state, env.msg, { id: this.id, now, replaying: false });
-        this.commit(step, env, now);
-        return;
-      } catch (err) {
-        this.km.crashes.inc();
-        this.log.error({ err, actor: this.id, attempt }, 'actor crashed; restarting from its last durable state');
-        if (!(await this.tryRecover(env))) return;
-        if (attempt >= this.opts.maxAttempts) {
-          this.metrics.reject(this.behavior.kind, 'actor_crashed');
-          env.reply?.(runtimeError('actor_crashed', `message crashed actor ${this.id} ${attempt} times and was rejected`));
-          return;
-        }
-      }
-    }
-  }
-
-  /**
-   * Writes a final snapshot if anything changed since the last one. Resolves true when the
-   * actor may stop: everything it acknowledged is in the store.
-   */
-  async flushForPassivation(): Promise<boolean> {
-    await this.writer.drained();
-    if (this.needsRecovery) return true; // nothing in memory that the store lacks
-    if (this.seq === this.snapshotSeq) return true;
-    const snapshot = { seq: this.seq, state: this.state };
-    return new Promise((resolve) => {
-      this.writer.push({
-        snapshot,
-        done: () => {
-          this.snapshotSeq = snapshot.seq;
-          this.sinceSnapshot = 0;
-          resolve(true);
-        },
-        fail: () => resolve(false),
-      });
-    });
-  }
-
-  private commit(
-    step: { state: unknown; reply?: unknown; effects?: readonly unknown[]; journal?: boolean },
-    env: Envelope,
+    readonly behavior: Behavior<unknown, unknown>,
+    readonly km: KindMetrics,
     now: number,
-  ): void {
-    this.state = step.state;
-    this.arm();
-    let entry;
-    let snapshot;
-    if (step.journal) {
-      this.seq++;
-      this.sinceSnapshot++;
-      entry = { seq: this.seq, at: now, msg: env.msg };
-      if (this.sinceSnapshot >= this.opts.snapshotEvery) {
-        snapshot = { seq: this.seq, state: this.state };
-        this.sinceSnapshot = 0;
-        this.snapshotSeq = this.seq;
-      }
-    }
-    const { reply } = env;
-    const effects = step.effects;
-    this.writer.push({
-      entry,
-      snapshot,
-      done: () => {
-        if (effects && effects.length > 0) this.opts.runEffects(this.id, effects);
-        reply?.(ok(step.reply));
-      },
-      fail: (error) => {
-        this.metrics.reject(this.behavior.kind, 'unavailable');
-        reply?.(runtimeError('unavailable', `store write failed: ${error.message}`));
-      },
-    });
+  ) {
+    this.lastActive = now;
   }
 
-  /** Restarts the actor from the store; on failure answers `env` with `unavailable`. */
-  private async tryRecover(env: Envelope): Promise<boolean> {
-    try {
-      await this.recover();
-      return true;
-    } catch (err) {
-      this.needsRecovery = true;
-      this.log.error({ err, actor: this.id }, 'actor recovery failed');
-      this.metrics.reject(this.behavior.kind, 'unavailable');
-      env.reply?.(runtimeError('unavailable', `could not recover actor ${this.id}: ${(err as Error).message}`));
-      return false;
-    }
+  get status(): CellStatus {
+    return this.status_;
   }
 
-  /** State = latest snapshot + the journal after it, replayed through the reducer. */
-  private async recover(): Promise<void> {
-    await this.writer.drained();
-    const started = performance.now();
-    const recovered = await this.store.recover(this.id);
+  /** The one place the lifecycle changes, so every transition is logged the same way. */
+  setStatus(next: CellStatus, log: Logger, why: string): void {
+    if (next === this.status_) return;
+    log.debug({ actor: this.id, from: this.status_, to: next, why }, 'actor lifecycle');
+    this.status_ = next;
+  }
+
+  get queued(): number {
+    return this.queue?.length ?? 0;
+  }
+
+  enqueue(env: Envelope): void {
+    (this.queue ??= []).push(env);
+  }
+
+  /** True when the shard should give it a turn: messages wait and nothing holds it back. */
+  get wantsTurn(): boolean {
+    return this.queued > 0 && !this.recovering && this.status_ !== 'evicted' && !(this.needsRecovery && this.pendingWindow !== 0);
+  }
+
+  /** True when it may leave memory losing nothing: no message waiting, nothing unwritten, not recovering. */
+  get idle(): boolean {
+    return this.queued === 0 && this.pendingWindow === 0 && !this.recovering;
+  }
+
+  /** Journals a step: the entry (and, every `snapshotEvery` entries, a snapshot) for the shard's window. */
+  journal(msg: unknown, at: number, snapshotEvery: number): { entry: JournalEntry; snapshot: Snapshot | undefined } {
+    this.seq++;
+    this.sinceSnapshot++;
+    const entry = { seq: this.seq, at, msg };
+    if (this.sinceSnapshot < snapshotEvery) return { entry, snapshot: undefined };
+    this.sinceSnapshot = 0;
+    this.snapshotSeq = this.seq;
+    return { entry, snapshot: { seq: this.seq, state: this.state } };
+  }
+
+  /** A snapshot of the current state for passivation. */
+  finalSnapshot(): Snapshot {
+    this.sinceSnapshot = 0;
+    this.snapshotSeq = this.seq;
+    return { seq: this.seq, state: this.state };
+  }
+
+  /** State = snapshot + the journal after it, replayed through the reducer. Throws if a replay throws. */
+  restore(recovered: Recovered): void {
     let state = recovered.snapshot ? recovered.snapshot.state : this.behavior.initial(this.id);
     let seq = recovered.snapshot?.seq ?? 0;
     for (const e of recovered.events) {
@@ -198,13 +127,10 @@ export class ActorCell {
     this.snapshotSeq = recovered.snapshot?.seq ?? 0;
     this.sinceSnapshot = recovered.events.length;
     this.needsRecovery = false;
-    this.km.activationSeconds.observe((performance.now() - started) / 1000);
-    this.arm();
   }
 
-  /** (Re)arms the wake-up timer from the state; one timer per actor, replaced only on change. */
-  private arm(): void {
-    const at = this.behavior.nextWakeAt?.(this.state);
+  /** Arms the wake-up timer for `at` (undefined: none); one timer per actor, replaced only on change. */
+  arm(at: number | undefined, now: number, wake: (cell: ActorCell) => void): void {
     if (at === this.wakeAt) return;
     this.disarm();
     if (at === undefined) return;
@@ -213,10 +139,16 @@ export class ActorCell {
       () => {
         this.wakeTimer = undefined;
         this.wakeAt = undefined;
-        this.opts.wake(this.id, this.behavior.wakeMessage);
+        wake(this);
       },
-      Math.max(0, Math.min(at - this.opts.clock(), 2_147_483_647)),
+      Math.max(0, Math.min(at - now, 2_147_483_647)),
     );
     this.wakeTimer.unref();
+  }
+
+  disarm(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeAt = undefined;
   }
 }

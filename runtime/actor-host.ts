@@ -1,12 +1,13 @@
-/** The actor host: virtual actors over nact, with a registry, passivation, deadlines and backpressure. */
-import { dispatch, spawn, spawnStateless, start, stop } from 'nact';
+/** The actor host: virtual actors in shard-level nact actors, with passivation, deadlines and backpressure. */
+import { start, stop } from 'nact';
 import type { Registry } from 'prom-client';
-import { ActorCell, type Envelope } from './actor-cell.ts';
+import type { ActorCell, Envelope } from './actor-cell.ts';
 import type { Behavior } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import type { PersistencePort } from './persistence-port.ts';
 import { runtimeError, type Result } from './result.ts';
+import { ShardActor, type ShardContext } from './shard-actor.ts';
 
 export interface ActorHostConfig {
   /** Milliseconds without a message after which an actor is snapshotted and stopped. */
@@ -19,6 +20,8 @@ export interface ActorHostConfig {
   readonly maxAttempts: number;
   /** Default `ask` deadline, milliseconds. */
   readonly askTimeoutMs: number;
+  /** Messages a shard handles in one nact turn before it yields to I/O and to other shards. */
+  readonly turnBudget: number;
 }
 
 export const defaultActorHostConfig: ActorHostConfig = {
@@ -27,6 +30,7 @@ export const defaultActorHostConfig: ActorHostConfig = {
   snapshotEvery: 100,
   maxAttempts: 3,
   askTimeoutMs: 5_000,
+  turnBudget: 1_024,
 };
 
 export interface ActorHostDeps {
@@ -38,38 +42,42 @@ export interface ActorHostDeps {
   readonly registry: Registry;
   /** Epoch ms; injectable for tests. */
   readonly clock?: () => number;
-  /** Runs the effects of a durable step, in order. Exceptions are logged, never thrown back. */
+  /** Runs the effects of a durable step that leave its shard, in order. Exceptions are logged, never thrown back. */
   readonly onEffects?: (fromId: string, effects: readonly unknown[]) => void;
-  /** The nact parent an actor lives under (default: its kind); the shard, once there are shards. */
-  readonly groupOf?: (actorId: string) => string;
-}
-
-type NactRef = ReturnType<typeof spawn>;
-
-interface Resident {
-  readonly cell: ActorCell;
-  readonly ref: NactRef;
-  /** Set while it passivates: resolves when it has stopped (or stayed, if the snapshot failed). */
-  stopping?: Promise<void>;
+  /**
+   * The shard of an actor (default: the store's, else one shard). Actors that affect each other
+   * should share one; a store that keys by shard must agree with it.
+   */
+  readonly shardOf?: (actorId: string) => number;
+  /**
+   * The target of an effect that is a message to another actor, or undefined for other effects.
+   * Messages to actors of the sender's shard are handled in the same turn and written in the same
+   * window as the step that sent them; without this every effect goes to `onEffects`.
+   */
+  readonly tellOf?: (effect: unknown) => { readonly to: string; readonly msg: unknown } | undefined;
 }
 
 /**
  * Hosts virtual actors. A message to an id activates its actor if it is not resident (the actor
  * recovers its state from the store before its first message); idle actors are passivated and
- * come back on the next message. nact silently drops a dispatch to a stopped actor, so the host
- * never dispatches to one: while an actor passivates, its messages wait in the cell and are
- * handed to its next incarnation.
+ * come back on the next message. Each shard is one nact actor that schedules its actors' cells
+ * (see shard-actor.ts); nact is used nowhere else.
  */
 export class ActorHost {
   private readonly config: ActorHostConfig;
   private readonly behaviors = new Map<string, Behavior<unknown, unknown>>();
-  private readonly residents = new Map<string, Resident>();
-  private readonly parents = new Map<string, NactRef>();
+  private readonly shards = new Map<number, ShardActor>();
   private readonly system = start();
   private readonly metrics: RuntimeMetrics;
   private readonly log: Logger;
   private readonly clock: () => number;
+  private readonly shardOf: (actorId: string) => number;
+  private readonly ctx: ShardContext;
   private readonly sweeper: NodeJS.Timeout;
+  /** Callers waiting for a cell to passivate. */
+  private readonly stopWaiters = new Map<ActorCell, (() => void)[]>();
+  /** Actors being passivated for a caller: messages to them go the long way (through `onEffects`). */
+  private readonly leaving: ((actorId: string) => boolean)[] = [];
   private closing = false;
 
   constructor(
@@ -80,7 +88,29 @@ export class ActorHost {
     for (const b of deps.behaviors) this.behaviors.set(b.kind, b);
     this.log = deps.logger.child({ component: 'actor-host' });
     this.clock = deps.clock ?? Date.now;
+    this.shardOf = deps.shardOf ?? deps.store.shardOf ?? (() => 0);
     this.metrics = new RuntimeMetrics(deps.registry, () => this.sample());
+    const tellOf = deps.tellOf ?? (() => undefined);
+    this.ctx = {
+      store: deps.store,
+      metrics: this.metrics,
+      log: this.log,
+      clock: this.clock,
+      snapshotEvery: this.config.snapshotEvery,
+      maxAttempts: this.config.maxAttempts,
+      turnBudget: this.config.turnBudget,
+      behaviorOf: (id) => this.behaviorOf(id),
+      shardOf: this.shardOf,
+      tellOf,
+      acceptsLocal: (id) => !this.leaving.some((f) => f(id)),
+      // While the host closes, an actor a step of its shard wakes leaves once it has handled it.
+      passivateOnArrival: () => this.closing,
+      runEffects: (id, effects) => this.runEffects(id, effects),
+      wake: (cell) => {
+        if (cell.behavior.wakeMessage !== undefined) this.deliver(cell.id, cell.behavior.wakeMessage);
+      },
+      passivated: (cell) => this.passivated(cell),
+    };
     const sweepEvery = Math.max(10, Math.min(1_000, this.config.passivateAfterMs / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepEvery);
     this.sweeper.unref();
@@ -88,7 +118,7 @@ export class ActorHost {
 
   /** Sends without waiting for an answer. Fails only with `overloaded` or `stopping`. */
   tell(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, deadline: 0 }, true);
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0 }, true);
   }
 
   /**
@@ -97,7 +127,7 @@ export class ActorHost {
    * acknowledged step would lose it. Fails only with `stopping`.
    */
   deliver(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, deadline: 0 }, false);
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0 }, false);
   }
 
   /**
@@ -119,18 +149,20 @@ export class ActorHost {
         clearTimeout(timer);
         resolve(result as Result<R>);
       };
-      const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs }, true);
+      const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0 }, true);
       if (!sent.ok) reply(sent);
     });
   }
 
   /** True when the actor is in memory (tests and diagnostics). */
   isResident(actorId: string): boolean {
-    return this.residents.has(actorId);
+    return this.shards.get(this.shardOf(actorId))?.cells.has(actorId) ?? false;
   }
 
   get residentCount(): number {
-    return this.residents.size;
+    let n = 0;
+    for (const shard of this.shards.values()) n += shard.cells.size;
+    return n;
   }
 
   /**
@@ -141,29 +173,31 @@ export class ActorHost {
    */
   evict(filter: (actorId: string) => boolean): number {
     let n = 0;
-    for (const [id, resident] of this.residents) {
-      if (!filter(id)) continue;
-      n++;
-      const { cell, ref } = resident;
-      cell.evicted = true;
-      cell.disarm();
-      this.residents.delete(id);
-      for (const env of cell.waiting.splice(0)) env.reply?.(runtimeError('unavailable', `actor ${id} is no longer served by this node`));
-      // Stop behind whatever is already in its nact mailbox, which the evicted cell answers.
-      dispatch(ref, { msg: undefined, deadline: 0, control: async () => stop(ref) });
+    for (const shard of this.shards.values()) {
+      for (const cell of [...shard.cells.values()]) {
+        if (!filter(cell.id)) continue;
+        n++;
+        shard.evict(cell);
+        this.releaseWaiters(cell);
+      }
     }
     if (n > 0) this.log.warn({ evicted: n }, 'actors evicted');
     return n;
   }
 
   /**
-   * Passivates the matching actors (each after the messages already in its mailbox, with a final
+   * Passivates the matching actors (each after the messages already queued for it, with a final
    * snapshot) and resolves when all have stopped. The caller keeps new messages away from them
-   * (a message sent meanwhile would activate the actor again).
+   * (a message sent meanwhile would activate the actor again); messages they send each other
+   * meanwhile go the long way, through `onEffects`.
    */
   async passivateWhere(filter: (actorId: string) => boolean): Promise<void> {
-    const matching = [...this.residents.entries()].filter(([id]) => filter(id)).map(([, r]) => r);
-    await Promise.all(matching.map((r) => this.passivate(r)));
+    this.leaving.push(filter);
+    try {
+      await this.passivateMatching(filter);
+    } finally {
+      this.leaving.splice(this.leaving.indexOf(filter), 1);
+    }
   }
 
   /** Passivates every actor (final snapshots) and stops the actor system. */
@@ -171,8 +205,25 @@ export class ActorHost {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweeper);
-    await Promise.all([...this.residents.values()].map((r) => this.passivate(r)));
+    // Messages between actors of one shard are still handled (they are consequences of steps
+    // already taken); an actor they activate passivates after them, so repeat until none is left.
+    while (this.residentCount > 0) await this.passivateMatching(() => true);
+    for (const shard of this.shards.values()) shard.stop();
     stop(this.system);
+  }
+
+  /** Asks every matching actor to passivate (after what is queued for it); resolves when all have left. */
+  private async passivateMatching(filter: (actorId: string) => boolean): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const shard of this.shards.values()) {
+      for (const cell of [...shard.cells.values()]) {
+        if (!filter(cell.id)) continue;
+        waits.push(new Promise<void>((resolve) => this.waitFor(cell, resolve)));
+        cell.passivateRequested = true;
+        shard.passivate(cell, true);
+      }
+    }
+    await Promise.all(waits);
   }
 
   private send(actorId: string, env: Envelope, bounded: boolean): Result<void> {
@@ -180,111 +231,57 @@ export class ActorHost {
       this.metrics.reject(kindOf(actorId), 'stopping');
       return runtimeError('stopping', 'the actor host is shutting down');
     }
-    const resident = this.residents.get(actorId) ?? this.activate(actorId);
-    const { cell } = resident;
-    if (bounded && cell.inflight >= this.config.mailboxBound) {
-      this.metrics.reject(kindOf(actorId), 'overloaded');
+    const shard = this.shardFor(this.shardOf(actorId));
+    const cell = shard.cell(actorId);
+    if (bounded && cell.queued >= this.config.mailboxBound) {
+      this.metrics.reject(cell.behavior.kind, 'overloaded');
       return runtimeError('overloaded', `mailbox of ${actorId} is full (${this.config.mailboxBound} messages)`);
     }
-    cell.inflight++;
-    cell.lastActive = this.clock();
-    if (cell.status === 'stopping') cell.waiting.push(env);
-    else dispatch(resident.ref, env);
+    shard.enqueue(cell, env);
     return { ok: true, value: undefined };
   }
 
-  private activate(actorId: string): Resident {
+  private shardFor(no: number): ShardActor {
+    let shard = this.shards.get(no);
+    if (!shard) {
+      shard = new ShardActor(no, this.system, `shard-${no}`, this.ctx);
+      this.shards.set(no, shard);
+    }
+    return shard;
+  }
+
+  private behaviorOf(actorId: string): Behavior<unknown, unknown> {
     const kind = kindOf(actorId);
     const behavior = this.behaviors.get(kind);
     if (!behavior) throw new TypeError(`no behaviour for actor kind "${kind}" (actor id ${actorId})`);
-    const cell = new ActorCell(
-      actorId,
-      behavior,
-      this.deps.store,
-      {
-        snapshotEvery: this.config.snapshotEvery,
-        maxAttempts: this.config.maxAttempts,
-        clock: this.clock,
-        runEffects: (id, effects) => this.runEffects(id, effects),
-        wake: (id, msg) => void this.deliver(id, msg),
-      },
-      this.metrics,
-      this.log,
-    );
-    const ref = spawn(this.parentFor(actorId), (_state: unknown, env: Envelope) => cell.handle(env), nactName(actorId), {
-      onCrash: (_msg: unknown, err: unknown, ctx: { resume: symbol }) => {
-        // ActorCell catches reducer errors itself; reaching here is a bug in the host.
-        this.log.error({ err, actor: actorId }, 'actor handler failed outside the reducer');
-        return ctx.resume;
-      },
-    } as never);
-    const resident = { cell, ref };
-    this.residents.set(actorId, resident);
-    this.metrics.kind(kind).activations.inc();
-    return resident;
-  }
-
-  private parentFor(actorId: string): NactRef {
-    const group = this.deps.groupOf?.(actorId) ?? kindOf(actorId);
-    let parent = this.parents.get(group);
-    if (!parent) {
-      parent = spawnStateless(this.system, () => undefined, nactName(group));
-      this.parents.set(group, parent);
-    }
-    return parent;
+    return behavior;
   }
 
   private sweep(): void {
     const idleBefore = this.clock() - this.config.passivateAfterMs;
-    for (const resident of this.residents.values()) {
-      const { cell } = resident;
-      if (cell.status === 'active' && cell.lastActive <= idleBefore && cell.quiescent) void this.passivate(resident);
+    for (const shard of this.shards.values()) {
+      for (const cell of shard.cells.values()) {
+        if (cell.lastActive <= idleBefore) shard.passivate(cell, false);
+      }
     }
   }
 
-  /**
-   * Snapshots and stops an actor. The stop runs through the actor's own mailbox, after every
-   * message already dispatched to it; messages that arrive meanwhile wait in the cell and go to
-   * a new incarnation (or back to this one if the final snapshot fails).
-   */
-  private passivate(resident: Resident): Promise<void> {
-    const { cell, ref } = resident;
-    if (cell.status === 'stopping') return resident.stopping ?? Promise.resolve();
-    cell.status = 'stopping';
-    resident.stopping = new Promise((resolve) => {
-      const control = async (): Promise<void> => {
-        await this.finishPassivation(resident);
-        resident.stopping = undefined;
-        resolve();
-      };
-      dispatch(ref, { msg: undefined, deadline: 0, control });
-    });
-    return resident.stopping;
+  private waitFor(cell: ActorCell, resolve: () => void): void {
+    const list = this.stopWaiters.get(cell);
+    if (list) list.push(resolve);
+    else this.stopWaiters.set(cell, [resolve]);
   }
 
-  private async finishPassivation(resident: Resident): Promise<void> {
-    const { cell, ref } = resident;
-    if (cell.evicted) return; // evict() stopped it and answered its messages
-    const flushed = await cell.flushForPassivation();
-    if (!flushed) {
-      this.log.warn({ actor: cell.id }, 'passivation postponed: final snapshot failed');
-      cell.status = 'active';
-      for (const env of cell.waiting.splice(0)) dispatch(ref, env);
-      return;
-    }
-    cell.disarm();
-    stop(ref);
-    if (this.residents.get(cell.id) === resident) this.residents.delete(cell.id);
-    this.metrics.kind(kindOf(cell.id)).passivations.inc();
-    if (cell.waiting.length === 0) return;
-    if (this.closing) {
-      for (const env of cell.waiting.splice(0)) env.reply?.(runtimeError('stopping', 'the actor host is shutting down'));
-      return;
-    }
-    // Messages that came in while it stopped: a new incarnation recovers and takes them.
-    const next = this.activate(cell.id);
-    next.cell.inflight += cell.waiting.length;
-    for (const env of cell.waiting.splice(0)) dispatch(next.ref, env);
+  private passivated(cell: ActorCell): void {
+    this.metrics.kind(cell.behavior.kind).passivations.inc();
+    this.releaseWaiters(cell);
+  }
+
+  private releaseWaiters(cell: ActorCell): void {
+    const waiters = this.stopWaiters.get(cell);
+    if (!waiters) return;
+    this.stopWaiters.delete(cell);
+    for (const w of waiters) w();
   }
 
   private runEffects(fromId: string, effects: readonly unknown[]): void {
@@ -300,11 +297,13 @@ export class ActorHost {
     const resident = new Map<string, number>();
     let queued = 0;
     let deepest = 0;
-    for (const [id, { cell }] of this.residents) {
-      const kind = kindOf(id);
-      resident.set(kind, (resident.get(kind) ?? 0) + 1);
-      queued += cell.inflight;
-      if (cell.inflight > deepest) deepest = cell.inflight;
+    for (const shard of this.shards.values()) {
+      for (const cell of shard.cells.values()) {
+        const kind = cell.behavior.kind;
+        resident.set(kind, (resident.get(kind) ?? 0) + 1);
+        queued += cell.queued;
+        if (cell.queued > deepest) deepest = cell.queued;
+      }
     }
     return { resident, queued, deepest };
   }
@@ -314,12 +313,4 @@ export class ActorHost {
 export function kindOf(actorId: string): string {
   const i = actorId.indexOf(':');
   return i < 0 ? actorId : actorId.slice(0, i);
-}
-
-/**
- * nact accepts only `[a-z0-9-$_.+!*'(),]` in names and throws inside `spawn` otherwise; ids
- * carry `:` and arbitrary characters, so every other character (and `$`) becomes `$<hex>$`.
- */
-export function nactName(id: string): string {
-  return id.replace(/[^a-zA-Z0-9\-_.+!*'(),]/g, (c) => `$${c.codePointAt(0)!.toString(16)}$`);
 }

@@ -11,8 +11,8 @@ export interface HomeView {
   readonly ruleStatus?: Readonly<Record<string, { readonly suspended?: Suspension }>>;
   /** IANA time zone of time conditions. */
   readonly timezone: string;
-  /** Latest reported attribute values per device id. */
-  readonly devices: Readonly<Record<string, { readonly attributes: Readonly<Record<string, Value>> }>>;
+  /** Latest reported values per device id of the attributes conditions read (see rule-interest.ts). */
+  readonly values: Readonly<Record<string, Readonly<Record<string, Value>>>>;
 }
 
 /** The trigger that matched, with what the change carried. */
@@ -81,7 +81,7 @@ export function evaluate(home: HomeView, change: DeviceChanged, now: number): Fi
   let localNow: number | undefined; // computed once, only if a time condition needs it
   const minutes = (): number => (localNow ??= localMinutes(now, home.timezone));
   const attributeOf = (device: string, attribute: string): Value | undefined => {
-    const attributes = device === change.deviceId ? change.attributes : ownGet(home.devices, device)?.attributes;
+    const attributes = device === change.deviceId ? change.attributes : ownGet(home.values, device);
     return attributes === undefined ? undefined : ownGet(attributes, attribute);
   };
   for (const rule of Object.values(home.rules)) {

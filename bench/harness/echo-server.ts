@@ -4,12 +4,14 @@
  * report batch is acked at once (cumulative ack of its last seq). Runs as its own process, like a
  * node, so the load hubs measure the same path minus our runtime.
  *
- * As a script: `node --import tsx bench/harness/echo-server.ts <window>` prints `echo listening grpc=HOST:PORT`.
+ * As a script: `node dist/bench/harness/echo-server.js <window>` (or the source under tsx) prints
+ * `echo listening grpc=HOST:PORT`; `startEchoServer` starts it in the flavour of its caller.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadProto } from '../../protos/load-proto.ts';
+import { scriptEntry } from '../../tools/process/script-entry.ts';
 
 type HubMessage = { hello?: unknown; reports?: { items: { seq: string }[] }; command_result?: unknown; ping?: unknown };
 
@@ -41,7 +43,8 @@ export interface EchoServer {
 
 /** Starts the echo server as a child process; resolves once it listens. */
 export function startEchoServer(window: number): Promise<EchoServer> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, String(window)], {
+  const entry = scriptEntry('bench/harness/echo-server.ts');
+  const child: ChildProcess = spawn(process.execPath, [...entry.execArgv, entry.file, String(window)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

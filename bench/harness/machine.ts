@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, freemem, hostname, loadavg, platform, release, totalmem, type as osType } from 'node:os';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../tools/process/script-entry.ts';
 
 export interface Machine {
   readonly cpus: number;
@@ -32,7 +33,8 @@ export interface GitInfo {
   readonly error?: string;
 }
 
-const root = join(import.meta.dirname, '..', '..');
+// The repository root, whether this runs from bench/harness/ or dist/bench/harness/.
+const root = PACKAGE_ROOT;
 
 export function describeMachine(): Machine {
   const list = cpus();

@@ -1,14 +1,14 @@
 /**
- * The benchmarks' child processes, one protocol for all: a TypeScript worker started with
- * `node --import tsx`, its input as JSON in the environment, and over the IPC channel its
+ * The benchmarks' child processes, one protocol for all: a worker script started as the parent
+ * runs (compiled `dist/…/*.js` under `npm run bench`, the TypeScript source under tsx when a test
+ * imports the harness), its input as JSON in the environment, and over the IPC channel its
  * progress, log lines and result (a run-to-completion worker), its port (a server), or replies to
  * requests (a long-lived worker such as the load process). Every child started here is tracked
  * and killed when the parent exits, and `stop` is safe to call more than once.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { OWN_FLAVOUR, PACKAGE_ROOT, scriptEntry, type EntryFlavour } from '../../tools/process/script-entry.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const INPUT_ENV = 'BENCH_WORKER_INPUT';
 
 /** Node flags of a worker that measures memory: forced GCs, and room for 100,000s of actors. */
@@ -61,14 +61,20 @@ export interface ForkOptions {
   readonly nodeArgs?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly onMessage?: (msg: WorkerMessage) => void;
+  /** Compiled (`dist/`) or source (tsx) worker; default: the parent's own flavour. */
+  readonly entry?: EntryFlavour;
 }
 
-/** Forks `script` (a path relative to the repository root) under tsx with `input` in its environment. */
+/**
+ * Forks `script` (the repository-relative source path, e.g. `bench/harness/load-worker.ts`) with
+ * `input` in its environment: its compiled `.js` under dist/ or the source under tsx (see `entry`).
+ */
 export function forkWorker(script: string, input: unknown, options: ForkOptions = {}): ChildHandle {
+  const entry = scriptEntry(script, options.entry ?? OWN_FLAVOUR);
   installExitHook();
-  const child = fork(join(root, script), [], {
-    cwd: root,
-    execArgv: [...(options.nodeArgs ?? []), '--import', 'tsx'],
+  const child = fork(entry.file, [], {
+    cwd: PACKAGE_ROOT,
+    execArgv: [...(options.nodeArgs ?? []), ...entry.execArgv],
     env: { ...process.env, ...options.env, [INPUT_ENV]: JSON.stringify(input) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'json',

@@ -10,6 +10,7 @@ import { simRule } from '../../tools/hub-sim/sim-home.ts';
 import { startNodeProcess } from '../../tools/process/node-process.ts';
 import { startTestRedis } from '../../tools/process/redis-server.ts';
 import { LatencyRecorder } from '../harness/hdr.ts';
+import { cpuStopwatch } from '../harness/process-cpu.ts';
 import { LoadPool } from '../harness/load-client.ts';
 import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes } from '../harness/node-api.ts';
 import type { Figure, LatencySummary, Scenario, ScenarioContext } from '../harness/scenario.ts';
@@ -17,6 +18,8 @@ import { Cleanups, given, round, target, timed } from '../harness/scenario-kit.t
 
 const TARGET_RATE = 20_000;
 const TARGET_P99_MS = 10;
+/** Node CPU (user + system) per acked report with small batches. */
+const TARGET_CPU_US = 50;
 
 /** Motion triggers per home per second that storm control lets through for a run of `seconds`, with a margin. */
 export function triggerRate(seconds: number, perHubPerSec: number): number {
@@ -73,6 +76,7 @@ export const latencyScenario: Scenario = {
         const perHub = rate / homes;
         const every = 1000 / triggerRate(total, perHub);
         await pool.all('sim.run', () => ({ perHubPerSec: perHub, durationMs: warmupMs, motionEveryMs: every, record: false }));
+        const cpu = cpuStopwatch(node.child.pid);
         const r = await timed(
           ctx,
           `latency at ${rate}/s`,
@@ -84,6 +88,9 @@ export const latencyScenario: Scenario = {
         const ack = LatencyRecorder.merge(r.map((x) => x.ackLatency)).summary(`report → ack at hub, ${label}`);
         const achieved = r.reduce((a, x) => a + x.acked / (x.elapsedMs / 1000), 0);
         const missed = r.reduce((a, x) => a + x.missed, 0);
+        const cpuSeconds = cpu.stop();
+        const acked = r.reduce((a, x) => a + x.acked, 0);
+        const cpuPerReport = cpuSeconds === undefined || acked === 0 ? undefined : round((cpuSeconds / acked) * 1e6, 1);
         latencies.push(command, ack);
         const isTarget = rate === TARGET_RATE;
         figures.push({
@@ -93,12 +100,20 @@ export const latencyScenario: Scenario = {
           ...(isTarget ? target(command.p99, '≤', TARGET_P99_MS, 'ms') : {}),
         });
         figures.push({ name: `achieved rate at ${label}`, value: round(achieved, 0), unit: 'reports/s' });
+        if (cpuPerReport !== undefined) {
+          figures.push({
+            name: `node CPU per report at ${label} (small batches)`,
+            value: cpuPerReport,
+            unit: 'µs',
+            ...target(cpuPerReport, '≤', TARGET_CPU_US, 'µs'),
+          });
+        }
         notes.push(
           `${label}: achieved ${Math.round(achieved)} reports/s; ${command.count} commands timed (a motion trigger per home every ${Math.round(every)} ms); ` +
-            `command p50 ${command.p50} p99 ${command.p99} p99.9 ${command.p999} max ${command.max} ms; ack p99 ${ack.p99} ms${missed > 0 ? `; ${missed} triggers got no command within 2 s` : ''}`,
+            `command p50 ${command.p50} p99 ${command.p99} p99.9 ${command.p999} max ${command.max} ms; ack p99 ${ack.p99} ms; node CPU ${cpuPerReport ?? '?'} µs per report${missed > 0 ? `; ${missed} triggers got no command within 2 s` : ''}`,
         );
         ctx.log(
-          `  ${label}: command p50 ${command.p50} ms p99 ${command.p99} ms (n=${command.count}), ack p99 ${ack.p99} ms, achieved ${Math.round(achieved)}/s${missed ? `, ${missed} missed` : ''}`,
+          `  ${label}: command p50 ${command.p50} ms p99 ${command.p99} ms (n=${command.count}), ack p99 ${ack.p99} ms, achieved ${Math.round(achieved)}/s, node CPU ${cpuPerReport ?? '?'} µs/report${missed ? `, ${missed} missed` : ''}`,
         );
       }
       await pool.all('sim.close', () => ({}));

@@ -26,6 +26,8 @@ export interface CredentialStore {
   findHub(digest: string): Promise<HubCredential | undefined>;
   putToken(digest: string, grant: AppTokenGrant): Promise<void>;
   findToken(digest: string): Promise<AppTokenGrant | undefined>;
+  /** Deletes the grant of `digest`; true when there was one. Nodes that cached it stop honouring it within their cache's TTL. */
+  revokeToken(digest: string): Promise<boolean>;
 }
 
 export class MemoryCredentialStore implements CredentialStore {
@@ -46,5 +48,9 @@ export class MemoryCredentialStore implements CredentialStore {
 
   async findToken(digest: string): Promise<AppTokenGrant | undefined> {
     return this.tokens.get(digest);
+  }
+
+  async revokeToken(digest: string): Promise<boolean> {
+    return this.tokens.delete(digest);
   }
 }

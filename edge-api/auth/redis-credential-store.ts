@@ -1,4 +1,4 @@
-/** Hub credentials and app token grants in Redis, one JSON string per digest, written once. */
+/** Hub credentials and app token grants in Redis, one JSON string per digest, written once (a grant is deleted on revocation). */
 import type { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { SCOPES, type AppTokenGrant, type CredentialStore, type HubCredential, type Scope } from './credential-store.ts';
@@ -69,6 +69,11 @@ export class RedisCredentialStore implements CredentialStore {
     const key = this.keys.appToken(digest);
     const json = await this.client.get(key);
     return json === null ? undefined : decodeGrant(json, key);
+  }
+
+  /** DEL: a revoked digest may be written again by a later `putToken` (a new secret never has the same digest). */
+  async revokeToken(digest: string): Promise<boolean> {
+    return (await this.client.del(this.keys.appToken(digest))) > 0;
   }
 
   /** SET NX; when the key exists, succeeds only if it already holds this very value. */

@@ -1,15 +1,16 @@
 /** The guard in front of every /v1 route: authentication, path ids, home and scope access, rate limits. */
 import type { MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import type { CredentialStore } from '../auth/credential-store.ts';
-import { bearerToken, hashSecret, safeEqual } from '../auth/secrets.ts';
+import { bearerToken, safeEqual } from '../auth/secrets.ts';
+import type { TokenGrantCache } from '../auth/token-grant-cache.ts';
 import { HttpError } from './http-error.ts';
 import type { Admission, RequestLimiter } from './rate-limiter.ts';
-import { checkPathIds } from './request-input.ts';
+import { checkPathIds, requestHeader } from './request-input.ts';
 import type { Policy, Principal } from './route-context.ts';
 
 export interface GuardDeps {
-  readonly credentials: CredentialStore;
+  /** App token grants, cached briefly (see its TTL for how soon a revocation elsewhere is seen). */
+  readonly tokens: TokenGrantCache;
   readonly adminToken: string;
   readonly limiter: RequestLimiter;
   /** Epoch ms. */
@@ -40,23 +41,24 @@ const unauthenticated = (message: string): HttpError =>
 export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHandler {
   if (deps.adminToken.length === 0) throw new Error('the admin token must not be empty');
 
-  async function authenticate(header: string | undefined): Promise<Principal> {
+  /** `now`: epoch ms of the request. */
+  async function authenticate(header: string | undefined, now: number): Promise<Principal> {
     const token = bearerToken(header);
     if (token === undefined) throw unauthenticated('missing bearer token: send Authorization: Bearer <token>');
     if (safeEqual(token, deps.adminToken)) return { kind: 'admin' };
-    const digest = hashSecret(token);
     // A store that cannot answer (Redis down) is the server's trouble, not the caller's: 503, not 500.
-    const grant = await deps.credentials.findToken(digest).catch(() => {
+    const resolved = await deps.tokens.resolve(token, now).catch(() => {
       throw new HttpError('unavailable', 'credentials cannot be checked right now');
     });
-    if (grant === undefined) throw unauthenticated('unknown bearer token');
-    return { kind: 'app', digest, grant };
+    if (resolved === undefined) throw unauthenticated('unknown bearer token');
+    return { kind: 'app', digest: resolved.digest, grant: resolved.grant };
   }
 
   return (policy) =>
     createMiddleware(async (c, next) => {
-      const principal = await authenticate(c.req.header('authorization'));
+      // One clock read per request, shared by the token cache and the buckets.
       const now = deps.clock();
+      const principal = await authenticate(requestHeader(c, 'authorization'), now);
       refuse(deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now), 'token');
       const params = c.req.param() as Record<string, string>;
       checkPathIds(params);

@@ -1,10 +1,10 @@
 /** The HTTP edge: one Hono app with the app-facing API, probes and metrics, over the actor router. */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
+import { TokenGrantCache, type TokenGrantCacheConfig } from '../auth/token-grant-cache.ts';
 import type { EventFeed } from '../events/event-feed.ts';
 import { createGuard } from './access-guard.ts';
 import { registerAdminRoutes, type ClusterAdminPort } from './admin-routes.ts';
@@ -12,9 +12,10 @@ import { registerAutomationRoutes } from './automation-routes.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerEventStream } from './event-stream.ts';
 import { registerHomeRoutes } from './home-routes.ts';
-import { errorResponse, handleErrors, HttpError, routeNotFound } from './http-error.ts';
+import { handleErrors, routeNotFound } from './http-error.ts';
 import { HttpMetrics, measureRequests } from './http-metrics.ts';
 import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
+import { requestBodyLimit } from './request-body-limit.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
 
 /** Readiness of the node: `ready` false answers 503 so load balancers stop sending traffic. */
@@ -35,6 +36,8 @@ export interface HttpDeps {
   readonly maxBodyBytes: number;
   /** Requests per second per token and per home, and the bucket size of both. Default 50/s, 100/s, burst 100. */
   readonly rateLimit?: RateLimitConfig;
+  /** Size and TTL of the app token cache. Default 10 000 tokens, 1 000 ms: a revocation on another node is seen here within the TTL. */
+  readonly tokenCache?: Partial<TokenGrantCacheConfig>;
   /** Deadline of each actor ask, milliseconds; default the actor host's. */
   readonly askTimeoutMs?: number;
   /** Milliseconds between SSE heartbeat comments. Default 15 000. */
@@ -62,8 +65,8 @@ function registerProbeRoutes(app: Hono, registry: Registry, readiness: Readiness
 }
 
 /**
- * Builds the edge. Middleware order: metrics (outermost, sees every status) → body limit → the
- * route's guard (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
+ * Builds the edge. Middleware order: metrics (outermost, sees every status) → body limit (not on
+ * GET/HEAD) → the route's guard (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
  * `{error: {code, message, details?}}` with the status from the one code table.
  */
 export function createHttpApp(deps: HttpDeps): Hono {
@@ -72,15 +75,17 @@ export function createHttpApp(deps: HttpDeps): Hono {
   }
   const log = deps.logger.child({ component: 'http' });
   const clock = deps.clock ?? Date.now;
+  const tokens = new TokenGrantCache(deps.credentials, deps.tokenCache);
   const ctx: RouteContext = {
     ask: createAsk(deps.router, deps.askTimeoutMs),
     guard: createGuard({
-      credentials: deps.credentials,
+      tokens,
       adminToken: deps.adminToken,
       limiter: new RequestLimiter(deps.rateLimit ?? defaultRateLimit),
       clock,
     }),
     credentials: deps.credentials,
+    tokens,
     feed: deps.feed,
     clock,
     sseHeartbeatMs: deps.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
@@ -89,13 +94,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   const app = new Hono();
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) => errorResponse(c, new HttpError('payload_too_large', `the body exceeds ${deps.maxBodyBytes} bytes`)),
-    }),
-  );
+  app.use('*', requestBodyLimit(deps.maxBodyBytes));
 
   registerProbeRoutes(app, deps.registry, deps.readiness);
   registerHomeRoutes(app, ctx);

@@ -17,6 +17,7 @@ import {
   PATH_ID_MAX,
   queryInt,
   readJsonObject,
+  requestHeader,
 } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -50,13 +51,13 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
   app.get('/v1/homes/:homeId/devices/:deviceId', guard('read'), async (c) => {
     const shadow = await ask(deviceActorId(c.req.param('homeId'), c.req.param('deviceId')), { type: 'shadow.get' });
     c.header('ETag', etagOf(shadow.version));
-    if (noneMatchHits(c.req.header('if-none-match'), shadow.version)) return c.body(null, 304);
+    if (noneMatchHits(requestHeader(c, 'if-none-match'), shadow.version)) return c.body(null, 304);
     return c.json(shadow);
   });
 
   app.patch('/v1/homes/:homeId/devices/:deviceId', guard('control'), async (c) => {
     const actorId = deviceActorId(c.req.param('homeId'), c.req.param('deviceId'));
-    const ifVersion = ifMatchVersion(c.req.header('if-match'));
+    const ifVersion = ifMatchVersion(requestHeader(c, 'if-match'));
     const body = await readJsonObject(c);
     onlyFields(body, ['desired']);
     // The device checks the values; its errors name the fields of `desired`.

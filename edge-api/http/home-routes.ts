@@ -1,9 +1,9 @@
-/** Provisioning routes: create and read homes, register hubs (secret shown once), mint app tokens. */
+/** Provisioning routes: create and read homes, register hubs (secret shown once), mint and revoke app tokens. */
 import type { Hono } from 'hono';
 import { HOME_ID, homeActorId } from '../../actors/actor-id.ts';
 import { SCOPES, type Scope } from '../auth/credential-store.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
-import { HttpError, invalidArgument } from './http-error.ts';
+import { HttpError, invalidArgument, notFound } from './http-error.ts';
 import { onlyFields, readJsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -66,5 +66,16 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     const token = newSecret('app');
     await ctx.credentials.putToken(hashSecret(token), { homes, scopes, createdAt: ctx.clock() }).catch(storeDown);
     return c.json({ token, homes, scopes }, 201);
+  });
+
+  // Tokens have no ids yet, so the operator names the token itself. Effective on this node at
+  // once, on other nodes within their token cache's TTL (1 s by default).
+  app.post('/v1/tokens/revoke', guard('admin'), async (c) => {
+    const body = await readJsonObject(c);
+    onlyFields(body, ['token']);
+    if (typeof body.token !== 'string' || body.token === '') throw invalidArgument('token', 'must be the app token to revoke');
+    const revoked = await ctx.tokens.revoke(hashSecret(body.token)).catch(storeDown);
+    if (!revoked) throw notFound('no such app token');
+    return c.body(null, 204);
   });
 }

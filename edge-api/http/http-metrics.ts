@@ -1,5 +1,6 @@
 /** HTTP edge metrics: requests by method, route pattern and status, and a latency histogram. */
 import type { Context, MiddlewareHandler } from 'hono';
+import type { RouterRoute } from 'hono/types';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
@@ -40,28 +41,65 @@ export class HttpMetrics {
   }
 }
 
-/** The pattern of the route that answered (`/v1/homes/:homeId/devices/:deviceId`), not the raw path. */
-function routeOf(c: Context): string {
+/** The prom-client children of one method and route: resolved once, then reused by every request. */
+interface RouteSeries {
+  readonly seconds: { observe(value: number): void };
+  /** Counter children by status code. */
+  readonly byStatus: Map<number, { inc(): void }>;
+}
+
+/**
+ * The route that answered: the last matched entry that is a route, not middleware registered with
+ * `use` (method ALL). Undefined when no route matched.
+ */
+function routeOf(c: Context): RouterRoute | undefined {
   const routes = matchedRoutes(c);
   for (let i = routes.length - 1; i >= 0; i--) {
     const r = routes[i];
-    // Middleware registered with `use` has method ALL; only a route names the request.
-    if (r && r.method !== 'ALL') return r.path;
+    if (r && r.method !== 'ALL') return r;
   }
-  return UNMATCHED_ROUTE;
+  return undefined;
 }
 
-/** Outermost middleware: counts and times every request, including failed ones. */
+/**
+ * Outermost middleware: counts and times every request, including failed ones. Labels are the
+ * method and the route's pattern (`/v1/homes/:homeId/devices/:deviceId`), not the raw path.
+ *
+ * The label children are resolved once per route, method and status and kept (keyed by Hono's
+ * route object, created once at registration): prom-client's `labels()` validates, copies and
+ * binds on every call. The keys are bounded:
+ * registered routes (plus one for unmatched requests) × HTTP methods × status codes.
+ */
 export function measureRequests(metrics: HttpMetrics): MiddlewareHandler {
+  const byRoute = new Map<RouterRoute | undefined, Map<string, RouteSeries>>();
+
+  function seriesOf(route: RouterRoute | undefined, method: string): RouteSeries {
+    let byMethod = byRoute.get(route);
+    if (!byMethod) byRoute.set(route, (byMethod = new Map<string, RouteSeries>()));
+    let series = byMethod.get(method);
+    if (!series) {
+      series = { seconds: metrics.seconds.labels(method, route?.path ?? UNMATCHED_ROUTE), byStatus: new Map() };
+      byMethod.set(method, series);
+    }
+    return series;
+  }
+
   return async (c, next) => {
     const start = performance.now();
     try {
       await next();
     } finally {
-      const route = routeOf(c);
       const method = c.req.method;
-      metrics.requests.labels(method, route, String(c.res.status)).inc();
-      metrics.seconds.labels(method, route).observe((performance.now() - start) / 1000);
+      const route = routeOf(c);
+      const series = seriesOf(route, method);
+      const status = c.res.status;
+      let counter = series.byStatus.get(status);
+      if (!counter) {
+        counter = metrics.requests.labels(method, route?.path ?? UNMATCHED_ROUTE, String(status));
+        series.byStatus.set(status, counter);
+      }
+      counter.inc();
+      series.seconds.observe((performance.now() - start) / 1000);
     }
   };
 }

@@ -5,6 +5,7 @@ import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor, type AskError, type MsgFor, type ReplyOf } from '../ask-actor.ts';
 import type { AppTokenGrant, CredentialStore, Scope } from '../auth/credential-store.ts';
+import type { TokenGrantCache } from '../auth/token-grant-cache.ts';
 import { isErrorCode } from '../error-codes.ts';
 import type { EventFeed } from '../events/event-feed.ts';
 import { HttpError } from './http-error.ts';
@@ -21,6 +22,8 @@ export interface RouteContext {
   /** Middleware a route must put first: authentication, path ids, access, rate limits. */
   readonly guard: (policy: Policy) => MiddlewareHandler;
   readonly credentials: CredentialStore;
+  /** The guard's token grants; revoke through it so this node stops honouring a token at once. */
+  readonly tokens: TokenGrantCache;
   readonly feed: EventFeed;
   /** Epoch ms. */
   readonly clock: () => number;

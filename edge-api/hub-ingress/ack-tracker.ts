@@ -1,6 +1,6 @@
 /** The credit window and cumulative acks of one hub stream: which received reports are processed, and up to where. */
 
-/** A report received on the stream, waiting to be covered by an ack. */
+/** A report received on the stream, waiting to be covered by an ack (the intake's own record of it may carry more). */
 export interface PendingReport {
   readonly seq: number;
   /** Epoch ms of its receipt on this stream. */
@@ -8,9 +8,9 @@ export interface PendingReport {
   done: boolean;
 }
 
-export interface AckTrackerDeps {
+export interface AckTrackerDeps<E extends PendingReport> {
   /** Writes `ack {up_to_seq}`; `covered` are the reports the ack newly covers, oldest first. */
-  readonly onAck: (upToSeq: number, covered: readonly PendingReport[]) => void;
+  readonly onAck: (upToSeq: number, covered: readonly E[]) => void;
   /** Schedules the coalesced flush; `setImmediate` unless a test wants control. */
   readonly schedule?: (flush: () => void) => void;
 }
@@ -25,16 +25,18 @@ export interface AckTrackerDeps {
  * devices, 20k reports in batches of 50 → 20,000 acks, 14.8k reports/s); one flush per event-loop
  * turn gave one ack per batch (400 acks) and 28k reports/s, for at most one loop turn of latency.
  */
-export class AckTracker {
-  private readonly queue: PendingReport[] = [];
+export class AckTracker<E extends PendingReport = PendingReport> {
+  private readonly queue: E[] = [];
   /** Index of the oldest report not yet covered by an ack. */
   private head = 0;
   private acked = 0;
   private scheduled = false;
   private stopped = false;
   private readonly schedule: (flush: () => void) => void;
+  /** Made once: scheduling a flush allocates no closure. */
+  private readonly flushNow = (): void => this.flush();
 
-  constructor(private readonly deps: AckTrackerDeps) {
+  constructor(private readonly deps: AckTrackerDeps<E>) {
     this.schedule = deps.schedule ?? ((flush) => void setImmediate(flush));
   }
 
@@ -48,21 +50,19 @@ export class AckTracker {
     return this.acked;
   }
 
-  /** Records a report; `seq` must exceed every seq recorded before. */
-  receive(seq: number, now: number): PendingReport {
+  /** Records a report (not yet done); its seq must exceed every seq recorded before. */
+  receive(entry: E): void {
     const last = this.queue.at(-1);
-    if (last !== undefined && seq <= last.seq) throw new RangeError(`seq ${seq} after ${last.seq}: seqs must increase`);
-    const entry: PendingReport = { seq, receivedAt: now, done: false };
+    if (last !== undefined && entry.seq <= last.seq) throw new RangeError(`seq ${entry.seq} after ${last.seq}: seqs must increase`);
     this.queue.push(entry);
-    return entry;
   }
 
   /** Marks a report processed (applied and durable, or rejected with an error); the ack follows. */
-  complete(entry: PendingReport): void {
+  complete(entry: E): void {
     entry.done = true;
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    this.schedule(() => this.flush());
+    this.schedule(this.flushNow);
   }
 
   /** No more acks (the stream is ending). */

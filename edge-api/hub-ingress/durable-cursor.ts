@@ -1,68 +1,107 @@
-/** Tells the hub actor how far a hub's reports are durable (`hub.durable`), coalesced: one ask in flight, latest value wins. */
+/** Tells the hub actor how far a hub's reports are durable (`hub.durable`), at most about once per interval per stream. */
 import type { HubActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor } from '../ask-actor.ts';
 
+export interface DurableCursorOptions {
+  /** Milliseconds between two `hub.durable` steps of this stream at least; 0 = after every ack. */
+  readonly intervalMs: number;
+  /** Epoch ms. */
+  readonly clock: () => number;
+}
+
 /**
  * The hub actor's `lastDurableSeq` is where a reconnecting hub resumes (the welcome's
- * last_durable_seq). It may lag the acks a little: every report up to an ack is already durable in
- * its device actor, which ignores a re-sent one, so a lag costs re-sends, never correctness.
+ * last_durable_seq). It may lag the acks: every report up to an ack is already durable in its
+ * device actor, which acks a re-sent one without applying it again, so a lag costs re-sends,
+ * never correctness. Writing it on every ack was a journaled hub step per report batch; now the
+ * first ack after a quiet interval is written at once, later ones together when the interval has
+ * passed (one ask in flight, the latest value wins), and the last one when the stream ends in
+ * order. A stream that breaks (or a node that dies) leaves at most one interval of acks to re-send.
  */
 export class DurableCursor {
   /** Highest value the hub actor confirmed. */
   private confirmed = 0;
-  /** Highest value not yet confirmed, waiting for the ask in flight (or for a retry after a failure). */
-  private pending: number | undefined;
+  /** Highest value sent (in flight or confirmed); falls back to `confirmed` when an ask fails. */
+  private sent = 0;
+  /** Highest value acked to the hub. */
+  private wanted = 0;
   private inFlight = false;
-  private finished = false;
+  private lastSentAt = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  /** undefined while the stream runs; then whether the latest value is to be written. */
+  private endFlush: boolean | undefined;
+  /** Made once: a timer allocates no closure per interval. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.send();
+  };
 
   constructor(
     private readonly router: ActorRouter,
     private readonly hubActorId: HubActorId,
     private readonly log: Logger,
+    private readonly options: DurableCursorOptions,
   ) {}
 
-  /** Reports up to `upToSeq` are acked; send it unless a newer value is already on its way. */
+  /** Reports up to `upToSeq` are acked. */
   advance(upToSeq: number): void {
-    if (upToSeq <= Math.max(this.confirmed, this.pending ?? 0)) return;
-    this.pending = upToSeq;
-    if (!this.inFlight)
-      this.send().catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
+    if (this.endFlush !== undefined || upToSeq <= this.wanted) return;
+    this.wanted = upToSeq;
+    this.schedule();
   }
 
   /**
-   * The stream is ending: a value still waiting goes out as a plain message (no reply awaited);
-   * one that waits behind an ask in flight goes out when that ask returns.
+   * The stream is ending. `flush`: it ends in order (the hub half-closed, or this node ended it),
+   * so the latest value is written now — as a plain message, no reply awaited — or when the ask in
+   * flight returns. Otherwise (the stream broke) it is dropped, as a crash would drop it.
    */
-  finish(): void {
-    this.finished = true;
-    if (this.inFlight || this.pending === undefined) return;
-    const upToSeq = this.pending;
-    this.pending = undefined;
-    const sent = this.router.tell(this.hubActorId, { type: 'hub.durable', upToSeq });
-    if (!sent.ok) this.log.warn({ code: sent.error.code, upToSeq }, 'hub.durable not delivered at stream end');
+  finish(flush: boolean): void {
+    if (this.endFlush !== undefined) return;
+    this.endFlush = flush;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.inFlight) this.flushAtEnd();
   }
 
-  private async send(): Promise<void> {
+  private schedule(): void {
+    if (this.inFlight || this.timer !== undefined || this.wanted <= this.sent) return;
+    const wait = this.lastSentAt + this.options.intervalMs - this.options.clock();
+    if (wait <= 0) this.send();
+    else this.timer = setTimeout(this.onTimer, wait);
+  }
+
+  private send(): void {
+    const upToSeq = this.wanted;
+    this.sent = upToSeq;
     this.inFlight = true;
+    this.lastSentAt = this.options.clock();
+    this.ask(upToSeq).catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
+  }
+
+  private async ask(upToSeq: number): Promise<void> {
+    let ok = false;
     try {
-      while (this.pending !== undefined) {
-        const upToSeq = this.pending;
-        this.pending = undefined;
-        const r = await askActor(this.router, this.hubActorId, { type: 'hub.durable', upToSeq });
-        if (r.ok) {
-          this.confirmed = Math.max(this.confirmed, upToSeq);
-          continue;
-        }
-        // Keep the value for the next ack (or the stream end) rather than spin on a failing actor.
-        this.log.warn({ code: r.error.code, upToSeq }, 'hub.durable failed; will retry with the next ack');
-        this.pending = Math.max(this.pending ?? 0, upToSeq);
-        break;
-      }
+      const r = await askActor(this.router, this.hubActorId, { type: 'hub.durable', upToSeq });
+      if (r.ok) {
+        this.confirmed = Math.max(this.confirmed, upToSeq);
+        ok = true;
+      } else this.log.warn({ code: r.error.code, upToSeq }, 'hub.durable failed; will retry with the next ack');
     } finally {
       this.inFlight = false;
-      if (this.finished) this.finish();
+      this.sent = this.confirmed;
+      if (this.endFlush !== undefined) this.flushAtEnd();
+      // After a failure, the value waits for the next ack (or the stream end): no spinning on a failing actor.
+      else if (ok) this.schedule();
     }
+  }
+
+  private flushAtEnd(): void {
+    if (!this.endFlush || this.wanted <= this.confirmed) return;
+    const upToSeq = this.wanted;
+    this.confirmed = upToSeq; // told once: a later call has nothing left to write
+    const sent = this.router.tell(this.hubActorId, { type: 'hub.durable', upToSeq });
+    if (!sent.ok) this.log.warn({ code: sent.error.code, upToSeq }, 'hub.durable not delivered at stream end');
   }
 }

@@ -13,6 +13,7 @@ import type { CredentialStore } from '../auth/credential-store.ts';
 import { bearerToken, hashSecret } from '../auth/secrets.ts';
 import { grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import { defaultRetryPolicy, type RetryPolicy } from './device-lanes.ts';
+import { decodeHubMessage, encodeCloudMessage } from './hub-codec.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { HubSession, type SessionHost } from './hub-session.ts';
 import { endCall, type HubCall } from './hub-wire.ts';
@@ -37,6 +38,12 @@ export interface HubIngressDeps {
   readonly retry?: RetryPolicy;
   /** Milliseconds `close()` waits for streams to finish before it forces the server down; default 5000. */
   readonly shutdownGraceMs?: number;
+  /**
+   * Milliseconds between two writes of a hub's durable cursor (`hub.durable`, where a reconnecting
+   * hub resumes); default 1000. Longer: fewer hub steps, more re-sent (deduplicated) reports after a
+   * broken stream.
+   */
+  readonly durableIntervalMs?: number;
 }
 
 /**
@@ -59,6 +66,9 @@ export class HubIngress {
     if (!Number.isSafeInteger(deps.maxMessageBytes) || deps.maxMessageBytes < 1) {
       throw new RangeError(`maxMessageBytes must be a positive integer, not ${deps.maxMessageBytes}`);
     }
+    const durableIntervalMs = deps.durableIntervalMs ?? 1_000;
+    if (!Number.isFinite(durableIntervalMs) || durableIntervalMs < 0)
+      throw new RangeError(`durableIntervalMs must be a non-negative number of milliseconds, not ${durableIntervalMs}`);
     this.log = deps.logger.child({ component: 'hub-ingress' });
     this.host = {
       router: deps.router,
@@ -67,6 +77,7 @@ export class HubIngress {
       metrics: new HubMetrics(deps.registry),
       clock: deps.clock ?? Date.now,
       retry: deps.retry ?? defaultRetryPolicy,
+      durableIntervalMs,
       claim: (s) => this.claim(s),
       release: (s) => this.release(s),
       forget: (s) => {
@@ -75,7 +86,7 @@ export class HubIngress {
     };
     this.server = new Server({ 'grpc.max_receive_message_length': deps.maxMessageBytes });
     const hubDefinition = loadProtoDefinition('hub.proto');
-    this.server.addService(serviceOf(hubDefinition, HUB_SERVICE), { Connect: (call: HubCall) => this.connect(call) });
+    this.server.addService(hubService(hubDefinition), { Connect: (call: HubCall) => this.connect(call) });
     this.health = new HealthImplementation({ '': 'SERVING', [HUB_SERVICE]: 'SERVING' });
     this.health.addToServer(this.server);
     // Reflection over both services, so `grpcurl -plaintext host:port list` shows them.
@@ -169,6 +180,18 @@ export class HubIngress {
     this.current.delete(session.hubActor);
     return true;
   }
+}
+
+/**
+ * HubIngress as proto-loader defines it, except for the codec (hub-codec.ts): protobufjs message
+ * objects read in place rather than proto-loader's `toObject` copies, and no `fromObject` copy of
+ * what the node writes down.
+ */
+function hubService(definition: PackageDefinition): ServiceDefinition {
+  const service = serviceOf(definition, HUB_SERVICE);
+  const connect = service['Connect'];
+  if (connect === undefined) throw new Error(`${HUB_SERVICE} has no Connect method`);
+  return { ...service, Connect: { ...connect, requestDeserialize: decodeHubMessage, responseSerialize: encodeCloudMessage } };
 }
 
 /** The service definition `name` of a loaded package definition (messages and enums have a `format`). */

@@ -10,18 +10,9 @@ import type { HubCredential } from '../auth/credential-store.ts';
 import { grpcStatusName, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import type { RetryPolicy } from './device-lanes.ts';
 import { DurableCursor } from './durable-cursor.ts';
+import { bodyOf, type DecodedCommandResult, type DecodedHello, type DecodedHubMessage } from './hub-codec.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import {
-  commandMessage,
-  endCall,
-  errorMessage,
-  helloDevices,
-  type CloudMessage,
-  type HubCall,
-  type HubMessage,
-  type WireCommandResult,
-  type WireHello,
-} from './hub-wire.ts';
+import { commandMessage, endCall, errorMessage, helloDevices, type CloudMessage, type HubCall } from './hub-wire.ts';
 import { ReportIntake } from './report-intake.ts';
 
 /** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
@@ -35,6 +26,8 @@ export interface SessionHost {
   readonly metrics: HubMetrics;
   readonly clock: () => number;
   readonly retry: RetryPolicy;
+  /** Milliseconds between two writes of a hub's durable cursor (durable-cursor.ts). */
+  readonly durableIntervalMs: number;
   /** Makes `session` its hub's current session here; the previous one is superseded. */
   claim(session: HubSession): void;
   /** Drops the registration; true when `session` was its hub's current session. */
@@ -65,7 +58,7 @@ export class HubSession {
   ) {
     this.hubActor = hubActorId(credential.homeId, credential.hubId);
     this.log = logger.child({ home: credential.homeId, hub: credential.hubId });
-    call.on('data', (m: HubMessage) => this.onMessage(m));
+    call.on('data', (m: DecodedHubMessage) => this.onMessage(m));
     call.on('end', () => this.onHalfClose());
     // grpc-js emits `cancelled` and `close` after any end, ours included; finish() is idempotent.
     call.on('cancelled', () => this.finish());
@@ -90,6 +83,8 @@ export class HubSession {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.endStatus = grpcStatusNameOf(code);
     this.beginClosing(`${this.endStatus}: ${details}`);
+    // This node ends the stream on purpose (superseded, stopping, bad input): its acks stand.
+    this.durable?.finish(true);
     endCall(this.call, code, details);
   }
 
@@ -100,8 +95,13 @@ export class HubSession {
     this.state = next;
   }
 
-  private onMessage(m: HubMessage): void {
+  private onMessage(m: DecodedHubMessage): void {
     try {
+      if (m.malformed !== undefined) {
+        // Nothing in it can be trusted, not even which report it was: the hub must reconnect.
+        if (this.state === 'awaiting-hello' || this.state === 'open') this.fail('invalid_argument', `not a HubMessage: ${m.malformed}`);
+        return;
+      }
       if (this.state === 'awaiting-hello') this.hello(m).catch((err: unknown) => this.crashed(err));
       else if (this.state === 'open') this.dispatch(m);
     } catch (err) {
@@ -115,13 +115,12 @@ export class HubSession {
     this.fail('internal', 'internal error');
   }
 
-  private dispatch(m: HubMessage): void {
-    switch (m.body) {
+  private dispatch(m: DecodedHubMessage): void {
+    switch (bodyOf(m)) {
       case 'reports':
-        return this.intake!.accept(m.reports?.items ?? []);
+        return this.intake!.accept(m.reports!.items);
       case 'command_result':
-        if (m.command_result) this.commandResult(m.command_result);
-        return;
+        return this.commandResult(m.command_result!);
       case 'ping':
         return; // keep-alive
       case 'hello':
@@ -131,12 +130,13 @@ export class HubSession {
     }
   }
 
-  private async hello(m: HubMessage): Promise<void> {
-    if (m.body !== 'hello' || !m.hello) {
-      this.fail('invalid_argument', `the first message must be hello, not ${m.body ?? 'an empty message'}`);
+  private async hello(m: DecodedHubMessage): Promise<void> {
+    const body = bodyOf(m);
+    if (body !== 'hello') {
+      this.fail('invalid_argument', `the first message must be hello, not ${body ?? 'an empty message'}`);
       return;
     }
-    const h: WireHello = m.hello;
+    const h: DecodedHello = m.hello!;
     const { homeId, hubId } = this.credential;
     if (!HOME_ID.test(h.home_id) || h.hub_id.length === 0 || h.hub_id.length > VALUE_LIMITS.idLength) {
       this.fail(
@@ -177,7 +177,7 @@ export class HubSession {
   private open(lastDurableSeq: number): void {
     const { homeId } = this.credential;
     const { router, metrics, clock, retry, window } = this.host;
-    const durable = new DurableCursor(router, this.hubActor, this.log);
+    const durable = new DurableCursor(router, this.hubActor, this.log, { intervalMs: this.host.durableIntervalMs, clock });
     this.durable = durable;
     this.intake = new ReportIntake({
       homeId,
@@ -204,7 +204,7 @@ export class HubSession {
     this.call.resume();
   }
 
-  private commandResult(cr: WireCommandResult): void {
+  private commandResult(cr: DecodedCommandResult): void {
     const deviceId = deviceOfCommand(cr.command_id);
     if (deviceId === undefined || !this.devices.has(deviceId)) {
       this.write(errorMessage('permission_denied', `command ${JSON.stringify(cr.command_id)} is not for a device of this hub`));
@@ -250,6 +250,9 @@ export class HubSession {
     if (this.state !== 'open') return;
     this.endStatus = 'OK';
     this.beginClosing('the hub closed its stream');
+    // An orderly end writes the durable cursor's latest value. (grpc-js reports a hub's cancel as
+    // a half-close first, so that is written too; only a stream that fails leaves it behind.)
+    this.durable?.finish(true);
     this.call.end();
   }
 
@@ -258,13 +261,13 @@ export class HubSession {
     this.endStatus = typeof err.code === 'number' ? grpcStatusName(err.code) : 'UNKNOWN';
     this.log.warn({ err }, 'hub stream failed');
     this.beginClosing('stream error');
+    this.durable?.finish(false);
   }
 
   /** Stops all work of the stream and, if it is still the hub's current one, tells the hub actor. */
   private beginClosing(reason: string): void {
     this.setState('closing', reason);
     this.intake?.stop();
-    this.durable?.finish();
     this.early = undefined;
     if (!this.host.release(this)) return;
     const msg = { type: 'hub.disconnect', nodeId: this.host.nodeId };
@@ -277,6 +280,9 @@ export class HubSession {
   private finish(): void {
     if (this.state === 'closed') return;
     if (this.state !== 'closing') this.beginClosing('stream cancelled');
+    // A broken stream leaves the durable cursor where it is, as a crash would: the hub re-sends
+    // the reports acked since, and their devices ack them without applying them again.
+    this.durable?.finish(false);
     this.setState('closed', this.endStatus);
     this.host.metrics.streamEnded(this.endStatus);
     this.host.forget(this);

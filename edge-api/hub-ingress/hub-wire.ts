@@ -1,8 +1,13 @@
-/** The hub contract's messages as protos/load-proto.ts decodes them, and their conversion to and from domain values. */
+/**
+ * The hub contract's messages in proto-loader's object form (what hub clients write and read, what
+ * the node writes down), and the conversion of decoded up-stream messages (hub-codec.ts) to
+ * domain values.
+ */
 import type { ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { checkHubDevices, type HubDevice } from '../../actors/hub.ts';
 import type { CommandDelivery, Value } from '../../actors/types.ts';
 import { grpcStatusOf, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
+import { decodedValue, type DecodedHubMessage, type DecodedValue, type Int64 } from './hub-codec.ts';
 
 /** `Value` oneof `kind`; `kind` names the field that is set (absent when none is). */
 export interface WireValue {
@@ -40,7 +45,7 @@ export interface WireCommandResult {
   readonly error: string;
 }
 
-/** What the hub sends; `body` names the oneof member that is set. */
+/** What the hub sends, as a proto-loader client writes it; `body` names the oneof member that is set. */
 export interface HubMessage {
   readonly body?: 'hello' | 'reports' | 'command_result' | 'ping';
   readonly hello?: WireHello;
@@ -64,19 +69,18 @@ export type CloudMessage =
     }
   | { readonly error: { readonly code: string; readonly message: string; readonly seq: string } };
 
-export type HubCall = ServerDuplexStream<HubMessage, CloudMessage>;
+/** A hub's stream on the node: up-stream messages are decoded by hub-codec.ts. */
+export type HubCall = ServerDuplexStream<DecodedHubMessage, CloudMessage>;
 
 /** A conversion that failed with a message naming the bad field (snake_case, as the hub wrote it). */
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
 
-/** A report seq: a decimal string of a safe integer >= 1, else undefined. */
-export function parseSeq(seq: string): number | undefined {
-  if (!/^[0-9]{1,16}$/.test(seq)) return undefined;
-  const n = Number(seq);
-  return n >= 1 && Number.isSafeInteger(n) ? n : undefined;
+/** A report seq: a safe integer >= 1, else undefined. */
+export function parseSeq(seq: Int64): number | undefined {
+  return typeof seq === 'number' && seq >= 1 && Number.isSafeInteger(seq) ? seq : undefined;
 }
 
-/** A Value oneof as a JS value; undefined when no kind is set. */
+/** A Value oneof as proto-loader decodes it (`kind` set) as a JS value; undefined when no kind is set. */
 export function fromWireValue(v: WireValue): Value | undefined {
   switch (v.kind) {
     case 'number':
@@ -94,14 +98,17 @@ export function fromWireValue(v: WireValue): Value | undefined {
 export const toWireValue = (v: Value): WireValue =>
   typeof v === 'number' ? { number: v } : typeof v === 'boolean' ? { flag: v } : { text: v };
 
-/** A report's attribute map as JS values; a Value without a kind is an error naming its key. */
-export function fromWireAttributes(attributes: Readonly<Record<string, WireValue>>): Parsed<Record<string, Value>> {
+/** A decoded report's attribute map as JS values; a Value with nothing set is an error naming its key. */
+export function fromWireAttributes(attributes: Readonly<Record<string, DecodedValue | null>>): Parsed<Record<string, Value>> {
   const out: Record<string, Value> = {};
-  for (const [key, wire] of Object.entries(attributes)) {
-    const v = fromWireValue(wire);
+  // for-in, not Object.entries: no array of pairs per report. The decoded map is a plain object
+  // whose keys are all its own.
+  for (const key in attributes) {
+    const v = decodedValue(attributes[key] ?? null);
     if (v === undefined) return { ok: false, message: `attributes.${key} has no value set (number, flag or text)` };
-    // defineProperty: a key such as `__proto__` must become data, never the prototype.
-    Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    // A key such as `__proto__` must become data, never the prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
   }
   return { ok: true, value: out };
 }

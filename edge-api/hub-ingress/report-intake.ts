@@ -7,8 +7,9 @@ import { askActor } from '../ask-actor.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { AckTracker, type PendingReport } from './ack-tracker.ts';
 import { DeviceLanes, type RetryPolicy } from './device-lanes.ts';
+import type { DecodedReport } from './hub-codec.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import { errorMessage, fromWireAttributes, parseSeq, type CloudMessage, type WireReport } from './hub-wire.ts';
+import { errorMessage, fromWireAttributes, parseSeq, type CloudMessage } from './hub-wire.ts';
 
 export interface ReportIntakeDeps {
   readonly homeId: string;
@@ -32,10 +33,13 @@ export interface ReportIntakeDeps {
   readonly acked: (upToSeq: number, inFlight: number) => void;
 }
 
-interface Job {
-  readonly entry: PendingReport;
+/**
+ * A report received on this stream: the ack tracker's entry and, once it passed the checks here,
+ * what goes to its device actor. One object per report from receipt to ack.
+ */
+interface Job extends PendingReport {
   readonly deviceId: string;
-  readonly msg: Omit<Report, 'type'>;
+  msg: Omit<Report, 'type'> | undefined;
 }
 
 /** Runtime failures worth retrying: the report may succeed a moment later. */
@@ -49,17 +53,17 @@ const TRANSIENT: ReadonlySet<string> = new Set(['overloaded', 'timeout', 'unavai
 export class ReportIntake {
   /** Highest seq received on this stream; a report must exceed it. */
   private lastSeq = 0;
-  private readonly tracker: AckTracker;
+  private readonly tracker: AckTracker<Job>;
   private readonly lanes: DeviceLanes<Job>;
 
   constructor(private readonly deps: ReportIntakeDeps) {
-    this.tracker = new AckTracker({ onAck: (upToSeq, covered) => this.onAck(upToSeq, covered) });
+    this.tracker = new AckTracker<Job>({ onAck: (upToSeq, covered) => this.onAck(upToSeq, covered) });
     this.lanes = new DeviceLanes<Job>({
-      run: (jobs) => this.ask(jobs).catch((err: unknown) => this.crashed(err, jobs)),
+      run: (jobs) => this.ask(jobs),
       onGiveUp: (jobs, reason) =>
         deps.fail(
           'unavailable',
-          `report seq ${jobs[0]!.msg.seq} of device ${jobs[0]!.deviceId} failed for ${deps.retry.giveUpAfterMs} ms (${reason}); reconnect and re-send`,
+          `report seq ${jobs[0]!.seq} of device ${jobs[0]!.deviceId} failed for ${deps.retry.giveUpAfterMs} ms (${reason}); reconnect and re-send`,
         ),
       onRetry: () => deps.metrics.reportRetries.inc(),
       retry: deps.retry,
@@ -73,7 +77,7 @@ export class ReportIntake {
   }
 
   /** Takes one `reports` batch; a batch that would overrun the credit window ends the stream. */
-  accept(items: readonly WireReport[]): void {
+  accept(items: readonly DecodedReport[]): void {
     const inFlight = this.tracker.inFlight;
     if (inFlight + items.length > this.deps.window) {
       this.deps.fail(
@@ -92,92 +96,103 @@ export class ReportIntake {
     this.tracker.stop();
   }
 
-  private one(r: WireReport): void {
-    const { metrics } = this.deps;
+  /** Reads the decoded report in place: seq and ts_ms are numbers already (hub-codec.ts). */
+  private one(r: DecodedReport): void {
     const seq = parseSeq(r.seq);
     if (seq === undefined) {
-      this.reject('invalid_argument', `seq ${r.seq} must be an integer in 1..${Number.MAX_SAFE_INTEGER}`, r.seq);
+      this.reject('invalid_argument', `seq ${r.seq} must be an integer in 1..${Number.MAX_SAFE_INTEGER}`, String(r.seq));
       return;
     }
     if (seq <= this.lastSeq) {
       this.reject(
         'invalid_argument',
         `seq ${seq} is not greater than ${this.lastSeq}, the highest seq received on this stream: ignored`,
-        r.seq,
+        String(seq),
       );
       return;
     }
     this.lastSeq = seq;
-    const entry = this.tracker.receive(seq, this.deps.clock());
+    const job: Job = { seq, receivedAt: this.deps.clock(), done: false, deviceId: r.device_id, msg: undefined };
+    this.tracker.receive(job);
     if (seq <= this.deps.lastDurableSeq) {
-      metrics.reportsDuplicate.inc();
-      this.tracker.complete(entry);
+      this.deps.metrics.reportsDuplicate.inc();
+      this.tracker.complete(job);
       return;
     }
     if (!this.deps.devices.has(r.device_id)) {
-      this.settle(entry, 'permission_denied', `device ${JSON.stringify(r.device_id)} is not one this hub listed in its hello`);
+      this.settle(job, 'permission_denied', `device ${JSON.stringify(r.device_id)} is not one this hub listed in its hello`);
       return;
     }
-    const tsMs = Number(r.ts_ms);
-    if (!Number.isSafeInteger(tsMs)) {
-      this.settle(entry, 'invalid_argument', `ts_ms ${r.ts_ms} must be epoch milliseconds`);
+    const tsMs = r.ts_ms;
+    if (typeof tsMs !== 'number' || !Number.isSafeInteger(tsMs)) {
+      this.settle(job, 'invalid_argument', `ts_ms ${tsMs} must be epoch milliseconds`);
       return;
     }
     const attributes = fromWireAttributes(r.attributes);
     if (!attributes.ok) {
-      this.settle(entry, 'invalid_argument', attributes.message);
+      this.settle(job, 'invalid_argument', attributes.message);
       return;
     }
-    const msg: Omit<Report, 'type'> = {
-      seq,
-      tsMs,
-      attributes: attributes.value,
-      ...(r.event === undefined ? {} : { event: r.event }),
-    };
-    this.lanes.push(r.device_id, { entry, deviceId: r.device_id, msg });
+    // Two literal shapes rather than a spread: no throw-away object per report.
+    job.msg =
+      r.event === null || r.event === undefined
+        ? { seq, tsMs, attributes: attributes.value }
+        : { seq, tsMs, attributes: attributes.value, event: r.event };
+    this.lanes.push(r.device_id, job);
   }
 
-  /** One device ask for a batch of its reports; resolves a reason to retry, or undefined when they are processed. */
+  /**
+   * One device ask for a batch of its reports; resolves a reason to retry, or undefined when they
+   * are processed. Never rejects: a bug ends this stream only (no `.catch` closure per batch).
+   */
   private async ask(jobs: readonly Job[]): Promise<string | undefined> {
-    const deviceId = jobs[0]!.deviceId;
-    const msg: ReportBatch = { type: 'report.batch', items: jobs.map((j) => j.msg) };
-    const r = await askActor(this.deps.router, deviceActorId(this.deps.homeId, deviceId), msg);
-    if (!r.ok) {
-      const { code, message } = r.error;
-      if (TRANSIENT.has(code)) return `${code}: ${message}`;
-      if (code === 'stopping') {
-        this.deps.fail('stopping', 'node shutting down');
+    try {
+      const items = new Array<Omit<Report, 'type'>>(jobs.length);
+      for (let i = 0; i < jobs.length; i++) items[i] = jobs[i]!.msg!;
+      const msg: ReportBatch = { type: 'report.batch', items };
+      const r = await askActor(this.deps.router, deviceActorId(this.deps.homeId, jobs[0]!.deviceId), msg);
+      if (!r.ok) {
+        const { code, message } = r.error;
+        if (TRANSIENT.has(code)) return `${code}: ${message}`;
+        if (code === 'stopping') {
+          this.deps.fail('stopping', 'node shutting down');
+          return undefined;
+        }
+        for (const job of jobs) this.settle(job, code, message); // a domain error, or actor_crashed: retrying will not help
         return undefined;
       }
-      for (const job of jobs) this.settle(job.entry, code, message); // a domain error, or actor_crashed: retrying will not help
-      return undefined;
-    }
-    let applied = 0;
-    let duplicate = 0;
-    r.value.results.forEach((result, i) => {
-      const job = jobs[i]!;
-      if (!result.ok) this.settle(job.entry, result.error.code, result.error.message);
-      else {
-        if (result.value.applied) applied++;
-        else duplicate++;
-        this.tracker.complete(job.entry);
+      const { results } = r.value;
+      let applied = 0;
+      let duplicate = 0;
+      for (let i = 0; i < jobs.length; i++) {
+        const job = jobs[i]!;
+        const result = results[i];
+        if (result === undefined) throw new Error(`report.batch answered ${results.length} results for ${jobs.length} reports`);
+        if (!result.ok) this.settle(job, result.error.code, result.error.message);
+        else {
+          if (result.value.applied) applied++;
+          else duplicate++;
+          this.tracker.complete(job);
+        }
       }
-    });
-    // Counted once per batch: prom-client label lookups per report showed in profiles.
-    if (applied > 0) this.deps.metrics.reportsApplied.inc(applied);
-    if (duplicate > 0) this.deps.metrics.reportsDuplicate.inc(duplicate);
-    return undefined;
+      // Counted once per batch: prom-client label lookups per report showed in profiles.
+      if (applied > 0) this.deps.metrics.reportsApplied.inc(applied);
+      if (duplicate > 0) this.deps.metrics.reportsDuplicate.inc(duplicate);
+      return undefined;
+    } catch (err) {
+      return this.crashed(err, jobs);
+    }
   }
 
   /** A bug in the ask or in handling its reply, not the hub's fault: end this stream only. */
   private crashed(err: unknown, jobs: readonly Job[]): undefined {
-    this.deps.log.error({ err, deviceId: jobs[0]!.deviceId, seq: jobs[0]!.msg.seq }, 'report batch failed');
+    this.deps.log.error({ err, deviceId: jobs[0]!.deviceId, seq: jobs[0]!.seq }, 'report batch failed');
     this.deps.fail('internal', 'internal error');
     return undefined;
   }
 
   /** A report that will not be applied: tell the hub why, and let the ack cover it. */
-  private settle(entry: PendingReport, code: ErrorCode, message: string): void {
+  private settle(entry: Job, code: ErrorCode, message: string): void {
     this.reject(code, message, String(entry.seq));
     this.tracker.complete(entry);
   }
@@ -187,7 +202,7 @@ export class ReportIntake {
     this.deps.send(errorMessage(code, message, seq));
   }
 
-  private onAck(upToSeq: number, covered: readonly PendingReport[]): void {
+  private onAck(upToSeq: number, covered: readonly Job[]): void {
     const { metrics, clock } = this.deps;
     const now = clock();
     for (const p of covered) metrics.ackLatency.observe((now - p.receivedAt) / 1000);

@@ -8,10 +8,12 @@ import type { RedisClient } from './redis-connection.ts';
  * Rejects the whole call with `FENCED <current>` unless the token is the shard's current one: a
  * node that lost its lease can never overwrite the new owner's state. Then, per actor, the meta
  * hash holds `last` (highest journaled seq) and `snap` (snapshot seq): a write whose first seq is
- * not `last + 1` is refused with `SEQ` and writes nothing (a write that timed out may have landed
- * after its actor re-read the store; the actor must re-read again rather than fork its journal).
- * A snapshot older than the stored one is skipped; a newer one trims the journal up to it.
- * Returns one status per actor: 'OK' or 'SEQ <last>'. Atomic per call.
+ * not `last + 1` is refused with `SEQ <last>` (a write that timed out may have landed after its
+ * actor re-read the store; the actor must re-read again rather than fork its journal). The call is
+ * a window of causally linked steps, so it is all or nothing: every actor is checked first, and
+ * if any is refused nothing is written (the others answer `NOT_WRITTEN`). A snapshot older than
+ * the stored one is skipped; a newer one trims the journal up to it.
+ * Returns one status per actor: 'OK', 'SEQ <last>' or 'NOT_WRITTEN'. Atomic per call.
  */
 const SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
@@ -19,40 +21,59 @@ if cur ~= ARGV[1] then
   return redis.error_reply('FENCED ' .. (cur or 'none'))
 end
 local out = {}
+local lasts = {}
+local expect = {}
+local refused = false
 local a = 2
+for k = 2, #KEYS, 3 do
+  local n = tonumber(ARGV[a])
+  local first = tonumber(ARGV[a + 1])
+  local snapSeq = tonumber(ARGV[a + 2])
+  -- An actor named twice in one call is checked against its own earlier part, not the stored seq.
+  local last = expect[KEYS[k + 2]] or tonumber(redis.call('HGET', KEYS[k + 2], 'last') or '0')
+  lasts[k] = last
+  if (n > 0 and first ~= last + 1) or (n == 0 and snapSeq and snapSeq > last) then
+    out[#out + 1] = 'SEQ ' .. last
+    refused = true
+  else
+    out[#out + 1] = 'OK'
+    if n > 0 then expect[KEYS[k + 2]] = first + n - 1 end
+  end
+  a = a + 4 + n
+end
+if refused then
+  for i = 1, #out do
+    if out[i] == 'OK' then out[i] = 'NOT_WRITTEN' end
+  end
+  return out
+end
+a = 2
 for k = 2, #KEYS, 3 do
   local n = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
   local snapSeq = tonumber(ARGV[a + 2])
   local snap = ARGV[a + 3]
   a = a + 4
-  local last = tonumber(redis.call('HGET', KEYS[k + 2], 'last') or '0')
-  if n > 0 and first ~= last + 1 then
-    out[#out + 1] = 'SEQ ' .. last
-  elseif n == 0 and snapSeq and snapSeq > last then
-    out[#out + 1] = 'SEQ ' .. last
-  else
-    local i = 0
-    while i < n do
-      local upto = math.min(i + 500, n)
-      redis.call('RPUSH', KEYS[k], unpack(ARGV, a + i, a + upto - 1))
-      i = upto
+  local last = lasts[k]
+  local i = 0
+  while i < n do
+    local upto = math.min(i + 500, n)
+    redis.call('RPUSH', KEYS[k], unpack(ARGV, a + i, a + upto - 1))
+    i = upto
+  end
+  if n > 0 then
+    last = first + n - 1
+    redis.call('HSET', KEYS[k + 2], 'last', last)
+  end
+  if snapSeq and snapSeq > tonumber(redis.call('HGET', KEYS[k + 2], 'snap') or '0') then
+    redis.call('SET', KEYS[k + 1], snap)
+    redis.call('HSET', KEYS[k + 2], 'snap', snapSeq)
+    local keep = last - snapSeq
+    if keep <= 0 then
+      redis.call('DEL', KEYS[k])
+    else
+      redis.call('LTRIM', KEYS[k], -keep, -1)
     end
-    if n > 0 then
-      last = first + n - 1
-      redis.call('HSET', KEYS[k + 2], 'last', last)
-    end
-    if snapSeq and snapSeq > tonumber(redis.call('HGET', KEYS[k + 2], 'snap') or '0') then
-      redis.call('SET', KEYS[k + 1], snap)
-      redis.call('HSET', KEYS[k + 2], 'snap', snapSeq)
-      local keep = last - snapSeq
-      if keep <= 0 then
-        redis.call('DEL', KEYS[k])
-      else
-        redis.call('LTRIM', KEYS[k], -keep, -1)
-      end
-    end
-    out[#out + 1] = 'OK'
   end
   a = a + n
 end
@@ -60,7 +81,7 @@ return out
 `;
 
 export interface FencedWriteClient {
-  /** One status per actor, in KEYS order: 'OK' or 'SEQ <last journaled seq>'. */
+  /** One status per actor, in KEYS order: 'OK', 'SEQ <last journaled seq>' or 'NOT_WRITTEN'. */
   fencedWrite(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
 }
 

@@ -1,20 +1,12 @@
-/** The durable store: actor journals and snapshots in Redis, written by group commit through the fence script. */
+/** The durable store: actor journals and snapshots in Redis, each shard window one fenced script call. */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
+import type { ActorWrite, JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
+import { BulkRecoveryError, decodeRecovered, recoverMany } from './bulk-recovery.ts';
 import { defineFencedWrite, fenceRejection, type FencedWriteClient } from './fenced-write.ts';
 import type { KeyLayout } from './key-layout.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { RedisStoreMetrics } from './redis-store-metrics.ts';
-
-export interface RedisStoreConfig {
-  /** Milliseconds a window stays open after its first write before it is flushed. */
-  readonly windowMs: number;
-  /** Actor writes that flush a window at once, and the most one round trip carries. */
-  readonly maxWindowWrites: number;
-}
-
-export const defaultRedisStoreConfig: RedisStoreConfig = { windowMs: 2, maxWindowWrites: 5_000 };
 
 export interface RedisStoreDeps {
   readonly client: RedisClient;
@@ -40,38 +32,24 @@ export class FencedError extends Error {
   }
 }
 
-interface PendingActorWrite {
-  readonly actorId: string;
-  readonly batch: WriteBatch;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-}
-
 /**
- * Group commit: writes from every actor during a short window go to Redis together, one fenced
- * script call per shard, all pipelined in one round trip; each caller's promise settles when its
- * shard's call returns. One window is in flight at a time; writes arriving meanwhile form the
- * next. The actor host issues at most one write per actor at a time, so a window holds at most
- * one write (and at most one snapshot) per actor.
+ * Writes each shard window with one call of the fence script (all or nothing, see fenced-write.ts)
+ * as soon as the host hands it over: the host keeps one window in flight per shard and gathers
+ * what arrives meanwhile into the next, so windows of many shards travel together on the
+ * connection without a timer.
  */
 export class RedisStore implements PersistencePort {
   readonly durable = true;
   private readonly client: RedisClient & FencedWriteClient;
-  private readonly config: RedisStoreConfig;
   private readonly metrics: RedisStoreMetrics;
   private readonly log: Logger;
-  private window: PendingActorWrite[] = [];
-  private windowOpenedAt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private flushing = false;
   private lastWriteFailed = false;
+  readonly shardOf: (actorId: string) => number;
+  private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(
-    private readonly deps: RedisStoreDeps,
-    config: Partial<RedisStoreConfig> = {},
-  ) {
-    this.config = { ...defaultRedisStoreConfig, ...config };
+  constructor(private readonly deps: RedisStoreDeps) {
     this.client = defineFencedWrite(deps.client);
+    this.shardOf = deps.shardOf;
     this.metrics = new RedisStoreMetrics(deps.registry);
     this.log = deps.logger.child({ component: 'redis-store' });
     // A write that failed while the connection was down says nothing about the new connection:
@@ -93,156 +71,142 @@ export class RedisStore implements PersistencePort {
       this.deps.client.get(this.deps.keys.snapshot(shard, actorId)),
       this.deps.client.lrange(this.deps.keys.journal(shard, actorId), 0, -1),
     ]);
-    const snapshot = snap === null ? undefined : (JSON.parse(snap) as { seq: number; state: unknown });
-    const after = snapshot?.seq ?? 0;
-    // A journal entry at or below the snapshot can only be one a trim has not removed yet.
-    const events = entries.map((e) => JSON.parse(e) as JournalEntry).filter((e) => e.seq > after);
     this.metrics.recoverySeconds.observe((performance.now() - started) / 1000);
-    return snapshot ? { snapshot, events } : { events };
+    return decodeRecovered(snap, entries);
   }
 
-  write(actorId: string, batch: WriteBatch): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.window.length === 0) this.windowOpenedAt = performance.now();
-      this.window.push({ actorId, batch, resolve, reject });
-      if (this.window.length >= this.config.maxWindowWrites) this.flushSoon(0);
-      else this.flushSoon(this.config.windowMs);
-    });
-  }
-
-  async close(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined; // a stale handle would stop `flushSoon` from ever arming a timer again
-    while (this.window.length > 0 || this.flushing) {
-      if (!this.flushing) await this.flush();
-      else await new Promise((r) => setTimeout(r, 1));
-    }
-  }
-
-  private flushSoon(delayMs: number): void {
-    if (this.flushing) return; // the in-flight window's completion flushes the next one
-    if (delayMs === 0) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      void this.flush();
-    } else {
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, delayMs);
-    }
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing || this.window.length === 0) return;
-    this.flushing = true;
-    // At most maxWindowWrites per round trip; the rest goes in the next one, at once.
-    const writes = this.window.splice(0, this.config.maxWindowWrites);
-    const openedAt = this.windowOpenedAt;
+  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>> {
+    const started = performance.now();
     try {
-      await this.writeWindow(writes, openedAt);
+      return await recoverMany(this.deps.client, this.deps.keys, this.deps.shardOf, actorIds);
     } catch (err) {
-      // A throwing dependency (shardOf, fenceToken) before anything was sent: fail the window
-      // rather than leave its callers waiting forever (settling twice is a no-op).
-      this.log.error({ err }, 'group commit failed');
-      const error = err instanceof Error ? err : new Error(String(err));
-      for (const w of writes) w.reject(error);
+      if (!(err instanceof BulkRecoveryError)) throw err;
+      // Some actors could not be read: the others are recovered, the failed ones answer their own error.
+      return new Map<string, Recovered | Error>([...err.recovered, ...err.failed]);
     } finally {
-      this.flushing = false;
-      if (this.window.length > 0) this.flushSoon(this.window.length >= this.config.maxWindowWrites ? 0 : this.config.windowMs);
+      this.metrics.recoverySeconds.observe((performance.now() - started) / 1000);
     }
   }
 
-  private async writeWindow(writes: PendingActorWrite[], openedAt: number): Promise<void> {
-    const byShard = new Map<number, PendingActorWrite[]>();
-    for (const w of writes) {
-      const shard = this.deps.shardOf(w.actorId);
-      let list = byShard.get(shard);
-      if (!list) byShard.set(shard, (list = []));
-      list.push(w);
-    }
+  /** One actor's write, as a window of its own (tests and tools). */
+  write(actorId: string, batch: WriteBatch): Promise<void> {
+    return this.commit(this.deps.shardOf(actorId), [{ actorId, batch }]);
+  }
+
+  commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    const call = this.send(shard, writes);
+    this.inFlight.add(call);
+    const forget = (): void => void this.inFlight.delete(call);
+    call.then(forget, forget);
+    return call;
+  }
+
+  /** Resolves once every window handed over so far has settled. */
+  async close(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async send(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    const started = performance.now();
+    const token = this.deps.fenceToken(shard);
+    if (token === undefined) throw new FencedError(shard, `this node holds no lease on shard ${shard}`);
+    // Everything that can throw (encoding) runs before the call is sent: a caller is never told
+    // "failed" while its write may still land in Redis.
+    const keysAndArgs: string[] = [this.deps.keys.fence(shard)];
+    const args: string[] = [token];
     let bytes = 0;
     let events = 0;
-    // Everything that can throw (encoding, the deps) runs before the first call is sent: a
-    // caller is never told "failed" while its write may still land in Redis.
-    const scripts: { shard: number; token: string; sent: PendingActorWrite[]; keysAndArgs: string[] }[] = [];
-    for (const [shard, list] of byShard) {
-      const token = this.deps.fenceToken(shard);
-      if (token === undefined) {
-        const err = new FencedError(shard, `this node holds no lease on shard ${shard}`);
-        for (const w of list) w.reject(err);
-        continue;
+    for (const { actorId, batch } of writes) {
+      if (this.deps.shardOf(actorId) !== shard)
+        throw new Error(`${actorId} is not in shard ${shard}: the host's shards differ from the store's`);
+      let encoded: string[];
+      let snapshot: string;
+      try {
+        encoded = batch.events.map(encodeEntry);
+        snapshot = batch.snapshot ? JSON.stringify(batch.snapshot) : '';
+      } catch (err) {
+        throw new Error(`cannot encode the write of ${actorId} as JSON: ${(err as Error).message}`, { cause: err });
       }
-      const keys: string[] = [this.deps.keys.fence(shard)];
-      const args: string[] = [token];
-      const sent: PendingActorWrite[] = [];
-      for (const w of list) {
-        let encoded: string[];
-        let snapshot: string;
-        try {
-          encoded = w.batch.events.map((e) => JSON.stringify(e));
-          snapshot = w.batch.snapshot ? JSON.stringify(w.batch.snapshot) : '';
-        } catch (err) {
-          // Only this actor's write fails (as in the memory store); the rest of the window goes on.
-          w.reject(new Error(`cannot encode the write of ${w.actorId} as JSON: ${(err as Error).message}`, { cause: err }));
-          continue;
-        }
-        sent.push(w);
-        keys.push(
-          this.deps.keys.journal(shard, w.actorId),
-          this.deps.keys.snapshot(shard, w.actorId),
-          this.deps.keys.actorMeta(shard, w.actorId),
-        );
-        const first = w.batch.events[0]?.seq ?? 0;
-        args.push(String(encoded.length), String(first), w.batch.snapshot ? String(w.batch.snapshot.seq) : '', snapshot, ...encoded);
-        for (const e of encoded) bytes += e.length;
-        bytes += snapshot.length;
-        events += encoded.length;
+      keysAndArgs.push(
+        this.deps.keys.journal(shard, actorId),
+        this.deps.keys.snapshot(shard, actorId),
+        this.deps.keys.actorMeta(shard, actorId),
+      );
+      const first = batch.events[0]?.seq ?? 0;
+      args.push(String(encoded.length), String(first), batch.snapshot ? String(batch.snapshot.seq) : '', snapshot);
+      for (const e of encoded) {
+        args.push(e);
+        bytes += e.length;
       }
-      if (sent.length > 0) scripts.push({ shard, token, sent, keysAndArgs: [...keys, ...args] });
+      bytes += snapshot.length;
+      events += encoded.length;
     }
-    const calls = scripts.map(({ shard, token, sent, keysAndArgs }) =>
-      this.client.fencedWrite(1 + 3 * sent.length, ...keysAndArgs).then(
-        (statuses) => {
-          this.lastWriteFailed = false;
-          sent.forEach((w, i) => {
-            const status = statuses[i];
-            if (status === 'OK') w.resolve();
-            else {
-              this.metrics.seqRejections.inc();
-              this.log.warn({ actor: w.actorId, status }, 'write refused: the journal moved on under this actor; it will re-read it');
-              w.reject(new Error(`journal of ${w.actorId} is not where this write expects it (${String(status)})`));
-            }
-          });
-        },
-        (err: unknown) => this.failShard(shard, token, sent, err),
-      ),
+    for (const arg of args) keysAndArgs.push(arg);
+    let statuses: string[];
+    try {
+      statuses = await this.client.fencedWrite(1 + 3 * writes.length, ...keysAndArgs);
+    } catch (err) {
+      // A timeout or a dropped connection says nothing about whether the script ran: ask Redis
+      // (on the same connection, so after the script if it is still queued) before failing a
+      // window that may be durable — failing it would drop its released effects (hub commands).
+      if (fenceRejection(err) !== undefined || !(await this.landed(shard, writes))) throw this.failed(shard, token, err);
+      this.log.warn({ err, shard }, 'window reported failed but it was written; released as written');
+      statuses = writes.map(() => 'OK');
+    }
+    this.lastWriteFailed = false;
+    const refused = statuses.flatMap((status, i) =>
+      status === 'OK' || status === 'NOT_WRITTEN' ? [] : [`${writes[i]!.actorId}: ${status}`],
     );
-    await Promise.all(calls);
-    this.metrics.persistSeconds.observe((performance.now() - openedAt) / 1000);
+    if (refused.length > 0) {
+      this.metrics.seqRejections.inc(refused.length);
+      this.log.warn({ shard, refused }, "window refused: a journal moved on under its actor; the window's actors will re-read theirs");
+      throw new Error(`window of shard ${shard} not written: journals are not where it expects them (${refused.join(', ')})`);
+    }
+    this.metrics.persistSeconds.observe((performance.now() - started) / 1000);
     this.metrics.windowActors.observe(writes.length);
     this.metrics.windowEvents.observe(events);
     this.metrics.bytesWritten.inc(bytes);
   }
 
-  private failShard(shard: number, token: string, list: PendingActorWrite[], err: unknown): void {
+  /**
+   * True when the window is in Redis. The script is all or nothing and a shard has one window in
+   * flight, so one actor's position tells: its last journaled seq (or snapshot seq) has reached
+   * what this window wrote. False when Redis cannot say.
+   */
+  private async landed(shard: number, writes: readonly ActorWrite[]): Promise<boolean> {
+    const probe = writes.find((w) => w.batch.events.length > 0) ?? writes[0];
+    if (!probe) return false;
+    const { events, snapshot } = probe.batch;
+    const [field, seq] = events.length > 0 ? ['last', events[events.length - 1]!.seq] : ['snap', snapshot?.seq ?? 0];
+    try {
+      const stored = await this.deps.client.hget(this.deps.keys.actorMeta(shard, probe.actorId), field);
+      return stored !== null && Number(stored) >= seq;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The error a failed window rejects with; a fence rejection also tells the node it lost the shard. */
+  private failed(shard: number, token: string, err: unknown): Error {
     const current = fenceRejection(err);
     if (current === undefined) {
       this.metrics.writeFailures.inc();
       if (!this.lastWriteFailed) this.log.error({ err, shard }, 'redis write failed');
       this.lastWriteFailed = true;
-      const error = err instanceof Error ? err : new Error(String(err));
-      for (const w of list) w.reject(error);
-      return;
+      return err instanceof Error ? err : new Error(String(err));
     }
     this.metrics.fenceRejections.inc();
     this.log.error({ shard, current }, 'fenced: another owner holds this shard; its actors stop here');
-    const error = new FencedError(shard, `shard ${shard} is fenced: this node's token is stale (current ${current})`);
-    for (const w of list) w.reject(error);
     try {
       this.deps.onFenced(shard, current, token);
-    } catch (err) {
-      this.log.error({ err, shard }, 'onFenced handler threw');
+    } catch (e) {
+      this.log.error({ err: e, shard }, 'onFenced handler threw');
     }
+    return new FencedError(shard, `shard ${shard} is fenced: this node's token is stale (current ${current})`);
   }
+}
+
+/** A journal entry as stored: JSON `{seq, at, msg}`. */
+function encodeEntry(e: JournalEntry): string {
+  return JSON.stringify(e);
 }

@@ -44,8 +44,19 @@ function put(s: HomeState, rule: unknown, b: Behavior = homeBehavior): HomeState
   return step.state;
 }
 
+/** A change from a device that applies its home's watch (the usual case); `filtered: undefined` for one that does not. */
 function change(deviceId: string, changed: Record<string, Value>, over: Partial<DeviceChanged> = {}): DeviceChanged {
-  return { type: 'device.changed', deviceId, deviceType: 'sensor', changed, attributes: changed, depth: 0, tsMs: NIGHT, ...over };
+  return {
+    type: 'device.changed',
+    deviceId,
+    deviceType: 'sensor',
+    changed,
+    attributes: changed,
+    depth: 0,
+    tsMs: NIGHT,
+    filtered: true,
+    ...over,
+  };
 }
 
 const tells = (effects: readonly DomainEffect[] = []) =>
@@ -117,11 +128,16 @@ describe('home: settings and hubs', () => {
     expect(errorOf(send(s0, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'x' })).code).toBe('not_found');
   });
 
-  it('mirrors devices: type and hub from attach, values from changes', () => {
-    let s = send(setup(), { type: 'device.attached', deviceId: 'motion1', deviceType: 'motion_sensor', hubId: 'hub-1' }).state;
+  it('knows devices by type and hub from attach and changes, keeping only values that conditions read', () => {
+    let s = put(
+      send(setup(), { type: 'device.attached', deviceId: 'motion1', deviceType: 'motion_sensor', hubId: 'hub-1' }).state,
+      motionRule,
+    );
     s = send(s, motion()).state;
     expect(okValue('home.get', send(s, { type: 'home.get' })).devices).toEqual([{ deviceId: 'motion1', type: 'sensor', hubId: 'hub-1' }]);
-    expect(s.devices.motion1?.attributes).toEqual({ motion: true, illuminance: 12 });
+    // motion is read by the trigger, illuminance by a condition of a rule motion1 triggers: both
+    // travel with motion1's changes, so the home keeps neither.
+    expect(s.values).toEqual({});
   });
 });
 
@@ -133,7 +149,7 @@ describe('home: rules firing', () => {
     expect(step.journal).toBe(true);
     expect(okValue('device.changes', step)).toEqual({ decisions: 1 });
     expect(tells(step.effects)).toHaveLength(1);
-    expect(step.state.devices.motion1?.attributes).toEqual({ motion: false, illuminance: 12 });
+    expect(step.state.values).toEqual({});
   });
 
   it('fires a rule whose trigger matches and conditions hold: a command, a notify and a decision', () => {

@@ -1,22 +1,25 @@
 /**
- * `npm run bench -- --smoke --scenario all`: the harness end to end — every scenario runs with tiny
- * loads against real node processes and load processes, and the run writes its JSON and HTML.
- * Nothing here checks a timing.
+ * `npm run bench -- --smoke --scenario all`: the harness end to end, compiled as `npm run bench`
+ * runs it (dist/, built once here) — every scenario runs with tiny loads against real node
+ * processes and load processes, and the run writes its JSON and HTML. Nothing here checks a timing.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SCENARIOS } from '../../bench/harness/cli-args.ts';
 import { asRun } from '../../bench/harness/run-record.ts';
-import { runCli } from '../support/run-cli.ts';
+import { buildCompiled } from '../../tools/process/compiled-build.ts';
+import { DIST_DIR } from '../../tools/process/script-entry.ts';
+import { runCompiledBench } from './support/run-compiled-bench.ts';
 
-async function bench(args: string[]): Promise<{ code: number | null; text: string }> {
-  const r = await runCli('bench/run.ts', args, {}, 150_000);
-  return { code: r.code, text: r.out };
-}
+const bench = (args: string[]): ReturnType<typeof runCompiledBench> => runCompiledBench(args, 150_000);
 
 describe('bench runner (smoke: the harness works end to end; no timing is checked)', () => {
+  // The bench measures compiled JavaScript: build dist/ as `npm run bench` does (incremental: quick when built).
+  beforeAll(() => buildCompiled(), 240_000);
+
   it('runs every scenario and writes a run JSON (machine, versions, commit, figures of each scenario) and a self-contained HTML report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
     try {
@@ -76,12 +79,29 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
       expect(page).toContain('<svg');
       expect(page).not.toMatch(/<script|<link\b|src="http/);
       for (const r of run.results) expect(page).toContain(`id="${r.scenario}"`);
-      // The summary table is printed.
+      // The summary table is printed; the bench and every process it started ran the compiled build.
       expect(text).toMatch(/scenario\s+figure\s+value/);
+      expect(text).toContain('code: compiled JavaScript (dist/) in every process');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   }, 150_000);
+
+  it('forks its load workers as compiled JavaScript from dist/, never under tsx', () => {
+    // A plain node process importing the compiled harness, as dist/bench/run.js does.
+    const script = `
+      const { forkWorker } = await import(${JSON.stringify(join(DIST_DIR, 'bench', 'harness', 'worker-process.js'))});
+      const worker = forkWorker('bench/harness/load-worker.ts', {});
+      console.log(JSON.stringify(worker.child.spawnargs));
+      await worker.stop(1_000);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    const args = JSON.parse(out) as string[];
+    expect(args).toContain(join(DIST_DIR, 'bench', 'harness', 'load-worker.js'));
+    expect(args.join(' ')).not.toContain('tsx');
+  }, 30_000);
 
   it('rejects bad flags with exit code 2 and a message', async () => {
     const { code, text } = await bench(['--scenario', 'nope']);

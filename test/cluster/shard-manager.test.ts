@@ -7,7 +7,7 @@ import { ShardManager } from '../../cluster/shard-manager.ts';
 import { shardOfActor, shardOfHome } from '../../cluster/shard-of.ts';
 import { ActorHost } from '../../runtime/actor-host.ts';
 import { silentLogger } from '../../runtime/logger.ts';
-import type { PersistencePort, Recovered, WriteBatch } from '../../runtime/persistence-port.ts';
+import type { ActorWrite, PersistencePort, Recovered } from '../../runtime/persistence-port.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { RedisStore } from '../../runtime/redis/redis-store.ts';
@@ -68,6 +68,10 @@ class ObservedStore implements PersistencePort {
     private readonly keys: KeyLayout,
   ) {}
 
+  get shardOf(): (actorId: string) => number {
+    return this.inner.shardOf;
+  }
+
   holdSnapshots(): void {
     this.gate = new Promise((resolve) => (this.open = resolve));
   }
@@ -81,16 +85,23 @@ class ObservedStore implements PersistencePort {
     return this.inner.recover(actorId);
   }
 
-  async write(actorId: string, batch: WriteBatch): Promise<void> {
-    if (!batch.snapshot) return this.inner.write(actorId, batch);
+  recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>> {
+    return this.inner.recoverMany(actorIds);
+  }
+
+  async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    const snapshots = writes.filter((w) => w.batch.snapshot);
+    if (snapshots.length === 0) return this.inner.commit(shard, writes);
     if (this.gate) {
       this.heldSnapshots++;
       await this.gate;
     }
-    await this.inner.write(actorId, batch);
+    await this.inner.commit(shard, writes);
     // Read once the snapshot is durable and before the host learns so: the lease must still be ours.
-    const leaseHolder = await client.get(this.keys.lease(shardOf(actorId)));
-    this.snapshots.push({ actorId, count: (batch.snapshot.state as { count: number }).count, leaseHolder });
+    const leaseHolder = await client.get(this.keys.lease(shard));
+    for (const w of snapshots) {
+      this.snapshots.push({ actorId: w.actorId, count: (w.batch.snapshot!.state as { count: number }).count, leaseHolder });
+    }
   }
 
   close(): Promise<void> {

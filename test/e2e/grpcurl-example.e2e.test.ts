@@ -48,8 +48,11 @@ describe('README example', () => {
     );
     grpcurl.end();
     expect((await grpcurl.ended()).code).toBe(0);
-    expect(grpcurl.messages.map((m) => m.body)).toEqual(['welcome', 'ack']);
-    expect(grpcurl.messages[1]?.ack?.up_to_seq).toBe('1');
+    // The report, the rule's step and the light's command share one durable window: the command
+    // and the ack are released together, the command first.
+    expect(grpcurl.messages.map((m) => m.body)).toEqual(['welcome', 'command', 'ack']);
+    expect(grpcurl.messages[1]?.command).toMatchObject({ device_id: 'light1', name: 'set' });
+    expect(grpcurl.messages[2]?.ack?.up_to_seq).toBe('1');
     grpcurl.close();
 
     const shadow = await curl('GET', '/v1/homes/flat-1/devices/motion1', appToken);

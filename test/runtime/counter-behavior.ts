@@ -18,7 +18,13 @@ export type CounterMsg =
   | { readonly type: 'flaky'; readonly key: string }
   | { readonly type: 'alarm'; readonly at: number }
   | { readonly type: 'ring' }
-  | { readonly type: 'rings' };
+  | { readonly type: 'rings' }
+  /** Adds `n` and tells `to` to add `n` too (an effect `{tell: {to, msg}}`). */
+  | { readonly type: 'relay'; readonly to: string; readonly n: number };
+
+/** The actor a counter's effect tells, for the host's `tellOf`. */
+export const counterTellOf = (effect: unknown): { to: string; msg: unknown } | undefined =>
+  (effect as { tell?: { to: string; msg: unknown } }).tell;
 
 /** Remaining failures per `flaky` key; tests set them. */
 export const flakyFailures = new Map<string, number>();
@@ -47,6 +53,11 @@ export const counterBehavior: Behavior<CounterState, CounterMsg, unknown> = {
       }
       case 'rings':
         return { state, reply: state.rings ?? 0 };
+      case 'relay': {
+        const count = state.count + msg.n;
+        const tell = { to: msg.to, msg: { type: 'add', n: msg.n } };
+        return { state: { ...state, count }, reply: count, journal: true, effects: [{ tell }] };
+      }
       case 'poison':
         throw new Error('poison message');
       case 'flaky': {

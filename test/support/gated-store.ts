@@ -1,12 +1,13 @@
 /** A MemoryStore whose writes can be held at a gate or made to fail, per actor, for tests of durability and retries. */
 import { MemoryStore } from '../../runtime/memory-store.ts';
-import type { PersistencePort, Recovered, WriteBatch } from '../../runtime/persistence-port.ts';
+import type { ActorWrite, PersistencePort, Recovered, WriteBatch } from '../../runtime/persistence-port.ts';
 
 type ActorFilter = (actorId: string) => boolean;
 
 /**
- * `hold(filter)` makes matching writes wait until `release()`; `fail(filter)` makes matching
- * writes and recoveries reject until `heal()`. Everything else goes straight to the memory store.
+ * `hold(filter)` makes windows with a matching actor wait until `release()`; `fail(filter)` makes
+ * windows with a matching actor, and its recoveries, reject until `heal()`. Everything else goes
+ * straight to the memory store.
  */
 export class GatedStore implements PersistencePort {
   readonly durable = false;
@@ -45,15 +46,24 @@ export class GatedStore implements PersistencePort {
     return this.inner.recover(actorId);
   }
 
-  async write(actorId: string, batch: WriteBatch): Promise<void> {
-    if (this.holdFilter?.(actorId)) {
+  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered>> {
+    for (const id of actorIds) this.check(id);
+    return this.inner.recoverMany(actorIds);
+  }
+
+  write(actorId: string, batch: WriteBatch): Promise<void> {
+    return this.commit(0, [{ actorId, batch }]);
+  }
+
+  async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    if (writes.some((w) => this.holdFilter?.(w.actorId))) {
       this.waiting++;
       await this.opened;
       this.waiting--;
     }
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    this.check(actorId);
-    return this.inner.write(actorId, batch);
+    for (const w of writes) this.check(w.actorId);
+    return this.inner.commit(shard, writes);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { shardOfActor } from '../../cluster/shard-of.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import type { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient, type RedisClient } from '../../runtime/redis/redis-connection.ts';
-import { RedisStore, type RedisStoreConfig } from '../../runtime/redis/redis-store.ts';
+import { RedisStore } from '../../runtime/redis/redis-store.ts';
 
 export interface TestRedisNode {
   readonly client: RedisClient;
@@ -21,7 +21,6 @@ export interface TestRedisNode {
 export interface TestRedisNodeOptions {
   readonly owner?: string;
   readonly shards?: number;
-  readonly store?: Partial<RedisStoreConfig>;
   readonly leases?: Partial<ShardLeasesConfig>;
 }
 
@@ -52,21 +51,18 @@ export class RedisClients {
     const heldElsewhere = await leases.acquire(Array.from({ length: shards }, (_, i) => i));
     if (heldElsewhere.size > 0) throw new Error(`shards held elsewhere: ${[...heldElsewhere.keys()].join(',')}`);
     const registry = new Registry();
-    const store = new RedisStore(
-      {
-        client,
-        keys,
-        shardOf: shardOfActor(shards),
-        fenceToken: (s) => leases.token(s),
-        onFenced: (s) => {
-          fenced.push(s);
-          leases.lost(s, 'fenced');
-        },
-        registry,
-        logger: silentLogger,
+    const store = new RedisStore({
+      client,
+      keys,
+      shardOf: shardOfActor(shards),
+      fenceToken: (s) => leases.token(s),
+      onFenced: (s) => {
+        fenced.push(s);
+        leases.lost(s, 'fenced');
       },
-      options.store,
-    );
+      registry,
+      logger: silentLogger,
+    });
     return { client, leases, store, registry, fenced, lost };
   }
 

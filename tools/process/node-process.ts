@@ -1,11 +1,14 @@
-/** Starts `node/main.ts` as a real child process (what `npm start` runs) and reads its start line. */
+/**
+ * Starts a node as a real child process (what `npm start` runs: `dist/node/main.js`, or
+ * `node/main.ts` under tsx) and reads its start line.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-
-const root = join(import.meta.dirname, '..', '..');
+import { OWN_FLAVOUR, PACKAGE_ROOT, scriptEntry, type EntryFlavour } from './script-entry.ts';
 
 export interface NodeProcess {
   readonly child: ChildProcess;
+  /** Which entry runs: `dist/node/main.js` (compiled) or `node/main.ts` under tsx (source). */
+  readonly entry: EntryFlavour;
   readonly nodeId: string;
   readonly httpPort: number;
   readonly grpcPort: number;
@@ -16,10 +19,27 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface NodeProcessOptions {
+  /** Extra node flags, e.g. `--expose-gc`. */
+  readonly nodeArgs?: readonly string[];
+  /**
+   * `compiled` runs `dist/node/main.js` (needs `npm run build`; what production and the benchmarks
+   * run), `source` runs `node/main.ts` under tsx. Default: the caller's own flavour, so the compiled
+   * bench starts compiled nodes and the tests start source ones without a build.
+   */
+  readonly entry?: EntryFlavour;
+}
+
 /** Spawns a node with ports 0 and resolves once it printed its start line (or rejects with its output). */
-export function startNodeProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'node', 'main.ts')], {
-    cwd: root,
+export async function startNodeProcess(
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+  options: NodeProcessOptions = {},
+): Promise<NodeProcess> {
+  const flavour = options.entry ?? OWN_FLAVOUR;
+  const entry = scriptEntry('node/main.ts', flavour);
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry.execArgv, entry.file], {
+    cwd: PACKAGE_ROOT,
     env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', PEER_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,6 +59,7 @@ export function startNodeProcess(env: Record<string, string> = {}, timeoutMs = 2
       child.stdout.off('data', check);
       resolve({
         child,
+        entry: flavour,
         nodeId: m[1]!,
         httpPort: Number(m[2]),
         grpcPort: Number(m[3]),

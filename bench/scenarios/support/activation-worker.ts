@@ -1,11 +1,14 @@
 /**
  * Worker for the activation scenario (a child process started with `--expose-gc`):
  *  - `memory`: N resident device actors (attach + one report of five attributes each) in an
- *    ActorHost over a MemoryStore, or over a store that discards writes (the actors alone, as
- *    with Redis out of process), or the same states in a plain Map; RSS and heap delta ÷ N.
- *  - `cold`: pre-writes N (+ warm-up) actors' snapshots and journal tails through a RedisStore,
- *    then reads the same keys with raw ioredis GET+LRANGE, then activates every actor in a fresh
- *    ActorHost over a fresh RedisStore (`shadow.get`, bounded concurrency); rates and HDR latencies.
+ *    ActorHost over the production shard function, over a MemoryStore or over a store that
+ *    discards writes (the actors alone, as with Redis out of process), or the same states in a
+ *    plain Map; RSS and heap delta ÷ N.
+ *  - `cold`: pre-writes N (+ warm-up) actors' snapshots and journal tails through a RedisStore
+ *    (one window per shard and chunk of actors), then reads the same keys with raw ioredis
+ *    GET+LRANGE, then activates every actor in a fresh ActorHost over a fresh RedisStore
+ *    (`shadow.get`, bounded concurrency); rates, HDR latencies and how many actors each bulk
+ *    recovery read (`recoverMany`) carried.
  */
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -16,7 +19,7 @@ import { shardOfActor } from '../../../cluster/shard-of.ts';
 import { ActorHost } from '../../../runtime/actor-host.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
 import { MemoryStore } from '../../../runtime/memory-store.ts';
-import type { PersistencePort, Recovered } from '../../../runtime/persistence-port.ts';
+import type { ActorWrite, PersistencePort, Recovered } from '../../../runtime/persistence-port.ts';
 import { KeyLayout } from '../../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient } from '../../../runtime/redis/redis-connection.ts';
 import { RedisStore } from '../../../runtime/redis/redis-store.ts';
@@ -35,6 +38,8 @@ export interface MemoryInput {
   /** Actors activated before the "before" sample (JIT, metric children, one-off tables). */
   readonly warmup: number;
   readonly concurrency: number;
+  /** Shards the host spreads the actors over (production shard function). */
+  readonly shards: number;
 }
 
 export interface MemoryOutput {
@@ -74,6 +79,11 @@ export interface ColdOutput {
   readonly mismatches: number;
   readonly snapshotBytes: number;
   readonly journalEntryBytes: number;
+  /** `recoverMany` calls during the measured activations, and the actors they recovered. */
+  readonly recoverCalls: number;
+  readonly recoveredActors: number;
+  /** The most actors one `recoverMany` call carried. */
+  readonly largestRecovery: number;
 }
 
 /** A store that keeps nothing: the actors' own memory, as when the journal lives in Redis. */
@@ -82,14 +92,58 @@ class DiscardStore implements PersistencePort {
   async recover(): Promise<Recovered> {
     return { events: [] };
   }
-  async write(): Promise<void> {}
+  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered>> {
+    return new Map(actorIds.map((id) => [id, { events: [] }]));
+  }
+  async commit(): Promise<void> {}
   async close(): Promise<void> {}
 }
 
+/** Counts the actors of each bulk recovery the host makes through `inner` (what the cold phase checks). */
+class CountingStore implements PersistencePort {
+  readonly durable: boolean;
+  readonly shardOf: ((actorId: string) => number) | undefined;
+  calls = 0;
+  actors = 0;
+  largest = 0;
+  constructor(private readonly inner: PersistencePort) {
+    this.durable = inner.durable;
+    this.shardOf = inner.shardOf;
+  }
+  recover(actorId: string): Promise<Recovered> {
+    this.calls++;
+    this.actors++;
+    this.largest = Math.max(this.largest, 1);
+    return this.inner.recover(actorId);
+  }
+  recoverMany(actorIds: readonly string[]): ReturnType<PersistencePort['recoverMany']> {
+    this.calls++;
+    this.actors += actorIds.length;
+    this.largest = Math.max(this.largest, actorIds.length);
+    return this.inner.recoverMany(actorIds);
+  }
+  commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    return this.inner.commit(shard, writes);
+  }
+  reset(): void {
+    this.calls = this.actors = this.largest = 0;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Actors per pre-write window. */
+const PREWRITE_CHUNK = 100;
+
+/** A progress callback that reports about every 2 % (done may grow by more than one per call). */
 const progress = (label: string, total: number) => {
   const every = Math.max(1, Math.floor(total / 50));
+  let next = every;
   return (done: number): void => {
-    if (done % every === 0 || done === total) toParent({ type: 'progress', done, total, label });
+    if (done < next && done !== total) return;
+    next = done + every;
+    toParent({ type: 'progress', done, total, label });
   };
 };
 
@@ -118,9 +172,15 @@ async function statesInMap({ n, warmup, variant }: MemoryInput, now: number): Pr
 }
 
 /** `host-*`: device actors in an ActorHost, each attached and sent one report. */
-async function actorsInHost({ n, warmup, concurrency, variant }: MemoryInput, now: number): Promise<Activated> {
+async function actorsInHost({ n, warmup, concurrency, variant, shards }: MemoryInput, now: number): Promise<Activated> {
   const store = variant === 'host-memory-store' ? new MemoryStore() : new DiscardStore();
-  const host = new ActorHost({ behaviors: [deviceBehavior], store, logger: silentLogger, registry: new Registry() });
+  const host = new ActorHost({
+    behaviors: [deviceBehavior],
+    store,
+    logger: silentLogger,
+    registry: new Registry(),
+    shardOf: shardOfActor(shards),
+  });
   let failures = 0;
   const activate = async (i: number): Promise<void> => {
     const id = deviceIdOf(i);
@@ -167,35 +227,49 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   const total = n + warmup;
   const now = Date.now();
 
-  // 1. Pre-write every actor through the store: journal (attach, report 1 .. 1 + tail), snapshot at seq 2.
+  // 1. Pre-write every actor through the store: journal (attach, report 1 .. 1 + tail), snapshot at
+  //    seq 2. One window (one fenced script call) per shard and chunk of actors, as the host writes.
   const writer = createRedisClient(input.redisUrl, { failFast: true, commandTimeoutMs: 60_000, name: 'bench:prewrite' });
   writer.on('error', () => {});
   await connectRedis(writer);
   await writer.mset(...Array.from({ length: shards }, (_, s) => [keys.fence(s), '1']).flat());
-  const writeStore = new RedisStore(
-    { client: writer, keys, shardOf, fenceToken: () => '1', onFenced: () => {}, registry: new Registry(), logger: silentLogger },
-    { maxWindowWrites: 2_000 },
-  );
-  let snapshotBytes = 0;
-  let journalEntryBytes = 0;
+  const writeStore = new RedisStore({
+    client: writer,
+    keys,
+    shardOf,
+    fenceToken: () => '1',
+    onFenced: () => {},
+    registry: new Registry(),
+    logger: silentLogger,
+  });
+  const writeOf = (i: number): ActorWrite => {
+    const events = [{ seq: 1, at: now, msg: attachOf() as unknown }];
+    for (let k = 1; k <= 1 + tail; k++) events.push({ seq: k + 1, at: now, msg: reportOf(i, k, now) });
+    return { actorId: deviceIdOf(i), batch: { events, snapshot: { seq: 2, state: deviceStateOf(i, 1, now) } } };
+  };
+  const sample = writeOf(0).batch;
+  const snapshotBytes = JSON.stringify(sample.snapshot).length;
+  const journalEntryBytes = JSON.stringify(sample.events[2] ?? sample.events[1]).length;
+  const chunks: { shard: number; items: number[] }[] = [];
+  const byShard = new Map<number, number[]>();
+  for (let i = 0; i < total; i++) {
+    const shard = shardOf(deviceIdOf(i));
+    const items = byShard.get(shard);
+    if (items) items.push(i);
+    else byShard.set(shard, [i]);
+  }
+  for (const [shard, items] of byShard) {
+    for (let k = 0; k < items.length; k += PREWRITE_CHUNK) chunks.push({ shard, items: items.slice(k, k + PREWRITE_CHUNK) });
+  }
   const t0 = performance.now();
-  await forEachBounded(
-    0,
-    total,
-    4_000,
-    async (i) => {
-      const id = deviceIdOf(i);
-      const events = [{ seq: 1, at: now, msg: attachOf() }];
-      for (let k = 1; k <= 1 + tail; k++) events.push({ seq: k + 1, at: now, msg: reportOf(i, k, now) as never });
-      const snapshot = { seq: 2, state: deviceStateOf(i, 1, now) };
-      if (i === 0) {
-        snapshotBytes = JSON.stringify(snapshot).length;
-        journalEntryBytes = JSON.stringify(events[2] ?? events[1]).length;
-      }
-      await writeStore.write(id, { events, snapshot });
-    },
-    progress('pre-writing snapshots and journals', total),
-  );
+  const onWritten = progress('pre-writing snapshots and journals', total);
+  let written = 0;
+  await forEachBounded(0, chunks.length, 64, async (c) => {
+    const { shard, items } = chunks[c]!;
+    await writeStore.commit(shard, items.map(writeOf));
+    written += items.length;
+    onWritten(written);
+  });
   const prewriteSeconds = (performance.now() - t0) / 1000;
   await writeStore.close();
   writer.disconnect();
@@ -226,15 +300,10 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
   const client = createRedisClient(input.redisUrl, { failFast: true, commandTimeoutMs: 5_000, name: 'bench:cold' });
   client.on('error', () => {});
   await connectRedis(client);
-  const store = new RedisStore({
-    client,
-    keys,
-    shardOf,
-    fenceToken: () => '1',
-    onFenced: () => {},
-    registry: new Registry(),
-    logger: silentLogger,
-  });
+  const store = new CountingStore(
+    new RedisStore({ client, keys, shardOf, fenceToken: () => '1', onFenced: () => {}, registry: new Registry(), logger: silentLogger }),
+  );
+  // No shardOf of its own: the host takes the store's (the production shardOfActor), as it must.
   const host = new ActorHost({ behaviors: [deviceBehavior], store, logger: silentLogger, registry: new Registry() });
   const hist = LatencyRecorder.create();
   let failures = 0;
@@ -256,6 +325,7 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
       if (CLIMATE_ATTRIBUTES.some((a) => shadow.reported[a]?.value !== last[a])) mismatches++;
     };
   await forEachBounded(n, total, concurrency, activate(false));
+  store.reset();
   const a0 = performance.now();
   await forEachBounded(0, n, concurrency, activate(true), progress('cold activations', n));
   const activationsPerSec = n / ((performance.now() - a0) / 1000);
@@ -273,6 +343,9 @@ async function cold(input: ColdInput): Promise<ColdOutput> {
     mismatches,
     snapshotBytes,
     journalEntryBytes,
+    recoverCalls: store.calls,
+    recoveredActors: store.actors,
+    largestRecovery: store.largest,
   };
 }
 

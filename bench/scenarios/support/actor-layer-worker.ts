@@ -6,6 +6,7 @@
  *  - `memory`: `n` actors spawned (one ask each), heap and RSS delta ÷ n.
  */
 import { runAsWorker, toParent, workerInput } from '../../harness/worker-process.ts';
+import { bareDispatches } from './bare-dispatch.ts';
 import { counterBehavior, createLayer, progress, type CounterMsg, type LayerKind } from './mailboxes.ts';
 import { forEachBounded, perItem, sampleMemory } from './memory.ts';
 
@@ -45,7 +46,7 @@ export interface LayerMemoryOutput {
 const MSG: CounterMsg = { type: 'add', by: 1 };
 
 async function throughput(input: ThroughputInput): Promise<ThroughputOutput> {
-  const layer = createLayer(input.layer);
+  const layer = await createLayer(input.layer);
   const ids = Array.from({ length: input.actors }, (_, i) => `counter:c${i}`);
 
   const tellFor = async (seconds: number): Promise<number> => {
@@ -88,12 +89,13 @@ async function throughput(input: ThroughputInput): Promise<ThroughputOutput> {
   const ask = await askFor(input.seconds);
   toParent({ type: 'progress', done: 3, total: 3, label: `${input.layer}: done` });
   if (layer.resident !== ids.length) throw new Error(`${input.layer}: ${layer.resident} actors resident, expected ${ids.length}`);
+  if (input.layer === 'host-bare-dispatch' && bareDispatches() === 0) throw new Error('host-bare-dispatch: nact was not replaced');
   await layer.close();
   return { layer: input.layer, tellPerSec, askPerSec: ask.perSec, tellMessages, askMessages: ask.n };
 }
 
 async function memory(input: LayerMemoryInput): Promise<LayerMemoryOutput> {
-  const layer = createLayer(input.layer);
+  const layer = await createLayer(input.layer);
   const spawn = async (i: number): Promise<void> => {
     await layer.ask(`counter:m${i}`, MSG);
   };
@@ -105,6 +107,7 @@ async function memory(input: LayerMemoryInput): Promise<LayerMemoryOutput> {
   });
   const after = await sampleMemory();
   const resident = layer.resident - input.warmup;
+  if (input.layer === 'host-bare-dispatch' && bareDispatches() === 0) throw new Error('host-bare-dispatch: nact was not replaced');
   const per = perItem(before, after, input.n);
   await layer.close();
   return { layer: input.layer, n: input.n, heapPerActor: per.heap, rssPerActor: per.rss, resident };

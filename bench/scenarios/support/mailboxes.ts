@@ -1,22 +1,22 @@
 /**
  * The actor layers the actor-layer scenario compares, behind one small interface:
- *  - `host`: the runtime's ActorHost (nact dispatch + ActorCell);
- *  - `cell-mailbox`: the same ActorCell (recovery, journal writer, metrics, replies) driven by a
- *    minimal mailbox instead of nact — the runtime without nact;
+ *  - `host`: the runtime's ActorHost over 1,024 shards (one nact actor per shard scheduling the
+ *    shard's entity cells, see runtime/shard-actor.ts);
+ *  - `host-bare-dispatch`: the same ActorHost, unchanged, with nact replaced in its process by a
+ *    bare setImmediate scheduler (bare-dispatch.ts) — the runtime without nact;
  *  - `mailbox-immediate` / `mailbox-microtask`: a minimal hand-written mailbox (a Map of queues,
  *    each drained in one setImmediate / queueMicrotask turn) calling the same reducer directly.
- * Every layer runs the same counter reducer; `handled` counts its calls across layers.
+ * Every layer runs the same counter reducer; `progress.handled` counts its calls across layers.
+ * One layer per process: the host layers are imported only when asked for, so that the
+ * bare-dispatch hook is in place before the runtime loads nact.
  */
-import { Registry } from 'prom-client';
-import { ActorCell, type Envelope } from '../../../runtime/actor-cell.ts';
-import { ActorHost } from '../../../runtime/actor-host.ts';
 import type { Behavior } from '../../../runtime/behavior.ts';
-import { silentLogger } from '../../../runtime/logger.ts';
-import { MemoryStore } from '../../../runtime/memory-store.ts';
-import { RuntimeMetrics } from '../../../runtime/metrics.ts';
-import type { Result } from '../../../runtime/result.ts';
+import { installBareDispatch } from './bare-dispatch.ts';
 
-export type LayerKind = 'host' | 'cell-mailbox' | 'mailbox-immediate' | 'mailbox-microtask';
+/** Shards of the host layers, as a production cluster is created with (DESIGN.md: e.g. 1024). */
+export const HOST_SHARDS = 1024;
+
+export type LayerKind = 'host' | 'host-bare-dispatch' | 'mailbox-immediate' | 'mailbox-microtask';
 
 export interface CounterState {
   readonly n: number;
@@ -47,107 +47,6 @@ export interface ActorLayer {
   ask(id: string, msg: CounterMsg): Promise<number>;
   readonly resident: number;
   close(): Promise<void>;
-}
-
-const unwrap = (r: Result<unknown>): number => {
-  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-  return r.value as number;
-};
-
-class HostLayer implements ActorLayer {
-  private readonly host = new ActorHost({
-    behaviors: [counterBehavior],
-    store: new MemoryStore(),
-    logger: silentLogger,
-    registry: new Registry(),
-  });
-  tell(id: string, msg: CounterMsg): void {
-    const r = this.host.tell(id, msg);
-    if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-  }
-  async ask(id: string, msg: CounterMsg): Promise<number> {
-    return unwrap(await this.host.ask(id, msg));
-  }
-  get resident(): number {
-    return this.host.residentCount;
-  }
-  async close(): Promise<void> {
-    this.host.evict(() => true);
-    await this.host.close();
-  }
-}
-
-interface CellEntry {
-  readonly cell: ActorCell;
-  queue: Envelope[];
-  scheduled: boolean;
-}
-
-/** ActorCell behind a minimal mailbox: one setImmediate turn drains a queue, awaiting each message as nact does. */
-class CellMailboxLayer implements ActorLayer {
-  private readonly cells = new Map<string, CellEntry>();
-  private readonly store = new MemoryStore();
-  private readonly metrics = new RuntimeMetrics(new Registry(), () => ({ resident: new Map(), queued: 0, deepest: 0 }));
-  private readonly options = {
-    snapshotEvery: 100,
-    maxAttempts: 3,
-    clock: Date.now,
-    runEffects: () => {},
-    wake: () => {},
-  };
-
-  tell(id: string, msg: CounterMsg): void {
-    this.send(id, { msg, deadline: 0 });
-  }
-  ask(id: string, msg: CounterMsg): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.send(id, {
-        msg,
-        deadline: 0,
-        reply: (r) => {
-          try {
-            resolve(unwrap(r));
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        },
-      });
-    });
-  }
-  get resident(): number {
-    return this.cells.size;
-  }
-  async close(): Promise<void> {
-    this.cells.clear();
-  }
-
-  private send(id: string, env: Envelope): void {
-    let entry = this.cells.get(id);
-    if (!entry) {
-      entry = {
-        cell: new ActorCell(id, counterBehavior, this.store, this.options, this.metrics, silentLogger),
-        queue: [],
-        scheduled: false,
-      };
-      this.cells.set(id, entry);
-    }
-    entry.cell.inflight++;
-    entry.queue.push(env);
-    if (!entry.scheduled) {
-      entry.scheduled = true;
-      const e = entry;
-      setImmediate(() => void this.drain(e));
-    }
-  }
-
-  private async drain(entry: CellEntry): Promise<void> {
-    while (entry.queue.length > 0) {
-      const batch = entry.queue;
-      entry.queue = [];
-      for (const env of batch) await entry.cell.handle(env);
-    }
-    entry.scheduled = false;
-  }
 }
 
 interface MiniEntry {
@@ -201,12 +100,13 @@ class MiniMailboxLayer implements ActorLayer {
   }
 }
 
-export function createLayer(kind: LayerKind): ActorLayer {
+export async function createLayer(kind: LayerKind): Promise<ActorLayer> {
   switch (kind) {
     case 'host':
-      return new HostLayer();
-    case 'cell-mailbox':
-      return new CellMailboxLayer();
+      return new (await import('./host-layer.ts')).HostLayer();
+    case 'host-bare-dispatch':
+      installBareDispatch();
+      return new (await import('./host-layer.ts')).HostLayer();
     case 'mailbox-immediate':
       return new MiniMailboxLayer((fn) => setImmediate(fn));
     case 'mailbox-microtask':

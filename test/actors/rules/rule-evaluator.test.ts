@@ -23,10 +23,10 @@ function home(rules: Rule[], over: Partial<HomeView> = {}): HomeView {
   return {
     rules: Object.fromEntries(rules.map((r) => [r.id, r])),
     timezone: 'Europe/Berlin',
-    devices: {
-      motion1: { attributes: { motion: false, illuminance: 30 } },
-      climate1: { attributes: { temperature: 21.5, humidity: 40 } },
-      ac1: { attributes: { on: false, mode: 'cool' } },
+    values: {
+      motion1: { motion: false, illuminance: 30 },
+      climate1: { temperature: 21.5, humidity: 40 },
+      ac1: { on: false, mode: 'cool' },
     },
     ...over,
   };
@@ -208,7 +208,7 @@ describe('evaluate: conditions', () => {
     };
     for (let i = 0; i < 3000; i++) {
       const [seen, value, op] = [pick(rand, values), pick(rand, values), pick(rand, ops)];
-      const h = home([rule({ if: [attr('x', 'v', op, value)] })], { devices: { x: { attributes: { v: seen } } } });
+      const h = home([rule({ if: [attr('x', 'v', op, value)] })], { values: { x: { v: seen } } });
       expect(evaluate(h, change(), NOW)[0]?.passed).toBe(reference(seen, op, value));
     }
   });

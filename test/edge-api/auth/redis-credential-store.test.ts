@@ -47,6 +47,20 @@ describe('RedisCredentialStore', () => {
     expect(await store.findToken(hashSecret('never-issued'))).toBeUndefined();
   });
 
+  it('revokes an app token grant for every client, and says whether there was one', async () => {
+    const first = await open();
+    const second = await open(first.keys.cluster);
+    const token = hashSecret(newSecret('app'));
+    const hub = hashSecret(newSecret('hub'));
+    await first.store.putToken(token, { homes: ['h1'], scopes: ['read'], createdAt: 1 });
+    await first.store.putHub(hub, { homeId: 'h1', hubId: 'hub-1' });
+    expect(await first.store.revokeToken(token)).toBe(true);
+    expect(await second.store.findToken(token)).toBeUndefined();
+    expect(await second.store.revokeToken(token)).toBe(false);
+    expect(await first.store.revokeToken(hub)).toBe(false); // a hub digest is not a token
+    expect(await second.store.findHub(hub)).toEqual({ homeId: 'h1', hubId: 'hub-1' });
+  });
+
   it('keeps credentials across a new client connection', async () => {
     const first = await open();
     const digest = hashSecret(newSecret('hub'));

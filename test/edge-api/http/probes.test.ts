@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HttpMetrics } from '../../../edge-api/http/http-metrics.ts';
 import { closeEdges, startEdge } from './harness.ts';
 
 afterEach(closeEdges);
@@ -36,6 +37,29 @@ describe('HTTP edge: probes and metrics', () => {
     expect(text).toContain('iot_http_requests_total{method="GET",route="unmatched",status="404"} 1');
     expect(text).toMatch(/iot_http_request_duration_seconds_count\{method="GET",route="\/v1\/homes\/:homeId"\} 3/);
     expect(text).toContain('iot_actor_messages_total'); // the actor host's metrics share the registry
+  });
+
+  it('resolves the label series of a route, method and status once, not per request', async () => {
+    const edge = startEdge();
+    const metrics = HttpMetrics.of(edge.registry);
+    const counter = vi.spyOn(metrics.requests, 'labels');
+    const histogram = vi.spyOn(metrics.seconds, 'labels');
+    for (let i = 0; i < 5; i++) await edge.json('GET', '/v1/homes/h1');
+    for (let i = 0; i < 3; i++) await edge.json('GET', '/v1/homes/h1', { token: null });
+    for (let i = 0; i < 2; i++) await edge.json('GET', '/nope');
+    expect(counter.mock.calls).toEqual([
+      ['GET', '/v1/homes/:homeId', '404'],
+      ['GET', '/v1/homes/:homeId', '401'],
+      ['GET', 'unmatched', '404'],
+    ]);
+    expect(histogram.mock.calls).toEqual([
+      ['GET', '/v1/homes/:homeId'],
+      ['GET', 'unmatched'],
+    ]);
+    const text = await (await edge.call('GET', '/metrics', { token: null })).text();
+    expect(text).toContain('iot_http_requests_total{method="GET",route="/v1/homes/:homeId",status="404"} 5');
+    expect(text).toContain('iot_http_requests_total{method="GET",route="/v1/homes/:homeId",status="401"} 3');
+    expect(text).toMatch(/iot_http_request_duration_seconds_count\{method="GET",route="\/v1\/homes\/:homeId"\} 8/);
   });
 
   it('creates its metrics once per registry: a second app on the same registry works', async () => {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { AckTracker } from '../../../edge-api/hub-ingress/ack-tracker.ts';
+import { AckTracker, type PendingReport } from '../../../edge-api/hub-ingress/ack-tracker.ts';
 import { mulberry32, randomInt, shuffle } from '../../support/prng.ts';
+
+/** Records a report received at epoch ms `now` and returns it. */
+function receive(tracker: AckTracker, seq: number, now: number): PendingReport {
+  const entry: PendingReport = { seq, receivedAt: now, done: false };
+  tracker.receive(entry);
+  return entry;
+}
 
 /** A tracker whose flushes run only when the test says so. */
 function manual() {
@@ -21,7 +28,7 @@ function manual() {
 describe('AckTracker', () => {
   it('acks the longest processed prefix, never a report behind an unprocessed one', () => {
     const { tracker, acks, flush } = manual();
-    const [a, b, c] = [1, 2, 5].map((s) => tracker.receive(s, 0));
+    const [a, b, c] = [1, 2, 5].map((s) => receive(tracker, s, 0));
     tracker.complete(b!);
     tracker.complete(c!);
     flush();
@@ -36,7 +43,7 @@ describe('AckTracker', () => {
 
   it('coalesces the completions of one flush into one ack', () => {
     const { tracker, acks, flush } = manual();
-    const entries = [1, 2, 3, 4].map((s) => tracker.receive(s, 0));
+    const entries = [1, 2, 3, 4].map((s) => receive(tracker, s, 0));
     for (const e of entries) tracker.complete(e);
     flush();
     expect(acks).toEqual([{ upTo: 4, covered: [1, 2, 3, 4] }]);
@@ -45,7 +52,7 @@ describe('AckTracker', () => {
   it('by default flushes once per event-loop turn, coalescing completions from separate microtasks', async () => {
     const acks: number[] = [];
     const tracker = new AckTracker({ onAck: (upTo) => acks.push(upTo) });
-    const [a, b] = [tracker.receive(1, 0), tracker.receive(2, 0)];
+    const [a, b] = [receive(tracker, 1, 0), receive(tracker, 2, 0)];
     tracker.complete(a);
     await Promise.resolve();
     tracker.complete(b);
@@ -56,8 +63,8 @@ describe('AckTracker', () => {
 
   it('rejects a seq that does not increase, and sends nothing after stop', () => {
     const { tracker, acks, flush } = manual();
-    const e = tracker.receive(3, 0);
-    expect(() => tracker.receive(3, 0)).toThrow(RangeError);
+    const e = receive(tracker, 3, 0);
+    expect(() => receive(tracker, 3, 0)).toThrow(RangeError);
     tracker.stop();
     tracker.complete(e);
     flush();
@@ -69,7 +76,7 @@ describe('AckTracker', () => {
     for (let trial = 0; trial < 200; trial++) {
       const { tracker, acks, flush } = manual();
       let seq = 0;
-      const entries = Array.from({ length: 1 + randomInt(rand, 40) }, () => tracker.receive((seq += 1 + randomInt(rand, 3)), 0));
+      const entries = Array.from({ length: 1 + randomInt(rand, 40) }, () => receive(tracker, (seq += 1 + randomInt(rand, 3)), 0));
       const order = shuffle(rand, entries);
       const done = new Set<number>();
       for (const e of order) {

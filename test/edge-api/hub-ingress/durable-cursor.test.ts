@@ -1,5 +1,5 @@
-/** DurableCursor: coalesced `hub.durable` asks, one in flight, the latest value wins, the last one sent at stream end. */
-import { describe, expect, it, vi } from 'vitest';
+/** DurableCursor: coalesced `hub.durable` asks, at most one per interval and one in flight, the latest value wins, the last one sent at an orderly stream end. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { DurableCursor } from '../../../edge-api/hub-ingress/durable-cursor.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
@@ -28,11 +28,17 @@ const durable = (upToSeq: number) => ({ type: 'hub.durable', upToSeq });
 /** Lets the promise chains of answered asks run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const done: Result<unknown> = { ok: true, value: { ok: true, value: {} } };
+/** No interval: every ack may be written (the tests of coalescing behind an ask in flight). */
+const EVERY_ACK = { intervalMs: 0, clock: Date.now };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('DurableCursor', () => {
   it('keeps one ask in flight and sends only the newest value after it', async () => {
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger);
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
     cursor.advance(1);
     cursor.advance(2);
     cursor.advance(3);
@@ -44,7 +50,7 @@ describe('DurableCursor', () => {
 
   it('recovers after an ask that rejects (a reply that is not an outcome): the next ack is sent, and the last value at stream end', async () => {
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger);
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
     cursor.advance(5);
     router.asked[0]!.answer({ ok: true, value: 'not an outcome' });
     await settle();
@@ -57,7 +63,59 @@ describe('DurableCursor', () => {
     expect(router.asked).toHaveLength(3);
     router.asked[2]!.answer({ ok: false, error: { code: 'timeout', message: 'slow' } });
     await settle();
-    cursor.finish();
+    cursor.finish(true);
     expect(router.told).toEqual([durable(7)]);
+  });
+
+  it('writes the first ack at once and the later ones of an interval together when it has passed', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const router = new ScriptedRouter();
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: Date.now });
+    cursor.advance(1);
+    expect(router.asked.map((a) => a.msg)).toEqual([durable(1)]);
+    router.asked[0]!.answer(done);
+    await vi.advanceTimersByTimeAsync(10);
+    for (let seq = 2; seq <= 50; seq++) cursor.advance(seq);
+    await vi.advanceTimersByTimeAsync(900);
+    expect(router.asked).toHaveLength(1); // still within the interval of the first write
+    await vi.advanceTimersByTimeAsync(100);
+    expect(router.asked.map((a) => a.msg)).toEqual([durable(1), durable(50)]);
+    router.asked[1]!.answer(done);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(router.asked).toHaveLength(2); // nothing new acked: nothing written
+  });
+
+  it('writes the latest value at an orderly end, and drops it (and its timer) when the stream broke', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const inOrder = new ScriptedRouter();
+    const broken = new ScriptedRouter();
+    for (const [router, flush] of [
+      [inOrder, true],
+      [broken, false],
+    ] as const) {
+      const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: Date.now });
+      cursor.advance(1);
+      router.asked[0]!.answer(done);
+      await vi.advanceTimersByTimeAsync(10);
+      cursor.advance(9);
+      cursor.finish(flush);
+      cursor.finish(flush);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(router.asked).toHaveLength(1);
+    }
+    expect(inOrder.told).toEqual([durable(9)]);
+    expect(broken.told).toEqual([]);
+  });
+
+  it('at an orderly end with an ask in flight, writes the newer value once that ask returns', async () => {
+    const router = new ScriptedRouter();
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
+    cursor.advance(1);
+    cursor.advance(2);
+    cursor.finish(true);
+    expect(router.told).toEqual([]);
+    router.asked[0]!.answer(done);
+    await vi.waitFor(() => expect(router.told).toEqual([durable(2)]));
+    expect(router.asked).toHaveLength(1);
   });
 });

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HubClient } from '../../../tools/hub-client/hub-client.ts';
 import { HUB1, HUB2, startHubFixture, type FixtureOptions, type HubFixture } from '../../support/hub-fixture.ts';
@@ -16,6 +16,28 @@ async function start(options: FixtureOptions = {}): Promise<void> {
   fx = await startHubFixture(options);
   other = await fx.open(HUB2);
   otherSeq = 0;
+}
+
+/** Sends `bytes` as one message on a hub stream with hub1's secret; resolves the status the stream ends with. */
+function sendRaw(bytes: Buffer): Promise<StatusObject> {
+  const client = new Client(fx.address, credentials.createInsecure());
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${HUB1.secret}`);
+  const call = client.makeBidiStreamRequest(
+    '/iot.hub.v1.HubIngress/Connect',
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+    metadata,
+  );
+  call.on('data', () => {});
+  call.on('error', () => {});
+  call.write(bytes);
+  return new Promise((resolve) =>
+    call.on('status', (s: StatusObject) => {
+      client.close();
+      resolve(s);
+    }),
+  );
 }
 
 async function otherHubStillWorks(): Promise<void> {
@@ -122,6 +144,14 @@ describe('HubIngress error paths', () => {
     const light = await fx.ask<{ reported: Record<string, { value: unknown }> }>('device:h1:light1', { type: 'shadow.get' });
     expect(light.reported).toEqual({ on: { value: true, ts: 1 } });
     expect(await fx.metric('iot_hub_reports_total', { outcome: 'rejected' })).toBe(5);
+    await otherHubStillWorks();
+  });
+
+  it('ends a stream whose message is not valid protobuf with INVALID_ARGUMENT (not INTERNAL)', async () => {
+    await start();
+    // reports { items: <length 16 with 1 byte present> }
+    const end = await sendRaw(Buffer.from([0x12, 0x10, 0x0a]));
+    expect(end).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('not a HubMessage') });
     await otherHubStillWorks();
   });
 

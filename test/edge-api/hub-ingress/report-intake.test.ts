@@ -3,16 +3,18 @@ import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { HubMetrics } from '../../../edge-api/hub-ingress/hub-metrics.ts';
-import type { CloudMessage, WireReport } from '../../../edge-api/hub-ingress/hub-wire.ts';
+import type { DecodedReport } from '../../../edge-api/hub-ingress/hub-codec.ts';
+import type { CloudMessage } from '../../../edge-api/hub-ingress/hub-wire.ts';
 import { ReportIntake } from '../../../edge-api/hub-ingress/report-intake.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
 import type { Result } from '../../../runtime/result.ts';
 
-const report = (seq: number, deviceId = 'lamp'): WireReport => ({
-  seq: String(seq),
+const report = (seq: number, deviceId = 'lamp'): DecodedReport => ({
+  seq,
   device_id: deviceId,
-  ts_ms: '1000',
-  attributes: { on: { kind: 'flag', flag: true } },
+  ts_ms: 1000,
+  attributes: { on: { flag: true } },
+  event: null,
 });
 
 /** An intake whose device asks resolve `replies` in turn (the last one repeats). */

@@ -1,0 +1,24 @@
+/** The request body limit, applied only to methods that carry a body. */
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { errorResponse, HttpError } from './http-error.ts';
+
+/**
+ * Methods whose body the edge never reads. A GET or HEAD with a body (or a `Content-Length`)
+ * is answered as if it had none: no route of these methods reads one.
+ */
+const BODILESS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/**
+ * Refuses a body over `maxBytes` (bytes) with 413 `payload_too_large` in the one error shape, by
+ * its `Content-Length` or, without one, while it streams in. GET and HEAD skip the check without
+ * touching `c.req.raw`: with @hono/node-server, reading `raw.body` builds a full `Request` and an
+ * `AbortController` per request, which used to be the largest single cost of a shadow GET.
+ */
+export function requestBodyLimit(maxBytes: number): MiddlewareHandler {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: (c) => errorResponse(c, new HttpError('payload_too_large', `the body exceeds ${maxBytes} bytes`)),
+  });
+  return (c, next) => (BODILESS.has(c.req.method) ? next() : limit(c, next));
+}

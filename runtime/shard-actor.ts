@@ -1,0 +1,426 @@
+/** One nact actor per shard: it schedules the shard's entity cells and writes their steps in windows. */
+import { dispatch, spawn, stop } from 'nact';
+import { ActorCell, type Envelope } from './actor-cell.ts';
+import type { Behavior } from './behavior.ts';
+import type { Logger } from './logger.ts';
+import type { RuntimeMetrics } from './metrics.ts';
+import type { PersistencePort, Recovered } from './persistence-port.ts';
+import { runtimeError } from './result.ts';
+import { ShardWindow } from './shard-window.ts';
+
+/** What every shard of a host shares. */
+export interface ShardContext {
+  readonly store: PersistencePort;
+  readonly metrics: RuntimeMetrics;
+  readonly log: Logger;
+  readonly clock: () => number;
+  readonly snapshotEvery: number;
+  readonly maxAttempts: number;
+  /** Messages one nact turn handles before the shard yields to I/O and other shards. */
+  readonly turnBudget: number;
+  behaviorOf(actorId: string): Behavior<unknown, unknown>;
+  shardOf(actorId: string): number;
+  /** The target of an effect that is a message to an actor, or undefined for any other effect. */
+  tellOf(effect: unknown): { readonly to: string; readonly msg: unknown } | undefined;
+  /** False when messages to this actor must go the long way (its shard is being handed off). */
+  acceptsLocal(actorId: string): boolean;
+  /** True when an actor activated now must passivate as soon as it is idle (the host is closing). */
+  passivateOnArrival(actorId: string): boolean;
+  /** Runs effects that leave the shard (after their window is durable). */
+  runEffects(fromId: string, effects: readonly unknown[]): void;
+  /** The behaviour's wake-up for a cell whose timer fired. */
+  readonly wake: (cell: ActorCell) => void;
+  /** A cell left memory (passivated). */
+  passivated(cell: ActorCell): void;
+}
+
+type NactParent = Parameters<typeof spawn>[0];
+type NactRef = ReturnType<typeof spawn>;
+
+const DRAIN = 'drain';
+/** "The wake-up time was not re-read" (undefined means "no wake-up"). */
+const UNCHANGED = Symbol('unchanged');
+
+/**
+ * The shard's cells run here, one message at a time each, in rounds: each ready cell handles one
+ * message per round, so a hot actor with a long queue never keeps its idle neighbours waiting. A
+ * nact turn runs rounds until nothing is ready (or the turn budget is spent), then writes what
+ * the turn journaled as one window — at once when no window of the shard is in flight, else right
+ * after the one in flight, so the shard's writes stay in order. A message one cell sends to
+ * another of the same shard is handled in the same turn and written in the same window as the
+ * step that sent it: a report → rule → command chain is one write, and the hub's ack and its
+ * command are released together when it is durable. Activations of a turn are recovered with
+ * one read; a cell recovering never blocks the rest of the shard.
+ */
+export class ShardActor {
+  readonly cells = new Map<string, ActorCell>();
+  private ready: ActorCell[] = [];
+  private toRecover: ActorCell[] = [];
+  private open: ShardWindow | undefined;
+  private inFlight: ShardWindow | undefined;
+  private nextNo = 1;
+  /** Every window up to this number is settled (written or failed). */
+  private settledNo = 0;
+  private scheduled = false;
+  private draining = false;
+  private readonly ref: NactRef;
+
+  constructor(
+    readonly shard: number,
+    parent: NactParent,
+    name: string,
+    private readonly ctx: ShardContext,
+  ) {
+    this.ref = spawn(
+      parent,
+      () => {
+        this.drain();
+      },
+      name,
+      {
+        onCrash: (_msg: unknown, err: unknown, crash: { resume: symbol }) => {
+          // Reducer errors are caught per message; reaching here is a bug in the shard itself.
+          ctx.log.error({ err, shard }, 'shard turn failed outside the reducers');
+          return crash.resume;
+        },
+      } as never,
+    );
+  }
+
+  /** The cell of `actorId`, activated (to be recovered before its first message) when not resident. */
+  cell(actorId: string): ActorCell {
+    let cell = this.cells.get(actorId);
+    if (!cell) {
+      const behavior = this.ctx.behaviorOf(actorId);
+      cell = new ActorCell(actorId, behavior, this.ctx.metrics.kind(behavior.kind), this.ctx.clock());
+      this.cells.set(actorId, cell);
+      cell.km.activations.inc();
+      if (this.ctx.passivateOnArrival(actorId)) cell.passivateRequested = true;
+    }
+    return cell;
+  }
+
+  enqueue(cell: ActorCell, env: Envelope): void {
+    cell.enqueue(env);
+    cell.lastActive = this.ctx.clock();
+    this.offer(cell);
+  }
+
+  /**
+   * Passivates the cell once it is idle (now, or when its queue and writes are done): a final
+   * snapshot goes into the next window and the cell leaves when that is written. `force` passes
+   * over a pending wake-up (handoff, shutdown: the next owner re-arms it from the state).
+   * @returns false when the cell stays for now (busy, or a wake-up is due).
+   */
+  passivate(cell: ActorCell, force: boolean): boolean {
+    if (cell.status !== 'active' || !cell.idle) return false;
+    if (!force && cell.wakeAt !== undefined) return false;
+    if (cell.needsRecovery || cell.seq === cell.snapshotSeq) {
+      this.remove(cell); // nothing in memory that the store lacks
+      return true;
+    }
+    cell.setStatus('stopping', this.ctx.log, force ? 'requested' : 'idle');
+    const w = this.openWindow();
+    w.add(cell, undefined, cell.finalSnapshot());
+    cell.pendingWindow = w.no;
+    this.flush();
+    return true;
+  }
+
+  /** Stops serving the cell at once, writing nothing: what waits for it is answered `unavailable`. */
+  evict(cell: ActorCell): void {
+    cell.setStatus('evicted', this.ctx.log, 'shard lost');
+    cell.disarm();
+    this.cells.delete(cell.id);
+    const queue = cell.queue ?? [];
+    cell.queue = undefined;
+    for (const env of queue) env.reply?.(runtimeError('unavailable', `actor ${cell.id} is no longer served by this node`));
+  }
+
+  stop(): void {
+    stop(this.ref);
+  }
+
+  private offer(cell: ActorCell): void {
+    if (cell.ready || !cell.wantsTurn) return;
+    cell.ready = true;
+    this.ready.push(cell);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.draining) return;
+    this.scheduled = true;
+    dispatch(this.ref, DRAIN);
+  }
+
+  /** One nact turn: rounds over the ready cells, then the turn's window and recoveries go out. */
+  private drain(): void {
+    this.scheduled = false;
+    this.draining = true;
+    let budget = this.ctx.turnBudget;
+    try {
+      while (this.ready.length > 0 && budget > 0) {
+        const round = this.ready;
+        this.ready = [];
+        let i = 0;
+        for (; i < round.length && budget > 0; i++) {
+          const cell = round[i]!;
+          cell.ready = false;
+          if (this.guardedTurn(cell)) budget--;
+          if (cell.wantsTurn) this.offer(cell);
+          else if (cell.passivateRequested) this.passivate(cell, true);
+        }
+        if (i < round.length) this.ready = round.slice(i).concat(this.ready);
+      }
+    } finally {
+      this.draining = false;
+      this.flush();
+      this.recoverWaiting();
+      if (this.ready.length > 0) this.schedule();
+    }
+  }
+
+  /**
+   * A turn that cannot take the shard down: a throw that escapes `turn` is a bug outside the
+   * reducer (everything that may throw runs before the step is committed), so the cell re-reads
+   * its state and the rest of the round goes on.
+   */
+  private guardedTurn(cell: ActorCell): boolean {
+    try {
+      return this.turn(cell);
+    } catch (err) {
+      this.ctx.log.error({ err, actor: cell.id }, 'shard turn failed outside the reducer; the actor re-reads its state');
+      cell.needsRecovery = true;
+      return true;
+    }
+  }
+
+  /** Gives the cell one message. @returns true when a message was taken. */
+  private turn(cell: ActorCell): boolean {
+    if (cell.status === 'evicted' || cell.queued === 0) return false;
+    if (cell.needsRecovery) {
+      if (!cell.recovering && cell.pendingWindow === 0) {
+        cell.recovering = true;
+        this.toRecover.push(cell);
+      }
+      return false;
+    }
+    const queue = cell.queue!;
+    const env = queue.shift()!;
+    if (queue.length === 0) cell.queue = undefined; // an idle actor keeps no array
+    const { metrics } = this.ctx;
+    const kind = cell.behavior.kind;
+    if (env.attempts >= this.ctx.maxAttempts) {
+      metrics.reject(kind, 'actor_crashed');
+      env.reply?.(runtimeError('actor_crashed', `message crashed actor ${cell.id} ${env.attempts} times and was rejected`));
+      return true;
+    }
+    const now = this.ctx.clock();
+    if (env.deadline !== 0 && now > env.deadline) {
+      metrics.reject(kind, 'expired');
+      return true;
+    }
+    cell.km.messages.inc();
+    if (cell.status === 'stopping') cell.setStatus('active', this.ctx.log, 'a message arrived');
+    // Everything that may throw (the reducer, the wake-up time, where effects go) runs before the
+    // step is committed: a throw is a crash of this message, and nothing of it is applied.
+    let step;
+    let wakeAt: number | undefined | typeof UNCHANGED = UNCHANGED;
+    let local: { to: ActorCell; msg: unknown }[] | undefined;
+    let away: unknown[] | undefined;
+    try {
+      step = cell.behavior.receive(cell.state, env.msg, { id: cell.id, now, replaying: false });
+      // The wake-up is re-read when the state changed, and after the wake message itself (a wake
+      // that changed nothing, e.g. one that came early, must be armed again).
+      if (step.state !== cell.state || env.msg === cell.behavior.wakeMessage) wakeAt = cell.behavior.nextWakeAt?.(step.state);
+      const effects = step.effects;
+      if (effects !== undefined && effects.length > 0) {
+        for (const effect of effects) {
+          const tell = this.ctx.tellOf(effect);
+          if (tell && this.ctx.shardOf(tell.to) === this.shard && this.ctx.acceptsLocal(tell.to)) {
+            (local ??= []).push({ to: this.cell(tell.to), msg: tell.msg });
+          } else (away ??= []).push(effect);
+        }
+      }
+    } catch (err) {
+      cell.km.crashes.inc();
+      env.attempts++;
+      this.ctx.log.error({ err, actor: cell.id, attempt: env.attempts }, 'actor crashed; restarting from its last durable state');
+      (cell.queue ??= []).unshift(env);
+      cell.needsRecovery = true;
+      return true;
+    }
+    cell.state = step.state;
+    if (wakeAt !== UNCHANGED) cell.arm(wakeAt, now, this.ctx.wake);
+    // The window this step belongs to: its own if it journaled, else the latest one its state
+    // (or the message it handled) depends on, if that is not written yet.
+    let window: ShardWindow | undefined;
+    if (step.journal) {
+      window = this.openWindow();
+      const { entry, snapshot } = cell.journal(env.msg, now, this.ctx.snapshotEvery);
+      window.add(cell, entry, snapshot);
+      cell.pendingWindow = window.no;
+    } else {
+      const dependsOn = Math.max(cell.pendingWindow, env.cause > this.settledNo ? env.cause : 0);
+      if (dependsOn !== 0) {
+        window = this.windowNo(dependsOn);
+        window.depend(cell);
+        cell.pendingWindow = dependsOn;
+      }
+    }
+    // Messages to actors of this shard are handled now (this turn, this window); everything else
+    // waits for the window.
+    if (local !== undefined) {
+      const cause = window?.no ?? 0;
+      for (const { to, msg } of local) this.enqueue(to, { msg, reply: undefined, deadline: 0, attempts: 0, cause });
+    }
+    if (away !== undefined) {
+      if (window) window.hold(cell.id, away);
+      else this.ctx.runEffects(cell.id, away);
+    }
+    if (env.reply) {
+      if (window) window.reply(env.reply, step.reply);
+      else env.reply({ ok: true, value: step.reply });
+    }
+    return true;
+  }
+
+  private openWindow(): ShardWindow {
+    return (this.open ??= new ShardWindow(this.nextNo++));
+  }
+
+  private windowNo(no: number): ShardWindow {
+    if (this.open?.no === no) return this.open;
+    if (this.inFlight?.no === no) return this.inFlight;
+    throw new Error(`shard ${this.shard}: window ${no} is neither open nor in flight`);
+  }
+
+  /** Sends the open window unless one is in flight (it goes when that one settles). */
+  private flush(): void {
+    const window = this.open;
+    if (this.inFlight || !window || window.empty) return;
+    this.open = undefined;
+    this.inFlight = window;
+    let written: Promise<void>;
+    try {
+      written = this.ctx.store.commit(this.shard, window.actorWrites());
+    } catch (err) {
+      written = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    written.then(
+      () => this.settled(window, undefined),
+      (err: unknown) => this.settled(window, err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  private settled(window: ShardWindow, error: Error | undefined): void {
+    this.inFlight = undefined;
+    if (error === undefined) {
+      this.settledNo = window.no;
+      window.release((from, effects) => this.ctx.runEffects(from, effects));
+      for (const cell of window.cells.keys()) {
+        if (cell.pendingWindow !== window.no) continue;
+        cell.pendingWindow = 0;
+        if (cell.status === 'stopping') {
+          if (cell.idle) this.remove(cell);
+          else cell.setStatus('active', this.ctx.log, 'a message arrived');
+        } else if (cell.passivateRequested) this.passivate(cell, true);
+        this.offer(cell);
+      }
+    } else {
+      this.failed(window, error);
+    }
+    this.flush();
+  }
+
+  /**
+   * A window was not written: it and the open one behind it (whose steps may build on it) fail
+   * together. Their replies are `unavailable`, their effects are dropped, messages their steps
+   * sent within the shard are withdrawn, and every cell whose state depended on them re-reads
+   * its state from the store before its next message.
+   */
+  private failed(window: ShardWindow, error: Error): void {
+    const windows = this.open ? [window, this.open] : [window];
+    this.open = undefined;
+    this.settledNo = windows[windows.length - 1]!.no;
+    const replies = windows.reduce((n, w) => n + w.replies, 0);
+    this.ctx.log.error({ err: error, shard: this.shard, replies }, 'shard window failed; its actors re-read their state');
+    const answer = runtimeError('unavailable', `store write failed: ${error.message}`);
+    const touched = new Set<ActorCell>();
+    for (const w of windows) {
+      for (const cell of w.cells.keys()) touched.add(cell);
+      w.fail(answer);
+    }
+    for (const cell of this.cells.values()) {
+      if (cell.queue && cell.queue.some((env) => env.cause >= window.no)) cell.queue = cell.queue.filter((env) => env.cause < window.no);
+    }
+    for (const cell of touched) {
+      this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
+      cell.needsRecovery = true;
+      cell.pendingWindow = 0;
+      if (cell.status === 'stopping') cell.setStatus('active', this.ctx.log, 'final snapshot failed');
+      if (cell.passivateRequested) this.passivate(cell, true);
+      this.offer(cell);
+    }
+  }
+
+  /** Recovers the cells that asked for it this turn, with one read for all of them. */
+  private recoverWaiting(): void {
+    if (this.toRecover.length === 0) return;
+    const cells = this.toRecover;
+    this.toRecover = [];
+    const started = performance.now();
+    this.ctx.store.recoverMany(cells.map((c) => c.id)).then(
+      (recovered) => this.recovered(cells, recovered, started),
+      (err: unknown) => {
+        for (const cell of cells) this.recoveryFailed(cell, err);
+      },
+    );
+  }
+
+  private recovered(cells: readonly ActorCell[], recovered: ReadonlyMap<string, Recovered | Error>, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    for (const cell of cells) {
+      if (cell.status === 'evicted') continue;
+      const read = recovered.get(cell.id);
+      let wakeAt;
+      try {
+        if (read === undefined) throw new Error(`the store did not answer for ${cell.id}`);
+        if (read instanceof Error) throw read;
+        cell.restore(read);
+        wakeAt = cell.behavior.nextWakeAt?.(cell.state);
+      } catch (err) {
+        cell.needsRecovery = true;
+        this.recoveryFailed(cell, err);
+        continue;
+      }
+      cell.recovering = false;
+      cell.km.activationSeconds.observe(seconds);
+      cell.arm(wakeAt, this.ctx.clock(), this.ctx.wake);
+      if (cell.wantsTurn) this.offer(cell);
+      else if (cell.passivateRequested) this.passivate(cell, true);
+    }
+  }
+
+  /** The store could not be read: the first waiting message is answered `unavailable`; the next one tries again. */
+  private recoveryFailed(cell: ActorCell, err: unknown): void {
+    cell.recovering = false;
+    if (cell.status === 'evicted') return;
+    this.ctx.log.error({ err, actor: cell.id }, 'actor recovery failed');
+    const env = cell.queue?.shift();
+    if (env) {
+      this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
+      env.reply?.(runtimeError('unavailable', `could not recover actor ${cell.id}: ${(err as Error).message}`));
+    }
+    if (cell.wantsTurn) this.offer(cell);
+    else if (cell.passivateRequested) this.passivate(cell, true);
+  }
+
+  private remove(cell: ActorCell): void {
+    cell.disarm();
+    if (this.cells.get(cell.id) === cell) this.cells.delete(cell.id);
+    cell.passivateRequested = false;
+    this.ctx.passivated(cell);
+  }
+}

@@ -1,0 +1,88 @@
+/** One durable window of a shard: the steps of one or more turns, written by one store call. */
+import type { ActorCell } from './actor-cell.ts';
+import type { ActorWrite, JournalEntry, Snapshot } from './persistence-port.ts';
+import type { Result } from './result.ts';
+
+/** What one actor put into the window. */
+interface CellWrite {
+  readonly events: JournalEntry[];
+  snapshot: Snapshot | undefined;
+}
+
+/**
+ * The steps a shard handled since its last window went out, and what waits for them: replies
+ * (hub acks among them) and effects that leave the shard (hub commands, other shards' actors,
+ * app events). Nothing here is released before the store has the whole window, so a crash never
+ * keeps a command whose report, or an ack whose rule step, was lost. Replies and their values
+ * are kept in parallel arrays: no closure per message.
+ */
+export class ShardWindow {
+  /** Every actor whose state depends on this window: those that wrote and those that read what they wrote. */
+  readonly cells = new Map<ActorCell, CellWrite>();
+  private readonly replyTo: ((result: Result<unknown>) => void)[] = [];
+  private readonly replyValues: unknown[] = [];
+  private readonly effectFrom: string[] = [];
+  private readonly effectLists: (readonly unknown[])[] = [];
+  private hasWrites = false;
+
+  /** @param no this window's number in its shard, from 1: windows are written in this order. */
+  constructor(readonly no: number) {}
+
+  /** True when nothing is to be written. */
+  get empty(): boolean {
+    return !this.hasWrites;
+  }
+
+  get replies(): number {
+    return this.replyTo.length;
+  }
+
+  add(cell: ActorCell, entry: JournalEntry | undefined, snapshot: Snapshot | undefined): void {
+    const w = this.writeOf(cell);
+    if (entry) w.events.push(entry);
+    if (snapshot) w.snapshot = snapshot;
+    if (entry || snapshot) this.hasWrites = true;
+  }
+
+  /** Records that `cell`'s state now depends on this window (it handled a message a step here sent). */
+  depend(cell: ActorCell): void {
+    this.writeOf(cell);
+  }
+
+  reply(to: (result: Result<unknown>) => void, value: unknown): void {
+    this.replyTo.push(to);
+    this.replyValues.push(value);
+  }
+
+  hold(from: string, effects: readonly unknown[]): void {
+    this.effectFrom.push(from);
+    this.effectLists.push(effects);
+  }
+
+  /** The store's view: one write per actor that journaled or snapshotted something. */
+  actorWrites(): ActorWrite[] {
+    const out: ActorWrite[] = [];
+    for (const [cell, w] of this.cells) {
+      if (w.events.length === 0 && !w.snapshot) continue;
+      out.push({ actorId: cell.id, batch: w.snapshot ? { events: w.events, snapshot: w.snapshot } : { events: w.events } });
+    }
+    return out;
+  }
+
+  /** The window is durable: effects go out, then the replies (the hub's command before its ack). */
+  release(runEffects: (from: string, effects: readonly unknown[]) => void): void {
+    for (let i = 0; i < this.effectFrom.length; i++) runEffects(this.effectFrom[i]!, this.effectLists[i]!);
+    for (let i = 0; i < this.replyTo.length; i++) this.replyTo[i]!({ ok: true, value: this.replyValues[i] });
+  }
+
+  /** The window was not written: every reply fails, the effects are dropped with their steps. */
+  fail(error: Result<never>): void {
+    for (const to of this.replyTo) to(error);
+  }
+
+  private writeOf(cell: ActorCell): CellWrite {
+    let w = this.cells.get(cell);
+    if (!w) this.cells.set(cell, (w = { events: [], snapshot: undefined }));
+    return w;
+  }
+}
