@@ -79,6 +79,13 @@ export class ActorHost {
   /** Actors being passivated for a caller: messages to them go the long way (through `onEffects`). */
   private readonly leaving: ((actorId: string) => boolean)[] = [];
   private closing = false;
+  /** Shards whose turn left a window to send; sent together after the turns of this pass. */
+  private readonly toFlush = new Set<ShardActor>();
+  private readonly flushShards = (): void => {
+    const shards = [...this.toFlush];
+    this.toFlush.clear();
+    for (const shard of shards) shard.flush();
+  };
 
   constructor(
     private readonly deps: ActorHostDeps,
@@ -110,6 +117,10 @@ export class ActorHost {
         if (cell.behavior.wakeMessage !== undefined) this.deliver(cell.id, cell.behavior.wakeMessage);
       },
       passivated: (cell) => this.passivated(cell),
+      requestFlush: (shard) => {
+        this.toFlush.add(shard);
+        if (this.toFlush.size === 1) setImmediate(this.flushShards);
+      },
     };
     const sweepEvery = Math.max(10, Math.min(1_000, this.config.passivateAfterMs / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepEvery);
