@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --scenario ingest|latency|http|activation|actor|forwarding|resize|failover|all …`: runs
+ * `npm run bench -- --scenario ingest|latency|http|activation|actor|forwarding|resize|failover|journal-encoding|all …`: runs
  * the chosen scenarios in order against real node processes, with the load in processes of its
  * own, and writes `<out>/bench-<timestamp>.json` (machine, versions, git commit, parameters,
  * results) and a self-contained `<out>/bench-<timestamp>.html`; prints a summary table.
@@ -26,6 +26,7 @@ import { failoverScenario } from './scenarios/failover.ts';
 import { forwardingScenario } from './scenarios/forwarding.ts';
 import { httpScenario } from './scenarios/http.ts';
 import { ingestScenario } from './scenarios/ingest.ts';
+import { journalEncodingScenario } from './scenarios/journal-encoding.ts';
 import { latencyScenario } from './scenarios/latency.ts';
 import { resizeScenario } from './scenarios/resize.ts';
 
@@ -38,6 +39,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   forwarding: forwardingScenario,
   resize: resizeScenario,
   failover: failoverScenario,
+  'journal-encoding': journalEncodingScenario,
 };
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);

@@ -1,7 +1,17 @@
 /** The benchmark runner's command line: flags, defaults, and clear messages for anything wrong (the runner exits 2). */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover'] as const;
+export const SCENARIOS = [
+  'ingest',
+  'latency',
+  'http',
+  'activation',
+  'actor',
+  'forwarding',
+  'resize',
+  'failover',
+  'journal-encoding',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--out DIR] [--smoke]

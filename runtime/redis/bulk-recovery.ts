@@ -64,11 +64,13 @@ export class BulkRecoveryError extends Error {
   }
 }
 
-/** One actor's two reads in a pipeline, and where their replies land. */
+/** One actor's three reads in a pipeline, and where their replies land. */
 interface Read {
   readonly actorId: string;
   readonly snapshotKey: string;
   readonly journalKey: string;
+  /** The write bookkeeping: `last`, the highest seq the fence script has journaled. */
+  readonly metaKey: string;
 }
 
 /** One command's reply in `pipeline.exec()`'s result. */
@@ -76,7 +78,7 @@ type PipelineReply = [error: Error | null, result: unknown];
 
 /**
  * Recovers every actor of `actorIds` as `RedisStore.recover` would, one at a time, but with a
- * GET of its snapshot and an LRANGE of its journal per actor sent together: one round trip per
+ * GET of its snapshot, an LRANGE of its journal and an HGET of its last journaled seq per actor sent together: one round trip per
  * `chunkSize` actors (per shard on Redis Cluster, see below). An actor that was never written
  * recovers as `{events: []}`. Duplicate ids are read once. The map holds every requested id, in
  * request order (a caller iterating it activates actors in the order it asked for them).
@@ -118,7 +120,12 @@ export async function recoverMany(
     if (seen.has(actorId)) continue;
     seen.add(actorId);
     const shard = shardOf(actorId);
-    reads.push({ actorId, snapshotKey: keys.snapshot(shard, actorId), journalKey: keys.journal(shard, actorId) });
+    reads.push({
+      actorId,
+      snapshotKey: keys.snapshot(shard, actorId),
+      journalKey: keys.journal(shard, actorId),
+      metaKey: keys.actorMeta(shard, actorId),
+    });
   }
 
   const recovered = new Map<string, Recovered>();
@@ -148,7 +155,9 @@ async function readChunk(
   failed: Map<string, Error>,
 ): Promise<Error | undefined> {
   // Per read of the chunk: its two replies, or the error of its whole pipeline.
-  const outcomes: ({ snap: PipelineReply | undefined; list: PipelineReply | undefined } | Error | undefined)[] = chunk.map(() => undefined);
+  const outcomes: (
+    { snap: PipelineReply | undefined; list: PipelineReply | undefined; last: PipelineReply | undefined } | Error | undefined
+  )[] = chunk.map(() => undefined);
   const groups = client.isCluster ? groupByShard(chunk, shardOf) : [chunk.map((_, i) => i)];
   await Promise.all(
     groups.map(async (group) => {
@@ -156,10 +165,11 @@ async function readChunk(
       for (const i of group) {
         pipeline.get(chunk[i]!.snapshotKey);
         pipeline.lrange(chunk[i]!.journalKey, 0, -1);
+        pipeline.hget(chunk[i]!.metaKey, 'last');
       }
       try {
         const replies = await pipeline.exec(); // null only for an empty pipeline, which is never sent
-        group.forEach((i, k) => (outcomes[i] = { snap: replies?.[2 * k], list: replies?.[2 * k + 1] }));
+        group.forEach((i, k) => (outcomes[i] = { snap: replies?.[3 * k], list: replies?.[3 * k + 1], last: replies?.[3 * k + 2] }));
       } catch (err) {
         const error = asError(err);
         for (const i of group) outcomes[i] = error;
@@ -169,7 +179,7 @@ async function readChunk(
   let broken: Error | undefined;
   chunk.forEach((r, i) => {
     const outcome = outcomes[i];
-    const err = outcome instanceof Error ? outcome : (outcome?.snap?.[0] ?? outcome?.list?.[0] ?? null);
+    const err = outcome instanceof Error ? outcome : (outcome?.snap?.[0] ?? outcome?.list?.[0] ?? outcome?.last?.[0] ?? null);
     if (err) {
       // A reply error (WRONGTYPE, ...) concerns this actor's keys; any other (connection lost,
       // timeout, a whole pipeline refused) concerns the connection: later chunks would meet it too.
@@ -177,17 +187,33 @@ async function readChunk(
       failed.set(r.actorId, withActor(r.actorId, err));
       return;
     }
-    if (outcome instanceof Error || !outcome?.snap || !outcome.list) {
+    if (outcome instanceof Error || !outcome?.snap || !outcome.list || !outcome.last) {
       failed.set(r.actorId, withActor(r.actorId, new Error('no reply from Redis')));
       return;
     }
     try {
-      recovered.set(r.actorId, decodeRecovered(outcome.snap[1] as string | null, outcome.list[1] as string[]));
+      const state = decodeRecovered(outcome.snap[1] as string | null, outcome.list[1] as string[]);
+      checkComplete(state, outcome.last[1] as string | null);
+      recovered.set(r.actorId, state);
     } catch (decodeErr) {
       failed.set(r.actorId, withActor(r.actorId, asError(decodeErr)));
     }
   });
   return broken;
+}
+
+/**
+ * Refuses a recovery that does not reach the last journaled seq (a journal key evicted or edited
+ * by hand, a bug): the actor would go on from an older state, and every window holding its next
+ * step would be refused by the fence script's seq check — with it every step of its shard written
+ * in the same window. Failing here keeps the damage to that one actor, and says what is wrong.
+ */
+function checkComplete(state: Recovered, lastJournaled: string | null): void {
+  const last = lastJournaled === null ? 0 : Number(lastJournaled);
+  const reached = state.events.length > 0 ? state.events[state.events.length - 1]!.seq : (state.snapshot?.seq ?? 0);
+  if (reached !== last) {
+    throw new Error(`its stored state ends at seq ${reached} but seq ${last} was journaled: the journal is damaged and needs repair`);
+  }
 }
 
 /** Indexes into `chunk`, one list per shard (one Redis Cluster slot each). */

@@ -2,7 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { ActorWrite, JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
-import { BulkRecoveryError, decodeRecovered, recoverMany } from './bulk-recovery.ts';
+import { BulkRecoveryError, recoverMany } from './bulk-recovery.ts';
 import { defineFencedWrite, fenceRejection, type FencedWriteClient } from './fenced-write.ts';
 import type { KeyLayout } from './key-layout.ts';
 import type { RedisClient } from './redis-connection.ts';
@@ -64,15 +64,11 @@ export class RedisStore implements PersistencePort {
     return this.deps.client.status === 'ready' && !this.lastWriteFailed;
   }
 
+  /** One actor's state, read and checked as `recoverMany` does. */
   async recover(actorId: string): Promise<Recovered> {
-    const started = performance.now();
-    const shard = this.deps.shardOf(actorId);
-    const [snap, entries] = await Promise.all([
-      this.deps.client.get(this.deps.keys.snapshot(shard, actorId)),
-      this.deps.client.lrange(this.deps.keys.journal(shard, actorId), 0, -1),
-    ]);
-    this.metrics.recoverySeconds.observe((performance.now() - started) / 1000);
-    return decodeRecovered(snap, entries);
+    const read = (await this.recoverMany([actorId])).get(actorId);
+    if (read instanceof Error) throw read;
+    return read ?? { events: [] };
   }
 
   async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>> {

@@ -199,6 +199,7 @@ describe('recoverMany', () => {
             return {
               get: (key: string) => (record(key), real.get(key)),
               lrange: (key: string, from: number, to: number) => (record(key), real.lrange(key, from, to)),
+              hget: (key: string, field: string) => (record(key), real.hget(key, field)),
               exec: () => real.exec(),
             };
           };

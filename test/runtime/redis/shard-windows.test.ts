@@ -175,6 +175,32 @@ describe('shard windows on Redis', () => {
     await host.close();
   });
 
+  it('keeps an actor whose journal is damaged from taking its shard down: it is refused, its neighbours are served', async () => {
+    const keys = new KeyLayout(`${redis.cluster}d`);
+    const { client, store } = await clients.node(keys, { shards: SHARDS });
+    const first = hostOver(store);
+    await first.ask('counter:h5:bad', { type: 'add', n: 1 });
+    await first.ask('counter:h5:bad', { type: 'add', n: 1 });
+    await first.ask('counter:h5:good', { type: 'add', n: 1 });
+    await first.close();
+    // Its stored state is lost (an eviction, a hand edit): the bookkeeping still says seq 2.
+    const shard = store.shardOf('counter:h5:bad');
+    await client.del(keys.snapshot(shard, 'counter:h5:bad'), keys.journal(shard, 'counter:h5:bad'));
+    const host = hostOver(store);
+    expect(await host.ask('counter:h5:bad', { type: 'add', n: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'unavailable', message: expect.stringMatching(/journal is damaged/) },
+    });
+    // In the same shard, at the same time: served, and written.
+    const [bad, good] = await Promise.all([
+      host.ask('counter:h5:bad', { type: 'add', n: 1 }),
+      host.ask('counter:h5:good', { type: 'add', n: 1 }),
+    ]);
+    expect(bad).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(good).toEqual({ ok: true, value: 2 });
+    await host.close();
+  });
+
   it('refuses a whole window when one of its actors is not where the window expects it, writing nothing', async () => {
     const keys = new KeyLayout(`${redis.cluster}q`);
     const { store } = await clients.node(keys, { shards: SHARDS });
