@@ -110,7 +110,7 @@ export const journalEncodingScenario: Scenario = {
           }),
         );
       notes.push(
-        `${label}: per entry JSON ${us(json.perSec.wire)} to the wire + ${us(json.perSec.decode)} back, ${fmt(json.bytes)} B; protobufjs ${us(pb.perSec.wire)} + ${us(pb.perSec.decode)}, ${fmt(pb.bytes)} B (${round((pb.bytes / json.bytes) * 100)}% of JSON). GC ms per s of encoding to the wire: JSON ${round(json.gcMsPerSec.wire)}, protobufjs ${round(pb.gcMsPerSec.wire)}.`,
+        `${label}: per entry JSON ${us(json.perSec.wire)} to the wire + ${us(json.perSec.decode)} back, ${fmt(json.bytes)} B; protobufjs ${us(pb.perSec.wire)} + ${us(pb.perSec.decode)}, ${fmt(pb.bytes)} B (${Math.round((pb.bytes / json.bytes) * 100)}% of JSON). GC ms per s of encoding to the wire: JSON ${round(json.gcMsPerSec.wire)}, protobufjs ${round(pb.gcMsPerSec.wire)}.`,
       );
       integrity[`${payload}JsonRoundTripMismatches`] = json.roundTripMismatches;
       integrity[`${payload}ProtobufRoundTripMismatches`] = pb.roundTripMismatches;
@@ -120,6 +120,7 @@ export const journalEncodingScenario: Scenario = {
       'Schema by protobufjs reflection (Root.fromJSON): seq as uint32 and times as doubles (int64 would decode to Long objects); a mixed journal carries non-hot kinds (command.issue/result, hub.connection, shadow.setDesired) as JSON bytes in the envelope. Every codec round-trips every fixture to a deep-equal value before it is timed (counts in the integrity table).',
       `Heap allocated: used-heap delta over a batch after a forced GC (median of 7, samples a scavenge ran in dropped); Buffers from the pool count only their views. GC time: PerformanceObserver gc entries inside the measured slices. ${input.rounds} interleaved rounds over ${round(measured)} s (order reversed every other round), ${warmupSeconds} s warm-up.${ctx.smoke ? ' Smoke: the timings mean nothing.' : ''}`,
       `Sample hot entry (JSON): ${out.reportBatchJson.length} chars.`,
+      "Why protobufjs allocates more: its Writer records every field written as an operation object (plus a state object per nested message or map entry) before finish() copies them into a Buffer, and a map value of number|boolean|string becomes a Value message each way; V8's JSON.stringify/parse build the string or objects directly.",
     );
     return { scenario: 'journal-encoding', figures, integrity, notes };
   },
