@@ -80,6 +80,14 @@ end
 return out
 `;
 
+/**
+ * The command name of the script. The connection must not auto-pipeline it: ioredis serves one
+ * auto-pipeline per connection at a time, so a window would wait behind whatever else the node
+ * sent in the tick before (lease renewals, recoveries, credentials) and windows of different
+ * shards could never be in flight together. Sent as it is issued, they are pipelined on the socket.
+ */
+export const FENCED_WRITE_COMMAND = 'fencedWrite';
+
 export interface FencedWriteClient {
   /** One status per actor, in KEYS order: 'OK', 'SEQ <last journaled seq>' or 'NOT_WRITTEN'. */
   fencedWrite(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
@@ -87,7 +95,7 @@ export interface FencedWriteClient {
 
 /** Registers the script on the client (EVALSHA, falling back to EVAL once per connection). */
 export function defineFencedWrite(client: RedisClient): RedisClient & FencedWriteClient {
-  if (!('fencedWrite' in client)) client.defineCommand('fencedWrite', { lua: SCRIPT });
+  if (!(FENCED_WRITE_COMMAND in client)) client.defineCommand(FENCED_WRITE_COMMAND, { lua: SCRIPT });
   return client as RedisClient & FencedWriteClient;
 }
 

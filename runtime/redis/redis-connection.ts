@@ -1,5 +1,6 @@
 /** Connects ioredis to standalone, Sentinel or Cluster Redis from one URL, and checks the version. */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { FENCED_WRITE_COMMAND } from './fenced-write.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -30,8 +31,9 @@ function hostsOf(list: string): { host: string; port: number }[] {
 export function createRedisClient(url: string, opts: ConnectionOptions): RedisClient {
   const common: RedisOptions = {
     enableOfflineQueue: !opts.failFast,
-    // Group commit pipelines per tick already; autopipelining also batches per Cluster node.
+    // Batches the small commands of a tick (per Cluster node); the shard windows go out as issued.
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND],
     maxRetriesPerRequest: opts.failFast ? 0 : 20,
     lazyConnect: true,
     ...(opts.commandTimeoutMs ? { commandTimeout: opts.commandTimeoutMs } : {}),
@@ -50,6 +52,7 @@ export function createRedisClient(url: string, opts: ConnectionOptions): RedisCl
       redisOptions: { ...common, ...auth },
       enableOfflineQueue: !opts.failFast,
       enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND],
       lazyConnect: true,
     });
   }

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createRedisClient, isSupportedRedisVersion, MIN_REDIS_VERSION } from '../../../runtime/redis/redis-connection.ts';
+import { FENCED_WRITE_COMMAND } from '../../../runtime/redis/fenced-write.ts';
 import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
 let redis: TestRedis;
@@ -110,6 +111,17 @@ describe('connectRedis', () => {
     } finally {
       client.disconnect();
       await fake.close();
+    }
+  });
+});
+
+describe('createRedisClient', () => {
+  it('sends shard windows as they are issued: the fence script is never held in an auto-pipeline behind other commands', () => {
+    for (const url of ['redis://127.0.0.1:1', 'redis-cluster://127.0.0.1:1,127.0.0.1:2']) {
+      const client = createRedisClient(url, { failFast: true });
+      expect(client.options.enableAutoPipelining).toBe(true);
+      expect(client.options.autoPipeliningIgnoredCommands).toContain(FENCED_WRITE_COMMAND);
+      client.disconnect();
     }
   });
 });
