@@ -22,6 +22,11 @@ export interface ActorHostConfig {
   readonly askTimeoutMs: number;
   /** Messages a shard handles in one nact turn before it yields to I/O and to other shards. */
   readonly turnBudget: number;
+  /**
+   * Actors one shard window holds at most: Redis runs a window's script without interruption, so
+   * a shard that piled up steps behind a slow write sends them in bounded calls, in order.
+   */
+  readonly maxWindowActors: number;
 }
 
 export const defaultActorHostConfig: ActorHostConfig = {
@@ -31,6 +36,7 @@ export const defaultActorHostConfig: ActorHostConfig = {
   maxAttempts: 3,
   askTimeoutMs: 5_000,
   turnBudget: 1_024,
+  maxWindowActors: 2_000,
 };
 
 export interface ActorHostDeps {
@@ -106,6 +112,7 @@ export class ActorHost {
       snapshotEvery: this.config.snapshotEvery,
       maxAttempts: this.config.maxAttempts,
       turnBudget: this.config.turnBudget,
+      maxWindowActors: this.config.maxWindowActors,
       behaviorOf: (id) => this.behaviorOf(id),
       shardOf: this.shardOf,
       tellOf,

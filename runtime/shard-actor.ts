@@ -18,6 +18,8 @@ export interface ShardContext {
   readonly maxAttempts: number;
   /** Messages one nact turn handles before the shard yields to I/O and other shards. */
   readonly turnBudget: number;
+  /** Actors one window (one script call) holds at most; the next steps open the next window. */
+  readonly maxWindowActors: number;
   behaviorOf(actorId: string): Behavior<unknown, unknown>;
   shardOf(actorId: string): number;
   /** The target of an effect that is a message to an actor, or undefined for any other effect. */
@@ -62,6 +64,8 @@ export class ShardActor {
   private ready: ActorCell[] = [];
   private toRecover: ActorCell[] = [];
   private open: ShardWindow | undefined;
+  /** Full windows closed while one was in flight, oldest first: they go out one by one, in order. */
+  private closed: ShardWindow[] = [];
   private inFlight: ShardWindow | undefined;
   private nextNo = 1;
   /** Every window up to this number is settled (written or failed). */
@@ -180,7 +184,7 @@ export class ShardActor {
       }
     } finally {
       this.draining = false;
-      if (this.open && !this.open.empty) this.ctx.requestFlush(this);
+      if (this.closed.length > 0 || (this.open && !this.open.empty)) this.ctx.requestFlush(this);
       this.recoverWaiting();
       if (this.ready.length > 0) this.schedule();
     }
@@ -291,21 +295,36 @@ export class ShardActor {
     return true;
   }
 
+  /**
+   * The window steps go into now. One that holds `maxWindowActors` actors is closed and the next
+   * one opened, so a single script call (which Redis runs without interruption) stays bounded
+   * however long the window before it took.
+   */
   private openWindow(): ShardWindow {
+    if (this.open && this.open.cells.size >= this.ctx.maxWindowActors) {
+      this.closed.push(this.open);
+      this.open = undefined;
+    }
     return (this.open ??= new ShardWindow(this.nextNo++));
   }
 
   private windowNo(no: number): ShardWindow {
     if (this.open?.no === no) return this.open;
     if (this.inFlight?.no === no) return this.inFlight;
-    throw new Error(`shard ${this.shard}: window ${no} is neither open nor in flight`);
+    const closed = this.closed.find((w) => w.no === no);
+    if (closed) return closed;
+    throw new Error(`shard ${this.shard}: window ${no} is neither open nor waiting nor in flight`);
   }
 
-  /** Sends the open window unless one is in flight (it goes when that one settles). */
+  /** Sends the next window unless one is in flight (it goes when that one settles). */
   flush(): void {
-    const window = this.open;
-    if (this.inFlight || !window || window.empty) return;
-    this.open = undefined;
+    if (this.inFlight) return;
+    let window = this.closed.shift();
+    if (!window) {
+      window = this.open;
+      if (!window || window.empty) return;
+      this.open = undefined;
+    }
     this.inFlight = window;
     let written: Promise<void>;
     try {
@@ -340,13 +359,15 @@ export class ShardActor {
   }
 
   /**
-   * A window was not written: it and the open one behind it (whose steps may build on it) fail
+   * A window was not written: it and every one behind it (whose steps may build on it) fail
    * together. Their replies are `unavailable`, their effects are dropped, messages their steps
    * sent within the shard are withdrawn, and every cell whose state depended on them re-reads
    * its state from the store before its next message.
    */
   private failed(window: ShardWindow, error: Error): void {
-    const windows = this.open ? [window, this.open] : [window];
+    const windows = [window, ...this.closed];
+    if (this.open) windows.push(this.open);
+    this.closed = [];
     this.open = undefined;
     this.settledNo = windows[windows.length - 1]!.no;
     const replies = windows.reduce((n, w) => n + w.replies, 0);

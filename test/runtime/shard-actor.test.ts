@@ -206,6 +206,43 @@ describe('shards of the actor host', () => {
     expect(seenAfterTick).toEqual([false, false, false, false]);
   });
 
+  it('splits what piles up behind a slow window into bounded windows, written in order; a failed one fails those behind it', async () => {
+    const store = new GatedStore();
+    gates.push(store);
+    const { host } = makeHost({ maxWindowActors: 10, mailboxBound: 10_000 }, store);
+    const ids = Array.from({ length: 50 }, (_, i) => `counter:1:b${i}`);
+    await Promise.all(ids.map((id) => host.ask(id, { type: 'get' })));
+    const sizes: number[] = [];
+    const commit = store.commit.bind(store);
+    store.commit = (shard, writes) => {
+      sizes.push(writes.length);
+      return commit(shard, writes);
+    };
+    store.hold();
+    const first = host.ask('counter:1:b0', { type: 'add', n: 1 });
+    await vi.waitFor(() => expect(store.waiting).toBe(1));
+    const later = ids.map((id) => host.ask(id, { type: 'add', n: 1 }));
+    await new Promise((r) => setImmediate(r));
+    store.release();
+    expect(await first).toEqual({ ok: true, value: 1 });
+    expect((await Promise.all(later)).every((r) => r.ok)).toBe(true);
+    expect(sizes).toEqual([1, 10, 10, 10, 10, 10]);
+    expect(await host.ask('counter:1:b0', { type: 'get' })).toEqual({ ok: true, value: 2 });
+
+    // Now the first of three piled-up windows fails: all three fail with it, nothing of them stays.
+    store.hold();
+    const held = host.ask('counter:1:b0', { type: 'add', n: 1 });
+    await vi.waitFor(() => expect(store.waiting).toBe(1));
+    const piled = ids.slice(0, 25).map((id) => host.ask(id, { type: 'add', n: 1 }));
+    await new Promise((r) => setImmediate(r));
+    store.fail(() => true);
+    store.release();
+    expect(await held).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect((await Promise.all(piled)).every((r) => !r.ok)).toBe(true);
+    store.heal();
+    expect(await host.ask('counter:1:b1', { type: 'get' })).toEqual({ ok: true, value: 1 });
+  });
+
   it('recovers the actors activated in one turn with one read', async () => {
     const store = new MemoryStore();
     const first = makeHost({}, store);
