@@ -19,6 +19,17 @@ export interface Envelope {
    * (0: none). If that window fails, the message is withdrawn with the step that sent it.
    */
   readonly cause: number;
+  /**
+   * The unsent window that waits for this message to be handled (set when a step of the shard
+   * sent it): the step it causes joins that window, so the sender's reply and the consequence are
+   * written, and released, together.
+   */
+  holds: WindowHold | undefined;
+}
+
+/** What a window counts of the messages it waits for. */
+export interface WindowHold {
+  caused: number;
 }
 
 /**

@@ -136,7 +136,7 @@ export class ActorHost {
 
   /** Sends without waiting for an answer. Fails only with `overloaded` or `stopping`. */
   tell(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0 }, true);
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, true);
   }
 
   /**
@@ -145,7 +145,7 @@ export class ActorHost {
    * acknowledged step would lose it. Fails only with `stopping`.
    */
   deliver(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0 }, false);
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, false);
   }
 
   /**
@@ -167,7 +167,7 @@ export class ActorHost {
         clearTimeout(timer);
         resolve(result as Result<R>);
       };
-      const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0 }, true);
+      const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0, holds: undefined }, true);
       if (!sent.ok) reply(sent);
     });
   }

@@ -143,6 +143,7 @@ export class ShardActor {
     this.cells.delete(cell.id);
     const queue = cell.queue ?? [];
     cell.queue = undefined;
+    for (const env of queue) this.handled(env);
     for (const env of queue) env.reply?.(runtimeError('unavailable', `actor ${cell.id} is no longer served by this node`));
   }
 
@@ -200,9 +201,27 @@ export class ShardActor {
       return this.turn(cell);
     } catch (err) {
       this.ctx.log.error({ err, actor: cell.id }, 'shard turn failed outside the reducer; the actor re-reads its state');
-      cell.needsRecovery = true;
+      this.mustRecover(cell);
       return true;
     }
+  }
+
+  /**
+   * The cell re-reads its state once its unsettled windows are written. Windows waiting for its
+   * queued messages stop waiting (they would wait for each other): those messages are handled
+   * after the recovery, in a later window.
+   */
+  private mustRecover(cell: ActorCell): void {
+    cell.needsRecovery = true;
+    if (cell.queue) for (const env of cell.queue) this.handled(env);
+  }
+
+  /** The message is handled (or dropped): the window that waited for it may go. */
+  private handled(env: Envelope): void {
+    const hold = env.holds;
+    if (!hold) return;
+    env.holds = undefined;
+    if (--hold.caused === 0) this.ctx.requestFlush(this);
   }
 
   /** Gives the cell one message. @returns true when a message was taken. */
@@ -218,6 +237,7 @@ export class ShardActor {
     const queue = cell.queue!;
     const env = queue.shift()!;
     if (queue.length === 0) cell.queue = undefined; // an idle actor keeps no array
+    this.handled(env);
     const { metrics } = this.ctx;
     const kind = cell.behavior.kind;
     if (env.attempts >= this.ctx.maxAttempts) {
@@ -257,7 +277,7 @@ export class ShardActor {
       env.attempts++;
       this.ctx.log.error({ err, actor: cell.id, attempt: env.attempts }, 'actor crashed; restarting from its last durable state');
       (cell.queue ??= []).unshift(env);
-      cell.needsRecovery = true;
+      this.mustRecover(cell);
       return true;
     }
     cell.state = step.state;
@@ -282,7 +302,12 @@ export class ShardActor {
     // waits for the window.
     if (local !== undefined) {
       const cause = window?.no ?? 0;
-      for (const { to, msg } of local) this.enqueue(to, { msg, reply: undefined, deadline: 0, attempts: 0, cause });
+      // The window waits for these messages unless it is already on its way.
+      const holds = window !== undefined && window !== this.inFlight ? window : undefined;
+      for (const { to, msg } of local) {
+        if (holds) holds.caused++;
+        this.enqueue(to, { msg, reply: undefined, deadline: 0, attempts: 0, cause, holds });
+      }
     }
     if (away !== undefined) {
       if (window) window.hold(cell.id, away);
@@ -316,9 +341,13 @@ export class ShardActor {
     throw new Error(`shard ${this.shard}: window ${no} is neither open nor waiting nor in flight`);
   }
 
-  /** Sends the next window unless one is in flight (it goes when that one settles). */
+  /**
+   * Sends the next window unless one is in flight (it goes when that one settles) or it still
+   * waits for messages its steps sent within the shard (it goes once they are handled).
+   */
   flush(): void {
     if (this.inFlight) return;
+    if ((this.closed[0] ?? this.open)?.caused) return;
     let window = this.closed.shift();
     if (!window) {
       window = this.open;
@@ -379,7 +408,10 @@ export class ShardActor {
       w.fail(answer);
     }
     for (const cell of this.cells.values()) {
-      if (cell.queue && cell.queue.some((env) => env.cause >= window.no)) cell.queue = cell.queue.filter((env) => env.cause < window.no);
+      if (cell.queue && cell.queue.some((env) => env.cause >= window.no)) {
+        cell.queue = cell.queue.filter((env) => env.cause < window.no);
+        if (cell.queue.length === 0) cell.queue = undefined;
+      }
     }
     for (const cell of touched) {
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
@@ -435,7 +467,9 @@ export class ShardActor {
     if (cell.status === 'evicted') return;
     this.ctx.log.error({ err, actor: cell.id }, 'actor recovery failed');
     const env = cell.queue?.shift();
+    if (cell.queue?.length === 0) cell.queue = undefined;
     if (env) {
+      this.handled(env);
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
       env.reply?.(runtimeError('unavailable', `could not recover actor ${cell.id}: ${(err as Error).message}`));
     }

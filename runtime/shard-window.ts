@@ -1,5 +1,5 @@
 /** One durable window of a shard: the steps of one or more turns, written by one store call. */
-import type { ActorCell } from './actor-cell.ts';
+import type { ActorCell, WindowHold } from './actor-cell.ts';
 import type { ActorWrite, JournalEntry, Snapshot } from './persistence-port.ts';
 import type { Result } from './result.ts';
 
@@ -16,7 +16,7 @@ interface CellWrite {
  * keeps a command whose report, or an ack whose rule step, was lost. Replies and their values
  * are kept in parallel arrays: no closure per message.
  */
-export class ShardWindow {
+export class ShardWindow implements WindowHold {
   /** Every actor whose state depends on this window: those that wrote and those that read what they wrote. */
   readonly cells = new Map<ActorCell, CellWrite>();
   private readonly replyTo: ((result: Result<unknown>) => void)[] = [];
@@ -24,6 +24,8 @@ export class ShardWindow {
   private readonly effectFrom: string[] = [];
   private readonly effectLists: (readonly unknown[])[] = [];
   private hasWrites = false;
+  /** Messages its steps sent to actors of the shard that are not handled yet: it is not sent before they are. */
+  caused = 0;
 
   /** @param no this window's number in its shard, from 1: windows are written in this order. */
   constructor(readonly no: number) {}

@@ -107,9 +107,34 @@ describe('shards of the actor host', () => {
     store.release();
     expect(await relayed).toEqual({ ok: true, value: 3 });
     expect(await away).toEqual({ ok: true, value: 4 });
-    expect(store.inner.writes).toBe(2); // the held window (a, b, c), then d's in shard 2
     expect(await host.ask('counter:1:b', { type: 'get' })).toEqual({ ok: true, value: 3 });
     await vi.waitFor(async () => expect(await host.ask('counter:2:d', { type: 'get' })).toEqual({ ok: true, value: 4 }));
+    expect(store.inner.writes).toBe(2); // the held window (a, b, c), then d's in shard 2
+  });
+
+  it('waits for a consequence whose actor must first be recovered: the step and its consequence share one window', async () => {
+    const store = new MemoryStore();
+    const { host } = makeHost({}, store);
+    await host.ask('counter:1:a', { type: 'get' });
+    const windows: string[][] = [];
+    const commit = store.commit.bind(store);
+    store.commit = (shard, writes) => {
+      windows.push(writes.map((w) => w.actorId));
+      return commit(shard, writes);
+    };
+    // b is not resident: it is recovered (a read) before it handles the relayed add.
+    expect(await host.ask('counter:1:a', { type: 'relay', to: 'counter:1:b', n: 2 })).toEqual({ ok: true, value: 2 });
+    expect(windows).toEqual([['counter:1:a', 'counter:1:b']]);
+    expect(host.isResident('counter:1:b')).toBe(true);
+  });
+
+  it('does not wait for a consequence whose actor crashed on it: the sender is answered, the consequence follows', async () => {
+    const store = new MemoryStore();
+    const { host } = makeHost({ maxAttempts: 2 }, store);
+    await host.ask('counter:1:a', { type: 'get' });
+    await host.ask('alarm:1:z', { type: 'bad' }); // its wake-up time now throws on every change
+    // The relayed 'add' message is not an alarm message: the alarm actor's reducer throws on it.
+    expect(await host.ask('counter:1:a', { type: 'relay', to: 'alarm:1:z', n: 1 })).toEqual({ ok: true, value: 1 });
   });
 
   it('fails a causal chain together: no reply, no effect, the caused step withdrawn, both actors back to durable state', async () => {
