@@ -42,6 +42,11 @@ export interface HomeState {
    * state written before watches (the home derives it when it loads such a state).
    */
   readonly values: Readonly<Record<string, Readonly<Record<string, Value>>>>;
+  /**
+   * Set while a home loaded from state written before watches still keeps every reported value
+   * (the old mirror), until its journaled `home.upgrade` (see `rules/home-upgrade.ts`).
+   */
+  readonly mirror?: true;
   readonly hubs: Readonly<Record<string, HubRecord>>;
   readonly rules: Readonly<Record<string, Rule>>;
   readonly ruleStatus: Readonly<Record<string, RuleStatus>>;
@@ -69,6 +74,8 @@ export type HomeMsg =
   | DeviceChanged
   | DeviceChanges
   | DeviceValues
+  /** The home tells itself this to leave the old mirror behind (see `rules/home-upgrade.ts`). */
+  | { readonly type: 'home.upgrade' }
   | { readonly type: 'rules.list' }
   | { readonly type: 'rules.get'; readonly ruleId: string }
   | { readonly type: 'rules.put'; readonly rule: unknown }
@@ -127,6 +134,7 @@ export interface HomeReplies {
   'device.changed': { readonly decisions: number };
   /** decisions: entries appended to the decision log by the whole batch. */
   'device.changes': { readonly decisions: number };
+  'home.upgrade': null;
   'device.values': null;
   'rules.list': RuleView[];
   'rules.get': RuleView;

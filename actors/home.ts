@@ -20,7 +20,8 @@ import { evaluate, type Firing } from './rules/rule-evaluator.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
 import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
 import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
-import { currentWatch, keepValues, knowDevice, rulesEdited, upgradeHome } from './rules/rule-watch.ts';
+import { loadHome, upgradeEffect, upgradeHome } from './rules/home-upgrade.ts';
+import { currentWatch, keepValues, knowDevice, rulesEdited } from './rules/rule-watch.ts';
 import type { DeviceChanged, DeviceChanges, DeviceValues, DomainEffect, DomainError } from './types.ts';
 import { ownGet } from './validation.ts';
 
@@ -265,7 +266,15 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     case 'device.attached': {
       const old = ownGet(s.devices, msg.deviceId);
       if (old !== undefined && old.type === msg.deviceType && old.hubId === msg.hubId) {
-        return read(s, ok('device.attached', { deviceId: msg.deviceId }));
+        // A hub's hello repeats what the home knows, but the device may have missed its watch (a
+        // tell can be lost): tell it again. A device that has it writes nothing, and its answer
+        // re-syncs the values the home keeps. Costs a tell per device and hello, no write here.
+        return {
+          state: s,
+          reply: ok('device.attached', { deviceId: msg.deviceId }),
+          effects: [currentWatch(s, msg.deviceId)],
+          journal: false,
+        };
       }
       const device: DeviceRecord = { type: msg.deviceType, hubId: msg.hubId };
       const next = { ...s, devices: { ...s.devices, [msg.deviceId]: device } };
@@ -278,6 +287,10 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
       return onDeviceChanges(s, msg, now, cfg);
     case 'device.values':
       return onDeviceValues(s, msg);
+    case 'home.upgrade': {
+      const next = upgradeHome(s);
+      return { state: next, reply: ok('home.upgrade', null), journal: next !== s };
+    }
     default:
       break;
   }
@@ -415,7 +428,13 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
         nextCommandSeq: 1,
       };
     },
-    receive: (state, msg, ctx) => receive(upgradeHome(state), msg, ctx.now, cfg),
+    receive(state, msg, ctx) {
+      const loaded = loadHome(state);
+      const step = receive(loaded, msg, ctx.now, cfg);
+      // A mirroring home leaves the mirror at a journaled message of its own (see home-upgrade.ts).
+      if (loaded.mirror !== true || ctx.replaying || msg.type === 'home.upgrade') return step;
+      return { ...step, effects: [...(step.effects ?? []), upgradeEffect(loaded)] };
+    },
   };
 }
 

@@ -16,7 +16,7 @@ import { deviceActorId } from '../actor-id.ts';
 import type { DeviceRecord, HomeState } from '../home-messages.ts';
 import type { DeviceWatchMsg, DomainEffect, Value } from '../types.ts';
 import { ownGet } from '../validation.ts';
-import { changedWatches, interestOf, watchOf, type DeviceWatch } from './rule-interest.ts';
+import { changedWatches, interestOf, watchOf, type DeviceWatch, type RuleInterest } from './rule-interest.ts';
 
 /** A `tell` of `watch` to the home's device `deviceId`. */
 export function watchEffect(homeId: string, deviceId: string, watch: DeviceWatch): DomainEffect {
@@ -29,10 +29,10 @@ export const currentWatch = (s: HomeState, deviceId: string): DomainEffect =>
   watchEffect(s.homeId, deviceId, watchOf(interestOf(s.rules), deviceId));
 
 /**
- * `values` restricted to what the rules of `rules` keep; the same object when nothing is dropped.
- * Runs on a rule edit, never per change.
+ * `values` restricted to what `kept` lists; the same object when nothing is dropped. Runs on a
+ * rule edit (and once when a home leaves the old mirror), never per change.
  */
-function pruneValues(
+export function pruneValues(
   values: HomeState['values'],
   kept: ReadonlyMap<string, readonly string[]>,
 ): Readonly<Record<string, Readonly<Record<string, Value>>>> {
@@ -49,20 +49,36 @@ function pruneValues(
   return pruned ?? values;
 }
 
+/** Devices whose kept attributes under `after` include one not kept under `before`. */
+function gainedKept(before: RuleInterest, after: RuleInterest): string[] {
+  const out: string[] = [];
+  for (const [device, names] of after.kept) {
+    const was = before.kept.get(device);
+    if (was === undefined || names.some((k) => !was.includes(k))) out.push(device);
+  }
+  return out;
+}
+
 /**
  * After a rule edit from `before` to `next`: the values no rule keeps any more are dropped, and
- * each known device whose watch changed is told its new one (it answers with its current values).
+ * each known device whose watch changed, or whose values the home starts keeping, is told its
+ * watch. It answers with its current values: that is how a condition that starts reading an
+ * attribute gets its value, even when the device forwards that attribute already (another rule
+ * triggers on it) and its watch is unchanged; such a device writes nothing, it only answers.
  */
 export function rulesEdited(before: HomeState, next: HomeState): { state: HomeState; effects: DomainEffect[] } {
   const was = interestOf(before.rules);
   const is = interestOf(next.rules);
+  const told = new Set([...changedWatches(was, is).map(([device]) => device), ...gainedKept(was, is)]);
   // Only devices the home knows: one it learns of later hears its watch then (attach, or its
   // first change, which it forwards unfiltered), and a rule naming a device that never appears
   // activates no actor.
-  const effects = changedWatches(was, is)
-    .filter(([device]) => Object.hasOwn(next.devices, device))
-    .map(([device, watch]) => watchEffect(next.homeId, device, watch));
-  const values = pruneValues(next.values, is.kept);
+  const effects = [...told]
+    .filter((device) => Object.hasOwn(next.devices, device))
+    .sort()
+    .map((device) => watchEffect(next.homeId, device, watchOf(is, device)));
+  // A mirroring home keeps every value until it upgrades (see home-upgrade.ts).
+  const values = next.mirror === true ? next.values : pruneValues(next.values, is.kept);
   return { state: values === next.values ? next : { ...next, values }, effects };
 }
 
@@ -72,7 +88,8 @@ export function rulesEdited(before: HomeState, next: HomeState): { state: HomeSt
  * conditions read, never the home's map of every device.
  */
 export function keepValues(s: HomeState, deviceId: string, attributes: Readonly<Record<string, Value>>): HomeState {
-  const kept = interestOf(s.rules).kept.get(deviceId);
+  // A mirroring home keeps every value it hears of (see home-upgrade.ts).
+  const kept = s.mirror === true ? Object.keys(attributes) : interestOf(s.rules).kept.get(deviceId);
   if (kept === undefined) return s;
   const old = ownGet(s.values, deviceId);
   let next: Record<string, Value> | undefined;
@@ -91,31 +108,4 @@ export function knowDevice(s: HomeState, deviceId: string, type: string): HomeSt
   const device: DeviceRecord = { type, ...(old?.hubId === undefined ? {} : { hubId: old.hubId }) };
   // A new device or a new type: rare, so copying the device map here is fine.
   return { ...s, devices: { ...s.devices, [deviceId]: device } };
-}
-
-type LegacyRecord = DeviceRecord & { readonly attributes?: Readonly<Record<string, Value>> };
-
-/**
- * A home state written before watches (every device's every value in `devices[id].attributes`,
- * no `values`) in today's shape: the values conditions read move to `values`, the rest is
- * dropped. Pure, so a replay from such a snapshot derives the same state; any other state is
- * returned as it is.
- */
-export function upgradeHome(s: HomeState): HomeState {
-  if ((s as Partial<HomeState>).values !== undefined) return s;
-  const { kept } = interestOf(s.rules);
-  const devices: Record<string, DeviceRecord> = {};
-  const values: Record<string, Record<string, Value>> = {};
-  for (const [id, d] of Object.entries(s.devices as Readonly<Record<string, LegacyRecord>>)) {
-    devices[id] = { type: d.type, ...(d.hubId === undefined ? {} : { hubId: d.hubId }) };
-    const keep = kept.get(id);
-    if (keep === undefined || d.attributes === undefined) continue;
-    const v: Record<string, Value> = {};
-    for (const k of keep) {
-      const x = ownGet(d.attributes, k);
-      if (x !== undefined) v[k] = x;
-    }
-    if (Object.keys(v).length > 0) values[id] = v;
-  }
-  return { ...s, devices, values };
 }

@@ -12,9 +12,14 @@ export interface TokenGrantCacheConfig {
    * every node within 1 s"). A revocation made through this cache takes effect here at once.
    */
   readonly ttlMs: number;
+  /**
+   * Monotonic milliseconds (default `performance.now`), for the TTL only. Not the wall clock: a
+   * wall clock stepped back by NTP or an operator would keep grants for as long as the step.
+   */
+  readonly clock: () => number;
 }
 
-export const defaultTokenGrantCache: TokenGrantCacheConfig = { maxEntries: 10_000, ttlMs: 1_000 };
+export const defaultTokenGrantCache: TokenGrantCacheConfig = { maxEntries: 10_000, ttlMs: 1_000, clock: () => performance.now() };
 
 /** An app token that the store knows: its digest (the key of its buckets and records) and grant. */
 export interface ResolvedToken {
@@ -23,9 +28,12 @@ export interface ResolvedToken {
 }
 
 interface Entry extends ResolvedToken {
-  /** Epoch ms after which the entry is read again from the store. */
-  readonly expiresAt: number;
+  /** `clock` ms when the store read of this grant began; the entry is fresh for `ttlMs` after. */
+  readonly readAt: number;
 }
+
+/** Told the digest of each token revoked through the cache (after the store answered, or failed). */
+export type RevocationListener = (digest: string) => void;
 
 /**
  * Resolves bearer tokens to grants through `store`. Only tokens the store knows are kept, so
@@ -35,7 +43,8 @@ interface Entry extends ResolvedToken {
  * Revocation: `revoke` deletes the grant from the store, then drops every cached grant and every
  * read still in flight, so no request that starts after `revoke` resolves is served the old grant
  * on this node. Dropping all entries (not just the one) keeps that simple; revocations are rare
- * and a hot token costs one store read to come back.
+ * and a hot token costs one store read to come back. Requests already past the guard (open event
+ * streams) learn of it through `onRevoke`.
  */
 export class TokenGrantCache {
   /** By bearer token; Map order is insertion order, so the first key is the oldest entry. */
@@ -43,6 +52,7 @@ export class TokenGrantCache {
   /** Bumped by each revocation; a read begun under an older generation is not cached. */
   private generation = 0;
   private readonly config: TokenGrantCacheConfig;
+  private readonly revocationListeners = new Set<RevocationListener>();
 
   constructor(
     private readonly store: CredentialStore,
@@ -54,18 +64,22 @@ export class TokenGrantCache {
     if (!(ttlMs >= 0 && Number.isFinite(ttlMs))) throw new RangeError(`ttlMs must be a finite number ≥ 0, not ${ttlMs}`);
   }
 
-  /** The digest and grant of `token` at `now` (epoch ms), or undefined when the store knows no such token. */
-  async resolve(token: string, now: number): Promise<ResolvedToken | undefined> {
+  /** The digest and grant of `token`, or undefined when the store knows no such token. */
+  async resolve(token: string): Promise<ResolvedToken | undefined> {
+    const now = this.config.clock();
     const hit = this.entries.get(token);
     if (hit !== undefined) {
-      if (now < hit.expiresAt) return hit;
+      // A clock that went back (an injected one; performance.now does not) expires the entry
+      // rather than stretching its life by the step.
+      const age = now - hit.readAt;
+      if (age >= 0 && age < this.config.ttlMs) return hit;
       this.entries.delete(token);
     }
     const digest = hashSecret(token);
     const generation = this.generation;
     const grant = await this.store.findToken(digest);
     if (grant === undefined) return undefined;
-    const entry: Entry = { digest, grant, expiresAt: now + this.config.ttlMs };
+    const entry: Entry = { digest, grant, readAt: now };
     // A revocation landed while the store was read: serve this request, but do not keep the grant.
     if (generation === this.generation && this.config.maxEntries > 0 && this.config.ttlMs > 0) {
       if (this.entries.size >= this.config.maxEntries && !this.entries.has(token)) {
@@ -85,7 +99,18 @@ export class TokenGrantCache {
       // Also when the store failed: the delete may have landed, and forgetting is always safe.
       this.generation++;
       this.entries.clear();
+      for (const listener of this.revocationListeners) listener(digest);
     }
+  }
+
+  /**
+   * Calls `listener` with the digest of every token revoked through this cache, once its store
+   * call is done (a failed one too: the operator meant to revoke it). Returns the unsubscribe.
+   * Listeners run inside `revoke`: they must only take note, not throw or wait.
+   */
+  onRevoke(listener: RevocationListener): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
   }
 
   /** Tokens cached (tests, metrics). */

@@ -7,9 +7,14 @@ import { askActor } from '../ask-actor.ts';
 export interface DurableCursorOptions {
   /** Milliseconds between two `hub.durable` steps of this stream at least; 0 = after every ack. */
   readonly intervalMs: number;
-  /** Epoch ms. */
-  readonly clock: () => number;
+  /**
+   * Monotonic milliseconds for the interval (default `performance.now`; tests inject one). Not
+   * the wall clock: one stepped back would hold the next write for as long as the step.
+   */
+  readonly clock?: () => number;
 }
+
+const monotonic = (): number => performance.now();
 
 /**
  * The hub actor's `lastDurableSeq` is where a reconnecting hub resumes (the welcome's
@@ -37,13 +42,16 @@ export class DurableCursor {
     this.timer = undefined;
     this.send();
   };
+  private readonly clock: () => number;
 
   constructor(
     private readonly router: ActorRouter,
     private readonly hubActorId: HubActorId,
     private readonly log: Logger,
     private readonly options: DurableCursorOptions,
-  ) {}
+  ) {
+    this.clock = options.clock ?? monotonic;
+  }
 
   /** Reports up to `upToSeq` are acked. */
   advance(upToSeq: number): void {
@@ -67,7 +75,8 @@ export class DurableCursor {
 
   private schedule(): void {
     if (this.inFlight || this.timer !== undefined || this.wanted <= this.sent) return;
-    const wait = this.lastSentAt + this.options.intervalMs - this.options.clock();
+    // At most one interval: a clock that went back (an injected one) must not stall the writes.
+    const wait = Math.min(this.options.intervalMs, this.lastSentAt + this.options.intervalMs - this.clock());
     if (wait <= 0) this.send();
     else this.timer = setTimeout(this.onTimer, wait);
   }
@@ -76,7 +85,7 @@ export class DurableCursor {
     const upToSeq = this.wanted;
     this.sent = upToSeq;
     this.inFlight = true;
-    this.lastSentAt = this.options.clock();
+    this.lastSentAt = this.clock();
     this.ask(upToSeq).catch((err: unknown) => this.log.error({ err, upToSeq }, 'hub.durable answered with no outcome (a bug)'));
   }
 

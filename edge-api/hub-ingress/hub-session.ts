@@ -177,7 +177,8 @@ export class HubSession {
   private open(lastDurableSeq: number): void {
     const { homeId } = this.credential;
     const { router, metrics, clock, retry, window } = this.host;
-    const durable = new DurableCursor(router, this.hubActor, this.log, { intervalMs: this.host.durableIntervalMs, clock });
+    // The cursor paces itself on the monotonic clock (a wall clock stepping back must not stall it).
+    const durable = new DurableCursor(router, this.hubActor, this.log, { intervalMs: this.host.durableIntervalMs });
     this.durable = durable;
     this.intake = new ReportIntake({
       homeId,

@@ -40,6 +40,8 @@ class TestHost {
   /** Every message handled, with whether its step was journaled. */
   readonly handled: { to: string; msg: { type: string }; journal: boolean }[] = [];
   now = NIGHT;
+  /** A tell this matches is lost (once): the next matching effect is not delivered. */
+  dropOnce: ((to: string, msg: { type: string }) => boolean) | undefined;
 
   send(to: string, msg: unknown): Step {
     const queue: [string, unknown][] = [[to, msg]];
@@ -52,9 +54,20 @@ class TestHost {
       this.states.set(id, step.state);
       this.handled.push({ to: id, msg: m as { type: string }, journal: step.journal === true });
       if (step.journal) this.journals.set(id, [...(this.journals.get(id) ?? []), JSON.parse(JSON.stringify(m))]);
-      for (const e of step.effects ?? []) if (e.type === 'tell') queue.push([e.to, e.msg]);
+      for (const e of step.effects ?? []) {
+        if (e.type !== 'tell') continue;
+        if (this.dropOnce?.(e.to, e.msg as { type: string })) this.dropOnce = undefined;
+        else queue.push([e.to, e.msg]);
+      }
     }
     return first!;
+  }
+
+  /** Replays `entries` through `id`'s reducer from `state`, as recovery does. */
+  replay(id: string, state: unknown, entries: readonly unknown[]): unknown {
+    const b = behaviorOf(id);
+    for (const m of entries) state = b.receive(state, m, { id, now: this.now, replaying: true }).state;
+    return state;
   }
 
   snapshot(id: string): void {
@@ -63,13 +76,9 @@ class TestHost {
 
   /** Passivation or a crash: the in-memory state is gone; the next incarnation replays the store. */
   recover(id: string): void {
-    const b = behaviorOf(id);
     const snap = this.snapshots.get(id);
-    let state = snap ? JSON.parse(snap.state) : b.initial(id);
-    for (const m of (this.journals.get(id) ?? []).slice(snap?.length ?? 0)) {
-      state = b.receive(state, m, { id, now: this.now, replaying: true }).state;
-    }
-    this.states.set(id, state);
+    const from = snap ? JSON.parse(snap.state) : behaviorOf(id).initial(id);
+    this.states.set(id, this.replay(id, from, (this.journals.get(id) ?? []).slice(snap?.length ?? 0)));
   }
 
   home(): HomeState {
@@ -438,5 +447,172 @@ describe('device.watch message', () => {
     const step = h.send(HOME, { type: 'device.values', deviceId: 'lux1', attributes: null });
     expect(step.reply).toMatchObject({ ok: false, error: { code: 'invalid_argument' } });
     expect(step.journal).toBe(false);
+  });
+});
+
+describe('device watch: a condition that starts reading a forwarded attribute', () => {
+  /** The door opening notifies: door1 forwards `open` already. */
+  const doorRule = {
+    id: 'door',
+    name: 'Door opened',
+    when: [{ type: 'attribute', device: 'door1', attribute: 'open', to: true }],
+    then: [{ type: 'notify', message: 'door open' }],
+  };
+  /** Motion turns the light on while the door is open (a condition on door1's `open`). */
+  const motionDoorRule = {
+    id: 'motion-door',
+    name: 'Light on motion while the door is open',
+    when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }],
+    if: [{ type: 'attribute', device: 'door1', attribute: 'open', op: '==', value: true }],
+    then: [{ type: 'command', device: 'light1', name: 'on' }],
+  };
+
+  function doorOpen(): TestHost {
+    const h = new TestHost();
+    h.send(HOME, { type: 'home.upsert', name: 'Flat', timezone: 'UTC' });
+    attach(h, 'door1', 'contact_sensor');
+    attach(h, 'motion1', 'motion_sensor');
+    attach(h, 'light1', 'light');
+    h.send(HOME, { type: 'rules.put', rule: doorRule });
+    h.send(deviceActorId('h1', 'door1'), report({ open: true }));
+    return h;
+  }
+
+  it('gets the value from the device although its watch is unchanged', () => {
+    const h = doorOpen();
+    expect(h.home().values).toEqual({}); // a trigger alone keeps nothing
+    h.send(HOME, { type: 'rules.put', rule: motionDoorRule });
+    expect(h.device('door1').watch).toEqual({ attributes: ['open'], events: [], values: [] });
+    expect(h.home().values).toEqual({ door1: { open: true } });
+    const from = h.handled.length;
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: true }));
+    expect(h.commandsSince(from)).toEqual(['device:h1:light1']);
+  });
+
+  it('gets it again when the rule is deleted and put back while the trigger still forwards it', () => {
+    const h = doorOpen();
+    h.send(HOME, { type: 'rules.put', rule: motionDoorRule });
+    h.send(HOME, { type: 'rules.delete', ruleId: 'motion-door' });
+    expect(h.home().values).toEqual({});
+    const from = h.handled.length;
+    h.send(HOME, { type: 'rules.put', rule: motionDoorRule });
+    // door1 is told its (unchanged) watch: it writes nothing, it only answers.
+    expect(h.journaledSince(from)).not.toContain('device:h1:door1');
+    expect(h.home().values).toEqual({ door1: { open: true } });
+    const later = h.handled.length;
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: true }));
+    expect(h.commandsSince(later)).toEqual(['device:h1:light1']);
+  });
+});
+
+describe('device watch: a lost watch', () => {
+  it('is told again at the next hub hello, and the rule fires afterwards', () => {
+    const h = new TestHost();
+    h.send(HOME, { type: 'home.upsert', name: 'Flat', timezone: 'UTC' });
+    attach(h, 'motion1', 'motion_sensor');
+    attach(h, 'lux1', 'light_sensor');
+    attach(h, 'light1', 'light');
+    h.send(deviceActorId('h1', 'lux1'), report({ illuminance: 10 }));
+    h.dropOnce = (to, msg) => to === deviceActorId('h1', 'motion1') && msg.type === 'device.watch';
+    h.send(HOME, { type: 'rules.put', rule: darkHallRule });
+    expect(h.dropOnce).toBeUndefined(); // the watch to motion1 was lost
+    expect(h.device('motion1').watch).toEqual({ attributes: [], events: [], values: [] });
+    let from = h.handled.length;
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: true }));
+    expect(h.toHome(from)).toEqual([]);
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: false }));
+
+    // The hub says hello again: every record is unchanged.
+    from = h.handled.length;
+    for (const [id, type] of [
+      ['motion1', 'motion_sensor'],
+      ['lux1', 'light_sensor'],
+      ['light1', 'light'],
+    ] as const)
+      attach(h, id, type);
+    // Only motion1, which missed its watch, writes; the others already had theirs.
+    expect(h.journaledSince(from)).toEqual(['device:h1:motion1']);
+    expect(h.device('motion1').watch).toEqual({ attributes: ['motion'], events: [], values: [] });
+
+    from = h.handled.length;
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: true }));
+    expect(h.commandsSince(from)).toEqual(['device:h1:light1']);
+  });
+});
+
+describe('device watch: replaying a journal written before watches', () => {
+  /** A home snapshot in the old shape: every device's every value mirrored in its record. */
+  function oldSnapshot(rules: HomeState['rules'] = {}): HomeState {
+    const h = new TestHost();
+    h.send(HOME, { type: 'home.upsert', name: 'Flat', timezone: 'UTC' });
+    const { values: _none, ...rest } = { ...h.home(), rules };
+    return JSON.parse(
+      JSON.stringify({
+        ...rest,
+        devices: {
+          lux1: { type: 'light_sensor', hubId: 'hub1', attributes: { illuminance: 70 } },
+          motion1: { type: 'motion_sensor', hubId: 'hub1', attributes: { motion: false } },
+        },
+      }),
+    ) as HomeState;
+  }
+  const changed = (deviceId: string, deviceType: string, attributes: Record<string, Value>): DeviceChanged => ({
+    type: 'device.changed',
+    deviceId,
+    deviceType,
+    changed: attributes,
+    attributes,
+    depth: 0,
+    tsMs: NIGHT,
+  });
+
+  it('decides as the old reducer did: a value no rule read when it came is read by a rule put later', () => {
+    const h = new TestHost();
+    // Journaled by the old reducer, which mirrored every value: lux1 went dark before any rule read it.
+    const tail: HomeMsg[] = [
+      changed('lux1', 'light_sensor', { illuminance: 10 }),
+      { type: 'rules.put', rule: darkHallRule },
+      changed('motion1', 'motion_sensor', { motion: true }),
+    ];
+    const s = h.replay(HOME, oldSnapshot(), tail) as HomeState;
+    expect(s.decisions.entries.map((d) => [d.ruleId, d.outcome, d.conditions[0]?.saw])).toEqual([['dark-hall', 'fired', 10]]);
+    expect(s.nextCommandSeq).toBe(2);
+  });
+
+  it('a live home leaves the old mirror at a journaled message, so a replay switches where the first run did', () => {
+    const h = flat();
+    h.states.set(HOME, oldSnapshot(h.home().rules));
+    h.journals.set(HOME, []);
+    h.snapshot(HOME);
+    const from = h.handled.length;
+    h.send(deviceActorId('h1', 'motion1'), report({ motion: true })); // lux1 is at 70 in the mirror: too bright
+    expect(h.commandsSince(from)).toEqual([]);
+    // The change is mirrored as before (motion1's value changed), then the home upgrades.
+    expect(h.journals.get(HOME)?.map((m) => (m as { type: string }).type)).toEqual(['device.changes', 'home.upgrade']);
+    expect(h.home().mirror).toBeUndefined();
+    expect(h.home().values).toEqual({ lux1: { illuminance: 70 } }); // motion1's value is not read by a condition: dropped
+
+    // Steps after the upgrade replay after it too: motion1's mirrored value, dropped, is not read
+    // by a rule that starts reading it; its device's answer (journaled) is.
+    h.send(HOME, {
+      type: 'rules.put',
+      rule: {
+        id: 'lux-still',
+        name: 'Dark while still',
+        when: [{ type: 'attribute', device: 'lux1', attribute: 'illuminance', to: 5 }],
+        if: [{ type: 'attribute', device: 'motion1', attribute: 'motion', op: '==', value: false }],
+        then: [{ type: 'notify', message: 'dark and still' }],
+      },
+    });
+    expect(h.home().values).toEqual({ lux1: { illuminance: 70 }, motion1: { motion: true } });
+    expect(h.journals.get(HOME)?.map((m) => (m as { type: string }).type)).toEqual([
+      'device.changes',
+      'home.upgrade',
+      'rules.put',
+      'device.values',
+    ]);
+    const live = JSON.parse(JSON.stringify(h.home()));
+    h.recover(HOME);
+    expect(h.home()).toEqual(live);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryCredentialStore, type AppTokenGrant } from '../../../edge-api/auth/credential-store.ts';
 import { hashSecret, newSecret } from '../../../edge-api/auth/secrets.ts';
 import { TokenGrantCache } from '../../../edge-api/auth/token-grant-cache.ts';
@@ -29,6 +29,14 @@ function countingStore() {
   return { store, counts, hold };
 }
 
+/** The cache's monotonic clock, moved by hand (ms). */
+let now = 0;
+const clock = (): number => now;
+
+beforeEach(() => {
+  now = 0;
+});
+
 async function minted(store: MemoryCredentialStore, grant: AppTokenGrant = GRANT): Promise<string> {
   const token = newSecret('app');
   await store.putToken(hashSecret(token), grant);
@@ -38,75 +46,127 @@ async function minted(store: MemoryCredentialStore, grant: AppTokenGrant = GRANT
 describe('TokenGrantCache', () => {
   it('reads a hot token from the store once per TTL', async () => {
     const { store, counts } = countingStore();
-    const cache = new TokenGrantCache(store, { ttlMs: 1_000 });
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
     const token = await minted(store);
-    for (let now = 0; now < 1_000; now += 100) {
-      expect(await cache.resolve(token, now)).toEqual({ digest: hashSecret(token), grant: GRANT, expiresAt: 1_000 });
+    for (now = 0; now < 1_000; now += 100) {
+      expect(await cache.resolve(token)).toEqual({ digest: hashSecret(token), grant: GRANT, readAt: 0 });
     }
     expect(counts.reads).toBe(1);
-    await cache.resolve(token, 1_000);
+    now = 1_000;
+    await cache.resolve(token);
     expect(counts.reads).toBe(2);
   });
 
   it('does not cache unknown tokens: a token stored later resolves at once', async () => {
     const { store, counts } = countingStore();
-    const cache = new TokenGrantCache(store);
+    const cache = new TokenGrantCache(store, { clock });
     const token = newSecret('app');
-    expect(await cache.resolve(token, 0)).toBeUndefined();
+    expect(await cache.resolve(token)).toBeUndefined();
     expect(cache.size).toBe(0);
     await store.putToken(hashSecret(token), GRANT);
-    expect(await cache.resolve(token, 1)).toMatchObject({ grant: GRANT });
+    now = 1;
+    expect(await cache.resolve(token)).toMatchObject({ grant: GRANT });
     expect(counts.reads).toBe(2);
   });
 
   it('refuses a token revoked through it at once, and reports whether there was one', async () => {
     const { store } = countingStore();
-    const cache = new TokenGrantCache(store, { ttlMs: 60_000 });
+    const cache = new TokenGrantCache(store, { ttlMs: 60_000, clock });
     const token = await minted(store);
     const other = await minted(store);
-    expect(await cache.resolve(token, 0)).toBeDefined();
-    expect(await cache.resolve(other, 0)).toBeDefined();
+    expect(await cache.resolve(token)).toBeDefined();
+    expect(await cache.resolve(other)).toBeDefined();
     expect(await cache.revoke(hashSecret(token))).toBe(true);
-    expect(await cache.resolve(token, 1)).toBeUndefined();
-    expect(await cache.resolve(other, 1)).toMatchObject({ grant: GRANT });
+    now = 1;
+    expect(await cache.resolve(token)).toBeUndefined();
+    expect(await cache.resolve(other)).toMatchObject({ grant: GRANT });
     expect(await cache.revoke(hashSecret(token))).toBe(false);
   });
 
   it('does not keep a grant read while a revocation landed', async () => {
     const { store, hold } = countingStore();
-    const cache = new TokenGrantCache(store, { ttlMs: 60_000 });
+    const cache = new TokenGrantCache(store, { ttlMs: 60_000, clock });
     const token = await minted(store);
     const open = hold();
-    const inFlight = cache.resolve(token, 0);
+    const inFlight = cache.resolve(token);
     await cache.revoke(hashSecret(token));
     open();
     // The read began before the revocation: that one request may see the grant, no later one does.
     expect(await inFlight).toMatchObject({ grant: GRANT });
     expect(cache.size).toBe(0);
-    expect(await cache.resolve(token, 1)).toBeUndefined();
+    now = 1;
+    expect(await cache.resolve(token)).toBeUndefined();
   });
 
   it('sees a revocation made elsewhere (straight in the store) once the TTL has passed', async () => {
     const { store } = countingStore();
-    const cache = new TokenGrantCache(store, { ttlMs: 1_000 });
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
     const token = await minted(store);
-    await cache.resolve(token, 0);
+    await cache.resolve(token);
     await store.revokeToken(hashSecret(token));
-    expect(await cache.resolve(token, 999)).toBeDefined();
-    expect(await cache.resolve(token, 1_000)).toBeUndefined();
+    now = 999;
+    expect(await cache.resolve(token)).toBeDefined();
+    now = 1_000;
+    expect(await cache.resolve(token)).toBeUndefined();
+  });
+
+  it('does not serve a grant longer than the TTL when its clock steps back', async () => {
+    const { store, counts } = countingStore();
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
+    const token = await minted(store);
+    now = 10_000;
+    await cache.resolve(token);
+    await store.revokeToken(hashSecret(token)); // on another node
+    // Stepped back an hour: before, the entry lived until the clock caught up with it again.
+    now = 10_000 - 3_600_000;
+    expect(await cache.resolve(token)).toBeUndefined();
+    expect(counts.reads).toBe(2);
+  });
+
+  it('keeps the TTL on a monotonic clock by default, whatever the wall clock does', async () => {
+    const { store, counts } = countingStore();
+    const cache = new TokenGrantCache(store, { ttlMs: 60_000 });
+    const token = await minted(store);
+    const wall = vi.spyOn(Date, 'now').mockReturnValue(1_000_000);
+    try {
+      await cache.resolve(token);
+      wall.mockReturnValue(1_000_000 - 3_600_000);
+      await cache.resolve(token);
+      expect(counts.reads).toBe(1);
+    } finally {
+      wall.mockRestore();
+    }
+  });
+
+  it('tells listeners which token was revoked through it, also when the store failed', async () => {
+    const { store } = countingStore();
+    const cache = new TokenGrantCache(store, { clock });
+    const token = await minted(store);
+    const heard: string[] = [];
+    const stop = cache.onRevoke((digest) => heard.push(digest));
+    await cache.revoke(hashSecret(token));
+    store.revokeToken = async () => {
+      throw new Error('redis down');
+    };
+    await expect(cache.revoke('d2')).rejects.toThrow(/redis down/);
+    expect(heard).toEqual([hashSecret(token), 'd2']);
+    stop();
+    await expect(cache.revoke('d3')).rejects.toThrow();
+    expect(heard).toHaveLength(2);
   });
 
   it('holds at most maxEntries tokens, dropping the oldest', async () => {
     const { store, counts } = countingStore();
-    const cache = new TokenGrantCache(store, { maxEntries: 3, ttlMs: 60_000 });
+    const cache = new TokenGrantCache(store, { maxEntries: 3, ttlMs: 60_000, clock });
     const tokens: string[] = [];
     for (let i = 0; i < 10; i++) tokens.push(await minted(store));
-    for (const t of tokens) await cache.resolve(t, 0);
+    for (const t of tokens) await cache.resolve(t);
     expect(cache.size).toBe(3);
     counts.reads = 0;
-    for (const t of tokens.slice(-3)) await cache.resolve(t, 1);
+    now = 1;
+    for (const t of tokens.slice(-3)) await cache.resolve(t);
     expect(counts.reads).toBe(0);
-    await cache.resolve(tokens[0]!, 1);
+    await cache.resolve(tokens[0]!);
     expect(counts.reads).toBe(1);
     expect(cache.size).toBe(3);
   });
@@ -114,16 +174,16 @@ describe('TokenGrantCache', () => {
   it('caches nothing with maxEntries 0 or ttlMs 0, and refuses bad settings', async () => {
     for (const config of [{ maxEntries: 0 }, { ttlMs: 0 }]) {
       const { store, counts } = countingStore();
-      const cache = new TokenGrantCache(store, config);
+      const cache = new TokenGrantCache(store, { ...config, clock });
       const token = await minted(store);
-      await cache.resolve(token, 0);
-      await cache.resolve(token, 0);
+      await cache.resolve(token);
+      await cache.resolve(token);
       expect(counts.reads).toBe(2);
       expect(cache.size).toBe(0);
     }
     const store = new MemoryCredentialStore();
-    expect(() => new TokenGrantCache(store, { maxEntries: -1 })).toThrow(RangeError);
-    expect(() => new TokenGrantCache(store, { ttlMs: Number.NaN })).toThrow(RangeError);
+    expect(() => new TokenGrantCache(store, { maxEntries: -1, clock })).toThrow(RangeError);
+    expect(() => new TokenGrantCache(store, { ttlMs: Number.NaN, clock })).toThrow(RangeError);
   });
 
   it('rejects when the store cannot answer, and caches nothing', async () => {
@@ -131,8 +191,8 @@ describe('TokenGrantCache', () => {
     store.findToken = async () => {
       throw new Error('redis down');
     };
-    const cache = new TokenGrantCache(store);
-    await expect(cache.resolve('app_x', 0)).rejects.toThrow(/redis down/);
+    const cache = new TokenGrantCache(store, { clock });
+    await expect(cache.resolve('app_x')).rejects.toThrow(/redis down/);
     expect(cache.size).toBe(0);
   });
 });

@@ -62,6 +62,7 @@ export function startEdge(opts: EdgeOptions = {}) {
     ...(opts.askTimeoutMs === undefined ? {} : { askTimeoutMs: opts.askTimeoutMs }),
     ...(opts.sseHeartbeatMs === undefined ? {} : { sseHeartbeatMs: opts.sseHeartbeatMs }),
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+    ...(opts.tokenCache === undefined ? {} : { tokenCache: opts.tokenCache }),
   });
 
   async function call(method: string, path: string, o: CallOptions = {}): Promise<Response> {
@@ -160,10 +161,14 @@ export async function openSse(res: Response) {
   const decoder = new TextDecoder();
   const blocks: SseBlock[] = [];
   let buffer = '';
+  let ended = false;
   const reading = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        ended = true;
+        return;
+      }
       buffer += decoder.decode(value, { stream: true });
       for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
         blocks.push(parseBlock(buffer.slice(0, i)));
@@ -173,6 +178,8 @@ export async function openSse(res: Response) {
   })().catch(() => undefined);
   return {
     blocks,
+    /** True once the server ended the stream. */
+    ended: () => ended,
     /** Events only (no heartbeats or retry hints), as {id, event, data (parsed)}. */
     events: () =>
       blocks

@@ -57,7 +57,7 @@ describe('HTTP edge: app token revocation', () => {
       readiness: () => ({ ready: true, checks: {} }),
       maxBodyBytes: 1024,
       clock,
-      tokenCache: { ttlMs: 1_000 },
+      tokenCache: { ttlMs: 1_000, clock }, // the cache keeps its TTL on its own (monotonic) clock
     });
     const getB = async (token: string) => (await nodeB.request('/v1/homes/h1', { headers: { authorization: `Bearer ${token}` } })).status;
     await nodeA.createHome('h1');

@@ -85,6 +85,36 @@ describe('DurableCursor', () => {
     expect(router.asked).toHaveLength(2); // nothing new acked: nothing written
   });
 
+  it('waits at most one interval when its clock steps back', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const router = new ScriptedRouter();
+    let now = 5_000_000;
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: () => now });
+    cursor.advance(1);
+    router.asked[0]!.answer(done);
+    await vi.advanceTimersByTimeAsync(10);
+    now -= 3_600_000; // stepped back an hour
+    cursor.advance(2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    // Before, the write waited until the clock had caught up again: an hour.
+    expect(router.asked.map((a) => a.msg)).toEqual([durable(1), durable(2)]);
+  });
+
+  it('measures its interval on a monotonic clock by default, not the wall clock', async () => {
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const router = new ScriptedRouter();
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000 });
+    cursor.advance(1);
+    router.asked[0]!.answer(done);
+    await vi.advanceTimersByTimeAsync(10);
+    vi.setSystemTime(1_000_000 - 3_600_000); // the wall clock steps back; performance.now does not
+    cursor.advance(2);
+    await vi.advanceTimersByTimeAsync(989);
+    expect(router.asked).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(router.asked.map((a) => a.msg)).toEqual([durable(1), durable(2)]);
+  });
+
   it('writes the latest value at an orderly end, and drops it (and its timer) when the stream broke', async () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const inOrder = new ScriptedRouter();
