@@ -54,9 +54,10 @@ const UNCHANGED = Symbol('unchanged');
  * nact turn runs rounds until nothing is ready (or the turn budget is spent), then writes what
  * the turn journaled as one window — at once when no window of the shard is in flight, else right
  * after the one in flight, so the shard's writes stay in order. A message one cell sends to
- * another of the same shard is handled in the same turn and written in the same window as the
- * step that sent it: a report → rule → command chain is one write, and the hub's ack and its
- * command are released together when it is durable. Activations of a turn are recovered with
+ * another of the same shard is handled in the same turn (or, when that actor must first be
+ * recovered, before the window goes) and written in the same window as the step that sent it: a
+ * report → rule → command chain is one write, and the hub's ack and its command are released
+ * together when it is durable. Activations of a turn are recovered with
  * one read; a cell recovering never blocks the rest of the shard.
  */
 export class ShardActor {
@@ -132,7 +133,7 @@ export class ShardActor {
     const w = this.openWindow();
     w.add(cell, undefined, cell.finalSnapshot());
     cell.pendingWindow = w.no;
-    this.flush();
+    this.ctx.requestFlush(this); // with the other windows of this pass, never in the middle of a turn
     return true;
   }
 
@@ -143,8 +144,10 @@ export class ShardActor {
     this.cells.delete(cell.id);
     const queue = cell.queue ?? [];
     cell.queue = undefined;
-    for (const env of queue) this.handled(env);
-    for (const env of queue) env.reply?.(runtimeError('unavailable', `actor ${cell.id} is no longer served by this node`));
+    for (const env of queue) {
+      this.handled(env);
+      env.reply?.(runtimeError('unavailable', `actor ${cell.id} is no longer served by this node`));
+    }
   }
 
   stop(): void {
