@@ -182,6 +182,8 @@ describe('durability on Redis (real node processes, private redis-server)', () =
         homeId,
         devices,
         total: 5_000,
+        // Paced (about 2.5 s in all), so the restart at ack 1,500 lands mid-stream however fast the node is.
+        ratePerSec: 2_000,
         report: numbered,
         onAck: (ack) => {
           if (restarted || ack < 1_500) return;
