@@ -8,8 +8,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import type { ActorRouter } from '../cluster/actor-router.ts';
 import { shardOfActor } from '../cluster/shard-of.ts';
-import type { DomainEffect } from '../actors/types.ts';
-import { createEffectDispatcher, type EffectPorts } from './effect-dispatcher.ts';
+import { createEffectDispatcher, tellOfEffect, type EffectPorts } from './effect-dispatcher.ts';
 import { LocalActorRouter } from './local-actor-router.ts';
 
 export interface ActorStackDeps {
@@ -68,10 +67,4 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
   );
   router = deps.routerFor?.(host) ?? new LocalActorRouter(host);
   return { host, router };
-}
-
-/** The actor a `tell` effect goes to (the host handles those of the sender's shard in the same turn). */
-function tellOfEffect(effect: unknown): { to: string; msg: unknown } | undefined {
-  const e = effect as DomainEffect;
-  return e.type === 'tell' ? { to: e.to, msg: e.msg } : undefined;
 }

@@ -44,3 +44,12 @@ export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fro
     }
   };
 }
+
+/**
+ * The actor a `tell` effect goes to, for the host: it handles those of the sender's shard in the
+ * same turn and window, and hands the rest back to the dispatcher above once written.
+ */
+export function tellOfEffect(effect: unknown): { to: string; msg: unknown } | undefined {
+  const e = effect as DomainEffect;
+  return e.type === 'tell' ? { to: e.to, msg: e.msg } : undefined;
+}

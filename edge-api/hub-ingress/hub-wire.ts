@@ -7,7 +7,7 @@ import type { ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { checkHubDevices, type HubDevice } from '../../actors/hub.ts';
 import type { CommandDelivery, Value } from '../../actors/types.ts';
 import { grpcStatusOf, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
-import { decodedValue, type DecodedHubMessage, type DecodedValue, type Int64 } from './hub-codec.ts';
+import { decodedValue, type DecodedHello, type DecodedHubMessage, type DecodedValue, type Int64 } from './hub-codec.ts';
 
 /** `Value` oneof `kind`; `kind` names the field that is set (absent when none is). */
 export interface WireValue {
@@ -114,7 +114,7 @@ export function fromWireAttributes(attributes: Readonly<Record<string, DecodedVa
 }
 
 /** The hello's device list in domain form, checked as the hub actor checks it. */
-export function helloDevices(hello: WireHello): Parsed<HubDevice[]> {
+export function helloDevices(hello: DecodedHello | WireHello): Parsed<HubDevice[]> {
   const devices = hello.devices.map((d) => ({ deviceId: d.device_id, type: d.type, capabilities: [...d.capabilities] }));
   const e = checkHubDevices(devices);
   if (!e) return { ok: true, value: devices };

@@ -1,7 +1,7 @@
 /** The effect dispatcher: each domain effect to its port, in order; one failing effect does not stop the rest. */
 import { describe, expect, it } from 'vitest';
 import type { CommandDelivery, DomainEffect } from '../../actors/types.ts';
-import { createEffectDispatcher, type EffectPorts } from '../../node/effect-dispatcher.ts';
+import { createEffectDispatcher, tellOfEffect, type EffectPorts } from '../../node/effect-dispatcher.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runtimeError } from '../../runtime/result.ts';
 
@@ -58,5 +58,13 @@ describe('createEffectDispatcher', () => {
       { type: 'publish', homeId: 'h1', topic: 't', data: 1 },
     ]);
     expect(calls).toEqual([['publish', 'h1', 't', 1]]);
+  });
+});
+
+describe('tellOfEffect', () => {
+  it('names the target of a tell (the host keeps those within the shard) and nothing else', () => {
+    const tell: DomainEffect = { type: 'tell', to: 'home:h1', msg: { type: 'x' } };
+    expect(tellOfEffect(tell)).toEqual({ to: 'home:h1', msg: { type: 'x' } });
+    expect(tellOfEffect({ type: 'notify', homeId: 'h1', ruleId: 'r', message: 'm' } satisfies DomainEffect)).toBeUndefined();
   });
 });
