@@ -37,6 +37,39 @@ export interface NodeConfig {
   readonly shards: number;
   /** HTTP requests per second per app token and per home, and the burst both buckets allow. */
   readonly rateLimit: { readonly perTokenPerSec: number; readonly perHomePerSec: number; readonly burst: number };
+  /** Address the node-to-node port binds (default loopback: never exposed by accident with the public edges). */
+  readonly peerHost: string;
+  /**
+   * Shared cluster secret for peer streams (HMAC of node id and time on every stream). Undefined:
+   * with mutual TLS configured, the certificates authenticate; otherwise the nodes share a secret
+   * generated once and kept in the cluster's Redis.
+   */
+  readonly peerSecret: string | undefined;
+  /** Mutual TLS between nodes: the cluster CA, this node's certificate and key (PEM file paths). */
+  readonly peerTls: TlsFiles | undefined;
+  /** TLS for the hub ingress; `ca` set = hubs must present a client certificate signed by it. */
+  readonly hubTls: TlsFiles | undefined;
+  /** TLS for the HTTP edge. */
+  readonly httpTls: TlsFiles | undefined;
+  /** Port serving `/metrics` without authentication (bound on `host`); undefined = `/metrics` on the HTTP port, behind the admin token. */
+  readonly metricsPort: number | undefined;
+  /** Milliseconds a hub stream may stay open without sending its hello. */
+  readonly hubHelloTimeoutMs: number;
+  /** Milliseconds a hub connection may stay without an open stream before it is closed. */
+  readonly hubIdleMs: number;
+  /** Hub connections (TCP) one node holds at most; past it new ones are refused. */
+  readonly hubMaxConnections: number;
+  /** Messages queued for one hub that is not reading; past it the stream ends with RESOURCE_EXHAUSTED. */
+  readonly hubOutboundQueue: number;
+  /** Open event streams (SSE) per app token and per home. */
+  readonly sseLimit: { readonly perToken: number; readonly perHome: number };
+}
+
+/** PEM file paths of a TLS endpoint; `ca` is the authority its peers' certificates must chain to (optional where noted). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +102,25 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}=${raw} must be true or false`);
 }
 
+/** `<PREFIX>_CERT`, `_KEY`, `_CA` file paths: cert and key together or neither; `requireCa` also needs the CA. */
+function tlsFiles(env: Env, prefix: string, requireCa: boolean): TlsFiles | undefined {
+  const cert = env[`${prefix}_CERT`] || undefined;
+  const key = env[`${prefix}_KEY`] || undefined;
+  const ca = env[`${prefix}_CA`] || undefined;
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new ConfigError(`${prefix}_CERT and ${prefix}_KEY must be set together`);
+  if (requireCa && ca === undefined) throw new ConfigError(`${prefix}_CA must be set with ${prefix}_CERT (the cluster CA)`);
+  return { cert, key, ca };
+}
+
+const HOST = /^[A-Za-z0-9_.:-]{1,253}$/;
+
+function host(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  if (!HOST.test(raw)) throw new ConfigError(`${name}=${raw} is not a host name or address`);
+  return raw;
+}
+
 /** Reads and validates the configuration; throws `ConfigError` naming the bad variable. */
 export function loadConfig(env: Env = process.env): NodeConfig {
   const nodeId = env.NODE_ID || hostname();
@@ -84,12 +136,15 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     throw new ConfigError(`REDIS_URL=${redisUrl} must start with redis:// or rediss://`);
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('ADMIN_TOKEN must be at least 16 characters');
+  const peerSecret = env.PEER_SECRET || undefined;
+  if (peerSecret !== undefined && peerSecret.length < 32) throw new ConfigError('PEER_SECRET must be at least 32 characters');
+  const metricsPort = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : port(env, 'METRICS_PORT', 0);
   return {
     nodeId,
     httpPort: port(env, 'HTTP_PORT', 8080),
     grpcPort: port(env, 'GRPC_PORT', 50051),
     peerPort: port(env, 'PEER_PORT', 50052),
-    host: env.HOST || '127.0.0.1',
+    host: host(env, 'HOST', '127.0.0.1'),
     redisUrl,
     cluster,
     adminToken,
@@ -105,6 +160,20 @@ export function loadConfig(env: Env = process.env): NodeConfig {
       perTokenPerSec: positiveInt(env, 'RATE_LIMIT_PER_TOKEN', 50),
       perHomePerSec: positiveInt(env, 'RATE_LIMIT_PER_HOME', 100),
       burst: positiveInt(env, 'RATE_LIMIT_BURST', 100),
+    },
+    peerHost: host(env, 'PEER_HOST', '127.0.0.1'),
+    peerSecret,
+    peerTls: tlsFiles(env, 'PEER_TLS', true),
+    hubTls: tlsFiles(env, 'HUB_TLS', false),
+    httpTls: tlsFiles(env, 'HTTP_TLS', false),
+    metricsPort,
+    hubHelloTimeoutMs: positiveInt(env, 'HUB_HELLO_TIMEOUT_MS', 10_000),
+    hubIdleMs: positiveInt(env, 'HUB_IDLE_MS', 5 * 60_000),
+    hubMaxConnections: positiveInt(env, 'HUB_MAX_CONNECTIONS', 20_000),
+    hubOutboundQueue: positiveInt(env, 'HUB_OUTBOUND_QUEUE', 1_000),
+    sseLimit: {
+      perToken: positiveInt(env, 'SSE_MAX_PER_TOKEN', 16),
+      perHome: positiveInt(env, 'SSE_MAX_PER_HOME', 64),
     },
   };
 }
