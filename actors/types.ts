@@ -13,7 +13,9 @@ export interface DomainError {
     | 'permission_denied'
     | 'failed_precondition'
     /** A per-home budget is spent (storm control): retry later (HTTP 429). */
-    | 'resource_exhausted';
+    | 'resource_exhausted'
+    /** An idempotency key already names a different request (HTTP 409). */
+    | 'idempotency_conflict';
   readonly message: string;
   readonly field?: string;
 }

@@ -8,6 +8,12 @@ export type ErrorCode =
   | DomainError['code']
   | RuntimeError['code']
   | 'unauthenticated'
+  /** An app token past its `expiresAt` (HTTP 401). */
+  | 'token_expired'
+  /** An app token that was revoked (HTTP 401). */
+  | 'token_revoked'
+  /** A request body whose Content-Type is not application/json (HTTP 415). */
+  | 'unsupported_media_type'
   | 'forbidden'
   | 'payload_too_large'
   | 'rate_limited'
@@ -23,6 +29,10 @@ interface Mapping {
 const table: Record<ErrorCode, Mapping> = {
   invalid_argument: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   unauthenticated: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  token_expired: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  token_revoked: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  unsupported_media_type: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT },
+  idempotency_conflict: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS },
   forbidden: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   permission_denied: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   not_found: { http: 404, grpc: GrpcStatus.NOT_FOUND },

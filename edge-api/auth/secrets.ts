@@ -20,3 +20,10 @@ export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1];
 }
+
+/**
+ * The public id of an app token: `tok_` and the first 24 hex digits of its digest. Safe to show
+ * and log (it reveals nothing of the secret), stable for the token's life, and derivable from
+ * the digest alone, so tokens minted before ids existed have one too.
+ */
+export const tokenIdOf = (digest: string): string => `tok_${digest.slice(0, 24)}`;

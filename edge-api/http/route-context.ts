@@ -5,6 +5,7 @@ import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor, type AskError, type MsgFor, type ReplyOf } from '../ask-actor.ts';
 import type { AppTokenGrant, CredentialStore, Scope } from '../auth/credential-store.ts';
+import { tokenIdOf } from '../auth/secrets.ts';
 import type { TokenGrantCache } from '../auth/token-grant-cache.ts';
 import { isErrorCode } from '../error-codes.ts';
 import type { EventFeed } from '../events/event-feed.ts';
@@ -12,6 +13,9 @@ import { HttpError } from './http-error.ts';
 
 /** Who is calling: the operator (admin token) or an app token with its grant. */
 export type Principal = { readonly kind: 'admin' } | { readonly kind: 'app'; readonly digest: string; readonly grant: AppTokenGrant };
+
+/** Who did it, as the audit log and logs name them: `admin`, or the app token's public id. */
+export const principalId = (p: Principal): string => (p.kind === 'admin' ? 'admin' : tokenIdOf(p.digest));
 
 /** What a route needs: the admin token, or an app token with this scope for the home in its path. */
 export type Policy = 'admin' | Scope;
