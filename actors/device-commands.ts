@@ -77,7 +77,25 @@ export function deliverPending(
   return { commands, effects, changed };
 }
 
-/** `command.issue`: idempotent by commandId; sent at once when the hub is online, else queued. */
+/**
+ * What of `m` differs from the command already recorded under its id (`name`, `params` or
+ * `ttlMs`), or undefined when it asks for the same command. Who asks (app or rule) and the causal
+ * depth are not compared: a retry or a redelivered rule command carries the same request.
+ */
+function differingField(c: CommandRecord, m: IssueCommand): 'name' | 'params' | 'ttlMs' | undefined {
+  if (c.name !== m.name) return 'name';
+  const keys = Object.keys(m.params);
+  if (keys.length !== Object.keys(c.params).length || keys.some((k) => ownGet(c.params, k) !== m.params[k])) return 'params';
+  // The record keeps the expiry; expiresAtMs - createdAt is the ttlMs it was issued with.
+  if (c.expiresAtMs - c.createdAt !== m.ttlMs) return 'ttlMs';
+  return undefined;
+}
+
+/**
+ * `command.issue`: idempotent by commandId (the same command again answers the first, changing
+ * nothing; the same id with another name, params or ttlMs is an `idempotency_conflict`); sent at
+ * once when the hub is online, else queued.
+ */
 export function issueCommand(s: DeviceState, m: IssueCommand, now: number): DeviceStep {
   const e =
     checkKey('commandId', m.commandId, VALUE_LIMITS.idLength) ??
@@ -92,7 +110,12 @@ export function issueCommand(s: DeviceState, m: IssueCommand, now: number): Devi
         : invalid('source', "must be {kind:'app'} or {kind:'rule', ruleId}"));
   if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
   const existing = ownGet(s.commands, m.commandId);
-  if (existing) return { state: s, reply: ok(existing), journal: false };
+  if (existing) {
+    const field = differingField(existing, m);
+    if (field === undefined) return { state: s, reply: ok(existing), journal: false };
+    const message = `command ${m.commandId} was already issued with another ${field}: an idempotency key names one command`;
+    return { state: s, reply: { ok: false, error: { code: 'idempotency_conflict', message, field } }, journal: false };
+  }
   const all = Object.values(s.commands);
   if (all.filter((c) => isLive(c) && c.expiresAtMs > now).length >= COMMAND_LIMITS.history) {
     const message = `${COMMAND_LIMITS.history} commands are already pending on device ${s.deviceId}`;

@@ -64,6 +64,11 @@ export interface DeviceState {
   readonly lastSeen?: number;
   readonly lastSeq: number;
   readonly recentSeqs: readonly number[];
+  /**
+   * The incarnation of hub `hubId` whose seqs `lastSeq` and `recentSeqs` count (see
+   * `DeviceAttach.hubIncarnation`); absent in states from before it existed, and until an attach said it.
+   */
+  readonly hubIncarnation?: number;
   readonly commands: Readonly<Record<string, CommandRecord>>;
   readonly causal?: { readonly depth: number; readonly untilMs: number };
   /**
@@ -71,14 +76,27 @@ export interface DeviceState {
    * the home has told it (a new device, or state from before watches): every change is forwarded.
    */
   readonly watch?: { readonly attributes: readonly string[]; readonly events: readonly string[]; readonly values: readonly string[] };
+  /**
+   * Set by `device.remove` (its home was deleted): the rest is as in a device never written, and
+   * every message but a hub's `device.attach` (which starts the device afresh) is refused or ignored,
+   * so a report still in flight cannot bring the old device back.
+   */
+  readonly removed?: true;
 }
 
-/** From the hub actor when the hub says hello: which hub serves the device, and what it is. */
+/**
+ * From the hub actor when the hub says hello: which hub serves the device, and what it is.
+ * `hubIncarnation` counts the hub's registrations anew after a removal (0: never removed): a hub
+ * of another id or incarnation numbers its reports from its own seq 1, so the device restarts
+ * its seq order. Absent in journal entries of older releases, which replay as they ran then
+ * (the order is kept).
+ */
 export interface DeviceAttach {
   readonly type: 'device.attach';
   readonly hubId: string;
   readonly deviceType: string;
   readonly capabilities: readonly string[];
+  readonly hubIncarnation?: number;
 }
 /** The hub's stream opened or closed; `hubId`, when given, must be the device's hub or it is ignored. */
 export interface HubConnection {
@@ -123,7 +141,12 @@ export interface CommandGet {
 export interface CommandExpire {
   readonly type: 'command.expire';
 }
+/** The device's home was deleted: erase the device and keep only the `removed` mark. */
+export interface DeviceRemove {
+  readonly type: 'device.remove';
+}
 export type DeviceMsg =
+  | DeviceRemove
   | DeviceAttach
   | HubConnection
   | Report
@@ -176,6 +199,7 @@ export interface DeviceReplies {
   'command.get': CommandRecord;
   'command.expire': ExpireResult;
   'device.watch': null;
+  'device.remove': null;
 }
 
 export type DeviceReply = Outcome<DeviceReplies[keyof DeviceReplies]>;

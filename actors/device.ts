@@ -61,17 +61,44 @@ const shadowEvent = (s: DeviceState): DomainEffect => ({
   },
 });
 
+/**
+ * Whether an attach starts a new seq order: `lastSeq` was counted by another hub, or by an earlier
+ * incarnation of this one (removed, then registered anew: a factory-reset hub counts from 1
+ * again), whose reports would otherwise be acked as duplicates and never applied. A state from
+ * before incarnations were kept counted incarnation 0 or one it was never told of: only a later
+ * one restarts it. An attach without an incarnation (a journal entry of an older release) keeps
+ * the order, as it did when it ran.
+ */
+function restartsSeqOrder(s: DeviceState, m: DeviceAttach): boolean {
+  if (m.hubIncarnation === undefined || s.hubId === undefined) return false;
+  if (s.hubId !== m.hubId) return true;
+  return s.hubIncarnation === undefined ? m.hubIncarnation > 0 : s.hubIncarnation !== m.hubIncarnation;
+}
+
 function attach(s: DeviceState, m: DeviceAttach): DeviceStep {
   const e =
     checkKey('hubId', m.hubId, VALUE_LIMITS.idLength) ??
     checkKey('deviceType', m.deviceType, VALUE_LIMITS.nameLength) ??
-    checkNames('capabilities', m.capabilities, VALUE_LIMITS.attributesPerMessage);
+    checkNames('capabilities', m.capabilities, VALUE_LIMITS.attributesPerMessage) ??
+    (m.hubIncarnation === undefined ? undefined : checkInt('hubIncarnation', m.hubIncarnation, 0));
   if (e) return rejected(s, e);
   const sameCaps = s.capabilities.length === m.capabilities.length && s.capabilities.every((c, i) => c === m.capabilities[i]);
-  if (s.hubId === m.hubId && s.type === m.deviceType && sameCaps) return unchanged(s);
+  const sameIncarnation = m.hubIncarnation === undefined || m.hubIncarnation === s.hubIncarnation;
+  if (s.hubId === m.hubId && s.type === m.deviceType && sameCaps && sameIncarnation) return unchanged(s);
   // A new hub's stream is not known to be open until that hub says so.
   const hubOnline = s.hubId === m.hubId && s.hubOnline;
-  const next: DeviceState = { ...s, hubId: m.hubId, type: m.deviceType, capabilities: [...m.capabilities], hubOnline };
+  // The incarnation that counts the seqs from now on (one of another hub is dropped).
+  const counted = m.hubIncarnation ?? (s.hubId === m.hubId ? s.hubIncarnation : undefined);
+  const { hubIncarnation: _old, ...rest } = s;
+  const next: DeviceState = {
+    ...rest,
+    hubId: m.hubId,
+    type: m.deviceType,
+    capabilities: [...m.capabilities],
+    hubOnline,
+    ...(restartsSeqOrder(s, m) ? { lastSeq: 0, recentSeqs: [] } : {}),
+    ...(counted === undefined ? {} : { hubIncarnation: counted }),
+  };
   return { state: next, reply: ok(null), journal: true };
 }
 
@@ -299,8 +326,66 @@ function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
 
 /** A device exists once a hub has announced it or it has reported. */
 const known = (s: DeviceState): boolean => s.hubId !== undefined || s.lastSeq > 0;
+
+/** Nothing was ever stored for the device: no hub, report, connection, watch or command. */
+const neverWritten = (s: DeviceState): boolean =>
+  !known(s) && !s.hubOnline && s.version === 0 && s.watch === undefined && Object.keys(s.commands).length === 0;
+
+/**
+ * A `not_found` answer of a device that was never written also lets its actor leave memory at
+ * once (`Step.passivate`): a GET of a random device id must not keep an actor for passivateAfterMs.
+ */
+const leavingIfNeverWritten = (step: DeviceStep): DeviceStep =>
+  step.reply?.ok === false && step.reply.error.code === 'not_found' && neverWritten(step.state) ? { ...step, passivate: true } : step;
+
 const unknownDevice = (s: DeviceState): DeviceStep =>
-  rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` });
+  leavingIfNeverWritten(rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` }));
+
+/** The state of a device never written. */
+const freshDevice = (homeId: string, deviceId: string): DeviceState => ({
+  homeId,
+  deviceId,
+  capabilities: [],
+  reported: {},
+  desired: {},
+  version: 0,
+  online: false,
+  hubOnline: false,
+  lastSeq: 0,
+  recentSeqs: [],
+  commands: {},
+});
+
+/**
+ * Erases the device (its home was deleted) but keeps a mark, as a journaled step rather than
+ * deleted keys: a report or command result still in flight must find a device that refuses it,
+ * not an empty one that a report would bring back to life.
+ */
+function remove(s: DeviceState): DeviceStep {
+  if (s.removed === true) return unchanged(s);
+  // Nothing left to serve: the actor leaves memory once the mark is written (with a final snapshot).
+  return { state: { ...freshDevice(s.homeId, s.deviceId), removed: true }, reply: ok(null), journal: true, passivate: true };
+}
+
+/** A removed device: a hub's attach (of a home created anew) starts it afresh; the rest is refused or ignored. */
+function whileRemoved(s: DeviceState, msg: DeviceMsg, now: number): DeviceStep {
+  switch (msg.type) {
+    case 'device.attach': {
+      const step = attach(freshDevice(s.homeId, s.deviceId), msg);
+      // A refused attach leaves the mark as it was.
+      return step.journal === true ? step : { ...step, state: s };
+    }
+    case 'device.remove':
+    case 'hub.connection':
+    case 'device.watch':
+      return { ...unchanged(s), passivate: true };
+    case 'command.expire':
+      return expireCommands(s, now);
+    default:
+      // Reads of a removed device (a GET, a late report) do not keep it resident either.
+      return { ...rejected(s, { code: 'not_found', message: `device ${s.deviceId} of home ${s.homeId} was removed` }), passivate: true };
+  }
+}
 
 /** The device actor, ids `device:{homeId}:{deviceId}` (homeId has no `:`). */
 export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, DomainEffect> = {
@@ -308,19 +393,7 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
   initial(id) {
     const parsed = parseActorId(id);
     if (parsed?.kind !== 'device') throw new Error(`not a device actor id: ${id}`);
-    return {
-      homeId: parsed.homeId,
-      deviceId: parsed.deviceId,
-      capabilities: [],
-      reported: {},
-      desired: {},
-      version: 0,
-      online: false,
-      hubOnline: false,
-      lastSeq: 0,
-      recentSeqs: [],
-      commands: {},
-    };
+    return freshDevice(parsed.homeId, parsed.deviceId);
   },
   /** Wakes at the earliest expiry of a queued or sent command, to expire it. */
   nextWakeAt(state) {
@@ -332,7 +405,10 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
   },
   wakeMessage: { type: 'command.expire' },
   receive(state, msg, ctx) {
+    if (state.removed === true) return whileRemoved(state, msg, ctx.now);
     switch (msg.type) {
+      case 'device.remove':
+        return remove(state);
       case 'device.attach':
         return attach(state, msg);
       case 'hub.connection':
@@ -349,9 +425,9 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'command.issue':
         return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
       case 'command.result':
-        return completeCommand(state, msg, ctx.now);
+        return leavingIfNeverWritten(completeCommand(state, msg, ctx.now));
       case 'command.get':
-        return getCommand(state, msg.commandId);
+        return leavingIfNeverWritten(getCommand(state, msg.commandId));
       case 'command.expire':
         return expireCommands(state, ctx.now);
       case 'device.watch':

@@ -19,6 +19,8 @@ export interface HubRecord {
   readonly secretHash?: string;
   /** Epoch ms. */
   readonly createdAt: number;
+  /** Epoch ms of the last secret rotation, if any. */
+  readonly rotatedAt?: number;
 }
 
 /** Storm-control status of a rule. recentFirings: epoch ms of firings within the re-trigger window. */
@@ -30,8 +32,15 @@ export interface RuleStatus {
 /** State of `home:{homeId}`. JSON-serializable: snapshots are JSON. */
 export interface HomeState {
   readonly homeId: string;
-  /** False until the first `home.upsert`. */
+  /** False until the first `home.upsert`, and again once deleted. */
   readonly exists: boolean;
+  /**
+   * Set by `home.delete`: everything else is as in a home never created (but `nextCommandSeq`,
+   * kept so that command ids never repeat), and what devices and hubs still tell the home (a late
+   * report or hello) is refused with not_found instead of bringing them back. The next
+   * `home.upsert` creates the home anew.
+   */
+  readonly deleted?: true;
   readonly name: string;
   /** IANA time zone of time conditions; 'UTC' by default. */
   readonly timezone: string;
@@ -64,6 +73,29 @@ export type HomeMsg =
   | { readonly type: 'home.get' }
   | { readonly type: 'home.registerHub'; readonly hubId: unknown; readonly secretHash: unknown }
   | { readonly type: 'home.hubs' }
+  /**
+   * Records a hub's new secret digest; answers the one it replaces. With `previousValidUntil`
+   * (epoch ms: the end of the old secrets' grace period, or now for none) the home also tells the
+   * hub actor (`hub.secretRotated`), which refuses the secrets `retire` (credential ids, see
+   * `hubCredentialIdOf`: those the rotation retires in the credential store) from then on and ends
+   * a stream still open on one of them then. Without `retire` (a caller of an older release) the
+   * hub actor is told to keep only the new secret.
+   */
+  | {
+      readonly type: 'home.rotateHubSecret';
+      readonly hubId: unknown;
+      readonly secretHash: unknown;
+      readonly previousValidUntil?: unknown;
+      readonly retire?: unknown;
+    }
+  /** Forgets a hub and tells its actor `hub.remove` (its open stream ends); its devices stay known. */
+  | { readonly type: 'home.removeHub'; readonly hubId: unknown }
+  /**
+   * Deletes the home: tells each device `device.remove` and each hub `hub.remove`, erases the
+   * home's state and keeps only the `deleted` mark. Answers the hubs it had (their secrets are the
+   * caller's to remove).
+   */
+  | { readonly type: 'home.delete' }
   /**
    * A page of devices sorted by id: limit 1..200 (default 50); `cursor` is the opaque
    * `nextCursor` of the previous page (absent = from the start).
@@ -128,6 +160,9 @@ export interface HomeReplies {
   'home.get': HomeSummary;
   'home.registerHub': HubView;
   'home.hubs': HubView[];
+  'home.rotateHubSecret': { readonly hubId: string; readonly previousSecretHash?: string };
+  'home.removeHub': { readonly hubId: string; readonly secretHash?: string };
+  'home.delete': { readonly homeId: string; readonly hubs: HubView[] };
   'home.devices': DevicePage;
   'device.attached': { readonly deviceId: string };
   /** decisions: entries appended to the decision log by this change. */

@@ -1,6 +1,7 @@
 /** The home actor: home settings, hubs, its devices and what its rules read of them, rules and scenes with storm control. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
-import { parseActorId } from './actor-id.ts';
+import { deviceActorId, hubActorId, parseActorId } from './actor-id.ts';
+import { HUB_LIMITS, hubCredentialIdOf, type HubSecretRotated, type HubSecretRotatedKeeping } from './hub.ts';
 import type {
   DeviceBrief,
   DevicePage,
@@ -10,6 +11,7 @@ import type {
   HomeReply,
   HomeState,
   HomeSummary,
+  HubRecord,
   HubView,
   RuleStatus,
   RuleView,
@@ -19,11 +21,12 @@ import { appendDecision, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, readDecisi
 import { evaluate, type Firing } from './rules/rule-evaluator.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
 import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
+import { checkSceneReferences, rulesUsingScene } from './rules/scene-references.ts';
 import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
 import { loadHome, upgradeEffect, upgradeHome } from './rules/home-upgrade.ts';
 import { currentWatch, keepValues, knowDevice, rulesEdited } from './rules/rule-watch.ts';
 import type { DeviceChanged, DeviceChanges, DeviceValues, DomainEffect, DomainError } from './types.ts';
-import { ownGet } from './validation.ts';
+import { checkNames, ownGet } from './validation.ts';
 
 /** Limits of a home actor. */
 export interface HomeConfig {
@@ -245,14 +248,92 @@ function devicePage(s: HomeState, limit: unknown, cursor: unknown): HomeReply {
   return ok('home.devices', page);
 }
 
+/** Nothing was ever stored for the home: it was never upserted and no device or value reached it. */
+const neverWrittenHome = (s: HomeState): boolean => !s.exists && Object.keys(s.devices).length === 0 && Object.keys(s.values).length === 0;
+
 function withoutKey<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
   const { [key]: _removed, ...rest } = record;
   return rest;
 }
 
-function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): HomeStep {
+/** The state of a home never created. */
+function freshHome(homeId: string, cfg: HomeConfig): HomeState {
+  return {
+    homeId,
+    exists: false,
+    name: '',
+    timezone: 'UTC',
+    devices: {},
+    values: {},
+    hubs: {},
+    rules: {},
+    ruleStatus: {},
+    scenes: {},
+    decisions: emptyDecisionLog(),
+    budget: initialBudget(cfg.storm),
+    nextCommandSeq: 1,
+  };
+}
+
+/**
+ * The home as never created, except its command seq: rule and scene command ids
+ * (`<device>~r-<rule>-<seq>`) must not repeat those of the deleted home, which a device may still
+ * hold (one a rule named but no hub attached is not told `device.remove`). A repeated id with
+ * other params would be refused as an idempotency_conflict; with the same, silently not sent.
+ */
+const afresh = (s: HomeState, cfg: HomeConfig): HomeState => ({ ...freshHome(s.homeId, cfg), nextCommandSeq: s.nextCommandSeq });
+
+/** What devices and hubs tell a home; a deleted home refuses them, so a late one brings nothing back. */
+const FROM_DEVICES: ReadonlySet<HomeMsg['type']> = new Set(['device.attached', 'device.changed', 'device.changes', 'device.values']);
+
+const hubViews = (s: HomeState): HubView[] => byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h }));
+
+/** The hub of `hubId` (validated), or the failure to answer. */
+function hubOf(s: HomeState, hubId: unknown): { ok: true; hubId: string; hub: HubRecord } | { ok: false; reply: HomeReply } {
+  const id = validateId(hubId, 'hubId');
+  if (!id.ok) return { ok: false, reply: id };
+  const hub = ownGet(s.hubs, id.value);
+  return hub === undefined
+    ? { ok: false, reply: fail('not_found', `hub ${id.value} not found in home ${s.homeId}`) }
+    : { ok: true, hubId: id.value, hub };
+}
+
+/**
+ * Deletes the home. The mark (a journaled step, not deleted keys) is what stops a report or hello
+ * still in flight from re-creating devices in a home that is gone; the runtime has no safe way to
+ * delete an actor's keys under its fenced writes, and the mark costs one small snapshot.
+ */
+function deleteHome(s: HomeState, cfg: HomeConfig): HomeStep {
+  const effects: DomainEffect[] = [
+    ...Object.keys(s.devices).map((deviceId): DomainEffect => ({
+      type: 'tell',
+      to: deviceActorId(s.homeId, deviceId),
+      msg: { type: 'device.remove' },
+    })),
+    ...Object.keys(s.hubs).map((hubId): DomainEffect => ({ type: 'tell', to: hubActorId(s.homeId, hubId), msg: { type: 'hub.remove' } })),
+  ];
+  const next: HomeState = { ...afresh(s, cfg), deleted: true };
+  return write(next, ok('home.delete', { homeId: s.homeId, hubs: hubViews(s) }), effects);
+}
+
+/**
+ * What a step needs besides the state and message. `replaying`: the step is a journaled one being
+ * replayed, which must decide as the first run did (see home-upgrade.ts). A check added after
+ * a step was journaled (by an older release) must not refuse it on replay, or the state and every
+ * later firing (command ids, decision log) diverge from what was acked.
+ */
+interface StepContext {
+  readonly now: number;
+  readonly replaying: boolean;
+  readonly cfg: HomeConfig;
+}
+
+function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContext): HomeStep {
+  if (s.deleted === true && FROM_DEVICES.has(msg.type)) return read(s, fail('not_found', `home ${s.homeId} was deleted`));
   switch (msg.type) {
     case 'home.upsert': {
+      // A deleted home is created anew from nothing (but its command seq).
+      if (s.deleted === true) s = afresh(s, cfg);
       const name = validateName(msg.name);
       if (!name.ok) return read(s, name);
       const tz = validateTimeZone(msg.timezone === undefined ? s.timezone : msg.timezone);
@@ -294,8 +375,9 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     default:
       break;
   }
-  // Everything below needs the home to exist.
-  if (!s.exists) return read(s, fail('not_found', `home ${s.homeId} not found`));
+  // Everything below needs the home to exist. A home never written (no upsert, no device told
+  // of it) also leaves memory at once: a GET of a random home id keeps no actor resident.
+  if (!s.exists) return { ...read(s, fail('not_found', `home ${s.homeId} not found`)), passivate: neverWrittenHome(s) };
   switch (msg.type) {
     case 'home.get':
       return read(s, ok('home.get', summary(s)));
@@ -307,18 +389,62 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
       }
       if (Object.hasOwn(s.hubs, hubId.value)) return read(s, fail('already_exists', `hub ${hubId.value} already exists`));
       const hub = { secretHash: msg.secretHash, createdAt: now };
-      return write({ ...s, hubs: { ...s.hubs, [hubId.value]: hub } }, ok('home.registerHub', { hubId: hubId.value, ...hub }));
+      // The hub actor of a hub removed before (or of a home deleted and created anew) starts afresh.
+      return write({ ...s, hubs: { ...s.hubs, [hubId.value]: hub } }, ok('home.registerHub', { hubId: hubId.value, ...hub }), [
+        { type: 'tell', to: hubActorId(s.homeId, hubId.value), msg: { type: 'hub.registered' } },
+      ]);
     }
+    case 'home.rotateHubSecret': {
+      const found = hubOf(s, msg.hubId);
+      if (!found.ok) return read(s, found.reply);
+      if (typeof msg.secretHash !== 'string' || msg.secretHash.length === 0) {
+        return read(s, invalidField('secretHash', 'must be a non-empty string'));
+      }
+      const until = msg.previousValidUntil;
+      if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until) || until < 0)) {
+        return read(s, invalidField('previousValidUntil', 'must be epoch milliseconds'));
+      }
+      const retired = msg.retire;
+      const badRetire = retired === undefined ? undefined : checkNames('retire', retired, HUB_LIMITS.retiredPerRotation);
+      if (badRetire) return read(s, { ok: false, error: badRetire });
+      if (retired !== undefined && until === undefined) return read(s, invalidField('previousValidUntil', 'is required with retire'));
+      const { hubId, hub } = found;
+      const previous = hub.secretHash === undefined ? {} : { previousSecretHash: hub.secretHash };
+      const next = { ...s, hubs: { ...s.hubs, [hubId]: { ...hub, secretHash: msg.secretHash, rotatedAt: now } } };
+      // The hub actor ends a stream still open on a retired secret when its grace period ends. It
+      // is told only the secrets this rotation retires: a caller of an older release names none,
+      // and the hub actor is then told the older way (every secret but the new one).
+      const secretHash = msg.secretHash;
+      const tellHub: DomainEffect[] =
+        until === undefined
+          ? []
+          : [
+              {
+                type: 'tell',
+                to: hubActorId(s.homeId, hubId),
+                msg: (retired === undefined
+                  ? { type: 'hub.secretRotated', keep: [hubCredentialIdOf(secretHash)], othersValidUntil: until }
+                  : { type: 'hub.secretRotated', retire: [...(retired as string[])], until }) satisfies
+                  HubSecretRotated | HubSecretRotatedKeeping,
+              },
+            ];
+      return write(next, ok('home.rotateHubSecret', { hubId, ...previous }), tellHub);
+    }
+    case 'home.removeHub': {
+      const found = hubOf(s, msg.hubId);
+      if (!found.ok) return read(s, found.reply);
+      const { hubId, hub } = found;
+      const secret = hub.secretHash === undefined ? {} : { secretHash: hub.secretHash };
+      return write({ ...s, hubs: withoutKey(s.hubs, hubId) }, ok('home.removeHub', { hubId, ...secret }), [
+        { type: 'tell', to: hubActorId(s.homeId, hubId), msg: { type: 'hub.remove' } },
+      ]);
+    }
+    case 'home.delete':
+      return deleteHome(s, cfg);
     case 'home.devices':
       return read(s, devicePage(s, msg.limit, msg.cursor));
     case 'home.hubs':
-      return read(
-        s,
-        ok(
-          'home.hubs',
-          byKey(s.hubs).map(([hubId, h]): HubView => ({ hubId, ...h })),
-        ),
-      );
+      return read(s, ok('home.hubs', hubViews(s)));
     case 'rules.list':
       return read(
         s,
@@ -334,6 +460,11 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     case 'rules.put': {
       const v = validateRule(msg.rule);
       if (!v.ok) return read(s, v);
+      // Scene references are checked since issue 11: a rule journaled before may name a missing scene.
+      if (!replaying) {
+        const refs = checkSceneReferences(v.value, s.scenes);
+        if (!refs.ok) return read(s, refs);
+      }
       const rule = v.value;
       const created = !Object.hasOwn(s.rules, rule.id);
       if (created && Object.keys(s.rules).length >= cfg.maxRules) {
@@ -385,6 +516,16 @@ function receive(s: HomeState, msg: HomeMsg, now: number, cfg: HomeConfig): Home
     }
     case 'scenes.delete': {
       if (!Object.hasOwn(s.scenes, msg.sceneId)) return read(s, fail('not_found', `scene ${msg.sceneId} not found`));
+      // Rules name only scenes that exist (checked when they are written); a rule stored before
+      // that check still runs, its missing scene logged as a skipped action. A delete journaled
+      // before the check is replayed as it was accepted.
+      const users = replaying ? [] : rulesUsingScene(s.rules, msg.sceneId);
+      if (users.length > 0) {
+        return read(
+          s,
+          fail('failed_precondition', `scene ${msg.sceneId} is used by rules ${users.join(', ')}: change or delete them first`),
+        );
+      }
       return write({ ...s, scenes: withoutKey(s.scenes, msg.sceneId) }, ok('scenes.delete', { sceneId: msg.sceneId }));
     }
     case 'scenes.activate': {
@@ -412,25 +553,11 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
     initial(id: string): HomeState {
       const parsed = parseActorId(id);
       if (parsed?.kind !== 'home') throw new Error(`not a home actor id: ${id}`);
-      return {
-        homeId: parsed.homeId,
-        exists: false,
-        name: '',
-        timezone: 'UTC',
-        devices: {},
-        values: {},
-        hubs: {},
-        rules: {},
-        ruleStatus: {},
-        scenes: {},
-        decisions: emptyDecisionLog(),
-        budget: initialBudget(cfg.storm),
-        nextCommandSeq: 1,
-      };
+      return freshHome(parsed.homeId, cfg);
     },
     receive(state, msg, ctx) {
       const loaded = loadHome(state);
-      const step = receive(loaded, msg, ctx.now, cfg);
+      const step = receive(loaded, msg, { now: ctx.now, replaying: ctx.replaying, cfg });
       // A mirroring home leaves the mirror at a journaled message of its own (see home-upgrade.ts).
       if (loaded.mirror !== true || ctx.replaying || msg.type === 'home.upgrade') return step;
       return { ...step, effects: [...(step.effects ?? []), upgradeEffect(loaded)] };

@@ -116,7 +116,25 @@ export type DomainEffect =
   /** Tell the home's apps something (a rule's notify action, a suspended rule). */
   | { readonly type: 'notify'; readonly homeId: string; readonly message: string; readonly ruleId?: string }
   /** A change apps may follow live (SSE): shadow updates, command status, decisions. */
-  | { readonly type: 'publish'; readonly homeId: string; readonly topic: string; readonly data: unknown };
+  | { readonly type: 'publish'; readonly homeId: string; readonly topic: string; readonly data: unknown }
+  /**
+   * End a hub's stream session `sessionId` on node `nodeId` (superseded by a newer one: ABORTED;
+   * the hub was removed, or the secret it authenticated with was retired: UNAUTHENTICATED). Only
+   * that session: a newer one is never touched. `at` (epoch ms, retired secrets only): the end of
+   * the secret's grace period, which the session enforces with its own timer (at once when past).
+   */
+  | {
+      readonly type: 'hub.session.end';
+      readonly homeId: string;
+      readonly hubId: string;
+      readonly nodeId: string;
+      readonly sessionId: string | undefined;
+      readonly reason: HubSessionEndReason;
+      readonly at?: number;
+    };
+
+/** Why a hub's stream is ended from its hub actor. */
+export type HubSessionEndReason = 'superseded' | 'removed' | 'secret_retired';
 
 /**
  * Command ids carry their device, so a status read finds the device actor without an index:

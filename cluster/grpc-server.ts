@@ -1,9 +1,12 @@
 /** Binding and graceful shutdown of a grpc-js server, shared by the peer server and the hub ingress. */
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
 
+/** `host:port`, an IPv6 host bracketed (`[::1]:50052`) as gRPC and URL authorities need. */
+export const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 /**
  * Binds `host:port` (port 0 = a free port; IPv6 hosts are bracketed) with `credentials` (default:
- * plaintext) and resolves the port actually bound.
+ * plaintext) and resolves the port actually bound; rejects naming the address when it cannot.
  */
 export function bindServer(
   server: Server,
@@ -11,9 +14,12 @@ export function bindServer(
   port: number,
   credentials: ServerCredentials = ServerCredentials.createInsecure(),
 ): Promise<number> {
-  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const address = hostPort(host, port);
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+    // grpc-js says only "No address added out of total 1 resolved": name the address that failed.
+    server.bindAsync(address, credentials, (err, bound) =>
+      err ? reject(new Error(`cannot bind ${address}: ${err.message}`, { cause: err })) : resolve(bound),
+    );
   });
 }
 

@@ -1,6 +1,7 @@
 /** Generic node-to-node delivery: a JSON payload on a named channel to one node, carried on the peer stream. */
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result } from '../runtime/result.ts';
+import { LogThrottle } from './peer-message-guard.ts';
 
 /** What became of a delivery on the receiving node: taken, refused by its handler, or no handler for the channel. */
 export type DeliveryOutcome = 'ok' | 'refused' | 'no_handler';
@@ -19,12 +20,16 @@ export type DeliveryTransport = (nodeId: string, channel: string, payload: unkno
 export class NodeDelivery {
   private readonly handlers = new Map<string, DeliveryHandler>();
   private readonly log: Logger;
+  /** A peer may send any number of items on unknown channels: the log says so sparingly. */
+  private readonly unknownChannelLog: LogThrottle;
 
   constructor(
     readonly nodeId: string,
     private readonly transport: DeliveryTransport,
     logger: Logger,
+    throttle: LogThrottle = new LogThrottle(),
   ) {
+    this.unknownChannelLog = throttle;
     this.log = logger.child({ component: 'node-delivery' });
   }
 
@@ -52,7 +57,13 @@ export class NodeDelivery {
   receive(channel: string, payload: unknown, from: string): DeliveryOutcome {
     const handler = this.handlers.get(channel);
     if (!handler) {
-      this.log.warn({ channel, from }, 'delivery on a channel without a handler: dropped');
+      // The channel name comes from a peer: its length is not ours to choose.
+      const suppressed = this.unknownChannelLog.admit();
+      if (suppressed !== undefined)
+        this.log.warn(
+          { channel: channel.slice(0, 100), from: from.slice(0, 100), suppressed },
+          'delivery on a channel without a handler: dropped',
+        );
       return 'no_handler';
     }
     return handler(payload, from) ? 'ok' : 'refused';

@@ -3,8 +3,9 @@ import { Client, credentials, Metadata, status, type ClientDuplexStream, type St
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result, type RuntimeErrorCode } from '../runtime/result.ts';
-import { BatchWriter } from './batch-writer.ts';
+import { BatchWriter, type BatchTarget } from './batch-writer.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerConfig, type BreakerState, type BreakerTransition } from './circuit-breaker.ts';
+import { checkPeerAnswer, signPeerStream, type PeerAnswerRefusal, type PeerAuthConfig } from './peer-auth.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import {
   DEFAULT_PEER_LIMITS,
@@ -20,13 +21,18 @@ import {
 export interface PeerClientOptions {
   /** This node's id, sent to the peer when the stream opens. */
   readonly nodeId: string;
-  /** The remote node's id: metric label, logs, error messages (default: the address). */
-  readonly peerId?: string;
+  /** How this node proves membership: a new HMAC on every stream it opens, a client certificate, or both. */
+  readonly auth: PeerAuthConfig;
+  /**
+   * The remote node's id: the target of this node's stream proofs, the id the server must answer
+   * with (anything else ends the stream), metric label, logs, error messages.
+   */
+  readonly peerId: string;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly breaker?: BreakerConfig;
   readonly limits?: Partial<PeerLimits>;
-  /** Epoch ms, for the breaker; injectable for tests. */
+  /** Epoch ms, for the breaker and the time in stream proofs; injectable for tests. */
   readonly clock?: () => number;
 }
 
@@ -56,6 +62,11 @@ const resolved = (r: Result<never>): Promise<Result<never>> => Promise.resolve(r
  * with `unavailable` after `failureThreshold` consecutive failures, for `openMs`; then one attempt
  * (an ask, or opening the stream) decides between closing and opening again. A message whose JSON
  * is over the peer message limit answers `payload_too_large` and is not sent.
+ *
+ * Nothing is written on a stream before the server has answered as the node dialed (and, with a
+ * cluster secret, proved it holds the secret): an answer from another node (a stale address, a
+ * node dialing itself) or an impostor ends the stream, fails its asks `unavailable` and counts as
+ * a breaker failure.
  */
 export class PeerClient {
   readonly peerId: string;
@@ -67,10 +78,13 @@ export class PeerClient {
   private readonly writer: BatchWriter;
   private readonly pending = new Map<number, PendingAsk>();
   private readonly m: BoundMetrics;
+  private readonly clock: () => number;
   private nextId = 1;
   private stream: PeerStream | undefined;
-  /** The peer accepted the current stream (its metadata arrived). */
+  /** The peer accepted the current stream and proved it is the node dialed (its metadata arrived and checked out). */
   private connected = false;
+  /** Holds what is written on the current stream until the server's answer checked out. */
+  private held: HeldWrites | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -79,21 +93,24 @@ export class PeerClient {
     readonly address: string | undefined,
     private readonly options: PeerClientOptions,
   ) {
-    this.peerId = options.peerId ?? address ?? '?';
+    this.peerId = options.peerId;
     this.log = options.logger.child({ component: 'peer-client', peer: this.peerId });
     this.breakerConfig = options.breaker ?? DEFAULT_BREAKER;
     this.limits = { ...DEFAULT_PEER_LIMITS, ...options.limits };
     this.m = bindMetrics(PeerMetrics.of(options.registry), this.peerId);
-    this.breaker = new CircuitBreaker(this.breakerConfig, options.clock ?? Date.now, (t) => this.breakerChanged(t));
+    this.clock = options.clock ?? Date.now;
+    this.breaker = new CircuitBreaker(this.breakerConfig, this.clock, (t) => this.breakerChanged(t));
     this.writer = new BatchWriter({
       limits: this.limits,
-      target: () => this.open(),
+      target: () => this.target(),
       // An ask that timed out while queued is not sent at all.
       keep: (item) => item.request === undefined || this.pending.has(item.request.id as number),
       written: (n) => this.m.sentBatch.observe(n),
     });
     if (address !== undefined) {
-      this.client = new Client(address, credentials.createInsecure(), {
+      const tls = options.auth.tls;
+      const channel = tls ? credentials.createSsl(tls.ca, tls.key, tls.cert) : credentials.createInsecure();
+      this.client = new Client(address, channel, {
         'grpc.max_receive_message_length': this.limits.maxMessageBytes,
         'grpc.max_send_message_length': this.limits.maxMessageBytes,
         // Notice a silent peer (partition, paused process) within ~15 s.
@@ -188,7 +205,9 @@ export class PeerClient {
 
   private async shutdown(stream: PeerStream | undefined, graceMs: number): Promise<void> {
     if (stream) {
-      stream.end();
+      // Not answered yet: what close flushed is held, and goes out (then the end) once the server has proven itself.
+      if (this.held) this.held.endWhenReleased = true;
+      else stream.end();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           stream.cancel();
@@ -222,12 +241,22 @@ export class PeerClient {
     }
   }
 
+  /** Where the writer writes: the current stream (opened if there is none), or its held writes until the server has proven itself. */
+  private target(): BatchTarget | undefined {
+    const stream = this.open();
+    return this.held ?? stream;
+  }
+
   /** The current stream, opened if there is none. */
   private open(): PeerStream | undefined {
     if (this.stream) return this.stream;
     if (!this.client || this.closed) return undefined;
     const md = new Metadata();
-    md.set(PEER_NODE_HEADER, this.options.nodeId);
+    const { auth, nodeId } = this.options;
+    // Signed at each open (a stream opens again after a failure): a proof is single-use and expires.
+    const nonce = auth.secret !== undefined ? signPeerStream(md, auth.secret, auth.cluster, nodeId, this.peerId, this.clock()) : undefined;
+    if (nonce === undefined) md.set(PEER_NODE_HEADER, nodeId);
+    const proof = auth.secret !== undefined && nonce !== undefined ? { secret: auth.secret, cluster: auth.cluster, nonce } : undefined;
     const method = exchangeMethod();
     const stream = this.client.makeBidiStreamRequest<WirePeerBatch, WirePeerBatch>(
       method.path,
@@ -238,15 +267,18 @@ export class PeerClient {
     );
     this.stream = stream;
     this.connected = false;
+    const held = new HeldWrites();
+    this.held = held;
     this.m.streamOpens.inc();
     stream.on('metadata', (headers: Metadata) => {
       if (this.stream !== stream) return;
+      // Under mutual TLS alone the server's certificate proved membership: only its node id is checked.
+      const refusal = checkPeerAnswer(headers, this.peerId, proof);
+      if (refusal !== undefined) return this.abandon(stream, refusal, headers);
       this.connected = true;
-      const [remote] = headers.get(PEER_NODE_HEADER);
-      if (this.options.peerId !== undefined && remote !== undefined && remote !== this.options.peerId) {
-        this.log.warn({ address: this.address, remote }, 'the peer address answers with another node id');
-      }
+      this.held = undefined;
       this.breaker.succeeded();
+      held.release(stream);
     });
     stream.on('data', (batch: WirePeerBatch) => this.receive(batch));
     // The status below says it all; without a listener an 'error' event would throw.
@@ -265,10 +297,37 @@ export class PeerClient {
     return stream;
   }
 
+  /**
+   * The server is not the node dialed, or did not prove it holds the cluster secret: nothing was
+   * written to it. The stream is cancelled, its asks fail `unavailable`, and the breaker counts a
+   * failure (a node advertising an address that reaches another node, or itself, fails fast).
+   */
+  private abandon(stream: PeerStream, refusal: PeerAnswerRefusal, headers: Metadata): void {
+    this.stream = undefined;
+    this.connected = false;
+    this.held?.drop();
+    this.held = undefined;
+    this.writer.clear();
+    const [remote] = headers.get(PEER_NODE_HEADER);
+    const answered = typeof remote === 'string' ? remote.slice(0, 100) : undefined;
+    this.log.error(
+      { address: this.address, remote: answered, refusal },
+      refusal === 'wrong_node'
+        ? 'the peer address answers as another node: check PEER_HOST and PEER_PORT of that node (a loopback PEER_HOST is unreachable from other machines)'
+        : 'the peer did not prove it holds the cluster secret: stream ended, nothing sent',
+    );
+    stream.cancel();
+    const why = refusal === 'wrong_node' ? `answered as node ${answered ?? '(none)'}` : 'failed to prove cluster membership';
+    this.failPending('unavailable', `peer ${this.peerId} at ${this.address ?? '?'} ${why}`);
+    this.breaker.failed();
+  }
+
   private ended(stream: PeerStream, s: StatusObject): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
     this.connected = false;
+    this.held?.drop();
+    this.held = undefined;
     // What was queued for this stream goes nowhere: asks fail below, one-way messages are dropped.
     this.writer.clear();
     const failed = s.code !== status.OK && !this.closed;
@@ -342,6 +401,47 @@ export class PeerClient {
 }
 
 const OK: Result<void> = { ok: true, value: undefined };
+
+/**
+ * Stands in for a stream whose server has not answered yet: takes the first batch and reports a
+ * full buffer, so the writer keeps the rest queued (bounded like any backpressure) until `release`
+ * writes what it holds to the stream and emits `drain`.
+ */
+class HeldWrites implements BatchTarget {
+  /** End the stream once what is held went out (the client closed before the answer). */
+  endWhenReleased = false;
+  private held: WirePeerBatch[] = [];
+  private drained: (() => void)[] = [];
+
+  write(batch: WirePeerBatch): boolean {
+    this.held.push(batch);
+    return false;
+  }
+
+  once(_event: 'drain', listener: () => void): this {
+    this.drained.push(listener);
+    return this;
+  }
+
+  release(stream: PeerStream): void {
+    let more = true;
+    for (const batch of this.held) more = stream.write(batch);
+    this.held = [];
+    if (this.endWhenReleased) stream.end();
+    const drained = this.drained;
+    this.drained = [];
+    const drain = (): void => {
+      for (const listener of drained) listener();
+    };
+    if (more) drain();
+    else stream.once('drain', drain);
+  }
+
+  drop(): void {
+    this.held = [];
+    this.drained = [];
+  }
+}
 
 /** A reply payload as a Result; an unreadable one is an error Result, never a throw. */
 function decodeResult(payload: Uint8Array, peerId: string): Result<unknown> {

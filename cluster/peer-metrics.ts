@@ -22,6 +22,12 @@ export class PeerMetrics {
   readonly inboundStreams: Gauge;
   /** Items per PeerBatch by role (client, server) and direction (sent, received). */
   readonly batchItems: Histogram<'role' | 'direction'>;
+  /** Inbound peer streams refused before any message was read, by reason (peer-auth.ts `PeerAuthRefusal`). */
+  readonly streamsRefused: Counter<'reason'>;
+  /** Items an authenticated peer sent that this node refused (peer-message-guard.ts), by kind and reason. */
+  readonly itemsRefused: Counter<'kind' | 'reason'>;
+  /** 1 when the peer secret the cluster keeps in Redis is not the one this node holds (node/peer-secret-keeper.ts). */
+  readonly secretMismatch: Gauge;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -78,6 +84,23 @@ export class PeerMetrics {
       help: 'Items per PeerBatch, by role and direction',
       labelNames: ['role', 'direction'],
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    });
+    this.streamsRefused = new Counter({
+      name: 'iot_peer_streams_refused_total',
+      help: 'Inbound peer streams refused before any message was read, by reason: unauthenticated, bad_mac, stale_time, replayed_nonce, tls',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.itemsRefused = new Counter({
+      name: 'iot_peer_items_refused_total',
+      help: 'Items from authenticated peers refused by this node (not a message its actors accept, a reply sent to a server), by kind and reason',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
+    this.secretMismatch = new Gauge({
+      name: 'iot_peer_secret_mismatch',
+      help: "1 when the cluster's peer secret in Redis differs from the one this node authenticates with (the cluster is split): restore it",
       registers,
     });
   }

@@ -2,12 +2,15 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/logger.ts';
 import type { BreakerConfig } from './circuit-breaker.ts';
+import type { PeerAuthConfig } from './peer-auth.ts';
 import { PeerClient } from './peer-client.ts';
 import type { PeerLimits } from './peer-wire.ts';
 
 export interface PeerPoolOptions {
   /** This node's id. */
   readonly nodeId: string;
+  /** How this node proves membership to its peers. */
+  readonly auth: PeerAuthConfig;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly breaker?: BreakerConfig;

@@ -2,10 +2,20 @@
 import { Server, Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/logger.ts';
-import { runtimeError, type Result } from '../runtime/result.ts';
+import { fail, runtimeError, type Result } from '../runtime/result.ts';
 import { BatchWriter } from './batch-writer.ts';
 import { bindServer, shutdownServer } from './grpc-server.ts';
 import type { DeliveryOutcome } from './node-delivery.ts';
+import {
+  listenMutualTls,
+  PEER_MAX_CONNECTIONS,
+  PeerStreamVerifier,
+  signPeerAnswer,
+  type MutualTlsListener,
+  type PeerAuthConfig,
+  type PeerAuthRefusal,
+} from './peer-auth.ts';
+import { LogThrottle, PeerMessageGuard, type AcceptsMessage } from './peer-message-guard.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import {
   DEFAULT_PEER_LIMITS,
@@ -34,17 +44,40 @@ export interface PeerHandler {
 export interface PeerServerDeps {
   readonly nodeId: string;
   readonly handler: PeerHandler;
+  /** How peers prove membership (a cluster secret, mutual TLS or both): checked on every stream before any message is read. */
+  readonly auth: PeerAuthConfig;
+  /** Whether a request's or tell's message may reach its actor (peer-message-guard.ts); refused ones never reach the handler. */
+  readonly acceptsMessage: AcceptsMessage;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly limits?: Partial<PeerLimits>;
   /** Milliseconds `close()` waits for in-flight asks to be answered before it forces streams down; default 5000. */
   readonly shutdownGraceMs?: number;
+  /** TCP connections the mutual TLS listener holds at most; default PEER_MAX_CONNECTIONS. */
+  readonly maxConnections?: number;
 }
+
+/**
+ * Connection hygiene of the peer port (grpc-js server options). A peer holds one long-lived stream
+ * per ordered node pair, pinging every 10 s (peer-client.ts); anything else is not a peer.
+ */
+export const PEER_SERVER_OPTIONS = {
+  // A connection without a stream for 5 minutes is closed (a client reconnects in 100 ms when it needs one).
+  'grpc.max_connection_idle_ms': 300_000,
+  // Ping clients that go quiet; one that does not answer within 10 s is gone.
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  // One stream per connection in steady state; a few more while a stream is replaced.
+  'grpc.max_concurrent_streams': 8,
+} as const;
 
 type PeerCall = ServerDuplexStream<WirePeerBatch, WirePeerBatch>;
 
 /** A rejected item's error: `actor_crashed` because retrying the same bytes cannot succeed. */
 const rejected = (message: string): Result<never> => runtimeError('actor_crashed', message);
+
+/** A reply: the handler's Result, or a refusal with a domain code (`invalid_argument`). */
+type PeerReply = Result<unknown, { readonly code: string; readonly message: string }>;
 
 /**
  * Accepts peer streams. Each request is answered on the stream it came on, once, by id; replies
@@ -57,14 +90,20 @@ export class PeerServer {
   private readonly log: Logger;
   private readonly metrics: PeerMetrics;
   private readonly context: ServerContext;
+  /** Checks the per-stream HMAC; undefined when certificates alone authenticate (mutual TLS, no secret). */
+  private readonly verifier: PeerStreamVerifier | undefined;
+  private readonly refusalLog = new LogThrottle();
+  private tlsListener: MutualTlsListener | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: PeerServerDeps) {
     this.log = deps.logger.child({ component: 'peer-server' });
     this.metrics = PeerMetrics.of(deps.registry);
     const limits = { ...DEFAULT_PEER_LIMITS, ...deps.limits };
+    this.verifier = deps.auth.secret === undefined ? undefined : new PeerStreamVerifier(deps.auth.secret, deps.auth.cluster, deps.nodeId);
     this.context = {
       handler: deps.handler,
+      guard: new PeerMessageGuard(deps.acceptsMessage, this.metrics, this.log),
       served: bindServed(this.metrics),
       limits,
       log: this.log,
@@ -74,16 +113,36 @@ export class PeerServer {
       },
     };
     this.server = new Server({
+      ...PEER_SERVER_OPTIONS,
       'grpc.max_receive_message_length': limits.maxMessageBytes,
       'grpc.max_send_message_length': limits.maxMessageBytes,
     });
     this.server.addService(peerService(), { Exchange: (call: PeerCall) => this.accept(call) });
   }
 
-  /** Binds `host:port` (port 0 = a free port) and resolves the port actually bound. */
+  /**
+   * Binds `host:port` (port 0 = a free port) and resolves the port actually bound. With mutual
+   * TLS the port serves TLS only and the handshake refuses a client without a certificate signed
+   * by the cluster CA (counted as reason `tls`).
+   */
   async listen(host: string, port: number): Promise<number> {
-    const bound = await bindServer(this.server, host, port);
-    this.log.info({ host, port: bound }, 'peer server listening');
+    const tls = this.deps.auth.tls;
+    let bound: number;
+    if (tls) {
+      this.tlsListener = await listenMutualTls(
+        this.server,
+        host,
+        port,
+        tls,
+        (err, remote) => this.refused('tls', remote ?? 'unknown', err.message),
+        this.deps.maxConnections ?? PEER_MAX_CONNECTIONS,
+      );
+      bound = this.tlsListener.port;
+    } else {
+      bound = await bindServer(this.server, host, port);
+    }
+    const auth = [tls ? 'mutual TLS' : undefined, this.verifier ? 'cluster secret' : undefined].filter(Boolean).join(' + ');
+    this.log.info({ host, port: bound, auth }, 'peer server listening');
     return bound;
   }
 
@@ -101,23 +160,42 @@ export class PeerServer {
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
     if (!(await shutdownServer(this.server, graceMs)))
       this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
+    await this.tlsListener?.close();
     this.log.info('peer server closed');
   }
 
+  /** Authenticates the stream before anything listens to it: a refused stream ends UNAUTHENTICATED with no message read. */
   private accept(call: PeerCall): void {
+    const refusal = this.verifier?.verify(call.metadata);
+    if (refusal && !refusal.ok) {
+      this.refused(refusal.reason, call.getPeer());
+      call.emit('error', { code: status.UNAUTHENTICATED, details: `peer stream refused: ${refusal.reason}` });
+      return;
+    }
+    // With a secret the node id is the one the MAC vouches for; with certificates alone, the one the peer says.
     const [from] = call.metadata.get(PEER_NODE_HEADER);
-    const peer = typeof from === 'string' ? from : call.getPeer();
+    const peer = refusal?.ok ? refusal.nodeId : typeof from === 'string' ? from : call.getPeer();
     if (this.closing) {
       call.emit('error', { code: status.UNAVAILABLE, details: `node ${this.deps.nodeId} is shutting down` });
       return;
     }
     const md = new Metadata();
-    md.set(PEER_NODE_HEADER, this.deps.nodeId);
+    // The client writes nothing before it has checked this answer: with a secret, this node proves membership too.
+    const { secret, cluster } = this.deps.auth;
+    if (secret !== undefined && refusal?.ok) signPeerAnswer(md, secret, cluster, this.deps.nodeId, refusal.nonce);
+    else md.set(PEER_NODE_HEADER, this.deps.nodeId);
     call.sendMetadata(md);
     const stream = new InboundStream(call, peer, this.context);
     this.streams.add(stream);
     this.metrics.inboundStreams.inc();
     this.log.info({ peer }, 'peer stream opened');
+  }
+
+  /** Counts a refused stream or connection and logs it, throttled (a scan must not flood the logs). */
+  private refused(reason: PeerAuthRefusal, from: string, detail?: string): void {
+    this.metrics.streamsRefused.labels(reason).inc();
+    const suppressed = this.refusalLog.admit();
+    if (suppressed !== undefined) this.log.warn({ from, reason, detail, suppressed }, 'peer stream refused');
   }
 }
 
@@ -166,6 +244,7 @@ function bindServed(m: PeerMetrics): ServedMetrics {
 /** What every inbound stream of one server shares. */
 interface ServerContext {
   readonly handler: PeerHandler;
+  readonly guard: PeerMessageGuard;
   readonly served: ServedMetrics;
   readonly limits: PeerLimits;
   readonly log: Logger;
@@ -245,6 +324,9 @@ class InboundStream {
         return this.tell(item.tell!);
       case 'delivery':
         return this.delivery(item.delivery!);
+      case 'reply':
+        // Replies travel from a server to its client only: one arriving here answers nothing.
+        return this.ctx.guard.refused('reply', 'reply_to_server', this.peer);
       default:
         this.ctx.served.unknown.inc();
         this.log.warn({ peer: this.peer, body: item.body }, 'peer item without a request, tell or delivery: ignored');
@@ -262,6 +344,9 @@ class InboundStream {
       this.log.warn({ err, peer: this.peer, id, actorId: r.actor_id }, 'peer request payload is not JSON');
       return this.reply(id, rejected(`request ${id} for ${r.actor_id}: payload is not JSON`));
     }
+    const refusal = this.ctx.guard.check('ask', this.peer, r.actor_id, msg);
+    if (refusal !== undefined)
+      return this.reply(id, fail({ code: 'invalid_argument', message: `request ${id}: not a message for ${r.actor_id} (${refusal})` }));
     this.inFlight++;
     let answer: Promise<Result<unknown>>;
     try {
@@ -284,7 +369,7 @@ class InboundStream {
     );
   }
 
-  private reply(id: string | number, result: Result<unknown>): void {
+  private reply(id: string | number, result: PeerReply): void {
     if (!this.open) return;
     let payload: Buffer;
     try {
@@ -308,6 +393,7 @@ class InboundStream {
       this.log.warn({ err, peer: this.peer, actorId: t.actor_id }, 'peer tell payload is not JSON: dropped');
       return;
     }
+    if (this.ctx.guard.check('tell', this.peer, t.actor_id, msg) !== undefined) return;
     try {
       this.ctx.handler.tell(t.actor_id, msg, t.durable, t.hops, Number(t.epoch));
       this.ctx.served.tell.inc();

@@ -3,6 +3,15 @@ import type { Logger } from '../runtime/logger.ts';
 import type { KeyLayout } from '../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../runtime/redis/redis-connection.ts';
 import type { RingDoc, RingNode } from './cluster-types.ts';
+import {
+  MAX_RING_NODES,
+  MAX_RING_POINTS,
+  MAX_STORED_WEIGHT,
+  MAX_WEIGHT,
+  POINTS_PER_WEIGHT,
+  ringPoints,
+  weightProblem,
+} from './hash-ring.ts';
 
 /**
  * KEYS [ring], ARGV [expectedEpoch, nodesJson, channel]: when the stored epoch is the expected
@@ -48,18 +57,27 @@ export type RingNodes = Omit<RingDoc, 'epoch' | 'shardCount'>;
 
 export type CasResult = { readonly ok: true; readonly doc: RingDoc } | { readonly ok: false; readonly current: RingDoc | undefined };
 
-const isPositiveFinite = (w: unknown): w is number => typeof w === 'number' && Number.isFinite(w) && w > 0;
+/** Throws RingChangeError unless `w` is a weight in (0, max] for node `id`; returns it. */
+function checkWeight(id: string, w: unknown, max: number): number {
+  const bad = weightProblem(w, max);
+  if (bad !== undefined) throw new RingChangeError(`weight of node ${id} ${bad}`);
+  return w as number;
+}
 
-/** Throws RingChangeError unless the nodes are a valid ring membership (unique ids, positive weights, known states). */
-function checkNodes(nodes: readonly RingNode[]): void {
+/**
+ * Throws RingChangeError unless the nodes are a valid ring membership (unique ids, weights in
+ * (0, maxWeight], known states). Strict (MAX_WEIGHT) for a new ring, lenient (MAX_STORED_WEIGHT)
+ * for one read back or written after a change: a weight set before MAX_WEIGHT existed is kept
+ * until an operator changes it (applyChange holds every new or changed weight to MAX_WEIGHT).
+ */
+function checkNodes(nodes: readonly RingNode[], maxWeight: number): void {
   const seen = new Set<string>();
   for (const n of nodes) {
     if (typeof n !== 'object' || n === null) throw new RingChangeError('a ring node must be an object {id, weight, state}');
     if (typeof n.id !== 'string' || n.id === '') throw new RingChangeError('a node id must be a non-empty string');
     if (seen.has(n.id)) throw new RingChangeError(`node ${n.id} appears twice in the ring`);
     seen.add(n.id);
-    if (!isPositiveFinite(n.weight))
-      throw new RingChangeError(`weight of node ${n.id} must be a positive finite number, got ${String(n.weight)}`);
+    checkWeight(n.id, n.weight, maxWeight);
     if (n.state !== 'active' && n.state !== 'draining')
       throw new RingChangeError(`state of node ${n.id} must be active or draining, got ${String(n.state)}`);
   }
@@ -67,9 +85,12 @@ function checkNodes(nodes: readonly RingNode[]): void {
 
 /**
  * The ring nodes after `change`, or a RingChangeError naming what is wrong: an empty change, a node
- * named twice, adding a node already in the ring, an unknown node id, a weight that is not a
- * positive finite number, or a result with no active node. A change that leaves the ring as it
- * is is refused too (it would bump the epoch for nothing). Pure: `doc` is not modified.
+ * named twice, adding a node already in the ring, an unknown node id, a new or changed weight
+ * that is not a finite number in (0, MAX_WEIGHT], or a result with no active node. A change that
+ * leaves the ring as it is is refused too (it would bump the epoch for nothing), and so is one that
+ * grows the ring past MAX_RING_NODES nodes or MAX_RING_POINTS control points (a ring already past
+ * them, stored before they existed, may still shrink). Weights the change does not name are kept
+ * as stored, even above MAX_WEIGHT. Pure: `doc` is not modified.
  */
 export function applyChange(doc: Pick<RingDoc, 'nodes'>, change: RingChange): RingNodes {
   const add = change.add ?? [];
@@ -91,10 +112,7 @@ export function applyChange(doc: Pick<RingDoc, 'nodes'>, change: RingChange): Ri
     if (!n) throw new RingChangeError(`cannot ${what} node ${id}: it is not in the ring`);
     return n;
   };
-  const weightOf = (id: string, w: unknown): number => {
-    if (!isPositiveFinite(w)) throw new RingChangeError(`weight of node ${id} must be a positive finite number, got ${String(w)}`);
-    return w;
-  };
+  const weightOf = (id: string, w: unknown): number => checkWeight(id, w, MAX_WEIGHT);
 
   for (const id of drain) byId.set(id, { ...known(id, 'drain'), state: 'draining' });
   for (const id of remove) {
@@ -117,6 +135,14 @@ export function applyChange(doc: Pick<RingDoc, 'nodes'>, change: RingChange): Ri
       return n.id === o.id && n.weight === o.weight && n.state === o.state;
     });
   if (same) throw new RingChangeError('the change leaves the ring as it is');
+  if (nodes.length > MAX_RING_NODES && nodes.length > doc.nodes.length)
+    throw new RingChangeError(`the change would leave ${nodes.length} nodes in the ring, more than ${MAX_RING_NODES}`);
+  const points = ringPoints(nodes);
+  if (points > MAX_RING_POINTS && points > ringPoints(doc.nodes))
+    throw new RingChangeError(
+      `the change would give the active nodes ${points} control points, more than ${MAX_RING_POINTS} ` +
+        `(their weights may add up to ${MAX_RING_POINTS / POINTS_PER_WEIGHT}): lower some weights`,
+    );
   return { nodes };
 }
 
@@ -127,7 +153,7 @@ export function decodeRing(json: string, key: string): RingDoc {
   if (!isCount(x.epoch) || !isCount(x.shardCount) || !Array.isArray(x.nodes)) throw new Error(`${key} does not hold a ring document`);
   const nodes = x.nodes as RingNode[];
   try {
-    checkNodes(nodes);
+    checkNodes(nodes, MAX_STORED_WEIGHT);
   } catch (err) {
     throw new Error(`${key} does not hold a valid ring document: ${(err as Error).message}`, { cause: err });
   }
@@ -155,14 +181,33 @@ export class RingStore {
   async read(): Promise<RingDoc | undefined> {
     const key = this.keys.ring();
     const raw = await this.client.get(key);
-    return raw === null ? undefined : decodeRing(raw, key);
+    if (raw === null) return undefined;
+    const doc = decodeRing(raw, key);
+    this.warnOverweight(doc);
+    return doc;
+  }
+
+  /** Node weights above MAX_WEIGHT this store already warned about (`id=weight`): once each, not once per poll. */
+  private readonly warned = new Set<string>();
+
+  /** Names each node whose stored weight (from before MAX_WEIGHT) exceeds what a change may set, and how to fix it. */
+  private warnOverweight(doc: RingDoc): void {
+    for (const { id, weight } of doc.nodes) {
+      if (weight <= MAX_WEIGHT || this.warned.has(`${id}=${weight}`)) continue;
+      this.warned.add(`${id}=${weight}`);
+      this.log.warn(
+        { nodeId: id, weight, epoch: doc.epoch, maxWeight: MAX_WEIGHT },
+        `ring node ${id} has weight ${weight}, above the ${MAX_WEIGHT} a ring change may set: it is followed as stored, ` +
+          `but reweight it to at most ${MAX_WEIGHT} (npm run ring -- reweight ${id} <weight>)`,
+      );
+    }
   }
 
   /** Creates the ring at epoch 1 unless one exists (SET NX); returns whichever ring is stored afterwards. */
   async create(doc: Omit<RingDoc, 'epoch'>): Promise<RingDoc> {
     if (!Number.isInteger(doc.shardCount) || doc.shardCount <= 0)
       throw new RingChangeError(`shardCount must be a positive integer, got ${doc.shardCount}`);
-    checkNodes(doc.nodes);
+    checkNodes(doc.nodes, MAX_WEIGHT);
     const created = await this.client.set(
       this.keys.ring(),
       JSON.stringify({ epoch: 1, shardCount: doc.shardCount, nodes: doc.nodes }),
@@ -182,7 +227,7 @@ export class RingStore {
   async compareAndSet(expectedEpoch: number, next: RingNodes): Promise<CasResult> {
     if (!Number.isInteger(expectedEpoch) || expectedEpoch < 1)
       throw new RingChangeError(`expected epoch must be a positive integer, got ${expectedEpoch}`);
-    checkNodes(next.nodes);
+    checkNodes(next.nodes, MAX_STORED_WEIGHT);
     const nodes = next.nodes.map(({ id, weight, state }) => ({ id, weight, state }));
     const key = this.keys.ring();
     const [ok, raw] = await this.client.ringCas(1, key, String(expectedEpoch), JSON.stringify(nodes), this.keys.ringChannel());

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'token_revoked'
   /** A request body whose Content-Type is not application/json (HTTP 415). */
   | 'unsupported_media_type'
+  /** Request headers over Node's limit (16 KiB), refused before any route runs (HTTP 431). */
+  | 'headers_too_large'
   | 'forbidden'
   | 'payload_too_large'
   | 'rate_limited'
@@ -32,6 +34,7 @@ const table: Record<ErrorCode, Mapping> = {
   token_expired: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   token_revoked: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   unsupported_media_type: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT },
+  headers_too_large: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   idempotency_conflict: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS },
   forbidden: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   permission_denied: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },

@@ -51,8 +51,10 @@ export interface NodeConfig {
   readonly hubTls: TlsFiles | undefined;
   /** TLS for the HTTP edge. */
   readonly httpTls: TlsFiles | undefined;
-  /** Port serving `/metrics` without authentication (bound on `host`); undefined = `/metrics` on the HTTP port, behind the admin token. */
+  /** Port serving `/metrics` without authentication (bound on `metricsHost`); undefined = `/metrics` on the HTTP port, behind the admin token. */
   readonly metricsPort: number | undefined;
+  /** Address the metrics port binds (default loopback: only a scraper on this host or one given this address reaches it). */
+  readonly metricsHost: string;
   /** Milliseconds a hub stream may stay open without sending its hello. */
   readonly hubHelloTimeoutMs: number;
   /** Milliseconds a hub connection may stay without an open stream before it is closed. */
@@ -91,6 +93,16 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${name}=${raw} is not a positive integer`);
+  return n;
+}
+
+/** Largest delay `setTimeout` honours (2³¹−1 ms, about 24.8 days); past it Node fires after 1 ms. */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/** Milliseconds for a timer: a positive integer up to `MAX_DURATION_MS`. */
+function durationMs(env: Env, name: string, fallback: number): number {
+  const n = positiveInt(env, name, fallback);
+  if (n > MAX_DURATION_MS) throw new ConfigError(`${name}=${env[name]} is over ${MAX_DURATION_MS} ms (the longest timer Node.js honours)`);
   return n;
 }
 
@@ -139,22 +151,39 @@ export function loadConfig(env: Env = process.env): NodeConfig {
   const peerSecret = env.PEER_SECRET || undefined;
   if (peerSecret !== undefined && peerSecret.length < 32) throw new ConfigError('PEER_SECRET must be at least 32 characters');
   const metricsPort = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : port(env, 'METRICS_PORT', 0);
+  // METRICS_HOST alone would serve nothing: refused rather than ignored, as the operator expects a scrape target.
+  if (metricsPort === undefined && env.METRICS_HOST)
+    throw new ConfigError('METRICS_HOST is set without METRICS_PORT: set METRICS_PORT too, or unset METRICS_HOST');
+  const httpPort = port(env, 'HTTP_PORT', 8080);
+  const grpcPort = port(env, 'GRPC_PORT', 50051);
+  const peerPort = port(env, 'PEER_PORT', 50052);
+  const roleList = roles as Role[];
+  // A port the metrics server would share with a server of this node fails its bind at start, after
+  // the others listen: refused here instead. Only ports in use count (edge, ingress, peer with REDIS_URL).
+  const clash = (
+    [
+      ['HTTP_PORT', httpPort, roleList.includes('edge')],
+      ['GRPC_PORT', grpcPort, roleList.includes('ingress')],
+      ['PEER_PORT', peerPort, redisUrl !== undefined],
+    ] as const
+  ).find(([, p, used]) => used && p !== 0 && p === metricsPort);
+  if (clash) throw new ConfigError(`METRICS_PORT=${metricsPort} is also ${clash[0]}: give the metrics server a port of its own`);
   return {
     nodeId,
-    httpPort: port(env, 'HTTP_PORT', 8080),
-    grpcPort: port(env, 'GRPC_PORT', 50051),
-    peerPort: port(env, 'PEER_PORT', 50052),
+    httpPort,
+    grpcPort,
+    peerPort,
     host: host(env, 'HOST', '127.0.0.1'),
     redisUrl,
     cluster,
     adminToken,
-    roles: roles as Role[],
+    roles: roleList,
     logLevel,
     autoJoin: bool(env, 'AUTO_JOIN', true),
     hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', 64 * 1024),
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
-    passivateAfterMs: positiveInt(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
+    passivateAfterMs: durationMs(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
     shards: positiveInt(env, 'SHARDS', 1024),
     rateLimit: {
       perTokenPerSec: positiveInt(env, 'RATE_LIMIT_PER_TOKEN', 50),
@@ -167,8 +196,9 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     hubTls: tlsFiles(env, 'HUB_TLS', false),
     httpTls: tlsFiles(env, 'HTTP_TLS', false),
     metricsPort,
-    hubHelloTimeoutMs: positiveInt(env, 'HUB_HELLO_TIMEOUT_MS', 10_000),
-    hubIdleMs: positiveInt(env, 'HUB_IDLE_MS', 5 * 60_000),
+    metricsHost: host(env, 'METRICS_HOST', '127.0.0.1'),
+    hubHelloTimeoutMs: durationMs(env, 'HUB_HELLO_TIMEOUT_MS', 10_000),
+    hubIdleMs: durationMs(env, 'HUB_IDLE_MS', 5 * 60_000),
     hubMaxConnections: positiveInt(env, 'HUB_MAX_CONNECTIONS', 20_000),
     hubOutboundQueue: positiveInt(env, 'HUB_OUTBOUND_QUEUE', 1_000),
     sseLimit: {

@@ -8,8 +8,12 @@ import type { Result } from '../runtime/result.ts';
 export interface EffectPorts {
   /** Delivers a message that a durable step produced (not subject to mailbox bounds). */
   deliver(actorId: string, msg: unknown): Result<void>;
-  /** Sends a command down the hub's stream, wherever it is held (or leaves it queued in the device). */
-  readonly hubCommands: Pick<HubCommandDelivery, 'send'>;
+  /**
+   * Sends a command down the hub's stream, wherever it is held (or leaves it queued in the device);
+   * `endSession` ends one stream session wherever it is held (absent on a stack without hub
+   * streams, e.g. a test's: then there is no stream to end).
+   */
+  readonly hubCommands: Pick<HubCommandDelivery, 'send'> & Partial<Pick<HubCommandDelivery, 'endSession'>>;
   /** Publishes a change apps may follow live; `notify` effects arrive with topic `notify`. */
   publish(homeId: string, topic: string, data: unknown): void;
 }
@@ -28,6 +32,9 @@ export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fro
           }
           case 'hub.command':
             ports.hubCommands.send(effect.homeId, effect.hubId, effect.command);
+            break;
+          case 'hub.session.end':
+            ports.hubCommands.endSession?.(effect);
             break;
           case 'notify':
             ports.publish(effect.homeId, 'notify', { message: effect.message, ruleId: effect.ruleId });

@@ -5,10 +5,12 @@ import { startNode } from './start-node.ts';
 async function main(): Promise<void> {
   const config = loadConfig();
   const node = await startNode(config);
+  // The addresses others reach (as the cluster registers them: IPv6 bracketed, no 0.0.0.0), not the bind addresses.
+  const { http, grpc, peer } = node.addresses;
   const ports = [
-    node.httpPort === undefined ? undefined : `http=${config.host}:${node.httpPort}`,
-    node.grpcPort === undefined ? undefined : `grpc=${config.host}:${node.grpcPort}`,
-    node.peerPort === undefined ? undefined : `peer=${config.host}:${node.peerPort}`,
+    http === undefined ? undefined : `http=${http}`,
+    grpc === undefined ? undefined : `grpc=${grpc}`,
+    peer === undefined ? undefined : `peer=${peer}`,
   ].filter(Boolean);
   const store = node.durable ? 'redis' : 'memory (not durable)';
   // The token line comes first: whoever waits for the start line then has both.

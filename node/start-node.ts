@@ -1,20 +1,24 @@
 /** The composition root: config → store → actor stack → cluster → hub ingress, hub command delivery and HTTP edge. */
-import { serve, type ServerType } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ActorHost } from '../runtime/actor-host.ts';
+import { MemoryAuditLog } from '../edge-api/audit/memory-audit-log.ts';
+import { RedisAuditLog } from '../edge-api/audit/redis-audit-log.ts';
 import { MemoryCredentialStore, type CredentialStore } from '../edge-api/auth/credential-store.ts';
 import { newSecret } from '../edge-api/auth/secrets.ts';
 import { EventFeed } from '../edge-api/events/event-feed.ts';
 import { createHttpApp } from '../edge-api/http/create-http-app.ts';
+import { createMetricsApp } from '../edge-api/http/metrics-endpoint.ts';
 import { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
 import { HubIngress } from '../edge-api/hub-ingress/hub-ingress.ts';
 import { createRootLogger, type Logger } from '../runtime/logger.ts';
 import { MemoryStore } from '../runtime/memory-store.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import { createActorStack, type ActorStack } from './actor-stack.ts';
-import { ClusterBackend } from './cluster-backend.ts';
+import { hostPort } from '../cluster/grpc-server.ts';
+import { advertisedHost, advertisedPeerHost, ClusterBackend, resolvePeerAuth, unreachablePeerHost } from './cluster-backend.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { listenHttp, type HttpListener } from './http-listener.ts';
+import { readTlsMaterial, warnIfPlaintext } from './tls-material.ts';
 import { openRedisBackend } from './redis-backend.ts';
 
 export interface StartOptions {
@@ -34,6 +38,13 @@ export interface RunningNode {
   readonly grpcPort: number | undefined;
   /** Node-to-node port (a cluster member: REDIS_URL set). */
   readonly peerPort: number | undefined;
+  /** Port of the unauthenticated `/metrics` server (METRICS_PORT set), else undefined (`/metrics` is on the HTTP port, admin only). */
+  readonly metricsPort: number | undefined;
+  /**
+   * `host:port` where others reach each server (as the cluster registers them): an IPv6 host
+   * bracketed, a wildcard bind (0.0.0.0, ::) replaced by a reachable host; undefined when off.
+   */
+  readonly addresses: { readonly http: string | undefined; readonly grpc: string | undefined; readonly peer: string | undefined };
   readonly adminToken: string;
   /** True when the admin token was generated (ADMIN_TOKEN unset): print it. */
   readonly adminTokenGenerated: boolean;
@@ -43,12 +54,38 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a node. When a step fails (a port taken, Redis refusing, a bad file), whatever started
+ * before it is stopped again, last first, and the error is rethrown: a failed start leaves no
+ * port bound, no Redis connection, lease or timer behind (a supervisor may retry in-process).
+ */
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
+  const undo: (() => unknown)[] = [];
+  try {
+    return await startSteps(config, options, (stop) => void undo.push(stop));
+  } catch (err) {
+    for (const stop of undo.reverse()) {
+      try {
+        await stop();
+      } catch {
+        // The start's own error is the one to report; the parts started before this one still stop.
+      }
+    }
+    throw err;
+  }
+}
+
+/** The steps of `startNode`; `started(stop)` registers how to undo a step once it has run. */
+async function startSteps(config: NodeConfig, options: StartOptions, started: (stop: () => unknown) => void): Promise<RunningNode> {
   if (!config.roles.includes('actors')) {
     throw new ConfigError('ROLES must include actors: every node hosts its share of the shards');
   }
   const logger = options.logger ?? createRootLogger({ level: config.logLevel, base: { node: config.nodeId } });
   const log = logger.child({ component: 'node' });
+  // Read before anything starts: a missing or unreadable file stops the node with the variable's name.
+  const httpTls = config.roles.includes('edge') ? readTlsMaterial(config.httpTls, 'HTTP_TLS') : undefined;
+  const hubTls = config.roles.includes('ingress') ? readTlsMaterial(config.hubTls, 'HUB_TLS') : undefined;
+  const peerTls = config.redisUrl === undefined ? undefined : readTlsMaterial(config.peerTls, 'PEER_TLS');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Shards whose lease is lost stop their actors at once (late-bound: the host comes next).
@@ -67,14 +104,32 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
           registry,
           logger,
         );
+  if (redis) started(() => redis.close());
   const store = options.store ?? redis?.store ?? new MemoryStore();
+  // The Redis backend closes its own store: close each store once (as `close` does).
+  if (store !== redis?.store) started(() => store.close());
   if (!store.durable) log.warn('state is kept in process memory and is NOT durable: set REDIS_URL for a durable store');
   const credentials = options.credentials ?? redis?.credentials ?? new MemoryCredentialStore();
   const feed = new EventFeed();
+  // Admin actions and app writes: the cluster's audit streams in Redis, else a bounded memory log.
+  const audit = redis ? new RedisAuditLog({ client: redis.client, keys: redis.keys, registry, logger }) : new MemoryAuditLog();
+  started(() => audit.settled());
   const adminToken = config.adminToken ?? newSecret('admin');
   let ready = false;
   // With Redis the node is a cluster member (alone, or one of many): actors are routed by shard.
-  const cluster = redis ? new ClusterBackend({ nodeId: config.nodeId, redis, registry, logger, autoJoin: config.autoJoin }) : undefined;
+  // Its peer port is never open: PEER_SECRET, PEER_TLS, or the secret the cluster keeps in Redis.
+  const cluster = redis
+    ? new ClusterBackend({
+        nodeId: config.nodeId,
+        redis,
+        peerAuth: await resolvePeerAuth(config, redis, peerTls),
+        registry,
+        logger,
+        autoJoin: config.autoJoin,
+      })
+    : undefined;
+  // Closes whatever of it has started: the peer pool now, later the peer server, ring and reporting.
+  if (cluster) started(() => cluster.close());
 
   // Built below, once the router it asks hub actors through exists (no effect runs before).
   let hubCommands: HubCommandDelivery | undefined;
@@ -88,6 +143,10 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
           if (!hubCommands) throw new Error('a hub command before the hub command delivery was built'); // a wiring bug: the dispatcher logs it
           hubCommands.send(homeId, hubId, command);
         },
+        endSession: (end) => {
+          if (!hubCommands) throw new Error('a hub session end before the hub command delivery was built');
+          hubCommands.endSession(end);
+        },
       },
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
       ...(redis ? { shardOf: redis.shardOf } : { shards: config.shards }),
@@ -95,6 +154,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     },
     { passivateAfterMs: config.passivateAfterMs },
   );
+  started(() => stack.host.close());
   if (redis) {
     evictShard = (shard) => {
       stack.host.evict((actorId) => redis.shardOf(actorId) === shard);
@@ -110,10 +170,16 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
         nodeId: config.nodeId,
         window: config.hubWindow,
         maxMessageBytes: config.maxHubMessageBytes,
+        helloTimeoutMs: config.hubHelloTimeoutMs,
+        idleMs: config.hubIdleMs,
+        maxConnections: config.hubMaxConnections,
+        outboundQueue: config.hubOutboundQueue,
+        ...(hubTls ? { tls: hubTls } : {}),
         logger,
         registry,
       })
     : undefined;
+  if (ingress) started(() => ingress.close());
   hubCommands = new HubCommandDelivery({
     nodeId: config.nodeId,
     router: stack.router,
@@ -123,10 +189,21 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     registry,
   });
 
-  const peerPort = cluster ? await cluster.listenForPeers(config.host, config.peerPort) : undefined;
+  const peerPort = cluster ? await cluster.listenForPeers(config.peerHost, config.peerPort) : undefined;
+  const unreachable = cluster ? unreachablePeerHost(config.peerHost, config.host) : undefined;
+  if (unreachable) log.error({ peerHost: config.peerHost, host: config.host }, unreachable);
   const grpcPort = ingress ? await ingress.listen(config.host, config.grpcPort) : undefined;
+  if (ingress)
+    warnIfPlaintext(log, {
+      name: 'the hub ingress',
+      protocol: 'gRPC',
+      host: config.host,
+      port: grpcPort,
+      tls: hubTls !== undefined,
+      hint: 'set HUB_TLS_CERT and HUB_TLS_KEY',
+    });
 
-  let http: ServerType | undefined;
+  let http: HttpListener | undefined;
   let httpPort: number | undefined;
   if (config.roles.includes('edge')) {
     const app = createHttpApp({
@@ -138,6 +215,11 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger,
       maxBodyBytes: config.maxBodyBytes,
       rateLimit: config.rateLimit,
+      sseLimit: config.sseLimit,
+      // With METRICS_PORT the metrics server serves /metrics; otherwise the app port does, to the admin token.
+      serveMetrics: config.metricsPort === undefined,
+      audit,
+      nodeId: config.nodeId,
       // Answers 503 until the cluster has started (below): the server listens first, its port is registered.
       ...(cluster ? { cluster: cluster.adminPort } : {}),
       readiness: () => {
@@ -145,19 +227,40 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
         return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
       },
     });
-    const server = serve({ fetch: app.fetch, port: config.httpPort, hostname: config.host });
-    http = server;
-    httpPort = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.once('listening', () => resolve((server.address() as AddressInfo).port));
+    http = await listenHttp(app.fetch, {
+      name: 'HTTP edge',
+      host: config.host,
+      port: config.httpPort,
+      tls: httpTls,
+      plaintextHint: 'set HTTP_TLS_CERT and HTTP_TLS_KEY, or bind HOST to loopback behind a TLS proxy',
+      log,
     });
+    started(() => http?.close(0));
+    httpPort = http.port;
   }
+  // Unauthenticated plaintext by design: bound on METRICS_HOST (loopback by default), never on the
+  // public HOST; listenHttp warns when METRICS_HOST is not loopback.
+  const metrics =
+    config.metricsPort === undefined
+      ? undefined
+      : await listenHttp(createMetricsApp(registry).fetch, {
+          name: 'metrics',
+          host: config.metricsHost,
+          port: config.metricsPort,
+          plaintextHint:
+            'METRICS_PORT serves /metrics without authentication or TLS: set METRICS_HOST to loopback or to a network only the scraper reaches',
+          log,
+        });
+  if (metrics) started(() => metrics.close(0));
 
-  await cluster?.start({
-    http: httpPort === undefined ? '' : `${config.host}:${httpPort}`,
-    grpc: grpcPort === undefined ? '' : `${config.host}:${grpcPort}`,
-    peer: `${config.host}:${peerPort}`,
-  });
+  // Where others reach each server: registered with the cluster, printed by `npm start`.
+  const addresses = {
+    http: httpPort === undefined ? undefined : hostPort(advertisedHost(config.host), httpPort),
+    grpc: grpcPort === undefined ? undefined : hostPort(advertisedHost(config.host), grpcPort),
+    // Where the other nodes dial: PEER_HOST, or a reachable name when it binds every interface.
+    peer: peerPort === undefined ? undefined : hostPort(advertisedPeerHost(config.peerHost, config.host), peerPort),
+  };
+  await cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' });
   ready = true;
   ingress?.setServing(true);
   let closing: Promise<void> | undefined;
@@ -171,21 +274,15 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       ingress?.setServing(false);
       await Promise.all([
         ingress?.close(),
-        http &&
-          new Promise<void>((resolve) => {
-            const server = http as ServerType & { closeAllConnections?: () => void; closeIdleConnections?: () => void };
-            const cut = setTimeout(() => server.closeAllConnections?.(), options.shutdownGraceMs ?? 2_000);
-            server.close(() => {
-              clearTimeout(cut);
-              resolve();
-            });
-            server.closeIdleConnections?.();
-          }),
+        http?.close(options.shutdownGraceMs ?? 2_000),
+        metrics?.close(options.shutdownGraceMs ?? 2_000),
       ]);
       await stack.host.close();
       await cluster?.close();
       // The Redis backend closes its own store: close each store once.
       if (store !== redis?.store) await store.close();
+      // The audit entries of the last requests land before the connection closes.
+      await audit.settled();
       await redis?.close();
       log.info('stopped');
     })();
@@ -197,6 +294,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     httpPort,
     grpcPort,
     peerPort,
+    metricsPort: metrics?.port,
+    addresses,
     adminToken,
     adminTokenGenerated: config.adminToken === undefined,
     durable: store.durable,

@@ -64,6 +64,8 @@ export class ActorCell {
   pendingWindow = 0;
   /** A caller waits for this actor to passivate (handoff, shutdown): it does once it is idle. */
   passivateRequested = false;
+  /** Its latest step asked to leave memory once idle (`Step.passivate`). */
+  passivateWhenIdle = false;
   lastActive: number;
   /** Epoch ms of the armed wake-up, if any. */
   wakeAt: number | undefined;

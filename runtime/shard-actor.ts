@@ -183,6 +183,7 @@ export class ShardActor {
           if (this.guardedTurn(cell)) budget--;
           if (cell.wantsTurn) this.offer(cell);
           else if (cell.passivateRequested) this.passivate(cell, true);
+          else if (cell.passivateWhenIdle) this.passivate(cell, false);
         }
         if (i < round.length) this.ready = round.slice(i).concat(this.ready);
       }
@@ -284,6 +285,8 @@ export class ShardActor {
       return true;
     }
     cell.state = step.state;
+    // Each step decides again: a read that asked to leave, followed by a write, stays.
+    cell.passivateWhenIdle = step.passivate === true;
     if (wakeAt !== UNCHANGED) cell.arm(wakeAt, now, this.ctx.wake);
     // The window this step belongs to: its own if it journaled, else the latest one its state
     // (or the message it handled) depends on, if that is not written yet.
@@ -382,6 +385,7 @@ export class ShardActor {
           if (cell.idle) this.remove(cell);
           else cell.setStatus('active', this.ctx.log, 'a message arrived');
         } else if (cell.passivateRequested) this.passivate(cell, true);
+        else if (cell.passivateWhenIdle) this.passivate(cell, false);
         this.offer(cell);
       }
     } else {
@@ -422,6 +426,9 @@ export class ShardActor {
       cell.pendingWindow = 0;
       if (cell.status === 'stopping') cell.setStatus('active', this.ctx.log, 'final snapshot failed');
       if (cell.passivateRequested) this.passivate(cell, true);
+      // It holds nothing the store lacks (it must re-read its state): an idle one leaves now
+      // rather than at the idle sweep, so a store outage does not pile up resident actors.
+      else this.passivate(cell, false);
       this.offer(cell);
     }
   }
@@ -478,6 +485,9 @@ export class ShardActor {
     }
     if (cell.wantsTurn) this.offer(cell);
     else if (cell.passivateRequested) this.passivate(cell, true);
+    // Nothing of it is in memory: with no message waiting it leaves now (a read of a random id
+    // during a store outage must not stay until the idle sweep); the next message activates it.
+    else this.passivate(cell, false);
   }
 
   private remove(cell: ActorCell): void {

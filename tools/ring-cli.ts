@@ -7,7 +7,7 @@ const USAGE = `usage: npm run ring -- <command> [--url http://127.0.0.1:8080] [-
   add <id> [--weight w]      add a node (it must be running with AUTO_JOIN=false, or be new)
   drain <id>                 hand a node's shards off (it stays in the ring, owning nothing)
   remove <id>                take a node out of the ring
-  reweight <id> <w>          change a node's weight
+  reweight <id> <w>          change a node's weight (0 < w <= 16; the active weights add up to 256 at most)
   --wait                     after a change, wait until every moved shard is served
 The admin token comes from --token or $ADMIN_TOKEN.`;
 

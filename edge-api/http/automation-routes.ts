@@ -1,6 +1,7 @@
 /** Automation routes of a home: rules (with storm-suspension resume), scenes and the decision log. */
 import type { Hono } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
+import { addAuditTarget } from '../audit/audit-writes.ts';
 import { invalidArgument } from './http-error.ts';
 import { queryInt, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
@@ -25,6 +26,8 @@ export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
   app.post('/v1/homes/:homeId/rules', guard('rules'), async (c) => {
     const rule = await readJsonObject(c);
     const put = await ask(homeActorId(c.req.param('homeId')), { type: 'rules.put', rule });
+    // The id the home accepted, not the body's raw field.
+    addAuditTarget(c, { ruleId: put.rule.id });
     return c.json(put.rule, put.created ? 201 : 200);
   });
 
@@ -57,6 +60,7 @@ export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
   app.post('/v1/homes/:homeId/scenes', guard('rules'), async (c) => {
     const scene = await readJsonObject(c);
     const put = await ask(homeActorId(c.req.param('homeId')), { type: 'scenes.put', scene });
+    addAuditTarget(c, { sceneId: put.scene.id });
     return c.json(put.scene, put.created ? 201 : 200);
   });
 

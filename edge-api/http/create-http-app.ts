@@ -1,21 +1,30 @@
 /** The HTTP edge: one Hono app with the app-facing API, probes and metrics, over the actor router. */
+import { hostname } from 'node:os';
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { requirePositiveInt } from '../../runtime/require-positive-int.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { auditWrites, type RefusedBudget } from '../audit/audit-writes.ts';
+import { MemoryAuditLog } from '../audit/memory-audit-log.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
 import { TokenGrantCache, type TokenGrantCacheConfig } from '../auth/token-grant-cache.ts';
 import type { EventFeed } from '../events/event-feed.ts';
 import { createGuard } from './access-guard.ts';
 import { registerAdminRoutes, type ClusterAdminPort } from './admin-routes.ts';
+import { registerAuditRoutes } from './audit-routes.ts';
 import { registerAutomationRoutes } from './automation-routes.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerEventStream } from './event-stream.ts';
+import { DEFAULT_SSE_LIMIT, EventStreamSlots, type SseLimit } from './event-stream-slots.ts';
 import { registerHomeRoutes } from './home-routes.ts';
 import { handleErrors, routeNotFound } from './http-error.ts';
 import { HttpMetrics, measureRequests } from './http-metrics.ts';
+import { metricsHandler } from './metrics-endpoint.ts';
 import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
 import { requestBodyLimit } from './request-body-limit.ts';
+import { registerTokenRoutes } from './token-routes.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
 
 /** Readiness of the node: `ready` false answers 503 so load balancers stop sending traffic. */
@@ -36,43 +45,51 @@ export interface HttpDeps {
   readonly maxBodyBytes: number;
   /** Requests per second per token and per home, and the bucket size of both. Default 50/s, 100/s, burst 100. */
   readonly rateLimit?: RateLimitConfig;
-  /** Size and TTL of the app token cache. Default 10 000 tokens, 1 000 ms: a revocation on another node is seen here within the TTL. */
+  /** Size and TTL of the app token cache. Default 10 000 tokens, 500 ms: a revocation on another node is seen here within the TTL. */
   readonly tokenCache?: Partial<TokenGrantCacheConfig>;
   /** Deadline of each actor ask, milliseconds; default the actor host's. */
   readonly askTimeoutMs?: number;
   /** Milliseconds between SSE heartbeat comments. Default 15 000. */
   readonly sseHeartbeatMs?: number;
+  /** Open event streams on this node per app token and per home. Default 16 and 64. */
+  readonly sseLimit?: SseLimit;
+  /**
+   * Serve `/metrics` on this app, behind the admin token. Default true; false when a separate
+   * metrics server (METRICS_PORT) serves it, so the app port does not.
+   */
+  readonly serveMetrics?: boolean;
   /** Epoch ms (rate limits, token creation times). Default Date.now. */
   readonly clock?: () => number;
   /** The cluster's admin surface; absent on a node without Redis (the admin ring routes answer 409). */
   readonly cluster?: ClusterAdminPort;
+  /** Where admin actions and app writes are audited (and read back from). Default: a bounded memory log. */
+  readonly audit?: AuditLog;
+  /** This node's id, named in audit entries. Default the host name. */
+  readonly nodeId?: string;
+  /** Refused requests' audit entries each app token may add. Default DEFAULT_REFUSED_BUDGET (20, then one per 5 s). */
+  readonly auditRefusedBudget?: RefusedBudget;
 }
 
 export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
 
-/** Unauthenticated operational routes: liveness, readiness, Prometheus metrics. */
-function registerProbeRoutes(app: Hono, registry: Registry, readiness: Readiness): void {
+/** Unauthenticated operational routes: liveness and readiness. */
+function registerProbeRoutes(app: Hono, readiness: Readiness): void {
   // Liveness: the event loop answers. Deliberately checks nothing else.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
     const { ready, checks } = readiness();
     return c.json({ ready, checks }, ready ? 200 : 503);
   });
-  app.get('/metrics', async (c) => {
-    const text = await registry.metrics();
-    return c.body(text, 200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
-  });
 }
 
 /**
  * Builds the edge. Middleware order: metrics (outermost, sees every status) → body limit (not on
- * GET/HEAD) → the route's guard (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
+ * GET/HEAD) → audit (on /v1, appends writes once the route answered) → the route's guard
+ * (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
  * `{error: {code, message, details?}}` with the status from the one code table.
  */
 export function createHttpApp(deps: HttpDeps): Hono {
-  if (!Number.isSafeInteger(deps.maxBodyBytes) || deps.maxBodyBytes < 1) {
-    throw new RangeError(`maxBodyBytes must be a positive integer, not ${deps.maxBodyBytes}`);
-  }
+  requirePositiveInt('maxBodyBytes', deps.maxBodyBytes);
   const log = deps.logger.child({ component: 'http' });
   const clock = deps.clock ?? Date.now;
   const tokens = new TokenGrantCache(deps.credentials, deps.tokenCache);
@@ -95,13 +112,30 @@ export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono();
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
+  const audit = deps.audit ?? new MemoryAuditLog();
+  app.use(
+    '/v1/*',
+    auditWrites({
+      log: audit,
+      nodeId: deps.nodeId ?? hostname(),
+      clock,
+      logger: deps.logger,
+      registry: deps.registry,
+      ...(deps.auditRefusedBudget === undefined ? {} : { refusedBudget: deps.auditRefusedBudget }),
+    }),
+  );
 
-  registerProbeRoutes(app, deps.registry, deps.readiness);
+  registerProbeRoutes(app, deps.readiness);
+  // Metrics tell an outsider the node's load, homes' activity and versions: operators only.
+  if (deps.serveMetrics !== false) app.get('/metrics', ctx.guard('admin'), metricsHandler(deps.registry));
   registerHomeRoutes(app, ctx);
+  registerTokenRoutes(app, ctx);
   registerDeviceRoutes(app, ctx);
   registerAutomationRoutes(app, ctx);
-  registerEventStream(app, ctx);
+  const sseOpen = HttpMetrics.of(deps.registry).sseOpen;
+  registerEventStream(app, ctx, new EventStreamSlots(deps.sseLimit ?? DEFAULT_SSE_LIMIT, (open) => sseOpen.set(open)));
   registerAdminRoutes(app, ctx, deps.cluster);
+  registerAuditRoutes(app, ctx, audit);
 
   app.notFound(routeNotFound);
   app.onError(handleErrors(log));

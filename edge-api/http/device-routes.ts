@@ -7,6 +7,7 @@ import { DEVICE_PAGE } from '../../actors/home.ts';
 import { DEFAULT_COMMAND_TTL_MS } from '../../actors/rules/rule-types.ts';
 import { commandIdFor, deviceOfCommand } from '../../actors/types.ts';
 import type { IssueCommand } from '../../actors/types.ts';
+import { addAuditTarget } from '../audit/audit-writes.ts';
 import { invalidArgument, notFound } from './http-error.ts';
 import {
   etagOf,
@@ -77,6 +78,7 @@ export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
     const homeId = c.req.param('homeId');
     const deviceId = c.req.param('deviceId');
     const commandId = newCommandId(deviceId, idempotencyKey(c));
+    addAuditTarget(c, { commandId });
     const body = await readJsonObject(c);
     onlyFields(body, ['name', 'params', 'ttlMs']);
     // Types and ranges are the device's to check; its errors name these same fields.

@@ -1,40 +1,68 @@
-/** Provisioning routes: create and read homes, register hubs (secret shown once), mint and revoke app tokens. */
-import type { Hono } from 'hono';
-import { HOME_ID, homeActorId } from '../../actors/actor-id.ts';
-import { SCOPES, type Scope } from '../auth/credential-store.ts';
+/** Provisioning routes: create, read and delete homes; register, rotate and delete hubs (each secret shown once). */
+import type { Context, Hono } from 'hono';
+import { homeActorId } from '../../actors/actor-id.ts';
+import { HUB_LIMITS, hubCredentialIdOf } from '../../actors/hub.ts';
+import type { HubView } from '../../actors/home-messages.ts';
+import { validateId } from '../../actors/rules/rule-validation.ts';
+import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
-import { HttpError, invalidArgument, notFound } from './http-error.ts';
-import { onlyFields, readJsonObject } from './request-input.ts';
+import { HttpError, invalidArgument } from './http-error.ts';
+import { onlyFields, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import { storeDown } from './token-routes.ts';
 
-/** Homes one app token may be granted. */
-export const MAX_TOKEN_HOMES = 1_000;
+/** `graceSeconds` of a hub secret rotation: 0 (the old secret stops at once) to 30 days. */
+export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;
 
-/** Checks `{homes, scopes}` of a token request; duplicates are dropped, order is kept. */
-export function parseTokenRequest(body: Record<string, unknown>): { homes: string[]; scopes: Scope[] } {
-  onlyFields(body, ['homes', 'scopes']);
-  const { homes, scopes } = body;
-  if (!Array.isArray(homes) || homes.length === 0 || homes.length > MAX_TOKEN_HOMES) {
-    throw invalidArgument('homes', `must be an array of 1 to ${MAX_TOKEN_HOMES} home ids`);
-  }
-  homes.forEach((h, i) => {
-    if (typeof h !== 'string' || !HOME_ID.test(h))
-      throw invalidArgument(`homes[${i}]`, 'must be a home id: 1 to 64 letters, digits, _ . or -');
-  });
-  if (!Array.isArray(scopes) || scopes.length === 0) throw invalidArgument('scopes', `must be a non-empty array of ${SCOPES.join(', ')}`);
-  scopes.forEach((s, i) => {
-    if (!SCOPES.includes(s as Scope)) throw invalidArgument(`scopes[${i}]`, `must be one of ${SCOPES.join(', ')}`);
-  });
-  return { homes: [...new Set(homes as string[])], scopes: [...new Set(scopes as Scope[])] };
+/** The JSON object body, or `{}` when the body is empty (the fields of these routes are optional). */
+async function optionalJsonObject(c: Context): Promise<JsonObject> {
+  return (await c.req.text()).trim() === '' ? {} : readJsonObject(c);
 }
 
-/** A credential store that cannot write (Redis down) is the server's trouble: 503, not 500. */
-const storeDown = (err: unknown): never => {
-  throw new HttpError('unavailable', `credentials cannot be stored right now (${err instanceof Error ? err.name : 'error'})`);
-};
+function parseGraceSeconds(body: JsonObject): number {
+  onlyFields(body, ['graceSeconds']);
+  const grace = body.graceSeconds ?? 0;
+  if (
+    typeof grace !== 'number' ||
+    !Number.isInteger(grace) ||
+    grace < HUB_SECRET_GRACE_SECONDS.min ||
+    grace > HUB_SECRET_GRACE_SECONDS.max
+  ) {
+    throw invalidArgument('graceSeconds', `must be an integer from ${HUB_SECRET_GRACE_SECONDS.min} to ${HUB_SECRET_GRACE_SECONDS.max}`);
+  }
+  return grace;
+}
 
+/** A runtime failure of an ask (timeout, unavailable, ...) leaves it unknown whether the actor took the message. */
+const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && err.status >= 500;
+
+/**
+ * The credential store decides who may connect, the home actor what the home holds. Every route
+ * that touches both orders its writes so that a failure half way leaves a state the same call can
+ * repair when retried, and never a hub that is recorded but has no secret that works:
+ * - register: secret stored first, then the hub recorded; a refusal by the home takes the secret
+ *   back. Registering a hub that exists answers 409: rotate its secret instead.
+ * - rotate: the new secret stored, then recorded by the home; only then do the old ones get their
+ *   end (at once, or after `graceSeconds`).
+ * - delete (hub or home): secrets removed first, then the hub or home; a retry finds the hub or
+ *   home still there and finishes.
+ */
 export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
   const { ask, guard } = ctx;
+
+  /**
+   * Runs `record` (the home's half of a new hub secret already stored). When the home refuses
+   * (404, 409, 400) the secret must not outlive the call. When the outcome is unknown (a timeout)
+   * the home may hold the secret: it stays, and is usable or retired by the next rotation.
+   */
+  async function withSecretTakenBack<T>(homeId: string, hubId: string, secretHash: string, record: () => Promise<T>): Promise<T> {
+    try {
+      return await record();
+    } catch (err) {
+      if (!outcomeUnknown(err)) await ctx.credentials.deleteHubSecret(homeId, hubId, secretHash).catch(() => undefined);
+      throw err;
+    }
+  }
 
   app.put('/v1/homes/:homeId', guard('admin'), async (c) => {
     const homeId = c.req.param('homeId');
@@ -49,33 +77,87 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     return c.json(home);
   });
 
+  // Hub secrets go first, so no hub of the home can connect while (or after) the home is deleted;
+  // a hub registered meanwhile is in the delete's answer and loses its secrets after it. Then the
+  // home's deletion mark, so the app tokens granted it so far never reach a home created anew
+  // under its id (nor keep an event stream of it). Both precede the home's own deletion: a failure
+  // leaves the home in place, and a retry (which finds it) finishes. A home that does not exist
+  // answers 404 before anything is written.
+  app.delete('/v1/homes/:homeId', guard('admin'), async (c) => {
+    const homeId = c.req.param('homeId');
+    const removeSecrets = (hubs: readonly HubView[]): Promise<unknown> =>
+      Promise.all(hubs.map((h) => ctx.credentials.removeHub(homeId, h.hubId, h.secretHash === undefined ? [] : [h.secretHash]))).catch(
+        storeDown,
+      );
+    await removeSecrets(await ask(homeActorId(homeId), { type: 'home.hubs' }));
+    await ctx.tokens.markHomeDeleted(homeId, ctx.clock()).catch(storeDown);
+    const deleted = await ask(homeActorId(homeId), { type: 'home.delete' });
+    await removeSecrets(deleted.hubs);
+    return c.body(null, 204);
+  });
+
   // The secret is returned once; only its digest is kept (in the home and the credential store).
   app.post('/v1/homes/:homeId/hubs', guard('admin'), async (c) => {
     const homeId = c.req.param('homeId');
     const body = await readJsonObject(c);
     onlyFields(body, ['hubId']);
+    // Checked before the store is written (the home checks it again).
+    const id = validateId(body.hubId, 'hubId');
+    if (!id.ok) throw new HttpError('invalid_argument', id.error.message, { field: 'hubId' });
+    const hubId = id.value;
+    addAuditTarget(c, { hubId });
     const secret = newSecret('hub');
     const secretHash = hashSecret(secret);
-    const hub = await ask(homeActorId(homeId), { type: 'home.registerHub', hubId: body.hubId, secretHash });
-    await ctx.credentials.putHub(secretHash, { homeId, hubId: hub.hubId }).catch(storeDown);
+    await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
+    const hub = await withSecretTakenBack(homeId, hubId, secretHash, () =>
+      ask(homeActorId(homeId), { type: 'home.registerHub', hubId, secretHash }),
+    );
     return c.json({ hubId: hub.hubId, secret }, 201);
   });
 
-  app.post('/v1/tokens', guard('admin'), async (c) => {
-    const { homes, scopes } = parseTokenRequest(await readJsonObject(c));
-    const token = newSecret('app');
-    await ctx.credentials.putToken(hashSecret(token), { homes, scopes, createdAt: ctx.clock() }).catch(storeDown);
-    return c.json({ token, homes, scopes }, 201);
+  app.post('/v1/homes/:homeId/hubs/:hubId/secret', guard('admin'), async (c) => {
+    const homeId = c.req.param('homeId');
+    const hubId = c.req.param('hubId');
+    const graceSeconds = parseGraceSeconds(await optionalJsonObject(c));
+    const secret = newSecret('hub');
+    const secretHash = hashSecret(secret);
+    // Only the secrets the hub has before this rotation stores its own are retired, so a rotation
+    // racing this one keeps its new secret too (both work until a later rotation), and the hub is
+    // never left without a working one. If a step fails, the old secrets still work and a retry
+    // completes the rotation (a new secret stored by a failed try is indexed under the hub, so the
+    // retry retires it too).
+    // The home's secret is read first: every secret the home records was stored (and indexed)
+    // before, so one not among the digests read after it predates the store's index (legacy) and
+    // is retired too, while a racing rotation's new secret, recorded later, is not.
+    const recorded = (await ask(homeActorId(homeId), { type: 'home.hubs' })).find((h) => h.hubId === hubId)?.secretHash;
+    const previous = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
+    const legacy = recorded === undefined || previous.includes(recorded) ? [] : [recorded];
+    await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
+    // Fixed before the home is told: the hub actor ends a stream on an old secret at this time.
+    const previousValidUntil = ctx.clock() + graceSeconds * 1000;
+    // The hub actor refuses exactly the secrets the store retires below: the new one may connect
+    // before the hub actor hears of the rotation, and a racing rotation's new one at any time.
+    // Past the limit (a hub rotated very often with a long grace period) the rest are stopped by
+    // the store alone: refused at hello, but a stream open on one of them is not ended early.
+    const retire = [...legacy, ...previous].slice(0, HUB_LIMITS.retiredPerRotation).map(hubCredentialIdOf);
+    const rotated = await withSecretTakenBack(homeId, hubId, secretHash, () =>
+      ask(homeActorId(homeId), { type: 'home.rotateHubSecret', hubId, secretHash, previousValidUntil, retire }),
+    );
+    // The home's previous secret too, should it have changed since it was read (the store leaves
+    // it alone when it is indexed: a racing rotation's new secret).
+    const also = [...new Set([...legacy, ...(rotated.previousSecretHash === undefined ? [] : [rotated.previousSecretHash])])];
+    await ctx.credentials.retireHubSecrets(homeId, hubId, previous, previousValidUntil, also).catch(storeDown);
+    return c.json({ hubId, secret, previousValidUntil });
   });
 
-  // Tokens have no ids yet, so the operator names the token itself. Effective on this node at
-  // once, on other nodes within their token cache's TTL (1 s by default).
-  app.post('/v1/tokens/revoke', guard('admin'), async (c) => {
-    const body = await readJsonObject(c);
-    onlyFields(body, ['token']);
-    if (typeof body.token !== 'string' || body.token === '') throw invalidArgument('token', 'must be the app token to revoke');
-    const revoked = await ctx.tokens.revoke(hashSecret(body.token)).catch(storeDown);
-    if (!revoked) throw notFound('no such app token');
+  app.delete('/v1/homes/:homeId/hubs/:hubId', guard('admin'), async (c) => {
+    const homeId = c.req.param('homeId');
+    const hubId = c.req.param('hubId');
+    const hub = (await ask(homeActorId(homeId), { type: 'home.hubs' })).find((h) => h.hubId === hubId);
+    if (hub === undefined) throw new HttpError('not_found', `hub ${hubId} not found in home ${homeId}`);
+    await ctx.credentials.removeHub(homeId, hubId, hub.secretHash === undefined ? [] : [hub.secretHash]).catch(storeDown);
+    // The home tells the hub actor, which ends the hub's open stream with UNAUTHENTICATED.
+    await ask(homeActorId(homeId), { type: 'home.removeHub', hubId });
     return c.body(null, 204);
   });
 }

@@ -56,6 +56,18 @@ export function errorResponse(c: Context, err: HttpError): Response {
 export const routeNotFound: NotFoundHandler = (c) => errorResponse(c, notFound(`no route ${c.req.method} ${c.req.path}`));
 
 /**
+ * The code the app's error handler answers `err` with: an HttpError's own; for Hono's refusals
+ * (HTTPException below 500) 413 `payload_too_large`, 401 `unauthenticated`, else
+ * `invalid_argument`; anything else `internal`.
+ */
+export function codeOfError(err: unknown): ErrorCode {
+  if (err instanceof HttpError) return err.code;
+  if (err instanceof HTTPException && err.status < 500)
+    return err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthenticated' : 'invalid_argument';
+  return 'internal';
+}
+
+/**
  * The app's error handler. HttpErrors render as they are (5xx ones logged); Hono's own refusals
  * keep the one shape; anything else is a bug: logged with its stack, answered 500 `internal`
  * without a word of it.
@@ -67,7 +79,7 @@ export function handleErrors(log: Logger): ErrorHandler {
       return errorResponse(c, err);
     }
     if (err instanceof HTTPException && err.status < 500) {
-      const code = err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthenticated' : 'invalid_argument';
+      const code = codeOfError(err);
       const details = code === 'invalid_argument' ? { field: 'body' } : undefined;
       return errorResponse(c, new HttpError(code, err.message || 'bad request', details));
     }

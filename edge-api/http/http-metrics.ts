@@ -1,8 +1,8 @@
-/** HTTP edge metrics: requests by method, route pattern and status, and a latency histogram. */
+/** HTTP edge metrics: requests by method, route pattern and status, a latency histogram, and open event streams. */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { RouterRoute } from 'hono/types';
 import { matchedRoutes } from 'hono/route';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Route label of requests no route matched (keeps label cardinality bounded). */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -10,6 +10,8 @@ export const UNMATCHED_ROUTE = 'unmatched';
 export class HttpMetrics {
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly seconds: Histogram<'method' | 'route'>;
+  /** Event streams (SSE) open on this node now. */
+  readonly sseOpen: Gauge;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -24,6 +26,11 @@ export class HttpMetrics {
       help: 'Time to answer an HTTP request (for SSE: until the stream opened), by method and route pattern',
       labelNames: ['method', 'route'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.sseOpen = new Gauge({
+      name: 'iot_http_sse_open_streams',
+      help: 'Event streams (SSE) open on this node',
       registers,
     });
   }

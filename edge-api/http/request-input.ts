@@ -2,16 +2,26 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
-import { invalidArgument } from './http-error.ts';
+import { HttpError, invalidArgument } from './http-error.ts';
 
 /** Path ids other than homeId (devices, rules, scenes, commands): 1..128 characters. */
 export const PATH_ID_MAX = 128;
 /** Command ids are `<deviceId>~<local>`: a device id, `~` and an idempotency key. */
 const COMMAND_ID_MAX = PATH_ID_MAX + 1 + 64;
 
+/** Whether `s` holds a C0 or C1 control character (or DEL): never part of an id, and not to be echoed into logs or audit entries. */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
+
 /** Checks every known path parameter; throws a 400 naming the first bad one. */
 export function checkPathIds(params: Readonly<Record<string, string>>): void {
   for (const [name, value] of Object.entries(params)) {
+    if (hasControlCharacter(value)) throw invalidArgument(name, 'must not contain control characters');
     if (name === 'homeId') {
       if (!HOME_ID.test(value)) throw invalidArgument('homeId', 'must be 1 to 64 letters, digits, _ . or -');
     } else if (name === 'commandId') {
@@ -27,10 +37,32 @@ export type JsonObject = Record<string, unknown>;
 const isObject = (x: unknown): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /**
+ * Whether a Content-Type header names JSON: `application/json` or a `+json` type
+ * (`application/merge-patch+json`), with any parameters (`; charset=utf-8`), in any case.
+ */
+export function isJsonMediaType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const type = (header.split(';', 1)[0] ?? '').trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9!#$&^_.-]+\+json$/.test(type);
+}
+
+/**
  * The request body as a JSON object. The size was already bounded by the body-limit middleware.
- * Empty, malformed or non-object bodies are a 400 naming `body`.
+ * A body not declared as JSON is a 415 `unsupported_media_type`, checked before it is read: a
+ * form or `text/plain` body (what a browser may send cross-site without a preflight) is never
+ * taken for JSON. Empty, malformed or non-object bodies are a 400 naming `body`.
  */
 export async function readJsonObject(c: Context): Promise<JsonObject> {
+  const contentType = requestHeader(c, 'content-type');
+  if (!isJsonMediaType(contentType)) {
+    throw new HttpError(
+      'unsupported_media_type',
+      contentType === undefined
+        ? 'the request body needs Content-Type: application/json'
+        : `Content-Type ${contentType.slice(0, 100)} is not supported: send application/json`,
+      { field: 'Content-Type' },
+    );
+  }
   const text = await c.req.text();
   if (text.trim() === '') throw invalidArgument('body', 'is required: send a JSON object');
   let body: unknown;
@@ -74,11 +106,26 @@ export function requestHeader(c: Context, name: string): string | undefined {
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The `Idempotency-Key` header, if sent: 1..64 of `A-Z a-z 0-9 _ -`. */
+/**
+ * Key prefixes of the command ids the home issues (`<device>~r-<rule>-<n>` for rules,
+ * `<device>~s-<scene>-<n>` for scenes; see actors/rules/action-plan.ts). An app key with one of
+ * them could take a rule's or scene's future id, and that command would then be refused as an
+ * idempotency_conflict (or silently not sent). Refused rather than prefixing app keys, so every
+ * other key keeps naming the command id it always named (`<device>~<key>`).
+ */
+const RESERVED_KEY_PREFIXES = ['r-', 's-'] as const;
+
+/** The `Idempotency-Key` header, if sent: 1..64 of `A-Z a-z 0-9 _ -`, not starting with `r-` or `s-`. */
 export function idempotencyKey(c: Context): string | undefined {
   const key = requestHeader(c, 'idempotency-key');
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) throw invalidArgument('Idempotency-Key', 'must be 1 to 64 letters, digits, _ or -');
+  if (RESERVED_KEY_PREFIXES.some((p) => key.startsWith(p))) {
+    throw invalidArgument(
+      'Idempotency-Key',
+      `must not start with ${RESERVED_KEY_PREFIXES.join(' or ')}: those name rule and scene commands`,
+    );
+  }
   return key;
 }
 

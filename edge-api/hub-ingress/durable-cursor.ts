@@ -2,7 +2,7 @@
 import type { HubActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import { askActor } from '../ask-actor.ts';
+import { askActor, isRuntimeError } from '../ask-actor.ts';
 
 export interface DurableCursorOptions {
   /** Milliseconds between two `hub.durable` steps of this stream at least; 0 = after every ack. */
@@ -12,6 +12,12 @@ export interface DurableCursorOptions {
    * the wall clock: one stepped back would hold the next write for as long as the step.
    */
   readonly clock?: () => number;
+  /**
+   * The hub actor refused the cursor because this stream no longer holds the hub's session
+   * (`failed_precondition`: superseded elsewhere, disconnected, the hub removed): an end of the
+   * session that never arrived. Called once; the cursor writes nothing more.
+   */
+  readonly refused?: (message: string) => void;
 }
 
 const monotonic = (): number => performance.now();
@@ -33,6 +39,8 @@ export class DurableCursor {
   /** Highest value acked to the hub. */
   private wanted = 0;
   private inFlight = false;
+  /** The hub actor said this stream is not its session: nothing more is written. */
+  private stale = false;
   private lastSentAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   /** undefined while the stream runs; then whether the latest value is to be written. */
@@ -47,6 +55,8 @@ export class DurableCursor {
   constructor(
     private readonly router: ActorRouter,
     private readonly hubActorId: HubActorId,
+    /** This node: the hub actor takes the cursor only from the node holding the hub's current session. */
+    private readonly nodeId: string,
     private readonly log: Logger,
     private readonly options: DurableCursorOptions,
   ) {
@@ -55,7 +65,7 @@ export class DurableCursor {
 
   /** Reports up to `upToSeq` are acked. */
   advance(upToSeq: number): void {
-    if (this.endFlush !== undefined || upToSeq <= this.wanted) return;
+    if (this.endFlush !== undefined || this.stale || upToSeq <= this.wanted) return;
     this.wanted = upToSeq;
     this.schedule();
   }
@@ -91,26 +101,33 @@ export class DurableCursor {
 
   private async ask(upToSeq: number): Promise<void> {
     let ok = false;
+    let refusal: string | undefined;
     try {
-      const r = await askActor(this.router, this.hubActorId, { type: 'hub.durable', upToSeq });
+      const r = await askActor(this.router, this.hubActorId, { type: 'hub.durable', upToSeq, nodeId: this.nodeId });
       if (r.ok) {
         this.confirmed = Math.max(this.confirmed, upToSeq);
         ok = true;
+      } else if (r.error.code === 'failed_precondition' && !isRuntimeError(r.error)) {
+        // Retrying cannot help: the hub actor takes the cursor only from its current session.
+        this.stale = true;
+        refusal = r.error.message;
+        this.log.warn({ code: r.error.code, upToSeq, message: r.error.message }, 'hub.durable refused: this stream is not the hub session');
       } else this.log.warn({ code: r.error.code, upToSeq }, 'hub.durable failed; will retry with the next ack');
     } finally {
       this.inFlight = false;
       this.sent = this.confirmed;
-      if (this.endFlush !== undefined) this.flushAtEnd();
+      if (refusal !== undefined) this.options.refused?.(refusal);
+      else if (this.endFlush !== undefined) this.flushAtEnd();
       // After a failure, the value waits for the next ack (or the stream end): no spinning on a failing actor.
       else if (ok) this.schedule();
     }
   }
 
   private flushAtEnd(): void {
-    if (!this.endFlush || this.wanted <= this.confirmed) return;
+    if (!this.endFlush || this.stale || this.wanted <= this.confirmed) return;
     const upToSeq = this.wanted;
     this.confirmed = upToSeq; // told once: a later call has nothing left to write
-    const sent = this.router.tell(this.hubActorId, { type: 'hub.durable', upToSeq });
+    const sent = this.router.tell(this.hubActorId, { type: 'hub.durable', upToSeq, nodeId: this.nodeId });
     if (!sent.ok) this.log.warn({ code: sent.error.code, upToSeq }, 'hub.durable not delivered at stream end');
   }
 }

@@ -1,7 +1,10 @@
-/** Delivers a device's command to its hub's stream: on this node, or on the node the hub actor names. */
+/**
+ * Delivers a device's command to its hub's stream: on this node, or on the node the hub actor
+ * names; and ends a hub's stream session where it is held when its hub actor says so.
+ */
 import type { Registry } from 'prom-client';
 import { hubActorId } from '../../actors/actor-id.ts';
-import type { CommandDelivery } from '../../actors/types.ts';
+import type { CommandDelivery, DomainEffect, HubSessionEndReason } from '../../actors/types.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { NodeDelivery } from '../../cluster/node-delivery.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -11,6 +14,18 @@ import type { HubSession } from './hub-session.ts';
 
 /** The node-delivery channel hub commands travel on between nodes. */
 export const HUB_COMMAND_CHANNEL = 'hub.command';
+/** The node-delivery channel on which a hub actor's `hub.session.end` reaches the node holding the stream. */
+export const HUB_SESSION_CHANNEL = 'hub.session';
+
+/** A hub actor's order to end one stream session. */
+export type HubSessionEnd = Omit<Extract<DomainEffect, { type: 'hub.session.end' }>, 'type'>;
+
+/** The stream sessions held on a node, as the delivery needs them. */
+export interface HubSessions {
+  sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand'> | undefined;
+  /** Ends session `sessionId` of the hub (the current one when undefined) now, or at `at` (epoch ms) for a retired secret; false when none here matches. */
+  endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean;
+}
 
 /** What became of a command: written to a stream here, sent to the stream's node, left queued in the device. */
 export type HubCommandOutcome = 'local' | 'forwarded' | 'queued' | 'lookup_failed' | 'forward_failed';
@@ -21,7 +36,7 @@ export interface HubCommandDeliveryDeps {
   /** Asks hub actors where their stream is. */
   readonly router: ActorRouter;
   /** The hub streams on this node (the hub ingress); absent when this node runs no ingress. */
-  readonly sessions?: { sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand'> | undefined };
+  readonly sessions?: HubSessions;
   /** Delivery to other nodes (the cluster); absent on a node without one: a stream elsewhere cannot exist. */
   readonly nodes?: NodeDelivery;
   readonly logger: Logger;
@@ -65,6 +80,37 @@ export class HubCommandDelivery {
       forward_failed: counter.labels('forward_failed'),
     };
     deps.nodes?.onDelivery(HUB_COMMAND_CHANNEL, (payload, from) => this.received(payload, from));
+    deps.nodes?.onDelivery(HUB_SESSION_CHANNEL, (payload, from) => this.endReceived(payload, from));
+  }
+
+  /**
+   * Ends the stream session the hub actor names, here or on its node (at most once, no reply: a
+   * session that already ended, or a node that is gone, has nothing left to end).
+   */
+  endSession(end: HubSessionEnd): void {
+    const { homeId, hubId, nodeId, sessionId, reason, at } = end;
+    if (nodeId === this.deps.nodeId) {
+      this.deps.sessions?.endSession(homeId, hubId, sessionId, reason, at);
+      return;
+    }
+    const nodes = this.deps.nodes;
+    if (!nodes) return; // no cluster: no other node can hold a stream
+    const payload: HubSessionEnd = { homeId, hubId, nodeId, sessionId, reason, ...(at === undefined ? {} : { at }) };
+    nodes
+      .deliverTo(nodeId, HUB_SESSION_CHANNEL, payload)
+      .then((sent) => {
+        if (!sent.ok) this.log.warn({ homeId, hubId, node: nodeId, reason, code: sent.error.code }, 'hub session end not delivered');
+      })
+      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub session end failed'));
+  }
+
+  /** A session end another node sent here. */
+  private endReceived(payload: unknown, from: string): boolean {
+    if (!isHubSessionEnd(payload) || payload.nodeId !== this.deps.nodeId) {
+      this.log.warn({ from }, 'malformed hub session end from a peer: dropped');
+      return false;
+    }
+    return this.deps.sessions?.endSession(payload.homeId, payload.hubId, payload.sessionId, payload.reason, payload.at) ?? false;
   }
 
   /** Sends `command` down the hub's stream wherever it is held; never throws, never waits for the hub. */
@@ -136,6 +182,18 @@ export class HubCommandDelivery {
 }
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function isHubSessionEnd(x: unknown): x is HubSessionEnd {
+  return (
+    isRecord(x) &&
+    typeof x.homeId === 'string' &&
+    typeof x.hubId === 'string' &&
+    typeof x.nodeId === 'string' &&
+    (x.sessionId === undefined || typeof x.sessionId === 'string') &&
+    (x.reason === 'superseded' || x.reason === 'removed' || x.reason === 'secret_retired') &&
+    (x.at === undefined || (typeof x.at === 'number' && Number.isFinite(x.at)))
+  );
+}
 
 /** What a peer sent is checked field by field before it reaches a hub's stream. */
 function isHubCommandPayload(x: unknown): x is HubCommandPayload {

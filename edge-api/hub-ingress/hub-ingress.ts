@@ -1,17 +1,21 @@
 /** The hub gRPC ingress: the HubIngress server with health and reflection, hub authentication and the session registry. */
-import { Server, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptingCall, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Registry } from 'prom-client';
 import { hubActorId } from '../../actors/actor-id.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
-import { bindServer, shutdownServer } from '../../cluster/grpc-server.ts';
+import { shutdownServer } from '../../cluster/grpc-server.ts';
+import type { HubSessionEndReason } from '../../actors/types.ts';
+import type { TlsMaterial } from '../../node/tls-material.ts';
 import { loadProtoDefinition, PROTO_LOADER_OPTIONS } from '../../protos/load-proto.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { requirePositiveInt as positive } from '../../runtime/require-positive-int.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
 import { bearerToken, hashSecret } from '../auth/secrets.ts';
 import { grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
+import { ConnectionGate } from './connection-gate.ts';
 import { defaultRetryPolicy, type RetryPolicy } from './device-lanes.ts';
 import { decodeHubMessage, encodeCloudMessage } from './hub-codec.ts';
 import { HubMetrics } from './hub-metrics.ts';
@@ -44,7 +48,30 @@ export interface HubIngressDeps {
    * broken stream.
    */
   readonly durableIntervalMs?: number;
+  /**
+   * Milliseconds a stream may stay open without its hello (it then ends with DEADLINE_EXCEEDED),
+   * and a connection without its first gRPC call (it is then closed); default 10000.
+   */
+  readonly helloTimeoutMs?: number;
+  /** Milliseconds a connection may stay without a call before grpc-js closes it (`grpc.max_connection_idle_ms`); default 300000. */
+  readonly idleMs?: number;
+  /** Hub connections (TCP) held at most; past it new ones are closed at once; default 20000. */
+  readonly maxConnections?: number;
+  /** Messages queued to a hub that does not read before its stream is reset with RESOURCE_EXHAUSTED; default 1000. */
+  readonly outboundQueue?: number;
+  /** Milliseconds a status may wait behind messages the hub does not read before the stream is reset instead; default 2000. */
+  readonly statusGraceMs?: number;
+  /** Serve TLS with this certificate and key; with `ca`, hubs must present a client certificate that chains to it. */
+  readonly tls?: TlsMaterial;
 }
+
+/**
+ * Server-side keepalive: a connection whose peer does not answer a PING within the timeout is
+ * dropped (a hub gone without a FIN). grpc-js enforces no client ping policy (no ping strikes);
+ * Node's HTTP/2 bounds unanswered pings and closes sessions that flood PING or SETTINGS frames.
+ */
+const KEEPALIVE_TIME_MS = 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /**
  * Accepts hub streams. A hub has at most one session per node: a second stream for the same hub
@@ -53,38 +80,70 @@ export interface HubIngressDeps {
 export class HubIngress {
   private readonly server: Server;
   private readonly health: HealthImplementation;
-  private readonly sessions = new Set<HubSession>();
+  /** Every open stream by its session id (`endSession` finds one without a scan). */
+  private readonly sessions = new Map<string, HubSession>();
   /** The current session of each hub, by hub actor id. */
   private readonly current = new Map<string, HubSession>();
   private readonly host: SessionHost;
   private readonly log: Logger;
+  private readonly gate: ConnectionGate;
+  private readonly credentials: ServerCredentials;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: HubIngressDeps) {
-    if (!Number.isSafeInteger(deps.window) || deps.window < 1)
-      throw new RangeError(`window must be a positive integer, not ${deps.window}`);
-    if (!Number.isSafeInteger(deps.maxMessageBytes) || deps.maxMessageBytes < 1) {
-      throw new RangeError(`maxMessageBytes must be a positive integer, not ${deps.maxMessageBytes}`);
-    }
+    positive('window', deps.window);
+    positive('maxMessageBytes', deps.maxMessageBytes);
     const durableIntervalMs = deps.durableIntervalMs ?? 1_000;
     if (!Number.isFinite(durableIntervalMs) || durableIntervalMs < 0)
       throw new RangeError(`durableIntervalMs must be a non-negative number of milliseconds, not ${durableIntervalMs}`);
     this.log = deps.logger.child({ component: 'hub-ingress' });
+    const helloTimeoutMs = positive('helloTimeoutMs', deps.helloTimeoutMs ?? 10_000);
+    const metrics = new HubMetrics(deps.registry);
     this.host = {
       router: deps.router,
+      credentials: deps.credentials,
       nodeId: deps.nodeId,
       window: deps.window,
-      metrics: new HubMetrics(deps.registry),
+      metrics,
       clock: deps.clock ?? Date.now,
       retry: deps.retry ?? defaultRetryPolicy,
       durableIntervalMs,
+      helloTimeoutMs,
+      outboundQueue: positive('outboundQueue', deps.outboundQueue ?? 1_000),
+      statusGraceMs: deps.statusGraceMs ?? 2_000,
       claim: (s) => this.claim(s),
       release: (s) => this.release(s),
       forget: (s) => {
-        if (this.sessions.delete(s)) this.host.metrics.streams.dec();
+        if (this.sessions.delete(s.sessionId)) this.host.metrics.streams.dec();
       },
     };
-    this.server = new Server({ 'grpc.max_receive_message_length': deps.maxMessageBytes });
+    this.server = new Server({
+      'grpc.max_receive_message_length': deps.maxMessageBytes,
+      'grpc.max_connection_idle_ms': positive('idleMs', deps.idleMs ?? 300_000),
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+      // Every call (hub streams, health checks, reflection) marks its connection as speaking gRPC.
+      // The call itself is passed on unwrapped: a wrapper would cost every message of every stream.
+      interceptors: [
+        (_method, call) => {
+          this.gate.called(call.getPeer());
+          return call as ServerInterceptingCall;
+        },
+      ],
+    });
+    const tls = deps.tls;
+    this.credentials = tls
+      ? ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.ca !== undefined)
+      : ServerCredentials.createInsecure();
+    const injector = this.server.createConnectionInjector(this.credentials);
+    this.gate = new ConnectionGate({
+      maxConnections: positive('maxConnections', deps.maxConnections ?? 20_000),
+      firstCallMs: helloTimeoutMs,
+      inject: (socket) => injector.injectConnection(socket),
+      connections: metrics.connections,
+      refused: metrics.connectionsRefused,
+      log: this.log,
+    });
     const hubDefinition = loadProtoDefinition('hub.proto');
     this.server.addService(hubService(hubDefinition), { Connect: (call: HubCall) => this.connect(call) });
     this.health = new HealthImplementation({ '': 'SERVING', [HUB_SERVICE]: 'SERVING' });
@@ -96,9 +155,32 @@ export class HubIngress {
 
   /** Binds `host:port` (port 0 = a free port) and resolves the port actually bound. */
   async listen(host: string, port: number): Promise<number> {
-    const bound = await bindServer(this.server, host, port);
-    this.log.info({ host, port: bound }, 'hub ingress listening');
+    const bound = await this.gate.listen(host, port);
+    this.log.info(
+      { host, port: bound, tls: this.deps.tls !== undefined, clientCertificates: this.deps.tls?.ca !== undefined },
+      'hub ingress listening',
+    );
     return bound;
+  }
+
+  /** Hub connections (TCP) open on this node. */
+  get connectionCount(): number {
+    return this.gate.open;
+  }
+
+  /**
+   * Ends session `sessionId` of a hub held here (its hub actor says a newer one superseded it, the
+   * hub was removed, or its secret was rotated out: then at `at`, epoch ms, at once when absent or
+   * past); `sessionId` undefined: the hub's current session here. False when none matches.
+   */
+  endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean {
+    const hubActor = hubActorId(homeId, hubId);
+    const session = sessionId === undefined ? this.current.get(hubActor) : this.sessions.get(sessionId);
+    if (session?.hubActor !== hubActor) return false;
+    if (reason === 'removed') session.fail('unauthenticated', 'hub removed');
+    else if (reason === 'secret_retired') session.expireAt(at ?? this.host.clock());
+    else session.fail('superseded', 'superseded by a newer connection of this hub on another node');
+    return true;
   }
 
   /** The current stream of a hub on this node, if it has one here (hub-command-delivery.ts writes commands to it). */
@@ -129,10 +211,12 @@ export class HubIngress {
 
   private async shutdown(): Promise<void> {
     this.setServing(false);
-    for (const s of [...this.sessions]) s.fail('stopping', 'node shutting down');
+    const gateClosed = this.gate.close();
+    for (const s of [...this.sessions.values()]) s.fail('stopping', 'node shutting down');
     const graceMs = this.deps.shutdownGraceMs ?? 5_000;
     if (!(await shutdownServer(this.server, graceMs)))
       this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
+    await gateClosed;
     this.log.info('hub ingress closed');
   }
 
@@ -142,15 +226,16 @@ export class HubIngress {
     const [header] = call.metadata.get('authorization');
     const secret = bearerToken(typeof header === 'string' ? header : undefined);
     if (secret === undefined) return this.refuse(call, 'unauthenticated', 'authorization metadata must be "Bearer <hub secret>"');
+    const digest = hashSecret(secret);
     this.deps.credentials
-      .findHub(hashSecret(secret))
+      .findHub(digest)
       .then(
         (credential) => {
           if (call.cancelled || call.destroyed) return this.host.metrics.streamEnded('CANCELLED');
           if (this.closing) return this.refuse(call, 'stopping', 'node shutting down');
           if (!credential) return this.refuse(call, 'unauthenticated', 'unknown hub secret');
-          const session = new HubSession(call, credential, this.host, this.log);
-          this.sessions.add(session);
+          const session = new HubSession(call, credential, digest, this.host, this.log);
+          this.sessions.set(session.sessionId, session);
           this.host.metrics.streams.inc();
         },
         (err: unknown) => {
@@ -175,10 +260,8 @@ export class HubIngress {
     if (previous && previous !== session) previous.fail('superseded', 'superseded by a new connection');
   }
 
-  private release(session: HubSession): boolean {
-    if (this.current.get(session.hubActor) !== session) return false;
-    this.current.delete(session.hubActor);
-    return true;
+  private release(session: HubSession): void {
+    if (this.current.get(session.hubActor) === session) this.current.delete(session.hubActor);
   }
 }
 

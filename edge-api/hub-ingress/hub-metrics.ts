@@ -23,6 +23,12 @@ export class HubMetrics {
   readonly reportRetries: Inc;
   readonly acks: Inc;
   readonly commandsSent: Inc;
+  /** Streams reset because the hub let its outbound queue pass the bound (it does not read). */
+  readonly outboundOverflows: Inc;
+  /** Hub connections (TCP) open on this node. */
+  readonly connections: Gauge;
+  /** Hub connections refused at the per-node cap, or closed because they opened no gRPC call in time. */
+  readonly connectionsRefused: Counter<'reason'>;
   /** Seconds from the first receipt of a report on a stream to the ack that covers it. */
   readonly ackLatency: Histogram;
   private readonly streamEnds: Counter<'status'>;
@@ -48,6 +54,18 @@ export class HubMetrics {
     });
     this.acks = new Counter({ name: 'iot_hub_acks_total', help: 'Cumulative acks sent to hubs', registers });
     this.commandsSent = new Counter({ name: 'iot_hub_commands_sent_total', help: 'Commands written to hub streams', registers });
+    this.outboundOverflows = new Counter({
+      name: 'iot_hub_outbound_overflows_total',
+      help: 'Hub streams reset because their outbound queue passed HUB_OUTBOUND_QUEUE (the hub does not read)',
+      registers,
+    });
+    this.connections = new Gauge({ name: 'iot_hub_connections', help: 'Hub connections (TCP) open on this node', registers });
+    this.connectionsRefused = new Counter({
+      name: 'iot_hub_connections_refused_total',
+      help: 'Hub connections refused at HUB_MAX_CONNECTIONS (cap), or closed because they opened no gRPC call within HUB_HELLO_TIMEOUT_MS (silent)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.streamEnds = new Counter({
       name: 'iot_hub_stream_ends_total',
       help: 'Hub streams ended, by gRPC status (CANCELLED when the hub or the transport ended it)',

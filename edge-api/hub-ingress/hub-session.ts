@@ -1,4 +1,6 @@
 /** One hub's `Connect` stream: hello and welcome, the message loop, commands down, and the session lifecycle. */
+import { constants as http2 } from 'node:http2';
+import { randomUUID } from 'node:crypto';
 import { deviceActorId, HOME_ID, hubActorId, type HubActorId } from '../../actors/actor-id.ts';
 import type { CommandResult } from '../../actors/device-state.ts';
 import { deviceOfCommand, type CommandDelivery } from '../../actors/types.ts';
@@ -6,13 +8,14 @@ import { VALUE_LIMITS } from '../../actors/validation.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor, isRuntimeError } from '../ask-actor.ts';
-import type { HubCredential } from '../auth/credential-store.ts';
+import { hubCredentialIdOf } from '../../actors/hub.ts';
+import type { CredentialStore, HubCredential } from '../auth/credential-store.ts';
 import { grpcStatusName, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import type { RetryPolicy } from './device-lanes.ts';
 import { DurableCursor } from './durable-cursor.ts';
 import { bodyOf, type DecodedCommandResult, type DecodedHello, type DecodedHubMessage } from './hub-codec.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import { commandMessage, endCall, errorMessage, helloDevices, type CloudMessage, type HubCall } from './hub-wire.ts';
+import { commandMessage, endCall, errorMessage, helloDevices, resetCall, type CloudMessage, type HubCall } from './hub-wire.ts';
 import { ReportIntake } from './report-intake.ts';
 
 /** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
@@ -21,6 +24,8 @@ export type SessionState = 'awaiting-hello' | 'open' | 'closing' | 'closed';
 /** What a session needs from the ingress that holds it. */
 export interface SessionHost {
   readonly router: ActorRouter;
+  /** Looked up again right before the hello reaches the hub actor: the secret may have been retired since the stream opened. */
+  readonly credentials: Pick<CredentialStore, 'findHub'>;
   readonly nodeId: string;
   readonly window: number;
   readonly metrics: HubMetrics;
@@ -28,10 +33,19 @@ export interface SessionHost {
   readonly retry: RetryPolicy;
   /** Milliseconds between two writes of a hub's durable cursor (durable-cursor.ts). */
   readonly durableIntervalMs: number;
+  /** Milliseconds a stream may stay open without its hello; then it ends with DEADLINE_EXCEEDED. */
+  readonly helloTimeoutMs: number;
+  /**
+   * Messages queued to a hub that does not read (what grpc-js holds because the hub's HTTP/2
+   * window is full); past it the stream is reset with RESOURCE_EXHAUSTED.
+   */
+  readonly outboundQueue: number;
+  /** Milliseconds a status waits behind queued messages before the stream is reset instead. */
+  readonly statusGraceMs: number;
   /** Makes `session` its hub's current session here; the previous one is superseded. */
   claim(session: HubSession): void;
-  /** Drops the registration; true when `session` was its hub's current session. */
-  release(session: HubSession): boolean;
+  /** Drops the registration if `session` is still its hub's current session here. */
+  release(session: HubSession): void;
   /** The call is over. */
   forget(session: HubSession): void;
 }
@@ -39,6 +53,8 @@ export interface SessionHost {
 export class HubSession {
   /** `hub:{homeId}:{hubId}`: the hub actor, and the key of the session registry. */
   readonly hubActor: HubActorId;
+  /** Unique per stream: the hub actor records it, and ends only this session by it. */
+  readonly sessionId: string = randomUUID();
   private state: SessionState = 'awaiting-hello';
   private devices: ReadonlySet<string> = new Set();
   private intake: ReportIntake | undefined;
@@ -48,11 +64,26 @@ export class HubSession {
   /** gRPC status name the stream ends with; CANCELLED unless this side ends it. */
   private endStatus = 'CANCELLED';
   private halfClosed = false;
+  /**
+   * The hello went to the hub actor, which may have made this its session: the stream's end then
+   * tells it (`hub.disconnect` naming this session), whether or not this is still the current one here.
+   */
+  private helloAsked = false;
+  /** Ends the stream when no hello came in time; then, once ending, resets a stream whose status cannot get through. */
+  private timer: NodeJS.Timeout | undefined;
+  /** Ends the stream when its secret stops (`expiresAt`, epoch ms): a secret rotated out with a grace period. */
+  private expiry: { readonly at: number; readonly timer: NodeJS.Timeout } | undefined;
   private readonly log: Logger;
 
+  /**
+   * `digest`: of the secret the stream authenticated with. The session keeps it (never the
+   * secret) to look the secret up again before its hello, and names it to the hub actor by its
+   * credential id, so that a rotation can end the stream of a retired secret.
+   */
   constructor(
     private readonly call: HubCall,
     readonly credential: HubCredential,
+    private readonly digest: string,
     private readonly host: SessionHost,
     logger: Logger,
   ) {
@@ -64,6 +95,39 @@ export class HubSession {
     call.on('cancelled', () => this.finish());
     call.on('close', () => this.finish());
     call.on('error', (err: { code?: unknown }) => this.onStreamError(err));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.state === 'awaiting-hello' && this.early === undefined)
+        this.fail('timeout', `no hello within ${host.helloTimeoutMs} ms of opening the stream`);
+    }, host.helloTimeoutMs);
+    if (credential.expiresAt !== undefined) this.expireAt(credential.expiresAt);
+  }
+
+  /**
+   * Ends the stream with UNAUTHENTICATED at `at` (epoch ms; at once when past): the secret it
+   * authenticated with stops then. An earlier end already set stands.
+   */
+  expireAt(at: number): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.expiry !== undefined && this.expiry.at <= at) return;
+    clearTimeout(this.expiry?.timer);
+    const retired = (): void => this.fail('unauthenticated', 'the hub secret of this stream was rotated out');
+    const delay = at - this.host.clock();
+    if (delay <= 0) {
+      this.expiry = undefined;
+      retired();
+      return;
+    }
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a longer grace period re-arms on the way.
+    const timer = setTimeout(
+      () => {
+        this.expiry = undefined;
+        this.expireAt(at);
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
+    timer.unref();
+    this.expiry = { at, timer };
   }
 
   get lifecycle(): SessionState {
@@ -82,10 +146,17 @@ export class HubSession {
   fail(code: ErrorCode, details: string): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.endStatus = grpcStatusNameOf(code);
-    this.beginClosing(`${this.endStatus}: ${details}`);
-    // This node ends the stream on purpose (superseded, stopping, bad input): its acks stand.
+    // This node ends the stream on purpose (superseded, stopping, bad input): its acks stand. Told
+    // before the disconnect, so the hub actor still takes it from this session.
     this.durable?.finish(true);
+    this.beginClosing(`${this.endStatus}: ${details}`);
     endCall(this.call, code, details);
+    // The status goes out after the messages queued before it; a hub that does not read would keep
+    // the stream (and its queue) forever, so it is reset after a grace period.
+    if (this.call.writableNeedDrain) {
+      const rst = code === 'resource_exhausted' ? http2.NGHTTP2_ENHANCE_YOUR_CALM : http2.NGHTTP2_CANCEL;
+      this.timer = setTimeout(() => resetCall(this.call, rst), this.host.statusGraceMs);
+    }
   }
 
   /** The one place the lifecycle changes. */
@@ -161,24 +232,70 @@ export class HubSession {
     // Later messages wait in the stream's buffer until the welcome is out.
     this.call.pause();
     this.early = [];
+    // The secret was checked when the stream opened, up to the hello deadline ago: a rotation
+    // without grace, or a removal, since then must not let it in (one lookup per stream).
+    if (!(await this.stillAuthenticated())) return;
+    this.helloAsked = true;
+    const asked = askActor(this.host.router, this.hubActor, {
+      type: 'hub.hello',
+      devices: devices.value,
+      nodeId: this.host.nodeId,
+      sessionId: this.sessionId,
+      credentialId: hubCredentialIdOf(this.digest),
+    });
+    // Claimed once the hello is on its way (and before its reply can come back): the stream this
+    // supersedes here tells the hub actor its disconnect behind this hello, which it then ignores as
+    // stale. Should this hello be refused, that disconnect takes the hub offline, not left on a dead stream.
     this.host.claim(this);
-    const r = await askActor(this.host.router, this.hubActor, { type: 'hub.hello', devices: devices.value, nodeId: this.host.nodeId });
+    const r = await asked;
     if (this.state !== 'awaiting-hello') return; // superseded or cancelled meanwhile
     if (r.ok) {
-      this.open(r.value.lastDurableSeq);
+      if (r.value.validUntil !== undefined) this.expireAt(r.value.validUntil);
+      if (this.state === 'awaiting-hello') this.open(r.value.lastDurableSeq);
       return;
     }
     const { code, message } = r.error;
+    if (!isRuntimeError(r.error) && r.error.field === 'credentialId') {
+      // A removed hub whose secret authenticated just now was registered again, and its hub actor
+      // is yet to be told (removal deletes the secrets first): the hub retries. A secret rotated
+      // out no longer speaks for the hub.
+      if (code === 'not_found') return this.fail('unavailable', message);
+      return this.fail('unauthenticated', message);
+    }
     // No answer from the hub actor: the hub may retry (UNAVAILABLE), unless the actor crashed on its hello.
     if (isRuntimeError(r.error)) this.fail(code === 'actor_crashed' ? 'actor_crashed' : 'unavailable', `hub actor: ${message}`);
     else this.fail(code, message);
+  }
+
+  /** Looks the stream's secret up again; false (the stream ending) when it no longer authenticates or cannot be checked. */
+  private async stillAuthenticated(): Promise<boolean> {
+    let now: HubCredential | undefined;
+    try {
+      now = await this.host.credentials.findHub(this.digest);
+    } catch (err) {
+      this.log.error({ err }, 'credential lookup failed');
+      this.fail('unavailable', 'credentials cannot be checked right now');
+      return false;
+    }
+    if (this.state !== 'awaiting-hello') return false; // cancelled meanwhile
+    if (now === undefined || now.homeId !== this.credential.homeId || now.hubId !== this.credential.hubId) {
+      this.fail('unauthenticated', 'the hub secret of this stream is no longer valid');
+      return false;
+    }
+    if (now.expiresAt !== undefined) this.expireAt(now.expiresAt);
+    return this.state === 'awaiting-hello';
   }
 
   private open(lastDurableSeq: number): void {
     const { homeId } = this.credential;
     const { router, metrics, clock, retry, window } = this.host;
     // The cursor paces itself on the monotonic clock (a wall clock stepping back must not stall it).
-    const durable = new DurableCursor(router, this.hubActor, this.log, { intervalMs: this.host.durableIntervalMs });
+    const durable = new DurableCursor(router, this.hubActor, this.host.nodeId, this.log, {
+      intervalMs: this.host.durableIntervalMs,
+      // The end of this session (superseded on another node, the hub removed) was lost on its way:
+      // the hub must reconnect, and is then welcomed, or told why not.
+      refused: (message) => this.fail('superseded', `this stream no longer holds the hub session: ${message}`),
+    });
     this.durable = durable;
     this.intake = new ReportIntake({
       homeId,
@@ -231,12 +348,26 @@ export class HubSession {
   private write(msg: CloudMessage): boolean {
     if (this.state === 'closing' || this.state === 'closed' || !this.call.writable) return false;
     try {
-      this.call.write(msg);
+      // false = backpressure: the hub's HTTP/2 window is full and grpc-js queues the message. Only
+      // then is the queue measured; a hub that lets it pass the bound is not reading.
+      if (!this.call.write(msg) && this.call.writableLength > this.host.outboundQueue) this.overflow();
       return true;
     } catch (err) {
       this.log.warn({ err }, 'write to hub stream failed');
       return false;
     }
+  }
+
+  /** The hub does not read: a status would wait behind the queue, so the stream is reset at once (RESOURCE_EXHAUSTED). */
+  private overflow(): void {
+    const queued = this.call.writableLength;
+    this.host.metrics.outboundOverflows.inc();
+    this.log.warn({ queued, limit: this.host.outboundQueue }, 'hub does not read its stream: reset');
+    this.endStatus = 'RESOURCE_EXHAUSTED';
+    this.durable?.finish(true);
+    this.beginClosing(`RESOURCE_EXHAUSTED: ${queued} messages queued to a hub that does not read`);
+    if (!resetCall(this.call, http2.NGHTTP2_ENHANCE_YOUR_CALM))
+      endCall(this.call, 'resource_exhausted', `${queued} messages queued: the hub does not read its stream`);
   }
 
   /** The hub half-closed: finish what it sent (acks included), then end with OK. */
@@ -250,10 +381,11 @@ export class HubSession {
   private endOk(): void {
     if (this.state !== 'open') return;
     this.endStatus = 'OK';
-    this.beginClosing('the hub closed its stream');
-    // An orderly end writes the durable cursor's latest value. (grpc-js reports a hub's cancel as
-    // a half-close first, so that is written too; only a stream that fails leaves it behind.)
+    // An orderly end writes the durable cursor's latest value (before the disconnect: the hub actor
+    // takes it only from its current session). grpc-js reports a hub's cancel as a half-close
+    // first, so that is written too; only a stream that fails leaves it behind.
     this.durable?.finish(true);
+    this.beginClosing('the hub closed its stream');
     this.call.end();
   }
 
@@ -265,13 +397,21 @@ export class HubSession {
     this.durable?.finish(false);
   }
 
-  /** Stops all work of the stream and, if it is still the hub's current one, tells the hub actor. */
+  /** Stops all work of the stream and, once the hub actor was asked to take it, tells the hub actor it ended. */
   private beginClosing(reason: string): void {
     this.setState('closing', reason);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    clearTimeout(this.expiry?.timer);
+    this.expiry = undefined;
     this.intake?.stop();
     this.early = undefined;
-    if (!this.host.release(this)) return;
-    const msg = { type: 'hub.disconnect', nodeId: this.host.nodeId };
+    this.host.release(this);
+    // Also when a newer stream here superseded this one: the hub actor may not have taken that one's
+    // hello (refused, timed out), and only this session's disconnect clears the session it holds.
+    // It ignores a disconnect for a session it no longer holds.
+    if (!this.helloAsked) return;
+    const msg = { type: 'hub.disconnect', nodeId: this.host.nodeId, sessionId: this.sessionId };
     let sent = this.host.router.tell(this.hubActor, msg);
     // A lost disconnect would leave the hub online with commands sent to a dead stream.
     if (!sent.ok && sent.error.code === 'overloaded') sent = this.host.router.deliver(this.hubActor, msg);
@@ -281,6 +421,7 @@ export class HubSession {
   private finish(): void {
     if (this.state === 'closed') return;
     if (this.state !== 'closing') this.beginClosing('stream cancelled');
+    clearTimeout(this.timer);
     // A broken stream leaves the durable cursor where it is, as a crash would: the hub re-sends
     // the reports acked since, and their devices ack them without applying them again.
     this.durable?.finish(false);

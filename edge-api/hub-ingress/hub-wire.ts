@@ -147,4 +147,25 @@ export function endCall(call: HubCall, code: ErrorCode, details: string): void {
   call.emit('error', status);
 }
 
+/**
+ * Resets the call's HTTP/2 stream with `rstCode` (RST_STREAM), dropping whatever is queued to the
+ * hub: the one way to end a stream whose hub does not read, since a status (trailers) waits
+ * behind the queued messages. `NGHTTP2_ENHANCE_YOUR_CALM` reads as RESOURCE_EXHAUSTED in gRPC
+ * clients. grpc-js keeps the HTTP/2 stream private (the call's `call`, through interceptors'
+ * `nextCall`, holds `stream`); false when it cannot be found (another grpc-js), and the caller
+ * falls back to a status.
+ */
+export function resetCall(call: HubCall, rstCode: number): boolean {
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; depth < 8 && typeof link === 'object' && link !== null; depth++) {
+    const { stream, nextCall } = link as { stream?: { close?: unknown; destroyed?: boolean; rstCode?: unknown }; nextCall?: unknown };
+    if (stream && typeof stream.close === 'function' && 'rstCode' in stream) {
+      if (!stream.destroyed) (stream.close as (code: number) => void).call(stream, rstCode);
+      return true;
+    }
+    link = nextCall;
+  }
+  return false;
+}
+
 const toSnakeCase = (s: string): string => s.replace(/deviceId/g, 'device_id');

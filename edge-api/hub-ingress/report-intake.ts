@@ -42,6 +42,13 @@ interface Job extends PendingReport {
   msg: Omit<Report, 'type'> | undefined;
 }
 
+/**
+ * How far ahead of the node's clock a report's `ts_ms` may be: a day covers any hub clock skew; a
+ * later time is a hub bug that would corrupt time-ordered views. The earliest accepted is 1 (the
+ * epoch itself and anything before is not a reading's time).
+ */
+export const MAX_TS_AHEAD_MS = 24 * 60 * 60 * 1000;
+
 /** Runtime failures worth retrying: the report may succeed a moment later. */
 const TRANSIENT: ReadonlySet<string> = new Set(['overloaded', 'timeout', 'unavailable']);
 
@@ -53,6 +60,12 @@ const TRANSIENT: ReadonlySet<string> = new Set(['overloaded', 'timeout', 'unavai
 export class ReportIntake {
   /** Highest seq received on this stream; a report must exceed it. */
   private lastSeq = 0;
+  /**
+   * Reports refused before they were tracked (a bad or repeated seq) since the last ack: they count
+   * against the credit window as unacked reports do, so a hub sending only those is bounded too
+   * (each costs the node an error message down) and its stream ends with RESOURCE_EXHAUSTED.
+   */
+  private rejectedSinceAck = 0;
   private readonly tracker: AckTracker<Job>;
   private readonly lanes: DeviceLanes<Job>;
 
@@ -79,10 +92,11 @@ export class ReportIntake {
   /** Takes one `reports` batch; a batch that would overrun the credit window ends the stream. */
   accept(items: readonly DecodedReport[]): void {
     const inFlight = this.tracker.inFlight;
-    if (inFlight + items.length > this.deps.window) {
+    const rejected = this.rejectedSinceAck;
+    if (inFlight + rejected + items.length > this.deps.window) {
       this.deps.fail(
         'resource_exhausted',
-        `a batch of ${items.length} reports with ${inFlight} unacked exceeds the window of ${this.deps.window}`,
+        `a batch of ${items.length} reports with ${inFlight} unacked and ${rejected} refused since the last ack exceeds the window of ${this.deps.window}`,
       );
       return;
     }
@@ -100,10 +114,12 @@ export class ReportIntake {
   private one(r: DecodedReport): void {
     const seq = parseSeq(r.seq);
     if (seq === undefined) {
+      this.rejectedSinceAck++;
       this.reject('invalid_argument', `seq ${r.seq} must be an integer in 1..${Number.MAX_SAFE_INTEGER}`, String(r.seq));
       return;
     }
     if (seq <= this.lastSeq) {
+      this.rejectedSinceAck++;
       this.reject(
         'invalid_argument',
         `seq ${seq} is not greater than ${this.lastSeq}, the highest seq received on this stream: ignored`,
@@ -112,7 +128,8 @@ export class ReportIntake {
       return;
     }
     this.lastSeq = seq;
-    const job: Job = { seq, receivedAt: this.deps.clock(), done: false, deviceId: r.device_id, msg: undefined };
+    const now = this.deps.clock();
+    const job: Job = { seq, receivedAt: now, done: false, deviceId: r.device_id, msg: undefined };
     this.tracker.receive(job);
     if (seq <= this.deps.lastDurableSeq) {
       this.deps.metrics.reportsDuplicate.inc();
@@ -124,8 +141,8 @@ export class ReportIntake {
       return;
     }
     const tsMs = r.ts_ms;
-    if (typeof tsMs !== 'number' || !Number.isSafeInteger(tsMs)) {
-      this.settle(job, 'invalid_argument', `ts_ms ${tsMs} must be epoch milliseconds`);
+    if (typeof tsMs !== 'number' || !Number.isSafeInteger(tsMs) || tsMs < 1 || tsMs > now + MAX_TS_AHEAD_MS) {
+      this.settle(job, 'invalid_argument', `ts_ms ${tsMs} of seq ${seq} must be epoch milliseconds in 1..now + 24 h`);
       return;
     }
     const attributes = fromWireAttributes(r.attributes);
@@ -207,6 +224,7 @@ export class ReportIntake {
     const now = clock();
     for (const p of covered) metrics.ackLatency.observe((now - p.receivedAt) / 1000);
     metrics.acks.inc();
+    this.rejectedSinceAck = 0;
     this.deps.send({ ack: { up_to_seq: String(upToSeq) } });
     this.deps.acked(upToSeq, this.tracker.inFlight);
   }

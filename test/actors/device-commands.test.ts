@@ -56,13 +56,51 @@ describe('device command lifecycle', () => {
     expect(step.effects?.[1]).toMatchObject({ type: 'publish', topic: 'command.status', data: { commandId: 'c1', status: 'sent' } });
   });
 
-  it('is idempotent by commandId: a second issue returns the first command unchanged', () => {
-    const first = run(onlineDevice(), issue('c1'), 2_000);
-    const second = run(first.state, issue('c1', { params: { on: false } }), 3_000);
+  it('is idempotent by commandId: the same command again returns the first unchanged', () => {
+    const first = run(onlineDevice(), issue('c1', { params: { on: true, level: 3 } }), 2_000);
+    // Params in another order are the same params; a later retry keeps its ttlMs, not its expiry.
+    const second = run(first.state, issue('c1', { params: { level: 3, on: true } }), 3_000);
     expect(second.reply).toEqual(first.reply);
     expect(second.journal).toBe(false);
     expect(second.effects ?? []).toEqual([]);
     expect(second.state).toBe(first.state);
+  });
+
+  it('answers idempotency_conflict, naming what differs, when a commandId is reused for another command', () => {
+    const first = run(onlineDevice(), issue('c1', { params: { on: true, level: 3 } }), 2_000);
+    const cases: [Partial<IssueCommand>, string][] = [
+      [{ name: 'toggle', params: { on: true, level: 3 } }, 'name'],
+      [{ params: { on: false, level: 3 } }, 'params'],
+      [{ params: { on: true } }, 'params'],
+      [{ params: { on: true, level: 3, fade: 1 } }, 'params'],
+      [{ params: { on: true, level: '3' } }, 'params'],
+      [{ params: { on: true, level: 3 }, ttlMs: 20_000 }, 'ttlMs'],
+    ];
+    for (const [over, field] of cases) {
+      const step = run(first.state, issue('c1', over), 3_000);
+      expect(step.reply, JSON.stringify(over)).toMatchObject({ ok: false, error: { code: 'idempotency_conflict', field } });
+      expect(step.journal).toBe(false);
+      expect(step.effects ?? []).toEqual([]);
+      expect(step.state).toBe(first.state);
+    }
+    // The first command is kept as it was, and a retry of it still answers it.
+    expect(valueOf<CommandRecord>(run(first.state, { type: 'command.get', commandId: 'c1' }).reply).params).toEqual({ on: true, level: 3 });
+    expect(run(first.state, issue('c1', { params: { on: true, level: 3 } }), 4_000).reply).toEqual(first.reply);
+  });
+
+  it('keeps a rule command redelivered with its deterministic id idempotent, whatever asks for it again', () => {
+    const fromRule = issue('lamp~r-r1-7', { depth: 2, source: { kind: 'rule', ruleId: 'r1' } });
+    const first = run(onlineDevice(), fromRule, 2_000);
+    expect(valueOf<CommandRecord>(first.reply)).toMatchObject({ status: 'sent', depth: 2, source: { kind: 'rule', ruleId: 'r1' } });
+    const redelivered = run(first.state, fromRule, 2_500);
+    expect(redelivered.reply).toEqual(first.reply);
+    expect(redelivered.journal).toBe(false);
+    // Who asks and at which depth is not part of the request: the same command is the same.
+    const sameFromApp = run(first.state, issue('lamp~r-r1-7'), 3_000);
+    expect(sameFromApp.reply).toEqual(first.reply);
+    // The rule's next firing has the next id: a new command, never a conflict.
+    const next = run(first.state, issue('lamp~r-r1-8', { depth: 2, source: { kind: 'rule', ruleId: 'r1' } }), 3_000);
+    expect(valueOf<CommandRecord>(next.reply).commandId).toBe('lamp~r-r1-8');
   });
 
   it('queues while the hub is offline and sends in issue order on reconnect', () => {

@@ -58,6 +58,41 @@ describe('deviceBehavior', () => {
     expect(patch.journal).toBe(false);
   });
 
+  it('lets a device that was never written leave memory after answering not_found, and keeps every other', () => {
+    const issue = (source: { kind: 'app' } | { kind: 'rule'; ruleId: string }): DeviceMsg => ({
+      type: 'command.issue',
+      commandId: 'c1',
+      name: 'set',
+      params: {},
+      ttlMs: 10_000,
+      depth: 0,
+      source,
+    });
+    const reads: DeviceMsg[] = [
+      { type: 'shadow.get' },
+      { type: 'shadow.setDesired', desired: { on: true } },
+      { type: 'command.get', commandId: 'lamp~c1' },
+      { type: 'command.result', commandId: 'lamp~c1', ok: true },
+      issue({ kind: 'app' }),
+    ];
+    for (const msg of reads) {
+      const step = run(fresh(), msg);
+      expect(errorOf(step.reply).code, msg.type).toBe('not_found');
+      expect(step.passivate, msg.type).toBe(true);
+    }
+    // Not announced, but it holds something: a rule's queued command, or its home's watch.
+    const queued = run(fresh(), issue({ kind: 'rule', ruleId: 'r1' })).state;
+    const watched = run(fresh(), { type: 'device.watch', attributes: ['on'], events: [], values: [] }).state;
+    for (const s of [queued, watched]) {
+      const step = run(s, { type: 'shadow.get' });
+      expect(errorOf(step.reply).code).toBe('not_found');
+      expect(step.passivate).toBeFalsy();
+    }
+    // A known device stays, even when what it is asked for is not found.
+    expect(run(attached(), { type: 'command.get', commandId: 'lamp~c9' }).passivate).toBeFalsy();
+    expect(run(attached(), { type: 'shadow.get' }).passivate).toBeFalsy();
+  });
+
   it('parses homeId and deviceId from its id and starts empty', () => {
     expect(fresh()).toMatchObject({ homeId: 'h1', deviceId: 'lamp', version: 0, lastSeq: 0, online: false, commands: {} });
     expect(() => deviceBehavior.initial('home:h1')).toThrow(/not a device actor id/);
@@ -71,6 +106,70 @@ describe('deviceBehavior', () => {
     const again = run(first.state, msg);
     expect(again.journal).toBe(false);
     expect(again.state).toBe(first.state);
+  });
+
+  describe('seq order of the serving hub', () => {
+    const attach = (hubId: string, hubIncarnation?: number): DeviceMsg => ({
+      type: 'device.attach',
+      hubId,
+      deviceType: 'light',
+      capabilities: ['on', 'brightness'],
+      ...(hubIncarnation === undefined ? {} : { hubIncarnation }),
+    });
+    const ack = (s: DeviceState, seq: number, on: boolean) => valueOf<ReportAck>(run(s, report(seq, { on })).reply);
+    /** Attached to hub1 (incarnation 0) with seqs 1..5 applied. */
+    const served = (): DeviceState => apply(fresh(), [attach('hub1', 0), ...[1, 2, 3, 4, 5].map((n) => report(n, { on: n % 2 === 1 }))]);
+
+    it('restarts when its hub comes back as a new incarnation (removed, registered anew): seq 1 applies again', () => {
+      const s = served();
+      expect(s).toMatchObject({ lastSeq: 5, hubIncarnation: 0 });
+      const step = run(s, attach('hub1', 1));
+      expect(step.journal).toBe(true);
+      expect(step.state).toMatchObject({ hubId: 'hub1', hubIncarnation: 1, lastSeq: 0, recentSeqs: [], version: s.version });
+      expect(step.state.reported).toEqual(s.reported); // only the order restarts, the shadow stays
+      expect(ack(step.state, 1, false)).toEqual({ applied: true, version: s.version + 1 });
+    });
+
+    it('keeps it when the same incarnation attaches again (a plain reconnect): re-sent reports stay duplicates', () => {
+      const s = served();
+      const again = run(s, attach('hub1', 0));
+      expect(again).toMatchObject({ journal: false, state: s });
+      expect(ack(again.state, 5, true)).toEqual({ applied: false, reason: 'duplicate', version: s.version });
+      expect(ack(again.state, 3, true)).toMatchObject({ applied: false });
+    });
+
+    it('restarts when another hub serves it (each hub counts its own seqs), and keeps it when the hub comes back unchanged', () => {
+      const moved = run(served(), attach('hub2', 0));
+      expect(moved.state).toMatchObject({ hubId: 'hub2', hubIncarnation: 0, lastSeq: 0, recentSeqs: [] });
+      const s = run(moved.state, report(2, { on: false })).state;
+      expect(s.lastSeq).toBe(2);
+      expect(run(s, attach('hub2', 0)).state).toBe(s);
+    });
+
+    it('replays an attach of an older release (no incarnation) as it ran: the order is kept, the incarnation only for the same hub', () => {
+      const s = served();
+      const sameHub = run(s, attach('hub1'));
+      expect(sameHub).toMatchObject({ journal: false, state: s });
+      const otherHub = run(s, attach('hub2')).state;
+      expect(otherHub).toMatchObject({ hubId: 'hub2', lastSeq: 5, recentSeqs: [1, 2, 3, 4, 5] });
+      expect(otherHub.hubIncarnation).toBeUndefined(); // hub1's count says nothing of hub2
+    });
+
+    it('for a state from before incarnations were kept, restarts only for a later incarnation of its hub', () => {
+      const { hubIncarnation: _, ...legacy } = served();
+      const same = run(legacy, attach('hub1', 0));
+      expect(same.journal).toBe(true); // records the incarnation once
+      expect(same.state).toMatchObject({ hubIncarnation: 0, lastSeq: 5 });
+      expect(run(legacy, attach('hub1', 3)).state).toMatchObject({ hubIncarnation: 3, lastSeq: 0, recentSeqs: [] });
+    });
+
+    it('refuses an incarnation that is not a non-negative integer', () => {
+      for (const bad of [-1, 1.5, Number.NaN]) {
+        const step = run(served(), attach('hub1', bad));
+        expect(errorOf(step.reply)).toMatchObject({ code: 'invalid_argument', field: 'hubIncarnation' });
+        expect(step.journal).toBe(false);
+      }
+    });
   });
 
   it('ignores a report older than the highest applied seq: latest = highest seq, not last arrived', () => {
@@ -236,5 +335,77 @@ describe('deviceBehavior', () => {
       viaJson = b.state;
     }
     expect(JSON.parse(JSON.stringify(direct))).toEqual(direct);
+  });
+});
+
+describe('deviceBehavior: removal', () => {
+  const busy = (): DeviceState =>
+    apply(attached(), [
+      report(1, { on: true }),
+      { type: 'shadow.setDesired', desired: { brightness: 40 } },
+      { type: 'device.watch', attributes: ['on'], events: [], values: [] },
+    ]);
+
+  it('erases the device and keeps only the removed mark, once', () => {
+    const step = run(busy(), { type: 'device.remove' });
+    expect(step.journal).toBe(true);
+    // Nothing left to serve: the actor leaves memory once the mark is written.
+    expect(step.passivate).toBe(true);
+    expect(step.state).toEqual({ ...fresh(), removed: true });
+    expect(deviceBehavior.nextWakeAt?.(step.state)).toBeUndefined();
+    const again = run(step.state, { type: 'device.remove' });
+    expect(again.journal).toBe(false);
+    expect(again.state).toBe(step.state);
+  });
+
+  it('refuses a late report, batch, read or command instead of bringing the device back', () => {
+    const removed = run(busy(), { type: 'device.remove' }).state;
+    const late: DeviceMsg[] = [
+      report(2, { on: false }),
+      { type: 'report.batch', items: [{ seq: 3, tsMs: 1, attributes: { on: true } }] },
+      { type: 'shadow.get' },
+      { type: 'shadow.setDesired', desired: { on: true } },
+      {
+        type: 'command.issue',
+        commandId: 'lamp~r-1',
+        name: 'on',
+        params: {},
+        ttlMs: 1_000,
+        depth: 1,
+        source: { kind: 'rule', ruleId: 'r' },
+      },
+      { type: 'command.result', commandId: 'lamp~x', ok: true },
+    ];
+    for (const msg of late) {
+      const step = run(removed, msg);
+      expect(errorOf(step.reply).code, msg.type).toBe('not_found');
+      expect(step.state).toBe(removed);
+      expect(step.journal).toBeFalsy();
+      // A read of a removed device keeps no actor resident.
+      expect(step.passivate, msg.type).toBe(true);
+    }
+    for (const msg of [
+      { type: 'hub.connection', online: true, hubId: 'hub1' },
+      { type: 'device.watch', attributes: ['on'], events: [], values: [] },
+    ] as DeviceMsg[]) {
+      const step = run(removed, msg);
+      expect(step.reply).toEqual({ ok: true, value: null });
+      expect(step.state).toBe(removed);
+      expect(step.passivate, msg.type).toBe(true);
+    }
+  });
+
+  it('starts afresh when a hub attaches it again (a home created anew), and keeps the mark on a bad attach', () => {
+    const removed = run(busy(), { type: 'device.remove' }).state;
+    const bad = run(removed, { type: 'device.attach', hubId: '', deviceType: 'light', capabilities: [] });
+    expect(bad.reply).toMatchObject({ ok: false });
+    expect(bad.state).toBe(removed);
+    const step = run(removed, { type: 'device.attach', hubId: 'hub9', deviceType: 'plug', capabilities: ['on'] });
+    expect(step.journal).toBe(true);
+    expect(step.state).toEqual({ ...fresh(), hubId: 'hub9', type: 'plug', capabilities: ['on'] });
+    const shadow = valueOf<Shadow>(run(step.state, { type: 'shadow.get' }).reply);
+    expect(shadow).toMatchObject({ version: 0, reported: {}, desired: {} });
+    // Its hub's seqs start over too.
+    expect(valueOf<ReportAck>(run(step.state, report(1, { on: true })).reply)).toEqual({ applied: true, version: 1 });
   });
 });

@@ -107,6 +107,18 @@ describe('home: settings and hubs', () => {
     });
   });
 
+  it('lets a home that was never written leave memory after answering not_found, and keeps every other', () => {
+    const s0 = homeBehavior.initial('home:h1');
+    const unknown = send(s0, { type: 'home.get' });
+    expect(errorOf(unknown).code).toBe('not_found');
+    expect(unknown.passivate).toBe(true);
+    expect(send(s0, { type: 'rules.list' }).passivate).toBe(true);
+    // Not created, but a device told it of itself: that is state to keep.
+    const told = send(s0, { type: 'device.attached', deviceId: 'd1', deviceType: 'light', hubId: 'hub1' }).state;
+    expect(send(told, { type: 'home.get' }).passivate).toBeFalsy();
+    expect(send(setup(), { type: 'home.get' }).passivate).toBeFalsy();
+  });
+
   it('validates name and time zone, naming the field', () => {
     const s0 = homeBehavior.initial('home:h1');
     expect(errorOf(send(s0, { type: 'home.upsert', name: '', timezone: 'UTC' })).field).toBe('name');
@@ -219,7 +231,7 @@ describe('home: rules firing', () => {
     expect(tells(send(put(setup('America/New_York'), motionRule), motion()).effects)).toHaveLength(0); // 17:30 there
   });
 
-  it('expands a scene action into one command per scene action and logs a missing scene as skipped', () => {
+  it('expands a scene action into one command per scene action and logs a missing scene of a rule stored before references were checked as skipped', () => {
     let s = send(setup(), {
       type: 'scenes.put',
       scene: {
@@ -235,11 +247,11 @@ describe('home: rules firing', () => {
       id: 'movie-btn',
       name: 'Movie button',
       when: [{ type: 'event', device: 'button1', event: 'double' }],
-      then: [
-        { type: 'scene', scene: 'movie' },
-        { type: 'scene', scene: 'gone' },
-      ],
+      then: [{ type: 'scene', scene: 'movie' }],
     });
+    // Written today, a rule naming a missing scene is refused; one stored before that check runs.
+    const rule = s.rules['movie-btn']!;
+    s = { ...s, rules: { ...s.rules, [rule.id]: { ...rule, then: [...rule.then, { type: 'scene', scene: 'gone' }] } } };
     const step = send(s, change('button1', {}, { event: 'double' }));
     expect(tells(step.effects).map((t) => [t.to, t.msg.commandId, t.msg.name, t.msg.ttlMs])).toEqual([
       ['device:h1:curtain1', 'curtain1~r-movie-btn-1', 'close', 30_000],
@@ -436,6 +448,44 @@ describe('home: rules and scenes API', () => {
     expect(broke.journal).toBe(false);
     expect(errorOf(send(s, { type: 'scenes.activate', sceneId: 'nope' })).code).toBe('not_found');
   });
+
+  const movie = { id: 'movie', name: 'Movie', actions: [{ device: 'light1', name: 'set', params: { on: false } }] };
+  const movieButton = {
+    id: 'movie-btn',
+    name: 'Movie button',
+    when: [{ type: 'event', device: 'button1', event: 'double' }],
+    then: [
+      { type: 'notify', message: 'movie time' },
+      { type: 'scene', scene: 'movie' },
+    ],
+  };
+
+  it('refuses a rule naming a scene the home does not have, naming the action field', () => {
+    const s = setup();
+    const missing = send(s, { type: 'rules.put', rule: movieButton });
+    expect(errorOf(missing)).toMatchObject({ code: 'invalid_argument', field: 'then[1].scene', message: expect.stringContaining('movie') });
+    expect(missing.journal).toBe(false);
+    // Inherited names are not scenes.
+    const inherited = send(s, { type: 'rules.put', rule: { ...movieButton, then: [{ type: 'scene', scene: 'toString' }] } });
+    expect(errorOf(inherited).field).toBe('then[0].scene');
+    const withScene = send(s, { type: 'scenes.put', scene: movie }).state;
+    expect(okValue('rules.put', send(withScene, { type: 'rules.put', rule: movieButton })).created).toBe(true);
+  });
+
+  it('refuses to delete a scene that rules use, naming them, and deletes it once none does', () => {
+    let s = send(setup(), { type: 'scenes.put', scene: movie }).state;
+    s = put(s, movieButton);
+    s = put(s, { ...movieButton, id: 'a-movie-btn' });
+    const refused = send(s, { type: 'scenes.delete', sceneId: 'movie' });
+    expect(errorOf(refused)).toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('a-movie-btn, movie-btn') });
+    expect(refused.journal).toBe(false);
+    expect(Object.keys(refused.state.scenes)).toEqual(['movie']);
+    s = send(s, { type: 'rules.delete', ruleId: 'movie-btn' }).state;
+    s = put(s, { ...movieButton, id: 'a-movie-btn', then: [{ type: 'notify', message: 'no scene' }] });
+    const deleted = send(s, { type: 'scenes.delete', sceneId: 'movie' });
+    expect(okValue('scenes.delete', deleted)).toEqual({ sceneId: 'movie' });
+    expect(deleted.state.scenes).toEqual({});
+  });
 });
 
 describe('home: decision log', () => {
@@ -587,5 +637,178 @@ describe('home: device pages', () => {
       expect(errorOf(send(s, { type: 'home.devices', cursor })).field).toBe('cursor');
     }
     expect(errorOf(send(homeBehavior.initial('home:h1'), { type: 'home.devices' })).code).toBe('not_found');
+  });
+});
+
+describe('home: hub secrets, hub removal and deletion', () => {
+  const withHubs = (): HomeState => {
+    let s = setup();
+    s = send(s, { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'old-1' }, 5).state;
+    s = send(s, { type: 'home.registerHub', hubId: 'hub-2', secretHash: 'old-2' }, 6).state;
+    s = send(s, { type: 'device.attached', deviceId: 'd1', deviceType: 'light', hubId: 'hub-1' }).state;
+    s = send(s, { type: 'device.attached', deviceId: 'd2', deviceType: 'plug', hubId: 'hub-2' }).state;
+    return put(s, {
+      id: 'r1',
+      name: 'Night light',
+      when: [{ type: 'attribute', device: 'd1', attribute: 'on', to: true }],
+      then: [{ type: 'notify', message: 'on' }],
+    });
+  };
+
+  it('records a rotated secret and answers the one it replaces', () => {
+    const step = send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: 'new-1' }, 9);
+    expect(okValue('home.rotateHubSecret', step)).toEqual({ hubId: 'hub-1', previousSecretHash: 'old-1' });
+    expect(step.journal).toBe(true);
+    expect(okValue('home.hubs', send(step.state, { type: 'home.hubs' }))[0]).toEqual({
+      hubId: 'hub-1',
+      secretHash: 'new-1',
+      createdAt: 5,
+      rotatedAt: 9,
+    });
+    expect(errorOf(send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-9', secretHash: 'x' })).code).toBe('not_found');
+    expect(errorOf(send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub/1', secretHash: 'x' })).field).toBe('hubId');
+    expect(errorOf(send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: '' })).field).toBe('secretHash');
+  });
+
+  it('tells the hub actor of a registered hub to start afresh (hub.registered)', () => {
+    const step = send(setup(), { type: 'home.registerHub', hubId: 'hub-1', secretHash: 'old-1' }, 5);
+    expect(step.effects).toEqual([{ type: 'tell', to: 'hub:h1:hub-1', msg: { type: 'hub.registered' } }]);
+  });
+
+  it('tells the hub actor which secret stays and until when the others work, for a caller that names no retired secrets', () => {
+    const digest = 'ab'.repeat(32);
+    const step = send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: digest, previousValidUntil: 70_000 }, 9);
+    expect(step.effects).toEqual([
+      {
+        type: 'tell',
+        to: 'hub:h1:hub-1',
+        msg: { type: 'hub.secretRotated', keep: [`hc_${'ab'.repeat(12)}`], othersValidUntil: 70_000 },
+      },
+    ]);
+    // Without previousValidUntil (a caller that does not say) the hub actor is not told.
+    expect(send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: digest }, 9).effects ?? []).toEqual([]);
+    for (const bad of [-1, 1.5, '70000', Number.MAX_SAFE_INTEGER + 1]) {
+      const refused = send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: digest, previousValidUntil: bad });
+      expect(errorOf(refused).field).toBe('previousValidUntil');
+    }
+  });
+
+  it('tells the hub actor the secrets the rotation retires (retire), and refuses an invalid list', () => {
+    const retire = ['hc_a', 'hc_b'];
+    const step = send(
+      withHubs(),
+      { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: 'new-1', previousValidUntil: 70_000, retire },
+      9,
+    );
+    expect(okValue('home.rotateHubSecret', step)).toEqual({ hubId: 'hub-1', previousSecretHash: 'old-1' });
+    expect(step.effects).toEqual([{ type: 'tell', to: 'hub:h1:hub-1', msg: { type: 'hub.secretRotated', retire, until: 70_000 } }]);
+    // A rotation of a hub that had no secret left retires none: the hub actor is told all the same.
+    const none = send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: 'new-1', previousValidUntil: 1, retire: [] });
+    expect(none.effects).toEqual([{ type: 'tell', to: 'hub:h1:hub-1', msg: { type: 'hub.secretRotated', retire: [], until: 1 } }]);
+    for (const [bad, field] of [
+      ['hc_a', 'retire'],
+      [[''], 'retire[0]'],
+      [[7], 'retire[0]'],
+      [Array.from({ length: 1001 }, (_, i) => `hc_${i}`), 'retire'],
+    ] as const) {
+      const refused = send(withHubs(), {
+        type: 'home.rotateHubSecret',
+        hubId: 'hub-1',
+        secretHash: 'new-1',
+        previousValidUntil: 1,
+        retire: bad,
+      });
+      expect(errorOf(refused).field).toBe(field);
+      expect(refused.journal).toBe(false);
+    }
+    const noEnd = send(withHubs(), { type: 'home.rotateHubSecret', hubId: 'hub-1', secretHash: 'new-1', retire });
+    expect(errorOf(noEnd).field).toBe('previousValidUntil');
+  });
+
+  it('removes a hub and tells its actor, keeping the devices it served', () => {
+    const step = send(withHubs(), { type: 'home.removeHub', hubId: 'hub-1' });
+    expect(okValue('home.removeHub', step)).toEqual({ hubId: 'hub-1', secretHash: 'old-1' });
+    expect(step.effects).toEqual([{ type: 'tell', to: 'hub:h1:hub-1', msg: { type: 'hub.remove' } }]);
+    const home = okValue('home.get', send(step.state, { type: 'home.get' }));
+    expect(home.hubs).toEqual(['hub-2']);
+    expect(home.devices.map((d) => d.deviceId)).toEqual(['d1', 'd2']);
+    expect(errorOf(send(step.state, { type: 'home.removeHub', hubId: 'hub-1' })).code).toBe('not_found');
+  });
+
+  it('deletes a home: tells every device and hub to remove itself, erases its state, answers its hubs', () => {
+    const step = send(withHubs(), { type: 'home.delete' });
+    expect(okValue('home.delete', step)).toEqual({
+      homeId: 'h1',
+      hubs: [
+        { hubId: 'hub-1', secretHash: 'old-1', createdAt: 5 },
+        { hubId: 'hub-2', secretHash: 'old-2', createdAt: 6 },
+      ],
+    });
+    expect(step.journal).toBe(true);
+    expect(step.effects).toEqual([
+      { type: 'tell', to: 'device:h1:d1', msg: { type: 'device.remove' } },
+      { type: 'tell', to: 'device:h1:d2', msg: { type: 'device.remove' } },
+      { type: 'tell', to: 'hub:h1:hub-1', msg: { type: 'hub.remove' } },
+      { type: 'tell', to: 'hub:h1:hub-2', msg: { type: 'hub.remove' } },
+    ]);
+    expect(step.state).toEqual({ ...homeBehavior.initial('home:h1'), deleted: true });
+    for (const msg of [{ type: 'home.get' }, { type: 'rules.list' }, { type: 'home.delete' }] as HomeMsg[]) {
+      expect(errorOf(send(step.state, msg)).code).toBe('not_found');
+    }
+    expect(errorOf(send(homeBehavior.initial('home:h1'), { type: 'home.delete' })).code).toBe('not_found');
+  });
+
+  it('refuses what devices still tell a deleted home, so nothing comes back', () => {
+    const deleted = send(withHubs(), { type: 'home.delete' }).state;
+    const late: HomeMsg[] = [
+      { type: 'device.attached', deviceId: 'd1', deviceType: 'light', hubId: 'hub-1' },
+      change('d1', { on: true }),
+      { type: 'device.changes', changes: [change('d1', { on: true })] },
+      { type: 'device.values', deviceId: 'd1', attributes: { on: true } },
+    ];
+    for (const msg of late) {
+      const step = send(deleted, msg);
+      expect(errorOf(step).code, msg.type).toBe('not_found');
+      expect(step.state).toBe(deleted);
+      expect(step.journal).toBeFalsy();
+      expect(step.effects ?? []).toEqual([]);
+    }
+    // A home never created still learns of devices (a hub may say hello before the home is written).
+    expect(okValue('device.attached', send(homeBehavior.initial('home:h1'), late[0]!))).toEqual({ deviceId: 'd1' });
+  });
+
+  it('never repeats a command id across deletion: the re-created home goes on from the command seq of the deleted one', () => {
+    const rule = {
+      id: 'r2',
+      name: 'Lamp on press',
+      when: [{ type: 'event', device: 'button1', event: 'press' }],
+      then: [{ type: 'command', device: 'lamp9', name: 'set', params: { on: true } }],
+    };
+    const commandIds = (s: HomeState) =>
+      tells(send(s, change('button1', {}, { event: 'press' })).effects)
+        .filter((t) => t.msg.type === 'command.issue')
+        .map((t) => t.msg.commandId);
+    const before = put(withHubs(), rule);
+    expect(commandIds(before)).toEqual(['lamp9~r-r2-1']);
+    const fired = send(before, change('button1', {}, { event: 'press' })).state;
+    // lamp9 was never attached: the delete does not tell it to remove itself, so it keeps lamp9~r-r2-1.
+    const deleted = send(fired, { type: 'home.delete' });
+    expect(tells(deleted.effects).map((t) => t.to)).not.toContain('device:h1:lamp9');
+    expect(deleted.state.nextCommandSeq).toBe(2);
+    const again = put(send(deleted.state, { type: 'home.upsert', name: 'Flat again' }).state, rule);
+    expect(commandIds(again)).toEqual(['lamp9~r-r2-2']);
+  });
+
+  it('creates a deleted home anew from nothing on upsert', () => {
+    const deleted = send(withHubs(), { type: 'home.delete' }).state;
+    const step = send(deleted, { type: 'home.upsert', name: 'New flat', timezone: 'UTC' });
+    expect(okValue('home.upsert', step)).toMatchObject({ created: true, home: { name: 'New flat', devices: [], hubs: [], ruleCount: 0 } });
+    expect(step.state.deleted).toBeUndefined();
+    // Devices of the new home are learned again.
+    expect(
+      okValue('device.attached', send(step.state, { type: 'device.attached', deviceId: 'd1', deviceType: 'light', hubId: 'hub-3' })),
+    ).toEqual({
+      deviceId: 'd1',
+    });
   });
 });

@@ -4,7 +4,21 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RingDoc, RingNode, ShardTable } from '../../cluster/cluster-types.ts';
-import { buildShardTable, controlPoints, planMoves, POINTS_PER_WEIGHT, RING_RANGE } from '../../cluster/hash-ring.ts';
+import {
+  buildShardTable,
+  controlPoints,
+  isValidWeight,
+  MAX_POINTS_PER_NODE,
+  MAX_RING_POINTS,
+  MAX_STORED_WEIGHT,
+  MAX_WEIGHT,
+  planMoves,
+  pointCount,
+  POINTS_PER_WEIGHT,
+  RING_RANGE,
+  ringPoints,
+  weightProblem,
+} from '../../cluster/hash-ring.ts';
 import { mulberry32, randomInt, shuffle } from '../support/prng.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -54,8 +68,47 @@ describe('controlPoints', () => {
 
   it('rejects a weight that is not a finite number > 0', () => {
     for (const weight of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => controlPoints('node-a', weight)).toThrow(/weight must be a finite number > 0/);
+      expect(() => controlPoints('node-a', weight)).toThrow(/node node-a: weight must be a positive finite number/);
     }
+  });
+
+  it('computes a stored weight above MAX_WEIGHT (from an older ring) up to MAX_STORED_WEIGHT, and refuses more before computing', () => {
+    expect(controlPoints('node-a', MAX_WEIGHT).length).toBeLessThanOrEqual(MAX_POINTS_PER_NODE);
+    expect(controlPoints('node-a', MAX_WEIGHT).length).toBeGreaterThan(MAX_POINTS_PER_NODE - 50);
+    // Not clamped: a weight of 20 keeps its own points, a superset of those of weight 16.
+    const twenty = controlPoints('node-a', 20);
+    expect(twenty.length).toBeGreaterThan(20 * POINTS_PER_WEIGHT - 50);
+    expect(twenty.slice(0, 100)).toEqual(controlPoints('node-a', MAX_WEIGHT).slice(0, 100));
+    // 65 536 draws in a ring of ~1e6 positions repeat a few percent of the time.
+    expect(controlPoints('node-a', MAX_STORED_WEIGHT).length).toBeGreaterThan(0.95 * MAX_STORED_WEIGHT * POINTS_PER_WEIGHT);
+    // 1e308 once meant ~2.6e310 iterations on the event loop: refused before the first one.
+    for (const weight of [MAX_STORED_WEIGHT + 1e-9, 20_000, 1e308]) {
+      expect(() => controlPoints('node-a', weight)).toThrow(`node node-a: weight must be at most ${MAX_STORED_WEIGHT}, got ${weight}`);
+    }
+  });
+
+  it('has one weight check: isValidWeight and weightProblem accept exactly the finite numbers in (0, max]', () => {
+    for (const w of [1e-9, 0.5, 1, MAX_WEIGHT]) {
+      expect(isValidWeight(w)).toBe(true);
+      expect(weightProblem(w)).toBeUndefined();
+    }
+    for (const w of [0, -1, MAX_WEIGHT + 1e-9, 1e308, Number.NaN, Number.POSITIVE_INFINITY, '2', null, undefined])
+      expect(isValidWeight(w)).toBe(false);
+    expect(weightProblem(20)).toBe(`must be at most ${MAX_WEIGHT}, got 20`);
+    expect(weightProblem(20, MAX_STORED_WEIGHT)).toBeUndefined();
+    expect(weightProblem(-1, MAX_STORED_WEIGHT)).toBe('must be a positive finite number, got -1');
+    // A JSON value without a string form is described, not stringified (found by the HTTP fuzzer: a 500).
+    expect(weightProblem({ toString: false })).toBe('must be a positive finite number, got an object');
+    expect(weightProblem([[{ toString: false }]])).toBe('must be a positive finite number, got an array');
+    expect(weightProblem('2')).toBe('must be a positive finite number, got "2"');
+  });
+
+  it('counts the control points of a ring by its active nodes (what building its table costs)', () => {
+    expect(pointCount(1)).toBe(POINTS_PER_WEIGHT);
+    expect(pointCount(1e-9)).toBe(1); // every node gets a point, however light
+    const nodes: RingNode[] = [active('a', 2), active('b', 1e-9), { id: 'c', weight: 16, state: 'draining' }];
+    expect(ringPoints(nodes)).toBe(2 * POINTS_PER_WEIGHT + 1);
+    expect(MAX_RING_POINTS / POINTS_PER_WEIGHT).toBe(256);
   });
 });
 
@@ -229,6 +282,7 @@ describe('buildShardTable', () => {
       /node-a is listed twice/,
     );
     expect(() => buildShardTable(doc([active('node-a'), active('node-b', 0)]))).toThrow(/node-b: weight must be/);
+    expect(() => buildShardTable(doc([active('node-a'), active('node-b', 1e308)]))).toThrow(/node-b: weight must be at most/);
     expect(() => buildShardTable({ epoch: 1, shardCount: 0, nodes: [active('node-a')] })).toThrow(/shardCount must be a positive integer/);
   });
 });

@@ -1,6 +1,8 @@
 /** NodeDelivery: one handler per channel, payloads for this node handled in place, others handed to the transport. */
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { NodeDelivery } from '../../cluster/node-delivery.ts';
+import { LogThrottle } from '../../cluster/peer-message-guard.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runtimeError } from '../../runtime/result.ts';
 
@@ -57,5 +59,17 @@ describe('NodeDelivery', () => {
     expect(nodes.receive('c', 1, 'n2')).toBe('no_handler');
     nodes.onDelivery('c', () => false);
     expect(nodes.receive('c', 1, 'n2')).toBe('refused');
+  });
+
+  it('logs deliveries on unknown channels sparingly, with the peer-chosen channel name cut short', () => {
+    const lines: { channel: string; suppressed: number }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { channel: string; suppressed: number }) },
+    );
+    const nodes = new NodeDelivery('n1', () => runtimeError('unavailable', 'unused'), logger, new LogThrottle(3, 1_000, () => 0));
+    for (let i = 0; i < 50; i++) expect(nodes.receive(`${'x'.repeat(10_000)}${i}`, {}, 'n2')).toBe('no_handler');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line.channel).toBe('x'.repeat(100));
   });
 });

@@ -1,16 +1,21 @@
 /** The peer transport over real gRPC on loopback: PeerServers on port 0 with fake handlers, PeerClients and the pool. */
-import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PeerClient } from '../../cluster/peer-client.ts';
 import { PeerPool } from '../../cluster/peer-pool.ts';
 import { PeerServer, type PeerHandler } from '../../cluster/peer-server.ts';
+import { signPeerStream, type PeerAuthConfig } from '../../cluster/peer-auth.ts';
 import { exchangeMethod, type WirePeerBatch, type WireReply } from '../../cluster/peer-wire.ts';
 import { httpStatusOf } from '../../edge-api/error-codes.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { ok, runtimeError, type Result } from '../../runtime/result.ts';
 
 const HOST = '127.0.0.1';
+/** Every server and client of this file shares the cluster secret (authentication itself: peer-auth.test.ts). */
+const AUTH: PeerAuthConfig = { cluster: 'peer-transport', secret: 'peer-transport-test-secret-0123456789abcdef' };
+/** The fake handlers take any message (the guard itself: peer-auth.test.ts). */
+const ACCEPT_ALL = (): undefined => undefined;
 
 interface Recorded {
   readonly tells: { actorId: string; msg: unknown; durable: boolean; hops: number; epoch: number }[];
@@ -56,7 +61,15 @@ async function startServer(
   shutdownGraceMs = 1_000,
 ): Promise<{ server: PeerServer; port: number; registry: Registry }> {
   const registry = new Registry();
-  const server = new PeerServer({ nodeId, handler, logger: silentLogger, registry, shutdownGraceMs });
+  const server = new PeerServer({
+    nodeId,
+    handler,
+    auth: AUTH,
+    acceptsMessage: ACCEPT_ALL,
+    logger: silentLogger,
+    registry,
+    shutdownGraceMs,
+  });
   return { server, port: await server.listen(HOST, port), registry };
 }
 
@@ -76,6 +89,13 @@ const batches = (registry: Registry, role: string, direction: string) =>
 const batchItems = (registry: Registry, role: string, direction: string) =>
   sampleSum(registry, 'iot_peer_batch_items', { role, direction }, 'iot_peer_batch_items_sum');
 
+/** Stream metadata a member of the cluster sends on a stream to `target`. */
+function signed(nodeId: string, target: string): Metadata {
+  const md = new Metadata();
+  signPeerStream(md, AUTH.secret!, AUTH.cluster, nodeId, target);
+  return md;
+}
+
 const echoed = (r: Result<unknown>) => {
   if (!r.ok) throw new Error(`expected ok, got ${r.error.code}: ${r.error.message}`);
   return r.value as { actorId: string; msg: unknown; timeoutMs: number; hops: number; epoch: number };
@@ -94,7 +114,7 @@ describe('PeerServer and PeerClient', () => {
     b = await startServer('node-b', fakeB.handler);
     c = await startServer('node-c', fakeC.handler);
     addresses.set('node-b', `${HOST}:${b.port}`).set('node-c', `${HOST}:${c.port}`);
-    pool = new PeerPool((id) => addresses.get(id), { nodeId: 'node-a', logger: silentLogger, registry: clientRegistry });
+    pool = new PeerPool((id) => addresses.get(id), { nodeId: 'node-a', auth: AUTH, logger: silentLogger, registry: clientRegistry });
   });
 
   afterAll(async () => {
@@ -204,6 +224,7 @@ describe('PeerServer and PeerClient', () => {
       m.path,
       m.requestSerialize,
       m.responseDeserialize,
+      signed('raw-peer', 'node-b'),
     );
     const replies: WireReply[] = [];
     call.on('data', (batch: WirePeerBatch) => replies.push(...batch.items.map((i) => i.reply!)));
@@ -248,6 +269,7 @@ describe('PeerServer and PeerClient', () => {
     const client = new PeerClient(`${HOST}:${b.port}`, {
       nodeId: 'node-a',
       peerId: 'node-b',
+      auth: AUTH,
       logger: silentLogger,
       registry,
       limits: { maxMessageBytes: 4_096 },
@@ -275,6 +297,8 @@ describe('PeerServer and PeerClient', () => {
     const server = new PeerServer({
       nodeId: 'node-big',
       handler: fake.handler,
+      auth: AUTH,
+      acceptsMessage: ACCEPT_ALL,
       logger: silentLogger,
       registry: new Registry(),
       limits: { maxMessageBytes: 4_096 },
@@ -284,6 +308,7 @@ describe('PeerServer and PeerClient', () => {
     const client = new PeerClient(`${HOST}:${port}`, {
       nodeId: 'node-a',
       peerId: 'node-big',
+      auth: AUTH,
       logger: silentLogger,
       registry: new Registry(),
     });
@@ -308,7 +333,7 @@ describe('PeerClient across peer restarts', () => {
     // A short grace: the `slow` ask below never answers, so the server is forced down.
     let s = await startServer('node-r', fake.handler, 0, 100);
     const port = s.port;
-    const client = new PeerClient(`${HOST}:${port}`, { nodeId: 'node-a', peerId: 'node-r', logger: silentLogger, registry });
+    const client = new PeerClient(`${HOST}:${port}`, { nodeId: 'node-a', peerId: 'node-r', auth: AUTH, logger: silentLogger, registry });
     try {
       expect(echoed(await client.ask('home:h1', 1, 1_000, 0, 1)).msg).toBe(1);
       const inFlight = client.ask('slow', {}, 20_000, 0, 1);
@@ -336,6 +361,7 @@ describe('PeerClient across peer restarts', () => {
     const client = new PeerClient(`${HOST}:${port}`, {
       nodeId: 'node-a',
       peerId: 'node-x',
+      auth: AUTH,
       logger: silentLogger,
       registry,
       breaker: { failureThreshold: 5, openMs: 300 },
@@ -382,10 +408,12 @@ describe('PeerClient across peer restarts', () => {
   it('opens the breaker on consecutive timeouts and lets one probe through when half-open', async () => {
     const fake = fakeHandler();
     const s = await startServer('node-t', fake.handler);
-    let now = 1_000_000;
+    // Wall-clock based: the client also writes this time into its stream proof, which the server checks against its own clock.
+    let now = Date.now();
     const client = new PeerClient(`${HOST}:${s.port}`, {
       nodeId: 'node-a',
       peerId: 'node-t',
+      auth: AUTH,
       logger: silentLogger,
       registry,
       breaker: { failureThreshold: 3, openMs: 1_000 },

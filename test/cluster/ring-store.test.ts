@@ -1,7 +1,9 @@
 /** The ring document on a real Redis: create once, compare-and-set, watch by pub/sub and polling; and ring change validation. */
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RingDoc, RingNode } from '../../cluster/cluster-types.ts';
-import { applyChange, RingChangeError, RingStore, type RingChange } from '../../cluster/ring-store.ts';
+import { MAX_RING_NODES, MAX_RING_POINTS, MAX_STORED_WEIGHT, MAX_WEIGHT, POINTS_PER_WEIGHT } from '../../cluster/hash-ring.ts';
+import { applyChange, decodeRing, RingChangeError, RingStore, type RingChange } from '../../cluster/ring-store.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient, type RedisClient } from '../../runtime/redis/redis-connection.ts';
@@ -109,8 +111,27 @@ describe('RingStore', () => {
     await store.create({ shardCount: 8, nodes: [node('a')] });
     await expect(store.compareAndSet(1, { nodes: [node('a'), node('a')] })).rejects.toThrow(RingChangeError);
     await expect(store.compareAndSet(1, { nodes: [node('a', 0)] })).rejects.toThrow(/positive finite/);
+    // A write keeps weights up to MAX_STORED_WEIGHT (applyChange holds new ones to MAX_WEIGHT); a new ring is strict.
+    await expect(store.compareAndSet(1, { nodes: [node('a', MAX_STORED_WEIGHT * 2)] })).rejects.toThrow(`at most ${MAX_STORED_WEIGHT}`);
+    await expect(store.create({ shardCount: 8, nodes: [node('b', 1e308)] })).rejects.toThrow(RingChangeError);
+    await expect(store.create({ shardCount: 8, nodes: [node('b', MAX_WEIGHT + 1)] })).rejects.toThrow(`at most ${MAX_WEIGHT}`);
     await expect(store.create({ shardCount: 0, nodes: [] })).rejects.toThrow(/shardCount/);
     expect((await store.read())?.epoch).toBe(1);
+  });
+
+  it('reads a ring stored with a weight above MAX_WEIGHT, warning once naming the node to reweight', async () => {
+    const { keys } = fresh();
+    const lines: { level: number; msg: string; nodeId?: string }[] = [];
+    const store = new RingStore(client, keys, pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) }));
+    await writeDirectly(keys, { epoch: 4, shardCount: 8, nodes: [node('a', 20), node('b')] });
+    expect(await store.read()).toEqual({ epoch: 4, shardCount: 8, nodes: [node('a', 20), node('b')] });
+    await store.read();
+    const warns = lines.filter((l) => l.level === 40);
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatchObject({ nodeId: 'a', msg: expect.stringContaining('reweight it to at most 16') });
+    // A write after a change keeps it too (strict on what the change sets, lenient on the rest).
+    const r = await store.compareAndSet(4, applyChange({ nodes: [node('a', 20), node('b')] }, { add: [{ id: 'c' }] }));
+    expect(r.ok && r.doc.nodes).toEqual([node('a', 20), node('b'), node('c')]);
   });
 
   it('announces each new epoch on the ring channel', async () => {
@@ -168,7 +189,7 @@ describe('RingStore', () => {
       const stop = store.watch((d) => seen.push(d.epoch), 5);
       const reads = vi.spyOn(store, 'read');
       for (let i = 0; i < 30; i++) {
-        const r = await store.compareAndSet(doc.epoch, { nodes: [node('a', i + 1)] });
+        const r = await store.compareAndSet(doc.epoch, { nodes: [node('a', 1 + i / 10)] }); // weights stay <= MAX_WEIGHT
         if (!r.ok) throw new Error('CAS refused');
         doc = r.doc;
       }
@@ -275,8 +296,10 @@ describe('applyChange', () => {
     ['a zero weight', { weights: { a: 0 } }, /weight of node a must be a positive finite number, got 0/],
     ['a negative weight', { add: [{ id: 'd', weight: -1 }] }, /weight of node d must be a positive finite number, got -1/],
     ['a NaN weight', { weights: { a: NaN } }, /got NaN/],
+    ['a weight above MAX_WEIGHT', { weights: { a: MAX_WEIGHT + 0.5 } }, /weight of node a must be at most 16, got 16.5/],
+    ['adding a node of weight 1e308', { add: [{ id: 'd', weight: 1e308 }] }, /weight of node d must be at most 16, got 1e\+308/],
     ['an infinite weight', { weights: { a: Infinity } }, /got Infinity/],
-    ['a weight that is a string', { weights: { a: '2' as unknown as number } }, /got 2/],
+    ['a weight that is a string', { weights: { a: '2' as unknown as number } }, /got "2"/],
     ['removing the last active nodes', { remove: ['a', 'b'] }, /no active node/],
     ['draining the last active nodes', { drain: ['a', 'b'] }, /no active node/],
     ['a change that changes nothing', { drain: ['c'] }, /leaves the ring as it is/],
@@ -288,6 +311,67 @@ describe('applyChange', () => {
       expect(() => applyChange(ring, change)).toThrow(message);
     });
   }
+
+  it('accepts a weight of exactly MAX_WEIGHT', () => {
+    expect(applyChange(ring, { weights: { a: MAX_WEIGHT } }).nodes[0]).toEqual(node('a', MAX_WEIGHT));
+  });
+
+  it('reads a stored ring with a weight above MAX_WEIGHT (written before it existed) as it is, not clamped', () => {
+    const stored = JSON.stringify({ epoch: 3, shardCount: 8, nodes: [node('a'), node('b', 20)] });
+    expect(decodeRing(stored, 'iot:ring')).toEqual({ epoch: 3, shardCount: 8, nodes: [node('a'), node('b', 20)] });
+  });
+
+  it('refuses a stored ring with a weight above MAX_STORED_WEIGHT (too costly to compute), naming the key', () => {
+    const stored = JSON.stringify({ epoch: 3, shardCount: 8, nodes: [node('a'), node('b', 20_000)] });
+    expect(() => decodeRing(stored, 'iot:ring')).toThrow(
+      `iot:ring does not hold a valid ring document: weight of node b must be at most ${MAX_STORED_WEIGHT}, got 20000`,
+    );
+  });
+
+  describe('a ring stored with a weight above MAX_WEIGHT', () => {
+    const old = { nodes: [node('a', 20), node('b', 2)] };
+    it('keeps that weight through a change that does not name the node', () => {
+      expect(applyChange(old, { add: [{ id: 'c' }] }).nodes).toEqual([node('a', 20), node('b', 2), node('c')]);
+    });
+    it('can be reweighted down to MAX_WEIGHT, but no change sets a weight above it', () => {
+      expect(applyChange(old, { weights: { a: MAX_WEIGHT } }).nodes[0]).toEqual(node('a', MAX_WEIGHT));
+      expect(() => applyChange(old, { weights: { a: 19 } })).toThrow(`weight of node a must be at most ${MAX_WEIGHT}, got 19`);
+    });
+  });
+
+  describe('the size of the ring', () => {
+    const many = (n: number, weight: number, from = 0): { id: string; weight: number }[] =>
+      Array.from({ length: n }, (_, i) => ({ id: `m${from + i}`, weight }));
+
+    it(`refuses a change that gives the active nodes more than ${MAX_RING_POINTS} control points (weights adding up past 256)`, () => {
+      // 2 300 nodes of weight 16 once blocked a node's event loop 9.6 s in one plan.
+      expect(() => applyChange(ring, { add: many(2_300, MAX_WEIGHT) })).toThrow(RingChangeError);
+      // Active a and b weigh 3 (draining c has no points); 15 nodes of 16 make 243, a 16th makes 259 > 256.
+      expect(applyChange(ring, { add: many(15, MAX_WEIGHT) }).nodes).toHaveLength(18);
+      expect(() => applyChange(ring, { add: many(16, MAX_WEIGHT) })).toThrow(
+        `the change would give the active nodes ${(3 + 256) * POINTS_PER_WEIGHT} control points, more than ${MAX_RING_POINTS}`,
+      );
+      // A draining node has no points: draining one makes room for another.
+      const full = applyChange(ring, { add: many(15, MAX_WEIGHT) });
+      expect(() => applyChange(full, { add: [{ id: 'x', weight: MAX_WEIGHT }] })).toThrow(/control points/);
+      expect(applyChange(full, { add: [{ id: 'x', weight: MAX_WEIGHT }], drain: ['m0'] }).nodes).toHaveLength(19);
+    });
+
+    it(`refuses a change that leaves more than ${MAX_RING_NODES} nodes in the ring`, () => {
+      const big = applyChange(ring, { add: many(MAX_RING_NODES - 3, 0.01) });
+      expect(big.nodes).toHaveLength(MAX_RING_NODES);
+      expect(() => applyChange(big, { add: many(1, 0.01, MAX_RING_NODES) })).toThrow(
+        `the change would leave ${MAX_RING_NODES + 1} nodes in the ring, more than ${MAX_RING_NODES}`,
+      );
+    });
+
+    it('lets a ring stored past the caps (before they existed) shrink or stay, never grow', () => {
+      const past = { nodes: [...many(20, MAX_WEIGHT).map((a) => node(a.id, a.weight))] }; // 320 of weight
+      expect(applyChange(past, { weights: { m0: 1 } }).nodes[0]).toEqual(node('m0', 1));
+      expect(applyChange(past, { remove: ['m1'], add: [{ id: 'x', weight: 1 }] }).nodes).toHaveLength(20);
+      expect(() => applyChange(past, { add: [{ id: 'x', weight: 1 }] })).toThrow(/control points/);
+    });
+  });
 
   it('gives RingChangeError a stable code', () => {
     try {

@@ -67,9 +67,11 @@ function edge(node: NodeProcess) {
   };
 }
 
-/** The value of one sample of the node's /metrics (0 when it is not there yet). */
+/** The value of one sample of the node's /metrics (0 when it is not there yet); on the HTTP port it needs the admin token. */
 async function metric(node: NodeProcess, sample: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+  const res = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  if (res.status !== 200) throw new Error(`GET /metrics: HTTP ${res.status}`);
+  const text = await res.text();
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }

@@ -110,9 +110,10 @@ async function expectEveryReportAppliedOnce(api: Api, homeId: string, appToken: 
   expect(seen).toEqual(expected);
 }
 
-/** The value of one sample of a node's /metrics (0 when absent). */
+/** The value of one sample of a node's /metrics (0 when absent); /metrics on the HTTP port needs the admin token. */
 async function metric(api: Api, name: string, labels: string): Promise<number> {
-  const r = await api('GET', '/metrics');
+  const r = await api('GET', '/metrics', ADMIN);
+  if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
   const line = String(r.body)
     .split('\n')
     .find((l) => l.startsWith(`${name}{${labels}}`));

@@ -39,7 +39,7 @@ describe('askActor', () => {
 
   it('resolves the reply value, typed by the message', async () => {
     const router = fakeRouter({ ok: true, value: { ok: true, value: { lastDurableSeq: 7 } } });
-    const r = await askActor(router, hubActorId('h1', 'hub1'), { type: 'hub.durable', upToSeq: 7 });
+    const r = await askActor(router, hubActorId('h1', 'hub1'), { type: 'hub.durable', upToSeq: 7, nodeId: 'n1' });
     expect(r).toEqual({ ok: true, value: { lastDurableSeq: 7 } });
     expectTypeOf(r).toEqualTypeOf<Result<HubResume, AskError>>();
     expectTypeOf(askActor(router, homeActorId('h1'), { type: 'home.get' })).resolves.toEqualTypeOf<Result<HomeSummary, AskError>>();

@@ -16,7 +16,14 @@ describe('ClusterBackend', () => {
   it('answers the admin routes 503 unavailable until the cluster has started (the HTTP edge listens before)', async () => {
     const registry = new Registry();
     // start() is never called: nothing touches Redis.
-    const backend = new ClusterBackend({ nodeId: 'n1', redis: {} as RedisBackend, registry, logger: silentLogger, autoJoin: true });
+    const backend = new ClusterBackend({
+      nodeId: 'n1',
+      redis: {} as RedisBackend,
+      peerAuth: { cluster: 'iot', secret: 'cluster-backend-test-peer-secret-0123456789' },
+      registry,
+      logger: silentLogger,
+      autoJoin: true,
+    });
     const router: ActorRouter = {
       ask: async () => runtimeError('unavailable', 'unused'),
       tell: () => runtimeError('unavailable', 'unused'),

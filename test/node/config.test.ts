@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../node/config.ts';
+import { ConfigError, loadConfig, MAX_DURATION_MS } from '../../node/config.ts';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -34,5 +34,130 @@ describe('loadConfig', () => {
   ])('rejects %o naming the variable', (env, named) => {
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(named);
+  });
+
+  it('reads the HTTP edge settings: TLS files, METRICS_PORT and METRICS_HOST (loopback by default, not HOST), and the SSE caps', () => {
+    const dflt = loadConfig({ NODE_ID: 'n1', HOST: '0.0.0.0' });
+    expect(dflt).toMatchObject({
+      httpTls: undefined,
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
+      sseLimit: { perToken: 16, perHome: 64 },
+    });
+    expect(loadConfig({ NODE_ID: 'n1', METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' })).toMatchObject({ metricsHost: '10.0.0.5' });
+    const set = loadConfig({
+      NODE_ID: 'n1',
+      HTTP_TLS_CERT: '/tls/edge.crt',
+      HTTP_TLS_KEY: '/tls/edge.key',
+      METRICS_PORT: '9464',
+      SSE_MAX_PER_TOKEN: '4',
+      SSE_MAX_PER_HOME: '8',
+    });
+    expect(set).toMatchObject({
+      httpTls: { cert: '/tls/edge.crt', key: '/tls/edge.key', ca: undefined },
+      metricsPort: 9464,
+      sseLimit: { perToken: 4, perHome: 8 },
+    });
+    expect(() => loadConfig({ NODE_ID: 'n1', HTTP_TLS_CERT: '/tls/edge.crt' })).toThrow(
+      'HTTP_TLS_CERT and HTTP_TLS_KEY must be set together',
+    );
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_PORT: 'x' })).toThrow('METRICS_PORT=x');
+    expect(() => loadConfig({ NODE_ID: 'n1', SSE_MAX_PER_HOME: '0' })).toThrow('SSE_MAX_PER_HOME=0');
+    // HTTP_TLS_CA: apps must then present a client certificate signed by it.
+    expect(loadConfig({ NODE_ID: 'n1', HTTP_TLS_CERT: '/c', HTTP_TLS_KEY: '/k', HTTP_TLS_CA: '/ca' }).httpTls).toEqual({
+      cert: '/c',
+      key: '/k',
+      ca: '/ca',
+    });
+    expect(() => loadConfig({ NODE_ID: 'n1', HTTP_TLS_CA: '/ca' })).toThrow('HTTP_TLS_CERT and HTTP_TLS_KEY must be set together');
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_PORT: '9464', METRICS_HOST: 'scrape here' })).toThrow('METRICS_HOST=scrape here');
+  });
+
+  it('refuses METRICS_HOST without METRICS_PORT (it would serve nothing)', () => {
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_HOST: '10.0.0.5' })).toThrow(ConfigError);
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_HOST: '10.0.0.5' })).toThrow('METRICS_HOST is set without METRICS_PORT');
+  });
+
+  it('refuses a METRICS_PORT shared with a port the node serves, and allows it where that port is unused or 0', () => {
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_PORT: '8080' })).toThrow('METRICS_PORT=8080 is also HTTP_PORT');
+    expect(() => loadConfig({ NODE_ID: 'n1', METRICS_PORT: '9000', GRPC_PORT: '9000' })).toThrow('METRICS_PORT=9000 is also GRPC_PORT');
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: 'redis://r:6379', METRICS_PORT: '50052' })).toThrow(
+      'METRICS_PORT=50052 is also PEER_PORT',
+    );
+    // No REDIS_URL: no peer port. No ingress role: no gRPC port. Port 0: a free port each.
+    expect(loadConfig({ NODE_ID: 'n1', METRICS_PORT: '50052' }).metricsPort).toBe(50052);
+    expect(loadConfig({ NODE_ID: 'n1', ROLES: 'edge,actors', METRICS_PORT: '50051' }).metricsPort).toBe(50051);
+    expect(loadConfig({ NODE_ID: 'n1', HTTP_PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0);
+  });
+
+  it('bounds every millisecond setting by the longest timer Node.js honours (2^31-1 ms), which is accepted', () => {
+    expect(MAX_DURATION_MS).toBe(2 ** 31 - 1);
+    for (const [name, key] of [
+      ['PASSIVATE_AFTER_MS', 'passivateAfterMs'],
+      ['HUB_HELLO_TIMEOUT_MS', 'hubHelloTimeoutMs'],
+      ['HUB_IDLE_MS', 'hubIdleMs'],
+    ] as const) {
+      expect(loadConfig({ NODE_ID: 'n1', [name]: String(MAX_DURATION_MS) })[key]).toBe(MAX_DURATION_MS);
+      // Past it, setTimeout would fire after 1 ms: a hub idle limit of "forever" would close every hub at once.
+      expect(() => loadConfig({ NODE_ID: 'n1', [name]: String(MAX_DURATION_MS + 1) })).toThrow(`${name}=${MAX_DURATION_MS + 1} is over`);
+    }
+  });
+
+  it('reads the peer port settings: PEER_HOST (loopback by default), PEER_SECRET and the PEER_TLS files with their CA', () => {
+    expect(loadConfig({ NODE_ID: 'n1', HOST: '0.0.0.0' })).toMatchObject({
+      host: '0.0.0.0',
+      peerHost: '127.0.0.1',
+      peerSecret: undefined,
+      peerTls: undefined,
+    });
+    const secret = 'a-peer-secret-of-at-least-32-characters';
+    expect(
+      loadConfig({
+        NODE_ID: 'n1',
+        PEER_HOST: '10.0.0.7',
+        PEER_SECRET: secret,
+        PEER_TLS_CERT: '/tls/n1.crt',
+        PEER_TLS_KEY: '/tls/n1.key',
+        PEER_TLS_CA: '/tls/ca.crt',
+      }),
+    ).toMatchObject({ peerHost: '10.0.0.7', peerSecret: secret, peerTls: { cert: '/tls/n1.crt', key: '/tls/n1.key', ca: '/tls/ca.crt' } });
+    expect(() => loadConfig({ NODE_ID: 'n1', PEER_SECRET: 'too-short' })).toThrow('PEER_SECRET must be at least 32 characters');
+    expect(() => loadConfig({ NODE_ID: 'n1', PEER_TLS_CERT: '/tls/n1.crt', PEER_TLS_KEY: '/tls/n1.key' })).toThrow('PEER_TLS_CA');
+    expect(() => loadConfig({ NODE_ID: 'n1', PEER_HOST: 'a b' })).toThrow('PEER_HOST=a b');
+  });
+
+  it('reads the hub port settings: HUB_TLS files (CA optional), hello deadline, idle limit, connection cap and outbound queue', () => {
+    expect(loadConfig({ NODE_ID: 'n1' })).toMatchObject({
+      hubTls: undefined,
+      hubHelloTimeoutMs: 10_000,
+      hubIdleMs: 300_000,
+      hubMaxConnections: 20_000,
+      hubOutboundQueue: 1_000,
+    });
+    expect(
+      loadConfig({
+        NODE_ID: 'n1',
+        HUB_TLS_CERT: '/tls/hub.crt',
+        HUB_TLS_KEY: '/tls/hub.key',
+        HUB_HELLO_TIMEOUT_MS: '2500',
+        HUB_IDLE_MS: '60000',
+        HUB_MAX_CONNECTIONS: '100',
+        HUB_OUTBOUND_QUEUE: '50',
+      }),
+    ).toMatchObject({
+      hubTls: { cert: '/tls/hub.crt', key: '/tls/hub.key', ca: undefined },
+      hubHelloTimeoutMs: 2_500,
+      hubIdleMs: 60_000,
+      hubMaxConnections: 100,
+      hubOutboundQueue: 50,
+    });
+    expect(loadConfig({ NODE_ID: 'n1', HUB_TLS_CERT: '/c', HUB_TLS_KEY: '/k', HUB_TLS_CA: '/ca' }).hubTls).toEqual({
+      cert: '/c',
+      key: '/k',
+      ca: '/ca',
+    });
+    expect(() => loadConfig({ NODE_ID: 'n1', HUB_TLS_KEY: '/k' })).toThrow('HUB_TLS_CERT and HUB_TLS_KEY must be set together');
+    for (const name of ['HUB_HELLO_TIMEOUT_MS', 'HUB_IDLE_MS', 'HUB_MAX_CONNECTIONS', 'HUB_OUTBOUND_QUEUE'])
+      expect(() => loadConfig({ NODE_ID: 'n1', [name]: '0' })).toThrow(`${name}=0`);
   });
 });

@@ -29,6 +29,16 @@ describe('npm start (node/main.ts)', () => {
     }
   });
 
+  it('prints the addresses others reach, an IPv6 HOST bracketed, in a start line the process tools still parse', async () => {
+    const node = await startNodeProcess({ NODE_ID: 'start-v6-test', HOST: '::1' });
+    try {
+      expect(node.output()).toContain(`node start-v6-test listening http=[::1]:${node.httpPort} grpc=[::1]:${node.grpcPort} store=`);
+      expect((await fetch(`http://[::1]:${node.httpPort}/healthz`)).status).toBe(200);
+    } finally {
+      expect(await node.stop('SIGTERM')).toBe(0);
+    }
+  });
+
   it('refuses a bad setting with a message that names it and exit code 2', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'node', 'main.ts')], {
       cwd: root,

@@ -12,6 +12,8 @@ export interface CounterState {
 export type CounterMsg =
   | { readonly type: 'add'; readonly n: number }
   | { readonly type: 'get' }
+  /** Answers the count and asks to leave memory (`Step.passivate`), as a read of a missing entity does. */
+  | { readonly type: 'peek' }
   | { readonly type: 'echo'; readonly tag: number }
   | { readonly type: 'poison' }
   /** Throws while `failures.left > 0` (shared with the test), then adds 1. */
@@ -42,6 +44,8 @@ export const counterBehavior: Behavior<CounterState, CounterMsg, unknown> = {
       }
       case 'get':
         return { state, reply: state.count };
+      case 'peek':
+        return { state, reply: state.count, passivate: true };
       case 'echo':
         return { state, reply: msg.tag };
       case 'alarm':

@@ -283,3 +283,108 @@ describe('shards of the actor host', () => {
     expect(reads.mock.calls.length).toBe(4); // one per shard
   });
 });
+
+describe('a step that asks to leave memory (Step.passivate)', () => {
+  it('removes an actor that was never written as soon as it has answered', async () => {
+    const { host } = makeHost(); // passivateAfterMs is minutes: only the step can make it leave
+    expect(await host.ask('counter:1:ghost', { type: 'peek' })).toEqual({ ok: true, value: 0 });
+    expect(host.isResident('counter:1:ghost')).toBe(false);
+    const many = await Promise.all(Array.from({ length: 500 }, (_, i) => host.ask(`counter:${i % 4}:g${i}`, { type: 'peek' })));
+    expect(many.every((r) => r.ok && r.value === 0)).toBe(true);
+    expect(host.residentCount).toBe(0);
+  });
+
+  it('serves the messages queued behind it, stays when a later step does not ask, and comes back on the next message', async () => {
+    const { host } = makeHost();
+    // Queued together: the read that asks to leave, then a write, then a read.
+    const peek = host.ask('counter:1:q', { type: 'peek' });
+    const add = host.ask('counter:1:q', { type: 'add', n: 2 });
+    const get = host.ask('counter:1:q', { type: 'get' });
+    expect(await Promise.all([peek, add, get])).toEqual([
+      { ok: true, value: 0 },
+      { ok: true, value: 2 },
+      { ok: true, value: 2 },
+    ]);
+    expect(host.isResident('counter:1:q')).toBe(true);
+    // Several reads that ask to leave, queued: each answered, and the actor leaves after the last.
+    const peeks = await Promise.all([1, 2, 3].map(() => host.ask('counter:1:q', { type: 'peek' })));
+    expect(peeks).toEqual([1, 2, 3].map(() => ({ ok: true, value: 2 })));
+    await vi.waitFor(() => expect(host.isResident('counter:1:q')).toBe(false));
+    // Re-activated from the store with its state.
+    expect(await host.ask('counter:1:q', { type: 'add', n: 1 })).toEqual({ ok: true, value: 3 });
+    expect(host.isResident('counter:1:q')).toBe(true);
+  });
+
+  it('writes a final snapshot first when its state has unsnapshotted steps, and leaves only once its window is written', async () => {
+    const store = new GatedStore();
+    gates.push(store);
+    const { host } = makeHost({}, store);
+    expect(await host.ask('counter:1:w', { type: 'add', n: 4 })).toEqual({ ok: true, value: 4 });
+    store.hold();
+    const added = host.ask('counter:1:w', { type: 'add', n: 1 });
+    const peeked = host.ask('counter:1:w', { type: 'peek' });
+    await vi.waitFor(() => expect(store.waiting).toBe(1));
+    // The read depends on the held write: no answer and no departure before it is durable.
+    expect(host.isResident('counter:1:w')).toBe(true);
+    store.release();
+    expect(await added).toEqual({ ok: true, value: 5 });
+    expect(await peeked).toEqual({ ok: true, value: 5 });
+    await vi.waitFor(() => expect(host.isResident('counter:1:w')).toBe(false));
+    const stored = await store.inner.recover('counter:1:w');
+    expect(stored.snapshot).toMatchObject({ seq: 2, state: { count: 5 } });
+    expect(await host.ask('counter:1:w', { type: 'get' })).toEqual({ ok: true, value: 5 });
+  });
+
+  it('leaves memory when its recovery fails and no message waits (a read of a random id during a store outage)', async () => {
+    const store = new GatedStore();
+    const { host } = makeHost({}, store);
+    store.fail((id) => id.startsWith('counter:1:down'));
+    // A plain read (no Step.passivate: the reducer never ran) and many more of random ids.
+    expect(await host.ask('counter:1:down', { type: 'get' })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(host.isResident('counter:1:down')).toBe(false);
+    const many = await Promise.all(Array.from({ length: 50 }, (_, i) => host.ask(`counter:1:down-${i}`, { type: 'peek' })));
+    expect(many.every((r) => !r.ok && r.error.code === 'unavailable')).toBe(true);
+    expect(host.residentCount).toBe(0);
+    store.heal();
+    expect(await host.ask('counter:1:down', { type: 'add', n: 2 })).toEqual({ ok: true, value: 2 });
+    expect(host.isResident('counter:1:down')).toBe(true);
+  });
+
+  it('leaves memory when its window fails and nothing waits for it, then comes back with its durable state', async () => {
+    const store = new GatedStore();
+    gates.push(store);
+    const { host } = makeHost({}, store);
+    expect(await host.ask('counter:1:f', { type: 'add', n: 4 })).toEqual({ ok: true, value: 4 });
+    store.fail((id) => id === 'counter:1:f');
+    expect(await host.ask('counter:1:f', { type: 'add', n: 1 })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(host.isResident('counter:1:f')).toBe(false);
+    // A read that asked to leave, depending on a write whose window fails: it leaves as well.
+    store.heal();
+    expect(await host.ask('counter:1:f', { type: 'get' })).toEqual({ ok: true, value: 4 });
+    store.hold();
+    const added = host.ask('counter:1:f', { type: 'add', n: 1 });
+    const peeked = host.ask('counter:1:f', { type: 'peek' });
+    await vi.waitFor(() => expect(store.waiting).toBe(1));
+    store.fail((id) => id === 'counter:1:f');
+    store.release();
+    expect(await Promise.all([added, peeked])).toMatchObject([
+      { ok: false, error: { code: 'unavailable' } },
+      { ok: false, error: { code: 'unavailable' } },
+    ]);
+    expect(host.isResident('counter:1:f')).toBe(false);
+    store.heal();
+    expect(await host.ask('counter:1:f', { type: 'get' })).toEqual({ ok: true, value: 4 });
+  });
+
+  it('stays while a wake-up is armed', async () => {
+    const store = new MemoryStore();
+    const { host } = makeHost({}, store);
+    await host.ask('counter:1:alarm', { type: 'alarm', at: Date.now() + 600_000 });
+    const writes = store.writes;
+    expect(await host.ask('counter:1:alarm', { type: 'peek' })).toEqual({ ok: true, value: 0 });
+    // Let a flush pass run: a departure would have sent a final snapshot.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.writes).toBe(writes);
+    expect(host.isResident('counter:1:alarm')).toBe(true);
+  });
+});

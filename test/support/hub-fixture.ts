@@ -1,12 +1,14 @@
 /** A real hub ingress on port 0 over a real actor stack, with home h1 and two registered hubs, for hub-ingress tests. */
 import { Registry } from 'prom-client';
 import type { Outcome } from '../../actors/types.ts';
+import type { ActorRouter } from '../../cluster/actor-router.ts';
 import { MemoryCredentialStore } from '../../edge-api/auth/credential-store.ts';
 import { hashSecret } from '../../edge-api/auth/secrets.ts';
 import type { RetryPolicy } from '../../edge-api/hub-ingress/device-lanes.ts';
 import { HubCommandDelivery } from '../../edge-api/hub-ingress/hub-command-delivery.ts';
 import { HubIngress } from '../../edge-api/hub-ingress/hub-ingress.ts';
 import { createActorStack, type ActorStack } from '../../node/actor-stack.ts';
+import type { TlsMaterial } from '../../node/tls-material.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
 import { GatedStore } from './gated-store.ts';
@@ -30,6 +32,14 @@ export interface FixtureOptions {
   readonly window?: number;
   readonly maxMessageBytes?: number;
   readonly retry?: RetryPolicy;
+  readonly helloTimeoutMs?: number;
+  readonly outboundQueue?: number;
+  readonly maxConnections?: number;
+  readonly statusGraceMs?: number;
+  readonly idleMs?: number;
+  readonly tls?: TlsMaterial;
+  /** The router the ingress uses, made from the stack's (a test's gate or fault in front of the actors). */
+  readonly ingressRouter?: (router: ActorRouter) => ActorRouter;
 }
 
 export interface HubFixture {
@@ -60,11 +70,11 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
     store,
     logger: silentLogger,
     registry,
-    hubCommands: { send: (homeId, hubId, command) => late?.send(homeId, hubId, command) },
+    hubCommands: { send: (homeId, hubId, command) => late?.send(homeId, hubId, command), endSession: (end) => late?.endSession(end) },
     publish: () => {},
   });
   const ingress = new HubIngress({
-    router: stack.router,
+    router: options.ingressRouter?.(stack.router) ?? stack.router,
     credentials,
     nodeId: 'n1',
     window: options.window ?? 100,
@@ -73,6 +83,12 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
     registry,
     retry: options.retry ?? { baseMs: 5, maxMs: 50, giveUpAfterMs: 5_000 },
     shutdownGraceMs: 1_000,
+    ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
+    ...(options.outboundQueue === undefined ? {} : { outboundQueue: options.outboundQueue }),
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.statusGraceMs === undefined ? {} : { statusGraceMs: options.statusGraceMs }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
   });
   const hubCommands = new HubCommandDelivery({ nodeId: 'n1', router: stack.router, sessions: ingress, logger: silentLogger, registry });
   late = hubCommands;

@@ -3,7 +3,14 @@
  * results) and everything the cloud sent on it. Used by tests, benchmarks and the hub simulator;
  * it imports no test framework, so a user can script a hub with it.
  */
-import { credentials, Metadata, type ClientDuplexStream, type ServiceClientConstructor, type StatusObject } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  type ChannelCredentials,
+  type ClientDuplexStream,
+  type ServiceClientConstructor,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import type { Value } from '../../actors/types.ts';
 import { toWireValue, type CloudMessage, type HubMessage, type WireReport, type WireValue } from '../../edge-api/hub-ingress/hub-wire.ts';
 import { loadProto } from '../../protos/load-proto.ts';
@@ -43,6 +50,11 @@ export interface HubClientOptions {
   readonly shared?: boolean;
   /** Keep every received message in `messages` (default true; a long-lived load hub reads them through `onMessage`). */
   readonly keepMessages?: boolean;
+  /**
+   * Channel credentials, e.g. `credentials.createSsl(ca, key, cert)` for a node serving TLS
+   * (HUB_TLS_*); default plaintext. Not with `shared` (shared channels are plaintext).
+   */
+  readonly credentials?: ChannelCredentials;
 }
 
 type Client = InstanceType<ServiceClientConstructor>;
@@ -93,7 +105,10 @@ export class HubClient {
   /** Opens a stream to `address`; `secret` undefined sends no authorization metadata. */
   constructor(address: string, secret: string | undefined, options: HubClientOptions = {}) {
     this.ownChannel = !options.shared;
-    this.channel = options.shared ? sharedChannel(address) : new HubIngressClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    if (options.shared && options.credentials) throw new Error('shared channels are plaintext: credentials cannot be set with shared');
+    this.channel = options.shared
+      ? sharedChannel(address)
+      : new HubIngressClient(address, options.credentials ?? credentials.createInsecure(), CHANNEL_OPTIONS);
     const md = new Metadata();
     const header = options.authorization ?? (secret === undefined ? undefined : `Bearer ${secret}`);
     if (header !== undefined) md.set('authorization', header);

@@ -6,7 +6,7 @@
  * ack covering it. What to send is a policy (`report`), and so is what to record and how to answer
  * commands (the `on…` hooks); tests, benchmarks and the hub simulator each plug in their own.
  */
-import type { StatusObject } from '@grpc/grpc-js';
+import type { ChannelCredentials, StatusObject } from '@grpc/grpc-js';
 import type { WireReport } from '../../edge-api/hub-ingress/hub-wire.ts';
 import {
   HubClient,
@@ -60,6 +60,8 @@ export interface ResilientHubOptions extends HubObserver {
   readonly reconnectDelayMs?: number;
   /** Share one gRPC channel per address with the other hubs of this process (load generators); default false. */
   readonly sharedChannel?: boolean;
+  /** Channel credentials for a node serving TLS (HUB_TLS_*); default plaintext. Not with `sharedChannel`. */
+  readonly credentials?: ChannelCredentials;
 }
 
 /** One stream of the hub, from connect to its end. */
@@ -301,7 +303,11 @@ export class ResilientHub implements Tickable {
     const address = this.opts.address(this.streams.length);
     const stream: HubStream = { address, resumedAfter: this.highestAck, openedAt: Date.now(), sentUpTo: 0 };
     const index = this.streams.push(stream) - 1;
-    const client = new HubClient(address, this.opts.secret, { shared: this.opts.sharedChannel ?? false, keepMessages: false });
+    const client = new HubClient(address, this.opts.secret, {
+      shared: this.opts.sharedChannel ?? false,
+      keepMessages: false,
+      ...(this.opts.credentials ? { credentials: this.opts.credentials } : {}),
+    });
     const live: Live = {
       client,
       stream,

@@ -53,7 +53,8 @@ export async function startNodeProcess(
       reject(new Error(`node did not start within ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const check = (): void => {
-      const m = /node (\S+) listening http=[^:]+:(\d+) grpc=[^:]+:(\d+)/.exec(out);
+      // A host may be a bracketed IPv6 address (`http=[::1]:8080`): the port follows the last colon.
+      const m = /node (\S+) listening http=\S*:(\d+) grpc=\S*:(\d+)/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       child.stdout.off('data', check);

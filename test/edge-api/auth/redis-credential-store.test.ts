@@ -109,9 +109,11 @@ describe('RedisCredentialStore', () => {
     const secret = newSecret('hub');
     await store.putHub(hashSecret(secret), { homeId: 'h1', hubId: 'hub-1' });
     const stored = await client.keys(`${keys.cluster}:*`);
-    expect(stored).toEqual([keys.hubCredential(hashSecret(secret))]);
+    // The credential, and the index of the hub's secrets (for rotation and removal).
+    expect(stored.sort()).toEqual([keys.hubCredential(hashSecret(secret)), keys.hubSecrets('h1', 'hub-1')].sort());
     expect(stored.join(' ')).not.toContain(secret);
-    expect(await client.get(stored[0]!)).not.toContain(secret);
+    expect(await client.get(keys.hubCredential(hashSecret(secret)))).not.toContain(secret);
+    expect(await client.smembers(keys.hubSecrets('h1', 'hub-1'))).toEqual([hashSecret(secret)]);
   });
 
   it('rejects a stored value that is not a credential instead of trusting it', async () => {

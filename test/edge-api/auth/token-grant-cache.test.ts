@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryCredentialStore, type AppTokenGrant } from '../../../edge-api/auth/credential-store.ts';
 import { hashSecret, newSecret } from '../../../edge-api/auth/secrets.ts';
-import { TokenGrantCache } from '../../../edge-api/auth/token-grant-cache.ts';
+import { defaultTokenGrantCache, TokenGrantCache } from '../../../edge-api/auth/token-grant-cache.ts';
 
 const GRANT: AppTokenGrant = { homes: ['h1'], scopes: ['read'], createdAt: 1 };
 
@@ -57,15 +57,81 @@ describe('TokenGrantCache', () => {
     expect(counts.reads).toBe(2);
   });
 
-  it('does not cache unknown tokens: a token stored later resolves at once', async () => {
+  it('keeps unknown tokens apart from grants: a token stored later (outside it) resolves once missTtlMs has passed', async () => {
     const { store, counts } = countingStore();
-    const cache = new TokenGrantCache(store, { clock });
+    const cache = new TokenGrantCache(store, { clock, missTtlMs: 500 });
     const token = newSecret('app');
     expect(await cache.resolve(token)).toBeUndefined();
     expect(cache.size).toBe(0);
     await store.putToken(hashSecret(token), GRANT);
-    now = 1;
+    now = 499;
+    expect(await cache.resolve(token)).toBeUndefined();
+    now = 500;
     expect(await cache.resolve(token)).toMatchObject({ grant: GRANT });
+    expect(counts.reads).toBe(2);
+  });
+
+  it('answers a flood of one unknown token with one token read and one tombstone read per missTtlMs', async () => {
+    const { store, counts } = countingStore();
+    const tombstones = vi.spyOn(store, 'findRevocation');
+    const cache = new TokenGrantCache(store, { clock, missTtlMs: 500 });
+    const junk = newSecret('app');
+    for (now = 0; now < 500; now += 50) {
+      expect(await cache.resolve(junk)).toBeUndefined();
+      expect(await cache.revocation(hashSecret(junk))).toBeUndefined();
+    }
+    expect([counts.reads, tombstones.mock.calls.length]).toEqual([1, 1]);
+    now = 500;
+    await cache.resolve(junk);
+    await cache.revocation(hashSecret(junk));
+    expect([counts.reads, tombstones.mock.calls.length]).toEqual([2, 2]);
+    expect(cache.size).toBe(0);
+  });
+
+  it('remembers a revoked token as revoked, and at most maxMisses unknown tokens, dropping the oldest', async () => {
+    const { store, counts } = countingStore();
+    const cache = new TokenGrantCache(store, { clock, maxMisses: 2 });
+    const revoked = await minted(store);
+    await store.revokeToken(hashSecret(revoked));
+    expect(await cache.resolve(revoked)).toBeUndefined();
+    expect(await cache.revocation(hashSecret(revoked))).toEqual({ revokedAt: expect.any(Number) });
+    expect(await cache.revocation(hashSecret(revoked))).toEqual({ revokedAt: expect.any(Number) });
+    const [a, b] = [newSecret('app'), newSecret('app')];
+    await cache.resolve(a);
+    await cache.resolve(b);
+    expect(cache.missCount).toBe(2);
+    counts.reads = 0;
+    await cache.resolve(b); // remembered
+    await cache.resolve(revoked); // pushed out by b: read again
+    expect(counts.reads).toBe(1);
+    expect(new TokenGrantCache(store, { clock, maxMisses: 0 }).missCount).toBe(0);
+    expect(() => new TokenGrantCache(store, { maxMisses: 1.5, clock })).toThrow(RangeError);
+    expect(() => new TokenGrantCache(store, { missTtlMs: -1, clock })).toThrow(RangeError);
+  });
+
+  it('forgets remembered misses when it revokes: a token it had found unknown then shows its tombstone at once', async () => {
+    const store = new MemoryCredentialStore();
+    const cache = new TokenGrantCache(store, { clock });
+    const token = newSecret('app');
+    const digest = hashSecret(token);
+    expect(await cache.resolve(token)).toBeUndefined();
+    expect(await cache.revocation(digest)).toBeUndefined();
+    await store.putToken(digest, GRANT); // stored outside this cache (say, by an operator's script)
+    expect(await cache.revoke(digest)).toBe(true);
+    expect(await cache.revocation(digest)).toEqual({ revokedAt: expect.any(Number) });
+  });
+
+  it('does not remember a miss read while a revocation landed', async () => {
+    const { store, counts, hold } = countingStore();
+    const cache = new TokenGrantCache(store, { clock });
+    const token = newSecret('app');
+    const release = hold();
+    const reading = cache.resolve(token);
+    await cache.revoke(hashSecret('app_other'));
+    release();
+    expect(await reading).toBeUndefined();
+    expect(cache.missCount).toBe(0);
+    await cache.resolve(token);
     expect(counts.reads).toBe(2);
   });
 
@@ -108,6 +174,58 @@ describe('TokenGrantCache', () => {
     expect(await cache.resolve(token)).toBeDefined();
     now = 1_000;
     expect(await cache.resolve(token)).toBeUndefined();
+  });
+
+  it('defaults to a TTL of 500 ms, so an event stream re-checking every 400 ms learns of a revocation elsewhere within 1 s', () => {
+    expect(defaultTokenGrantCache.ttlMs).toBe(500);
+  });
+
+  it('tells whether a token covers a home: granted it, and not deleted since; the mark read once per token, home and TTL', async () => {
+    const { store } = countingStore();
+    const marks = vi.spyOn(store, 'homeDeletedAt');
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
+    const token = await minted(store, { homes: ['h1', 'h2'], scopes: ['read'], createdAt: 100 });
+    const resolved = (await cache.resolve(token))!;
+    expect(await cache.coversHome(resolved, 'h3')).toBe(false); // not granted: no read
+    expect(marks).not.toHaveBeenCalled();
+    await store.markHomeDeleted('h1', 100); // elsewhere, in the very ms of the grant: fails closed
+    await store.markHomeDeleted('h2', 99);
+    for (let i = 0; i < 3; i++) {
+      const again = (await cache.resolve(token))!;
+      expect(await cache.coversHome(again, 'h1')).toBe(false);
+      expect(await cache.coversHome(again, 'h2')).toBe(true);
+    }
+    expect(marks).toHaveBeenCalledTimes(2);
+    await store.markHomeDeleted('h2', 150); // on another node: seen once the TTL has passed
+    now = 999;
+    expect(await cache.coversHome((await cache.resolve(token))!, 'h2')).toBe(true);
+    now = 1_000;
+    expect(await cache.coversHome((await cache.resolve(token))!, 'h2')).toBe(false);
+    expect(marks).toHaveBeenCalledTimes(3);
+  });
+
+  it('takes a home from the tokens granted it at once on the node that deletes it', async () => {
+    const { store } = countingStore();
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
+    const token = await minted(store, { homes: ['h1'], scopes: ['read'], createdAt: 100 });
+    expect(await cache.coversHome((await cache.resolve(token))!, 'h1')).toBe(true);
+    await cache.markHomeDeleted('h1', 200);
+    expect(await store.homeDeletedAt('h1')).toBe(200);
+    expect(await cache.coversHome((await cache.resolve(token))!, 'h1')).toBe(false);
+    // A token minted after the home was created anew covers it.
+    const fresh = await minted(store, { homes: ['h1'], scopes: ['read'], createdAt: 201 });
+    expect(await cache.coversHome((await cache.resolve(fresh))!, 'h1')).toBe(true);
+  });
+
+  it('forgets cached grants also when recording a home deletion failed (it may have landed)', async () => {
+    const { store, counts } = countingStore();
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
+    const token = await minted(store);
+    await cache.resolve(token);
+    vi.spyOn(store, 'markHomeDeleted').mockRejectedValueOnce(new Error('down'));
+    await expect(cache.markHomeDeleted('h1', 5)).rejects.toThrow('down');
+    await cache.resolve(token);
+    expect(counts.reads).toBe(2);
   });
 
   it('does not serve a grant longer than the TTL when its clock steps back', async () => {
@@ -194,5 +312,18 @@ describe('TokenGrantCache', () => {
     const cache = new TokenGrantCache(store, { clock });
     await expect(cache.resolve('app_x')).rejects.toThrow(/redis down/);
     expect(cache.size).toBe(0);
+    expect(cache.missCount).toBe(0);
+  });
+
+  it('tells a revoked token from one never issued, through the store’s tombstone', async () => {
+    const { store } = countingStore();
+    const cache = new TokenGrantCache(store, { ttlMs: 1_000, clock });
+    const token = await minted(store);
+    await cache.resolve(token);
+    expect(await cache.revocation(hashSecret(token))).toBeUndefined();
+    expect(await cache.revoke(hashSecret(token))).toBe(true);
+    expect(await cache.resolve(token)).toBeUndefined();
+    expect(await cache.revocation(hashSecret(token))).toEqual({ revokedAt: expect.any(Number) });
+    expect(await cache.revocation(hashSecret('never-issued'))).toBeUndefined();
   });
 });

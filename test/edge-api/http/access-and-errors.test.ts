@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import type { Result } from '../../../runtime/result.ts';
-import { closeEdges, startEdge } from './harness.ts';
+import { ADMIN, closeEdges, startEdge } from './harness.ts';
 
 afterEach(closeEdges);
 
@@ -117,6 +117,27 @@ describe('HTTP edge: authentication and access', () => {
     const scene = await edge.json('POST', `/v1/homes/h1/scenes/${'s'.repeat(129)}/activate`);
     expect(scene.body.error.details).toEqual({ field: 'sceneId' });
   });
+
+  it('refuses C0 and C1 control characters in path ids, naming the parameter, before any actor or log sees them', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const cases: [string, string, string][] = [
+      ['GET', '/v1/homes/h1/devices/lamp%0Aforged', 'deviceId'],
+      ['PUT', '/v1/homes/h1/rules/r%00', 'ruleId'],
+      ['DELETE', '/v1/homes/h1/scenes/s%1B%5B31m', 'sceneId'],
+      ['GET', '/v1/homes/h1/commands/d~k%7F', 'commandId'],
+      ['DELETE', '/v1/homes/h1/hubs/hub%C2%85x', 'hubId'],
+      ['GET', '/v1/homes/h%09', 'homeId'],
+    ];
+    for (const [method, path, field] of cases) {
+      const r = await edge.json(method, path, method === 'PUT' ? { body: { name: 'x' } } : {});
+      expect(r.status, path).toBe(400);
+      expect(r.body.error, path).toMatchObject({ code: 'invalid_argument', details: { field } });
+      expect(r.body.error.message, path).toMatch(/control characters/);
+    }
+    // Printable non-ASCII stays an ordinary id.
+    expect((await edge.json('GET', '/v1/homes/h1/devices/l%C3%A4mpchen')).body.error.code).toBe('not_found');
+  });
 });
 
 describe('HTTP edge: error shape', () => {
@@ -135,6 +156,51 @@ describe('HTTP edge: error shape', () => {
       const r = await edge.json('PUT', '/v1/homes/h1', { body, headers: { 'content-type': 'application/json' } });
       expect(r.status, body).toBe(400);
       expect(r.body.error).toMatchObject({ code: 'invalid_argument', details: { field: 'body' } });
+    }
+  });
+
+  it('answers 415 unsupported_media_type to a body that is not declared as JSON, and acts on none of them', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const json = JSON.stringify({ name: 'Flat', timezone: 'UTC' });
+    const routes: [string, string][] = [
+      ['PUT', '/v1/homes/h2'],
+      ['POST', '/v1/tokens'],
+      ['PUT', '/v1/homes/h1/rules/r1'],
+      ['POST', '/v1/homes/h1/devices/d1/commands'],
+      ['POST', '/v1/admin/ring/plan'],
+    ];
+    for (const type of [
+      'text/plain',
+      'text/plain;charset=UTF-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/jsonx',
+    ]) {
+      for (const [method, path] of routes) {
+        const r = await edge.json(method, path, { body: json, headers: { 'content-type': type } });
+        expect(r.status, `${type} ${method} ${path}`).toBe(415);
+        expect(r.body.error).toMatchObject({ code: 'unsupported_media_type', details: { field: 'Content-Type' } });
+        expect(r.body.error.message).toContain('application/json');
+      }
+    }
+    // No Content-Type at all (a byte body gets none from fetch, unlike a string body).
+    const untyped = await edge.app.request('/v1/homes/h2', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      body: new TextEncoder().encode(json),
+    });
+    expect(untyped.status).toBe(415);
+    expect(((await untyped.json()) as any).error.message).toBe('the request body needs Content-Type: application/json');
+    expect((await edge.json('GET', '/v1/homes/h2')).status).toBe(404);
+  });
+
+  it('takes JSON bodies declared with parameters, in any case, or with a +json type', async () => {
+    const edge = startEdge();
+    const types = ['application/json; charset=utf-8', 'Application/JSON', 'application/merge-patch+json'];
+    for (const [i, type] of types.entries()) {
+      const r = await edge.json('PUT', `/v1/homes/h${i}`, { body: { name: 'Flat', timezone: 'UTC' }, headers: { 'content-type': type } });
+      expect(r.status, type).toBe(201);
     }
   });
 

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { NoRingError, RingBusyError, type ClusterStatus, type RingPlan } from '../../../cluster/cluster-admin.ts';
+import { MAX_RING_NODES, MAX_WEIGHT } from '../../../cluster/hash-ring.ts';
 import { RingChangeError, type RingChange } from '../../../cluster/ring-store.ts';
 import { MemoryCredentialStore } from '../../../edge-api/auth/credential-store.ts';
 import { EventFeed } from '../../../edge-api/events/event-feed.ts';
@@ -131,6 +132,14 @@ describe('admin ring routes', () => {
     expect(admin.calls).toEqual([{ op: 'apply', change }]);
   });
 
+  it('passes weights up to MAX_WEIGHT, and as small as wanted, to the cluster', async () => {
+    const admin = new FakeClusterAdmin();
+    const change = { add: [{ id: 'n3', weight: MAX_WEIGHT }, { id: 'n4' }], weights: { n1: 1e-3, n2: MAX_WEIGHT } };
+    const r = await edge(admin).json('POST', '/v1/admin/ring/plan', { body: change });
+    expect(r.status).toBe(200);
+    expect(admin.calls).toEqual([{ op: 'plan', change }]);
+  });
+
   it('answers 409 failed_precondition while another change is still moving shards', async () => {
     const admin = new FakeClusterAdmin();
     admin.failWith = new RingBusyError('a ring change is still moving shards (3 pending): retry when it is done');
@@ -173,13 +182,28 @@ describe('admin ring routes', () => {
     ['an array', ['n1'], 'body'],
     ['an unknown field', { drain: ['n1'], evict: ['n2'] }, 'evict'],
     ['add that is not an array', { add: { id: 'n3' } }, 'add'],
-    ['add with an item without id', { add: [{ weight: 2 }] }, 'add'],
-    ['add with a null item', { add: [null] }, 'add'],
+    ['add with an item without id', { add: [{ weight: 2 }] }, 'add[0].id'],
+    ['add with a null item', { add: [{ id: 'n3' }, null] }, 'add[1]'],
+    ['add with a weight too large', { add: [{ id: 'n3', weight: MAX_WEIGHT + 0.5 }] }, 'add[0].weight'],
+    ['add with a zero weight', { add: [{ id: 'n3', weight: 0 }] }, 'add[0].weight'],
+    ['add with a weight that is a string', { add: [{ id: 'n3', weight: '2' }] }, 'add[0].weight'],
+    ['a weight of 1e308', { weights: { n1: 1e308 } }, 'weights.n1'],
+    ['a weight of 20 000', { weights: { n1: 2, n2: 20_000 } }, 'weights.n2'],
+    ['a negative weight', { weights: { n1: -1 } }, 'weights.n1'],
+    ['a weight that is null', { weights: { n1: null } }, 'weights.n1'],
     ['drain with a number', { drain: [1] }, 'drain'],
     ['drain with an empty id', { drain: [''] }, 'drain'],
     ['remove that is a string', { remove: 'n2' }, 'remove'],
     ['weights that is an array', { weights: [['n1', 2]] }, 'weights'],
     ['weights that is null', { weights: null }, 'weights'],
+    // Thousands of nodes in one change would cost every node seconds of ring math: refused by count first.
+    ['an add of more than MAX_RING_NODES nodes', { add: Array.from({ length: MAX_RING_NODES + 1 }, (_, i) => ({ id: `m${i}` })) }, 'add'],
+    ['a drain of more than MAX_RING_NODES nodes', { drain: Array.from({ length: MAX_RING_NODES + 1 }, (_, i) => `m${i}`) }, 'drain'],
+    [
+      'weights of more than MAX_RING_NODES nodes',
+      { weights: Object.fromEntries(Array.from({ length: MAX_RING_NODES + 1 }, (_, i) => [`m${i}`, 1])) },
+      'weights',
+    ],
   ])('answers 400 naming the field for %s, before the cluster is asked', async (_what, body, field) => {
     const admin = new FakeClusterAdmin();
     const { json } = edge(admin);

@@ -121,12 +121,16 @@ describe('HTTP edge: commands', () => {
     expect(first.status).toBe(202);
     expect(first.body).toEqual({ commandId: 'd1~tap-1', status: 'sent' });
     expect(first.res.headers.get('location')).toBe('/v1/homes/h1/commands/d1~tap-1');
-    const again = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
+    // A retry of the same command answers the first; another command under the key is a conflict.
+    const again = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body, headers: { 'idempotency-key': 'tap-1' } });
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    const conflicting = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
       body: { ...body, params: { on: false } },
       headers: { 'idempotency-key': 'tap-1' },
     });
-    expect(again.status).toBe(202);
-    expect(again.body).toEqual(first.body);
+    expect(conflicting.status).toBe(409);
+    expect(conflicting.body.error).toMatchObject({ code: 'idempotency_conflict', details: { field: 'params' } });
     const record = await edge.json('GET', `/v1/homes/h1/commands/${encodeURIComponent('d1~tap-1')}`);
     expect(record.status).toBe(200);
     expect(record.body).toMatchObject({

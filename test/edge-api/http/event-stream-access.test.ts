@@ -38,7 +38,7 @@ describe('HTTP edge: live events (SSE) after the guard', () => {
     await vi.waitFor(() => expect(sse.ended()).toBe(true));
     expect(topics(sse)).not.toContain('after');
     expect(topics(sse).at(-1)).toBe(ACCESS_REVOKED_EVENT);
-    expect(sse.events().at(-1)!.data).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
+    expect(sse.events().at(-1)!.data).toEqual({ error: { code: 'token_revoked', message: expect.any(String) } });
     // The EventSource reconnects into the guard, which refuses it.
     expect((await edge.call('GET', '/v1/homes/h1/events', { token })).status).toBe(401);
   });
@@ -54,7 +54,7 @@ describe('HTTP edge: live events (SSE) after the guard', () => {
       expect(sse.ended()).toBe(true);
     }, ENDS);
     expect(topics(sse).at(-1)).toBe(ACCESS_REVOKED_EVENT);
-    expect(sse.events().at(-1)!.data).toMatchObject({ error: { code: 'unauthenticated' } });
+    expect(sse.events().at(-1)!.data).toMatchObject({ error: { code: 'token_revoked' } });
   });
 
   it('ends a stream whose token no longer grants the home', async () => {

@@ -63,6 +63,8 @@ export function startEdge(opts: EdgeOptions = {}) {
     ...(opts.sseHeartbeatMs === undefined ? {} : { sseHeartbeatMs: opts.sseHeartbeatMs }),
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
     ...(opts.tokenCache === undefined ? {} : { tokenCache: opts.tokenCache }),
+    ...(opts.sseLimit === undefined ? {} : { sseLimit: opts.sseLimit }),
+    ...(opts.serveMetrics === undefined ? {} : { serveMetrics: opts.serveMetrics }),
   });
 
   async function call(method: string, path: string, o: CallOptions = {}): Promise<Response> {

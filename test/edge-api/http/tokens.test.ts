@@ -20,7 +20,7 @@ describe('HTTP edge: app token revocation', () => {
     expect(revoked.status).toBe(204);
     const refused = await edge.json('GET', '/v1/homes/h1', { token });
     expect(refused.status).toBe(401);
-    expect(refused.body.error.code).toBe('unauthenticated');
+    expect(refused.body.error.code).toBe('token_revoked');
     expect((await edge.json('GET', '/v1/homes/h1', { token: other })).status).toBe(200);
 
     const again = await edge.json('POST', '/v1/tokens/revoke', { body: { token } });

@@ -24,7 +24,7 @@ class ScriptedRouter implements ActorRouter {
   }
 }
 
-const durable = (upToSeq: number) => ({ type: 'hub.durable', upToSeq });
+const durable = (upToSeq: number) => ({ type: 'hub.durable', upToSeq, nodeId: 'n1' });
 /** Lets the promise chains of answered asks run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const done: Result<unknown> = { ok: true, value: { ok: true, value: {} } };
@@ -38,7 +38,7 @@ afterEach(() => {
 describe('DurableCursor', () => {
   it('keeps one ask in flight and sends only the newest value after it', async () => {
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, EVERY_ACK);
     cursor.advance(1);
     cursor.advance(2);
     cursor.advance(3);
@@ -50,7 +50,7 @@ describe('DurableCursor', () => {
 
   it('recovers after an ask that rejects (a reply that is not an outcome): the next ack is sent, and the last value at stream end', async () => {
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, EVERY_ACK);
     cursor.advance(5);
     router.asked[0]!.answer({ ok: true, value: 'not an outcome' });
     await settle();
@@ -70,7 +70,7 @@ describe('DurableCursor', () => {
   it('writes the first ack at once and the later ones of an interval together when it has passed', async () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: Date.now });
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, { intervalMs: 1_000, clock: Date.now });
     cursor.advance(1);
     expect(router.asked.map((a) => a.msg)).toEqual([durable(1)]);
     router.asked[0]!.answer(done);
@@ -89,7 +89,7 @@ describe('DurableCursor', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const router = new ScriptedRouter();
     let now = 5_000_000;
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: () => now });
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, { intervalMs: 1_000, clock: () => now });
     cursor.advance(1);
     router.asked[0]!.answer(done);
     await vi.advanceTimersByTimeAsync(10);
@@ -103,7 +103,7 @@ describe('DurableCursor', () => {
   it('measures its interval on a monotonic clock by default, not the wall clock', async () => {
     vi.useFakeTimers({ now: 1_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000 });
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, { intervalMs: 1_000 });
     cursor.advance(1);
     router.asked[0]!.answer(done);
     await vi.advanceTimersByTimeAsync(10);
@@ -123,7 +123,7 @@ describe('DurableCursor', () => {
       [inOrder, true],
       [broken, false],
     ] as const) {
-      const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, { intervalMs: 1_000, clock: Date.now });
+      const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, { intervalMs: 1_000, clock: Date.now });
       cursor.advance(1);
       router.asked[0]!.answer(done);
       await vi.advanceTimersByTimeAsync(10);
@@ -139,7 +139,7 @@ describe('DurableCursor', () => {
 
   it('at an orderly end with an ask in flight, writes the newer value once that ask returns', async () => {
     const router = new ScriptedRouter();
-    const cursor = new DurableCursor(router, 'hub:h1:hub1', silentLogger, EVERY_ACK);
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, EVERY_ACK);
     cursor.advance(1);
     cursor.advance(2);
     cursor.finish(true);
@@ -147,5 +147,31 @@ describe('DurableCursor', () => {
     router.asked[0]!.answer(done);
     await vi.waitFor(() => expect(router.told).toEqual([durable(2)]));
     expect(router.asked).toHaveLength(1);
+  });
+
+  it('stops, and says so once, when the hub actor refuses the cursor as not its session; other failures are retried', async () => {
+    const router = new ScriptedRouter();
+    const refusals: string[] = [];
+    const cursor = new DurableCursor(router, 'hub:h1:hub1', 'n1', silentLogger, { ...EVERY_ACK, refused: (m) => refusals.push(m) });
+    cursor.advance(1);
+    // No reply in time: the next ack tries again.
+    router.asked[0]!.answer({ ok: false, error: { code: 'timeout', message: 'no reply' } });
+    await settle();
+    cursor.advance(2);
+    expect(router.asked.map((a) => a.msg)).toEqual([durable(1), durable(2)]);
+    const notCurrent = 'hub.durable from node n1 refused: the session is on node n2';
+    router.asked[1]!.answer({
+      ok: true,
+      value: { ok: false, error: { code: 'failed_precondition', field: 'nodeId', message: notCurrent } },
+    });
+    await settle();
+    expect(refusals).toEqual([notCurrent]);
+    // Nothing more is written: no asks for later acks, nothing at the end of the stream.
+    cursor.advance(3);
+    cursor.finish(true);
+    await settle();
+    expect(router.asked).toHaveLength(2);
+    expect(router.told).toEqual([]);
+    expect(refusals).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 /** HubCommandDelivery over fake sessions and a fake router, two nodes joined by in-process NodeDeliveries: here, forwarded, queued, lookup retried. */
 import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
-import type { CommandDelivery } from '../../../actors/types.ts';
+import type { CommandDelivery, HubSessionEndReason } from '../../../actors/types.ts';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { NodeDelivery } from '../../../cluster/node-delivery.ts';
 import { HubCommandDelivery } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
@@ -19,6 +19,7 @@ const command: CommandDelivery = {
 /** Hub streams of one node: `open(hubId)` gives the hub one; what it was sent is recorded. */
 class FakeSessions {
   readonly written: { hubId: string; command: CommandDelivery }[] = [];
+  readonly ended: { hubId: string; sessionId: string | undefined; reason: HubSessionEndReason; at?: number }[] = [];
   private readonly open = new Set<string>();
 
   connect(hubId: string): void {
@@ -28,6 +29,12 @@ class FakeSessions {
   sessionOf(homeId: string, hubId: string) {
     if (homeId !== 'h1' || !this.open.has(hubId)) return undefined;
     return { sendCommand: (c: CommandDelivery) => this.written.push({ hubId, command: c }) > 0 };
+  }
+
+  endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean {
+    if (homeId !== 'h1' || !this.open.has(hubId)) return false;
+    this.ended.push({ hubId, sessionId, reason, ...(at === undefined ? {} : { at }) });
+    return true;
   }
 }
 
@@ -224,5 +231,42 @@ describe('HubCommandDelivery', () => {
     expect(sessions.written).toEqual([]);
     expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command }, 'n1')).toBe('ok');
     expect(sessions.written).toEqual([{ hubId: 'hub1', command }]);
+  });
+
+  it('ends a hub session where the hub actor says it is held: here, or on its node over the hub.session channel', async () => {
+    const { n1, sessions } = twoNodes(new FakeRouter([]));
+    sessions.n1.connect('hub1');
+    sessions.n2.connect('hub1');
+    n1.endSession({ homeId: 'h1', hubId: 'hub1', nodeId: 'n1', sessionId: 's-here', reason: 'removed' });
+    expect(sessions.n1.ended).toEqual([{ hubId: 'hub1', sessionId: 's-here', reason: 'removed' }]);
+    n1.endSession({ homeId: 'h1', hubId: 'hub1', nodeId: 'n2', sessionId: 's-there', reason: 'superseded' });
+    await vi.waitFor(() => expect(sessions.n2.ended).toEqual([{ hubId: 'hub1', sessionId: 's-there', reason: 'superseded' }]));
+    expect(sessions.n1.ended).toHaveLength(1);
+    // A retired secret's end carries its time to the session's node, which arms it.
+    n1.endSession({ homeId: 'h1', hubId: 'hub1', nodeId: 'n2', sessionId: 's-there', reason: 'secret_retired', at: 42_000 });
+    await vi.waitFor(() =>
+      expect(sessions.n2.ended).toContainEqual({ hubId: 'hub1', sessionId: 's-there', reason: 'secret_retired', at: 42_000 }),
+    );
+  });
+
+  it('drops a session end from a peer unless it is well formed and names this node', () => {
+    const sessions = new FakeSessions();
+    sessions.connect('hub1');
+    const nodes = new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger);
+    new HubCommandDelivery({ nodeId: 'n2', router: new FakeRouter([]), sessions, nodes, logger: silentLogger, registry: new Registry() });
+    const good = { homeId: 'h1', hubId: 'hub1', nodeId: 'n2', sessionId: 's1', reason: 'superseded' };
+    for (const payload of [
+      null,
+      { ...good, reason: 'whim' },
+      { ...good, nodeId: 'n3' },
+      { ...good, sessionId: 5 },
+      { ...good, hubId: undefined },
+      { ...good, reason: 'secret_retired', at: 'soon' },
+      { ...good, reason: 'secret_retired', at: Number.NaN },
+    ])
+      expect(nodes.receive('hub.session', payload, 'n1')).toBe('refused');
+    expect(sessions.ended).toEqual([]);
+    expect(nodes.receive('hub.session', good, 'n1')).toBe('ok');
+    expect(sessions.ended).toEqual([{ hubId: 'hub1', sessionId: 's1', reason: 'superseded' }]);
   });
 });
