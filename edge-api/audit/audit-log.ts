@@ -64,12 +64,12 @@ export interface AuditPage {
 }
 
 /**
- * Where audited actions go. `append` returns at once and never throws: the write happens in the
- * background (a failure is logged and counted, the request is not failed for it). `read`
- * rejects when the log cannot be read (Redis down).
+ * Where audited actions go. `append` resolves once the entry is written, or once its write failed
+ * (logged and counted): it never rejects, so a request is never failed for it. `read` rejects when
+ * the log cannot be read (Redis down).
  */
 export interface AuditLog {
-  append(record: AuditRecord): void;
+  append(record: AuditRecord): Promise<void>;
   read(query: AuditQuery): Promise<AuditPage>;
   /**
    * Removes a deleted home's own log, in the background like `append` (its entries stay in the

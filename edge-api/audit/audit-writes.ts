@@ -117,7 +117,9 @@ function targetOf(c: Context): AuditTarget {
  * full rate. When a home is deleted (204), its own log is removed (`AuditLog.forgetHome`).
  *
  * Records only the route pattern, the path ids, the ids the route added (`addAuditTarget`), the
- * status and the code: never a body, a header, a token or a secret. The append is fire-and-forget, so it costs the response no Redis round trip.
+ * status and the code: never a body, a header, a token or a secret. The response waits for the
+ * append (one Redis round trip on writes only), so an acknowledged action has its entry; a failed
+ * append (Redis down) is counted and never fails the request, whose effect already happened.
  */
 export function auditWrites(deps: AuditWritesDeps): MiddlewareHandler {
   const log = deps.logger.child({ component: 'audit' });
@@ -159,7 +161,9 @@ export function auditWrites(deps: AuditWritesDeps): MiddlewareHandler {
         outcome,
         ...(code === undefined ? {} : { code }),
       };
-      deps.log.append(record);
+      // Awaited: the caller sees the response only once its entry is written (or its write
+      // failed, counted). One pipelined XADD on the connection, next to the route's own writes.
+      await deps.log.append(record);
       if (method === 'DELETE' && route === HOME_ROUTE && status === 204 && typeof target.homeId === 'string')
         deps.log.forgetHome(target.homeId);
     } catch (err) {

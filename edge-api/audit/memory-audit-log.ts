@@ -92,7 +92,12 @@ export class MemoryAuditLog implements AuditLog {
     this.cluster = new BoundedList(this.limits.clusterMaxLen);
   }
 
-  append(record: AuditRecord): void {
+  append(record: AuditRecord): Promise<void> {
+    this.add(record);
+    return Promise.resolve();
+  }
+
+  private add(record: AuditRecord): void {
     // Ids grow even if the clock steps back, as Redis stream ids do.
     const ms = Math.max(record.at, this.lastMs);
     this.seq = ms === this.lastMs ? this.seq + 1 : 0;

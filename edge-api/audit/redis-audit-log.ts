@@ -60,10 +60,10 @@ export class RedisAuditLog implements AuditLog {
     this.log = config.logger.child({ component: 'audit' });
   }
 
-  append(record: AuditRecord): void {
+  append(record: AuditRecord): Promise<void> {
     if (this.inFlight.size >= this.maxInFlight) {
       this.metrics.appends.inc({ result: 'dropped' });
-      return;
+      return Promise.resolve();
     }
     const json = JSON.stringify(record);
     const { client, keys, limits } = this;
@@ -74,7 +74,7 @@ export class RedisAuditLog implements AuditLog {
       writes.push(client.xadd(key, 'MAXLEN', '~', limits.homeMaxLen, '*', FIELD, json));
       if (limits.homeTtlMs > 0) writes.push(client.pexpire(key, limits.homeTtlMs));
     }
-    this.track(
+    return this.track(
       Promise.all(writes).then(
         () => void this.metrics.appends.inc({ result: 'ok' }),
         (err: unknown) => this.failed(err),
@@ -84,7 +84,8 @@ export class RedisAuditLog implements AuditLog {
 
   forgetHome(homeId: string): void {
     // Issued after the appends before it on the same connection, so it also removes those.
-    this.track(
+    // In the background: tracked for `settled`, and it never rejects.
+    void this.track(
       this.client.del(this.keys.homeAuditLog(homeId)).then(
         () => undefined,
         (err: unknown) => this.failed(err, 'forget'),
@@ -92,9 +93,10 @@ export class RedisAuditLog implements AuditLog {
     );
   }
 
-  private track(done: Promise<void>): void {
+  private track(done: Promise<void>): Promise<void> {
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done));
+    return done;
   }
 
   private failed(err: unknown, what: 'append' | 'forget' = 'append'): void {

@@ -424,6 +424,32 @@ describe('HTTP edge: audit of admin actions and app writes', () => {
     ]);
   });
 
+  it('answers a write only once its entry is appended', async () => {
+    const logged = new MemoryAuditLog();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow: AuditLog = {
+      append: async (record) => {
+        await gate;
+        await logged.append(record);
+      },
+      read: (query) => logged.read(query),
+      forgetHome: (homeId) => logged.forgetHome(homeId),
+      settled: async () => {},
+    };
+    const call = edgeWith(slow, 'node-a');
+    let answered = false;
+    const put = call('PUT', '/v1/homes/h1', { name: 'One' }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    release();
+    expect((await put).status).toBe(201);
+    expect((await logged.read({ limit: 5 })).items).toEqual([expect.objectContaining({ action: 'homes.put', status: 201 })]);
+  });
+
   it('names the node it was given, and never fails a request when the audit log does', async () => {
     const logged = new MemoryAuditLog();
     const call = edgeWith(logged, 'node-a');

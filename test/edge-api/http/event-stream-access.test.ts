@@ -1,7 +1,8 @@
 /** SSE streams re-check their token: a revoked or narrowed grant ends an open stream; a store outage does not. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hashSecret } from '../../../edge-api/auth/secrets.ts';
-import { ACCESS_REVOKED_EVENT } from '../../../edge-api/http/event-stream.ts';
+import { defaultTokenGrantCache } from '../../../edge-api/auth/token-grant-cache.ts';
+import { ACCESS_RECHECK_MS, ACCESS_REVOKED_EVENT } from '../../../edge-api/http/event-stream.ts';
 import { closeEdges, openSse, startEdge, type Edge } from './harness.ts';
 
 afterEach(async () => {
@@ -25,6 +26,10 @@ async function liveStream(edge: Edge, homeId: string, token: string) {
 const topics = (sse: Awaited<ReturnType<typeof liveStream>>): string[] => sse.events().map((e) => e.event ?? '');
 
 describe('HTTP edge: live events (SSE) after the guard', () => {
+  it('keeps the promise of revocation on every node within 1 s: token cache TTL + stream re-check', () => {
+    expect(defaultTokenGrantCache.ttlMs + ACCESS_RECHECK_MS).toBeLessThanOrEqual(1_000);
+  });
+
   it('ends a stream as soon as its token is revoked on this node, and writes no event published after that', async () => {
     // Heartbeats (and so periodic re-checks) far apart: only the revocation itself can end the stream.
     const edge = startEdge({ sseHeartbeatMs: 60_000 });
