@@ -67,3 +67,16 @@ export function checkNames(field: string, xs: unknown, maxItems: number): Domain
   }
   return undefined;
 }
+
+/**
+ * Whether `s` holds a C0 or C1 control character (or DEL): never part of an id, and not to be
+ * echoed into logs or audit entries. The edges refuse such ids (path ids, a hub's device ids); the
+ * reducers do not, so journals written before the edges did still replay as decided.
+ */
+export function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}

@@ -45,6 +45,8 @@ export interface AuditWritesDeps {
   readonly registry: Registry;
   /** Default DEFAULT_REFUSED_BUDGET. */
   readonly refusedBudget?: RefusedBudget;
+  /** The operator's token: never recorded, even pasted into a path. */
+  readonly adminToken?: string;
 }
 
 /** The route that deletes a home: once it answered 204, the home's own log goes too. */
@@ -85,16 +87,30 @@ function codeOf(c: Context, status: number): string | undefined {
   return c.error === undefined || status < 400 ? undefined : codeOfError(c.error);
 }
 
+/**
+ * What a secret looks like (`newSecret`: `hub_…`, `app_…`, `admin_…` and 43 base64url characters).
+ * A caller who pastes a token where an id goes (`DELETE /v1/tokens/app_…`) must not leave it in
+ * the log; the path id is recorded as REDACTED instead.
+ */
+const SECRET_SHAPE = /(?:^|[^A-Za-z0-9])(?:hub|app|admin)_[A-Za-z0-9_-]{20,}/;
+export const REDACTED = '[redacted: looks like a secret]';
+
+/** An id as the log keeps it: bounded, and never anything shaped like a secret or the admin token. */
+function safeId(value: string, adminToken: string | undefined): string {
+  if (SECRET_SHAPE.test(value) || (adminToken !== undefined && value.includes(adminToken))) return REDACTED;
+  return value.slice(0, TARGET_MAX);
+}
+
 /** The entry's target: the path ids, over the ids the route added; every id and list bounded. */
-function targetOf(c: Context): AuditTarget {
+function targetOf(c: Context, adminToken: string | undefined): AuditTarget {
   const target: Record<string, string | readonly string[]> = {};
   const named = { ...(c.get('auditTarget') as AuditTarget | undefined), ...(c.req.param() as Record<string, string>) };
   for (const [name, value] of Object.entries(named)) {
     if (typeof value === 'string') {
-      target[name] = value.slice(0, TARGET_MAX);
+      target[name] = safeId(value, adminToken);
       continue;
     }
-    target[name] = value.slice(0, TARGET_LIST_MAX).map((v) => v.slice(0, TARGET_MAX));
+    target[name] = value.slice(0, TARGET_LIST_MAX).map((v) => safeId(v, adminToken));
     if (value.length > TARGET_LIST_MAX) target[`${name}Total`] = String(value.length);
   }
   return target;
@@ -140,7 +156,7 @@ export function auditWrites(deps: AuditWritesDeps): MiddlewareHandler {
       const key = `${method} ${route}`;
       let action = actions.get(key);
       if (action === undefined) actions.set(key, (action = actionOf(method, route)));
-      const target = targetOf(c);
+      const target = targetOf(c, deps.adminToken);
       const at = deps.clock();
       const outcome = outcomeOf(status);
       if (outcome === 'refused' && who !== 'admin' && !refusals.take(who, at).ok) {

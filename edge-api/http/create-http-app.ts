@@ -121,6 +121,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
       clock,
       logger: deps.logger,
       registry: deps.registry,
+      adminToken: deps.adminToken,
       ...(deps.auditRefusedBudget === undefined ? {} : { refusedBudget: deps.auditRefusedBudget }),
     }),
   );

@@ -2,21 +2,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
+import { hasControlCharacter } from '../../actors/validation.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
 
 /** Path ids other than homeId (devices, rules, scenes, commands): 1..128 characters. */
 export const PATH_ID_MAX = 128;
 /** Command ids are `<deviceId>~<local>`: a device id, `~` and an idempotency key. */
 const COMMAND_ID_MAX = PATH_ID_MAX + 1 + 64;
-
-/** Whether `s` holds a C0 or C1 control character (or DEL): never part of an id, and not to be echoed into logs or audit entries. */
-function hasControlCharacter(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
-  }
-  return false;
-}
 
 /** Checks every known path parameter; throws a 400 naming the first bad one. */
 export function checkPathIds(params: Readonly<Record<string, string>>): void {

@@ -70,6 +70,20 @@ export interface HubIngressDeps {
  * dropped (a hub gone without a FIN). grpc-js enforces no client ping policy (no ping strikes);
  * Node's HTTP/2 bounds unanswered pings and closes sessions that flood PING or SETTINGS frames.
  */
+/**
+ * Streams one connection may carry at once (`grpc.max_concurrent_streams`, advertised in the
+ * HTTP/2 SETTINGS; grpc-js's default is unbounded). A hub needs one, but an L7 proxy in front of
+ * the nodes, the hub simulator and the load generator multiplex many hubs' streams on one
+ * connection, so the bound is generous; what bounds one credential is
+ * MAX_STREAMS_AWAITING_HELLO_PER_HUB (after its hello, a hub's newer stream supersedes the older).
+ */
+export const MAX_STREAMS_PER_CONNECTION = 16_384;
+/**
+ * Streams of one hub (one credential) that may wait for their hello at once, across connections.
+ * A hub reconnecting opens one at a time; past this the stream ends RESOURCE_EXHAUSTED, so one
+ * stolen secret cannot hold thousands of streams open until their hello deadline.
+ */
+export const MAX_STREAMS_AWAITING_HELLO_PER_HUB = 4;
 const KEEPALIVE_TIME_MS = 60_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
@@ -84,6 +98,8 @@ export class HubIngress {
   private readonly sessions = new Map<string, HubSession>();
   /** The current session of each hub, by hub actor id. */
   private readonly current = new Map<string, HubSession>();
+  /** Sessions that have not said hello yet, by hub actor id (MAX_STREAMS_AWAITING_HELLO_PER_HUB). */
+  private readonly awaitingHello = new Map<string, Set<HubSession>>();
   private readonly host: SessionHost;
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
@@ -114,12 +130,14 @@ export class HubIngress {
       claim: (s) => this.claim(s),
       release: (s) => this.release(s),
       forget: (s) => {
+        this.helloSaid(s);
         if (this.sessions.delete(s.sessionId)) this.host.metrics.streams.dec();
       },
     };
     this.server = new Server({
       'grpc.max_receive_message_length': deps.maxMessageBytes,
       'grpc.max_connection_idle_ms': positive('idleMs', deps.idleMs ?? 300_000),
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
       'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
       'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
       // Every call (hub streams, health checks, reflection) marks its connection as speaking gRPC.
@@ -188,6 +206,11 @@ export class HubIngress {
     return this.current.get(hubActorId(homeId, hubId));
   }
 
+  /** Streams open on this node, whether or not they said hello (tests, metrics). */
+  get streamCount(): number {
+    return this.sessions.size;
+  }
+
   /** Hubs with a stream on this node (one per hub; a superseded stream does not count). */
   get sessionCount(): number {
     return this.current.size;
@@ -234,7 +257,18 @@ export class HubIngress {
           if (call.cancelled || call.destroyed) return this.host.metrics.streamEnded('CANCELLED');
           if (this.closing) return this.refuse(call, 'stopping', 'node shutting down');
           if (!credential) return this.refuse(call, 'unauthenticated', 'unknown hub secret');
+          const hubActor = hubActorId(credential.homeId, credential.hubId);
+          const waiting = this.awaitingHello.get(hubActor) ?? new Set<HubSession>();
+          if (waiting.size >= MAX_STREAMS_AWAITING_HELLO_PER_HUB) {
+            return this.refuse(
+              call,
+              'resource_exhausted',
+              `hub ${credential.hubId} already has ${waiting.size} streams waiting for their hello: send hello on one`,
+            );
+          }
           const session = new HubSession(call, credential, digest, this.host, this.log);
+          waiting.add(session);
+          this.awaitingHello.set(hubActor, waiting);
           this.sessions.set(session.sessionId, session);
           this.host.metrics.streams.inc();
         },
@@ -254,7 +288,15 @@ export class HubIngress {
     endCall(call, code, details);
   }
 
+  /** `session` said its hello (or ended): it no longer counts against its hub's streams awaiting hello. */
+  private helloSaid(session: HubSession): void {
+    const waiting = this.awaitingHello.get(session.hubActor);
+    if (waiting === undefined || !waiting.delete(session)) return;
+    if (waiting.size === 0) this.awaitingHello.delete(session.hubActor);
+  }
+
   private claim(session: HubSession): void {
+    this.helloSaid(session);
     const previous = this.current.get(session.hubActor);
     this.current.set(session.hubActor, session);
     if (previous && previous !== session) previous.fail('superseded', 'superseded by a new connection');

@@ -5,6 +5,7 @@
  */
 import type { ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { checkHubDevices, type HubDevice } from '../../actors/hub.ts';
+import { hasControlCharacter } from '../../actors/validation.ts';
 import type { CommandDelivery, Value } from '../../actors/types.ts';
 import { grpcStatusOf, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import { decodedValue, type DecodedHello, type DecodedHubMessage, type DecodedValue, type Int64 } from './hub-codec.ts';
@@ -116,6 +117,9 @@ export function fromWireAttributes(attributes: Readonly<Record<string, DecodedVa
 /** The hello's device list in domain form, checked as the hub actor checks it. */
 export function helloDevices(hello: DecodedHello | WireHello): Parsed<HubDevice[]> {
   const devices = hello.devices.map((d) => ({ deviceId: d.device_id, type: d.type, capabilities: [...d.capabilities] }));
+  // The HTTP edge refuses such ids in paths: a device registered with one could not be read or managed.
+  const odd = devices.findIndex((d) => typeof d.deviceId === 'string' && hasControlCharacter(d.deviceId));
+  if (odd >= 0) return { ok: false, message: `hello.devices[${odd}].device_id must not contain control characters` };
   const e = checkHubDevices(devices);
   if (!e) return { ok: true, value: devices };
   return { ok: false, message: `hello.${toSnakeCase(e.message)}` };

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditLog, AuditPage, AuditRecord } from '../../../edge-api/audit/audit-log.ts';
-import { actionOf } from '../../../edge-api/audit/audit-writes.ts';
+import { actionOf, REDACTED } from '../../../edge-api/audit/audit-writes.ts';
 import { MemoryAuditLog } from '../../../edge-api/audit/memory-audit-log.ts';
 import { MemoryCredentialStore } from '../../../edge-api/auth/credential-store.ts';
 import { hashSecret, tokenIdOf } from '../../../edge-api/auth/secrets.ts';
@@ -339,7 +339,21 @@ describe('HTTP edge: audit of admin actions and app writes', () => {
     await edge.json('PATCH', '/v1/homes/h1/devices/light1', { token: 'app_not-a-token', body: { desired: { on: true } } });
     await edge.call('POST', '/v1/tokens/revoke', { body: { token } });
     await edge.json('PATCH', '/v1/homes/h1/devices/light1', { token, body: { desired: { on: false } } });
-    const secrets = [hub.body.secret as string, token, hashSecret(token), hashSecret(hub.body.secret as string), ADMIN, 'body-marker-7f3a'];
+    // A secret pasted where an id goes (a token instead of its id, the admin token as a rule id).
+    const other = (await edge.json('POST', '/v1/tokens', { body: { homes: ['h1'], scopes: ['read'] } })).body.token as string;
+    expect((await edge.call('DELETE', `/v1/tokens/${other}`)).status).toBe(400);
+    expect((await edge.call('DELETE', `/v1/homes/h1/rules/${ADMIN}`)).status).toBeGreaterThanOrEqual(400);
+    const pasted = (await entries(edge)).slice(0, 2);
+    expect(pasted.map((e) => e.target)).toEqual([{ homeId: 'h1', ruleId: REDACTED }, { tokenId: REDACTED }]);
+    const secrets = [
+      hub.body.secret as string,
+      token,
+      other,
+      hashSecret(token),
+      hashSecret(hub.body.secret as string),
+      ADMIN,
+      'body-marker-7f3a',
+    ];
     expect(secrets[0]).toMatch(/^hub_/);
     const logs = JSON.stringify([await entries(edge), await entries(edge, 'h1')]);
     expect(logs).toContain('homes.rules.put');

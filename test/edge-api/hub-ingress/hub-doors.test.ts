@@ -5,8 +5,10 @@
  */
 import { status } from '@grpc/grpc-js';
 import { connect, type Socket } from 'node:net';
+import * as http2 from 'node:http2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Shadow } from '../../../actors/device-state.ts';
+import { MAX_STREAMS_AWAITING_HELLO_PER_HUB, MAX_STREAMS_PER_CONNECTION } from '../../../edge-api/hub-ingress/hub-ingress.ts';
 import type { WireReport } from '../../../edge-api/hub-ingress/hub-wire.ts';
 import { closeSharedChannels, HubClient } from '../../../tools/hub-client/hub-client.ts';
 import { HUB1, HUB2, startHubFixture, type FixtureOptions, type HubFixture } from '../../support/hub-fixture.ts';
@@ -108,6 +110,38 @@ describe('hub ingress doors', () => {
     const hub = await f.open(HUB2);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(hub.status).toBeUndefined();
+  });
+
+  it('lets one hub hold only a few streams waiting for hello: past them RESOURCE_EXHAUSTED; a hello frees a place', async () => {
+    const f = await start({ helloTimeoutMs: 20_000 });
+    const waiting = Array.from({ length: MAX_STREAMS_AWAITING_HELLO_PER_HUB }, () => f.connect(HUB1.secret));
+    await vi.waitFor(() => expect(f.ingress.streamCount).toBe(MAX_STREAMS_AWAITING_HELLO_PER_HUB));
+    const extra = f.connect(HUB1.secret);
+    expect(await extra.ended()).toMatchObject({
+      code: status.RESOURCE_EXHAUSTED,
+      details: expect.stringContaining('streams waiting for their hello'),
+    });
+    // Another hub is not affected, and a hello on one of hub1's streams frees a place.
+    expect((await f.open(HUB2)).status).toBeUndefined();
+    waiting[0]!.hello(HUB1.hubId, 'h1', HUB1.devices);
+    await waiting[0]!.welcome();
+    const next = f.connect(HUB1.secret);
+    await vi.waitFor(() => expect(f.ingress.streamCount).toBe(MAX_STREAMS_AWAITING_HELLO_PER_HUB + 2));
+    expect(next.status).toBeUndefined();
+  });
+
+  it('advertises a bound on concurrent streams per connection (HTTP/2 SETTINGS), not grpc-js’s unbounded default', async () => {
+    const f = await start();
+    const session = http2.connect(`http://${f.address}`);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve, reject) => {
+        session.once('remoteSettings', resolve);
+        session.once('error', reject);
+      });
+      expect(settings.maxConcurrentStreams).toBe(MAX_STREAMS_PER_CONNECTION);
+    } finally {
+      session.destroy();
+    }
   });
 
   it('closes TCP connections that never speak HTTP/2 after the deadline, and refuses those past the cap', async () => {

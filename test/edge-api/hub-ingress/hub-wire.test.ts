@@ -59,6 +59,12 @@ describe('hub wire conversions', () => {
       message: 'hello.devices[1].device_id must be a string of 1-128 characters',
     });
     expect(helloDevices(hello([dev('a'), dev('a')]))).toEqual({ ok: false, message: 'hello.devices[1].device_id repeats a' });
+    // An id the HTTP edge could never name in a path (found probing: q\u0001 was registered, then unreachable).
+    expect(helloDevices(hello([dev('a'), dev('q\u0001')]))).toEqual({
+      ok: false,
+      message: 'hello.devices[1].device_id must not contain control characters',
+    });
+    expect(helloDevices(hello([dev('x~y'), dev('a/b'), dev('é')])).ok).toBe(true);
   });
 
   it('writes a command with Value params and a decimal expiry', () => {
