@@ -7,6 +7,12 @@ export const DEVICE_LIMITS = {
   reportBatch: 1_000,
   /** Desired attributes one device keeps. */
   desiredAttributes: 256,
+  /**
+   * Reported attributes one device keeps: a report that would add more is refused (found probing:
+   * a hub adding 64 new 1 KB attributes per report grew one shadow to 250 MB, and reading it
+   * blocked its node for seconds). With text values of at most 1 KB, a shadow stays under ~300 KB.
+   */
+  reportedAttributes: 256,
   /** Applied seqs remembered to tell a duplicate report from a stale one. */
   seqWindow: 32,
 } as const;

@@ -224,6 +224,7 @@ function applyReports(
   s: DeviceState,
   items: readonly Omit<Report, 'type'>[],
   now: number,
+  replaying: boolean,
 ): { state: DeviceState; results: Outcome<ReportAck>[]; changes: DeviceChanged[]; notable: boolean } {
   const results: Outcome<ReportAck>[] = [];
   const changes: DeviceChanged[] = [];
@@ -244,6 +245,14 @@ function applyReports(
       continue;
     }
     reported ??= { ...s.reported };
+    // Not on replay: a journaled report was accepted once (before this limit existed, too).
+    if (!replaying && addsPastLimit(reported, m.attributes)) {
+      results.push({
+        ok: false,
+        error: invalid('attributes', `would give device ${s.deviceId} more than ${DEVICE_LIMITS.reportedAttributes} reported attributes`),
+      });
+      continue;
+    }
     const changed: Record<string, Value> = {};
     let anyChange = false;
     for (const [k, v] of Object.entries(m.attributes)) {
@@ -278,8 +287,16 @@ function applyReports(
   return { state, results, changes, notable };
 }
 
-function report(s: DeviceState, m: Report, now: number): DeviceStep {
-  const { state, results, changes, notable } = applyReports(s, [m], now);
+/** Whether applying `attributes` would leave `reported` with more than DEVICE_LIMITS.reportedAttributes names. */
+function addsPastLimit(reported: Readonly<Record<string, ReportedValue>>, attributes: Readonly<Record<string, Value>>): boolean {
+  let fresh = 0;
+  for (const k in attributes) if (!Object.hasOwn(reported, k)) fresh++;
+  // Counted only when a report brings a new name: most reports update names the device has.
+  return fresh > 0 && Object.keys(reported).length + fresh > DEVICE_LIMITS.reportedAttributes;
+}
+
+function report(s: DeviceState, m: Report, now: number, replaying: boolean): DeviceStep {
+  const { state, results, changes, notable } = applyReports(s, [m], now, replaying);
   const reply = results[0]!;
   if (!reply.ok) return rejected(s, reply.error);
   const journal = state !== s;
@@ -289,11 +306,11 @@ function report(s: DeviceState, m: Report, now: number): DeviceStep {
   return { state, reply, effects, journal };
 }
 
-function reportBatch(s: DeviceState, m: ReportBatch, now: number): DeviceStep {
+function reportBatch(s: DeviceState, m: ReportBatch, now: number, replaying: boolean): DeviceStep {
   if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > DEVICE_LIMITS.reportBatch) {
     return rejected(s, invalid('items', `must be an array of 1-${DEVICE_LIMITS.reportBatch} reports`));
   }
-  const { state, results, changes, notable } = applyReports(s, m.items, now);
+  const { state, results, changes, notable } = applyReports(s, m.items, now, replaying);
   const reply = ok<ReportBatchAck>({ results });
   if (!notable) return { state, reply, journal: state !== s };
   // One message to the home (only if its rules read some of it) and one shadow event per batch, not per report.
@@ -414,9 +431,9 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'hub.connection':
         return connection(state, msg, ctx.now);
       case 'report':
-        return report(state, msg, ctx.now);
+        return report(state, msg, ctx.now, ctx.replaying);
       case 'report.batch':
-        return reportBatch(state, msg, ctx.now);
+        return reportBatch(state, msg, ctx.now, ctx.replaying);
       case 'shadow.get':
         return known(state) ? { state, reply: ok(shadowOf(state)), journal: false } : unknownDevice(state);
       case 'shadow.setDesired':

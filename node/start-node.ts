@@ -18,7 +18,7 @@ import { hostPort } from '../cluster/grpc-server.ts';
 import { advertisedHost, advertisedPeerHost, ClusterBackend, resolvePeerAuth, unreachablePeerHost } from './cluster-backend.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
 import { listenHttp, type HttpListener } from './http-listener.ts';
-import { readTlsMaterial, warnIfPlaintext } from './tls-material.ts';
+import { checkPeerCaIsOwn, readTlsMaterial, warnIfPlaintext } from './tls-material.ts';
 import { openRedisBackend } from './redis-backend.ts';
 
 export interface StartOptions {
@@ -86,6 +86,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   const httpTls = config.roles.includes('edge') ? readTlsMaterial(config.httpTls, 'HTTP_TLS') : undefined;
   const hubTls = config.roles.includes('ingress') ? readTlsMaterial(config.hubTls, 'HUB_TLS') : undefined;
   const peerTls = config.redisUrl === undefined ? undefined : readTlsMaterial(config.peerTls, 'PEER_TLS');
+  checkPeerCaIsOwn(peerTls, { HUB_TLS: hubTls, HTTP_TLS: httpTls });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Shards whose lease is lost stop their actors at once (late-bound: the host comes next).

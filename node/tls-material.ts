@@ -1,4 +1,5 @@
 /** TLS material of the node's endpoints: PEM files read once at start, and whether a bind address is loopback. */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from '../runtime/logger.ts';
@@ -19,14 +20,48 @@ function readPem(path: string, variable: string): Buffer {
   }
 }
 
-/** Reads the files of `<prefix>_CERT/_KEY/_CA`; throws ConfigError naming the variable whose file cannot be read. */
+/**
+ * Checks that `pem` parses as what `variable` names: found probing, a garbage CA was accepted and
+ * the endpoint then refused every client, and a garbage certificate or key stopped the node with a
+ * bare OpenSSL stack naming no variable.
+ */
+function checkPem(pem: Buffer, variable: string, path: string, kind: 'certificate' | 'key'): void {
+  try {
+    if (kind === 'key') createPrivateKey(pem);
+    else new X509Certificate(pem); // the first certificate of the file (a CA bundle may hold more)
+  } catch (err) {
+    throw new ConfigError(`${variable}=${path} is not a PEM ${kind} (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/** Reads the files of `<prefix>_CERT/_KEY/_CA`; throws ConfigError naming the variable whose file cannot be read or parsed. */
 export function readTlsMaterial(files: TlsFiles | undefined, prefix: string): TlsMaterial | undefined {
   if (files === undefined) return undefined;
-  return {
-    cert: readPem(files.cert, `${prefix}_CERT`),
-    key: readPem(files.key, `${prefix}_KEY`),
-    ca: files.ca === undefined ? undefined : readPem(files.ca, `${prefix}_CA`),
-  };
+  const cert = readPem(files.cert, `${prefix}_CERT`);
+  checkPem(cert, `${prefix}_CERT`, files.cert, 'certificate');
+  const key = readPem(files.key, `${prefix}_KEY`);
+  checkPem(key, `${prefix}_KEY`, files.key, 'key');
+  let ca: Buffer | undefined;
+  if (files.ca !== undefined) {
+    ca = readPem(files.ca, `${prefix}_CA`);
+    checkPem(ca, `${prefix}_CA`, files.ca, 'certificate');
+  }
+  return { cert, key, ca };
+}
+
+/**
+ * With mutual TLS between nodes, any certificate the peer CA signed is a cluster member: refuses a
+ * peer CA that is also the hubs' or the apps' client CA (found probing: a hub's client certificate
+ * opened the peer port). One CA per cluster, used for nothing else.
+ */
+export function checkPeerCaIsOwn(peer: TlsMaterial | undefined, others: Readonly<Record<string, TlsMaterial | undefined>>): void {
+  if (peer?.ca === undefined) return;
+  for (const [prefix, material] of Object.entries(others)) {
+    if (material?.ca !== undefined && material.ca.equals(peer.ca))
+      throw new ConfigError(
+        `PEER_TLS_CA is also ${prefix}_CA: every certificate it signs would be a cluster member; give the cluster its own CA`,
+      );
+  }
 }
 
 /** True when `host` binds only the loopback interface (`localhost`, 127.0.0.0/8, ::1). */

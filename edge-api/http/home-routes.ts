@@ -44,8 +44,10 @@ const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && er
  *   back. Registering a hub that exists answers 409: rotate its secret instead.
  * - rotate: the new secret stored, then recorded by the home; only then do the old ones get their
  *   end (at once, or after `graceSeconds`).
- * - delete (hub or home): secrets removed first, then the hub or home; a retry finds the hub or
- *   home still there and finishes.
+ * - delete hub: its secrets removed, then the hub, then its secrets again (those of a rotation the
+ *   home accepted meanwhile); a retry removes what is left, even once the home has forgotten it.
+ * - delete home: secrets removed first, then the home, then the secrets of the hubs it answers; a
+ *   retry finds the home still there and finishes.
  */
 export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
   const { ask, guard } = ctx;
@@ -150,14 +152,44 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
     return c.json({ hubId, secret, previousValidUntil });
   });
 
+  // The home actor is where a deletion and a racing rotation meet: once it has forgotten the hub it
+  // refuses `home.rotateHubSecret`, and a refused rotation takes its new secret back. A rotation
+  // it accepted before had stored and indexed its secret first, so the removal that follows the
+  // home's finds it. The secrets known before are removed first (an unindexed one, older than the
+  // store's index, is known only to the home), so the hub cannot connect while it is removed.
+  // Retry-safe: a hub the home no longer has still loses the secrets indexed under it (a failure
+  // after the home forgot it, or a rotation whose outcome was unknown), and 404 means neither.
+  // A registration of the same id racing the delete may lose its secret to the last removal: the
+  // hub is then recorded without a working one until its secret is rotated (never the reverse, a
+  // secret that works for a hub no longer recorded).
   app.delete('/v1/homes/:homeId/hubs/:hubId', guard('admin'), async (c) => {
     const homeId = c.req.param('homeId');
     const hubId = c.req.param('hubId');
-    const hub = (await ask(homeActorId(homeId), { type: 'home.hubs' })).find((h) => h.hubId === hubId);
-    if (hub === undefined) throw new HttpError('not_found', `hub ${hubId} not found in home ${homeId}`);
+    const notFound = (): HttpError => new HttpError('not_found', `hub ${hubId} not found in home ${homeId}`);
+    const hub = (await ask(homeActorId(homeId), { type: 'home.hubs' }).catch(unlessNotFound(() => [] as HubView[]))).find(
+      (h) => h.hubId === hubId,
+    );
+    if (hub === undefined) {
+      if (!validateId(hubId, 'hubId').ok) throw notFound();
+      const orphans = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
+      if (orphans.length === 0) throw notFound();
+      await ctx.credentials.removeHub(homeId, hubId).catch(storeDown);
+      return c.body(null, 204);
+    }
     await ctx.credentials.removeHub(homeId, hubId, hub.secretHash === undefined ? [] : [hub.secretHash]).catch(storeDown);
-    // The home tells the hub actor, which ends the hub's open stream with UNAUTHENTICATED.
-    await ask(homeActorId(homeId), { type: 'home.removeHub', hubId });
+    // The home tells the hub actor, which ends the hub's open stream with UNAUTHENTICATED. A
+    // racing delete may have removed the hub first: the secrets below go all the same.
+    const removed = await ask(homeActorId(homeId), { type: 'home.removeHub', hubId }).catch(unlessNotFound(() => undefined));
+    const last = removed?.secretHash;
+    await ctx.credentials.removeHub(homeId, hubId, last === undefined ? [] : [last]).catch(storeDown);
     return c.body(null, 204);
   });
+}
+
+/** A catch handler: `fallback()` for a 404 (the home or hub is not there), the error otherwise. */
+function unlessNotFound<T>(fallback: () => T): (err: unknown) => T {
+  return (err) => {
+    if (err instanceof HttpError && err.code === 'not_found') return fallback();
+    throw err;
+  };
 }

@@ -1,7 +1,8 @@
 /** The request body limit, applied only to methods that carry a body. */
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { errorResponse, HttpError } from './http-error.ts';
+import { errorResponse, HttpError, invalidArgument } from './http-error.ts';
+import { isClientAbort } from './request-input.ts';
 
 /**
  * Methods whose body the edge never reads. A GET or HEAD with a body (or a `Content-Length`)
@@ -20,5 +21,14 @@ export function requestBodyLimit(maxBytes: number): MiddlewareHandler {
     maxSize: maxBytes,
     onError: (c) => errorResponse(c, new HttpError('payload_too_large', `the body exceeds ${maxBytes} bytes`)),
   });
-  return (c, next) => (BODILESS.has(c.req.method) ? next() : limit(c, next));
+  return async (c, next) => {
+    if (BODILESS.has(c.req.method)) return next();
+    try {
+      return await limit(c, next);
+    } catch (err) {
+      // A streamed body the client abandoned while the limit read it: not a server error.
+      if (isClientAbort(err)) return errorResponse(c, invalidArgument('body', 'was not received in full: the client ended the request'));
+      throw err;
+    }
+  };
 }

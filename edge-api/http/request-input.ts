@@ -55,7 +55,15 @@ export async function readJsonObject(c: Context): Promise<JsonObject> {
       { field: 'Content-Type' },
     );
   }
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (err) {
+    // The client went away mid-body (found probing: "aborted" was a 500 with an ERROR log and a
+    // `failed` audit entry). Anything else is not the client's doing and stays a 500.
+    if (isClientAbort(err)) throw invalidArgument('body', 'was not received in full: the client ended the request before its body');
+    throw err;
+  }
   if (text.trim() === '') throw invalidArgument('body', 'is required: send a JSON object');
   let body: unknown;
   try {
@@ -65,6 +73,13 @@ export async function readJsonObject(c: Context): Promise<JsonObject> {
   }
   if (!isObject(body)) throw invalidArgument('body', 'must be a JSON object');
   return body;
+}
+
+/** Whether reading a request body failed because the client ended the request (Node's "aborted", a reset). */
+export function isClientAbort(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return err.message === 'aborted' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || err.name === 'AbortError';
 }
 
 /** Throws a 400 naming the first field of `body` not in `allowed`. */

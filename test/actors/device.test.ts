@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorOf, valueOf } from '../support/outcome.ts';
 import { deviceBehavior } from '../../actors/device.ts';
-import type { DeviceMsg, DeviceState, ReportAck, Shadow } from '../../actors/device-state.ts';
+import { DEVICE_LIMITS, type DeviceMsg, type DeviceState, type ReportAck, type Shadow } from '../../actors/device-state.ts';
 import { deviceActorId } from '../../actors/actor-id.ts';
 import type { DeviceChanged, Value } from '../../actors/types.ts';
 
@@ -22,6 +22,23 @@ const attached = (): DeviceState =>
 const apply = (s: DeviceState, msgs: DeviceMsg[], now = 1_000): DeviceState => msgs.reduce((acc, m) => run(acc, m, now).state, s);
 
 describe('deviceBehavior', () => {
+  it('keeps at most DEVICE_LIMITS.reportedAttributes reported attributes: a report adding past it is refused, updates still apply, a replay applies as journaled', () => {
+    const names = Array.from({ length: DEVICE_LIMITS.reportedAttributes }, (_, i) => `a${i}`);
+    let s = attached();
+    for (let i = 0; i < names.length; i += 64)
+      s = apply(s, [report(i / 64 + 1, Object.fromEntries(names.slice(i, i + 64).map((n) => [n, 1])))]);
+    expect(Object.keys(s.reported)).toHaveLength(DEVICE_LIMITS.reportedAttributes);
+    const extra = report(100, { a0: 2, brandNew: 1 });
+    const refused = run(s, extra);
+    expect(errorOf(refused.reply)).toMatchObject({ code: 'invalid_argument', field: 'attributes' });
+    expect(refused.state.reported.a0?.value).toBe(1); // all or nothing per report
+    const updated = run(s, report(101, { a0: 2 }));
+    expect(valueOf(updated.reply)).toMatchObject({ applied: true });
+    // A report journaled before the limit existed replays as it was decided.
+    const replayed = deviceBehavior.receive(s, extra, { id: ID, now: 1_000, replaying: true });
+    expect(Object.keys(replayed.state.reported)).toHaveLength(DEVICE_LIMITS.reportedAttributes + 1);
+  });
+
   it('applies a report batch in seq order as one step: per-item outcomes, one message to the home', () => {
     const step = run(fresh(), {
       type: 'report.batch',

@@ -159,6 +159,28 @@ describe('HTTP edge: error shape', () => {
     }
   });
 
+  it('answers 400 (not 500) when the client ends a request before its body, declared or streamed', async () => {
+    const edge = startEdge();
+    const aborted = (): ReadableStream<Uint8Array> =>
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"na'));
+          controller.error(new Error('aborted')); // what @hono/node-server's request stream rejects with
+        },
+      });
+    for (const length of ['1000', undefined]) {
+      const res = await edge.app.request('/v1/homes/h1', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...(length ? { 'content-length': length } : {}) },
+        body: aborted(),
+        duplex: 'half',
+      } as RequestInit);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 'invalid_argument', details: { field: 'body' } } });
+    }
+    expect((await edge.json('GET', '/v1/homes/h1')).status).toBe(404);
+  });
+
   it('answers 415 unsupported_media_type to a body that is not declared as JSON, and acts on none of them', async () => {
     const edge = startEdge();
     await edge.createHome('h1');

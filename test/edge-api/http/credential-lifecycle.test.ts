@@ -395,6 +395,90 @@ describe('HTTP edge: deleting hubs and homes', () => {
     expect(await edge.credentials.findHub(hashSecret(secret))).toBeUndefined();
   });
 
+  it('removes the new secret of a rotation the home accepts while the hub is being deleted', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const old = await registerHub(edge, 'h1', 'hub1');
+    // The delete pauses after its first removal of the hub's secrets, before the home forgets the
+    // hub: a rotation then stores its secret and the home, still holding the hub, accepts it.
+    const remove = edge.credentials.removeHub.bind(edge.credentials);
+    let firstDone!: () => void;
+    const paused = new Promise<void>((resolve) => (firstDone = resolve));
+    let release!: () => void;
+    const resume = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    vi.spyOn(edge.credentials, 'removeHub').mockImplementation(async (...args) => {
+      await remove(...args);
+      if (++calls === 1) {
+        firstDone();
+        await resume;
+      }
+    });
+    const deleting = edge.call('DELETE', '/v1/homes/h1/hubs/hub1');
+    await paused;
+    const rotated = await edge.json('POST', '/v1/homes/h1/hubs/hub1/secret');
+    expect(rotated.status).toBe(200);
+    release();
+    expect((await deleting).status).toBe(204);
+    expect(await edge.credentials.findHub(hashSecret(old))).toBeUndefined();
+    expect(await edge.credentials.findHub(hashSecret(rotated.body.secret))).toBeUndefined();
+    expect(await edge.credentials.hubSecretDigests('h1', 'hub1')).toEqual([]);
+    // A hub registered anew under the id works on its own secret only.
+    vi.restoreAllMocks();
+    const fresh = await registerHub(edge, 'h1', 'hub1');
+    expect(await edge.credentials.hubSecretDigests('h1', 'hub1')).toEqual([hashSecret(fresh)]);
+  });
+
+  it('takes back the new secret of a rotation the home refuses because the hub was deleted meanwhile', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    await registerHub(edge, 'h1', 'hub1');
+    // The rotation pauses between storing its secret and asking the home; the delete completes.
+    const put = edge.credentials.putHub.bind(edge.credentials);
+    const stored: string[] = [];
+    let storedOne!: () => void;
+    const paused = new Promise<void>((resolve) => (storedOne = resolve));
+    let release!: () => void;
+    const resume = new Promise<void>((resolve) => (release = resolve));
+    vi.spyOn(edge.credentials, 'putHub').mockImplementation(async (digest, credential) => {
+      await put(digest, credential);
+      stored.push(digest);
+      storedOne();
+      await resume;
+    });
+    const rotating = edge.json('POST', '/v1/homes/h1/hubs/hub1/secret');
+    await paused;
+    expect((await edge.call('DELETE', '/v1/homes/h1/hubs/hub1')).status).toBe(204);
+    release();
+    expect((await rotating).status).toBe(404);
+    expect(stored).toHaveLength(1);
+    expect(await edge.credentials.findHub(stored[0]!)).toBeUndefined();
+    expect(await edge.credentials.hubSecretDigests('h1', 'hub1')).toEqual([]);
+  });
+
+  it('removes secrets still indexed under a hub the home no longer has (a retry after a partial delete), 404 once none is left', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    await registerHub(edge, 'h1', 'hub1');
+    // The home forgets the hub, but the last removal of its secrets fails (after a rotation whose
+    // outcome was unknown stored one).
+    const remove = edge.credentials.removeHub.bind(edge.credentials);
+    let calls = 0;
+    vi.spyOn(edge.credentials, 'removeHub').mockImplementation(async (...args) => {
+      if (++calls === 2) {
+        await edge.credentials.putHub(hashSecret('hub_left_behind'), { homeId: 'h1', hubId: 'hub1' });
+        throw new Error('down');
+      }
+      await remove(...args);
+    });
+    expect((await edge.json('DELETE', '/v1/homes/h1/hubs/hub1')).status).toBe(503);
+    expect((await edge.json('GET', '/v1/homes/h1')).body.hubs).toEqual([]);
+    expect(await edge.credentials.findHub(hashSecret('hub_left_behind'))).toBeDefined();
+    expect((await edge.call('DELETE', '/v1/homes/h1/hubs/hub1')).status).toBe(204);
+    expect(await edge.credentials.findHub(hashSecret('hub_left_behind'))).toBeUndefined();
+    expect((await edge.json('DELETE', '/v1/homes/h1/hubs/hub1')).status).toBe(404);
+  });
+
   it('deletes a home: 404 after, hub secrets gone, devices refuse late reports, a home created anew starts empty', async () => {
     const edge = startEdge();
     await edge.createHome('h1');
