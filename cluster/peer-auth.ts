@@ -1,6 +1,6 @@
 /** Membership proof on peer streams: a per-stream HMAC of the cluster secret, and the mutual TLS material of the peer port. */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { ServerCredentials, type Metadata, type Server } from '@grpc/grpc-js';
 import { PEER_NODE_HEADER } from './peer-wire.ts';
@@ -26,9 +26,24 @@ const MAX_REMEMBERED_NONCES = 100_000;
  * TCP connections the mutual TLS listener holds at most, handshaking or established. Each node
  * dials every other node over one connection (one stream per ordered node pair), so this bounds
  * the cluster size a node serves at 256 while keeping a flood of idle handshakes (each held up to
- * the 10 s handshake timeout) from exhausting file descriptors. Past it, new connections are dropped.
+ * PEER_TLS_HANDSHAKE_TIMEOUT_MS) from exhausting file descriptors. Past it, new connections are dropped.
  */
 export const PEER_MAX_CONNECTIONS = 256;
+
+/**
+ * TCP connections the mutual TLS listener holds at most from one remote address. A member needs one
+ * or two (its channel, and a second while it reconnects); without this bound one unauthenticated
+ * host holding PEER_MAX_CONNECTIONS idle handshakes would lock every member out. Past it, a new
+ * connection from that address is dropped before its handshake.
+ */
+export const PEER_MAX_CONNECTIONS_PER_ADDRESS = 32;
+
+/**
+ * Milliseconds a connection may take to complete its TLS handshake before it is dropped. A
+ * handshake between nodes takes milliseconds; the bound is how long a client that never finishes
+ * one holds a connection slot.
+ */
+export const PEER_TLS_HANDSHAKE_TIMEOUT_MS = 3_000;
 
 const NONCE = /^[0-9a-f]{32}$/;
 const MAC = /^[0-9a-f]{64}$/;
@@ -205,7 +220,10 @@ export interface MutualTlsListener {
  * Listens on `host:port` (port 0 = a free one) for TLS connections whose client certificate chains
  * to the cluster CA, and hands each to `server` (grpc-js connection injection). The handshake is
  * done here rather than by grpc-js' own TLS credentials so that a refused client is seen:
- * `refused` is called for each failed handshake (no certificate, another CA, not TLS at all).
+ * `refused` is called for each failed handshake (no certificate, another CA, not TLS at all) and
+ * for each connection dropped because its address holds `maxPerAddress` connections already.
+ * A plain TCP listener accepts the connections, so that a dropped one costs no TLS work; the
+ * others are handed to the TLS server.
  */
 export function listenMutualTls(
   server: Server,
@@ -214,9 +232,10 @@ export function listenMutualTls(
   tls: PeerTls,
   refused: (err: Error, remote: string | undefined) => void,
   maxConnections: number = PEER_MAX_CONNECTIONS,
+  maxPerAddress: number = PEER_MAX_CONNECTIONS_PER_ADDRESS,
 ): Promise<MutualTlsListener> {
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
-  const listener = createTlsServer({
+  const handshaker = createTlsServer({
     cert: tls.cert,
     key: tls.key,
     ca: tls.ca,
@@ -224,21 +243,45 @@ export function listenMutualTls(
     rejectUnauthorized: true,
     ALPNProtocols: ['h2'],
     // A connection that never completes its handshake is not kept for the default two minutes.
-    handshakeTimeout: 10_000,
+    handshakeTimeout: PEER_TLS_HANDSHAKE_TIMEOUT_MS,
   });
-  // Node drops connections past it before any handshake work.
-  listener.maxConnections = maxConnections;
-  const sockets = new Set<Socket>();
-  listener.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  listener.on('secureConnection', (socket: TLSSocket) => {
+  handshaker.on('secureConnection', (socket: TLSSocket) => {
     // A reset after the handshake must not become an uncaught 'error' (grpc-js does the same for its own TLS servers).
     socket.on('error', () => {});
     injector.injectConnection(socket);
   });
-  listener.on('tlsClientError', (err: Error, socket: TLSSocket) => refused(err, socket.remoteAddress));
+  handshaker.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    // With a 'tlsClientError' listener Node leaves the connection open, even past the handshake
+    // timeout: without this, a connection that never finishes its handshake would hold its slot for good.
+    const remote = socket.remoteAddress;
+    socket.destroy();
+    refused(err, remote);
+  });
+  const sockets = new Set<Socket>();
+  /** Connections open per remote address; an address leaves the map with its last connection. */
+  const perAddress = new Map<string, number>();
+  const listener = createNetServer((socket: Socket) => {
+    const address = socket.remoteAddress;
+    // Undefined once the client has already gone: nothing to serve.
+    if (address === undefined) return void socket.destroy();
+    const open = perAddress.get(address) ?? 0;
+    if (open >= maxPerAddress) {
+      socket.destroy();
+      refused(new Error(`connection dropped: ${open} connections from this address already`), address);
+      return;
+    }
+    perAddress.set(address, open + 1);
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+    handshaker.emit('connection', socket);
+  });
+  // Node drops connections past it before any handshake work.
+  listener.maxConnections = maxConnections;
   return new Promise((resolve, reject) => {
     listener.once('error', reject);
     listener.listen(port, host, () => {

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { messageRefusal } from '../../actors/message-kinds.ts';
-import { signPeerStream, type PeerAuthConfig, type PeerTls } from '../../cluster/peer-auth.ts';
+import { PEER_MAX_CONNECTIONS_PER_ADDRESS, signPeerStream, type PeerAuthConfig, type PeerTls } from '../../cluster/peer-auth.ts';
 import { PeerClient } from '../../cluster/peer-client.ts';
 import { PeerServer, type PeerHandler } from '../../cluster/peer-server.ts';
 import { exchangeMethod, type WirePeerBatch, type WirePeerMessage } from '../../cluster/peer-wire.ts';
@@ -170,7 +170,7 @@ describe('PeerServer with mutual TLS', () => {
       });
     const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
     try {
-      // Connections that never start their handshake (each would otherwise be held for the 10 s handshake timeout).
+      // Connections that never start their handshake (each would otherwise be held for the handshake timeout).
       const idle = await Promise.all([opened(), opened(), opened()]);
       const extra = await opened();
       await closed(extra);
@@ -193,6 +193,68 @@ describe('PeerServer with mutual TLS', () => {
       }
     } finally {
       for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('holds at most PEER_MAX_CONNECTIONS_PER_ADDRESS connections from one address: a member still gets in, the next one is dropped', async () => {
+    const { server, port, registry } = await start({ cluster: 'peer-tls', tls: tlsOf(nodeB) });
+    const sockets: Socket[] = [];
+    const opened = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(port, HOST, () => resolve(socket));
+        socket.on('error', reject);
+        sockets.push(socket);
+      });
+    const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const member = new PeerClient(`${HOST}:${port}`, {
+      nodeId: 'node-a',
+      peerId: 'node-b',
+      auth: { cluster: 'peer-tls', tls: tlsOf(nodeA) },
+      logger: silentLogger,
+      registry: new Registry(),
+    });
+    try {
+      // An attacker on the member's address holds every slot but one with handshakes it never finishes.
+      const idle: Socket[] = [];
+      for (let i = 0; i < PEER_MAX_CONNECTIONS_PER_ADDRESS - 1; i++) idle.push(await opened());
+      expect(await member.ask('home:h1', { type: 'home.get' }, 5_000, 0, 1)).toEqual(ok({ served: true }));
+      const before = await refusedTls(registry);
+
+      // The address is at its cap: the next connection is dropped at once, while the earlier ones
+      // (which a handshake timeout would have closed first) are still held.
+      const extra = await opened();
+      await closed(extra);
+      for (const socket of idle) expect(socket.destroyed).toBe(false);
+      await vi.waitFor(async () => expect(await refusedTls(registry)).toBeGreaterThan(before), { timeout: 5_000 });
+      expect(await member.ask('home:h1', { type: 'home.get' }, 5_000, 0, 1)).toEqual(ok({ served: true }));
+
+      // A closed connection frees its slot: one more is held, and the one after it is dropped again.
+      // Ending it (rather than a reset) waits for the server to close its side, so the slot is free.
+      const leaving = idle.pop();
+      leaving?.end();
+      if (leaving) await closed(leaving);
+      const again = await opened();
+      const probe = await opened();
+      await closed(probe);
+      expect(again.destroyed).toBe(false);
+    } finally {
+      await member.close();
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('closes a connection that does not finish its handshake within PEER_TLS_HANDSHAKE_TIMEOUT_MS, and counts it', async () => {
+    const { server, port, registry } = await start({ cluster: 'peer-tls', tls: tlsOf(nodeB) });
+    // The first bytes of a ClientHello, and nothing more.
+    const socket = connect(port, HOST, () => socket.write(Buffer.from([0x16, 0x03, 0x01])));
+    socket.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await vi.waitFor(async () => expect(await refusedTls(registry)).toBe(1), { timeout: 5_000 });
+    } finally {
+      socket.destroy();
       await server.close();
     }
   });
