@@ -174,7 +174,7 @@ describe('HTTP edge: error shape', () => {
         headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...(length ? { 'content-length': length } : {}) },
         body: aborted(),
         duplex: 'half',
-      } as RequestInit);
+      });
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: { code: 'invalid_argument', details: { field: 'body' } } });
     }
