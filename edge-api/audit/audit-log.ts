@@ -72,7 +72,7 @@ export interface AuditLog {
   append(record: AuditRecord): Promise<void>;
   read(query: AuditQuery): Promise<AuditPage>;
   /**
-   * Removes a deleted home's own log, in the background like `append` (its entries stay in the
+   * Removes a deleted home's own log, in the background (its entries stay in the
    * cluster's log, which only the admin reads): a home created later under the same id starts
    * with an empty log, so its tokens never read the history of the home before it.
    */

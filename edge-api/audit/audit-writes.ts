@@ -121,8 +121,9 @@ function targetOf(c: Context, adminToken: string | undefined): AuditTarget {
  * the admin token or an app token, whatever its outcome: succeeded, refused (4xx: a 403 for a
  * home or scope the token lacks, a 400, 404, 409, ...) or failed (5xx). Not audited: reads;
  * 401s (no identity: anyone on the network could fill the capped log and push real entries
- * out); the guard's own 429s and 400s for malformed path ids (refused before it names the caller;
- * auditing its 429s would let a caller write to the log faster than its rate limit lets it act).
+ * out); the guard's own 429s and 400s for malformed path ids (the caller is known by then, but
+ * only a 403 is recorded under it: auditing the guard's 429s would let a caller write to the log
+ * faster than its rate limit lets it act).
  * Nor 413s: the body limit (`requestBodyLimit`) is mounted before this middleware, so a body
  * whose declared length is over it is answered before the guard names anyone, and one streamed
  * past it is answered 413 by the limit, over whatever this middleware saw; neither leaves an

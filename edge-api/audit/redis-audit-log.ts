@@ -1,4 +1,4 @@
-/** The audit log in Redis: a capped stream per cluster and one per home, appended in the background. */
+/** The audit log in Redis: a capped stream per cluster and one per home, appended with pipelined XADDs. */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../runtime/logger.ts';
 import type { KeyLayout } from '../../runtime/redis/key-layout.ts';
@@ -33,8 +33,9 @@ const FAILURE_LOG_EVERY_MS = 10_000;
 const FIELD = 'e';
 
 /**
- * `append` issues its XADDs without waiting: with the client's auto-pipelining the appends of
- * one tick leave together, so a request pays no Redis round trip for its audit entry. The
+ * `append` issues its XADDs on the auto-pipelined connection (the appends of one tick leave
+ * together) and resolves once they are written or failed; the audit middleware awaits it, so a
+ * write pays one round trip, reads none. The
  * cluster's stream and the home's stream are separate keys written by separate commands (no
  * MULTI), which Redis Cluster allows whatever their slots. An append that fails is logged and
  * counted, never retried: the audit log may lose entries while Redis is down (the writes it

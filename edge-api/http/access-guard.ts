@@ -107,22 +107,22 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
   if (deps.adminToken.length === 0) throw new Error('the admin token must not be empty');
 
   /** Who sent the request, and for an app token what the cache resolved it to (for its home checks). */
-  async function authenticate(header: string | undefined): Promise<{ principal: Principal; resolved?: ResolvedToken }> {
+  async function authenticate(header: string | undefined, now: number): Promise<{ principal: Principal; resolved?: ResolvedToken }> {
     const token = bearerToken(header);
     if (token === undefined) throw unauthenticated('missing bearer token: send Authorization: Bearer <token>');
     if (safeEqual(token, deps.adminToken)) return { principal: { kind: 'admin' } };
     // A store that cannot answer (Redis down) is the server's trouble, not the caller's: 503, not 500.
-    const found = await standing(deps.tokens, token, deps.clock()).catch(storeUnavailable);
+    const found = await standing(deps.tokens, token, now).catch(storeUnavailable);
     if ('code' in found) throw unauthenticated(found.message, found.code);
     return { principal: { kind: 'app', digest: found.digest, grant: found.grant }, resolved: found };
   }
 
   return (policy) =>
     createMiddleware(async (c, next) => {
-      const { principal, resolved } = await authenticate(requestHeader(c, 'authorization'));
-      c.set('caller', principal);
-      // One clock read per request, shared by the buckets.
+      // One clock read per request, shared by token expiry and the buckets.
       const now = deps.clock();
+      const { principal, resolved } = await authenticate(requestHeader(c, 'authorization'), now);
+      c.set('caller', principal);
       refuse(deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now), 'token');
       const params = c.req.param() as Record<string, string>;
       checkPathIds(params);
@@ -150,12 +150,7 @@ export interface AccessLost {
  * `now` (epoch ms) with the code a new request would get. The admin token is not revocable: it
  * always still may. Rejects when the store cannot answer.
  */
-export async function recheckAccess(
-  c: Context,
-  tokens: TokenGrantCache,
-  policy: Policy,
-  now: number = Date.now(),
-): Promise<AccessLost | undefined> {
+export async function recheckAccess(c: Context, tokens: TokenGrantCache, policy: Policy, now: number): Promise<AccessLost | undefined> {
   const principal = c.get('principal') as Principal | undefined;
   if (principal === undefined) throw new Error('recheckAccess needs a request that passed the guard');
   if (principal.kind === 'admin') return undefined;

@@ -55,9 +55,6 @@ interface StreamOptions {
 const send = (stream: SSEStreamingApi, e: HomeEvent): Promise<void> =>
   stream.writeSSE({ id: String(e.id), event: e.topic, data: JSON.stringify(e.data) });
 
-/** A revocation on this node ends the stream with the code the guard then answers (401 token_revoked). */
-const REVOKED_HERE: AccessLost = TOKEN_REVOKED;
-
 /**
  * Runs one stream until the client goes away or loses access. Feed listeners run inside the
  * publisher's call, so they only queue and wake the writer loop; writes are sequential and wait
@@ -135,7 +132,7 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
     },
     opts.afterId,
   );
-  const unwatch = access?.watchRevocation(() => accessLost(REVOKED_HERE));
+  const unwatch = access?.watchRevocation(() => accessLost(TOKEN_REVOKED));
   const rechecks = access === undefined ? undefined : setInterval(recheck, access.everyMs);
   const heartbeat = setInterval(() => {
     ping = true;
@@ -200,7 +197,7 @@ export function registerEventStream(app: Hono, ctx: RouteContext, slots: EventSt
       principal.kind === 'admin'
         ? undefined
         : {
-            recheck: () => recheckAccess(c, ctx.tokens, 'read'),
+            recheck: () => recheckAccess(c, ctx.tokens, 'read', ctx.clock()),
             watchRevocation: (onRevoked) =>
               ctx.tokens.onRevoke((digest) => {
                 if (digest === principal.digest) onRevoked();

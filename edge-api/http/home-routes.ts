@@ -7,7 +7,7 @@ import { validateId } from '../../actors/rules/rule-validation.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
-import { onlyFields, readJsonObject, type JsonObject } from './request-input.ts';
+import { onlyFields, readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 import { storeDown } from './token-routes.ts';
 
@@ -16,7 +16,7 @@ export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;
 
 /** The JSON object body, or `{}` when the body is empty (the fields of these routes are optional). */
 async function optionalJsonObject(c: Context): Promise<JsonObject> {
-  return (await c.req.text()).trim() === '' ? {} : readJsonObject(c);
+  return (await readBodyText(c)).trim() === '' ? {} : readJsonObject(c);
 }
 
 function parseGraceSeconds(body: JsonObject): number {

@@ -55,15 +55,7 @@ export async function readJsonObject(c: Context): Promise<JsonObject> {
       { field: 'Content-Type' },
     );
   }
-  let text: string;
-  try {
-    text = await c.req.text();
-  } catch (err) {
-    // The client went away mid-body (found probing: "aborted" was a 500 with an ERROR log and a
-    // `failed` audit entry). Anything else is not the client's doing and stays a 500.
-    if (isClientAbort(err)) throw invalidArgument('body', 'was not received in full: the client ended the request before its body');
-    throw err;
-  }
+  const text = await readBodyText(c);
   if (text.trim() === '') throw invalidArgument('body', 'is required: send a JSON object');
   let body: unknown;
   try {
@@ -73,6 +65,19 @@ export async function readJsonObject(c: Context): Promise<JsonObject> {
   }
   if (!isObject(body)) throw invalidArgument('body', 'must be a JSON object');
   return body;
+}
+
+/**
+ * The request body as text. The client going away mid-body is a 400 (found probing: "aborted"
+ * was a 500 with an ERROR log and a `failed` audit entry); anything else stays a 500.
+ */
+export async function readBodyText(c: Context): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch (err) {
+    if (isClientAbort(err)) throw invalidArgument('body', 'was not received in full: the client ended the request before its body');
+    throw err;
+  }
 }
 
 /** Whether reading a request body failed because the client ended the request (Node's "aborted", a reset). */

@@ -179,6 +179,16 @@ describe('HTTP edge: error shape', () => {
       expect(await res.json()).toMatchObject({ error: { code: 'invalid_argument', details: { field: 'body' } } });
     }
     expect((await edge.json('GET', '/v1/homes/h1')).status).toBe(404);
+    // A route whose body is optional reads it the same way (hub secret rotation).
+    await edge.createHome('h2');
+    expect((await edge.json('POST', '/v1/homes/h2/hubs', { body: { hubId: 'hub1' } })).status).toBe(201);
+    const rotate = await edge.app.request('/v1/homes/h2/hubs/hub1/secret', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'content-length': '1000' },
+      body: aborted(),
+      duplex: 'half',
+    });
+    expect(rotate.status).toBe(400);
   });
 
   it('answers 415 unsupported_media_type to a body that is not declared as JSON, and acts on none of them', async () => {

@@ -184,6 +184,26 @@ describe('HTTP edge: app tokens with ids and lifetimes', () => {
   });
 });
 
+describe('HTTP edge: token expiry on the edge’s clock', () => {
+  it('ends an open event stream by the same clock the guard checks expiry with', async () => {
+    let now = Date.now();
+    const edge = startEdge({ sseHeartbeatMs: 50, clock: () => now });
+    await edge.createHome('h1');
+    const r = await edge.json('POST', '/v1/tokens', { body: { homes: ['h1'], scopes: ['read'], ttlSeconds: 60 } });
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events', { token: r.body.token }));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sse.ended()).toBe(false);
+      now += 61_000; // a new request would now get token_expired: so must the open stream
+      expect((await edge.json('GET', '/v1/homes/h1', { token: r.body.token })).body.error.code).toBe('token_expired');
+      await vi.waitFor(() => expect(sse.ended()).toBe(true), { timeout: 5_000, interval: 50 });
+      expect(sse.events().at(-1)).toMatchObject({ event: 'access.revoked', data: { error: { code: 'token_expired' } } });
+    } finally {
+      await sse.close();
+    }
+  });
+});
+
 describe('HTTP edge: hub secrets', () => {
   it('registers a hub so that it is recorded only with a stored secret: a store failure records nothing and can be retried', async () => {
     const edge = startEdge();
