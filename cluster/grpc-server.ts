@@ -5,19 +5,15 @@ import { ServerCredentials, type Server } from '@grpc/grpc-js';
 export const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 /**
- * Binds `host:port` (port 0 = a free port; IPv6 hosts are bracketed) with `credentials` (default:
- * plaintext) and resolves the port actually bound; rejects naming the address when it cannot.
+ * Binds `host:port` without TLS (port 0 = a free port; IPv6 hosts are bracketed) and resolves the
+ * port actually bound; rejects naming the address when it cannot. (The TLS endpoints run their own
+ * listeners and inject sockets: the hub ingress's connection gate, the peer port's TLS listener.)
  */
-export function bindServer(
-  server: Server,
-  host: string,
-  port: number,
-  credentials: ServerCredentials = ServerCredentials.createInsecure(),
-): Promise<number> {
+export function bindServer(server: Server, host: string, port: number): Promise<number> {
   const address = hostPort(host, port);
   return new Promise((resolve, reject) => {
     // grpc-js says only "No address added out of total 1 resolved": name the address that failed.
-    server.bindAsync(address, credentials, (err, bound) =>
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(new Error(`cannot bind ${address}: ${err.message}`, { cause: err })) : resolve(bound),
     );
   });

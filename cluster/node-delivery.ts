@@ -1,7 +1,7 @@
 /** Generic node-to-node delivery: a JSON payload on a named channel to one node, carried on the peer stream. */
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result } from '../runtime/result.ts';
-import { LogThrottle } from './peer-message-guard.ts';
+import { LogThrottle } from '../runtime/log-throttle.ts';
 
 /** What became of a delivery on the receiving node: taken, refused by its handler, or no handler for the channel. */
 export type DeliveryOutcome = 'ok' | 'refused' | 'no_handler';

@@ -1,5 +1,6 @@
 /** What an authenticated peer may send this node: item kinds, and messages its actors accept; refusals counted and logged sparingly. */
 import type { Logger } from '../runtime/logger.ts';
+import { LogThrottle } from '../runtime/log-throttle.ts';
 import type { PeerMetrics } from './peer-metrics.ts';
 
 /**
@@ -8,39 +9,6 @@ import type { PeerMetrics } from './peer-metrics.ts';
  * cluster knows no actor.
  */
 export type AcceptsMessage = (actorId: string, msg: unknown) => string | undefined;
-
-/**
- * At most `perWindow` log lines every `windowMs` milliseconds: a hostile or broken peer must not
- * flood the logs. `admit()` says whether to log now and how many lines were held back before.
- */
-export class LogThrottle {
-  private windowStart = Number.NEGATIVE_INFINITY;
-  private logged = 0;
-  private held = 0;
-
-  constructor(
-    private readonly perWindow = 10,
-    private readonly windowMs = 10_000,
-    private readonly clock: () => number = Date.now,
-  ) {}
-
-  /** undefined = do not log this one; else how many were suppressed since the last line logged. */
-  admit(): number | undefined {
-    const now = this.clock();
-    if (now - this.windowStart >= this.windowMs) {
-      this.windowStart = now;
-      this.logged = 0;
-    }
-    if (this.logged >= this.perWindow) {
-      this.held++;
-      return undefined;
-    }
-    this.logged++;
-    const suppressed = this.held;
-    this.held = 0;
-    return suppressed;
-  }
-}
 
 /** Item kinds of the refusal metric. */
 export type PeerItemKind = 'ask' | 'tell' | 'reply' | 'unknown';

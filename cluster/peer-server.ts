@@ -15,7 +15,8 @@ import {
   type PeerAuthConfig,
   type PeerAuthRefusal,
 } from './peer-auth.ts';
-import { LogThrottle, PeerMessageGuard, type AcceptsMessage } from './peer-message-guard.ts';
+import { LogThrottle } from '../runtime/log-throttle.ts';
+import { PeerMessageGuard, type AcceptsMessage } from './peer-message-guard.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import {
   DEFAULT_PEER_LIMITS,

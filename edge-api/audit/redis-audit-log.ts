@@ -1,5 +1,6 @@
 /** The audit log in Redis: a capped stream per cluster and one per home, appended with pipelined XADDs. */
 import type { Registry } from 'prom-client';
+import { LogThrottle } from '../../runtime/log-throttle.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
@@ -27,7 +28,6 @@ export interface RedisAuditLogConfig {
 }
 
 /** Milliseconds between two log lines about failing appends (the failures in between are counted). */
-const FAILURE_LOG_EVERY_MS = 10_000;
 
 /** The stream field holding an entry's JSON. */
 const FIELD = 'e';
@@ -49,8 +49,8 @@ export class RedisAuditLog implements AuditLog {
   private readonly metrics: AuditMetrics;
   private readonly log: Logger;
   private readonly inFlight = new Set<Promise<void>>();
-  private failuresSinceLog = 0;
-  private lastFailureLog = Number.NEGATIVE_INFINITY;
+  /** One warning per 10 s while appends fail (Redis down fails every write at once). */
+  private readonly failureLog = new LogThrottle(1, 10_000);
 
   constructor(config: RedisAuditLogConfig) {
     this.client = config.client;
@@ -107,15 +107,12 @@ export class RedisAuditLog implements AuditLog {
       return;
     }
     this.metrics.appends.inc({ result: 'failed' });
-    this.failuresSinceLog++;
-    const now = Date.now();
-    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
+    const suppressed = this.failureLog.admit();
+    if (suppressed === undefined) return;
     this.log.warn(
-      { err: err instanceof Error ? err.message : String(err), failures: this.failuresSinceLog },
+      { err: err instanceof Error ? err.message : String(err), failures: suppressed + 1 },
       'audit entries could not be appended',
     );
-    this.failuresSinceLog = 0;
-    this.lastFailureLog = now;
   }
 
   async read(query: AuditQuery): Promise<AuditPage> {

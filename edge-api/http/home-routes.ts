@@ -6,10 +6,9 @@ import type { HubView } from '../../actors/home-messages.ts';
 import { validateId } from '../../actors/rules/rule-validation.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
-import { HttpError, invalidArgument } from './http-error.ts';
+import { HttpError, invalidArgument, storeDown } from './http-error.ts';
 import { onlyFields, readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
-import { storeDown } from './token-routes.ts';
 
 /** `graceSeconds` of a hub secret rotation: 0 (the old secret stops at once) to 30 days. */
 export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;

@@ -87,3 +87,9 @@ export function handleErrors(log: Logger): ErrorHandler {
     return errorResponse(c, new HttpError('internal', 'internal error'));
   };
 }
+
+/** A credential store that cannot answer (Redis down) is the server's trouble: 503, not 500. */
+export const storeDown = (err: unknown): never => {
+  if (err instanceof HttpError) throw err;
+  throw new HttpError('unavailable', `credentials cannot be stored right now (${err instanceof Error ? err.name : 'error'})`);
+};

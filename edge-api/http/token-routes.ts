@@ -4,7 +4,7 @@ import { HOME_ID } from '../../actors/actor-id.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { SCOPES, TOKEN_ID, type Scope } from '../auth/credential-store.ts';
 import { hashSecret, newSecret, tokenIdOf } from '../auth/secrets.ts';
-import { HttpError, invalidArgument, notFound } from './http-error.ts';
+import { invalidArgument, notFound, storeDown } from './http-error.ts';
 import { onlyFields, queryInt, readJsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -48,12 +48,6 @@ export function parseTokenRequest(body: Record<string, unknown>): TokenRequest {
   }
   return { homes: [...new Set(homes as string[])], scopes: [...new Set(scopes as Scope[])], ttlSeconds };
 }
-
-/** A credential store that cannot answer (Redis down) is the server's trouble: 503, not 500. */
-export const storeDown = (err: unknown): never => {
-  if (err instanceof HttpError) throw err;
-  throw new HttpError('unavailable', `credentials cannot be stored right now (${err instanceof Error ? err.name : 'error'})`);
-};
 
 /** A path or query token id, or a 400 naming `field`. */
 function tokenIdParam(value: string | undefined, field: string): string {

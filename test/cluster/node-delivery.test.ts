@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { NodeDelivery } from '../../cluster/node-delivery.ts';
-import { LogThrottle } from '../../cluster/peer-message-guard.ts';
+import { LogThrottle } from '../../runtime/log-throttle.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runtimeError } from '../../runtime/result.ts';
 

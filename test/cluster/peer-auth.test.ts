@@ -23,7 +23,7 @@ import {
   type PeerAuthConfig,
 } from '../../cluster/peer-auth.ts';
 import { PeerClient } from '../../cluster/peer-client.ts';
-import { LogThrottle } from '../../cluster/peer-message-guard.ts';
+import { LogThrottle } from '../../runtime/log-throttle.ts';
 import { PeerServer, type PeerHandler } from '../../cluster/peer-server.ts';
 import { bindServer, shutdownServer } from '../../cluster/grpc-server.ts';
 import {
