@@ -1,5 +1,14 @@
 /** The persistence port: where actors keep their journal and snapshots (memory or Redis). */
 
+/**
+ * A reminder change as journaled: `['+', name, at, payload?]` sets (or replaces), `['-', name]`
+ * deletes (cancelled, fired, or an outbox entry delivered).
+ */
+export type StoredReminderOp = readonly ['+', string, number, unknown?] | readonly ['-', string];
+
+/** A pending reminder as snapshotted: `[name, at, payload?]`. */
+export type StoredReminder = readonly [string, number, unknown?];
+
 /** One journaled message: the host replays `msg` through the reducer with `now = at`. */
 export interface JournalEntry {
   /** Per-actor sequence number, 1, 2, 3, ... without gaps. */
@@ -7,12 +16,29 @@ export interface JournalEntry {
   /** Epoch ms the message was first handled at. */
   readonly at: number;
   readonly msg: unknown;
+  /** Reminder changes of the step, in order (absent: none). The store mirrors them in its per-shard index. */
+  readonly rem?: readonly StoredReminderOp[];
+  /** Set on the runtime's own entries (an outbox entry delivered): replay applies `rem` without the reducer. */
+  readonly sys?: 1;
+  /** The outbox key (`sender#n`) of the message this step applied, for the receiver's duplicate check. */
+  readonly from?: string;
 }
 
 /** The actor's whole state as of journal sequence `seq`. */
 export interface Snapshot {
   readonly seq: number;
   readonly state: unknown;
+  /** Pending reminders as of `seq` (absent: none). */
+  readonly rem?: readonly StoredReminder[];
+  /** Outbox keys of the latest messages applied, oldest first (absent: none). */
+  readonly inbox?: readonly string[];
+}
+
+/** A pending reminder in a shard's index: due `at` (epoch ms) for `actorId`'s reminder `name`. */
+export interface IndexedReminder {
+  readonly actorId: string;
+  readonly name: string;
+  readonly at: number;
 }
 
 /** What recovery needs: the latest snapshot (if any) and every journal entry after it, in order. */
@@ -59,6 +85,16 @@ export interface PersistencePort {
    * state could not be read maps to its error; the promise rejects only when nothing was read.
    */
   recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>>;
+  /**
+   * Writes the window. The reminder changes of its entries (`JournalEntry.rem`) are applied to the
+   * shard's reminder index in the same atomic call: per actor and name the last change wins.
+   */
   commit(shard: number, writes: readonly ActorWrite[]): Promise<void>;
+  /**
+   * Every pending reminder of a shard, from its index (called by the shard's new owner once it
+   * holds the lease, before its reminders can fire there). A store without it keeps reminders
+   * only in the journals: they fire when their actor is next activated (test stores).
+   */
+  loadReminders?(shard: number): Promise<readonly IndexedReminder[]>;
   close(): Promise<void>;
 }

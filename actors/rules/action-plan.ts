@@ -43,7 +43,7 @@ export function planActions(
   for (const a of actions) {
     if (a.type === 'command') out.push(planCommand(a, defaultTtlMs));
     else if (a.type === 'notify') out.push({ type: 'notify', message: a.message });
-    else {
+    else if (a.type === 'scene') {
       const scene = ownGet(scenes, a.scene);
       if (scene === undefined) out.push({ type: 'skipped', action: a, reason: `scene ${a.scene} not found` });
       else for (const c of scene.actions) out.push(planCommand(c, defaultTtlMs, scene.id));

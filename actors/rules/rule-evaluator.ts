@@ -42,7 +42,7 @@ export interface Firing {
 /** The trigger of `rule` that `change` matches first, or undefined. */
 export function matchTrigger(triggers: readonly Trigger[], change: DeviceChanged): TriggerMatch | undefined {
   for (const t of triggers) {
-    if (t.device !== change.deviceId) continue;
+    if ((t.type !== 'attribute' && t.type !== 'event') || t.device !== change.deviceId) continue;
     if (t.type === 'attribute') {
       const value = ownGet(change.changed, t.attribute);
       if (value !== undefined && (t.to === undefined || t.to === value)) {
@@ -66,6 +66,7 @@ export function checkCondition(
     const passed = minutesInWindow(now, parseHHMM(condition.after), parseHHMM(condition.before));
     return { condition, saw: formatHHMM(now), passed };
   }
+  if (condition.type !== 'attribute') throw new Error(`condition ${condition.type} is not evaluated yet`);
   const saw = attributeOf(condition.device, condition.attribute);
   if (saw === undefined) return { condition, saw: null, passed: false };
   return { condition, saw, passed: compareValues(saw, condition.op, condition.value) };

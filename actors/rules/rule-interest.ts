@@ -53,13 +53,14 @@ function derive(rules: Readonly<Record<string, Rule>>): RuleInterest {
     if (!rule.enabled) continue;
     for (const t of rule.when) {
       if (t.type === 'attribute') of(t.device).attributes.add(t.attribute);
-      else of(t.device).events.add(t.event);
+      else if (t.type === 'event') of(t.device).events.add(t.event);
     }
     for (const c of rule.if) {
       if (c.type !== 'attribute') continue;
       // evaluate() reads the triggering device's values from its change, any other's from the home.
-      if (rule.when.some((t) => t.device === c.device)) of(c.device).values.add(c.attribute);
-      if (rule.when.some((t) => t.device !== c.device)) {
+      const deviceOf = (t: (typeof rule.when)[number]): string | undefined => ('device' in t ? t.device : undefined);
+      if (rule.when.some((t) => deviceOf(t) === c.device)) of(c.device).values.add(c.attribute);
+      if (rule.when.some((t) => deviceOf(t) !== c.device)) {
         of(c.device).attributes.add(c.attribute);
         let k = kept.get(c.device);
         if (k === undefined) kept.set(c.device, (k = new Set()));

@@ -10,12 +10,24 @@ export type CompareOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
 export const COMPARE_OPS: readonly CompareOp[] = ['==', '!=', '<', '<=', '>', '>='];
 export const ORDERING_OPS: readonly CompareOp[] = ['<', '<=', '>', '>='];
 
-/** Fires when `attribute` of `device` changes; with `to`, only when it changes to that value. */
+/**
+ * A duration as written in a rule: one or more `<integer><unit>` parts, units `d`, `h`, `m`, `s`,
+ * `ms` in that order, each at most once (`"500ms"`, `"90s"`, `"5m"`, `"1h30m"`). Kept as the app
+ * wrote it; `parseDuration` (duration.ts) turns it into milliseconds.
+ */
+export type Duration = string;
+
+/**
+ * Fires when `attribute` of `device` changes; with `to`, only when it changes to that value. With
+ * `for`, only once the new value (or `to`) has held that long; a change before then cancels it.
+ * A value re-reported unchanged is not a change.
+ */
 export interface AttributeTrigger {
   readonly type: 'attribute';
   readonly device: string;
   readonly attribute: string;
   readonly to?: Value;
+  readonly for?: Duration;
 }
 
 /** Fires when `device` reports `event` (`motion_detected`, `double`, ...). */
@@ -25,8 +37,47 @@ export interface EventTrigger {
   readonly event: string;
 }
 
-export type Trigger = AttributeTrigger | EventTrigger;
-export const TRIGGER_TYPES: readonly Trigger['type'][] = ['attribute', 'event'];
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+export const WEEKDAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+/**
+ * Fires at local time `at` (`HH:MM` or `HH:MM:SS`) in the home's time zone, on `days` (default
+ * every day). A time skipped by a DST change (02:30 on a spring-forward day) fires once, at the
+ * first instant after the gap; a time repeated by one (fall-back) fires once, at its first instant.
+ */
+export interface TimeTrigger {
+  readonly type: 'time';
+  readonly at: string;
+  readonly days?: readonly Weekday[];
+}
+
+/** Fires at each time of a cron `expression` (5 fields, or 6 with seconds first) in the home's time zone. */
+export interface CronTrigger {
+  readonly type: 'cron';
+  readonly expression: string;
+}
+
+/**
+ * Fires at sunrise or sunset at the home's `location` (a home without one cannot hold such a
+ * rule), moved by `offset` (a signed duration: `"-30m"`, `"+1h"`, `"15m"`).
+ */
+export interface SunTrigger {
+  readonly type: 'sun';
+  readonly event: 'sunrise' | 'sunset';
+  readonly offset?: string;
+}
+
+export type Trigger = AttributeTrigger | EventTrigger | TimeTrigger | CronTrigger | SunTrigger;
+export const TRIGGER_TYPES: readonly Trigger['type'][] = ['attribute', 'event', 'time', 'cron', 'sun'];
+
+/** The triggers that fire at a computed time (each held by one durable reminder). */
+export type ScheduleTrigger = TimeTrigger | CronTrigger | SunTrigger;
+
+/** A home's place on Earth, for sun triggers: degrees, latitude −90..90, longitude −180..180. */
+export interface GeoLocation {
+  readonly latitude: number;
+  readonly longitude: number;
+}
 
 /**
  * Compares the latest reported value of `device.attribute` with `value`. A device or attribute
@@ -50,8 +101,20 @@ export interface TimeCondition {
   readonly before: string;
 }
 
-export type Condition = AttributeCondition | TimeCondition;
-export const CONDITION_TYPES: readonly Condition['type'][] = ['attribute', 'time'];
+/** True when every (`and`) or any (`or`) of `conditions` holds (1..16 of them). */
+export interface GroupCondition {
+  readonly type: 'and' | 'or';
+  readonly conditions: readonly Condition[];
+}
+
+/** True when `condition` does not hold. */
+export interface NotCondition {
+  readonly type: 'not';
+  readonly condition: Condition;
+}
+
+export type Condition = AttributeCondition | TimeCondition | GroupCondition | NotCondition;
+export const CONDITION_TYPES: readonly Condition['type'][] = ['attribute', 'time', 'and', 'or', 'not'];
 
 /** Runs a command on a device. ttlMs: milliseconds until the command expires (default 30 000). */
 export interface CommandAction {
@@ -74,8 +137,19 @@ export interface NotifyAction {
   readonly message: string;
 }
 
-export type Action = CommandAction | SceneAction | NotifyAction;
-export const ACTION_TYPES: readonly Action['type'][] = ['command', 'scene', 'notify'];
+/**
+ * Waits `for` before the actions after it (a durable reminder: it survives restarts and
+ * handoffs). While a run waits, the rule's `mode` decides what a new firing does: `single`
+ * ignores it, `restart` cancels the waiting run and starts anew, `queued` runs it after the
+ * waiting one, `parallel` runs it alongside.
+ */
+export interface DelayAction {
+  readonly type: 'delay';
+  readonly for: Duration;
+}
+
+export type Action = CommandAction | SceneAction | NotifyAction | DelayAction;
+export const ACTION_TYPES: readonly Action['type'][] = ['command', 'scene', 'notify', 'delay'];
 
 /** A validated rule: fires on any of `when`, if all of `if` hold, doing each of `then` in order. */
 export interface Rule {
@@ -86,7 +160,15 @@ export interface Rule {
   readonly when: readonly Trigger[];
   readonly if: readonly Condition[];
   readonly then: readonly Action[];
+  /**
+   * How late a timer of this rule (a `for`, a schedule, a delay) may fire after its node was down
+   * and still run; later, the decision log records `missed`. Absent: `DEFAULT_MISFIRE_GRACE`.
+   */
+  readonly misfireGrace?: Duration;
 }
+
+/** misfireGrace when a rule sets none. */
+export const DEFAULT_MISFIRE_GRACE: Duration = '10m';
 
 /** A named set of commands run together (`movie`: close the curtain, dim the lights). */
 export interface Scene {
