@@ -2,7 +2,7 @@
  * What a home's rules read of each device: the attributes and events a device must forward to its
  * home (its watch), and the attribute values the home must keep because conditions read them.
  */
-import type { Rule } from './rule-types.ts';
+import type { AttributeCondition, Condition, Rule, Trigger } from './rule-types.ts';
 
 /**
  * What one device forwards to its home (names sorted, unique): a report that changes one of
@@ -24,9 +24,11 @@ export interface RuleInterest {
   /** Devices some enabled rule reads, with what each must forward. Devices not listed forward nothing. */
   readonly watch: ReadonlyMap<string, DeviceWatch>;
   /**
-   * Attributes whose latest value the home keeps, per device: those a condition reads in a rule
-   * that another device triggers. A trigger reads only the change that carries it, and a condition
-   * on the triggering device reads the values that travel with the change, so neither is kept.
+   * Attributes whose latest value the home keeps, per device: those a condition (at any depth of
+   * and/or/not) reads in a rule that something other than a change of that device fires: another
+   * device, a schedule, or an attribute trigger's `for` timer (which fires after the change has
+   * gone). A trigger reads only the change that carries it, and a condition on the device whose
+   * change fires the rule reads the values that travel with that change, so neither is kept.
    */
   readonly kept: ReadonlyMap<string, readonly string[]>;
 }
@@ -38,6 +40,20 @@ interface Collecting {
 }
 
 const sorted = (set: ReadonlySet<string>): string[] => [...set].sort();
+
+/** The attribute conditions of `conditions`, including those inside and/or/not. */
+function leaves(conditions: readonly Condition[], out: AttributeCondition[] = []): AttributeCondition[] {
+  for (const c of conditions) {
+    if (c.type === 'attribute') out.push(c);
+    else if (c.type === 'not') leaves([c.condition], out);
+    else if (c.type === 'and' || c.type === 'or') leaves(c.conditions, out);
+  }
+  return out;
+}
+
+/** The device whose change fires the rule at once, with its values: undefined for timer-fired triggers. */
+const changeDevice = (t: Trigger): string | undefined =>
+  t.type === 'event' || (t.type === 'attribute' && t.for === undefined) ? t.device : undefined;
 
 function derive(rules: Readonly<Record<string, Rule>>): RuleInterest {
   const watch = new Map<string, Collecting>();
@@ -55,12 +71,11 @@ function derive(rules: Readonly<Record<string, Rule>>): RuleInterest {
       if (t.type === 'attribute') of(t.device).attributes.add(t.attribute);
       else if (t.type === 'event') of(t.device).events.add(t.event);
     }
-    for (const c of rule.if) {
-      if (c.type !== 'attribute') continue;
-      // evaluate() reads the triggering device's values from its change, any other's from the home.
-      const deviceOf = (t: (typeof rule.when)[number]): string | undefined => ('device' in t ? t.device : undefined);
-      if (rule.when.some((t) => deviceOf(t) === c.device)) of(c.device).values.add(c.attribute);
-      if (rule.when.some((t) => deviceOf(t) !== c.device)) {
+    for (const c of leaves(rule.if)) {
+      // evaluate() reads the triggering device's values from its change, any other's from the home;
+      // a timer's firing (checkConditions without a change) reads every value from the home.
+      if (rule.when.some((t) => changeDevice(t) === c.device)) of(c.device).values.add(c.attribute);
+      if (rule.when.some((t) => changeDevice(t) !== c.device)) {
         of(c.device).attributes.add(c.attribute);
         let k = kept.get(c.device);
         if (k === undefined) kept.set(c.device, (k = new Set()));

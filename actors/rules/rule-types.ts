@@ -167,7 +167,7 @@ export interface Rule {
   readonly misfireGrace?: Duration;
 }
 
-/** misfireGrace when a rule sets none. */
+/** misfireGrace when a rule sets none. A rule's own is 1 s .. 24 h (a timer always fires a few ms late). */
 export const DEFAULT_MISFIRE_GRACE: Duration = '10m';
 
 /** A named set of commands run together (`movie`: close the curtain, dim the lights). */
@@ -188,8 +188,12 @@ export const RULE_LIMITS = {
   /** Ids of rules and scenes. */
   idPattern: /^[A-Za-z0-9_-]{1,64}$/,
   maxNameLength: 128,
-  /** Per list: triggers, conditions, actions, scene actions. */
+  /** Per list: triggers, conditions (also per and/or group), actions, scene actions. */
   maxItems: 16,
+  /** Nesting of and/or/not: a top-level condition is at depth 1, a group's members one deeper. */
+  maxConditionDepth: 4,
+  /** Of a cron expression. */
+  maxCronLength: 128,
   /** Of notify messages. Device ids, names and values follow VALUE_LIMITS of ../validation.ts. */
   maxMessageLength: 1024,
   /** ttlMs of a command action: 1 s .. 24 h. */

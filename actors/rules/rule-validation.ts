@@ -1,6 +1,8 @@
 /** Validates untrusted rule, scene and time-zone input into the rule model, naming the bad field. */
 import type { DomainError, Outcome, Value } from '../types.ts';
 import { checkKey, checkValue, VALUE_LIMITS } from '../validation.ts';
+import { DURATION_LIMITS, formatDuration, parseDuration, parseSignedDuration } from './duration.ts';
+import { parseCron } from './schedule.ts';
 import {
   ACTION_TYPES,
   COMPARE_OPS,
@@ -13,15 +15,21 @@ import {
   type CommandAction,
   type CompareOp,
   type Condition,
+  type GeoLocation,
   type Rule,
   type RuleMode,
   type Scene,
   type Trigger,
+  type Weekday,
+  WEEKDAYS,
 } from './rule-types.ts';
 
 type Obj = Readonly<Record<string, unknown>>;
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+const HHMMSS = /^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/;
+/** Smallest misfireGrace: every timer fires a few milliseconds late, so less would miss them all. */
+const MIN_MISFIRE_GRACE_MS = 1_000;
 
 /** An `invalid_argument` failure: `field` is the path, the message says the path and why. */
 export function invalidField(field: string, reason: string): { ok: false; error: DomainError } {
@@ -78,19 +86,90 @@ function list<T>(x: unknown, path: string, min: number, item: (x: unknown, path:
   return ok(out);
 }
 
+/** A duration from `min` to `max` milliseconds, kept as written. */
+function duration(x: unknown, path: string, min: number, max: number): Outcome<string> {
+  const ms = parseDuration(x);
+  const range = `from ${formatDuration(min)} to ${formatDuration(max)}`;
+  if (ms === undefined) return invalidField(path, `must be a duration such as "500ms", "90s", "5m" or "1h30m" (${range})`);
+  if (ms < min || ms > max) return invalidField(path, `must be ${range}`);
+  return ok(x as string);
+}
+
+function weekdays(x: unknown, path: string): Outcome<Weekday[]> {
+  if (!Array.isArray(x) || x.length === 0) return invalidField(path, `must be a non-empty array of ${WEEKDAYS.join(', ')}`);
+  const seen = new Set<Weekday>();
+  for (const [i, d] of x.entries()) {
+    if (typeof d !== 'string' || !WEEKDAYS.includes(d as Weekday)) return invalidField(`${path}[${i}]`, oneOf(WEEKDAYS));
+    if (seen.has(d as Weekday)) return invalidField(`${path}[${i}]`, 'is listed twice');
+    seen.add(d as Weekday);
+  }
+  return ok([...seen]);
+}
+
+function scheduleTrigger(x: Obj, path: string): Outcome<Trigger> | undefined {
+  if (x.type === 'time') {
+    const extra = unknownKey(x, ['type', 'at', 'days'], path);
+    if (extra) return extra;
+    if (typeof x.at !== 'string' || !HHMMSS.test(x.at)) {
+      return invalidField(`${path}.at`, 'must be a local time HH:MM or HH:MM:SS from 00:00 to 23:59:59');
+    }
+    if (x.days === undefined) return ok({ type: 'time', at: x.at });
+    const days = weekdays(x.days, `${path}.days`);
+    return days.ok ? ok({ type: 'time', at: x.at, days: days.value }) : days;
+  }
+  if (x.type === 'cron') {
+    const extra = unknownKey(x, ['type', 'expression'], path);
+    if (extra) return extra;
+    const expression = text(x.expression, `${path}.expression`, RULE_LIMITS.maxCronLength);
+    if (!expression.ok) return expression;
+    try {
+      // UTC is enough to know whether the pattern ever matches: every pattern without a year repeats.
+      if (parseCron(expression.value).nextRun(new Date(0)) === null) return invalidField(`${path}.expression`, 'never matches a time');
+    } catch (e) {
+      const why = e instanceof Error ? e.message.replace(/^CronPattern: /, '') : String(e);
+      return invalidField(`${path}.expression`, `must be a cron expression of 5 fields, or 6 with seconds first: ${why}`);
+    }
+    return ok({ type: 'cron', expression: expression.value });
+  }
+  if (x.type === 'sun') {
+    const extra = unknownKey(x, ['type', 'event', 'offset'], path);
+    if (extra) return extra;
+    if (x.event !== 'sunrise' && x.event !== 'sunset') return invalidField(`${path}.event`, oneOf(['sunrise', 'sunset']));
+    if (x.offset === undefined) return ok({ type: 'sun', event: x.event });
+    const offset = parseSignedDuration(x.offset);
+    const max = DURATION_LIMITS.maxSunOffset;
+    if (offset === undefined || Math.abs(offset) > max) {
+      return invalidField(
+        `${path}.offset`,
+        `must be a signed duration such as "-30m" or "+1h" from -${formatDuration(max)} to +${formatDuration(max)}`,
+      );
+    }
+    return ok({ type: 'sun', event: x.event, offset: x.offset as string });
+  }
+  return undefined;
+}
+
 function trigger(x: unknown, path: string): Outcome<Trigger> {
   if (!isObj(x)) return invalidField(path, 'must be an object');
   if (x.type === 'attribute') {
-    const extra = unknownKey(x, ['type', 'device', 'attribute', 'to'], path);
+    const extra = unknownKey(x, ['type', 'device', 'attribute', 'to', 'for'], path);
     if (extra) return extra;
     const device = ref(x.device, `${path}.device`, 'id');
     if (!device.ok) return device;
     const attribute = ref(x.attribute, `${path}.attribute`, 'name');
     if (!attribute.ok) return attribute;
-    if (x.to === undefined) return ok({ type: 'attribute', device: device.value, attribute: attribute.value });
-    const to = value(x.to, `${path}.to`);
-    if (!to.ok) return to;
-    return ok({ type: 'attribute', device: device.value, attribute: attribute.value, to: to.value });
+    let out: Trigger = { type: 'attribute', device: device.value, attribute: attribute.value };
+    if (x.to !== undefined) {
+      const to = value(x.to, `${path}.to`);
+      if (!to.ok) return to;
+      out = { ...out, to: to.value };
+    }
+    if (x.for !== undefined) {
+      const held = duration(x.for, `${path}.for`, 1, DURATION_LIMITS.maxFor);
+      if (!held.ok) return held;
+      out = { ...out, for: held.value };
+    }
+    return ok(out);
   }
   if (x.type === 'event') {
     const extra = unknownKey(x, ['type', 'device', 'event'], path);
@@ -101,16 +180,31 @@ function trigger(x: unknown, path: string): Outcome<Trigger> {
     if (!event.ok) return event;
     return ok({ type: 'event', device: device.value, event: event.value });
   }
-  return invalidField(`${path}.type`, oneOf(TRIGGER_TYPES));
+  return scheduleTrigger(x, path) ?? invalidField(`${path}.type`, oneOf(TRIGGER_TYPES));
 }
 
 const hhmm = (x: unknown, path: string): Outcome<string> =>
   typeof x === 'string' && HHMM.test(x) ? ok(x) : invalidField(path, 'must be a time HH:MM from 00:00 to 23:59');
 
-function condition(x: unknown, path: string): Outcome<Condition> {
+/** A condition at nesting `depth` (1 at the top of `if`); and/or/not nest up to RULE_LIMITS.maxConditionDepth. */
+function condition(x: unknown, path: string, depth = 1): Outcome<Condition> {
   if (!isObj(x)) return invalidField(path, 'must be an object');
   // `type` may be omitted on attribute conditions: the `device` field identifies them.
   const type = x.type ?? ('device' in x ? 'attribute' : undefined);
+  if (type === 'and' || type === 'or' || type === 'not') {
+    const max = RULE_LIMITS.maxConditionDepth;
+    if (depth >= max) return invalidField(path, `nests and/or/not too deep: at most ${max} levels of conditions`);
+    if (type === 'not') {
+      const extra = unknownKey(x, ['type', 'condition'], path);
+      if (extra) return extra;
+      const inner = condition(x.condition, `${path}.condition`, depth + 1);
+      return inner.ok ? ok({ type, condition: inner.value }) : inner;
+    }
+    const extra = unknownKey(x, ['type', 'conditions'], path);
+    if (extra) return extra;
+    const members = list(x.conditions, `${path}.conditions`, 1, (c, p) => condition(c, p, depth + 1));
+    return members.ok ? ok({ type, conditions: members.value }) : members;
+  }
   if (type === 'time') {
     const extra = unknownKey(x, ['type', 'after', 'before'], path);
     if (extra) return extra;
@@ -185,6 +279,12 @@ function action(x: unknown, path: string): Outcome<Action> {
     const scene = validateId(x.scene, `${path}.scene`);
     return scene.ok ? ok({ type: 'scene', scene: scene.value }) : scene;
   }
+  if (x.type === 'delay') {
+    const extra = unknownKey(x, ['type', 'for'], path);
+    if (extra) return extra;
+    const wait = duration(x.for, `${path}.for`, 1, DURATION_LIMITS.maxDelay);
+    return wait.ok ? ok({ type: 'delay', for: wait.value }) : wait;
+  }
   if (x.type === 'notify') {
     const extra = unknownKey(x, ['type', 'message'], path);
     if (extra) return extra;
@@ -195,12 +295,15 @@ function action(x: unknown, path: string): Outcome<Action> {
 }
 
 /**
- * Validates a rule from an untrusted body. Defaults: `enabled` true, `mode` 'single', `if` [].
- * A read-only `suspended` field (as served by the rule list) is accepted and ignored.
+ * Validates a rule from an untrusted body. Defaults: `enabled` true, `mode` 'single', `if` [],
+ * `misfireGrace` absent (DEFAULT_MISFIRE_GRACE applies; a rule's own is 1 s .. 24 h). `then` may
+ * hold delays anywhere but at the end. Whether the home has a `location` for sun triggers is the
+ * home's check, not this one. A read-only `suspended` field (as served by the rule list) is
+ * accepted and ignored.
  */
 export function validateRule(input: unknown): Outcome<Rule> {
   if (!isObj(input)) return invalidField('rule', 'must be an object');
-  const extra = unknownKey(input, ['id', 'name', 'enabled', 'mode', 'when', 'if', 'then', 'suspended'], '');
+  const extra = unknownKey(input, ['id', 'name', 'enabled', 'mode', 'when', 'if', 'then', 'misfireGrace', 'suspended'], '');
   if (extra) return extra;
   const ruleId = validateId(input.id, 'id');
   if (!ruleId.ok) return ruleId;
@@ -215,7 +318,9 @@ export function validateRule(input: unknown): Outcome<Rule> {
   if (!conditions.ok) return conditions;
   const then = list(input.then, 'then', 1, action);
   if (!then.ok) return then;
-  return ok({
+  const last = then.value.length - 1;
+  if (then.value[last]?.type === 'delay') return invalidField(`then[${last}]`, 'is a delay: a rule cannot end with a delay');
+  const rule: Rule = {
     id: ruleId.value,
     name: name.value,
     enabled: input.enabled ?? true,
@@ -223,7 +328,10 @@ export function validateRule(input: unknown): Outcome<Rule> {
     when: when.value,
     if: conditions.value,
     then: then.value,
-  });
+  };
+  if (input.misfireGrace === undefined) return ok(rule);
+  const grace = duration(input.misfireGrace, 'misfireGrace', MIN_MISFIRE_GRACE_MS, DURATION_LIMITS.maxMisfireGrace);
+  return grace.ok ? ok({ ...rule, misfireGrace: grace.value }) : grace;
 }
 
 /** Validates a scene; its actions are commands (`type` may be omitted). */
@@ -253,4 +361,19 @@ export function validateTimeZone(tz: unknown, path = 'timezone'): Outcome<string
   } catch {
     return invalidField(path, `must be an IANA time zone name such as Europe/Berlin, not ${JSON.stringify(tz)}`);
   }
+}
+
+/** Checks a home's location: `{latitude: −90..90, longitude: −180..180}` in degrees. */
+export function validateLocation(x: unknown, field = 'location'): Outcome<GeoLocation> {
+  if (!isObj(x)) return invalidField(field, 'must be an object {latitude, longitude}');
+  const extra = unknownKey(x, ['latitude', 'longitude'], field);
+  if (extra) return extra;
+  const { latitude, longitude } = x;
+  if (typeof latitude !== 'number' || !Number.isFinite(latitude) || latitude < -90 || latitude > 90) {
+    return invalidField(`${field}.latitude`, 'must be a number of degrees from -90 to 90');
+  }
+  if (typeof longitude !== 'number' || !Number.isFinite(longitude) || longitude < -180 || longitude > 180) {
+    return invalidField(`${field}.longitude`, 'must be a number of degrees from -180 to 180');
+  }
+  return ok({ latitude, longitude });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, type HomeView } from '../../../actors/rules/rule-evaluator.ts';
+import { checkConditions, evaluate, matchTrigger, type ConditionResult, type HomeView } from '../../../actors/rules/rule-evaluator.ts';
 import type { CompareOp, Condition, Rule, Trigger } from '../../../actors/rules/rule-types.ts';
 import type { DeviceChanged, Value } from '../../../actors/types.ts';
 import { mulberry32, pick } from '../../support/prng.ts';
@@ -211,5 +211,124 @@ describe('evaluate: conditions', () => {
       const h = home([rule({ if: [attr('x', 'v', op, value)] })], { values: { x: { v: seen } } });
       expect(evaluate(h, change(), NOW)[0]?.passed).toBe(reference(seen, op, value));
     }
+  });
+});
+
+describe('evaluate: and, or, not', () => {
+  const hot = attr('climate1', 'temperature', '>', 28); // false: 21.5
+  const off = attr('ac1', 'on', '==', false); // true
+  const dark = attr('motion1', 'illuminance', '<', 50); // true: 30, read from the change
+
+  it('and holds when every member holds, or when any does, not inverts; each member value is shown', () => {
+    const cases: [Condition, boolean][] = [
+      [{ type: 'and', conditions: [off, dark] }, true],
+      [{ type: 'and', conditions: [off, hot] }, false],
+      [{ type: 'or', conditions: [hot, dark] }, true],
+      [{ type: 'or', conditions: [hot] }, false],
+      [{ type: 'not', condition: hot }, true],
+      [{ type: 'not', condition: { type: 'or', conditions: [hot, off] } }, false],
+    ];
+    for (const [condition, passed] of cases) {
+      const [f] = evaluate(withCondition(condition), change(), NOW);
+      expect(f?.passed).toBe(passed);
+      expect(f?.conditions[0]).toMatchObject({ condition, saw: null, passed });
+    }
+  });
+
+  it('reports every member of a group, even after the verdict is known', () => {
+    const group: Condition = { type: 'or', conditions: [off, hot, { type: 'not', condition: dark }] };
+    const [f] = evaluate(withCondition(group), change(), NOW);
+    expect(f?.conditions[0]).toEqual({
+      condition: group,
+      saw: null,
+      passed: true,
+      results: [
+        { condition: off, saw: false, passed: true },
+        { condition: hot, saw: 21.5, passed: false },
+        { condition: { type: 'not', condition: dark }, saw: null, passed: false, results: [{ condition: dark, saw: 30, passed: true }] },
+      ],
+    });
+  });
+
+  it('agrees with a reference on random nested conditions (fixed seed)', () => {
+    const rand = mulberry32(1234);
+    const leaves = [hot, off, dark, attr('nobody', 'x', '==', 1), { type: 'time', after: '22:00', before: '06:00' } as const];
+    const build = (depth: number): Condition => {
+      const r = rand();
+      if (depth >= 4 || r < 0.4) return pick(rand, leaves);
+      if (r < 0.55) return { type: 'not', condition: build(depth + 1) };
+      const n = 1 + Math.floor(rand() * 4);
+      return { type: r < 0.8 ? 'and' : 'or', conditions: Array.from({ length: n }, () => build(depth + 1)) };
+    };
+    const truth = new Map<Condition, boolean>([
+      [hot, false],
+      [off, true],
+      [dark, true],
+      [leaves[3]!, false],
+      [leaves[4]!, true],
+    ]);
+    const reference = (c: Condition): boolean => {
+      if (c.type === 'not') return !reference(c.condition);
+      if (c.type === 'and') return c.conditions.every(reference);
+      if (c.type === 'or') return c.conditions.some(reference);
+      return truth.get(c)!;
+    };
+    const consistent = (r: ConditionResult): boolean => r.results === undefined || r.results.every(consistent);
+    for (let i = 0; i < 500; i++) {
+      const c = build(1);
+      const [f] = evaluate(withCondition(c), change(), NOW);
+      expect(f?.passed).toBe(reference(c));
+      expect(consistent(f!.conditions[0]!)).toBe(true);
+    }
+  });
+});
+
+describe('checkConditions', () => {
+  const dark = attr('motion1', 'illuminance', '<', 50);
+
+  it('reads every value from the home without a change, and the changed device from the change with one', () => {
+    const h = home([], { values: { motion1: { illuminance: 80 } } });
+    expect(checkConditions(h, [dark], NOW)).toEqual([{ condition: dark, saw: 80, passed: false }]);
+    expect(checkConditions(h, [dark], NOW, change())).toEqual([{ condition: dark, saw: 30, passed: true }]);
+  });
+
+  it('checks time conditions at the given instant in the home zone', () => {
+    const night: Condition = { type: 'time', after: '22:00', before: '06:00' };
+    expect(checkConditions(home([]), [night], NOW)).toEqual([{ condition: night, saw: '23:30', passed: true }]);
+    expect(checkConditions(home([]), [night], NOW + 7 * 3_600_000)).toEqual([{ condition: night, saw: '06:30', passed: false }]);
+  });
+
+  it('returns nothing for no conditions', () => {
+    expect(checkConditions(home([]), [], NOW)).toEqual([]);
+  });
+});
+
+describe('matchTrigger', () => {
+  it('copies an attribute trigger`s for, so the home holds the match instead of firing it', () => {
+    const held: Trigger = { type: 'attribute', device: 'motion1', attribute: 'motion', to: false, for: '5m' };
+    expect(matchTrigger([held], change({ changed: { motion: false } }))).toEqual({
+      type: 'attribute',
+      device: 'motion1',
+      attribute: 'motion',
+      value: false,
+      for: '5m',
+    });
+    expect(matchTrigger([held], change({ changed: { motion: true } }))).toBeUndefined();
+  });
+
+  it('never matches a schedule trigger against a change, and tries the next trigger', () => {
+    const triggers: Trigger[] = [
+      { type: 'time', at: '06:30' },
+      { type: 'cron', expression: '* * * * *' },
+      { type: 'sun', event: 'sunset' },
+      { type: 'event', device: 'motion1', event: 'tamper' },
+    ];
+    expect(matchTrigger(triggers, change())).toBeUndefined();
+    expect(matchTrigger(triggers, change({ event: 'tamper' }))).toEqual({ type: 'event', device: 'motion1', event: 'tamper' });
+  });
+
+  it('schedule-only rules never fire from evaluate', () => {
+    const h = home([rule({ when: [{ type: 'time', at: '06:30' }] })]);
+    expect(evaluate(h, change(), NOW)).toEqual([]);
   });
 });

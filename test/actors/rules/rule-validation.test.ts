@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateRule, validateScene, validateTimeZone } from '../../../actors/rules/rule-validation.ts';
+import { validateLocation, validateRule, validateScene, validateTimeZone } from '../../../actors/rules/rule-validation.ts';
 import { mulberry32, pick, randomInt } from '../../support/prng.ts';
 
 const base = () => ({
@@ -114,9 +114,9 @@ describe('validateRule', () => {
     ['a time 12:60', (b) => ({ ...b, if: [{ type: 'time', after: '12:60', before: '13:00' }] }), 'if[0].after', 'HH:MM'],
     [
       'an unknown action type',
-      (b) => ({ ...b, then: [{ type: 'delay', ms: 10 }] }),
+      (b) => ({ ...b, then: [{ type: 'wait', ms: 10 }] }),
       'then[0].type',
-      'must be one of command, scene, notify',
+      'must be one of command, scene, notify, delay',
     ],
     [
       'a bad param',
@@ -245,5 +245,258 @@ describe('validateTimeZone', () => {
       const r = validateTimeZone(tz);
       expect(r.ok ? undefined : r.error.field).toBe('timezone');
     }
+  });
+});
+
+describe('validateRule: timed rules', () => {
+  const timed = (over: Body): Body => ({ ...base(), ...over });
+  const ok = (input: Body) => {
+    const r = validateRule(input);
+    expect(r.ok ? undefined : r.error).toBeUndefined();
+    return r.ok ? r.value : undefined;
+  };
+
+  it('accepts every new trigger and keeps it as written', () => {
+    const when = [
+      { type: 'attribute', device: 'door1', attribute: 'open', to: true, for: '2m' },
+      { type: 'attribute', device: 'door1', attribute: 'open', for: '500ms' },
+      { type: 'time', at: '06:30' },
+      { type: 'time', at: '22:15:30', days: ['mon', 'fri'] },
+      { type: 'cron', expression: '0 */5 * * * *' },
+      { type: 'cron', expression: '30 6 * * 1-5' },
+      { type: 'sun', event: 'sunset', offset: '-30m' },
+      { type: 'sun', event: 'sunrise', offset: '+1h' },
+      { type: 'sun', event: 'sunrise' },
+    ];
+    expect(ok(timed({ when }))?.when).toEqual(when);
+  });
+
+  it('accepts delays between actions, nested conditions and a misfireGrace', () => {
+    const input = timed({
+      mode: 'restart',
+      misfireGrace: '1h',
+      if: [
+        {
+          type: 'or',
+          conditions: [
+            { type: 'not', condition: { device: 'm', attribute: 'motion', op: '==', value: true } },
+            { type: 'and', conditions: [{ type: 'time', after: '22:00', before: '06:00' }] },
+          ],
+        },
+      ],
+      then: [
+        { type: 'delay', for: '5m' },
+        { type: 'command', device: 'light1', name: 'off' },
+        { type: 'delay', for: '1h30m' },
+        { type: 'notify', message: 'still off' },
+      ],
+    });
+    const rule = ok(input);
+    expect(rule?.misfireGrace).toBe('1h');
+    expect(rule?.then[0]).toEqual({ type: 'delay', for: '5m' });
+    expect(rule?.if[0]).toMatchObject({ type: 'or', conditions: [{ type: 'not', condition: { type: 'attribute' } }, { type: 'and' }] });
+  });
+
+  it('leaves misfireGrace absent when not given, so the default applies', () => {
+    expect(ok(base()) && 'misfireGrace' in ok(base())!).toBe(false);
+  });
+
+  it('accepts conditions nested four levels deep and refuses a fifth', () => {
+    const leaf = { device: 'm', attribute: 'motion', op: '==', value: true };
+    const nest = (levels: number): unknown => (levels === 1 ? leaf : { type: 'not', condition: nest(levels - 1) });
+    ok(timed({ if: [nest(4)] }));
+    expectInvalid(timed({ if: [nest(5)] }), 'if[0].condition.condition.condition', 'too deep');
+    const groups = { type: 'and', conditions: [{ type: 'or', conditions: [{ type: 'and', conditions: [nest(2)] }] }] };
+    expectInvalid(timed({ if: [groups] }), 'if[0].conditions[0].conditions[0].conditions[0]', 'at most 4 levels');
+  });
+
+  it.each<[string, (b: Body) => unknown, string, string]>([
+    [
+      'a for that is no duration',
+      (b) => ({ ...b, when: [{ type: 'attribute', device: 'd', attribute: 'a', for: '5 min' }] }),
+      'when[0].for',
+      'must be a duration',
+    ],
+    [
+      'a zero for',
+      (b) => ({ ...b, when: [{ type: 'attribute', device: 'd', attribute: 'a', for: '0s' }] }),
+      'when[0].for',
+      'must be a duration',
+    ],
+    [
+      'a numeric for',
+      (b) => ({ ...b, when: [{ type: 'attribute', device: 'd', attribute: 'a', for: 300 }] }),
+      'when[0].for',
+      'must be a duration',
+    ],
+    [
+      'a for over 7 days',
+      (b) => ({ ...b, when: [{ type: 'attribute', device: 'd', attribute: 'a', for: '7d1ms' }] }),
+      'when[0].for',
+      'from 1ms to 7d',
+    ],
+    [
+      'a for on an event trigger',
+      (b) => ({ ...b, when: [{ type: 'event', device: 'd', event: 'e', for: '5m' }] }),
+      'when[0].for',
+      'is not a known field',
+    ],
+    ['a time without at', (b) => ({ ...b, when: [{ type: 'time' }] }), 'when[0].at', 'HH:MM or HH:MM:SS'],
+    ['a time at 24:00', (b) => ({ ...b, when: [{ type: 'time', at: '24:00' }] }), 'when[0].at', 'HH:MM or HH:MM:SS'],
+    ['a time with one-digit hours', (b) => ({ ...b, when: [{ type: 'time', at: '6:30' }] }), 'when[0].at', 'HH:MM or HH:MM:SS'],
+    ['a time at second 60', (b) => ({ ...b, when: [{ type: 'time', at: '06:30:60' }] }), 'when[0].at', 'HH:MM or HH:MM:SS'],
+    ['empty days', (b) => ({ ...b, when: [{ type: 'time', at: '06:30', days: [] }] }), 'when[0].days', 'non-empty array'],
+    [
+      'an unknown day',
+      (b) => ({ ...b, when: [{ type: 'time', at: '06:30', days: ['mon', 'Tue'] }] }),
+      'when[0].days[1]',
+      'must be one of mon',
+    ],
+    [
+      'a day twice',
+      (b) => ({ ...b, when: [{ type: 'time', at: '06:30', days: ['sat', 'sun', 'sat'] }] }),
+      'when[0].days[2]',
+      'listed twice',
+    ],
+    ['a bad cron', (b) => ({ ...b, when: [{ type: 'cron', expression: 'every day' }] }), 'when[0].expression', 'cron expression'],
+    [
+      'a cron with a year',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 0 1 1 * 2030' }] }),
+      'when[0].expression',
+      '5 fields, or 6',
+    ],
+    ['a cron out of range', (b) => ({ ...b, when: [{ type: 'cron', expression: '61 * * * *' }] }), 'when[0].expression', 'cron expression'],
+    [
+      'a cron that never matches',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 30 2 *' }] }),
+      'when[0].expression',
+      'never matches',
+    ],
+    ['an empty cron', (b) => ({ ...b, when: [{ type: 'cron', expression: '' }] }), 'when[0].expression', 'non-empty'],
+    ['a sun event other than rise or set', (b) => ({ ...b, when: [{ type: 'sun', event: 'noon' }] }), 'when[0].event', 'sunrise, sunset'],
+    [
+      'a sun offset over 6 hours',
+      (b) => ({ ...b, when: [{ type: 'sun', event: 'sunset', offset: '-6h1s' }] }),
+      'when[0].offset',
+      'from -6h to +6h',
+    ],
+    [
+      'a sun offset that is no duration',
+      (b) => ({ ...b, when: [{ type: 'sun', event: 'sunset', offset: '-30' }] }),
+      'when[0].offset',
+      'signed duration',
+    ],
+    ['an unknown trigger type', (b) => ({ ...b, when: [{ type: 'interval' }] }), 'when[0].type', 'attribute, event, time, cron, sun'],
+    ['an empty group', (b) => ({ ...b, if: [{ type: 'and', conditions: [] }] }), 'if[0].conditions', 'at least 1'],
+    [
+      'a group of 17',
+      (b) => ({ ...b, if: [{ type: 'or', conditions: many(17, () => ({ type: 'time', after: '01:00', before: '02:00' })) }] }),
+      'if[0].conditions',
+      'at most 16',
+    ],
+    [
+      'a bad op inside a group',
+      (b) => ({
+        ...b,
+        if: [
+          {
+            type: 'and',
+            conditions: [
+              { type: 'time', after: '01:00', before: '02:00' },
+              { device: 'd', attribute: 'a', op: '=', value: 1 },
+            ],
+          },
+        ],
+      }),
+      'if[0].conditions[1].op',
+      'must be one of',
+    ],
+    ['a not without its condition', (b) => ({ ...b, if: [{ type: 'not' }] }), 'if[0].condition', 'must be an object'],
+    ['a not with a list', (b) => ({ ...b, if: [{ type: 'not', conditions: [] }] }), 'if[0].conditions', 'is not a known field'],
+    [
+      'a delay without for',
+      (b) => ({ ...b, then: [{ type: 'delay' }, { type: 'notify', message: 'x' }] }),
+      'then[0].for',
+      'must be a duration',
+    ],
+    [
+      'a delay over 7 days',
+      (b) => ({
+        ...b,
+        then: [
+          { type: 'delay', for: '8d' },
+          { type: 'notify', message: 'x' },
+        ],
+      }),
+      'then[0].for',
+      'from 1ms to 7d',
+    ],
+    [
+      'a rule ending with a delay',
+      (b) => ({
+        ...b,
+        then: [
+          { type: 'notify', message: 'x' },
+          { type: 'delay', for: '5m' },
+        ],
+      }),
+      'then[1]',
+      'cannot end with a delay',
+    ],
+    ['a rule that is only a delay', (b) => ({ ...b, then: [{ type: 'delay', for: '5m' }] }), 'then[0]', 'cannot end with a delay'],
+    ['a misfireGrace of zero', (b) => ({ ...b, misfireGrace: '0s' }), 'misfireGrace', 'must be a duration'],
+    ['a misfireGrace under a second', (b) => ({ ...b, misfireGrace: '999ms' }), 'misfireGrace', 'from 1s to 1d'],
+    ['a misfireGrace over a day', (b) => ({ ...b, misfireGrace: '24h1s' }), 'misfireGrace', 'from 1s to 1d'],
+    ['a numeric misfireGrace', (b) => ({ ...b, misfireGrace: 600 }), 'misfireGrace', 'must be a duration'],
+  ])('rejects %s, naming the field', (_what, mutate, field, reason) => {
+    expectInvalid(mutate(base()), field, reason);
+  });
+
+  it('accepts the bounds: for 7d, delay 1ms, misfireGrace 1s and 24h, sun offset ±6h', () => {
+    ok(timed({ when: [{ type: 'attribute', device: 'd', attribute: 'a', for: '7d' }] }));
+    ok(
+      timed({
+        then: [
+          { type: 'delay', for: '1ms' },
+          { type: 'notify', message: 'x' },
+        ],
+      }),
+    );
+    ok(timed({ misfireGrace: '1s' }));
+    ok(timed({ misfireGrace: '24h' }));
+    ok(
+      timed({
+        when: [
+          { type: 'sun', event: 'sunrise', offset: '-6h' },
+          { type: 'sun', event: 'sunset', offset: '+6h' },
+        ],
+      }),
+    );
+  });
+});
+
+describe('validateLocation', () => {
+  it('accepts degrees in range', () => {
+    expect(validateLocation({ latitude: 52.52, longitude: 13.405 })).toEqual({ ok: true, value: { latitude: 52.52, longitude: 13.405 } });
+    expect(validateLocation({ latitude: -90, longitude: 180 }).ok).toBe(true);
+  });
+
+  it.each<[unknown, string]>([
+    [null, 'location'],
+    [[52, 13], 'location'],
+    [{ latitude: 91, longitude: 0 }, 'location.latitude'],
+    [{ latitude: '52', longitude: 0 }, 'location.latitude'],
+    [{ latitude: Number.NaN, longitude: 0 }, 'location.latitude'],
+    [{ latitude: 0, longitude: -180.5 }, 'location.longitude'],
+    [{ latitude: 0 }, 'location.longitude'],
+    [{ latitude: 0, longitude: 0, altitude: 3 }, 'location.altitude'],
+  ])('rejects %j, naming %s', (input, field) => {
+    const r = validateLocation(input);
+    expect(r.ok ? undefined : r.error.field).toBe(field);
+  });
+
+  it('names the field it is given', () => {
+    const r = validateLocation({ latitude: 100, longitude: 0 }, 'home.location');
+    expect(r.ok ? undefined : r.error.field).toBe('home.location.latitude');
   });
 });
