@@ -129,7 +129,10 @@ export class ShardManager {
 
   /** Stops serving the given shards: flush and stop their actors, then give their leases up. */
   private release(shards: number[]): void {
-    for (const s of shards) this.set(s, 'handing-off');
+    for (const s of shards) {
+      this.set(s, 'handing-off');
+      this.deps.host.dropShard(s); // its reminders fire at the next owner, which loads them
+    }
     const set = new Set(shards);
     this.releasing = this.releasing.then(async () => {
       const started = performance.now();
@@ -200,6 +203,7 @@ export class ShardManager {
     }
     this.set(shard, 'owned');
     this.done++;
+    void this.deps.host.takeShard(shard);
     this.deps.onOwned(shard);
   }
 

@@ -61,6 +61,8 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
       onEffects,
       shardOf: deps.shardOf ?? deps.store.shardOf ?? shardOfActor(deps.shards ?? 1_024),
       tellOf: tellOfEffect,
+      // Outbox entries go wherever their target lives, and count as delivered once it applied them durably.
+      sendDurably: (to, msg) => router!.ask(to, msg),
       ...(deps.clock ? { clock: deps.clock } : {}),
     },
     config,

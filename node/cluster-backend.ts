@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { messageRefusal } from '../actors/message-kinds.ts';
+import { isOutboxMessage } from '../runtime/runtime-messages.ts';
 import { ClusterAdmin } from '../cluster/cluster-admin.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ClusterRouter } from '../cluster/cluster-router.ts';
@@ -180,7 +181,8 @@ export class ClusterBackend {
       nodeId: this.deps.nodeId,
       auth: this.deps.peerAuth,
       // Only messages an actor kind of this node handles, checked in O(1) before routing.
-      acceptsMessage: messageRefusal,
+      // A message from another actor's outbox is checked by what it carries.
+      acceptsMessage: (actorId: string, msg: unknown) => messageRefusal(actorId, isOutboxMessage(msg) ? msg.msg : msg),
       handler: {
         ask: (actorId, msg, timeoutMs, hops, epoch) => router.askFromPeer(actorId, msg, timeoutMs, hops, epoch),
         tell: (actorId, msg, durable, hops, epoch) => router.tellFromPeer(actorId, msg, durable, hops, epoch),

@@ -1,9 +1,14 @@
 /** One resident actor (an entity cell of its shard): state, journal position, queue and lifecycle. */
-import type { Behavior } from './behavior.ts';
+import type { Behavior, PendingReminder } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import type { KindMetrics } from './metrics.ts';
-import type { JournalEntry, Recovered, Snapshot } from './persistence-port.ts';
+import type { JournalEntry, Recovered, Snapshot, StoredReminderOp } from './persistence-port.ts';
 import type { Result } from './result.ts';
+
+/** Outbox keys (`sender#n`) a cell remembers having applied, for the duplicate check. */
+export const INBOX_KEYS = 256;
+
+const NO_REMINDERS: ReadonlyMap<string, PendingReminder> = new Map();
 
 /** A message on its way to an actor, with the caller's reply callback and deadline. */
 export interface Envelope {
@@ -67,9 +72,10 @@ export class ActorCell {
   /** Its latest step asked to leave memory once idle (`Step.passivate`). */
   passivateWhenIdle = false;
   lastActive: number;
-  /** Epoch ms of the armed wake-up, if any. */
-  wakeAt: number | undefined;
-  private wakeTimer: NodeJS.Timeout | undefined;
+  /** Pending reminders by name, as durable as its journal; undefined when none. */
+  private reminders_: Map<string, PendingReminder> | undefined;
+  /** Outbox keys of the latest messages from other actors it applied, oldest first; undefined when none. */
+  inbox: string[] | undefined;
 
   constructor(
     readonly id: string,
@@ -109,59 +115,92 @@ export class ActorCell {
     return this.queued === 0 && this.pendingWindow === 0 && !this.recovering;
   }
 
-  /** Journals a step: the entry (and, every `snapshotEvery` entries, a snapshot) for the shard's window. */
-  journal(msg: unknown, at: number, snapshotEvery: number): { entry: JournalEntry; snapshot: Snapshot | undefined } {
-    this.seq++;
-    this.sinceSnapshot++;
-    const entry = { seq: this.seq, at, msg };
-    if (this.sinceSnapshot < snapshotEvery) return { entry, snapshot: undefined };
-    this.sinceSnapshot = 0;
-    this.snapshotSeq = this.seq;
-    return { entry, snapshot: { seq: this.seq, state: this.state } };
+  /** Pending reminders by name (what reducers see as `ctx.reminders`). */
+  get reminders(): ReadonlyMap<string, PendingReminder> {
+    return this.reminders_ ?? NO_REMINDERS;
   }
 
-  /** A snapshot of the current state for passivation. */
+  /** Applies a step's reminder changes, in order. */
+  applyReminders(ops: readonly StoredReminderOp[]): void {
+    for (const op of ops) {
+      if (op[0] === '+') (this.reminders_ ??= new Map()).set(op[1], { at: op[2], payload: op[3] });
+      else if (this.reminders_?.delete(op[1]) && this.reminders_.size === 0) this.reminders_ = undefined;
+    }
+  }
+
+  /** Remembers that the message with outbox key `key` was applied. */
+  received(key: string): void {
+    const inbox = (this.inbox ??= []);
+    inbox.push(key);
+    if (inbox.length > INBOX_KEYS) inbox.shift();
+  }
+
+  /**
+   * Journals a step: the entry (and, every `snapshotEvery` entries, a snapshot) for the shard's
+   * window. `rem` (the step's reminder changes) are applied here; `from` is the outbox key of the
+   * message the step applied; `sys` marks a runtime entry replay skips the reducer for.
+   */
+  journal(
+    msg: unknown,
+    at: number,
+    snapshotEvery: number,
+    rem?: readonly StoredReminderOp[],
+    from?: string,
+    sys?: boolean,
+  ): { entry: JournalEntry; snapshot: Snapshot | undefined } {
+    this.seq++;
+    this.sinceSnapshot++;
+    if (rem) this.applyReminders(rem);
+    if (from !== undefined) this.received(from);
+    const entry: JournalEntry = {
+      seq: this.seq,
+      at,
+      msg,
+      ...(rem && rem.length > 0 ? { rem } : {}),
+      ...(sys ? { sys: 1 as const } : {}),
+      ...(from !== undefined ? { from } : {}),
+    };
+    if (this.sinceSnapshot < snapshotEvery) return { entry, snapshot: undefined };
+    return { entry, snapshot: this.finalSnapshot() };
+  }
+
+  /** A snapshot of the current state (with its reminders and inbox) for passivation. */
   finalSnapshot(): Snapshot {
     this.sinceSnapshot = 0;
     this.snapshotSeq = this.seq;
-    return { seq: this.seq, state: this.state };
+    const rem = this.reminders_ ? [...this.reminders_].map(([name, r]) => storedReminder(name, r)) : undefined;
+    return {
+      seq: this.seq,
+      state: this.state,
+      ...(rem ? { rem } : {}),
+      ...(this.inbox ? { inbox: [...this.inbox] } : {}),
+    };
   }
 
-  /** State = snapshot + the journal after it, replayed through the reducer. Throws if a replay throws. */
+  /**
+   * State = snapshot + the journal after it, replayed through the reducer (each entry's reminder
+   * changes applied after it, as on its first run). Throws if a replay throws.
+   */
   restore(recovered: Recovered): void {
-    let state = recovered.snapshot ? recovered.snapshot.state : this.behavior.initial(this.id);
-    let seq = recovered.snapshot?.seq ?? 0;
+    const snap = recovered.snapshot;
+    let state = snap ? snap.state : this.behavior.initial(this.id);
+    let seq = snap?.seq ?? 0;
+    this.reminders_ = undefined;
+    this.inbox = snap?.inbox ? [...snap.inbox] : undefined;
+    if (snap?.rem) this.applyReminders(snap.rem.map(([name, at, payload]): StoredReminderOp => ['+', name, at, payload]));
     for (const e of recovered.events) {
-      state = this.behavior.receive(state, e.msg, { id: this.id, now: e.at, replaying: true }).state;
+      if (e.sys !== 1) state = this.behavior.receive(state, e.msg, { id: this.id, now: e.at, replaying: true, reminders: this.reminders }).state;
+      if (e.rem) this.applyReminders(e.rem);
+      if (e.from !== undefined) this.received(e.from);
       seq = e.seq;
     }
     this.state = state;
     this.seq = seq;
-    this.snapshotSeq = recovered.snapshot?.seq ?? 0;
+    this.snapshotSeq = snap?.seq ?? 0;
     this.sinceSnapshot = recovered.events.length;
     this.needsRecovery = false;
   }
-
-  /** Arms the wake-up timer for `at` (undefined: none); one timer per actor, replaced only on change. */
-  arm(at: number | undefined, now: number, wake: (cell: ActorCell) => void): void {
-    if (at === this.wakeAt) return;
-    this.disarm();
-    if (at === undefined) return;
-    this.wakeAt = at;
-    this.wakeTimer = setTimeout(
-      () => {
-        this.wakeTimer = undefined;
-        this.wakeAt = undefined;
-        wake(this);
-      },
-      Math.max(0, Math.min(at - now, 2_147_483_647)),
-    );
-    this.wakeTimer.unref();
-  }
-
-  disarm(): void {
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    this.wakeAt = undefined;
-  }
 }
+
+const storedReminder = (name: string, r: PendingReminder): readonly [string, number, unknown?] =>
+  r.payload === undefined ? [name, r.at] : [name, r.at, r.payload];

@@ -5,9 +5,17 @@ import type { ActorCell, Envelope } from './actor-cell.ts';
 import type { Behavior } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import { RuntimeMetrics } from './metrics.ts';
-import type { PersistencePort } from './persistence-port.ts';
+import type { JournalEntry, PersistencePort } from './persistence-port.ts';
+import { ReminderMetrics } from './reminder-metrics.ts';
+import { reminderMember, ReminderScheduler } from './reminder-scheduler.ts';
 import { runtimeError, type Result } from './result.ts';
+import { OUTBOX_PREFIX, OUTBOX_TYPE, OutboxDelivered, ReminderDue, type OutboxMessage } from './runtime-messages.ts';
 import { ShardActor, type ShardContext } from './shard-actor.ts';
+
+/** Milliseconds before an outbox entry that could not be delivered is tried again: doubling up to the cap. */
+const OUTBOX_RETRY = { firstMs: 200, maxMs: 30_000 } as const;
+/** Milliseconds before a runtime message whose actor could not be read is delivered again. */
+const RETRY_READ_MS = 1_000;
 
 export interface ActorHostConfig {
   /** Milliseconds without a message after which an actor is snapshotted and stopped. */
@@ -61,6 +69,11 @@ export interface ActorHostDeps {
    * window as the step that sent them; without this every effect goes to `onEffects`.
    */
   readonly tellOf?: (effect: unknown) => { readonly to: string; readonly msg: unknown } | undefined;
+  /**
+   * Sends an outbox entry to its target wherever it lives and resolves once the target's step that
+   * applied it is durable (the router's `ask`). Default: this host's own `ask`.
+   */
+  readonly sendDurably?: (actorId: string, msg: unknown) => Promise<Result<unknown>>;
 }
 
 /**
@@ -80,6 +93,13 @@ export class ActorHost {
   private readonly shardOf: (actorId: string) => number;
   private readonly ctx: ShardContext;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly reminderMetrics: ReminderMetrics;
+  /** When each pending reminder of the shards served here is due. */
+  private readonly scheduler: ReminderScheduler;
+  /** Shards given up (handed off, lost): their reminders no longer fire here. */
+  private readonly released = new Set<number>();
+  /** Failed deliveries per outbox entry (`actor#name`), for the retry backoff. */
+  private readonly outboxAttempts = new Map<string, number>();
   /** Callers waiting for a cell to passivate. */
   private readonly stopWaiters = new Map<ActorCell, (() => void)[]>();
   /** Actors being passivated for a caller: messages to them go the long way (through `onEffects`). */
@@ -103,6 +123,8 @@ export class ActorHost {
     this.clock = deps.clock ?? Date.now;
     this.shardOf = deps.shardOf ?? deps.store.shardOf ?? (() => 0);
     this.metrics = new RuntimeMetrics(deps.registry, () => this.sample());
+    this.scheduler = new ReminderScheduler((_shard, actorId, name, at) => this.deliverInternal(actorId, new ReminderDue(name, at)), this.clock);
+    this.reminderMetrics = new ReminderMetrics(deps.registry, () => this.scheduler.size);
     const tellOf = deps.tellOf ?? (() => undefined);
     this.ctx = {
       store: deps.store,
@@ -120,9 +142,16 @@ export class ActorHost {
       // While the host closes, an actor a step of its shard wakes leaves once it has handled it.
       passivateOnArrival: () => this.closing,
       runEffects: (id, effects) => this.runEffects(id, effects),
-      wake: (cell) => {
-        if (cell.behavior.wakeMessage !== undefined) this.deliver(cell.id, cell.behavior.wakeMessage);
+      reminderMetrics: this.reminderMetrics,
+      remindersWritten: (shard, actorId, events) => this.remindersWritten(shard, actorId, events),
+      recovered: (shard, cell) => {
+        if (this.released.has(shard)) return;
+        for (const [name, r] of cell.reminders) this.scheduler.ensure(shard, reminderMember(cell.id, name), r.at);
       },
+      retryLater: (actorId, msg) => {
+        setTimeout(() => this.deliverInternal(actorId, msg), RETRY_READ_MS).unref();
+      },
+      sendOutbox: (shard, cell, name, payload) => this.sendOutbox(shard, cell.id, name, payload),
       passivated: (cell) => this.passivated(cell),
       requestFlush: (shard) => {
         this.toFlush.add(shard);
@@ -170,6 +199,41 @@ export class ActorHost {
       const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0, holds: undefined }, true);
       if (!sent.ok) reply(sent);
     });
+  }
+
+  /**
+   * This node now serves `shard` (it holds its lease): its pending reminders are loaded from the
+   * store and fire here, late ones at once. Reminders its new steps set are scheduled as they are
+   * written, so the load may finish after serving starts.
+   */
+  async takeShard(shard: number): Promise<void> {
+    this.released.delete(shard);
+    const load = this.deps.store.loadReminders;
+    if (!load) return;
+    let reminders;
+    try {
+      reminders = await load.call(this.deps.store, shard);
+    } catch (err) {
+      // Its actors still schedule their own reminders when they are next read; a retry reads the rest.
+      this.log.error({ err, shard }, 'loading the reminders of a shard failed; retrying');
+      setTimeout(() => {
+        if (!this.released.has(shard) && !this.closing) void this.takeShard(shard);
+      }, RETRY_READ_MS).unref();
+      return;
+    }
+    if (this.released.has(shard) || this.closing) return;
+    for (const r of reminders) this.scheduler.ensure(shard, reminderMember(r.actorId, r.name), r.at);
+  }
+
+  /** This node no longer serves `shard`: none of its reminders fires here (its next owner loads them). */
+  dropShard(shard: number): void {
+    this.released.add(shard);
+    this.scheduler.dropShard(shard);
+  }
+
+  /** Reminders scheduled on this node (tests, diagnostics). */
+  get pendingReminders(): number {
+    return this.scheduler.size;
   }
 
   /** True when the actor is in memory (tests and diagnostics). */
@@ -223,6 +287,7 @@ export class ActorHost {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweeper);
+    this.scheduler.stop();
     // Messages between actors of one shard are still handled (they are consequences of steps
     // already taken); an actor they activate passivates after them, so repeat until none is left.
     while (this.residentCount > 0) await this.passivateMatching(() => true);
@@ -257,6 +322,70 @@ export class ActorHost {
     }
     shard.enqueue(cell, env);
     return { ok: true, value: undefined };
+  }
+
+  /** One of the runtime's own messages; dropped when the actor's shard is no longer served here. */
+  private deliverInternal(actorId: string, msg: ReminderDue | OutboxDelivered): void {
+    if (this.closing || this.released.has(this.shardOf(actorId))) return;
+    this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, false);
+  }
+
+  private remindersWritten(shard: number, actorId: string, events: readonly JournalEntry[]): void {
+    if (this.released.has(shard)) return;
+    for (const e of events) {
+      if (e.rem === undefined) continue;
+      for (const op of e.rem) {
+        const member = reminderMember(actorId, op[1]);
+        if (op[0] === '+') this.scheduler.set(shard, member, op[2]);
+        else this.scheduler.delete(shard, member);
+      }
+    }
+  }
+
+  /**
+   * Delivers an outbox entry (at least once): the target's step is durable when the send resolves,
+   * then the sender deletes the entry with a step of its own. The target drops a re-delivery by
+   * its outbox key. A failed send is tried again with a doubling delay.
+   */
+  private sendOutbox(shard: number, actorId: string, name: string, payload: unknown): void {
+    const entry = payload as { to?: unknown; msg?: unknown } | null;
+    const attemptsKey = `${actorId}#${name}`;
+    if (typeof entry?.to !== 'string') {
+      this.log.error({ actor: actorId, name }, 'outbox entry without a target; deleted');
+      this.reminderMetrics.outbox.labels('dropped').inc();
+      this.deliverInternal(actorId, new OutboxDelivered(name));
+      return;
+    }
+    const envelope: OutboxMessage = { type: OUTBOX_TYPE, from: `${actorId}#${name.slice(OUTBOX_PREFIX.length)}`, msg: entry.msg };
+    const send = this.deps.sendDurably ?? ((to: string, msg: unknown) => this.ask(to, msg));
+    let sent: Promise<Result<unknown>>;
+    try {
+      sent = send(entry.to, envelope);
+    } catch (err) {
+      sent = Promise.resolve(runtimeError('unavailable', (err as Error).message));
+    }
+    void sent.then((result) => {
+      if (this.closing || this.released.has(shard)) {
+        this.outboxAttempts.delete(attemptsKey);
+        return; // the shard's next owner delivers it
+      }
+      // A message its target refuses for good (it crashes it, it is too large) is not retried forever.
+      if (result.ok || result.error.code === 'actor_crashed' || result.error.code === 'payload_too_large') {
+        if (!result.ok) this.log.error({ actor: actorId, to: entry.to, code: result.error.code }, 'outbox message refused for good; deleted');
+        this.reminderMetrics.outbox.labels(result.ok ? 'delivered' : 'dropped').inc();
+        this.outboxAttempts.delete(attemptsKey);
+        this.deliverInternal(actorId, new OutboxDelivered(name));
+        return;
+      }
+      this.reminderMetrics.outbox.labels('retried').inc();
+      const attempts = (this.outboxAttempts.get(attemptsKey) ?? 0) + 1;
+      this.outboxAttempts.set(attemptsKey, attempts);
+      const delay = Math.min(OUTBOX_RETRY.maxMs, OUTBOX_RETRY.firstMs * 2 ** Math.min(attempts - 1, 20));
+      if (attempts === 1 || attempts % 10 === 0) {
+        this.log.warn({ actor: actorId, to: entry.to, code: result.error.code, attempts }, 'outbox message not delivered; retrying');
+      }
+      setTimeout(() => this.deliverInternal(actorId, new ReminderDue(name, 0)), delay).unref();
+    });
   }
 
   private shardFor(no: number): ShardActor {

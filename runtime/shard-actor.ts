@@ -1,11 +1,13 @@
 /** One nact actor per shard: it schedules the shard's entity cells and writes their steps in windows. */
 import { dispatch, spawn, stop } from 'nact';
 import { ActorCell, type Envelope } from './actor-cell.ts';
-import type { Behavior } from './behavior.ts';
+import { REMINDER_FIRED, REMINDER_NAME, type Behavior, type ReminderFired, type ReminderOp } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
-import type { PersistencePort, Recovered } from './persistence-port.ts';
+import type { JournalEntry, PersistencePort, Recovered, StoredReminderOp } from './persistence-port.ts';
+import type { ReminderMetrics } from './reminder-metrics.ts';
 import { runtimeError } from './result.ts';
+import { isOutboxMessage, OUTBOX_PREFIX, OutboxDelivered, ReminderDue, WAKE_REMINDER } from './runtime-messages.ts';
 import { ShardWindow } from './shard-window.ts';
 
 /** What every shard of a host shares. */
@@ -30,8 +32,15 @@ export interface ShardContext {
   passivateOnArrival(actorId: string): boolean;
   /** Runs effects that leave the shard (after their window is durable). */
   runEffects(fromId: string, effects: readonly unknown[]): void;
-  /** The behaviour's wake-up for a cell whose timer fired. */
-  readonly wake: (cell: ActorCell) => void;
+  readonly reminderMetrics: ReminderMetrics;
+  /** A window is durable: the reminder changes of `events` (one cell's) now hold in the store. */
+  remindersWritten(shard: number, actorId: string, events: readonly JournalEntry[]): void;
+  /** A cell's state was (re)read from the store: its pending reminders must be scheduled. */
+  recovered(shard: number, cell: ActorCell): void;
+  /** Delivers one of the runtime's own messages to an actor again a little later (its recovery failed). */
+  retryLater(actorId: string, msg: ReminderDue | OutboxDelivered): void;
+  /** Delivers an outbox entry of `cell` (a message to an actor elsewhere); on success the cell is told `OutboxDelivered`. */
+  sendOutbox(shard: number, cell: ActorCell, name: string, payload: unknown): void;
   /** A cell left memory (passivated). */
   passivated(cell: ActorCell): void;
   /**
@@ -47,6 +56,18 @@ type NactRef = ReturnType<typeof spawn>;
 const DRAIN = 'drain';
 /** "The wake-up time was not re-read" (undefined means "no wake-up"). */
 const UNCHANGED = Symbol('unchanged');
+
+/** A step's reminder changes as journaled, checked: a bad one is a bug of the reducer (a crash of the message). */
+function storedOps(ops: readonly ReminderOp[]): StoredReminderOp[] {
+  const out: StoredReminderOp[] = [];
+  for (const op of ops) {
+    if (typeof op.name !== 'string' || !REMINDER_NAME.test(op.name)) throw new TypeError(`bad reminder name ${JSON.stringify(op.name)}`);
+    if (op.op === 'cancel') out.push(['-', op.name]);
+    else if (op.op === 'set' && Number.isSafeInteger(op.at)) out.push(op.payload === undefined ? ['+', op.name, op.at] : ['+', op.name, op.at, op.payload]);
+    else throw new TypeError(`bad reminder change ${JSON.stringify(op)}`);
+  }
+  return out;
+}
 
 /**
  * The shard's cells run here, one message at a time each, in rounds: each ready cell handles one
@@ -118,13 +139,12 @@ export class ShardActor {
 
   /**
    * Passivates the cell once it is idle (now, or when its queue and writes are done): a final
-   * snapshot goes into the next window and the cell leaves when that is written. `force` passes
-   * over a pending wake-up (handoff, shutdown: the next owner re-arms it from the state).
-   * @returns false when the cell stays for now (busy, or a wake-up is due).
+   * snapshot goes into the next window and the cell leaves when that is written. Its reminders
+   * stay scheduled: one coming due activates it again. `force` is the caller's (handoff, shutdown).
+   * @returns false when the cell stays for now (busy).
    */
   passivate(cell: ActorCell, force: boolean): boolean {
     if (cell.status !== 'active' || !cell.idle) return false;
-    if (!force && cell.wakeAt !== undefined) return false;
     if (cell.needsRecovery || cell.seq === cell.snapshotSeq) {
       this.remove(cell); // nothing in memory that the store lacks
       return true;
@@ -140,7 +160,6 @@ export class ShardActor {
   /** Stops serving the cell at once, writing nothing: what waits for it is answered `unavailable`. */
   evict(cell: ActorCell): void {
     cell.setStatus('evicted', this.ctx.log, 'shard lost');
-    cell.disarm();
     this.cells.delete(cell.id);
     const queue = cell.queue ?? [];
     cell.queue = undefined;
@@ -256,23 +275,79 @@ export class ShardActor {
     }
     cell.km.messages.inc();
     if (cell.status === 'stopping') cell.setStatus('active', this.ctx.log, 'a message arrived');
+    // The runtime's own messages: a reminder come due, an outbox entry delivered, a message from
+    // another actor's outbox. What reaches the reducer is `msg`.
+    let msg = env.msg;
+    let fired: string | undefined;
+    let from: string | undefined;
+    if (msg instanceof ReminderDue) {
+      const pending = cell.reminders.get(msg.name);
+      const outbox = msg.name.startsWith(OUTBOX_PREFIX);
+      // Cancelled, or set again for another time since it was scheduled: not this one's to fire.
+      if (pending === undefined || (!outbox && pending.at !== msg.at)) {
+        this.ctx.reminderMetrics.stale.inc();
+        return true;
+      }
+      if (outbox) {
+        this.ctx.sendOutbox(this.shard, cell, msg.name, pending.payload);
+        return true;
+      }
+      fired = msg.name;
+      this.ctx.reminderMetrics.fired.labels(kind).inc();
+      this.ctx.reminderMetrics.lateness.labels(kind).observe(Math.max(0, now - pending.at) / 1000);
+      if (fired === WAKE_REMINDER) msg = cell.behavior.wakeMessage;
+      else {
+        const reminder: ReminderFired = { type: REMINDER_FIRED, name: fired, payload: pending.payload, dueAt: pending.at, lateMs: Math.max(0, now - pending.at) };
+        msg = reminder;
+      }
+      // A behaviour without a wake message (changed since it set one) only deletes the reminder.
+      if (msg === undefined) {
+        this.runtimeStep(cell, now, [['-', fired]]);
+        return true;
+      }
+    } else if (msg instanceof OutboxDelivered) {
+      if (cell.reminders.has(msg.name)) this.runtimeStep(cell, now, [['-', msg.name]]);
+      return true;
+    } else if (isOutboxMessage(msg)) {
+      from = msg.from;
+      if (cell.inbox?.includes(from)) {
+        // Delivered again (the sender did not hear that it was applied): answered, not applied.
+        this.ctx.reminderMetrics.outbox.labels('duplicate').inc();
+        this.answerAfterPending(cell, env);
+        return true;
+      }
+      msg = msg.msg;
+    }
     // Everything that may throw (the reducer, the wake-up time, where effects go) runs before the
     // step is committed: a throw is a crash of this message, and nothing of it is applied.
     let step;
     let wakeAt: number | undefined | typeof UNCHANGED = UNCHANGED;
     let local: { to: ActorCell; msg: unknown }[] | undefined;
     let away: unknown[] | undefined;
+    let ops: StoredReminderOp[] | undefined = fired === undefined ? undefined : [['-', fired]];
     try {
-      step = cell.behavior.receive(cell.state, env.msg, { id: cell.id, now, replaying: false });
+      step = cell.behavior.receive(cell.state, msg, { id: cell.id, now, replaying: false, reminders: cell.reminders });
+      if (step.reminders !== undefined && step.reminders.length > 0) (ops ??= []).push(...storedOps(step.reminders));
       // The wake-up is re-read when the state changed, and after the wake message itself (a wake
-      // that changed nothing, e.g. one that came early, must be armed again).
-      if (step.state !== cell.state || env.msg === cell.behavior.wakeMessage) wakeAt = cell.behavior.nextWakeAt?.(step.state);
+      // that changed nothing, e.g. one that came early, must be set again).
+      if (cell.behavior.nextWakeAt && (step.state !== cell.state || fired === WAKE_REMINDER || msg === cell.behavior.wakeMessage)) {
+        wakeAt = cell.behavior.nextWakeAt(step.state);
+      }
+      if (wakeAt !== UNCHANGED) {
+        const held = fired === WAKE_REMINDER ? undefined : cell.reminders.get(WAKE_REMINDER)?.at;
+        if (wakeAt !== held) (ops ??= []).push(wakeAt === undefined ? ['-', WAKE_REMINDER] : ['+', WAKE_REMINDER, wakeAt]);
+      }
       const effects = step.effects;
       if (effects !== undefined && effects.length > 0) {
+        let k = 0;
         for (const effect of effects) {
           const tell = this.ctx.tellOf(effect);
           if (tell && this.ctx.shardOf(tell.to) === this.shard && this.ctx.acceptsLocal(tell.to)) {
             (local ??= []).push({ to: this.cell(tell.to), msg: tell.msg });
+          } else if (tell) {
+            // A message to an actor elsewhere goes into the outbox, written with this step, and is
+            // delivered (at least once) when the window is durable: a crash in between loses nothing.
+            (ops ??= []).push(['+', `${OUTBOX_PREFIX}${cell.seq + 1}.${k++}`, now, { to: tell.to, msg: tell.msg }]);
           } else (away ??= []).push(effect);
         }
       }
@@ -287,22 +362,17 @@ export class ShardActor {
     cell.state = step.state;
     // Each step decides again: a read that asked to leave, followed by a write, stays.
     cell.passivateWhenIdle = step.passivate === true;
-    if (wakeAt !== UNCHANGED) cell.arm(wakeAt, now, this.ctx.wake);
-    // The window this step belongs to: its own if it journaled, else the latest one its state
-    // (or the message it handled) depends on, if that is not written yet.
+    // The window this step belongs to: its own if it journaled (a step that changed reminders, or
+    // applied a message from an outbox, always does), else the latest one its state (or the
+    // message it handled) depends on, if that is not written yet.
     let window: ShardWindow | undefined;
-    if (step.journal) {
+    if (step.journal || ops !== undefined || from !== undefined) {
       window = this.openWindow();
-      const { entry, snapshot } = cell.journal(env.msg, now, this.ctx.snapshotEvery);
+      const { entry, snapshot } = cell.journal(msg, now, this.ctx.snapshotEvery, ops, from);
       window.add(cell, entry, snapshot);
       cell.pendingWindow = window.no;
     } else {
-      const dependsOn = Math.max(cell.pendingWindow, env.cause > this.settledNo ? env.cause : 0);
-      if (dependsOn !== 0) {
-        window = this.windowNo(dependsOn);
-        window.depend(cell);
-        cell.pendingWindow = dependsOn;
-      }
+      window = this.dependency(cell, env);
     }
     // Messages to actors of this shard are handled now (this turn, this window); everything else
     // waits for the window.
@@ -310,9 +380,9 @@ export class ShardActor {
       const cause = window?.no ?? 0;
       // The window waits for these messages unless it is already on its way.
       const holds = window !== undefined && window !== this.inFlight ? window : undefined;
-      for (const { to, msg } of local) {
+      for (const { to, msg: sent } of local) {
         if (holds) holds.caused++;
-        this.enqueue(to, { msg, reply: undefined, deadline: 0, attempts: 0, cause, holds });
+        this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds });
       }
     }
     if (away !== undefined) {
@@ -324,6 +394,32 @@ export class ShardActor {
       else env.reply({ ok: true, value: step.reply });
     }
     return true;
+  }
+
+  /** The unwritten window a step that journals nothing depends on (its cell's, or its message's cause), if any. */
+  private dependency(cell: ActorCell, env: Envelope): ShardWindow | undefined {
+    const dependsOn = Math.max(cell.pendingWindow, env.cause > this.settledNo ? env.cause : 0);
+    if (dependsOn === 0) return undefined;
+    const window = this.windowNo(dependsOn);
+    window.depend(cell);
+    cell.pendingWindow = dependsOn;
+    return window;
+  }
+
+  /** Answers a message that changes nothing once what the cell's state depends on is written. */
+  private answerAfterPending(cell: ActorCell, env: Envelope): void {
+    if (!env.reply) return;
+    const window = this.dependency(cell, env);
+    if (window) window.reply(env.reply, undefined);
+    else env.reply({ ok: true, value: undefined });
+  }
+
+  /** A step of the runtime's own (no reducer): reminder changes, journaled so they replay. */
+  private runtimeStep(cell: ActorCell, now: number, ops: StoredReminderOp[]): void {
+    const window = this.openWindow();
+    const { entry, snapshot } = cell.journal(null, now, this.ctx.snapshotEvery, ops, undefined, true);
+    window.add(cell, entry, snapshot);
+    cell.pendingWindow = window.no;
   }
 
   /**
@@ -377,6 +473,8 @@ export class ShardActor {
     this.inFlight = undefined;
     if (error === undefined) {
       this.settledNo = window.no;
+      // Reminders set here are due from now on (outbox entries at once): schedule them first.
+      window.reminderChanges((actorId, events) => this.ctx.remindersWritten(this.shard, actorId, events));
       window.release((from, effects) => this.ctx.runEffects(from, effects));
       for (const cell of window.cells.keys()) {
         if (cell.pendingWindow !== window.no) continue;
@@ -465,7 +563,12 @@ export class ShardActor {
       }
       cell.recovering = false;
       cell.km.activationSeconds.observe(seconds);
-      cell.arm(wakeAt, this.ctx.clock(), this.ctx.wake);
+      this.ctx.recovered(this.shard, cell);
+      // A state written before wake-ups were reminders (or a wake-up lost with a failed window):
+      // the wake message sets the reminder (a wake that comes early changes nothing else).
+      if (wakeAt !== undefined && !cell.reminders.has(WAKE_REMINDER) && cell.behavior.wakeMessage !== undefined) {
+        cell.enqueue({ msg: cell.behavior.wakeMessage, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined });
+      }
       if (cell.wantsTurn) this.offer(cell);
       else if (cell.passivateRequested) this.passivate(cell, true);
     }
@@ -482,6 +585,8 @@ export class ShardActor {
       this.handled(env);
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
       env.reply?.(runtimeError('unavailable', `could not recover actor ${cell.id}: ${(err as Error).message}`));
+      // The runtime's own messages are not lost with the read: they come back a little later.
+      if (env.msg instanceof ReminderDue || env.msg instanceof OutboxDelivered) this.ctx.retryLater(cell.id, env.msg);
     }
     if (cell.wantsTurn) this.offer(cell);
     else if (cell.passivateRequested) this.passivate(cell, true);
@@ -491,7 +596,6 @@ export class ShardActor {
   }
 
   private remove(cell: ActorCell): void {
-    cell.disarm();
     if (this.cells.get(cell.id) === cell) this.cells.delete(cell.id);
     cell.passivateRequested = false;
     this.ctx.passivated(cell);

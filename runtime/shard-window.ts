@@ -71,6 +71,11 @@ export class ShardWindow implements WindowHold {
     return out;
   }
 
+  /** Calls `f` for every actor whose entries here change its reminders (once the window is durable). */
+  reminderChanges(f: (actorId: string, events: readonly JournalEntry[]) => void): void {
+    for (const [cell, w] of this.cells) if (w.events.some((e) => e.rem !== undefined)) f(cell.id, w.events);
+  }
+
   /** The window is durable: effects go out, then the replies (the hub's command before its ack). */
   release(runEffects: (from: string, effects: readonly unknown[]) => void): void {
     for (let i = 0; i < this.effectFrom.length; i++) runEffects(this.effectFrom[i]!, this.effectLists[i]!);

@@ -4,8 +4,8 @@ import type { KeyLayout } from './key-layout.ts';
 import type { RedisClient } from './redis-connection.ts';
 
 /**
- * Turns an actor's stored snapshot (JSON `{seq, state}`, or null when it has none) and journal
- * list (JSON entries `{seq, at, msg}`, oldest first) into what recovery hands the host. Journal
+ * Turns an actor's stored snapshot (JSON `{seq, state, rem?, inbox?}`, or null when it has none) and journal
+ * list (JSON entries `{seq, at, msg, rem?, sys?, from?}`, oldest first) into what recovery hands the host. Journal
  * entries at or below the snapshot's seq are dropped: they can only be ones a trim has not
  * removed yet. Shared by `RedisStore.recover` and `recoverMany`, so both decode alike.
  * Throws an Error naming the bad part (snapshot or entry index) when a stored value is not JSON.

@@ -2,8 +2,9 @@
 import type { RedisClient } from './redis-connection.ts';
 
 /**
- * KEYS: [fence, then per actor: journal, snapshot, meta] — one shard, so one slot.
- * ARGV: [token, then per actor: eventCount, firstSeq, snapshotSeq ('' = none), snapshotJson, events...].
+ * KEYS: [fence, reminder index, then per actor: journal, snapshot, meta] — one shard, so one slot.
+ * ARGV: [token, setCount, deleteCount, (score, member) × setCount, member × deleteCount,
+ *        then per actor: eventCount, firstSeq, snapshotSeq ('' = none), snapshotJson, events...].
  *
  * Rejects the whole call with `FENCED <current>` unless the token is the shard's current one: a
  * node that lost its lease can never overwrite the new owner's state. Then, per actor, the meta
@@ -13,6 +14,9 @@ import type { RedisClient } from './redis-connection.ts';
  * a window of causally linked steps, so it is all or nothing: every actor is checked first, and
  * if any is refused nothing is written (the others answer `NOT_WRITTEN`). A snapshot older than
  * the stored one is skipped; a newer one trims the journal up to it.
+ * The window's net reminder changes (sets and deletes disjoint, see ReminderChanges) are applied to
+ * the shard's reminder index only when the whole window is written; a reminder index key of the
+ * wrong type fails the call with `WRONGTYPE` before anything is written.
  * Returns one status per actor: 'OK', 'SEQ <last>' or 'NOT_WRITTEN'. Atomic per call.
  */
 const SCRIPT = `
@@ -20,12 +24,21 @@ local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then
   return redis.error_reply('FENCED ' .. (cur or 'none'))
 end
+local nSet = tonumber(ARGV[2])
+local nDel = tonumber(ARGV[3])
+if nSet + nDel > 0 then
+  local t = redis.call('TYPE', KEYS[2])['ok']
+  if t ~= 'zset' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE the reminder index ' .. KEYS[2] .. ' is a ' .. t)
+  end
+end
+local first_actor_arg = 4 + 2 * nSet + nDel
 local out = {}
 local lasts = {}
 local expect = {}
 local refused = false
-local a = 2
-for k = 2, #KEYS, 3 do
+local a = first_actor_arg
+for k = 3, #KEYS, 3 do
   local n = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
   local snapSeq = tonumber(ARGV[a + 2])
@@ -47,8 +60,23 @@ if refused then
   end
   return out
 end
-a = 2
-for k = 2, #KEYS, 3 do
+-- 500 arguments per call keep unpack within Lua's stack; an even count never splits a (score, member) pair.
+local r = 4
+local i = 0
+while i < 2 * nSet do
+  local upto = math.min(i + 500, 2 * nSet)
+  redis.call('ZADD', KEYS[2], unpack(ARGV, r + i, r + upto - 1))
+  i = upto
+end
+r = r + 2 * nSet
+i = 0
+while i < nDel do
+  local upto = math.min(i + 500, nDel)
+  redis.call('ZREM', KEYS[2], unpack(ARGV, r + i, r + upto - 1))
+  i = upto
+end
+a = first_actor_arg
+for k = 3, #KEYS, 3 do
   local n = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
   local snapSeq = tonumber(ARGV[a + 2])

@@ -23,12 +23,21 @@ export class KeyLayout {
     return `${this.shardTag(shard)}:lease`;
   }
 
-  /** An actor's journal: a list of JSON entries `{seq, at, msg}` after its snapshot. */
+  /**
+   * The shard's reminder index: a sorted set, member `${name}@${actorId}` (names never contain `@`,
+   * so a member splits at its first `@`), score the due time in epoch ms. Written only by the fence
+   * script, with the journal entries whose reminder ops it mirrors.
+   */
+  reminders(shard: number): string {
+    return `${this.shardTag(shard)}:rem`;
+  }
+
+  /** An actor's journal: a list of JSON entries `{seq, at, msg, rem?, sys?, from?}` after its snapshot. */
   journal(shard: number, actorId: string): string {
     return `${this.shardTag(shard)}:j:${actorId}`;
   }
 
-  /** An actor's latest snapshot: JSON `{seq, state}`. */
+  /** An actor's latest snapshot: JSON `{seq, state, rem?, inbox?}`. */
   snapshot(shard: number, actorId: string): string {
     return `${this.shardTag(shard)}:s:${actorId}`;
   }

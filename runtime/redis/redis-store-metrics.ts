@@ -1,4 +1,4 @@
-/** Metrics of the Redis store: write latency, window sizes, bytes, fence rejections, recovery time. */
+/** Metrics of the Redis store: write latency, window sizes, bytes, fence rejections, recovery time, reminder index. */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export class RedisStoreMetrics {
@@ -10,6 +10,9 @@ export class RedisStoreMetrics {
   readonly writeFailures: Counter;
   readonly seqRejections: Counter;
   readonly recoverySeconds: Histogram;
+  readonly reminderChanges: Counter<'op'>;
+  readonly remindersLoaded: Histogram;
+  readonly reminderLoadSeconds: Histogram;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -55,6 +58,24 @@ export class RedisStoreMetrics {
       name: 'iot_persist_recovery_seconds',
       help: "Time to read an actor's snapshot and journal from Redis",
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    });
+    this.reminderChanges = new Counter({
+      name: 'iot_reminder_index_changes_total',
+      help: "Net changes written to the shards' reminder indexes (op: set or delete), with their windows",
+      labelNames: ['op'],
+      registers,
+    });
+    this.remindersLoaded = new Histogram({
+      name: 'iot_reminders_loaded',
+      help: "Pending reminders read from a shard's reminder index at takeover",
+      buckets: [0, 10, 100, 1000, 5000, 20000, 100000],
+      registers,
+    });
+    this.reminderLoadSeconds = new Histogram({
+      name: 'iot_reminders_load_seconds',
+      help: "Time to read a shard's reminder index from Redis",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     });
   }

@@ -1,7 +1,9 @@
 /** The durable store: actor journals and snapshots in Redis, each shard window one fenced script call. */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { ActorWrite, JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
+import type { ActorWrite, IndexedReminder, JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
+import { indexedReminders, ReminderChanges } from '../reminder-changes.ts';
+import { requirePositiveInt } from '../require-positive-int.ts';
 import { BulkRecoveryError, recoverMany } from './bulk-recovery.ts';
 import { defineFencedWrite, fenceRejection, type FencedWriteClient } from './fenced-write.ts';
 import type { KeyLayout } from './key-layout.ts';
@@ -19,7 +21,11 @@ export interface RedisStoreDeps {
   readonly onFenced: (shard: number, currentToken: string, usedToken: string) => void;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** ZSCAN COUNT hint of `loadReminders`: about how many reminders one reply holds. Default 1,000. */
+  readonly reminderLoadChunk?: number;
 }
+
+export const defaultReminderLoadChunk = 1_000;
 
 /** A write was refused: the shard's lease belongs to a newer owner (or to nobody here). */
 export class FencedError extends Error {
@@ -46,10 +52,12 @@ export class RedisStore implements PersistencePort {
   private lastWriteFailed = false;
   readonly shardOf: (actorId: string) => number;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly reminderLoadChunk: number;
 
   constructor(private readonly deps: RedisStoreDeps) {
     this.client = defineFencedWrite(deps.client);
     this.shardOf = deps.shardOf;
+    this.reminderLoadChunk = requirePositiveInt('reminderLoadChunk', deps.reminderLoadChunk ?? defaultReminderLoadChunk);
     this.metrics = new RedisStoreMetrics(deps.registry);
     this.log = deps.logger.child({ component: 'redis-store' });
     // A write that failed while the connection was down says nothing about the new connection:
@@ -108,8 +116,9 @@ export class RedisStore implements PersistencePort {
     if (token === undefined) throw new FencedError(shard, `this node holds no lease on shard ${shard}`);
     // Everything that can throw (encoding) runs before the call is sent: a caller is never told
     // "failed" while its write may still land in Redis.
-    const keysAndArgs: string[] = [this.deps.keys.fence(shard)];
-    const args: string[] = [token];
+    const keysAndArgs: string[] = [this.deps.keys.fence(shard), this.deps.keys.reminders(shard)];
+    const args: string[] = [];
+    const reminders = new ReminderChanges();
     let bytes = 0;
     let events = 0;
     for (const { actorId, batch } of writes) {
@@ -120,8 +129,9 @@ export class RedisStore implements PersistencePort {
       try {
         encoded = batch.events.map(encodeEntry);
         snapshot = batch.snapshot ? JSON.stringify(batch.snapshot) : '';
+        reminders.add(actorId, batch.events);
       } catch (err) {
-        throw new Error(`cannot encode the write of ${actorId} as JSON: ${(err as Error).message}`, { cause: err });
+        throw new Error(`cannot encode the write of ${actorId}: ${(err as Error).message}`, { cause: err });
       }
       keysAndArgs.push(
         this.deps.keys.journal(shard, actorId),
@@ -137,10 +147,15 @@ export class RedisStore implements PersistencePort {
       bytes += snapshot.length;
       events += encoded.length;
     }
+    const sets = reminders.sets;
+    const deletes = reminders.deletes;
+    keysAndArgs.push(token, String(sets.length), String(deletes.length));
+    for (const [member, at] of sets) keysAndArgs.push(String(at), member);
+    for (const member of deletes) keysAndArgs.push(member);
     for (const arg of args) keysAndArgs.push(arg);
     let statuses: string[];
     try {
-      statuses = await this.client.fencedWrite(1 + 3 * writes.length, ...keysAndArgs);
+      statuses = await this.client.fencedWrite(2 + 3 * writes.length, ...keysAndArgs);
     } catch (err) {
       // A timeout or a dropped connection says nothing about whether the script ran: ask Redis
       // (on the same connection, so after the script if it is still queued) before failing a
@@ -162,6 +177,32 @@ export class RedisStore implements PersistencePort {
     this.metrics.windowActors.observe(writes.length);
     this.metrics.windowEvents.observe(events);
     this.metrics.bytesWritten.inc(bytes);
+    if (sets.length > 0) this.metrics.reminderChanges.inc({ op: 'set' }, sets.length);
+    if (deletes.length > 0) this.metrics.reminderChanges.inc({ op: 'delete' }, deletes.length);
+  }
+
+  /**
+   * Every pending reminder of the shard's index, sorted by due time. Read with ZSCAN in chunks of
+   * about `reminderLoadChunk` members, so neither Redis nor one reply holds a whole large shard;
+   * a member seen twice (the scan may repeat one) counts once. Not a point-in-time read: a
+   * reminder set or deleted by a window written during the load may or may not be in the result
+   * (every reminder present throughout is). Members that are not `name@actorId` are skipped and logged.
+   */
+  async loadReminders(shard: number): Promise<readonly IndexedReminder[]> {
+    const started = performance.now();
+    const key = this.deps.keys.reminders(shard);
+    const found = new Map<string, number>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.deps.client.zscan(key, cursor, 'COUNT', this.reminderLoadChunk);
+      for (let i = 0; i + 1 < flat.length; i += 2) found.set(flat[i]!, Number(flat[i + 1]));
+      cursor = next;
+    } while (cursor !== '0');
+    const { reminders, skipped } = indexedReminders(found);
+    if (skipped > 0) this.log.warn({ shard, key, skipped }, 'reminder index holds members that are not name@actorId; skipped');
+    this.metrics.remindersLoaded.observe(reminders.length);
+    this.metrics.reminderLoadSeconds.observe((performance.now() - started) / 1000);
+    return reminders;
   }
 
   /**
@@ -202,7 +243,7 @@ export class RedisStore implements PersistencePort {
   }
 }
 
-/** A journal entry as stored: JSON `{seq, at, msg}`. */
+/** A journal entry as stored: JSON of the whole entry `{seq, at, msg, rem?, sys?, from?}`. */
 function encodeEntry(e: JournalEntry): string {
   return JSON.stringify(e);
 }

@@ -66,6 +66,10 @@ export class GatedStore implements PersistencePort {
     return this.inner.commit(shard, writes);
   }
 
+  loadReminders(shard: number): ReturnType<MemoryStore['loadReminders']> {
+    return this.inner.loadReminders(shard);
+  }
+
   async close(): Promise<void> {
     this.release();
   }

@@ -38,12 +38,12 @@ describe('KeyLayout', () => {
   const SHARDS = 1024;
   const actors = ['home:h1', 'device:h1:lamp', 'hub:h1:hub-1', 'device:h-2:motion{1}', 'device:h.3:a:b:c', 'home:H_99'];
 
-  it("puts an actor's journal and snapshot and its shard's fence and lease in one slot", () => {
+  it("puts an actor's journal and snapshot and its shard's fence, lease and reminder index in one slot", () => {
     const keys = new KeyLayout('iot');
     const shardOf = shardOfActor(SHARDS);
     for (const id of actors) {
       const shard = shardOf(id);
-      const own = [keys.journal(shard, id), keys.snapshot(shard, id), keys.fence(shard), keys.lease(shard)];
+      const own = [keys.journal(shard, id), keys.snapshot(shard, id), keys.fence(shard), keys.lease(shard), keys.reminders(shard)];
       expect(new Set(own.map(hashTag)), id).toEqual(new Set([`iot:${shard}`]));
       expect(new Set(own.map(slotOf)), id).toEqual(new Set([slotOf(keys.fence(shard))]));
     }

@@ -1,0 +1,270 @@
+/** Durable reminders and the outbox in the actor host: set, cancel, replace, fire once, across crashes and takeovers. */
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ActorHost } from '../../runtime/actor-host.ts';
+import type { Behavior, ReminderFired, ReminderOp } from '../../runtime/behavior.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+import { MemoryStore } from '../../runtime/memory-store.ts';
+import type { ActorWrite, PersistencePort, Recovered } from '../../runtime/persistence-port.ts';
+import { mulberry32 } from '../support/prng.ts';
+
+interface TimerState {
+  /** Payload ids of the reminders that fired, in order, with how late. */
+  readonly fired: readonly { readonly id: number; readonly name: string; readonly lateMs: number; readonly early: boolean }[];
+  readonly count: number;
+}
+
+type TimerMsg =
+  | { readonly type: 'set'; readonly name: string; readonly at: number; readonly id: number }
+  | { readonly type: 'cancel'; readonly name: string }
+  | { readonly type: 'fired' }
+  | { readonly type: 'pending' }
+  | { readonly type: 'add'; readonly n: number }
+  | { readonly type: 'send'; readonly to: string; readonly n: number }
+  | ReminderFired;
+
+/** A behaviour that sets and cancels reminders on request and records each firing. */
+const timerBehavior: Behavior<TimerState, TimerMsg, unknown> = {
+  kind: 'timer',
+  initial: () => ({ fired: [], count: 0 }),
+  receive(state, msg, ctx) {
+    switch (msg.type) {
+      case 'set': {
+        const op: ReminderOp = { op: 'set', name: msg.name, at: msg.at, payload: { id: msg.id } };
+        return { state, reminders: [op], reply: true };
+      }
+      case 'cancel':
+        return { state, reminders: [{ op: 'cancel', name: msg.name }], reply: true };
+      case 'reminder': {
+        const id = (msg.payload as { id: number }).id;
+        const early = ctx.now < msg.dueAt;
+        return { state: { ...state, fired: [...state.fired, { id, name: msg.name, lateMs: msg.lateMs, early }] }, journal: true };
+      }
+      case 'fired':
+        return { state, reply: state.fired };
+      case 'pending':
+        return { state, reply: [...(ctx.reminders ?? new Map()).keys()].sort() };
+      case 'add':
+        return { state: { ...state, count: state.count + msg.n }, reply: state.count + msg.n, journal: true };
+      case 'send':
+        return { state, reply: true, journal: true, effects: [{ tell: { to: msg.to, msg: { type: 'add', n: msg.n } } }] };
+    }
+  },
+};
+
+/** `timer:<k>` lives in shard k mod 3. */
+const shardOf = (id: string): number => Number(id.split(':')[1]) % 3;
+const SHARDS = [0, 1, 2];
+
+/**
+ * One process's view of a shared store: once `kill()`ed it answers nothing more, as a process
+ * SIGKILLed mid-flight — a window it had not written is lost, one it had is kept.
+ */
+class ProcessView implements PersistencePort {
+  readonly durable = true;
+  readonly shardOf = shardOf;
+  private dead = false;
+  constructor(private readonly inner: MemoryStore) {}
+  kill(): void {
+    this.dead = true;
+  }
+  private check(): void {
+    if (this.dead) throw new Error('this process is dead');
+  }
+  async recover(actorId: string): Promise<Recovered> {
+    this.check();
+    return this.inner.recover(actorId);
+  }
+  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered>> {
+    this.check();
+    return this.inner.recoverMany(actorIds);
+  }
+  async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+    this.check();
+    return this.inner.commit(shard, writes);
+  }
+  async loadReminders(shard: number) {
+    this.check();
+    return this.inner.loadReminders(shard);
+  }
+  async close(): Promise<void> {}
+}
+
+const hosts: ActorHost[] = [];
+afterEach(async () => {
+  for (const h of hosts.splice(0)) {
+    for (const s of SHARDS) h.dropShard(s);
+    await h.close().catch(() => {});
+  }
+});
+
+/** A host as a node process would run it over `store`, owning every shard (reminders loaded). */
+function startProcess(
+  store: MemoryStore,
+  unreachable: ReadonlySet<string> = new Set(),
+  registry = new Registry(),
+): { host: ActorHost; view: ProcessView; registry: Registry } {
+  const view = new ProcessView(store);
+  const host: ActorHost = new ActorHost({
+    behaviors: [timerBehavior],
+    store: view,
+    logger: silentLogger,
+    registry,
+    shardOf,
+    tellOf: (effect) => (effect as { tell?: { to: string; msg: unknown } }).tell,
+    // As a router would: an actor elsewhere may be unreachable for a while.
+    sendDurably: (to, msg) =>
+      unreachable.has(to)
+        ? Promise.resolve({ ok: false, error: { code: 'unavailable', message: `${to} is unreachable` } })
+        : host.ask(to, msg),
+  });
+  hosts.push(host);
+  for (const s of SHARDS) void host.takeShard(s);
+  return { host, view, registry };
+}
+
+/** SIGKILL: nothing more of this process reaches the store, and nothing of it runs on. */
+function kill(p: { host: ActorHost; view: ProcessView }): void {
+  p.view.kill();
+  for (const s of SHARDS) p.host.dropShard(s);
+}
+
+const fired = async (host: ActorHost, id: string) =>
+  ((await host.ask(id, { type: 'fired' })) as { value: { id: number; name: string; lateMs: number; early: boolean }[] }).value;
+
+describe('durable reminders', () => {
+  it('fires a reminder once, with its payload and how late, and deletes it with the step that handles it', async () => {
+    const store = new MemoryStore();
+    const { host, registry } = startProcess(store);
+    await host.ask('timer:1', { type: 'set', name: 'a', at: Date.now() + 50, id: 7 });
+    expect((await host.ask('timer:1', { type: 'pending' })).ok && (await host.ask('timer:1', { type: 'pending' }))).toEqual({
+      ok: true,
+      value: ['a'],
+    });
+    await vi.waitFor(async () => expect((await fired(host, 'timer:1')).map((f) => f.id)).toEqual([7]));
+    expect(await host.ask('timer:1', { type: 'pending' })).toEqual({ ok: true, value: [] });
+    expect(await store.loadReminders(1)).toEqual([]);
+    const metric = await registry.getSingleMetric('iot_reminders_fired_total')!.get();
+    expect(metric.values.find((v) => v.labels.kind === 'timer')?.value).toBe(1);
+  });
+
+  it('never fires a cancelled reminder, and fires a replaced one only at its new time', async () => {
+    const store = new MemoryStore();
+    const { host } = startProcess(store);
+    const now = Date.now();
+    await host.ask('timer:1', { type: 'set', name: 'gone', at: now + 40, id: 1 });
+    await host.ask('timer:1', { type: 'cancel', name: 'gone' });
+    await host.ask('timer:1', { type: 'set', name: 'moved', at: now + 40, id: 2 });
+    await host.ask('timer:1', { type: 'set', name: 'moved', at: now + 250, id: 3 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await fired(host, 'timer:1')).toEqual([]);
+    await vi.waitFor(async () => expect((await fired(host, 'timer:1')).map((f) => f.id)).toEqual([3]));
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fired(host, 'timer:1')).map((f) => f.id)).toEqual([3]);
+  });
+
+  it('fires a reminder at the next owner after a crash, reporting how late it is', async () => {
+    const store = new MemoryStore();
+    const first = startProcess(store);
+    await first.host.ask('timer:2', { type: 'set', name: 'late', at: Date.now() + 30, id: 9 });
+    kill(first);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = startProcess(store);
+    await vi.waitFor(async () => expect((await fired(second.host, 'timer:2')).map((f) => f.id)).toEqual([9]));
+    expect((await fired(second.host, 'timer:2'))[0]!.lateMs).toBeGreaterThanOrEqual(250);
+  });
+
+  it('fires a reminder of an actor that passivated, without the actor in memory until then', async () => {
+    const store = new MemoryStore();
+    const { host } = startProcess(store);
+    await host.ask('timer:4', { type: 'set', name: 'x', at: Date.now() + 150, id: 4 });
+    await host.passivateWhere((id) => id === 'timer:4');
+    expect(host.isResident('timer:4')).toBe(false);
+    expect(host.pendingReminders).toBe(1);
+    await vi.waitFor(async () => expect((await store.recover('timer:4')).events.some((e) => (e.msg as ReminderFired).type === 'reminder')).toBe(true));
+  });
+
+  it('fires each reminder exactly once and none after its cancel, across random crash points (fixed seeds)', async () => {
+    for (const seed of [11, 2024, 7777]) {
+      const rand = mulberry32(seed);
+      const store = new MemoryStore();
+      let proc = startProcess(store);
+      /** name@actor → the payload id of its live set (undefined: cancelled or none). */
+      const live = new Map<string, number>();
+      const everSet = new Set<number>();
+      let nextId = 1;
+      for (let step = 0; step < 40; step++) {
+        const actor = `timer:${Math.floor(rand() * 4)}`;
+        const name = `n${Math.floor(rand() * 3)}`;
+        const r = rand();
+        if (r < 0.55) {
+          const id = nextId++;
+          const answer = await proc.host.ask(actor, { type: 'set', name, at: Date.now() + Math.floor(rand() * 120), id });
+          expect(answer.ok).toBe(true);
+          live.set(`${name}@${actor}`, id);
+          everSet.add(id);
+        } else if (r < 0.75) {
+          await proc.host.ask(actor, { type: 'cancel', name });
+          live.delete(`${name}@${actor}`);
+        } else if (r < 0.88) {
+          kill(proc);
+          proc = startProcess(store);
+        } else {
+          await new Promise((res) => setTimeout(res, Math.floor(rand() * 80)));
+        }
+        // A reminder that fired is no longer live: its set fired, exactly once (checked below).
+      }
+      await new Promise((res) => setTimeout(res, 200));
+      const firedIds: number[] = [];
+      for (let k = 0; k < 4; k++) {
+        await vi.waitFor(async () => expect(await proc.host.ask(`timer:${k}`, { type: 'pending' })).toEqual({ ok: true, value: [] }));
+        for (const f of await fired(proc.host, `timer:${k}`)) {
+          firedIds.push(f.id);
+          expect(f.early, `seed ${seed}: id ${f.id} fired before it was due`).toBe(false);
+        }
+      }
+      // No id fires twice; every id still live at the end fired; no cancelled or replaced id fired
+      // after its cancel (a set may fire before its later cancel, which then cancels nothing).
+      expect(new Set(firedIds).size, `seed ${seed}`).toBe(firedIds.length);
+      for (const id of live.values()) expect(firedIds, `seed ${seed}: id ${id}`).toContain(id);
+      for (const id of firedIds) expect(everSet.has(id)).toBe(true);
+    }
+  }, 30_000);
+});
+
+describe('the outbox', () => {
+  it('delivers a message to an actor of another shard once, after the step that sent it is durable', async () => {
+    const store = new MemoryStore();
+    const { host, registry } = startProcess(store);
+    expect(await host.ask('timer:1', { type: 'send', to: 'timer:2', n: 5 })).toEqual({ ok: true, value: true });
+    await vi.waitFor(async () => expect(await host.ask('timer:2', { type: 'add', n: 0 })).toEqual({ ok: true, value: 5 }));
+    // The entry is deleted once delivered: nothing left to deliver.
+    await vi.waitFor(async () => expect(await store.loadReminders(1)).toEqual([]));
+    const outcomes = (await registry.getSingleMetric('iot_outbox_deliveries_total')!.get()).values;
+    expect(outcomes.find((v) => v.labels.outcome === 'delivered')?.value).toBe(1);
+  });
+
+  it('delivers what a crashed sender had written but not yet sent, and the receiver applies it once', async () => {
+    const store = new MemoryStore();
+    // The target is unreachable from the first process: the entry waits in the sender's outbox.
+    const first = startProcess(store, new Set(['timer:2']));
+    await first.host.ask('timer:1', { type: 'send', to: 'timer:2', n: 3 });
+    expect((await store.loadReminders(1)).map((r) => r.name)).toEqual([expect.stringMatching(/^~out\./)]);
+    kill(first);
+    const second = startProcess(store);
+    await vi.waitFor(async () => expect(await store.loadReminders(1)).toEqual([]));
+    expect(await second.host.ask('timer:2', { type: 'add', n: 0 })).toEqual({ ok: true, value: 3 });
+  });
+
+  it('drops a re-delivered outbox message by its key (sender and seq) and answers it', async () => {
+    const store = new MemoryStore();
+    const { host } = startProcess(store);
+    const envelope = { type: '~outbox', from: 'timer:1#5.0', msg: { type: 'add', n: 2 } };
+    expect(await host.ask('timer:2', envelope)).toEqual({ ok: true, value: 2 });
+    expect(await host.ask('timer:2', envelope)).toEqual({ ok: true, value: undefined });
+    await host.passivateWhere(() => true);
+    // The key survives passivation (it is in the snapshot): still a duplicate.
+    expect(await host.ask('timer:2', envelope)).toEqual({ ok: true, value: undefined });
+    expect(await host.ask('timer:2', { type: 'add', n: 0 })).toEqual({ ok: true, value: 2 });
+  });
+});
