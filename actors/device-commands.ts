@@ -139,18 +139,23 @@ export function issueCommand(s: DeviceState, m: IssueCommand, now: number): Devi
   return { state: next, reply: ok(cmd), effects, journal: true };
 }
 
-/** `command.result` from the hub: a live command succeeds or fails; a terminal one is left as it is. */
+/**
+ * `command.result` from the hub: a live command succeeds or fails, keeping the hub's `result` map
+ * (checked as report attributes are: a bad one refuses the whole result); a terminal one is left as it is.
+ */
 export function completeCommand(s: DeviceState, m: CommandResult, now: number): DeviceStep {
   const e =
     checkKey('commandId', m.commandId, VALUE_LIMITS.idLength) ??
     (typeof m.ok === 'boolean' ? undefined : invalid('ok', 'must be a boolean')) ??
-    (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string'));
+    (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string')) ??
+    (m.result === undefined ? undefined : checkValues('result', m.result, false));
   if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
   const cmd = ownGet(s.commands, m.commandId);
   if (!cmd) return notFound(s, m.commandId);
   if (!isLive(cmd)) return { state: s, reply: ok(cmd), journal: false };
   const error = m.error === undefined ? {} : { error: m.error.slice(0, VALUE_LIMITS.textLength) };
-  const done: CommandRecord = { ...cmd, status: m.ok ? 'succeeded' : 'failed', completedAt: now, ...error };
+  const result = m.result === undefined || Object.keys(m.result).length === 0 ? {} : { result: { ...m.result } };
+  const done: CommandRecord = { ...cmd, status: m.ok ? 'succeeded' : 'failed', completedAt: now, ...error, ...result };
   // A rule's command that worked: reports it causes carry its depth, so the home can see a loop.
   const untilMs = now + COMMAND_LIMITS.causalWindowMs;
   const causal = m.ok && cmd.depth > 0 ? { causal: { depth: Math.max(cmd.depth, causalDepth(s, now)), untilMs } } : {};

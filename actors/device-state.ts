@@ -48,6 +48,8 @@ export interface CommandRecord {
   readonly sentAt?: number;
   readonly completedAt?: number;
   readonly error?: string;
+  /** What the hub said the command produced (its `command_result.result`), when it said anything. */
+  readonly result?: Readonly<Record<string, Value>>;
 }
 
 /**
@@ -132,12 +134,13 @@ export interface SetDesired {
   readonly desired: Readonly<Record<string, Value | null>>;
   readonly ifVersion?: number;
 }
-/** The hub ran (ok) or could not run a command. */
+/** The hub ran (ok) or could not run a command; `result`: what it produced (limits as for report attributes). */
 export interface CommandResult {
   readonly type: 'command.result';
   readonly commandId: string;
   readonly ok: boolean;
   readonly error?: string;
+  readonly result?: Readonly<Record<string, Value>>;
 }
 export interface CommandGet {
   readonly type: 'command.get';

@@ -62,6 +62,19 @@ const shadowEvent = (s: DeviceState): DomainEffect => ({
 });
 
 /**
+ * The device's desired delta for its hub's stream, or undefined when there is nothing to send:
+ * no hub, its stream closed, or reported values match desired (the delta is empty). `desired`
+ * keeps a key after the hub reported the value (the standing target, as apps read it): should the
+ * device drift from it later, the delta is not empty again and goes down on the hub's next connect.
+ */
+function desiredForHub(s: DeviceState): DomainEffect | undefined {
+  if (!s.hubOnline || s.hubId === undefined) return undefined;
+  const delta = computeDelta(s.reported, s.desired);
+  if (Object.keys(delta).length === 0) return undefined;
+  return { type: 'hub.desired', homeId: s.homeId, hubId: s.hubId, deviceId: s.deviceId, version: s.version, delta };
+}
+
+/**
  * Whether an attach starts a new seq order: `lastSeq` was counted by another hub, or by an earlier
  * incarnation of this one (removed, then registered anew: a factory-reset hub counts from 1
  * again), whose reports would otherwise be acked as duplicates and never applied. A state from
@@ -111,7 +124,12 @@ function connection(s: DeviceState, m: HubConnection, now: number): DeviceStep {
   if (s.hubId === undefined) return s.hubOnline ? unchanged(s) : { state: { ...s, hubOnline: true }, reply: ok(null), journal: true };
   const { commands, effects, changed } = deliverPending(s, s.hubId, now);
   const journal = changed || !s.hubOnline;
-  return { state: journal ? { ...s, hubOnline: true, commands } : s, reply: ok(null), effects, journal };
+  const state = journal ? { ...s, hubOnline: true, commands } : s;
+  // Every connect (each hello tells each device once) sends the delta the hub may have missed,
+  // after the commands: the standing target is the last word.
+  const desired = desiredForHub(state);
+  if (desired) effects.push(desired);
+  return { state, reply: ok(null), effects, journal };
 }
 
 const checkReport = (m: Omit<Report, 'type'>): DomainError | undefined =>
@@ -338,7 +356,9 @@ function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
     return rejected(s, invalid('desired', `would exceed ${DEVICE_LIMITS.desiredAttributes} desired attributes`));
   }
   const next: DeviceState = { ...s, desired, version: s.version + 1 };
-  return { state: next, reply: ok(shadowOf(next)), effects: [shadowEvent(next)], journal: true };
+  const toHub = desiredForHub(next);
+  const effects = toHub ? [shadowEvent(next), toHub] : [shadowEvent(next)];
+  return { state: next, reply: ok(shadowOf(next)), effects, journal: true };
 }
 
 /** A device exists once a hub has announced it or it has reported. */

@@ -105,6 +105,16 @@ export interface CommandDelivery {
 }
 
 /**
+ * A device's desired delta on its way down to its hub: the desired keys whose reported value
+ * differs, as of shadow `version` (the device's version counter, increasing).
+ */
+export interface DesiredDelivery {
+  readonly deviceId: string;
+  readonly version: number;
+  readonly delta: Readonly<Record<string, Value>>;
+}
+
+/**
  * Side effects of domain reducers. The host runs them only once the step that produced them is
  * durable; an interpreter outside `actors/` turns them into I/O.
  */
@@ -113,6 +123,11 @@ export type DomainEffect =
   | { readonly type: 'tell'; readonly to: string; readonly msg: unknown }
   /** Send a command down the hub's stream, wherever that stream is held. */
   | { readonly type: 'hub.command'; readonly homeId: string; readonly hubId: string; readonly command: CommandDelivery }
+  /**
+   * Send a device's non-empty desired delta down the hub's stream, wherever that stream is held
+   * (dropped when there is none: the device sends it again when its hub reconnects).
+   */
+  | ({ readonly type: 'hub.desired'; readonly homeId: string; readonly hubId: string } & DesiredDelivery)
   /** Tell the home's apps something (a rule's notify action, a suspended rule). */
   | { readonly type: 'notify'; readonly homeId: string; readonly message: string; readonly ruleId?: string }
   /** A change apps may follow live (SSE): shadow updates, command status, decisions. */

@@ -10,10 +10,11 @@ export interface EffectPorts {
   deliver(actorId: string, msg: unknown): Result<void>;
   /**
    * Sends a command down the hub's stream, wherever it is held (or leaves it queued in the device);
-   * `endSession` ends one stream session wherever it is held (absent on a stack without hub
-   * streams, e.g. a test's: then there is no stream to end).
+   * `endSession` ends one stream session wherever it is held, `sendDesired` sends a device's
+   * desired delta down it (each absent on a stack without hub streams, e.g. a test's: then there
+   * is no stream to end or write to; a delta is sent again when the hub connects).
    */
-  readonly hubCommands: Pick<HubCommandDelivery, 'send'> & Partial<Pick<HubCommandDelivery, 'endSession'>>;
+  readonly hubCommands: Pick<HubCommandDelivery, 'send'> & Partial<Pick<HubCommandDelivery, 'endSession' | 'sendDesired'>>;
   /** Publishes a change apps may follow live; `notify` effects arrive with topic `notify`. */
   publish(homeId: string, topic: string, data: unknown): void;
 }
@@ -32,6 +33,13 @@ export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fro
           }
           case 'hub.command':
             ports.hubCommands.send(effect.homeId, effect.hubId, effect.command);
+            break;
+          case 'hub.desired':
+            ports.hubCommands.sendDesired?.(effect.homeId, effect.hubId, {
+              deviceId: effect.deviceId,
+              version: effect.version,
+              delta: effect.delta,
+            });
             break;
           case 'hub.session.end':
             ports.hubCommands.endSession?.(effect);

@@ -148,6 +148,10 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
           if (!hubCommands) throw new Error('a hub session end before the hub command delivery was built');
           hubCommands.endSession(end);
         },
+        sendDesired: (homeId, hubId, desired) => {
+          if (!hubCommands) throw new Error('a desired delta before the hub command delivery was built');
+          hubCommands.sendDesired(homeId, hubId, desired);
+        },
       },
       publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
       ...(redis ? { shardOf: redis.shardOf } : { shards: config.shards }),
@@ -158,6 +162,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   started(() => stack.host.close());
   if (redis) {
     evictShard = (shard) => {
+      stack.host.dropShard(shard);
       stack.host.evict((actorId) => redis.shardOf(actorId) === shard);
       cluster?.shardLost(shard);
     };

@@ -49,10 +49,12 @@ export interface DecodedHello {
   readonly devices: readonly DecodedDeviceInfo[];
 }
 
+/** A `CommandResult` as decoded; `result` is an empty map when the hub sent none. */
 export interface DecodedCommandResult {
   readonly command_id: string;
   readonly ok: boolean;
   readonly error: string;
+  readonly result: Readonly<Record<string, DecodedValue | null>>;
 }
 
 /**

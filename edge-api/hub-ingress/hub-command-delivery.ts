@@ -1,10 +1,10 @@
 /**
- * Delivers a device's command to its hub's stream: on this node, or on the node the hub actor
- * names; and ends a hub's stream session where it is held when its hub actor says so.
+ * Delivers a device's command or desired delta to its hub's stream: on this node, or on the node
+ * the hub actor names; and ends a hub's stream session where it is held when its hub actor says so.
  */
 import type { Registry } from 'prom-client';
 import { hubActorId } from '../../actors/actor-id.ts';
-import type { CommandDelivery, DomainEffect, HubSessionEndReason } from '../../actors/types.ts';
+import type { CommandDelivery, DesiredDelivery, DomainEffect, HubSessionEndReason } from '../../actors/types.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { NodeDelivery } from '../../cluster/node-delivery.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -14,6 +14,8 @@ import type { HubSession } from './hub-session.ts';
 
 /** The node-delivery channel hub commands travel on between nodes. */
 export const HUB_COMMAND_CHANNEL = 'hub.command';
+/** The node-delivery channel desired deltas travel on between nodes. */
+export const HUB_DESIRED_CHANNEL = 'hub.desired';
 /** The node-delivery channel on which a hub actor's `hub.session.end` reaches the node holding the stream. */
 export const HUB_SESSION_CHANNEL = 'hub.session';
 
@@ -22,12 +24,12 @@ export type HubSessionEnd = Omit<Extract<DomainEffect, { type: 'hub.session.end'
 
 /** The stream sessions held on a node, as the delivery needs them. */
 export interface HubSessions {
-  sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand'> | undefined;
+  sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand' | 'sendDesired'> | undefined;
   /** Ends session `sessionId` of the hub (the current one when undefined) now, or at `at` (epoch ms) for a retired secret; false when none here matches. */
   endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean;
 }
 
-/** What became of a command: written to a stream here, sent to the stream's node, left queued in the device. */
+/** What became of a command or desired delta: written to a stream here, sent to the stream's node, left to the device (no stream). */
 export type HubCommandOutcome = 'local' | 'forwarded' | 'queued' | 'lookup_failed' | 'forward_failed';
 
 export interface HubCommandDeliveryDeps {
@@ -51,14 +53,25 @@ interface HubCommandPayload {
   readonly command: CommandDelivery;
 }
 
+interface HubDesiredPayload {
+  readonly homeId: string;
+  readonly hubId: string;
+  readonly desired: DesiredDelivery;
+}
+
+/** One message down a hub's stream: a command or a desired delta (they share one order per hub). */
+type Down = { readonly command: CommandDelivery } | { readonly desired: DesiredDelivery };
+
 /**
- * The hub side of the `hub.command` effect. A command whose hub has no stream anywhere stays
- * queued in its device actor, which sends it again when the hub reconnects (hello); so every path
- * here may give up without losing the command, and every give-up is counted and logged.
+ * The hub side of the `hub.command` and `hub.desired` effects. A command whose hub has no stream
+ * anywhere stays queued in its device actor, which sends it again when the hub reconnects (hello),
+ * as it sends a non-empty desired delta again then; so every path here may give up without losing
+ * either, and every give-up is counted and logged. Commands and deltas of one hub keep their order.
  */
 export class HubCommandDelivery {
   private readonly log: Logger;
   private readonly counted: Record<HubCommandOutcome, { inc(): void }>;
+  private readonly countedDesired: Record<HubCommandOutcome, { inc(): void }>;
   private readonly lookupRetryMs: number;
   /** Per hub (actor id): the command still being routed elsewhere; later ones wait behind it, so one hub's commands keep their order. */
   private readonly routing = new Map<string, Promise<void>>();
@@ -72,14 +85,23 @@ export class HubCommandDelivery {
       'Hub commands by what became of them: local, forwarded (to the node holding the stream), queued (no stream: re-sent on reconnect), lookup_failed, forward_failed',
       ['outcome'],
     );
-    this.counted = {
-      local: counter.labels('local'),
-      forwarded: counter.labels('forwarded'),
-      queued: counter.labels('queued'),
-      lookup_failed: counter.labels('lookup_failed'),
-      forward_failed: counter.labels('forward_failed'),
-    };
+    const desired = counterOf(
+      deps.registry,
+      'iot_hub_desired_routed_total',
+      'Desired deltas by what became of them: local, forwarded (to the node holding the stream), queued (no stream: re-sent on reconnect), lookup_failed, forward_failed',
+      ['outcome'],
+    );
+    const outcomes = (c: typeof counter): Record<HubCommandOutcome, { inc(): void }> => ({
+      local: c.labels('local'),
+      forwarded: c.labels('forwarded'),
+      queued: c.labels('queued'),
+      lookup_failed: c.labels('lookup_failed'),
+      forward_failed: c.labels('forward_failed'),
+    });
+    this.counted = outcomes(counter);
+    this.countedDesired = outcomes(desired);
     deps.nodes?.onDelivery(HUB_COMMAND_CHANNEL, (payload, from) => this.received(payload, from));
+    deps.nodes?.onDelivery(HUB_DESIRED_CHANNEL, (payload, from) => this.receivedDesired(payload, from));
     deps.nodes?.onDelivery(HUB_SESSION_CHANNEL, (payload, from) => this.endReceived(payload, from));
   }
 
@@ -115,41 +137,65 @@ export class HubCommandDelivery {
 
   /** Sends `command` down the hub's stream wherever it is held; never throws, never waits for the hub. */
   send(homeId: string, hubId: string, command: CommandDelivery): void {
+    this.route(homeId, hubId, { command });
+  }
+
+  /** Sends a device's desired delta down the hub's stream wherever it is held; never throws, never waits for the hub. */
+  sendDesired(homeId: string, hubId: string, desired: DesiredDelivery): void {
+    this.route(homeId, hubId, { desired });
+  }
+
+  private route(homeId: string, hubId: string, down: Down): void {
+    const counted = this.countedOf(down);
     const key = hubActorId(homeId, hubId);
     const earlier = this.routing.get(key);
-    if (!earlier && this.writeHere(homeId, hubId, command)) return this.counted.local.inc();
+    if (!earlier && this.writeHere(homeId, hubId, down)) return counted.local.inc();
     const nodes = this.deps.nodes;
     // Without a cluster there is no other node: the hub has no stream anywhere.
-    if (!nodes) return this.counted.queued.inc();
+    if (!nodes) return counted.queued.inc();
     const routed = (earlier ?? Promise.resolve())
-      .then(() => this.sendElsewhere(nodes, homeId, hubId, command))
-      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub command routing failed'));
+      .then(() => this.sendElsewhere(nodes, homeId, hubId, down))
+      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub message routing failed'));
     this.routing.set(key, routed);
     void routed.then(() => {
       if (this.routing.get(key) === routed) this.routing.delete(key);
     });
   }
 
-  private async sendElsewhere(nodes: NodeDelivery, homeId: string, hubId: string, command: CommandDelivery): Promise<void> {
-    // Behind an earlier command of this hub the stream may have come here meanwhile.
-    if (this.writeHere(homeId, hubId, command)) return this.counted.local.inc();
-    const fields = { homeId, hubId, commandId: command.commandId };
+  private countedOf(down: Down): Record<HubCommandOutcome, { inc(): void }> {
+    return 'command' in down ? this.counted : this.countedDesired;
+  }
+
+  private async sendElsewhere(nodes: NodeDelivery, homeId: string, hubId: string, down: Down): Promise<void> {
+    const counted = this.countedOf(down);
+    // Behind an earlier message of this hub the stream may have come here meanwhile.
+    if (this.writeHere(homeId, hubId, down)) return counted.local.inc();
+    const fields =
+      'command' in down
+        ? { homeId, hubId, commandId: down.command.commandId }
+        : { homeId, hubId, deviceId: down.desired.deviceId, version: down.desired.version };
+    const what = 'command' in down ? 'command' : 'desired delta';
     const where = await this.locate(homeId, hubId);
     if (!where.ok) {
-      this.counted.lookup_failed.inc();
-      this.log.warn({ ...fields, code: where.code }, 'hub lookup failed twice: the command stays queued until the hub reconnects');
+      counted.lookup_failed.inc();
+      this.log.warn({ ...fields, code: where.code }, `hub lookup failed twice: the ${what} is sent again when the hub reconnects`);
       return;
     }
     const node = where.node;
-    // No stream anywhere: the device re-sends the command when the hub reconnects.
-    if (node === undefined) return this.counted.queued.inc();
+    // No stream anywhere: the device re-sends it when the hub reconnects.
+    if (node === undefined) return counted.queued.inc();
     // The hub actor names this node: the stream opened or closed since the first look.
-    if (node === this.deps.nodeId) return (this.writeHere(homeId, hubId, command) ? this.counted.local : this.counted.queued).inc();
-    const payload: HubCommandPayload = { homeId, hubId, command };
-    const sent = await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, payload);
-    if (sent.ok) return this.counted.forwarded.inc();
-    this.counted.forward_failed.inc();
-    this.log.warn({ ...fields, node, code: sent.error.code }, 'command not forwarded to the node holding the hub stream: it stays queued');
+    if (node === this.deps.nodeId) return (this.writeHere(homeId, hubId, down) ? counted.local : counted.queued).inc();
+    const sent =
+      'command' in down
+        ? await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, { homeId, hubId, command: down.command } satisfies HubCommandPayload)
+        : await nodes.deliverTo(node, HUB_DESIRED_CHANNEL, { homeId, hubId, desired: down.desired } satisfies HubDesiredPayload);
+    if (sent.ok) return counted.forwarded.inc();
+    counted.forward_failed.inc();
+    this.log.warn(
+      { ...fields, node, code: sent.error.code },
+      `${what} not forwarded to the node holding the hub stream: sent again on reconnect`,
+    );
   }
 
   /** The node holding the hub's stream (undefined: none); one retry after `lookupRetryMs` when the ask fails. */
@@ -171,13 +217,26 @@ export class HubCommandDelivery {
       return false;
     }
     const p = payload;
-    const written = this.writeHere(p.homeId, p.hubId, p.command);
+    const written = this.writeHere(p.homeId, p.hubId, { command: p.command });
     (written ? this.counted.local : this.counted.queued).inc();
     return written;
   }
 
-  private writeHere(homeId: string, hubId: string, command: CommandDelivery): boolean {
-    return this.deps.sessions?.sessionOf(homeId, hubId)?.sendCommand(command) ?? false;
+  /** A desired delta another node sent here: the hub actor named this node as the stream's. */
+  private receivedDesired(payload: unknown, from: string): boolean {
+    if (!isHubDesiredPayload(payload)) {
+      this.log.warn({ from }, 'malformed desired delta from a peer: dropped');
+      return false;
+    }
+    const written = this.writeHere(payload.homeId, payload.hubId, { desired: payload.desired });
+    (written ? this.countedDesired.local : this.countedDesired.queued).inc();
+    return written;
+  }
+
+  private writeHere(homeId: string, hubId: string, down: Down): boolean {
+    const session = this.deps.sessions?.sessionOf(homeId, hubId);
+    if (!session) return false;
+    return 'command' in down ? session.sendCommand(down.command) : session.sendDesired(down.desired);
   }
 }
 
@@ -193,6 +252,17 @@ function isHubSessionEnd(x: unknown): x is HubSessionEnd {
     (x.reason === 'superseded' || x.reason === 'removed' || x.reason === 'secret_retired') &&
     (x.at === undefined || (typeof x.at === 'number' && Number.isFinite(x.at)))
   );
+}
+
+const isValueMap = (x: unknown): x is Record<string, number | boolean | string> =>
+  isRecord(x) &&
+  Object.values(x).every((v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean' || typeof v === 'string');
+
+/** A peer's desired delta, checked field by field before it reaches a hub's stream. */
+function isHubDesiredPayload(x: unknown): x is HubDesiredPayload {
+  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.desired)) return false;
+  const d = x.desired;
+  return typeof d.deviceId === 'string' && Number.isSafeInteger(d.version) && (d.version as number) >= 0 && isValueMap(d.delta);
 }
 
 /** What a peer sent is checked field by field before it reaches a hub's stream. */

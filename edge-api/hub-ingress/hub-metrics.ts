@@ -23,6 +23,8 @@ export class HubMetrics {
   readonly reportRetries: Inc;
   readonly acks: Inc;
   readonly commandsSent: Inc;
+  /** Desired deltas written to hub streams. */
+  readonly desiredSent: Inc;
   /** Streams reset because the hub let its outbound queue pass the bound (it does not read). */
   readonly outboundOverflows: Inc;
   /** Hub connections (TCP) open on this node. */
@@ -54,6 +56,7 @@ export class HubMetrics {
     });
     this.acks = new Counter({ name: 'iot_hub_acks_total', help: 'Cumulative acks sent to hubs', registers });
     this.commandsSent = new Counter({ name: 'iot_hub_commands_sent_total', help: 'Commands written to hub streams', registers });
+    this.desiredSent = new Counter({ name: 'iot_hub_desired_sent_total', help: 'Desired deltas written to hub streams', registers });
     this.outboundOverflows = new Counter({
       name: 'iot_hub_outbound_overflows_total',
       help: 'Hub streams reset because their outbound queue passed HUB_OUTBOUND_QUEUE (the hub does not read)',

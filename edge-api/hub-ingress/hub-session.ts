@@ -3,8 +3,8 @@ import { constants as http2 } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import { deviceActorId, HOME_ID, hubActorId, type HubActorId } from '../../actors/actor-id.ts';
 import type { CommandResult } from '../../actors/device-state.ts';
-import { deviceOfCommand, type CommandDelivery } from '../../actors/types.ts';
-import { VALUE_LIMITS } from '../../actors/validation.ts';
+import { deviceOfCommand, type CommandDelivery, type DesiredDelivery } from '../../actors/types.ts';
+import { checkValues, VALUE_LIMITS } from '../../actors/validation.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor, isRuntimeError } from '../ask-actor.ts';
@@ -15,7 +15,17 @@ import type { RetryPolicy } from './device-lanes.ts';
 import { DurableCursor } from './durable-cursor.ts';
 import { bodyOf, type DecodedCommandResult, type DecodedHello, type DecodedHubMessage } from './hub-codec.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import { commandMessage, endCall, errorMessage, helloDevices, resetCall, type CloudMessage, type HubCall } from './hub-wire.ts';
+import {
+  commandMessage,
+  desiredMessage,
+  endCall,
+  errorMessage,
+  fromWireAttributes,
+  helloDevices,
+  resetCall,
+  type CloudMessage,
+  type HubCall,
+} from './hub-wire.ts';
 import { ReportIntake } from './report-intake.ts';
 
 /** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
@@ -59,8 +69,8 @@ export class HubSession {
   private devices: ReadonlySet<string> = new Set();
   private intake: ReportIntake | undefined;
   private durable: DurableCursor | undefined;
-  /** Commands that arrive between the hub's claim and its welcome; undefined outside that span. */
-  private early: CommandDelivery[] | undefined;
+  /** Commands and desired deltas that arrive between the hub's claim and its welcome; undefined outside that span. */
+  private early: ({ readonly command: CommandDelivery } | { readonly desired: DesiredDelivery })[] | undefined;
   /** gRPC status name the stream ends with; CANCELLED unless this side ends it. */
   private endStatus = 'CANCELLED';
   private halfClosed = false;
@@ -138,7 +148,18 @@ export class HubSession {
   sendCommand(command: CommandDelivery): boolean {
     if (this.state === 'open') return this.writeCommand(command);
     if (this.state !== 'awaiting-hello' || this.early === undefined) return false;
-    this.early.push(command); // the welcome must be the first message down
+    this.early.push({ command }); // the welcome must be the first message down
+    return true;
+  }
+
+  /**
+   * Writes a device's desired delta to the hub (after the welcome: the hub's hello makes its
+   * devices send theirs while the welcome is yet to go out); false when this stream cannot take it.
+   */
+  sendDesired(desired: DesiredDelivery): boolean {
+    if (this.state === 'open') return this.writeDesired(desired);
+    if (this.state !== 'awaiting-hello' || this.early === undefined) return false;
+    this.early.push({ desired });
     return true;
   }
 
@@ -318,7 +339,10 @@ export class HubSession {
     this.setState('open', `welcome, last_durable_seq ${lastDurableSeq}`);
     const early = this.early ?? [];
     this.early = undefined;
-    for (const c of early) this.writeCommand(c);
+    for (const d of early) {
+      if ('command' in d) this.writeCommand(d.command);
+      else this.writeDesired(d.desired);
+    }
     this.call.resume();
   }
 
@@ -328,11 +352,19 @@ export class HubSession {
       this.write(errorMessage('permission_denied', `command ${JSON.stringify(cr.command_id)} is not for a device of this hub`));
       return;
     }
+    // A bad result is refused on its own (with the field it is about); the stream keeps serving.
+    const result = fromWireAttributes(cr.result, 'result');
+    const bad = result.ok ? checkValues('result', result.value, false)?.message : result.message;
+    if (!result.ok || bad !== undefined) {
+      this.write(errorMessage('invalid_argument', `command_result for ${JSON.stringify(cr.command_id)} refused: ${bad}`));
+      return;
+    }
     const msg: CommandResult = {
       type: 'command.result',
       commandId: cr.command_id,
       ok: cr.ok,
       ...(cr.error === '' ? {} : { error: cr.error }),
+      ...(Object.keys(result.value).length === 0 ? {} : { result: result.value }),
     };
     const sent = this.host.router.tell(deviceActorId(this.credential.homeId, deviceId), msg);
     if (!sent.ok)
@@ -342,6 +374,12 @@ export class HubSession {
   private writeCommand(command: CommandDelivery): boolean {
     if (!this.write(commandMessage(command))) return false;
     this.host.metrics.commandsSent.inc();
+    return true;
+  }
+
+  private writeDesired(desired: DesiredDelivery): boolean {
+    if (!this.write(desiredMessage(desired))) return false;
+    this.host.metrics.desiredSent.inc();
     return true;
   }
 

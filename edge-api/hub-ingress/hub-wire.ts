@@ -6,7 +6,7 @@
 import type { ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { checkHubDevices, type HubDevice } from '../../actors/hub.ts';
 import { hasControlCharacter } from '../../actors/validation.ts';
-import type { CommandDelivery, Value } from '../../actors/types.ts';
+import type { CommandDelivery, DesiredDelivery, Value } from '../../actors/types.ts';
 import { grpcStatusOf, grpcStatusNameOf, type ErrorCode } from '../error-codes.ts';
 import { decodedValue, type DecodedHello, type DecodedHubMessage, type DecodedValue, type Int64 } from './hub-codec.ts';
 
@@ -44,6 +44,8 @@ export interface WireCommandResult {
   readonly command_id: string;
   readonly ok: boolean;
   readonly error: string;
+  /** What the command produced; optional (absent and empty read the same). */
+  readonly result?: Readonly<Record<string, WireValue>>;
 }
 
 /** What the hub sends, as a proto-loader client writes it; `body` names the oneof member that is set. */
@@ -68,7 +70,8 @@ export type CloudMessage =
         readonly expires_at_ms: string;
       };
     }
-  | { readonly error: { readonly code: string; readonly message: string; readonly seq: string } };
+  | { readonly error: { readonly code: string; readonly message: string; readonly seq: string } }
+  | { readonly desired: { readonly device_id: string; readonly version: string; readonly delta: Record<string, WireValue> } };
 
 /** A hub's stream on the node: up-stream messages are decoded by hub-codec.ts. */
 export type HubCall = ServerDuplexStream<DecodedHubMessage, CloudMessage>;
@@ -99,14 +102,20 @@ export function fromWireValue(v: WireValue): Value | undefined {
 export const toWireValue = (v: Value): WireValue =>
   typeof v === 'number' ? { number: v } : typeof v === 'boolean' ? { flag: v } : { text: v };
 
-/** A decoded report's attribute map as JS values; a Value with nothing set is an error naming its key. */
-export function fromWireAttributes(attributes: Readonly<Record<string, DecodedValue | null>>): Parsed<Record<string, Value>> {
+/**
+ * A decoded map of Values (a report's `attributes`, a command result's `result`) as JS values; a
+ * Value with nothing set is an error naming `field.key`.
+ */
+export function fromWireAttributes(
+  attributes: Readonly<Record<string, DecodedValue | null>>,
+  field = 'attributes',
+): Parsed<Record<string, Value>> {
   const out: Record<string, Value> = {};
   // for-in, not Object.entries: no array of pairs per report. The decoded map is a plain object
   // whose keys are all its own.
   for (const key in attributes) {
     const v = decodedValue(attributes[key] ?? null);
-    if (v === undefined) return { ok: false, message: `attributes.${key} has no value set (number, flag or text)` };
+    if (v === undefined) return { ok: false, message: `${field}.${key} has no value set (number, flag or text)` };
     // A key such as `__proto__` must become data, never the prototype.
     if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
     else out[key] = v;
@@ -133,6 +142,15 @@ export const commandMessage = (c: CommandDelivery): CloudMessage => ({
     name: c.name,
     params: Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, toWireValue(v)])),
     expires_at_ms: String(c.expiresAtMs),
+  },
+});
+
+/** The down-stream form of a device's desired delta. */
+export const desiredMessage = (d: DesiredDelivery): CloudMessage => ({
+  desired: {
+    device_id: d.deviceId,
+    version: String(d.version),
+    delta: Object.fromEntries(Object.entries(d.delta).map(([k, v]) => [k, toWireValue(v)])),
   },
 });
 

@@ -5,7 +5,7 @@ import { deviceBehavior } from '../../actors/device.ts';
 import { COMMAND_LIMITS } from '../../actors/device-state.ts';
 import type { CommandRecord, DeviceMsg, DeviceState, ExpireResult } from '../../actors/device-state.ts';
 import { deviceActorId } from '../../actors/actor-id.ts';
-import type { DomainEffect, IssueCommand } from '../../actors/types.ts';
+import type { DomainEffect, IssueCommand, Value } from '../../actors/types.ts';
 
 const ID = deviceActorId('h1', 'lamp');
 const run = (s: DeviceState, msg: DeviceMsg, now = 1_000) => deviceBehavior.receive(s, msg, { id: ID, now, replaying: false });
@@ -153,6 +153,39 @@ describe('device command lifecycle', () => {
     expect(errorOf(run(s, result('nope', true)).reply).code).toBe('not_found');
     expect(errorOf(run(s, { type: 'command.get', commandId: 'toString' }).reply).code).toBe('not_found');
     expect(valueOf<CommandRecord>(run(s, { type: 'command.get', commandId: 'ok1' }).reply).status).toBe('succeeded');
+  });
+
+  it('keeps the result map a hub sends with its command result, and shows it on command.get', () => {
+    const s = run(onlineDevice(), issue('r1')).state;
+    const done = run(s, { type: 'command.result', commandId: 'r1', ok: true, result: { level: 42, applied: true, note: 'dimmed' } });
+    expect(valueOf<CommandRecord>(done.reply)).toMatchObject({ status: 'succeeded', result: { level: 42, applied: true, note: 'dimmed' } });
+    const got = valueOf<CommandRecord>(run(done.state, { type: 'command.get', commandId: 'r1' }).reply);
+    expect(got.result).toEqual({ level: 42, applied: true, note: 'dimmed' });
+    // An empty map (what a hub that sends none decodes to) records no result.
+    const plain = run(s, { type: 'command.result', commandId: 'r1', ok: true, result: {} });
+    expect(valueOf<CommandRecord>(plain.reply)).not.toHaveProperty('result');
+  });
+
+  it('refuses a bad result map naming the field, and leaves the command live for a good result', () => {
+    const s = run(onlineDevice(), issue('r2')).state;
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i]));
+    const cases: [unknown, string][] = [
+      [{ level: Number.NaN }, 'result.level'],
+      [{ level: { nested: 1 } }, 'result.level'],
+      [{ note: 'x'.repeat(1_025) }, 'result.note'],
+      [{ ['n'.repeat(65)]: 1 }, `result.${'n'.repeat(65)}`],
+      [tooMany, 'result'],
+      [[1, 2], 'result'],
+      ['done', 'result'],
+    ];
+    for (const [bad, field] of cases) {
+      const step = run(s, { type: 'command.result', commandId: 'r2', ok: true, result: bad as Record<string, Value> });
+      expect(errorOf(step.reply), JSON.stringify(bad).slice(0, 40)).toMatchObject({ code: 'invalid_argument', field });
+      expect(step.state).toBe(s);
+    }
+    expect(valueOf<CommandRecord>(run(s, { type: 'command.result', commandId: 'r2', ok: true, result: { ok: 1 } }).reply).status).toBe(
+      'succeeded',
+    );
   });
 
   it('expires queued and sent commands once their TTL has passed', () => {

@@ -359,7 +359,8 @@ describe('device watch: recovery', () => {
     const first = JSON.parse(JSON.stringify(h.home()));
     h.recover(HOME);
     expect(h.home()).toEqual(first);
-    expect(first.decisions.entries.map((d: { outcome: string }) => d.outcome)).toEqual(['fired', 'fired']);
+    // At 70 lux the condition fails: logged with what it saw since issue 12.
+    expect(first.decisions.entries.map((d: { outcome: string }) => d.outcome)).toEqual(['fired', 'condition_false', 'fired']);
   });
 
   it('a recovered device keeps its watch', () => {

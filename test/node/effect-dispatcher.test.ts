@@ -42,6 +42,22 @@ describe('createEffectDispatcher', () => {
     ]);
   });
 
+  it('sends a hub.desired effect to the hub delivery as a desired delta, and drops it on a stack without hub streams', () => {
+    const delta = { on: true, level: 30 };
+    const effect: DomainEffect = { type: 'hub.desired', homeId: 'h1', hubId: 'hub1', deviceId: 'light1', version: 5, delta };
+    const sent: unknown[][] = [];
+    const { calls, dispatch } = recording({
+      hubCommands: { send: () => {}, sendDesired: (homeId, hubId, d) => void sent.push([homeId, hubId, d]) },
+    });
+    dispatch('device:h1:light1', [effect]);
+    expect(sent).toEqual([['h1', 'hub1', { deviceId: 'light1', version: 5, delta }]]);
+    expect(calls).toEqual([]);
+    // Without sendDesired (no hub streams on this stack), nothing runs and nothing throws.
+    const bare = recording();
+    bare.dispatch('device:h1:light1', [effect, { type: 'tell', to: 'home:h1', msg: { type: 'x' } }]);
+    expect(bare.calls).toEqual([['deliver', 'home:h1', { type: 'x' }]]);
+  });
+
   it('goes on after an effect that throws or is refused, and after an unknown effect', () => {
     const { calls, dispatch } = recording({
       deliver: () => runtimeError('overloaded', 'full'),

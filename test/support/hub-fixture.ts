@@ -70,7 +70,11 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
     store,
     logger: silentLogger,
     registry,
-    hubCommands: { send: (homeId, hubId, command) => late?.send(homeId, hubId, command), endSession: (end) => late?.endSession(end) },
+    hubCommands: {
+      send: (homeId, hubId, command) => late?.send(homeId, hubId, command),
+      endSession: (end) => late?.endSession(end),
+      sendDesired: (homeId, hubId, desired) => late?.sendDesired(homeId, hubId, desired),
+    },
     publish: () => {},
   });
   const ingress = new HubIngress({

@@ -22,6 +22,8 @@ type CloudMember<K extends CloudBody> = Extract<CloudMessage, Record<K, unknown>
 export type Received = { readonly body: CloudBody } & { readonly [K in CloudBody]?: CloudMember<K> };
 export type Welcome = CloudMember<'welcome'>;
 export type Command = CloudMember<'command'>;
+/** A device's desired delta (`version` a decimal string, `delta` Values in wire form). */
+export type Desired = CloudMember<'desired'>;
 export type CloudError = CloudMember<'error'>;
 
 /** A device as the hub declares it in its hello. */
@@ -158,8 +160,10 @@ export class HubClient {
     this.send({ reports: { items: items.map(wireReport) } });
   }
 
-  commandResult(commandId: string, ok: boolean, error = ''): void {
-    this.send({ command_result: { command_id: commandId, ok, error } });
+  /** `result`: what the command produced, sent as the optional `result` map (omitted when undefined). */
+  commandResult(commandId: string, ok: boolean, error = '', result?: Readonly<Record<string, Value>>): void {
+    const wire = result === undefined ? {} : { result: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, toWireValue(v)])) };
+    this.send({ command_result: { command_id: commandId, ok, error, ...wire } });
   }
 
   /**
@@ -202,6 +206,11 @@ export class HubClient {
   /** Waits for an ack covering `seq`; resolves with its `up_to_seq`. */
   ackAtLeast(seq: number, timeoutMs?: number): Promise<number> {
     return this.waitFor((m) => (m.ack && Number(m.ack.up_to_seq) >= seq ? Number(m.ack.up_to_seq) : undefined), `ack >= ${seq}`, timeoutMs);
+  }
+
+  /** The desired deltas received so far, in order. */
+  desired(): Desired[] {
+    return this.messages.flatMap((m) => (m.desired ? [m.desired] : []));
   }
 
   errors(): CloudError[] {

@@ -13,6 +13,7 @@ import {
   wireReport,
   type CloudError,
   type Command,
+  type Desired,
   type HelloDevice,
   type HubReport,
   type Received,
@@ -29,6 +30,8 @@ export interface HubObserver {
   readonly onAck?: (highestAck: number) => void;
   /** A command received on `streams[stream]`; its result is what the hub answers (default ok). */
   readonly onCommand?: (command: Command, stream: number) => { readonly ok: boolean; readonly error?: string } | void;
+  /** A device's desired delta received on `streams[stream]` (the same version may come again: at least once). */
+  readonly onDesired?: (desired: Desired, stream: number) => void;
   /** An `error` message: a report the cloud refused. */
   readonly onError?: (error: CloudError) => void;
 }
@@ -418,6 +421,8 @@ export class ResilientHub implements Tickable {
       const c = m.command;
       const result = this.opts.onCommand?.(c, live.index) ?? { ok: true };
       live.client.commandResult(c.command_id, result.ok, result.error ?? '');
+    } else if (m.desired) {
+      this.opts.onDesired?.(m.desired, live.index);
     } else if (m.error) {
       this.errorCount++;
       if (this.errors.length < KEPT_ERRORS) this.errors.push(m.error);

@@ -5,7 +5,7 @@
  * command arrives. The hub simulator and the latency benchmark run it.
  */
 import { fromWireValue } from '../../edge-api/hub-ingress/hub-wire.ts';
-import type { Command, HubReport } from '../hub-client/hub-client.ts';
+import type { Command, Desired, HubReport } from '../hub-client/hub-client.ts';
 import { ResilientHub } from '../hub-client/resilient-hub.ts';
 import { applyCommand, nextReading, simDevices, type SimDevice, type SimValue } from './sim-home.ts';
 
@@ -76,6 +76,7 @@ export class SimHub {
         this.sinks?.ack.record(ackedAt - sentAt);
       },
       onCommand: (c) => this.onCommand(c),
+      onDesired: (d) => this.onDesired(d),
       onError: (e) => opts.onError?.(`${opts.homeId}/${opts.hubId}: ${e.code} ${e.message}`),
     });
   }
@@ -158,5 +159,16 @@ export class SimHub {
     }
     this.queued.push({ device: device.deviceId, attributes: applyCommand(device, params) });
     return { ok: true };
+  }
+
+  /** A desired delta: the device takes the values and reports them (the cloud's delta then clears). */
+  private onDesired(d: Desired): void {
+    if (!this.devices.some((x) => x.deviceId === d.device_id)) return;
+    const attributes: Record<string, SimValue> = {};
+    for (const [k, v] of Object.entries(d.delta)) {
+      const value = fromWireValue(v);
+      if (value !== undefined) attributes[k] = value;
+    }
+    if (Object.keys(attributes).length > 0) this.queued.push({ device: d.device_id, attributes });
   }
 }

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { deviceActorId } from '../../../actors/actor-id.ts';
 import { closeEdges, startEdge, type Edge } from './harness.ts';
 
 afterEach(closeEdges);
@@ -150,6 +151,24 @@ describe('HTTP edge: commands', () => {
     const otherRecord = await edge.json('GET', `/v1/homes/h1/commands/${other.body.commandId}`);
     expect(otherRecord.body.expiresAtMs - otherRecord.body.createdAt).toBe(30_000);
     expect(otherRecord.body.params).toEqual({});
+  });
+
+  it('shows the result map the hub sent with the command result on GET …/commands/{commandId}', async () => {
+    const edge = await homeWithLights(1);
+    const issued = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'dim', params: { level: 40 } } });
+    const id: string = issued.body.commandId;
+    const before = await edge.json('GET', `/v1/homes/h1/commands/${id}`);
+    expect(before.body).not.toHaveProperty('result');
+    const done = await edge.stack.router.ask(deviceActorId('h1', 'd1'), {
+      type: 'command.result',
+      commandId: id,
+      ok: true,
+      result: { level: 40, clamped: false, unit: 'percent' },
+    });
+    expect(done).toMatchObject({ ok: true, value: { ok: true } });
+    const after = await edge.json('GET', `/v1/homes/h1/commands/${id}`);
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({ status: 'succeeded', result: { level: 40, clamped: false, unit: 'percent' } });
   });
 
   it('rejects bad commands naming the field, and answers 404 for unknown devices and commands', async () => {

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { bodyOf, decodedValue, decodeHubMessage, encodeCloudMessage, type DecodedReport } from '../../../edge-api/hub-ingress/hub-codec.ts';
-import { commandMessage, errorMessage, fromWireAttributes, type CloudMessage } from '../../../edge-api/hub-ingress/hub-wire.ts';
+import {
+  commandMessage,
+  desiredMessage,
+  errorMessage,
+  fromWireAttributes,
+  type CloudMessage,
+} from '../../../edge-api/hub-ingress/hub-wire.ts';
 import { PROTO_LOADER_OPTIONS } from '../../../protos/load-proto.ts';
 import { PROTO_DIR } from '../../../protos/load-proto.ts';
 
@@ -70,6 +76,30 @@ describe('decodeHubMessage', () => {
     expect(converted.ok && Object.keys(converted.value)).toEqual(['__proto__']);
   });
 
+  it('decodes a command result with its result map, and one from a hub that sends none as an empty map', () => {
+    const withResult = decodeHubMessage(
+      encode({
+        command_result: { command_id: 'l~1', ok: true, result: { level: { number: 42 }, applied: { flag: true }, note: { text: 'ok' } } },
+      }),
+    ).command_result!;
+    expect(fromWireAttributes(withResult.result, 'result')).toEqual({ ok: true, value: { level: 42, applied: true, note: 'ok' } });
+    const without = decodeHubMessage(encode({ command_result: { command_id: 'l~1', ok: false, error: 'busy' } })).command_result!;
+    expect([without.ok, without.error, fromWireAttributes(without.result, 'result')]).toEqual([false, 'busy', { ok: true, value: {} }]);
+    // A result Value with nothing set is refused naming result.<key>.
+    const empty = decodeHubMessage(encode({ command_result: { command_id: 'l~1', ok: true, result: { level: {} } } })).command_result!;
+    expect(fromWireAttributes(empty.result, 'result')).toEqual({
+      ok: false,
+      message: 'result.level has no value set (number, flag or text)',
+    });
+  });
+
+  it('decodes a command result written by a hub built before `result` existed (field 4 absent) unchanged', () => {
+    // command_id "x~1" (field 1), ok true (field 2), error "e" (field 3): the bytes of the older contract.
+    const old = Buffer.from([0x1a, 0x0a, 0x0a, 0x03, 0x78, 0x7e, 0x31, 0x10, 0x01, 0x1a, 0x01, 0x65]);
+    const cr = decodeHubMessage(old).command_result!;
+    expect([cr.command_id, cr.ok, cr.error, Object.keys(cr.result)]).toEqual(['x~1', true, 'e', []]);
+  });
+
   it('names the body that is set, or none', () => {
     expect(bodyOf(decodeHubMessage(encode({ hello: { hub_id: 'hub1', home_id: 'h1' } })))).toBe('hello');
     expect(bodyOf(decodeHubMessage(encode({ ping: {} })))).toBe('ping');
@@ -103,9 +133,23 @@ describe('encodeCloudMessage', () => {
         expiresAtMs: 1_700_000_000_123,
       }),
     ],
+    ['desired', desiredMessage({ deviceId: 'l', version: 9_007_199_254_740_991, delta: { on: true, level: 0, mode: 'eco' } })],
   ])('writes a %s that a hub reads back as it was written', (_what, m) => {
     const back = CloudMessageType.toObject(CloudMessageType.decode(encodeCloudMessage(m)), PROTO_LOADER_OPTIONS);
     expect(back).toMatchObject(m);
     expect(Buffer.isBuffer(encodeCloudMessage(m))).toBe(true);
+  });
+
+  it('writes desired as body member 5 with the delta in wire form, which a hub that predates it skips as an unknown field', () => {
+    const bytes = encodeCloudMessage(desiredMessage({ deviceId: 'lamp', version: 12, delta: { on: false } }));
+    expect(bytes[0]).toBe((5 << 3) | 2); // field 5, length-delimited
+    const back = CloudMessageType.toObject(CloudMessageType.decode(bytes), PROTO_LOADER_OPTIONS);
+    expect(back).toMatchObject({ body: 'desired', desired: { device_id: 'lamp', version: '12', delta: { on: { flag: false } } } });
+    // The contract before `desired`: the same message without field 5 decodes with no body set.
+    const older = new protobuf.Root().loadSync(join(PROTO_DIR, 'hub.proto'), { keepCase: true });
+    const cloud = older.lookupType('iot.hub.v1.CloudMessage');
+    cloud.oneofs.body!.remove(cloud.fields.desired!);
+    cloud.remove(cloud.fields.desired!);
+    expect(cloud.toObject(cloud.decode(bytes), PROTO_LOADER_OPTIONS)).toEqual({});
   });
 });

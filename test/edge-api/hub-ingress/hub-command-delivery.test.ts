@@ -1,7 +1,7 @@
-/** HubCommandDelivery over fake sessions and a fake router, two nodes joined by in-process NodeDeliveries: here, forwarded, queued, lookup retried. */
+/** HubCommandDelivery over fake sessions and a fake router, two nodes joined by in-process NodeDeliveries: here, forwarded, queued, lookup retried; commands and desired deltas. */
 import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
-import type { CommandDelivery, HubSessionEndReason } from '../../../actors/types.ts';
+import type { CommandDelivery, DesiredDelivery, HubSessionEndReason } from '../../../actors/types.ts';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { NodeDelivery } from '../../../cluster/node-delivery.ts';
 import { HubCommandDelivery } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
@@ -18,7 +18,7 @@ const command: CommandDelivery = {
 
 /** Hub streams of one node: `open(hubId)` gives the hub one; what it was sent is recorded. */
 class FakeSessions {
-  readonly written: { hubId: string; command: CommandDelivery }[] = [];
+  readonly written: ({ hubId: string; command: CommandDelivery } | { hubId: string; desired: DesiredDelivery })[] = [];
   readonly ended: { hubId: string; sessionId: string | undefined; reason: HubSessionEndReason; at?: number }[] = [];
   private readonly open = new Set<string>();
 
@@ -28,7 +28,10 @@ class FakeSessions {
 
   sessionOf(homeId: string, hubId: string) {
     if (homeId !== 'h1' || !this.open.has(hubId)) return undefined;
-    return { sendCommand: (c: CommandDelivery) => this.written.push({ hubId, command: c }) > 0 };
+    return {
+      sendCommand: (c: CommandDelivery) => this.written.push({ hubId, command: c }) > 0,
+      sendDesired: (d: DesiredDelivery) => this.written.push({ hubId, desired: d }) > 0,
+    };
   }
 
   endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean {
@@ -72,8 +75,8 @@ const hubAt = (sessionNode: string | undefined): Result<unknown> => ({
   },
 });
 
-async function counted(registry: Registry, outcome: string): Promise<number> {
-  const m = await registry.getSingleMetric('iot_hub_commands_routed_total')?.get();
+async function counted(registry: Registry, outcome: string, metric = 'iot_hub_commands_routed_total'): Promise<number> {
+  const m = await registry.getSingleMetric(metric)?.get();
   return m?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 }
 
@@ -209,7 +212,74 @@ describe('HubCommandDelivery', () => {
     n1.send('h1', 'hub1', on);
     n1.send('h1', 'hub1', off);
     await vi.waitFor(() => expect(sessions.n2.written).toHaveLength(2));
-    expect(sessions.n2.written.map((w) => w.command.commandId)).toEqual(['light1~on', 'light1~off']);
+    expect(sessions.n2.written.map((w) => ('command' in w ? w.command.commandId : undefined))).toEqual(['light1~on', 'light1~off']);
+  });
+
+  describe('desired deltas', () => {
+    const desired: DesiredDelivery = { deviceId: 'light1', version: 7, delta: { on: true, level: 40, scene: 'evening' } };
+    const desiredCount = (registry: Registry, outcome: string) => counted(registry, outcome, 'iot_hub_desired_routed_total');
+
+    it('writes a delta to the stream here, counted apart from commands', async () => {
+      const router = new FakeRouter([hubAt('n1')]);
+      const { n1, sessions, registries } = twoNodes(router);
+      sessions.n1.connect('hub1');
+      n1.sendDesired('h1', 'hub1', desired);
+      expect(sessions.n1.written).toEqual([{ hubId: 'hub1', desired }]);
+      expect(router.asked).toEqual([]);
+      expect(await desiredCount(registries.n1, 'local')).toBe(1);
+      expect(await counted(registries.n1, 'local')).toBe(0);
+    });
+
+    it('sends a delta to the node holding the stream over the hub.desired channel', async () => {
+      const router = new FakeRouter([hubAt('n2')]);
+      const { n1, sessions, registries } = twoNodes(router);
+      sessions.n2.connect('hub1');
+      n1.sendDesired('h1', 'hub1', desired);
+      await vi.waitFor(() => expect(sessions.n2.written).toEqual([{ hubId: 'hub1', desired }]));
+      expect(await desiredCount(registries.n1, 'forwarded')).toBe(1);
+      expect(await desiredCount(registries.n2, 'local')).toBe(1);
+    });
+
+    it('counts a delta whose hub has no stream anywhere as queued (the device sends it again on connect)', async () => {
+      const router = new FakeRouter([hubAt(undefined)]);
+      const { n1, sessions, registries } = twoNodes(router);
+      n1.sendDesired('h1', 'hub1', desired);
+      await vi.waitFor(async () => expect(await desiredCount(registries.n1, 'queued')).toBe(1));
+      expect([...sessions.n1.written, ...sessions.n2.written]).toEqual([]);
+    });
+
+    it('keeps a hub’s commands and deltas in one order across a retried lookup', async () => {
+      const router = new FakeRouter([runtimeError('unavailable', 'shard 3 is moving'), hubAt('n2')]);
+      const { n1, sessions } = twoNodes(router);
+      sessions.n2.connect('hub1');
+      n1.send('h1', 'hub1', command);
+      n1.sendDesired('h1', 'hub1', desired);
+      n1.sendDesired('h1', 'hub1', { ...desired, version: 8, delta: { on: false } });
+      await vi.waitFor(() => expect(sessions.n2.written).toHaveLength(3));
+      expect(sessions.n2.written.map((w) => ('command' in w ? w.command.commandId : w.desired.version))).toEqual(['light1~c1', 7, 8]);
+    });
+
+    it('drops what a peer sends on the desired channel unless every field is well formed', () => {
+      const registry = new Registry();
+      const sessions = new FakeSessions();
+      sessions.connect('hub1');
+      const nodes = new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger);
+      new HubCommandDelivery({ nodeId: 'n2', router: new FakeRouter([hubAt('n2')]), sessions, nodes, logger: silentLogger, registry });
+      const bad: unknown[] = [
+        null,
+        { homeId: 'h1', hubId: 'hub1' },
+        { homeId: 'h1', hubId: 'hub1', desired: { ...desired, deviceId: 3 } },
+        { homeId: 'h1', hubId: 'hub1', desired: { ...desired, version: -1 } },
+        { homeId: 'h1', hubId: 'hub1', desired: { ...desired, version: 1.5 } },
+        { homeId: 'h1', hubId: 'hub1', desired: { ...desired, delta: [] } },
+        { homeId: 'h1', hubId: 'hub1', desired: { ...desired, delta: { on: null } } },
+        { homeId: 'h1', hubId: 2, desired },
+      ];
+      for (const payload of bad) expect(nodes.receive('hub.desired', payload, 'n1')).toBe('refused');
+      expect(sessions.written).toEqual([]);
+      expect(nodes.receive('hub.desired', { homeId: 'h1', hubId: 'hub1', desired }, 'n1')).toBe('ok');
+      expect(sessions.written).toEqual([{ hubId: 'hub1', desired }]);
+    });
   });
 
   it('drops what a peer sends on the hub channel unless every field of the command is well formed', async () => {
