@@ -1,6 +1,7 @@
 /** The home actor's state, messages and replies (plain JSON data). */
 import type { DecisionEntry, DecisionLog } from './rules/decision-log.ts';
-import type { Rule, Scene, Suspension } from './rules/rule-types.ts';
+import type { ConditionResult, TriggerMatch } from './rules/rule-evaluator.ts';
+import type { GeoLocation, Rule, Scene, Suspension } from './rules/rule-types.ts';
 import type { CommandBudget } from './rules/storm-control.ts';
 import type { DeviceChanged, DeviceChanges, DeviceValues, Outcome, Value } from './types.ts';
 
@@ -29,6 +30,17 @@ export interface RuleStatus {
   readonly recentFirings: readonly number[];
 }
 
+/**
+ * A firing of a `queued` rule waiting for the rule's running run to end: it starts then, with the
+ * conditions it passed when it fired. `at`: epoch ms it fired.
+ */
+export interface QueuedFiring {
+  readonly at: number;
+  readonly trigger: TriggerMatch;
+  readonly depth: number;
+  readonly conditions: readonly ConditionResult[];
+}
+
 /** State of `home:{homeId}`. JSON-serializable: snapshots are JSON. */
 export interface HomeState {
   readonly homeId: string;
@@ -42,8 +54,10 @@ export interface HomeState {
    */
   readonly deleted?: true;
   readonly name: string;
-  /** IANA time zone of time conditions; 'UTC' by default. */
+  /** IANA time zone of time conditions and schedule triggers; 'UTC' by default. */
   readonly timezone: string;
+  /** Where the home is, for sun triggers (a home without one holds no sun rule). */
+  readonly location?: GeoLocation;
   readonly devices: Readonly<Record<string, DeviceRecord>>;
   /**
    * Latest values of the attributes the rules' conditions read, per device id: only those (see
@@ -64,12 +78,22 @@ export interface HomeState {
   readonly budget: CommandBudget;
   /** Seq of the next command id the home issues (`r-{ruleId}-{seq}`, `s-{sceneId}-{seq}`). */
   readonly nextCommandSeq: number;
+  /**
+   * Number of the next run of a rule with delays (its reminder is `run.{ruleId}.{no}`); absent: 1.
+   * Runs waiting in a delay are the home's pending `run.*` reminders, not kept here.
+   */
+  readonly nextRunNo?: number;
+  /** Firings of `queued` rules waiting for their rule's run to end, oldest first, per rule id. */
+  readonly runQueues?: Readonly<Record<string, readonly QueuedFiring[]>>;
 }
 
 /** Messages to the home actor; `unknown` payloads are validated by the reducer. */
 export type HomeMsg =
-  /** Create or update the home; `timezone` keeps its value (or 'UTC') when omitted. */
-  | { readonly type: 'home.upsert'; readonly name: unknown; readonly timezone?: unknown }
+  /**
+   * Create or update the home; `timezone` and `location` keep their value (or 'UTC', none) when
+   * omitted; `location: null` removes it (refused while a sun rule needs it).
+   */
+  | { readonly type: 'home.upsert'; readonly name: unknown; readonly timezone?: unknown; readonly location?: unknown }
   | { readonly type: 'home.get' }
   | { readonly type: 'home.registerHub'; readonly hubId: unknown; readonly secretHash: unknown }
   | { readonly type: 'home.hubs' }
@@ -120,14 +144,15 @@ export type HomeMsg =
   | { readonly type: 'scenes.delete'; readonly sceneId: string }
   /** Runs a scene for the app (source app; depth defaults to 0); consumes command budget. */
   | { readonly type: 'scenes.activate'; readonly sceneId: string; readonly depth?: number }
-  /** Newest first; limit 1..200, default 50. */
-  | { readonly type: 'decisions.list'; readonly limit?: unknown };
+  /** Newest first; limit 1..200, default 50; only those of rule `rule` and/or outcome `outcome` when set. */
+  | { readonly type: 'decisions.list'; readonly limit?: unknown; readonly rule?: unknown; readonly outcome?: unknown };
 
 /** The home in brief. */
 export interface HomeSummary {
   readonly homeId: string;
   readonly name: string;
   readonly timezone: string;
+  readonly location?: GeoLocation;
   readonly devices: readonly DeviceBrief[];
   readonly hubs: readonly string[];
   readonly ruleCount: number;

@@ -1,5 +1,5 @@
-/** The home actor: home settings, hubs, its devices and what its rules read of them, rules and scenes with storm control. */
-import type { Behavior, Step } from '../runtime/behavior.ts';
+/** The home actor: home settings, hubs, its devices and what its rules read of them, rules with their timers and runs, scenes, storm control. */
+import { REMINDER_FIRED, type Behavior, type ReminderFired, type Step } from '../runtime/behavior.ts';
 import { deviceActorId, hubActorId, parseActorId } from './actor-id.ts';
 import { HUB_LIMITS, hubCredentialIdOf, type HubSecretRotated, type HubSecretRotatedKeeping } from './hub.ts';
 import type {
@@ -17,27 +17,36 @@ import type {
   RuleView,
 } from './home-messages.ts';
 import { commandCost, issuePlan, planActions } from './rules/action-plan.ts';
-import { appendDecision, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, readDecisions, type DecisionEntry } from './rules/decision-log.ts';
-import { evaluate, type Firing } from './rules/rule-evaluator.ts';
-import { DEFAULT_COMMAND_TTL_MS, type Rule } from './rules/rule-types.ts';
-import { invalidField, validateId, validateName, validateRule, validateScene, validateTimeZone } from './rules/rule-validation.ts';
+import { DECISION_OUTCOMES, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, isDecisionOutcome, readDecisions } from './rules/decision-log.ts';
+import { ReminderBook } from './rules/reminder-book.ts';
+import { applyChange, timerFired, whereOf } from './rules/rule-firing.ts';
+import { dropRuns, type RunConfig, type RunScope } from './rules/rule-runs.ts';
+import { armSchedules, cancelAllRuleTimers, cancelRuleTimers, neverFiring } from './rules/rule-timers.ts';
+import { DEFAULT_COMMAND_TTL_MS, type GeoLocation, type Rule } from './rules/rule-types.ts';
+import {
+  invalidField,
+  validateId,
+  validateLocation,
+  validateName,
+  validateRule,
+  validateScene,
+  validateTimeZone,
+} from './rules/rule-validation.ts';
 import { checkSceneReferences, rulesUsingScene } from './rules/scene-references.ts';
-import { admitFiring, DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason, type StormConfig } from './rules/storm-control.ts';
+import { DEFAULT_STORM_CONFIG, initialBudget, takeBudget, budgetReason } from './rules/storm-control.ts';
 import { loadHome, upgradeEffect, upgradeHome } from './rules/home-upgrade.ts';
-import { currentWatch, keepValues, knowDevice, rulesEdited } from './rules/rule-watch.ts';
+import { currentWatch, keepValues, rulesEdited } from './rules/rule-watch.ts';
 import type { DeviceChanged, DeviceChanges, DeviceValues, DomainEffect, DomainError } from './types.ts';
 import { checkNames, ownGet } from './validation.ts';
 
-/** Limits of a home actor. */
-export interface HomeConfig {
-  readonly storm: StormConfig;
-  /** Decision log entries kept (oldest dropped). Default 200. */
-  readonly decisionLogSize: number;
-  /** Default 200 each. */
+/**
+ * Limits of a home actor: those of rule runs (storm control; decisionLogSize: entries kept, oldest
+ * dropped, default 200; commandTtlMs default 30 000; maxQueuedRuns and maxParallelRuns default 10
+ * each) and the number of rules and scenes (default 200 each).
+ */
+export interface HomeConfig extends RunConfig {
   readonly maxRules: number;
   readonly maxScenes: number;
-  /** ttlMs of rule and scene commands that set none. Default 30 000. */
-  readonly commandTtlMs: number;
 }
 
 export const DEFAULT_HOME_CONFIG: HomeConfig = {
@@ -46,9 +55,13 @@ export const DEFAULT_HOME_CONFIG: HomeConfig = {
   maxRules: 200,
   maxScenes: 200,
   commandTtlMs: DEFAULT_COMMAND_TTL_MS,
+  maxQueuedRuns: 10,
+  maxParallelRuns: 10,
 };
 
 type HomeStep = Step<HomeState, HomeReply, DomainEffect>;
+/** What the home handles: its messages, and its reminders when they come due. */
+type HomeInput = HomeMsg | ReminderFired;
 
 const ok = <K extends keyof HomeReplies>(_type: K, value: HomeReplies[K]): HomeReply => ({ ok: true, value });
 const fail = (code: DomainError['code'], message: string): HomeReply => ({ ok: false, error: { code, message } });
@@ -70,6 +83,7 @@ function summary(s: HomeState): HomeSummary {
     homeId: s.homeId,
     name: s.name,
     timezone: s.timezone,
+    ...(s.location === undefined ? {} : { location: s.location }),
     devices: byKey(s.devices).map(brief),
     hubs: byKey(s.hubs).map(([hubId]) => hubId),
     ruleCount: Object.keys(s.rules).length,
@@ -84,111 +98,41 @@ function ruleView(s: HomeState, rule: Rule): RuleView {
 
 const FRESH_STATUS: RuleStatus = { recentFirings: [] };
 
-/** Applies storm control to one passing firing; appends its decision and effects. */
-function fire(s: HomeState, f: Firing, depth: number, now: number, cfg: HomeConfig, effects: DomainEffect[]): HomeState {
-  const rule = ownGet(s.rules, f.ruleId);
-  if (rule === undefined) return s;
-  const status = ownGet(s.ruleStatus, rule.id) ?? FRESH_STATUS;
-  const plan = planActions(f.actions, s.scenes, cfg.commandTtlMs);
-  const admission = admitFiring({
-    suspended: status.suspended !== undefined,
-    depth,
-    recentFirings: status.recentFirings,
-    budget: s.budget,
-    cost: commandCost(plan),
-    now,
-    config: cfg.storm,
-  });
-  if (admission.verdict === 'skip') return s;
-  const base = { at: now, ruleId: rule.id, ruleName: rule.name, trigger: f.trigger, depth, conditions: f.conditions };
-  let next: HomeState;
-  let entry: Omit<DecisionEntry, 'seq'>;
-  if (admission.verdict === 'suspend') {
-    const suspended = { reason: admission.reason, at: now };
-    next = { ...s, ruleStatus: { ...s.ruleStatus, [rule.id]: { suspended, recentFirings: admission.recentFirings } } };
-    entry = { ...base, outcome: 'suspended', actions: [], reason: admission.reason };
-    effects.push({
-      type: 'notify',
-      homeId: s.homeId,
-      ruleId: rule.id,
-      message: `Rule "${rule.name}" was suspended (${admission.reason}). Fix it or resume it in the app.`,
-    });
-  } else if (admission.verdict === 'budget_exhausted') {
-    next = {
-      ...s,
-      budget: admission.budget,
-      ruleStatus: { ...s.ruleStatus, [rule.id]: { ...status, recentFirings: admission.recentFirings } },
-    };
-    entry = { ...base, outcome: 'budget_exhausted', actions: [], reason: admission.reason };
-  } else {
-    const issued = issuePlan(
-      plan,
-      {
-        homeId: s.homeId,
-        depth: depth + 1,
-        source: { kind: 'rule', ruleId: rule.id },
-        idPrefix: `r-${rule.id}`,
-        nextSeq: s.nextCommandSeq,
-      },
-      rule.id,
-    );
-    effects.push(...issued.effects);
-    next = {
-      ...s,
-      budget: admission.budget,
-      nextCommandSeq: issued.nextSeq,
-      ruleStatus: { ...s.ruleStatus, [rule.id]: { ...status, recentFirings: admission.recentFirings } },
-    };
-    entry = { ...base, outcome: 'fired', actions: issued.taken };
-  }
-  const decisions = appendDecision(next.decisions, entry, cfg.decisionLogSize);
-  const added = decisions.entries[decisions.entries.length - 1];
-  effects.push({ type: 'publish', homeId: s.homeId, topic: 'decision', data: added });
-  return { ...next, decisions };
-}
+/** A step's clock, limits, effects (to which handlers append) and reminders. */
+const scopeOf = (ctx: StepContext): RunScope => ({ now: ctx.now, cfg: ctx.cfg, effects: [], book: ctx.book });
 
-/**
- * One change: the device is known, the values conditions read are kept, and the rules it
- * triggers fire. Returns the state (the same object when none of that changed anything) and
- * the decisions appended.
- */
-function applyChange(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig, effects: DomainEffect[]): [HomeState, number] {
-  let next = keepValues(knowDevice(s, change.deviceId, change.deviceType), change.deviceId, change.attributes);
-  let decisions = 0;
-  for (const f of evaluate(next, change, now)) {
-    if (!f.passed) continue;
-    const after = fire(next, f, change.depth, now, cfg, effects);
-    if (after !== next) decisions++;
-    next = after;
-  }
-  return [next, decisions];
-}
+/** Decision log entries appended from `before` to `after`. */
+const appended = (before: HomeState, after: HomeState): number => after.decisions.nextSeq - before.decisions.nextSeq;
 
-function onDeviceChanged(s: HomeState, change: DeviceChanged, now: number, cfg: HomeConfig): HomeStep {
-  const effects: DomainEffect[] = [];
-  const [next, decisions] = applyChange(s, change, now, cfg, effects);
+function onDeviceChanged(s: HomeState, change: DeviceChanged, ctx: StepContext): HomeStep {
+  const scope = scopeOf(ctx);
+  const next = applyChange(s, change, scope);
   // A device without a watch forwards everything: tell it what the rules read, so it stops.
-  if (change.filtered !== true) effects.push(currentWatch(next, change.deviceId));
-  return { state: next, reply: ok('device.changed', { decisions }), effects, journal: next !== s };
+  if (change.filtered !== true) scope.effects.push(currentWatch(next, change.deviceId));
+  return { state: next, reply: ok('device.changed', { decisions: appended(s, next) }), effects: scope.effects, journal: next !== s };
 }
 
 /** A batch of one device's changes, in order, as one step: each is kept and evaluated in turn. */
-function onDeviceChanges(s: HomeState, msg: DeviceChanges, now: number, cfg: HomeConfig): HomeStep {
+function onDeviceChanges(s: HomeState, msg: DeviceChanges, ctx: StepContext): HomeStep {
   // The message may have come over the wire: check its shape before trusting the type.
   const changes: unknown = msg.changes;
   if (!Array.isArray(changes)) return read(s, fail('invalid_argument', 'changes must be an array'));
+  const scope = scopeOf(ctx);
   let state = s;
-  const effects: DomainEffect[] = [];
-  let decisions = 0;
   let unfiltered: string | undefined;
   for (const change of msg.changes) {
-    const [next, n] = applyChange(state, change, now, cfg, effects);
-    state = next;
-    decisions += n;
+    state = applyChange(state, change, scope);
     if (change.filtered !== true) unfiltered = change.deviceId;
   }
-  if (unfiltered !== undefined) effects.push(currentWatch(state, unfiltered));
-  return { state, reply: ok('device.changes', { decisions }), effects, journal: state !== s };
+  if (unfiltered !== undefined) scope.effects.push(currentWatch(state, unfiltered));
+  return { state, reply: ok('device.changes', { decisions: appended(s, state) }), effects: scope.effects, journal: state !== s };
+}
+
+/** A rule timer came due (see rule-firing.ts): a reminder of the home's, only ever sent by the runtime. */
+function onReminder(s: HomeState, fired: ReminderFired, ctx: StepContext): HomeStep {
+  const scope = scopeOf(ctx);
+  const next = timerFired(s, fired, scope);
+  return { state: next, effects: scope.effects, journal: next !== s };
 }
 
 /** A device's answer to its watch: the values conditions read, journaled only when they differ. */
@@ -303,7 +247,8 @@ function hubOf(s: HomeState, hubId: unknown): { ok: true; hubId: string; hub: Hu
  * still in flight from re-creating devices in a home that is gone; the runtime has no safe way to
  * delete an actor's keys under its fenced writes, and the mark costs one small snapshot.
  */
-function deleteHome(s: HomeState, cfg: HomeConfig): HomeStep {
+function deleteHome(s: HomeState, cfg: HomeConfig, book: ReminderBook): HomeStep {
+  cancelAllRuleTimers(book);
   const effects: DomainEffect[] = [
     ...Object.keys(s.devices).map((deviceId): DomainEffect => ({
       type: 'tell',
@@ -326,24 +271,112 @@ interface StepContext {
   readonly now: number;
   readonly replaying: boolean;
   readonly cfg: HomeConfig;
+  /** The home's pending reminders; what the step sets and cancels goes through it. */
+  readonly book: ReminderBook;
 }
 
-function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContext): HomeStep {
+const sameLocation = (a: GeoLocation | undefined, b: GeoLocation | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.latitude === b.latitude && a.longitude === b.longitude);
+
+/** Ids of the rules with a sun trigger, sorted. */
+const sunRules = (s: HomeState): string[] =>
+  byKey(s.rules)
+    .filter(([, r]) => r.when.some((t) => t.type === 'sun'))
+    .map(([id]) => id);
+
+/** Creates or updates the home; a new time zone or location moves every schedule's reminder. */
+function upsertHome(s: HomeState, msg: Extract<HomeMsg, { type: 'home.upsert' }>, ctx: StepContext): HomeStep {
+  // A deleted home is created anew from nothing (but its command seq).
+  if (s.deleted === true) s = afresh(s, ctx.cfg);
+  const name = validateName(msg.name);
+  if (!name.ok) return read(s, name);
+  const tz = validateTimeZone(msg.timezone === undefined ? s.timezone : msg.timezone);
+  if (!tz.ok) return read(s, tz);
+  let location = s.location;
+  if (msg.location === null) {
+    const users = sunRules(s);
+    if (users.length > 0) return read(s, invalidField('location', `is used by sun rules ${users.join(', ')}: change or delete them first`));
+    location = undefined;
+  } else if (msg.location !== undefined) {
+    const v = validateLocation(msg.location);
+    if (!v.ok) return read(s, v);
+    location = v.value;
+  }
+  if (s.exists && s.name === name.value && s.timezone === tz.value && sameLocation(s.location, location)) {
+    return read(s, ok('home.upsert', { created: false, home: summary(s) }));
+  }
+  const { location: _old, ...rest } = s;
+  const next: HomeState = { ...rest, exists: true, name: name.value, timezone: tz.value, ...(location === undefined ? {} : { location }) };
+  if (next.timezone !== s.timezone || !sameLocation(s.location, location)) {
+    for (const rule of Object.values(next.rules)) if (rule.enabled) armSchedules(ctx.book, rule, whereOf(next), ctx.now);
+  }
+  return write(next, ok('home.upsert', { created: !s.exists, home: summary(next) }));
+}
+
+/**
+ * Stores a rule. A sun trigger needs the home's location, and a schedule that never fires is
+ * refused. The rule's previous version ends: its timers are cancelled and its runs dropped (a
+ * run resumes the actions it started with, or none); an enabled rule's schedules are set anew.
+ */
+function putRule(s: HomeState, input: unknown, ctx: StepContext): HomeStep {
+  const { replaying, cfg, book, now } = ctx;
+  const v = validateRule(input);
+  if (!v.ok) return read(s, v);
+  // Scene references are checked since issue 11: a rule journaled before may name a missing scene.
+  if (!replaying) {
+    const refs = checkSceneReferences(v.value, s.scenes);
+    if (!refs.ok) return read(s, refs);
+  }
+  const rule = v.value;
+  const sun = rule.when.findIndex((t) => t.type === 'sun');
+  if (sun >= 0 && s.location === undefined) {
+    return read(
+      s,
+      invalidField(`when[${sun}]`, "is a sun trigger, which needs the home's location: set it first (PUT /v1/homes/{homeId})"),
+    );
+  }
+  const never = neverFiring(rule, whereOf(s), now);
+  if (never !== undefined) return read(s, invalidField(`when[${never}]`, 'never fires: it has no time within the next 400 days'));
+  const created = !Object.hasOwn(s.rules, rule.id);
+  if (created && Object.keys(s.rules).length >= cfg.maxRules) {
+    return read(s, fail('failed_precondition', `a home has at most ${cfg.maxRules} rules`));
+  }
+  cancelRuleTimers(book, rule.id, ['for', 'at']);
+  const base = dropRuns(s, rule.id, book);
+  if (rule.enabled) armSchedules(book, rule, whereOf(s), now);
+  // Writing a rule clears its suspension: the app has seen the reason and changed the rule.
+  const edited = rulesEdited(s, {
+    ...base,
+    rules: { ...s.rules, [rule.id]: rule },
+    ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS },
+  });
+  return write(edited.state, ok('rules.put', { created, rule }), edited.effects);
+}
+
+function listDecisions(s: HomeState, msg: Extract<HomeMsg, { type: 'decisions.list' }>, cfg: HomeConfig): HomeStep {
+  const limit = msg.limit ?? 50;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > cfg.decisionLogSize) {
+    return read(s, invalidField('limit', `must be an integer from 1 to ${cfg.decisionLogSize}`));
+  }
+  let ruleId: string | undefined;
+  if (msg.rule !== undefined) {
+    const id = validateId(msg.rule, 'rule');
+    if (!id.ok) return read(s, id);
+    ruleId = id.value;
+  }
+  const outcome = msg.outcome;
+  if (outcome !== undefined && !isDecisionOutcome(outcome)) {
+    return read(s, invalidField('outcome', `must be one of ${DECISION_OUTCOMES.join(', ')}`));
+  }
+  return read(s, ok('decisions.list', readDecisions(s.decisions, limit, { ruleId, outcome })));
+}
+
+function receive(s: HomeState, msg: HomeMsg, ctx: StepContext): HomeStep {
+  const { now, replaying, cfg, book } = ctx;
   if (s.deleted === true && FROM_DEVICES.has(msg.type)) return read(s, fail('not_found', `home ${s.homeId} was deleted`));
   switch (msg.type) {
-    case 'home.upsert': {
-      // A deleted home is created anew from nothing (but its command seq).
-      if (s.deleted === true) s = afresh(s, cfg);
-      const name = validateName(msg.name);
-      if (!name.ok) return read(s, name);
-      const tz = validateTimeZone(msg.timezone === undefined ? s.timezone : msg.timezone);
-      if (!tz.ok) return read(s, tz);
-      if (s.exists && s.name === name.value && s.timezone === tz.value) {
-        return read(s, ok('home.upsert', { created: false, home: summary(s) }));
-      }
-      const next = { ...s, exists: true, name: name.value, timezone: tz.value };
-      return write(next, ok('home.upsert', { created: !s.exists, home: summary(next) }));
-    }
+    case 'home.upsert':
+      return upsertHome(s, msg, ctx);
     case 'device.attached': {
       const old = ownGet(s.devices, msg.deviceId);
       if (old !== undefined && old.type === msg.deviceType && old.hubId === msg.hubId) {
@@ -363,9 +396,9 @@ function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContex
       return write(next, ok('device.attached', { deviceId: msg.deviceId }), [currentWatch(next, msg.deviceId)]);
     }
     case 'device.changed':
-      return onDeviceChanged(s, msg, now, cfg);
+      return onDeviceChanged(s, msg, ctx);
     case 'device.changes':
-      return onDeviceChanges(s, msg, now, cfg);
+      return onDeviceChanges(s, msg, ctx);
     case 'device.values':
       return onDeviceValues(s, msg);
     case 'home.upgrade': {
@@ -440,7 +473,7 @@ function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContex
       ]);
     }
     case 'home.delete':
-      return deleteHome(s, cfg);
+      return deleteHome(s, cfg, book);
     case 'home.devices':
       return read(s, devicePage(s, msg.limit, msg.cursor));
     case 'home.hubs':
@@ -457,30 +490,13 @@ function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContex
       const rule = ownGet(s.rules, msg.ruleId);
       return read(s, rule ? ok('rules.get', ruleView(s, rule)) : fail('not_found', `rule ${msg.ruleId} not found`));
     }
-    case 'rules.put': {
-      const v = validateRule(msg.rule);
-      if (!v.ok) return read(s, v);
-      // Scene references are checked since issue 11: a rule journaled before may name a missing scene.
-      if (!replaying) {
-        const refs = checkSceneReferences(v.value, s.scenes);
-        if (!refs.ok) return read(s, refs);
-      }
-      const rule = v.value;
-      const created = !Object.hasOwn(s.rules, rule.id);
-      if (created && Object.keys(s.rules).length >= cfg.maxRules) {
-        return read(s, fail('failed_precondition', `a home has at most ${cfg.maxRules} rules`));
-      }
-      // Writing a rule clears its suspension: the app has seen the reason and changed the rule.
-      const edited = rulesEdited(s, {
-        ...s,
-        rules: { ...s.rules, [rule.id]: rule },
-        ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS },
-      });
-      return write(edited.state, ok('rules.put', { created, rule }), edited.effects);
-    }
+    case 'rules.put':
+      return putRule(s, msg.rule, ctx);
     case 'rules.delete': {
       if (!Object.hasOwn(s.rules, msg.ruleId)) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
-      const edited = rulesEdited(s, { ...s, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) });
+      cancelRuleTimers(book, msg.ruleId, ['for', 'at']);
+      const base = dropRuns(s, msg.ruleId, book);
+      const edited = rulesEdited(s, { ...base, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) });
       return write(edited.state, ok('rules.delete', { ruleId: msg.ruleId }), edited.effects);
     }
     case 'rules.resume': {
@@ -533,20 +549,15 @@ function receive(s: HomeState, msg: HomeMsg, { now, replaying, cfg }: StepContex
       if (!Number.isSafeInteger(depth) || depth < 0) return read(s, invalidField('depth', 'must be a non-negative integer'));
       return activateScene(s, msg.sceneId, depth, now, cfg);
     }
-    case 'decisions.list': {
-      const limit = msg.limit ?? 50;
-      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > cfg.decisionLogSize) {
-        return read(s, invalidField('limit', `must be an integer from 1 to ${cfg.decisionLogSize}`));
-      }
-      return read(s, ok('decisions.list', readDecisions(s.decisions, limit)));
-    }
+    case 'decisions.list':
+      return listDecisions(s, msg, cfg);
     default:
       return read(s, invalidField('type', `unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`));
   }
 }
 
 /** Builds the home behaviour with `config` over the defaults. */
-export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<HomeState, HomeMsg, HomeReply, DomainEffect> {
+export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<HomeState, HomeInput, HomeReply, DomainEffect> {
   const cfg: HomeConfig = { ...DEFAULT_HOME_CONFIG, ...config };
   return {
     kind: 'home',
@@ -557,7 +568,13 @@ export function createHomeBehavior(config: Partial<HomeConfig> = {}): Behavior<H
     },
     receive(state, msg, ctx) {
       const loaded = loadHome(state);
-      const step = receive(loaded, msg, { now: ctx.now, replaying: ctx.replaying, cfg });
+      const firing = msg.type === REMINDER_FIRED;
+      // The reminder that fires is gone before this step's own ops apply (it may set the same name again).
+      const book = new ReminderBook(ctx.reminders, firing ? msg.name : undefined);
+      const stepCtx: StepContext = { now: ctx.now, replaying: ctx.replaying, cfg, book };
+      const decided = firing ? onReminder(loaded, msg, stepCtx) : receive(loaded, msg, stepCtx);
+      const ops = book.ops();
+      const step: HomeStep = ops.length === 0 ? decided : { ...decided, reminders: ops, journal: true };
       // A mirroring home leaves the mirror at a journaled message of its own (see home-upgrade.ts).
       if (loaded.mirror !== true || ctx.replaying || msg.type === 'home.upgrade') return step;
       return { ...step, effects: [...(step.effects ?? []), upgradeEffect(loaded)] };

@@ -1,8 +1,9 @@
-/** Turns rule and scene actions into command, notify effects and decision-log records. */
+/** Turns rule and scene actions into command, notify effects and decision-log records, a delay at a time. */
 import { deviceActorId } from '../actor-id.ts';
 import { commandIdFor, type DomainEffect, type IssueCommand, type Value } from '../types.ts';
 import { ownGet } from '../validation.ts';
 import type { DecisionAction } from './decision-log.ts';
+import { parseDuration } from './duration.ts';
 import { DEFAULT_COMMAND_TTL_MS, type Action, type CommandAction, type Scene } from './rule-types.ts';
 
 /** An action resolved against the home's scenes: scenes expand into their commands. */
@@ -104,3 +105,24 @@ export function issuePlan(
   }
   return { effects, taken, nextSeq: seq };
 }
+
+/**
+ * The actions of `actions` from index `from` up to the next delay (exclusive), and, when a delay
+ * ends them, how long it waits (ms) and the index to resume at after it.
+ */
+export function segmentOf(
+  actions: readonly Action[],
+  from: number,
+): { readonly actions: readonly Action[]; readonly delay?: { readonly ms: number; readonly resumeAt: number } } {
+  for (let j = from; j < actions.length; j++) {
+    const a = actions[j]!;
+    if (a.type !== 'delay') continue;
+    // Validated rules always parse; 1 ms keeps a run moving should one not.
+    const ms = parseDuration(a.for) ?? 1;
+    return { actions: actions.slice(from, j), delay: { ms, resumeAt: j + 1 } };
+  }
+  return { actions: actions.slice(from) };
+}
+
+/** Whether a rule's actions wait anywhere (only such rules have runs that outlive a step). */
+export const hasDelay = (actions: readonly Action[]): boolean => actions.some((a) => a.type === 'delay');

@@ -1,6 +1,8 @@
-/** Automation routes of a home: rules (with storm-suspension resume), scenes and the decision log. */
-import type { Hono } from 'hono';
+/** Automation routes of a home: rules (with storm-suspension resume), scenes and the decision log (filtered by rule and outcome). */
+import type { Context, Hono } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
+import { DECISION_OUTCOMES, isDecisionOutcome, type DecisionOutcome } from '../../actors/rules/decision-log.ts';
+import { validateId } from '../../actors/rules/rule-validation.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { invalidArgument } from './http-error.ts';
 import { queryInt, readJsonObject, type JsonObject } from './request-input.ts';
@@ -13,6 +15,17 @@ export const DECISION_PAGE_LIMIT = { max: 200, default: 50 } as const;
 function withPathId(body: JsonObject, id: string): JsonObject {
   if (body.id !== undefined && body.id !== id) throw invalidArgument('id', `must match the path id ${JSON.stringify(id)} or be omitted`);
   return { ...body, id };
+}
+
+/** The decision log filters of a request: `rule` (a rule id) and `outcome`, each optional; a 400 names a bad one. */
+function decisionFilter(c: Context): { rule?: string; outcome?: DecisionOutcome } {
+  const rule = c.req.query('rule');
+  const outcome = c.req.query('outcome');
+  if (rule !== undefined && !validateId(rule, 'rule').ok)
+    throw invalidArgument('rule', 'must be a rule id: 1 to 64 letters, digits, _ or -');
+  if (outcome !== undefined && !isDecisionOutcome(outcome))
+    throw invalidArgument('outcome', `must be one of ${DECISION_OUTCOMES.join(', ')}`);
+  return { ...(rule === undefined ? {} : { rule }), ...(outcome === undefined ? {} : { outcome }) };
 }
 
 export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
@@ -89,6 +102,7 @@ export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
 
   app.get('/v1/homes/:homeId/decisions', guard('read'), async (c) => {
     const limit = queryInt(c, 'limit', 1, DECISION_PAGE_LIMIT.max, DECISION_PAGE_LIMIT.default);
-    return c.json({ items: await ask(homeActorId(c.req.param('homeId')), { type: 'decisions.list', limit }) });
+    const filter = decisionFilter(c);
+    return c.json({ items: await ask(homeActorId(c.req.param('homeId')), { type: 'decisions.list', limit, ...filter }) });
   });
 }

@@ -68,8 +68,14 @@ export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
   app.put('/v1/homes/:homeId', guard('admin'), async (c) => {
     const homeId = c.req.param('homeId');
     const body = await readJsonObject(c);
-    onlyFields(body, ['name', 'timezone']);
-    const reply = await ask(homeActorId(homeId), { type: 'home.upsert', name: body.name, timezone: body.timezone });
+    onlyFields(body, ['name', 'timezone', 'location']);
+    // location: {latitude, longitude} for sun triggers; kept when omitted, removed by null (the home checks it).
+    const reply = await ask(homeActorId(homeId), {
+      type: 'home.upsert',
+      name: body.name,
+      timezone: body.timezone,
+      location: body.location,
+    });
     return c.json(reply.home, reply.created ? 201 : 200);
   });
 

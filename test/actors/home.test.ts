@@ -215,12 +215,25 @@ describe('home: rules firing', () => {
     expect(published?.data).toEqual(entry);
   });
 
-  it('does nothing when a condition fails, journaling only the attribute mirror', () => {
+  it('takes no action when a condition fails, logging condition_false with what each condition saw', () => {
     const s = put(setup(), motionRule);
     const day = send(s, motion(), DAY);
-    expect(day.effects).toEqual([]);
-    expect(day.journal).toBe(true); // the mirror changed
-    expect(day.state.decisions.entries).toEqual([]);
+    expect(tells(day.effects)).toEqual([]);
+    expect(ofType(day.effects, 'notify')).toEqual([]);
+    expect(day.journal).toBe(true);
+    expect(okValue('device.changed', day)).toEqual({ decisions: 1 });
+    const [entry] = day.state.decisions.entries;
+    expect(entry).toMatchObject({
+      ruleId: 'motion-light',
+      outcome: 'condition_false',
+      actions: [],
+      conditions: [
+        { saw: 12, passed: true },
+        { saw: '12:00', passed: false },
+      ],
+    });
+    expect(ofType(day.effects, 'publish')).toEqual([{ type: 'publish', homeId: 'h1', topic: 'decision', data: entry }]);
+    // A change that triggers nothing writes nothing.
     const same = send(day.state, change('motion1', {}, { attributes: { motion: true, illuminance: 12 } }), DAY);
     expect(same.journal).toBe(false);
     expect(same.state).toBe(day.state);

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { closeEdges, startEdge } from './harness.ts';
+
+afterEach(closeEdges);
+
+const lightRule = (id: string, extra: object = {}) => ({
+  id,
+  name: id,
+  when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true }],
+  then: [{ type: 'command', device: 'light1', name: 'set', params: { on: true } }],
+  ...extra,
+});
+
+describe('HTTP edge: decision log filters', () => {
+  it('filters decisions by rule and outcome, and names a bad query field', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    await edge.attachDevices('h1', 'hub1', [{ deviceId: 'motion1', type: 'motion_sensor' }, { deviceId: 'light1' }]);
+    expect((await edge.json('POST', '/v1/homes/h1/rules', { body: lightRule('always') })).status).toBe(201);
+    const never = lightRule('never', { if: [{ device: 'motion1', attribute: 'lux', op: '<', value: 0 }] });
+    expect((await edge.json('POST', '/v1/homes/h1/rules', { body: never })).status).toBe(201);
+    for (let seq = 1; seq <= 3; seq++) await edge.report('h1', 'motion1', seq, { motion: seq % 2 === 1, lux: 40 });
+    await vi.waitFor(async () => expect((await edge.json('GET', '/v1/homes/h1/decisions')).body.items).toHaveLength(4));
+
+    const byRule = await edge.json('GET', '/v1/homes/h1/decisions?rule=never');
+    expect(byRule.status).toBe(200);
+    expect(byRule.body.items).toHaveLength(2);
+    expect(byRule.body.items[0]).toMatchObject({
+      ruleId: 'never',
+      outcome: 'condition_false',
+      actions: [],
+      conditions: [{ saw: 40, passed: false }],
+    });
+    const fired = await edge.json('GET', '/v1/homes/h1/decisions?outcome=fired&limit=1');
+    expect(fired.body.items).toEqual([expect.objectContaining({ ruleId: 'always', outcome: 'fired' })]);
+    expect((await edge.json('GET', '/v1/homes/h1/decisions?rule=always&outcome=condition_false')).body.items).toEqual([]);
+
+    for (const [query, field] of [
+      ['outcome=exploded', 'outcome'],
+      ['rule=bad%20id', 'rule'],
+      ['limit=0&rule=always', 'limit'],
+    ] as const) {
+      const bad = await edge.json('GET', `/v1/homes/h1/decisions?${query}`);
+      expect(bad.status, query).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
+    }
+  });
+});
