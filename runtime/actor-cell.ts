@@ -5,8 +5,20 @@ import type { KindMetrics } from './metrics.ts';
 import type { JournalEntry, Recovered, Snapshot, StoredReminderOp } from './persistence-port.ts';
 import type { Result } from './result.ts';
 
-/** Outbox keys (`sender#n`) a cell remembers having applied, for the duplicate check. */
-export const INBOX_KEYS = 256;
+/**
+ * Senders whose latest applied outbox key a cell remembers (the least recently heard forgotten
+ * first). A sender delivers its entries one at a time in order, so its latest key is all the
+ * duplicate check needs.
+ */
+export const INBOX_SENDERS = 1_024;
+
+/** An outbox key `<sender id>#<seq>.<k>` split, or undefined when it is not one. */
+export function parseOutboxKey(key: string): { sender: string; seq: number; k: number } | undefined {
+  const hash = key.lastIndexOf('#');
+  if (hash <= 0) return undefined;
+  const m = /^(\d{1,15})\.(\d{1,6})$/.exec(key.slice(hash + 1));
+  return m ? { sender: key.slice(0, hash), seq: Number(m[1]), k: Number(m[2]) } : undefined;
+}
 
 const NO_REMINDERS: ReadonlyMap<string, PendingReminder> = new Map();
 
@@ -35,6 +47,8 @@ export interface Envelope {
 /** What a window counts of the messages it waits for. */
 export interface WindowHold {
   caused: number;
+  /** Set when one of those messages could not be handled (its actor could not be read): the window fails instead of being written. */
+  poison?: Error;
 }
 
 /**
@@ -74,8 +88,8 @@ export class ActorCell {
   lastActive: number;
   /** Pending reminders by name, as durable as its journal; undefined when none. */
   private reminders_: Map<string, PendingReminder> | undefined;
-  /** Outbox keys of the latest messages from other actors it applied, oldest first; undefined when none. */
-  inbox: string[] | undefined;
+  /** Per sender, the latest outbox key it applied (least recently heard first); undefined when none. */
+  private inbox: Map<string, string> | undefined;
 
   constructor(
     readonly id: string,
@@ -128,11 +142,25 @@ export class ActorCell {
     }
   }
 
+  /** True when the message with outbox key `key` (or a later one of its sender) was applied already. */
+  applied(key: string): boolean {
+    const k = parseOutboxKey(key);
+    const latest = k && this.inbox?.get(k.sender);
+    const l = latest === undefined ? undefined : parseOutboxKey(latest);
+    return k !== undefined && l !== undefined && (l.seq > k.seq || (l.seq === k.seq && l.k >= k.k));
+  }
+
   /** Remembers that the message with outbox key `key` was applied. */
   received(key: string): void {
-    const inbox = (this.inbox ??= []);
-    inbox.push(key);
-    if (inbox.length > INBOX_KEYS) inbox.shift();
+    const k = parseOutboxKey(key);
+    if (!k) return;
+    const inbox = (this.inbox ??= new Map());
+    inbox.delete(k.sender);
+    inbox.set(k.sender, key);
+    if (inbox.size > INBOX_SENDERS) {
+      const oldest = inbox.keys().next();
+      if (!oldest.done) inbox.delete(oldest.value);
+    }
   }
 
   /**
@@ -152,14 +180,8 @@ export class ActorCell {
     this.sinceSnapshot++;
     if (rem) this.applyReminders(rem);
     if (from !== undefined) this.received(from);
-    const entry: JournalEntry = {
-      seq: this.seq,
-      at,
-      msg,
-      ...(rem && rem.length > 0 ? { rem } : {}),
-      ...(sys ? { sys: 1 as const } : {}),
-      ...(from !== undefined ? { from } : {}),
-    };
+    // One shape for every entry (fields left undefined are not written: JSON omits them).
+    const entry: JournalEntry = { seq: this.seq, at, msg, rem: rem && rem.length > 0 ? rem : undefined, sys: sys ? 1 : undefined, from };
     if (this.sinceSnapshot < snapshotEvery) return { entry, snapshot: undefined };
     return { entry, snapshot: this.finalSnapshot() };
   }
@@ -173,7 +195,7 @@ export class ActorCell {
       seq: this.seq,
       state: this.state,
       ...(rem ? { rem } : {}),
-      ...(this.inbox ? { inbox: [...this.inbox] } : {}),
+      ...(this.inbox ? { inbox: [...this.inbox.values()] } : {}),
     };
   }
 
@@ -186,10 +208,12 @@ export class ActorCell {
     let state = snap ? snap.state : this.behavior.initial(this.id);
     let seq = snap?.seq ?? 0;
     this.reminders_ = undefined;
-    this.inbox = snap?.inbox ? [...snap.inbox] : undefined;
+    this.inbox = undefined;
+    for (const key of snap?.inbox ?? []) this.received(key);
     if (snap?.rem) this.applyReminders(snap.rem.map(([name, at, payload]): StoredReminderOp => ['+', name, at, payload]));
     for (const e of recovered.events) {
-      if (e.sys !== 1) state = this.behavior.receive(state, e.msg, { id: this.id, now: e.at, replaying: true, reminders: this.reminders }).state;
+      if (e.sys !== 1)
+        state = this.behavior.receive(state, e.msg, { id: this.id, now: e.at, replaying: true, reminders: this.reminders }).state;
       if (e.rem) this.applyReminders(e.rem);
       if (e.from !== undefined) this.received(e.from);
       seq = e.seq;

@@ -14,8 +14,26 @@ import { ShardActor, type ShardContext } from './shard-actor.ts';
 
 /** Milliseconds before an outbox entry that could not be delivered is tried again: doubling up to the cap. */
 const OUTBOX_RETRY = { firstMs: 200, maxMs: 30_000 } as const;
-/** Milliseconds before a runtime message whose actor could not be read is delivered again. */
-const RETRY_READ_MS = 1_000;
+/** Milliseconds before a runtime message whose actor could not be read (or a shard's reminders) is read again: doubling up to the cap. */
+const READ_RETRY = { firstMs: 500, maxMs: 30_000 } as const;
+/** An outbox entry older than this (ms) that still cannot be delivered is given up (logged, counted). */
+const OUTBOX_MAX_AGE_MS = 24 * 3_600_000;
+/** Codes of a send that will never succeed: the entry is deleted rather than retried. */
+const REFUSED_FOR_GOOD: ReadonlySet<string> = new Set(['actor_crashed', 'payload_too_large', 'invalid_argument']);
+
+const backoff = (attempts: number, r: { readonly firstMs: number; readonly maxMs: number }): number =>
+  Math.min(r.maxMs, r.firstMs * 2 ** Math.min(Math.max(0, attempts - 1), 20));
+
+/** The outbox entry of `reminders` to deliver first: the lowest `<seq>.<k>`. */
+function oldestOutboxEntry(reminders: ReadonlyMap<string, { readonly at: number; readonly payload: unknown }>) {
+  let best: { name: string; seq: number; k: number; at: number; payload: unknown } | undefined;
+  for (const [name, r] of reminders) {
+    if (!name.startsWith(OUTBOX_PREFIX)) continue;
+    const [seq, k] = name.slice(OUTBOX_PREFIX.length).split('.').map(Number) as [number, number];
+    if (!best || seq < best.seq || (seq === best.seq && k < best.k)) best = { name, seq, k, at: r.at, payload: r.payload };
+  }
+  return best;
+}
 
 export interface ActorHostConfig {
   /** Milliseconds without a message after which an actor is snapshotted and stopped. */
@@ -98,8 +116,14 @@ export class ActorHost {
   private readonly scheduler: ReminderScheduler;
   /** Shards given up (handed off, lost): their reminders no longer fire here. */
   private readonly released = new Set<number>();
-  /** Failed deliveries per outbox entry (`actor#name`), for the retry backoff. */
+  /** Senders with an outbox entry on its way, or waiting to be tried again. */
+  private readonly outboxBusy = new Set<string>();
+  /** Failed sends of each sender's oldest outbox entry, for the retry backoff. */
   private readonly outboxAttempts = new Map<string, number>();
+  /** Failed reads per actor (its runtime messages wait) and per shard (its reminder index), for the retry backoff. */
+  private readonly readAttempts = new Map<string, number>();
+  /** Shards whose reminder index is being read again after a failed window. */
+  private readonly reloading = new Set<number>();
   /** Callers waiting for a cell to passivate. */
   private readonly stopWaiters = new Map<ActorCell, (() => void)[]>();
   /** Actors being passivated for a caller: messages to them go the long way (through `onEffects`). */
@@ -123,7 +147,10 @@ export class ActorHost {
     this.clock = deps.clock ?? Date.now;
     this.shardOf = deps.shardOf ?? deps.store.shardOf ?? (() => 0);
     this.metrics = new RuntimeMetrics(deps.registry, () => this.sample());
-    this.scheduler = new ReminderScheduler((_shard, actorId, name, at) => this.deliverInternal(actorId, new ReminderDue(name, at)), this.clock);
+    this.scheduler = new ReminderScheduler(
+      (_shard, actorId, name, at) => this.deliverInternal(actorId, new ReminderDue(name, at)),
+      this.clock,
+    );
     this.reminderMetrics = new ReminderMetrics(deps.registry, () => this.scheduler.size);
     const tellOf = deps.tellOf ?? (() => undefined);
     this.ctx = {
@@ -145,13 +172,17 @@ export class ActorHost {
       reminderMetrics: this.reminderMetrics,
       remindersWritten: (shard, actorId, events) => this.remindersWritten(shard, actorId, events),
       recovered: (shard, cell) => {
+        this.readAttempts.delete(cell.id);
         if (this.released.has(shard)) return;
         for (const [name, r] of cell.reminders) this.scheduler.ensure(shard, reminderMember(cell.id, name), r.at);
       },
       retryLater: (actorId, msg) => {
-        setTimeout(() => this.deliverInternal(actorId, msg), RETRY_READ_MS).unref();
+        const attempts = (this.readAttempts.get(actorId) ?? 0) + 1;
+        this.readAttempts.set(actorId, attempts);
+        setTimeout(() => this.deliverInternal(actorId, msg), backoff(attempts, READ_RETRY)).unref();
       },
-      sendOutbox: (shard, cell, name, payload) => this.sendOutbox(shard, cell.id, name, payload),
+      sendOutbox: (shard, cell) => this.sendOutbox(shard, cell),
+      windowFailed: (shard) => this.reloadReminders(shard),
       passivated: (cell) => this.passivated(cell),
       requestFlush: (shard) => {
         this.toFlush.add(shard);
@@ -208,21 +239,51 @@ export class ActorHost {
    */
   async takeShard(shard: number): Promise<void> {
     this.released.delete(shard);
-    const load = this.deps.store.loadReminders;
-    if (!load) return;
+    const store = this.deps.store;
+    if (!store.loadReminders) return;
+    await this.loadReminders(shard, (s) => store.loadReminders!(s));
+  }
+
+  /**
+   * Reads a shard's reminder index into the schedule (adding what is missing), again with backoff
+   * until it succeeds or the shard is no longer served here.
+   */
+  private async loadReminders(shard: number, load: NonNullable<PersistencePort['loadReminders']>): Promise<void> {
+    const key = `shard:${shard}`;
     let reminders;
     try {
-      reminders = await load.call(this.deps.store, shard);
+      reminders = await load(shard);
     } catch (err) {
-      // Its actors still schedule their own reminders when they are next read; a retry reads the rest.
-      this.log.error({ err, shard }, 'loading the reminders of a shard failed; retrying');
-      setTimeout(() => {
-        if (!this.released.has(shard) && !this.closing) void this.takeShard(shard);
-      }, RETRY_READ_MS).unref();
+      const attempts = (this.readAttempts.get(key) ?? 0) + 1;
+      this.readAttempts.set(key, attempts);
+      if (attempts === 1 || attempts % 10 === 0) this.log.error({ err, shard, attempts }, "reading a shard's reminders failed; retrying");
+      setTimeout(
+        () => {
+          if (!this.released.has(shard) && !this.closing) void this.loadReminders(shard, load);
+        },
+        backoff(attempts, READ_RETRY),
+      ).unref();
       return;
     }
+    this.readAttempts.delete(key);
     if (this.released.has(shard) || this.closing) return;
     for (const r of reminders) this.scheduler.ensure(shard, reminderMember(r.actorId, r.name), r.at);
+  }
+
+  /**
+   * A window of the shard failed: a reminder its steps fired (or an outbox entry they deleted) is
+   * still pending in the store but no longer scheduled, and a window reported failed may have
+   * landed with new ones. The index is read again, once the store answers.
+   */
+  private reloadReminders(shard: number): void {
+    const store = this.deps.store;
+    if (!store.loadReminders || this.reloading.has(shard) || this.released.has(shard) || this.closing) return;
+    const load = (s: number): ReturnType<NonNullable<PersistencePort['loadReminders']>> => store.loadReminders!(s);
+    this.reloading.add(shard);
+    // After the failed window's cells re-read their state (their own reminders are rescheduled then too).
+    setTimeout(() => {
+      void this.loadReminders(shard, load).finally(() => this.reloading.delete(shard));
+    }, READ_RETRY.firstMs).unref();
   }
 
   /** This node no longer serves `shard`: none of its reminders fires here (its next owner loads them). */
@@ -343,48 +404,67 @@ export class ActorHost {
   }
 
   /**
-   * Delivers an outbox entry (at least once): the target's step is durable when the send resolves,
-   * then the sender deletes the entry with a step of its own. The target drops a re-delivery by
-   * its outbox key. A failed send is tried again with a doubling delay.
+   * Delivers the sender's oldest outbox entry (at least once), unless one is on its way: a
+   * sender's entries go one at a time and in order, so a receiver keeps only the latest key per
+   * sender to drop a re-delivery. Once the target's step is durable the sender deletes the entry
+   * with a step of its own (and sends the next). A failed send is tried again with a doubling
+   * delay; one refused for good, or older than a day, is deleted and logged.
    */
-  private sendOutbox(shard: number, actorId: string, name: string, payload: unknown): void {
-    const entry = payload as { to?: unknown; msg?: unknown } | null;
-    const attemptsKey = `${actorId}#${name}`;
-    if (typeof entry?.to !== 'string') {
-      this.log.error({ actor: actorId, name }, 'outbox entry without a target; deleted');
+  private sendOutbox(shard: number, cell: ActorCell): void {
+    const actorId = cell.id;
+    if (this.outboxBusy.has(actorId) || this.closing || this.released.has(shard)) return;
+    const entry = oldestOutboxEntry(cell.reminders);
+    if (!entry) return;
+    const { name, payload } = entry;
+    const target = payload as { to?: unknown; msg?: unknown } | null;
+    const giveUp = (why: string, fields: object): void => {
+      this.log.error({ actor: actorId, name, ...fields }, why);
       this.reminderMetrics.outbox.labels('dropped').inc();
       this.deliverInternal(actorId, new OutboxDelivered(name));
-      return;
-    }
-    const envelope: OutboxMessage = { type: OUTBOX_TYPE, from: `${actorId}#${name.slice(OUTBOX_PREFIX.length)}`, msg: entry.msg };
-    const send = this.deps.sendDurably ?? ((to: string, msg: unknown) => this.ask(to, msg));
+    };
+    if (typeof target?.to !== 'string') return giveUp('outbox entry without a target; deleted', {});
+    const to = target.to;
+    this.outboxBusy.add(actorId);
+    const envelope: OutboxMessage = { type: OUTBOX_TYPE, from: `${actorId}#${name.slice(OUTBOX_PREFIX.length)}`, msg: target.msg };
+    const send = this.deps.sendDurably ?? ((dest: string, msg: unknown) => this.ask(dest, msg));
     let sent: Promise<Result<unknown>>;
     try {
-      sent = send(entry.to, envelope);
+      sent = send(to, envelope);
     } catch (err) {
       sent = Promise.resolve(runtimeError('unavailable', (err as Error).message));
     }
     void sent.then((result) => {
+      const attempts = (this.outboxAttempts.get(actorId) ?? 0) + 1;
       if (this.closing || this.released.has(shard)) {
-        this.outboxAttempts.delete(attemptsKey);
+        this.outboxBusy.delete(actorId);
+        this.outboxAttempts.delete(actorId);
         return; // the shard's next owner delivers it
       }
-      // A message its target refuses for good (it crashes it, it is too large) is not retried forever.
-      if (result.ok || result.error.code === 'actor_crashed' || result.error.code === 'payload_too_large') {
-        if (!result.ok) this.log.error({ actor: actorId, to: entry.to, code: result.error.code }, 'outbox message refused for good; deleted');
-        this.reminderMetrics.outbox.labels(result.ok ? 'delivered' : 'dropped').inc();
-        this.outboxAttempts.delete(attemptsKey);
+      if (result.ok) {
+        this.outboxBusy.delete(actorId);
+        this.outboxAttempts.delete(actorId);
+        this.reminderMetrics.outbox.labels('delivered').inc();
         this.deliverInternal(actorId, new OutboxDelivered(name));
         return;
       }
-      this.reminderMetrics.outbox.labels('retried').inc();
-      const attempts = (this.outboxAttempts.get(attemptsKey) ?? 0) + 1;
-      this.outboxAttempts.set(attemptsKey, attempts);
-      const delay = Math.min(OUTBOX_RETRY.maxMs, OUTBOX_RETRY.firstMs * 2 ** Math.min(attempts - 1, 20));
-      if (attempts === 1 || attempts % 10 === 0) {
-        this.log.warn({ actor: actorId, to: entry.to, code: result.error.code, attempts }, 'outbox message not delivered; retrying');
+      const code = result.error.code;
+      if (REFUSED_FOR_GOOD.has(code) || this.clock() - entry.at > OUTBOX_MAX_AGE_MS) {
+        this.outboxBusy.delete(actorId);
+        this.outboxAttempts.delete(actorId);
+        return giveUp('outbox message refused for good (or too old); deleted', { to, code, attempts });
       }
-      setTimeout(() => this.deliverInternal(actorId, new ReminderDue(name, 0)), delay).unref();
+      this.reminderMetrics.outbox.labels('retried').inc();
+      this.outboxAttempts.set(actorId, attempts);
+      if (attempts === 1 || attempts % 10 === 0)
+        this.log.warn({ actor: actorId, to, code, attempts }, 'outbox message not delivered; retrying');
+      setTimeout(
+        () => {
+          // Free again (its attempts kept for the backoff): the next delivery picks the oldest entry.
+          this.outboxBusy.delete(actorId);
+          this.deliverInternal(actorId, new ReminderDue(name, 0));
+        },
+        backoff(attempts, OUTBOX_RETRY),
+      ).unref();
     });
   }
 

@@ -17,11 +17,11 @@ export interface JournalEntry {
   readonly at: number;
   readonly msg: unknown;
   /** Reminder changes of the step, in order (absent: none). The store mirrors them in its per-shard index. */
-  readonly rem?: readonly StoredReminderOp[];
+  readonly rem?: readonly StoredReminderOp[] | undefined;
   /** Set on the runtime's own entries (an outbox entry delivered): replay applies `rem` without the reducer. */
-  readonly sys?: 1;
-  /** The outbox key (`sender#n`) of the message this step applied, for the receiver's duplicate check. */
-  readonly from?: string;
+  readonly sys?: 1 | undefined;
+  /** The outbox key (`<sender>#<seq>.<k>`) of the message this step applied, for the receiver's duplicate check. */
+  readonly from?: string | undefined;
 }
 
 /** The actor's whole state as of journal sequence `seq`. */
@@ -30,7 +30,7 @@ export interface Snapshot {
   readonly state: unknown;
   /** Pending reminders as of `seq` (absent: none). */
   readonly rem?: readonly StoredReminder[];
-  /** Outbox keys of the latest messages applied, oldest first (absent: none). */
+  /** The latest outbox key applied per sender, least recently heard first (absent: none). */
   readonly inbox?: readonly string[];
 }
 

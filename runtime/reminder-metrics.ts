@@ -10,6 +10,8 @@ export class ReminderMetrics {
   /** Deliveries dropped because the reminder was cancelled or moved meanwhile. */
   readonly stale: Counter;
   readonly outbox: Counter<'outcome'>;
+  /** Reminders deleted because handling them crashed their actor on every attempt. */
+  readonly crashed: Counter;
 
   /** @param pending read at scrape time: reminders scheduled on this node. */
   constructor(registry: Registry, pending: () => number) {
@@ -30,6 +32,11 @@ export class ReminderMetrics {
     this.stale = new Counter({
       name: 'iot_reminders_stale_total',
       help: 'Reminder deliveries dropped because the reminder was cancelled or moved before it came due',
+      registers,
+    });
+    this.crashed = new Counter({
+      name: 'iot_reminders_crashed_total',
+      help: 'Reminders deleted because handling them crashed their actor on every attempt',
       registers,
     });
     this.outbox = new Counter({

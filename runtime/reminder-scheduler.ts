@@ -51,7 +51,7 @@ export class ReminderScheduler {
   /** Schedules (or moves) one reminder. */
   set(shard: number, member: string, at: number): void {
     let index = this.byShard.get(shard);
-    if (!index) this.byShard.set(shard, (index = new Map()));
+    if (!index) this.byShard.set(shard, (index = new Map<string, Due>()));
     const old = index.get(member);
     if (old?.at === at) return;
     if (!old) this.live++;

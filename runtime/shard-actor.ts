@@ -39,8 +39,14 @@ export interface ShardContext {
   recovered(shard: number, cell: ActorCell): void;
   /** Delivers one of the runtime's own messages to an actor again a little later (its recovery failed). */
   retryLater(actorId: string, msg: ReminderDue | OutboxDelivered): void;
-  /** Delivers an outbox entry of `cell` (a message to an actor elsewhere); on success the cell is told `OutboxDelivered`. */
-  sendOutbox(shard: number, cell: ActorCell, name: string, payload: unknown): void;
+  /**
+   * Delivers the oldest outbox entry of `cell` (a message to an actor elsewhere) unless one of its
+   * entries is on its way already: a sender's entries go one at a time, in order. On success the
+   * cell is told `OutboxDelivered`.
+   */
+  sendOutbox(shard: number, cell: ActorCell): void;
+  /** A window of the shard failed: reminders it fired or changed are as the store has them, which the host reads again. */
+  windowFailed(shard: number): void;
   /** A cell left memory (passivated). */
   passivated(cell: ActorCell): void;
   /**
@@ -63,7 +69,8 @@ function storedOps(ops: readonly ReminderOp[]): StoredReminderOp[] {
   for (const op of ops) {
     if (typeof op.name !== 'string' || !REMINDER_NAME.test(op.name)) throw new TypeError(`bad reminder name ${JSON.stringify(op.name)}`);
     if (op.op === 'cancel') out.push(['-', op.name]);
-    else if (op.op === 'set' && Number.isSafeInteger(op.at)) out.push(op.payload === undefined ? ['+', op.name, op.at] : ['+', op.name, op.at, op.payload]);
+    else if (op.op === 'set' && Number.isSafeInteger(op.at))
+      out.push(op.payload === undefined ? ['+', op.name, op.at] : ['+', op.name, op.at, op.payload]);
     else throw new TypeError(`bad reminder change ${JSON.stringify(op)}`);
   }
   return out;
@@ -266,6 +273,12 @@ export class ShardActor {
     if (env.attempts >= this.ctx.maxAttempts) {
       metrics.reject(kind, 'actor_crashed');
       env.reply?.(runtimeError('actor_crashed', `message crashed actor ${cell.id} ${env.attempts} times and was rejected`));
+      // A reminder whose handling crashes every time is deleted, or it would come due again for ever.
+      if (env.msg instanceof ReminderDue && cell.reminders.has(env.msg.name)) {
+        this.ctx.log.error({ actor: cell.id, reminder: env.msg.name }, 'a reminder crashed its actor on every attempt; deleted');
+        this.ctx.reminderMetrics.crashed.inc();
+        this.runtimeStep(cell, this.ctx.clock(), [['-', env.msg.name]]);
+      }
       return true;
     }
     const now = this.ctx.clock();
@@ -281,15 +294,15 @@ export class ShardActor {
     let fired: string | undefined;
     let from: string | undefined;
     if (msg instanceof ReminderDue) {
-      const pending = cell.reminders.get(msg.name);
-      const outbox = msg.name.startsWith(OUTBOX_PREFIX);
-      // Cancelled, or set again for another time since it was scheduled: not this one's to fire.
-      if (pending === undefined || (!outbox && pending.at !== msg.at)) {
-        this.ctx.reminderMetrics.stale.inc();
+      // Any outbox entry coming due (or due again) sends the sender's oldest one, if none is on its way.
+      if (msg.name.startsWith(OUTBOX_PREFIX)) {
+        this.ctx.sendOutbox(this.shard, cell);
         return true;
       }
-      if (outbox) {
-        this.ctx.sendOutbox(this.shard, cell, msg.name, pending.payload);
+      const pending = cell.reminders.get(msg.name);
+      // Cancelled, or set again for another time since it was scheduled: not this one's to fire.
+      if (pending === undefined || pending.at !== msg.at) {
+        this.ctx.reminderMetrics.stale.inc();
         return true;
       }
       fired = msg.name;
@@ -297,7 +310,13 @@ export class ShardActor {
       this.ctx.reminderMetrics.lateness.labels(kind).observe(Math.max(0, now - pending.at) / 1000);
       if (fired === WAKE_REMINDER) msg = cell.behavior.wakeMessage;
       else {
-        const reminder: ReminderFired = { type: REMINDER_FIRED, name: fired, payload: pending.payload, dueAt: pending.at, lateMs: Math.max(0, now - pending.at) };
+        const reminder: ReminderFired = {
+          type: REMINDER_FIRED,
+          name: fired,
+          payload: pending.payload,
+          dueAt: pending.at,
+          lateMs: Math.max(0, now - pending.at),
+        };
         msg = reminder;
       }
       // A behaviour without a wake message (changed since it set one) only deletes the reminder.
@@ -307,10 +326,11 @@ export class ShardActor {
       }
     } else if (msg instanceof OutboxDelivered) {
       if (cell.reminders.has(msg.name)) this.runtimeStep(cell, now, [['-', msg.name]]);
+      this.ctx.sendOutbox(this.shard, cell); // the next entry, if any
       return true;
     } else if (isOutboxMessage(msg)) {
       from = msg.from;
-      if (cell.inbox?.includes(from)) {
+      if (cell.applied(from)) {
         // Delivered again (the sender did not hear that it was applied): answered, not applied.
         this.ctx.reminderMetrics.outbox.labels('duplicate').inc();
         this.answerAfterPending(cell, env);
@@ -459,7 +479,7 @@ export class ShardActor {
     this.inFlight = window;
     let written: Promise<void>;
     try {
-      written = this.ctx.store.commit(this.shard, window.actorWrites());
+      written = window.poison ? Promise.reject(window.poison) : this.ctx.store.commit(this.shard, window.actorWrites());
     } catch (err) {
       written = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -499,6 +519,7 @@ export class ShardActor {
    * its state from the store before its next message.
    */
   private failed(window: ShardWindow, error: Error): void {
+    this.ctx.windowFailed(this.shard);
     const windows = [window, ...this.closed];
     if (this.open) windows.push(this.open);
     this.closed = [];
@@ -555,7 +576,7 @@ export class ShardActor {
         if (read === undefined) throw new Error(`the store did not answer for ${cell.id}`);
         if (read instanceof Error) throw read;
         cell.restore(read);
-        wakeAt = cell.behavior.nextWakeAt?.(cell.state);
+        wakeAt = this.wakeAtAfterRecovery(cell);
       } catch (err) {
         cell.needsRecovery = true;
         this.recoveryFailed(cell, err);
@@ -574,6 +595,16 @@ export class ShardActor {
     }
   }
 
+  /** The wake-up the recovered state asks for; one that cannot be computed is none (logged), not a failed recovery. */
+  private wakeAtAfterRecovery(cell: ActorCell): number | undefined {
+    try {
+      return cell.behavior.nextWakeAt?.(cell.state);
+    } catch (err) {
+      this.ctx.log.error({ err, actor: cell.id }, 'the wake-up time of a recovered actor could not be computed; none is set');
+      return undefined;
+    }
+  }
+
   /** The store could not be read: the first waiting message is answered `unavailable`; the next one tries again. */
   private recoveryFailed(cell: ActorCell, err: unknown): void {
     cell.recovering = false;
@@ -582,6 +613,9 @@ export class ShardActor {
     const env = cell.queue?.shift();
     if (cell.queue?.length === 0) cell.queue = undefined;
     if (env) {
+      // A message a step of this shard sent, whose window waits for it: that window must not be
+      // written without its consequence (the sender would be acked, the consequence lost). It fails.
+      if (env.holds) env.holds.poison ??= new Error(`could not recover ${cell.id}, which a step of the window sent a message to`);
       this.handled(env);
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
       env.reply?.(runtimeError('unavailable', `could not recover actor ${cell.id}: ${(err as Error).message}`));

@@ -26,6 +26,8 @@ export class ShardWindow implements WindowHold {
   private hasWrites = false;
   /** Messages its steps sent to actors of the shard that are not handled yet: it is not sent before they are. */
   caused = 0;
+  /** Set when a message its steps sent could not be handled: the window fails rather than be written without it. */
+  poison: Error | undefined;
 
   /** @param no this window's number in its shard, from 1: windows are written in this order. */
   constructor(readonly no: number) {}

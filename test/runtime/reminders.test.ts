@@ -12,6 +12,8 @@ interface TimerState {
   /** Payload ids of the reminders that fired, in order, with how late. */
   readonly fired: readonly { readonly id: number; readonly name: string; readonly lateMs: number; readonly early: boolean }[];
   readonly count: number;
+  /** Every `add` applied, in order. */
+  readonly adds?: readonly number[];
 }
 
 type TimerMsg =
@@ -21,6 +23,9 @@ type TimerMsg =
   | { readonly type: 'pending' }
   | { readonly type: 'add'; readonly n: number }
   | { readonly type: 'send'; readonly to: string; readonly n: number }
+  /** Tells `to` to add 1, 2, ..., count, in one step. */
+  | { readonly type: 'sendMany'; readonly to: string; readonly count: number }
+  | { readonly type: 'adds' }
   | ReminderFired;
 
 /** A behaviour that sets and cancels reminders on request and records each firing. */
@@ -30,13 +35,19 @@ const timerBehavior: Behavior<TimerState, TimerMsg, unknown> = {
   receive(state, msg, ctx) {
     switch (msg.type) {
       case 'set': {
-        const op: ReminderOp = { op: 'set', name: msg.name, at: msg.at, payload: { id: msg.id } };
+        const op: ReminderOp = {
+          op: 'set',
+          name: msg.name,
+          at: msg.at,
+          payload: msg.id < 0 ? { id: msg.id, crash: true } : { id: msg.id },
+        };
         return { state, reminders: [op], reply: true };
       }
       case 'cancel':
         return { state, reminders: [{ op: 'cancel', name: msg.name }], reply: true };
       case 'reminder': {
-        const id = (msg.payload as { id: number }).id;
+        const { id, crash } = msg.payload as { id: number; crash?: boolean };
+        if (crash === true) throw new Error('this reminder crashes its actor');
         const early = ctx.now < msg.dueAt;
         return { state: { ...state, fired: [...state.fired, { id, name: msg.name, lateMs: msg.lateMs, early }] }, journal: true };
       }
@@ -45,7 +56,17 @@ const timerBehavior: Behavior<TimerState, TimerMsg, unknown> = {
       case 'pending':
         return { state, reply: [...(ctx.reminders ?? new Map()).keys()].sort() };
       case 'add':
-        return { state: { ...state, count: state.count + msg.n }, reply: state.count + msg.n, journal: true };
+        return {
+          state: { ...state, count: state.count + msg.n, adds: [...(state.adds ?? []), msg.n] },
+          reply: state.count + msg.n,
+          journal: true,
+        };
+      case 'adds':
+        return { state, reply: state.adds ?? [] };
+      case 'sendMany': {
+        const effects = Array.from({ length: msg.count }, (_, i) => ({ tell: { to: msg.to, msg: { type: 'add', n: i + 1 } } }));
+        return { state, reply: true, journal: true, effects };
+      }
       case 'send':
         return { state, reply: true, journal: true, effects: [{ tell: { to: msg.to, msg: { type: 'add', n: msg.n } } }] };
     }
@@ -64,6 +85,12 @@ class ProcessView implements PersistencePort {
   readonly durable = true;
   readonly shardOf = shardOf;
   private dead = false;
+  /** Commits fail while set (a store outage); reads still work. */
+  failCommits = false;
+  /** Actors whose recovery fails (a damaged journal). */
+  readonly unreadable = new Set<string>();
+  /** Commits that went through. */
+  commits = 0;
   constructor(private readonly inner: MemoryStore) {}
   kill(): void {
     this.dead = true;
@@ -75,12 +102,16 @@ class ProcessView implements PersistencePort {
     this.check();
     return this.inner.recover(actorId);
   }
-  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered>> {
+  async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>> {
     this.check();
-    return this.inner.recoverMany(actorIds);
+    const read = new Map<string, Recovered | Error>(await this.inner.recoverMany(actorIds));
+    for (const id of actorIds) if (this.unreadable.has(id)) read.set(id, new Error(`${id} is unreadable`));
+    return read;
   }
   async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
     this.check();
+    if (this.failCommits) throw new Error('store down');
+    this.commits++;
     return this.inner.commit(shard, writes);
   }
   async loadReminders(shard: number) {
@@ -103,8 +134,9 @@ function startProcess(
   store: MemoryStore,
   unreachable: ReadonlySet<string> = new Set(),
   registry = new Registry(),
-): { host: ActorHost; view: ProcessView; registry: Registry } {
+): { host: ActorHost; view: ProcessView; registry: Registry; sends: string[] } {
   const view = new ProcessView(store);
+  const sends: string[] = [];
   const host: ActorHost = new ActorHost({
     behaviors: [timerBehavior],
     store: view,
@@ -114,13 +146,13 @@ function startProcess(
     tellOf: (effect) => (effect as { tell?: { to: string; msg: unknown } }).tell,
     // As a router would: an actor elsewhere may be unreachable for a while.
     sendDurably: (to, msg) =>
-      unreachable.has(to)
+      sends.push(to) && unreachable.has(to)
         ? Promise.resolve({ ok: false, error: { code: 'unavailable', message: `${to} is unreachable` } })
         : host.ask(to, msg),
   });
   hosts.push(host);
   for (const s of SHARDS) void host.takeShard(s);
-  return { host, view, registry };
+  return { host, view, registry, sends };
 }
 
 /** SIGKILL: nothing more of this process reaches the store, and nothing of it runs on. */
@@ -181,7 +213,9 @@ describe('durable reminders', () => {
     await host.passivateWhere((id) => id === 'timer:4');
     expect(host.isResident('timer:4')).toBe(false);
     expect(host.pendingReminders).toBe(1);
-    await vi.waitFor(async () => expect((await store.recover('timer:4')).events.some((e) => (e.msg as ReminderFired).type === 'reminder')).toBe(true));
+    await vi.waitFor(async () =>
+      expect((await store.recover('timer:4')).events.some((e) => (e.msg as ReminderFired).type === 'reminder')).toBe(true),
+    );
   });
 
   it('fires each reminder exactly once and none after its cancel, across random crash points (fixed seeds)', async () => {
@@ -232,7 +266,73 @@ describe('durable reminders', () => {
   }, 30_000);
 });
 
+describe('durable reminders when things fail', () => {
+  it('deletes a reminder whose handling crashes its actor on every attempt, instead of firing it for ever', async () => {
+    const store = new MemoryStore();
+    const { host, registry } = startProcess(store);
+    await host.ask('timer:1', { type: 'set', name: 'bad', at: Date.now() + 20, id: -1 });
+    await vi.waitFor(async () => expect(await host.ask('timer:1', { type: 'pending' })).toEqual({ ok: true, value: [] }));
+    expect(await store.loadReminders(1)).toEqual([]);
+    const crashed = (await registry.getSingleMetric('iot_reminders_crashed_total')!.get()).values[0]?.value;
+    expect(crashed).toBe(1);
+    const crashes = (await registry.getSingleMetric('iot_actor_crashes_total')!.get()).values[0]?.value ?? 0;
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await registry.getSingleMetric('iot_actor_crashes_total')!.get()).values[0]?.value).toBe(crashes);
+  });
+
+  it('fires a reminder again once the store is back when the window of its first firing failed', async () => {
+    const store = new MemoryStore();
+    const { host, view } = startProcess(store);
+    await host.ask('timer:1', { type: 'set', name: 'a', at: Date.now() + 30, id: 5 });
+    view.failCommits = true;
+    await new Promise((r) => setTimeout(r, 150)); // it fired; the window deleting it failed
+    expect((await store.loadReminders(1)).map((r) => r.name)).toEqual(['a']);
+    view.failCommits = false;
+    // No other message reaches the actor: the host reads the shard's reminders again by itself.
+    await vi.waitFor(async () => expect(await store.loadReminders(1)).toEqual([]), { timeout: 3_000 });
+    expect((await fired(host, 'timer:1')).map((f) => f.id)).toEqual([5]);
+  });
+});
+
+describe('messages within a shard', () => {
+  it('does not ack a step whose message to an actor of its shard could not be delivered (the actor cannot be read)', async () => {
+    const store = new MemoryStore();
+    const { host, view } = startProcess(store);
+    view.unreadable.add('timer:4'); // shard 1, like timer:1
+    const answer = await host.ask('timer:1', { type: 'send', to: 'timer:4', n: 1 });
+    expect(answer).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    view.unreadable.clear();
+    // Nothing of the step was kept: the sender may do it again.
+    expect(await host.ask('timer:1', { type: 'send', to: 'timer:4', n: 1 })).toEqual({ ok: true, value: true });
+    expect(await host.ask('timer:4', { type: 'adds' })).toEqual({ ok: true, value: [1] });
+  });
+});
+
 describe('the outbox', () => {
+  it("delivers a sender's messages to another shard one at a time, in the order its steps sent them", async () => {
+    const store = new MemoryStore();
+    const { host } = startProcess(store);
+    await host.ask('timer:1', { type: 'sendMany', to: 'timer:2', count: 12 });
+    await host.ask('timer:1', { type: 'send', to: 'timer:2', n: 13 });
+    const expected = Array.from({ length: 13 }, (_, i) => i + 1);
+    await vi.waitFor(async () => expect(await host.ask('timer:2', { type: 'adds' })).toEqual({ ok: true, value: expected }));
+    await vi.waitFor(async () => expect(await store.loadReminders(1)).toEqual([]));
+  });
+
+  it('tries a failed delivery again with one chain of retries, not one per re-read of the sender', async () => {
+    const store = new MemoryStore();
+    const unreachable = new Set(['timer:2']);
+    const { host, sends } = startProcess(store, unreachable);
+    await host.ask('timer:1', { type: 'sendMany', to: 'timer:2', count: 3 });
+    await new Promise((r) => setTimeout(r, 700)); // tries at ~0, ~200 and ~600 ms
+    // One entry at a time, one chain of retries: three tries, not three per entry.
+    expect(sends.length).toBeLessThanOrEqual(3);
+    unreachable.clear();
+    await vi.waitFor(async () => expect(await host.ask('timer:2', { type: 'adds' })).toEqual({ ok: true, value: [1, 2, 3] }), {
+      timeout: 5_000,
+    });
+  });
+
   it('delivers a message to an actor of another shard once, after the step that sent it is durable', async () => {
     const store = new MemoryStore();
     const { host, registry } = startProcess(store);
