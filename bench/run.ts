@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --scenario ingest|latency|http|activation|actor|forwarding|resize|failover|journal-encoding|all …`: runs
+ * `npm run bench -- --scenario ingest|latency|http|activation|actor|forwarding|resize|failover|journal-encoding|timers|all …`: runs
  * the chosen scenarios in order against real node processes, with the load in processes of its
  * own, and writes `<out>/bench-<timestamp>.json` (machine, versions, git commit, parameters,
  * results) and a self-contained `<out>/bench-<timestamp>.html`; prints a summary table.
@@ -29,6 +29,7 @@ import { ingestScenario } from './scenarios/ingest.ts';
 import { journalEncodingScenario } from './scenarios/journal-encoding.ts';
 import { latencyScenario } from './scenarios/latency.ts';
 import { resizeScenario } from './scenarios/resize.ts';
+import { timersScenario } from './scenarios/timers.ts';
 
 const SCENARIOS: Record<ScenarioName, Scenario> = {
   ingest: ingestScenario,
@@ -40,6 +41,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   resize: resizeScenario,
   failover: failoverScenario,
   'journal-encoding': journalEncodingScenario,
+  timers: timersScenario,
 };
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);

@@ -11,6 +11,7 @@ export const SCENARIOS = [
   'resize',
   'failover',
   'journal-encoding',
+  'timers',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -19,7 +20,7 @@ export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [-
 
   --scenario  ${SCENARIOS.join(' | ')} | all (default all; several: comma-separated, run in the order above)
   --duration  seconds per measured phase (default 10; smoke 0.5)
-  --hubs      simulated hubs (homes); default: each scenario's own (ingest 20, latency 200, resize/failover 30)
+  --hubs      simulated hubs (homes); default: each scenario's own (ingest 20, latency 200, resize/failover 30, timers 10,000 homes)
   --rate      reports/s in total for fixed-rate phases; default: each scenario's own (latency 1k, 5k and 20k; ingest 20k; forwarding/resize/failover 2k)
   --nodes     cluster size for forwarding (default 2), resize (N → N+1) and failover (kill 1 of N) (default 3)
   --out       directory for bench-<timestamp>.json and .html (default bench/results)

@@ -134,7 +134,7 @@ describe('bench command line', () => {
     const all = parseCommand([]);
     expect(all).toMatchObject({
       mode: 'run',
-      scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover', 'journal-encoding'],
+      scenarios: ['ingest', 'latency', 'http', 'activation', 'actor', 'forwarding', 'resize', 'failover', 'journal-encoding', 'timers'],
       smoke: false,
       duration: 10,
     });

@@ -3,6 +3,7 @@ import type { ScenarioContext, ScenarioResult } from '../../bench/harness/scenar
 import { activationScenario } from '../../bench/scenarios/activation.ts';
 import { actorLayerScenario } from '../../bench/scenarios/actor-layer.ts';
 import { httpScenario } from '../../bench/scenarios/http.ts';
+import { createTimersScenario } from '../../bench/scenarios/timers.ts';
 
 /** A smoke context: tiny sizes, no progress bars, log lines kept for the failure message. */
 function smokeContext(lines: string[]): ScenarioContext {
@@ -65,4 +66,21 @@ describe('benchmark scenarios (smoke: each runs end to end and reports figures w
     expectWellFormed(result, 'actor-layer', lines);
     expect(result.figures.some((f) => /minimal mailbox/.test(f.baseline?.name ?? ''))).toBe(true);
   }, 60_000);
+
+  it('timers: memory per pending reminder, loading reminders at takeover, and every cron firing timed once at its hub', async () => {
+    const lines: string[] = [];
+    // 8 homes firing every 2 s: one recorded period, so each home's firing is either timed once or counted missing.
+    const result = await createTimersScenario({ homes: 8, periodS: 2, passivateMs: 500 }).run(smokeContext(lines));
+    expectWellFormed(result, 'timers', lines);
+    const names = result.figures.map((f) => f.name).join('\n');
+    expect(names).toMatch(/memory per pending reminder/);
+    expect(names).toMatch(/per 1,000 reminders/);
+    expect(names).toMatch(/restarted → all 130 reminders scheduled/); // 8 homes and 5 warm-up homes, 10 rules each
+    expect(result.latencies?.[0]).toMatchObject({ count: 8 });
+    expect(result.integrity).toEqual({
+      'scheduled firings that reached no hub': 0,
+      'firings delivered more than once': 0,
+      'hub streams that ended during the run': 0,
+    });
+  }, 120_000);
 });
