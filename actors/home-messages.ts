@@ -28,6 +28,12 @@ export interface HubRecord {
 export interface RuleStatus {
   readonly suspended?: Suspension;
   readonly recentFirings: readonly number[];
+  /**
+   * The rule's last decision, when it was `condition_false`: when (epoch ms) and its verdicts (see
+   * `verdictKey`). The same verdicts again within a minute are not logged; any other decision of
+   * the rule clears it. Absent in state written before.
+   */
+  readonly conditionFalse?: { readonly at: number; readonly verdicts: string };
 }
 
 /**

@@ -20,8 +20,8 @@ import { commandCost, issuePlan, planActions } from './rules/action-plan.ts';
 import { DECISION_OUTCOMES, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, isDecisionOutcome, readDecisions } from './rules/decision-log.ts';
 import { ReminderBook } from './rules/reminder-book.ts';
 import { applyChange, timerFired, whereOf } from './rules/rule-firing.ts';
-import { dropRuns, type RunConfig, type RunScope } from './rules/rule-runs.ts';
-import { armSchedules, cancelAllRuleTimers, cancelRuleTimers, neverFiring } from './rules/rule-timers.ts';
+import { ruleReplaced, type RunConfig, type RunScope } from './rules/rule-runs.ts';
+import { armSchedules, cancelAllRuleTimers, neverFiring, sameJson } from './rules/rule-timers.ts';
 import { DEFAULT_COMMAND_TTL_MS, type GeoLocation, type Rule } from './rules/rule-types.ts';
 import {
   invalidField,
@@ -315,11 +315,15 @@ function upsertHome(s: HomeState, msg: Extract<HomeMsg, { type: 'home.upsert' }>
 
 /**
  * Stores a rule. A sun trigger needs the home's location, and a schedule that never fires is
- * refused. The rule's previous version ends: its timers are cancelled and its runs dropped (a
- * run resumes the actions it started with, or none); an enabled rule's schedules are set anew.
+ * refused (not on replay: that depends on the croner, suncalc and ICU versions, and a journaled
+ * put was accepted). The same rule again changes nothing live (but clears a suspension). Otherwise
+ * (see `ruleReplaced`) what the edit leaves unchanged goes on while the rule stays enabled: a
+ * `for` hold or schedule whose trigger is unchanged keeps its time, waiting runs and queued
+ * firings go on when `then` and `mode` are unchanged (a run resumes at an index of `then`); the
+ * rest ends, logged `cancelled`, and new schedules are set. Writing a rule clears its storm status.
  */
 function putRule(s: HomeState, input: unknown, ctx: StepContext): HomeStep {
-  const { replaying, cfg, book, now } = ctx;
+  const { replaying, cfg, now } = ctx;
   const v = validateRule(input);
   if (!v.ok) return read(s, v);
   // Scene references are checked since issue 11: a rule journaled before may name a missing scene.
@@ -335,22 +339,33 @@ function putRule(s: HomeState, input: unknown, ctx: StepContext): HomeStep {
       invalidField(`when[${sun}]`, "is a sun trigger, which needs the home's location: set it first (PUT /v1/homes/{homeId})"),
     );
   }
-  const never = neverFiring(rule, whereOf(s), now);
-  if (never !== undefined) return read(s, invalidField(`when[${never}]`, 'never fires: it has no time within the next 400 days'));
-  const created = !Object.hasOwn(s.rules, rule.id);
+  const before = ownGet(s.rules, rule.id);
+  // On replay, a journaled put of the same rule is one an older release wrote, which reset the
+  // rule's storm status as any edit does: the edit below does so again (and keeps every timer).
+  if (!replaying && before !== undefined && sameJson(before, rule)) {
+    // Saving a rule as it is (an app re-saving) keeps its timers and runs. It still clears a
+    // suspension, as saving always did.
+    const status = ownGet(s.ruleStatus, rule.id);
+    if (status?.suspended === undefined) return read(s, ok('rules.put', { created: false, rule }));
+    return write({ ...s, ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS } }, ok('rules.put', { created: false, rule }));
+  }
+  if (!replaying) {
+    const never = neverFiring(rule, whereOf(s), now);
+    if (never !== undefined) return read(s, invalidField(`when[${never}]`, 'never fires: it has no time within the next 400 days'));
+  }
+  const created = before === undefined;
   if (created && Object.keys(s.rules).length >= cfg.maxRules) {
     return read(s, fail('failed_precondition', `a home has at most ${cfg.maxRules} rules`));
   }
-  cancelRuleTimers(book, rule.id, ['for', 'at']);
-  const base = dropRuns(s, rule.id, book);
-  if (rule.enabled) armSchedules(book, rule, whereOf(s), now);
+  const scope = scopeOf(ctx);
+  const base = ruleReplaced(s, rule.id, before, rule, whereOf(s), scope);
   // Writing a rule clears its suspension: the app has seen the reason and changed the rule.
   const edited = rulesEdited(s, {
     ...base,
     rules: { ...s.rules, [rule.id]: rule },
-    ruleStatus: { ...s.ruleStatus, [rule.id]: FRESH_STATUS },
+    ruleStatus: { ...base.ruleStatus, [rule.id]: FRESH_STATUS },
   });
-  return write(edited.state, ok('rules.put', { created, rule }), edited.effects);
+  return write(edited.state, ok('rules.put', { created, rule }), [...scope.effects, ...edited.effects]);
 }
 
 function listDecisions(s: HomeState, msg: Extract<HomeMsg, { type: 'decisions.list' }>, cfg: HomeConfig): HomeStep {
@@ -493,11 +508,12 @@ function receive(s: HomeState, msg: HomeMsg, ctx: StepContext): HomeStep {
     case 'rules.put':
       return putRule(s, msg.rule, ctx);
     case 'rules.delete': {
-      if (!Object.hasOwn(s.rules, msg.ruleId)) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
-      cancelRuleTimers(book, msg.ruleId, ['for', 'at']);
-      const base = dropRuns(s, msg.ruleId, book);
-      const edited = rulesEdited(s, { ...base, rules: withoutKey(s.rules, msg.ruleId), ruleStatus: withoutKey(s.ruleStatus, msg.ruleId) });
-      return write(edited.state, ok('rules.delete', { ruleId: msg.ruleId }), edited.effects);
+      const before = ownGet(s.rules, msg.ruleId);
+      if (before === undefined) return read(s, fail('not_found', `rule ${msg.ruleId} not found`));
+      const scope = scopeOf(ctx);
+      const base = ruleReplaced(s, before.id, before, undefined, whereOf(s), scope);
+      const edited = rulesEdited(s, { ...base, rules: withoutKey(s.rules, before.id), ruleStatus: withoutKey(base.ruleStatus, before.id) });
+      return write(edited.state, ok('rules.delete', { ruleId: before.id }), [...scope.effects, ...edited.effects]);
     }
     case 'rules.resume': {
       const rule = ownGet(s.rules, msg.ruleId);

@@ -7,8 +7,12 @@ import type { HomeState } from '../home-messages.ts';
 import type { DeviceChanged } from '../types.ts';
 import { ownGet } from '../validation.ts';
 import { checkConditions, matchTrigger, type TriggerMatch } from './rule-evaluator.ts';
-import { decide, logMissed, resumeRun, type RunScope } from './rule-runs.ts';
+import { formatDuration } from './duration.ts';
+import { decide, logMissed, resumeRun, type RunScope, type Start } from './rule-runs.ts';
+import { DEFAULT_MISFIRE_GRACE, type Rule, type ScheduleTrigger } from './rule-types.ts';
 import {
+  CATCH_UP_LIMIT,
+  catchUp,
   heldPayload,
   immediateTriggers,
   isHeldTrigger,
@@ -19,7 +23,7 @@ import {
   trackHeldValues,
 } from './rule-timers.ts';
 import { keepValues, knowDevice } from './rule-watch.ts';
-import { nextFireTime, type ScheduleWhere } from './schedule.ts';
+import type { ScheduleWhere } from './schedule.ts';
 
 export const isSuspended = (s: HomeState, ruleId: string): boolean => ownGet(s.ruleStatus, ruleId)?.suspended !== undefined;
 
@@ -46,42 +50,47 @@ export function applyChange(s: HomeState, change: DeviceChanged, scope: RunScope
 }
 
 /**
- * A rule timer came due: a `for` whose value held, a schedule's time, or a run's delay. Later than
- * the rule's misfireGrace, it does not run (the decision log says `missed`); a suspended rule does
- * nothing. A schedule is set again for its next time after the one due (so a late firing neither
- * skips nor repeats one), or after now when it was missed.
+ * A schedule trigger `t` (when[`index`]) of `rule` came due at `dueAt`. Its next reminder is set
+ * strictly after both the time due and now, and the rule runs at most once: for the newest
+ * occurrence at or before now, when that is late by at most the rule's misfireGrace (the decision
+ * says how many before it were skipped). Otherwise one `missed` decision says how many came due.
+ * So an outage neither replays every occurrence it spanned nor trips storm control.
+ */
+function scheduleDue(s: HomeState, rule: Rule, t: ScheduleTrigger, index: number, dueAt: number, scope: RunScope): HomeState {
+  const c = catchUp(t, dueAt, scope.now, whereOf(s));
+  if (c.next !== undefined) scope.book.set(timerName('at', rule.id, index), c.next);
+  if (isSuspended(s, rule.id)) return s;
+  const start: Start = { rule, trigger: { type: t.type, dueAt: c.newest }, depth: 0, conditions: [], skipped: c.due - 1 };
+  const late = Math.max(0, scope.now - c.newest);
+  const grace = misfireGraceMs(rule);
+  if (!c.overflow && late <= grace) return decide(s, { ...start, conditions: checkConditions(s, rule.if, scope.now) }, scope);
+  const since = new Date(dueAt).toISOString();
+  const reason = c.overflow
+    ? `missed: more than ${CATCH_UP_LIMIT} occurrences came due since ${since} before it could run`
+    : c.due === 1
+      ? undefined
+      : `missed: ${c.due} occurrences came due since ${since}, the newest ${formatDuration(Math.round(late))} before it could run, more than the rule's misfireGrace of ${rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE}`;
+  return logMissed(s, { ...start, skipped: c.due }, late, scope, reason === undefined ? {} : { reason });
+}
+
+/**
+ * A rule timer came due: a `for` whose value held, a schedule's time (see `scheduleDue`), or a
+ * run's delay (see `resumeRun`). A hold later than the rule's misfireGrace does not run (the
+ * decision log says `missed`); a suspended rule does nothing.
  */
 export function timerFired(s: HomeState, fired: ReminderFired, scope: RunScope): HomeState {
   const timer = parseTimerName(fired.name);
   const rule = timer === undefined || !s.exists ? undefined : ownGet(s.rules, timer.ruleId);
   // A rule's timers are cancelled with the rule (edit, disable, delete): anything else is not ours.
   if (timer === undefined || rule === undefined || !rule.enabled) return s;
-  let next = s;
-  if (timer.kind === 'run') {
-    next = resumeRun(s, fired, rule.id, timer.n, scope);
-  } else {
-    const t = rule.when[timer.n];
-    let trigger: TriggerMatch | undefined;
-    let depth = 0;
-    if (timer.kind === 'for' && t !== undefined && isHeldTrigger(t)) {
-      const held = heldPayload(fired.payload);
-      if (held !== undefined) {
-        trigger = { type: 'attribute', device: t.device, attribute: t.attribute, value: held.value, for: t.for };
-        depth = held.depth;
-      }
-    } else if (timer.kind === 'at' && t !== undefined && isScheduleTrigger(t)) {
-      trigger = { type: t.type, dueAt: fired.dueAt };
-      const missed = fired.lateMs > misfireGraceMs(rule);
-      const at = nextFireTime(t, missed ? scope.now : fired.dueAt, whereOf(s));
-      if (at !== undefined) scope.book.set(timerName('at', rule.id, timer.n), at);
-    }
-    if (trigger !== undefined && !isSuspended(s, rule.id)) {
-      const start = { rule, trigger, depth, conditions: [] };
-      next =
-        fired.lateMs > misfireGraceMs(rule)
-          ? logMissed(s, start, fired.lateMs, scope)
-          : decide(s, { ...start, conditions: checkConditions(s, rule.if, scope.now) }, scope);
-    }
-  }
-  return next;
+  if (timer.kind === 'run') return resumeRun(s, fired, rule.id, timer.n, scope);
+  const t = rule.when[timer.n];
+  if (t === undefined) return s;
+  if (timer.kind === 'at') return isScheduleTrigger(t) ? scheduleDue(s, rule, t, timer.n, fired.dueAt, scope) : s;
+  const held = heldPayload(fired.payload);
+  if (!isHeldTrigger(t) || held === undefined || isSuspended(s, rule.id)) return s;
+  const trigger: TriggerMatch = { type: 'attribute', device: t.device, attribute: t.attribute, value: held.value, for: t.for };
+  const start: Start = { rule, trigger, depth: held.depth, conditions: [] };
+  if (fired.lateMs > misfireGraceMs(rule)) return logMissed(s, start, fired.lateMs, scope);
+  return decide(s, { ...start, conditions: checkConditions(s, rule.if, scope.now) }, scope);
 }

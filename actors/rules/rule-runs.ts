@@ -17,7 +17,17 @@ import { formatDuration } from './duration.ts';
 import type { ReminderBook } from './reminder-book.ts';
 import type { ConditionResult, TriggerMatch } from './rule-evaluator.ts';
 import { DEFAULT_MISFIRE_GRACE, type Rule } from './rule-types.ts';
-import { cancelRuleTimers, misfireGraceMs, parseTimerName, timerName } from './rule-timers.ts';
+import {
+  cancelRuleTimers,
+  heldPayload,
+  isHeldTrigger,
+  isScheduleTrigger,
+  misfireGraceMs,
+  parseTimerName,
+  sameJson,
+  timerName,
+} from './rule-timers.ts';
+import { nextFireTime, type ScheduleWhere } from './schedule.ts';
 import { admitFiring, budgetReason, takeBudget, type StormConfig } from './storm-control.ts';
 
 /** What runs need of the home's limits. */
@@ -47,6 +57,8 @@ export interface Start {
   /** Causal depth of what fired it (0 for a schedule). */
   readonly depth: number;
   readonly conditions: readonly ConditionResult[];
+  /** Of a schedule that came due more than once while its node was down: the occurrences before this one, which did not run. */
+  readonly skipped?: number;
 }
 
 /** What a `run` reminder carries: the index in `then` to resume at, and what the decision log needs. */
@@ -58,11 +70,20 @@ interface RunPayload {
 
 type Entry = Omit<DecisionEntry, 'seq'>;
 
-/** Appends `entry` to the decision log and publishes it to the home's apps. */
+const FRESH: RuleStatus = { recentFirings: [] };
+const statusOf = (s: HomeState, ruleId: string): RuleStatus => ownGet(s.ruleStatus, ruleId) ?? FRESH;
+
+/**
+ * Appends `entry` to the decision log and publishes it to the home's apps. A decision other than
+ * `condition_false` ends the rule's run of identical `condition_false` ones (see `decide`).
+ */
 export function logDecision(s: HomeState, entry: Entry, scope: RunScope): HomeState {
   const decisions = appendDecision(s.decisions, entry, scope.cfg.decisionLogSize);
   scope.effects.push({ type: 'publish', homeId: s.homeId, topic: 'decision', data: decisions.entries[decisions.entries.length - 1] });
-  return { ...s, decisions };
+  const status = ownGet(s.ruleStatus, entry.ruleId);
+  if (entry.outcome === 'condition_false' || status?.conditionFalse === undefined) return { ...s, decisions };
+  const { conditionFalse: _ended, ...rest } = status;
+  return { ...s, decisions, ruleStatus: { ...s.ruleStatus, [entry.ruleId]: rest } };
 }
 
 const baseEntry = (start: Start, now: number): Omit<Entry, 'outcome' | 'actions'> => ({
@@ -72,27 +93,58 @@ const baseEntry = (start: Start, now: number): Omit<Entry, 'outcome' | 'actions'
   trigger: start.trigger,
   depth: start.depth,
   conditions: start.conditions,
+  ...(start.skipped === undefined || start.skipped === 0 ? {} : { skipped: start.skipped }),
 });
 
-/** Logs that a timer of `rule` came due more than its misfireGrace ago (`lateMs`): it does not run. */
-export function logMissed(s: HomeState, start: Start, lateMs: number, scope: RunScope, run?: DecisionEntry['run']): HomeState {
+const graceOf = (rule: Rule): string => rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE;
+
+/**
+ * Logs that a timer of `rule` came due more than its misfireGrace ago (`lateMs`): it does not run.
+ * `reason` replaces the default one (due so long before it could run).
+ */
+export function logMissed(
+  s: HomeState,
+  start: Start,
+  lateMs: number,
+  scope: RunScope,
+  extra: { readonly run?: DecisionEntry['run']; readonly reason?: string } = {},
+): HomeState {
   const late = Math.max(0, Math.round(lateMs));
-  const reason = `missed: due ${formatDuration(late)} before it could run, more than the rule's misfireGrace of ${start.rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE}`;
-  return logDecision(
-    s,
-    { ...baseEntry(start, scope.now), outcome: 'missed', actions: [], reason, lateMs: late, ...(run ? { run } : {}) },
-    scope,
-  );
+  const reason =
+    extra.reason ?? `missed: due ${formatDuration(late)} before it could run, more than the rule's misfireGrace of ${graceOf(start.rule)}`;
+  const run = extra.run === undefined ? {} : { run: extra.run };
+  return logDecision(s, { ...baseEntry(start, scope.now), outcome: 'missed', actions: [], reason, lateMs: late, ...run }, scope);
 }
 
-/** A triggered rule: fires when every condition held, else logs `condition_false` with what each saw. */
+/** A rule's condition verdicts in one string, nested groups in brackets (`1(01)0`): what `decide` compares. */
+export function verdictKey(results: readonly ConditionResult[]): string {
+  let key = '';
+  for (const r of results) key += (r.passed ? '1' : '0') + (r.results === undefined ? '' : `(${verdictKey(r.results)})`);
+  return key;
+}
+
+/** How long (ms) the same `condition_false` verdicts of a rule are not logged again. */
+export const CONDITION_FALSE_REPEAT_MS = 60_000;
+
+/**
+ * A triggered rule: fires when every condition held, else logs `condition_false` with what each
+ * saw. Not when the rule's last decision was `condition_false` with the same verdicts less than
+ * `CONDITION_FALSE_REPEAT_MS` ago: then nothing changes (the step writes and publishes nothing),
+ * so a busy sensor triggering a rule whose condition does not hold costs no journal write.
+ */
 export function decide(s: HomeState, start: Start, scope: RunScope): HomeState {
   if (start.conditions.every((c) => c.passed)) return fireRule(s, start, scope);
-  return logDecision(s, { ...baseEntry(start, scope.now), outcome: 'condition_false', actions: [] }, scope);
+  const { rule } = start;
+  const verdicts = verdictKey(start.conditions);
+  const status = statusOf(s, rule.id);
+  const last = status.conditionFalse;
+  if (last !== undefined && last.verdicts === verdicts && scope.now - last.at < CONDITION_FALSE_REPEAT_MS) return s;
+  const marked: HomeState = {
+    ...s,
+    ruleStatus: { ...s.ruleStatus, [rule.id]: { ...status, conditionFalse: { at: scope.now, verdicts } } },
+  };
+  return logDecision(marked, { ...baseEntry(start, scope.now), outcome: 'condition_false', actions: [] }, scope);
 }
-
-const FRESH: RuleStatus = { recentFirings: [] };
-const statusOf = (s: HomeState, ruleId: string): RuleStatus => ownGet(s.ruleStatus, ruleId) ?? FRESH;
 
 /** Run numbers of `ruleId`'s runs waiting in a delay, ascending. */
 function waitingRuns(book: ReminderBook, ruleId: string): number[] {
@@ -120,6 +172,87 @@ function withQueue(s: HomeState, ruleId: string, queue: readonly QueuedFiring[])
 export function dropRuns(s: HomeState, ruleId: string, book: ReminderBook): HomeState {
   cancelRuleTimers(book, ruleId, ['run']);
   return withQueue(s, ruleId, []);
+}
+
+/** Why an edit ends a rule's timers and runs: `after` is its new version (undefined: deleted). */
+const endedBy = (after: Rule | undefined): string =>
+  after === undefined ? 'rule deleted' : after.enabled ? 'rule edited' : 'rule disabled';
+
+/** Logs `cancelled` for what `before` (the rule's stored version) had going. */
+function logCancelled(
+  s: HomeState,
+  before: Rule,
+  what: Pick<Entry, 'trigger' | 'depth' | 'conditions' | 'reason' | 'run'>,
+  scope: RunScope,
+): HomeState {
+  return logDecision(s, { at: scope.now, ruleId: before.id, ruleName: before.name, ...what, outcome: 'cancelled', actions: [] }, scope);
+}
+
+/** Ends the runs of `ruleId` waiting in a delay and its queued firings, each logged `cancelled` (`why`). */
+function cancelRuns(s: HomeState, ruleId: string, before: Rule | undefined, why: string, scope: RunScope): HomeState {
+  let next = s;
+  for (const name of scope.book.namesStartingWith(`run.${ruleId}.`)) {
+    const no = parseTimerName(name)?.n;
+    const p = runPayload(scope.book.get(name)?.payload);
+    scope.book.cancel(name);
+    if (before === undefined || no === undefined || p === undefined) continue;
+    const reason = `${why}: run ${no}, waiting in a delay to resume at then[${p.step}], is cancelled`;
+    next = logCancelled(next, before, { trigger: p.trigger, depth: p.depth, conditions: [], run: { no, step: p.step }, reason }, scope);
+  }
+  if (before !== undefined) {
+    for (const q of queueOf(next, ruleId)) {
+      const reason = `${why}: the firing queued at ${new Date(q.at).toISOString()} is dropped`;
+      next = logCancelled(next, before, { trigger: q.trigger, depth: q.depth, conditions: q.conditions, reason }, scope);
+    }
+  }
+  return withQueue(next, ruleId, []);
+}
+
+/**
+ * The timers and runs of a rule once `after` replaces `before` (its stored version, undefined for
+ * a new rule; `after` undefined: deleted). While the rule stays enabled, what the edit leaves as
+ * it was goes on: a `for` hold or a schedule whose trigger (same index) is unchanged keeps its
+ * time, and the runs waiting in a delay and queued firings go on when `then` and `mode` are
+ * unchanged. The rest ends, and each hold, waiting run and queued firing that ends is logged
+ * `cancelled` (reason: rule edited, disabled or deleted). Each schedule of an enabled `after`
+ * without a pending time gets its first time after now.
+ */
+export function ruleReplaced(
+  s: HomeState,
+  ruleId: string,
+  before: Rule | undefined,
+  after: Rule | undefined,
+  where: ScheduleWhere,
+  scope: RunScope,
+): HomeState {
+  const { book, now } = scope;
+  const live = after?.enabled === true ? after : undefined;
+  const why = endedBy(after);
+  const unchanged = (name: string): boolean => {
+    const i = parseTimerName(name)?.n;
+    return live !== undefined && before !== undefined && i !== undefined && sameJson(before.when[i], live.when[i]);
+  };
+  let next = s;
+  for (const name of book.namesStartingWith(`for.${ruleId}.`)) {
+    if (unchanged(name)) continue;
+    const i = parseTimerName(name)?.n ?? -1;
+    const t = before?.when[i];
+    const held = heldPayload(book.get(name)?.payload);
+    book.cancel(name);
+    if (before === undefined || held === undefined || t === undefined || !isHeldTrigger(t)) continue;
+    const trigger: TriggerMatch = { type: 'attribute', device: t.device, attribute: t.attribute, value: held.value, for: t.for };
+    const reason = `${why}: the hold of when[${i}] (${t.attribute} of ${t.device} for ${t.for}) is cancelled`;
+    next = logCancelled(next, before, { trigger, depth: held.depth, conditions: [], reason }, scope);
+  }
+  for (const name of book.namesStartingWith(`at.${ruleId}.`)) if (!unchanged(name)) book.cancel(name);
+  live?.when.forEach((t, i) => {
+    const name = timerName('at', ruleId, i);
+    if (!isScheduleTrigger(t) || book.get(name) !== undefined) return;
+    const at = nextFireTime(t, now, where);
+    if (at !== undefined) book.set(name, at);
+  });
+  const runsGoOn = live !== undefined && before !== undefined && before.mode === live.mode && sameJson(before.then, live.then);
+  return runsGoOn ? next : cancelRuns(next, ruleId, before, why, scope);
 }
 
 const ignored = (s: HomeState, start: Start, reason: string, scope: RunScope): HomeState =>
@@ -265,8 +398,9 @@ export function resumeRun(s: HomeState, fired: ReminderFired, ruleId: string, no
   const { now, cfg, book } = scope;
   const start: Start = { rule, trigger: p.trigger, depth: p.depth, conditions: [] };
   const run = { no, step: p.step };
-  if (fired.lateMs > misfireGraceMs(rule)) return runEnded(logMissed(s, start, fired.lateMs, scope, run), rule, scope);
-  if (statusOf(s, rule.id).suspended !== undefined) return runEnded(s, rule, scope);
+  const ended = (after: HomeState): HomeState => runEnded(after, rule, fired.dueAt, scope);
+  if (fired.lateMs > misfireGraceMs(rule)) return ended(logMissed(s, start, fired.lateMs, scope, { run }));
+  if (statusOf(s, rule.id).suspended !== undefined) return ended(s);
   const segment = segmentOf(rule.then, p.step);
   const plan = planActions(segment.actions, s.scenes, cfg.commandTtlMs);
   let next = s;
@@ -277,33 +411,43 @@ export function resumeRun(s: HomeState, fired: ReminderFired, ruleId: string, no
       const taken = takeBudget(s.budget, cost, now, cfg.storm);
       if (!taken.ok) {
         const reason = budgetReason(cost, taken.budget, cfg.storm);
-        return runEnded(
-          logDecision({ ...s, budget: taken.budget }, { ...base, outcome: 'budget_exhausted', actions: [], reason }, scope),
-          rule,
-          scope,
-        );
+        return ended(logDecision({ ...s, budget: taken.budget }, { ...base, outcome: 'budget_exhausted', actions: [], reason }, scope));
       }
       next = { ...s, budget: taken.budget };
     }
     const [issued, actions] = issue(next, rule, p.depth, plan, scope);
     next = logDecision(issued, { ...base, outcome: 'fired', actions }, scope);
   }
-  if (segment.delay === undefined) return runEnded(next, rule, scope);
+  if (segment.delay === undefined) return ended(next);
   const payload: RunPayload = { ...p, step: segment.delay.resumeAt };
   book.set(timerName('run', rule.id, no), now + segment.delay.ms, payload);
   return next;
 }
 
-/** After a run of `rule` ended: a `queued` rule with no run waiting starts its oldest queued firing. */
-function runEnded(s: HomeState, rule: Rule, scope: RunScope): HomeState {
+/**
+ * After a run of `rule` ended, due to end at `endedAt` (epoch ms: the due time of the reminder
+ * that ended it): a `queued` rule with no run waiting starts its oldest queued firing. A firing
+ * that starts later than the rule's misfireGrace after it could have (the run's end, or when it
+ * was queued if later: the node was down meanwhile) does not start: it is logged `missed`, and
+ * the next one is tried. A queue that waits its turn on time is never late, however long it is.
+ */
+function runEnded(s: HomeState, rule: Rule, endedAt: number, scope: RunScope): HomeState {
   let next = s;
-  // Each pass takes one firing off the queue; a start that is refused (budget, suspension) lets the next try.
+  const grace = misfireGraceMs(rule);
+  // Each pass takes one firing off the queue; a start that is refused (late, budget, suspension) lets the next try.
   while (rule.mode === 'queued' && waitingRuns(scope.book, rule.id).length === 0) {
     const [first, ...rest] = queueOf(next, rule.id);
     if (first === undefined) break;
     next = withQueue(next, rule.id, rest);
+    const queuedAt = new Date(first.at).toISOString();
     const start: Start = { rule, trigger: first.trigger, depth: first.depth, conditions: first.conditions };
-    next = startRun(next, start, scope, `mode queued: queued at ${new Date(first.at).toISOString()}`);
+    const late = scope.now - Math.max(endedAt, first.at);
+    if (late > grace) {
+      const reason = `missed: queued at ${queuedAt}, its turn came ${formatDuration(Math.round(late))} before it could start, more than the rule's misfireGrace of ${graceOf(rule)}`;
+      next = logMissed(next, start, late, scope, { reason });
+      continue;
+    }
+    next = startRun(next, start, scope, `mode queued: queued at ${queuedAt}`);
   }
   return next;
 }

@@ -14,16 +14,37 @@ import { nextFireTime, type ScheduleWhere } from './schedule.ts';
 /** The kinds of rule timers, each a reminder name prefix. */
 export type TimerKind = 'for' | 'at' | 'run';
 
-/** The reminder name of a rule timer: `<kind>.<ruleId>.<n>` (n: trigger index, or run number). */
+/**
+ * The reminder name of a rule timer: `<kind>.<ruleId>.<n>` (n: trigger index, or run number; a
+ * non-negative safe integer, which `parseTimerName` reads back).
+ */
 export const timerName = (kind: TimerKind, ruleId: string, n: number): string => `${kind}.${ruleId}.${n}`;
+
+// Decimal without leading zeros, at most 16 digits: every safe integer (run numbers count up per home).
+const TIMER_NUMBER = /^(?:0|[1-9]\d{0,15})$/;
 
 /** A rule timer's name taken apart, or undefined for any other name (the runtime's own, a malformed one). */
 export function parseTimerName(name: string): { readonly kind: TimerKind; readonly ruleId: string; readonly n: number } | undefined {
   const parts = name.split('.');
   if (parts.length !== 3) return undefined;
   const [kind, ruleId, n] = parts as [string, string, string];
-  if ((kind !== 'for' && kind !== 'at' && kind !== 'run') || ruleId.length === 0 || !/^\d{1,9}$/.test(n)) return undefined;
-  return { kind, ruleId, n: Number(n) };
+  if ((kind !== 'for' && kind !== 'at' && kind !== 'run') || ruleId.length === 0 || !TIMER_NUMBER.test(n)) return undefined;
+  const no = Number(n);
+  return Number.isSafeInteger(no) ? { kind, ruleId, n: no } : undefined;
+}
+
+/** Whether two JSON values are equal: same members whatever their order, an `undefined` member as absent. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x).filter((k) => x[k] !== undefined);
+  if (keys.length !== Object.keys(y).filter((k) => y[k] !== undefined).length) return false;
+  return keys.every((k) => Object.hasOwn(y, k) && sameJson(x[k], y[k]));
 }
 
 const SCHEDULE_TYPES: ReadonlySet<Trigger['type']> = new Set(['time', 'cron', 'sun']);
@@ -53,6 +74,38 @@ export function armSchedules(book: ReminderBook, rule: Rule, where: ScheduleWher
     if (at === undefined) book.cancel(name);
     else book.set(name, at);
   });
+}
+
+/** Occurrences of a schedule walked at most when it fires after an outage; more came due: missed. */
+export const CATCH_UP_LIMIT = 1_000;
+
+/** A schedule's occurrences from the one due up to now (see `catchUp`). */
+export interface CatchUp {
+  /** The newest occurrence at or before now (epoch ms); with `overflow`, the last one walked. */
+  readonly newest: number;
+  /** Occurrences from the one due to `newest`, both included (>= 1). */
+  readonly due: number;
+  /** More than `CATCH_UP_LIMIT` occurrences came due after the one due: `newest` is not the newest. */
+  readonly overflow: boolean;
+  /** The first occurrence strictly after max(dueAt, now): the schedule's next reminder (undefined: none). */
+  readonly next: number | undefined;
+}
+
+/**
+ * Walks a schedule from its occurrence `dueAt` up to `now` (epoch ms), so that a reminder that
+ * comes due late (its node was down) runs at most once, for the newest occurrence, and its next
+ * reminder is after now. An on-time firing costs one next-time computation, as re-arming does.
+ */
+export function catchUp(trigger: ScheduleTrigger, dueAt: number, now: number, where: ScheduleWhere): CatchUp {
+  let newest = dueAt;
+  let due = 1;
+  for (let i = 0; i < CATCH_UP_LIMIT; i++) {
+    const next = nextFireTime(trigger, newest, where);
+    if (next === undefined || next > now) return { newest, due, overflow: false, next };
+    newest = next;
+    due++;
+  }
+  return { newest, due, overflow: true, next: nextFireTime(trigger, Math.max(dueAt, now), where) };
 }
 
 /** The index of the first schedule trigger of `rule` that never fires at `where` after `afterMs`, if any. */

@@ -36,7 +36,14 @@ export class HomeSim {
   readonly sets: { name: string; fired: number; cancelled: boolean }[] = [];
   private setCount = 0;
   /** Every message with the context it was handled in, and the reminder ops of its step (what a journal keeps). */
-  readonly journal: { msg: HomeMsg | ReminderFired; now: number; reminders: ReadonlyMap<string, PendingReminder>; ops: unknown }[] = [];
+  readonly journal: {
+    msg: HomeMsg | ReminderFired;
+    now: number;
+    reminders: ReadonlyMap<string, PendingReminder>;
+    ops: unknown;
+    /** Whether the step asked to be journaled (recovery replays only those). */
+    journaled: boolean;
+  }[] = [];
 
   constructor(start: number, config: Partial<HomeConfig> = {}, timezone = 'UTC') {
     this.behavior = createHomeBehavior(config);
@@ -82,19 +89,21 @@ export class HomeSim {
 
   private handle(msg: HomeMsg | ReminderFired, reminders: ReadonlyMap<string, PendingReminder>): HomeStep {
     const step = this.behavior.receive(this.state, msg, { id: 'home:h1', now: this.now, replaying: false, reminders });
-    this.journal.push({ msg, now: this.now, reminders, ops: step.reminders });
+    this.journal.push({ msg, now: this.now, reminders, ops: step.reminders, journaled: step.journal === true });
     return this.apply(step);
   }
 
   /**
-   * Replays every message through a fresh behaviour as recovery does (`replaying`, the same `now`
-   * and reminders): returns the state and the reminder ops of each step.
+   * Replays every message (or only those whose step was journaled, as recovery does) through a
+   * fresh behaviour (`replaying`, the same `now` and reminders): returns the state and the reminder
+   * ops of each step.
    */
-  replay(config: Partial<HomeConfig> = {}): { state: HomeState; ops: unknown[] } {
+  replay(config: Partial<HomeConfig> = {}, onlyJournaled = false): { state: HomeState; ops: unknown[] } {
     const b = createHomeBehavior(config);
     let state = b.initial('home:h1');
     const ops: unknown[] = [];
     for (const e of this.journal) {
+      if (onlyJournaled && !e.journaled) continue;
       const step = b.receive(state, e.msg, { id: 'home:h1', now: e.now, replaying: true, reminders: e.reminders });
       state = step.state;
       ops.push(step.reminders);
@@ -129,6 +138,16 @@ export class HomeSim {
       this.fire(next[0], Math.max(this.now, next[1].at));
     }
     this.now = Math.max(this.now, to);
+  }
+
+  /**
+   * Recovery replays the journaled steps to the same state, setting and cancelling the same
+   * reminders: a step not journaled changed nothing.
+   */
+  expectReplayIdentical(config: Partial<HomeConfig> = {}): void {
+    const replayed = this.replay(config, true);
+    expect(JSON.parse(JSON.stringify(replayed.state))).toEqual(JSON.parse(JSON.stringify(this.state)));
+    expect(replayed.ops).toEqual(this.journal.filter((e) => e.journaled).map((e) => e.ops));
   }
 
   /** The decision log, newest last. */

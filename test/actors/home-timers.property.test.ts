@@ -31,13 +31,6 @@ function expectEachSetFiredAtMostOnce(h: HomeSim): void {
   }
 }
 
-/** Recovery replays the journal to the same state, setting and cancelling the same reminders. */
-function expectReplayIdentical(h: HomeSim, config: object): void {
-  const replayed = h.replay(config);
-  expect(JSON.parse(JSON.stringify(replayed.state))).toEqual(JSON.parse(JSON.stringify(h.state)));
-  expect(replayed.ops).toEqual(h.journal.map((e) => e.ops));
-}
-
 describe('home timers: property', () => {
   it('a `for` fires exactly when its value has held that long, whatever changes come between', () => {
     const HOLD_OPEN = 10_000;
@@ -103,7 +96,7 @@ describe('home timers: property', () => {
         expect(h.issued.map((c) => `${c.name}@${c.at}`).sort()).toEqual(expected.sort());
         expectEachSetFiredAtMostOnce(h);
         expect(h.names()).toEqual([]);
-        expectReplayIdentical(h, calm);
+        h.expectReplayIdentical(calm);
       }),
       { seed: SEED, numRuns: 300 },
     );
@@ -176,7 +169,7 @@ describe('home timers: property', () => {
           expectEachSetFiredAtMostOnce(h);
           expect(h.names()).toEqual([]);
           expect(h.state.runQueues).toBeUndefined();
-          expectReplayIdentical(h, { ...calm, maxQueuedRuns: BOUND, maxParallelRuns: BOUND });
+          h.expectReplayIdentical({ ...calm, maxQueuedRuns: BOUND, maxParallelRuns: BOUND });
         },
       ),
       { seed: SEED, numRuns: 400 },

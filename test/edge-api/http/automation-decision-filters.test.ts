@@ -19,12 +19,26 @@ describe('HTTP edge: decision log filters', () => {
     expect((await edge.json('POST', '/v1/homes/h1/rules', { body: lightRule('always') })).status).toBe(201);
     const never = lightRule('never', { if: [{ device: 'motion1', attribute: 'lux', op: '<', value: 0 }] });
     expect((await edge.json('POST', '/v1/homes/h1/rules', { body: never })).status).toBe(201);
+    const held = lightRule('held', { when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true, for: '1h' }] });
+    expect((await edge.json('POST', '/v1/homes/h1/rules', { body: held })).status).toBe(201);
     for (let seq = 1; seq <= 3; seq++) await edge.report('h1', 'motion1', seq, { motion: seq % 2 === 1, lux: 40 });
-    await vi.waitFor(async () => expect((await edge.json('GET', '/v1/homes/h1/decisions')).body.items).toHaveLength(4));
+    // `never` logs its condition_false once: the same verdicts within a minute are not logged again.
+    await vi.waitFor(async () => expect((await edge.json('GET', '/v1/homes/h1/decisions')).body.items).toHaveLength(3));
+    // Saving `held` with another duration drops the hold the third report started.
+    const edited = { ...held, when: [{ ...held.when[0], for: '2h' }] };
+    expect((await edge.json('PUT', '/v1/homes/h1/rules/held', { body: edited })).status).toBe(200);
+    const cancelled = await edge.json('GET', '/v1/homes/h1/decisions?outcome=cancelled');
+    expect(cancelled.body.items).toEqual([
+      expect.objectContaining({
+        ruleId: 'held',
+        outcome: 'cancelled',
+        reason: expect.stringMatching(/^rule edited: the hold of when\[0\]/),
+      }),
+    ]);
 
     const byRule = await edge.json('GET', '/v1/homes/h1/decisions?rule=never');
     expect(byRule.status).toBe(200);
-    expect(byRule.body.items).toHaveLength(2);
+    expect(byRule.body.items).toHaveLength(1);
     expect(byRule.body.items[0]).toMatchObject({
       ruleId: 'never',
       outcome: 'condition_false',
