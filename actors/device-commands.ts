@@ -2,7 +2,7 @@
 import type { Step } from '../runtime/behavior.ts';
 import { COMMAND_LIMITS } from './device-state.ts';
 import type { CommandRecord, CommandResult, DeviceReply, DeviceState } from './device-state.ts';
-import type { DomainEffect, IssueCommand } from './types.ts';
+import type { DomainEffect, DomainError, IssueCommand } from './types.ts';
 import { checkInt, checkKey, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
 
 type DeviceStep = Step<DeviceState, DeviceReply, DomainEffect>;
@@ -140,15 +140,29 @@ export function issueCommand(s: DeviceState, m: IssueCommand, now: number): Devi
 }
 
 /**
- * `command.result` from the hub: a live command succeeds or fails, keeping the hub's `result` map
- * (checked as report attributes are: a bad one refuses the whole result); a terminal one is left as it is.
+ * A command result's `result` map: checked as report attributes are (the field named), and at most
+ * `COMMAND_LIMITS.resultBytes` as JSON.
  */
-export function completeCommand(s: DeviceState, m: CommandResult, now: number): DeviceStep {
+export function checkResult(result: unknown): DomainError | undefined {
+  const e = checkValues('result', result, false);
+  if (e) return e;
+  const bytes = Buffer.byteLength(JSON.stringify(result), 'utf8');
+  return bytes <= COMMAND_LIMITS.resultBytes
+    ? undefined
+    : invalid('result', `must be at most ${COMMAND_LIMITS.resultBytes} bytes as JSON, not ${bytes}`);
+}
+
+/**
+ * `command.result` from the hub: a live command succeeds or fails, keeping the hub's `result` map
+ * (`checkResult`: a bad one refuses the whole result); a terminal one is left as it is. On replay
+ * the result is not checked: a journaled result was accepted once (under the limits of its day).
+ */
+export function completeCommand(s: DeviceState, m: CommandResult, now: number, replaying = false): DeviceStep {
   const e =
     checkKey('commandId', m.commandId, VALUE_LIMITS.idLength) ??
     (typeof m.ok === 'boolean' ? undefined : invalid('ok', 'must be a boolean')) ??
     (m.error === undefined || typeof m.error === 'string' ? undefined : invalid('error', 'must be a string')) ??
-    (m.result === undefined ? undefined : checkValues('result', m.result, false));
+    (m.result === undefined || replaying ? undefined : checkResult(m.result));
   if (e) return { state: s, reply: { ok: false, error: e }, journal: false };
   const cmd = ownGet(s.commands, m.commandId);
   if (!cmd) return notFound(s, m.commandId);

@@ -25,6 +25,11 @@ export const COMMAND_LIMITS = {
   history: 100,
   /** Milliseconds after a rule's command succeeds during which reports carry its causal depth. */
   causalWindowMs: 5_000,
+  /**
+   * A command result's size as JSON, in UTF-8 bytes (`{"level":42}` is 12): with `history`
+   * results kept, a device's commands stay under ~400 KB of results.
+   */
+  resultBytes: 4_096,
 } as const;
 
 /** One reported attribute: its value and the hub timestamp (epoch ms) of the report that set it. */
@@ -65,10 +70,18 @@ export interface DeviceState {
   readonly capabilities: readonly string[];
   readonly reported: Readonly<Record<string, ReportedValue>>;
   readonly desired: Readonly<Record<string, Value>>;
-  /** Increments on every change of reported values or desired. */
+  /**
+   * Increments on every change of reported values or desired, and on removal: the removed mark
+   * keeps it and a device created anew goes on from it (never back to 0).
+   */
   readonly version: number;
   readonly online: boolean;
   readonly hubOnline: boolean;
+  /**
+   * The hub was last sent a non-empty desired delta for the device (it may be heading for that
+   * target); cleared when it is sent an empty one. A connect then sends the delta even when empty.
+   */
+  readonly hubHasDelta?: true;
   readonly lastSeen?: number;
   readonly lastSeq: number;
   readonly recentSeqs: readonly number[];
@@ -134,7 +147,10 @@ export interface SetDesired {
   readonly desired: Readonly<Record<string, Value | null>>;
   readonly ifVersion?: number;
 }
-/** The hub ran (ok) or could not run a command; `result`: what it produced (limits as for report attributes). */
+/**
+ * The hub ran (ok) or could not run a command; `result`: what it produced (limits as for report
+ * attributes, and at most `COMMAND_LIMITS.resultBytes` of JSON).
+ */
 export interface CommandResult {
   readonly type: 'command.result';
   readonly commandId: string;

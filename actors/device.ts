@@ -61,17 +61,31 @@ const shadowEvent = (s: DeviceState): DomainEffect => ({
   },
 });
 
+/** Whether some desired key's value differs from (or is missing in) the reported values. */
+const hasDelta = (reported: Readonly<Record<string, ReportedValue>>, desired: Readonly<Record<string, Value>>): boolean => {
+  for (const k in desired) if (ownGet(reported, k)?.value !== desired[k]) return true;
+  return false;
+};
+
+/** Whether two deltas hold the same keys with the same values. */
+function sameDelta(a: Readonly<Record<string, Value>>, b: Readonly<Record<string, Value>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && b[k] === a[k]);
+}
+
 /**
- * The device's desired delta for its hub's stream, or undefined when there is nothing to send:
- * no hub, its stream closed, or reported values match desired (the delta is empty). `desired`
- * keeps a key after the hub reported the value (the standing target, as apps read it): should the
- * device drift from it later, the delta is not empty again and goes down on the hub's next connect.
+ * Tells the device's hub (its stream is open) the whole delta at the current version, and records
+ * in `hubHasDelta` whether the hub now holds a target: an empty delta tells it there is nothing to
+ * do. `desired` keeps a key after the hub reported the value (the standing target, as apps read
+ * it): should the device drift from it later, the delta is not empty again and goes down on the
+ * hub's next connect.
  */
-function desiredForHub(s: DeviceState): DomainEffect | undefined {
-  if (!s.hubOnline || s.hubId === undefined) return undefined;
-  const delta = computeDelta(s.reported, s.desired);
-  if (Object.keys(delta).length === 0) return undefined;
-  return { type: 'hub.desired', homeId: s.homeId, hubId: s.hubId, deviceId: s.deviceId, version: s.version, delta };
+function tellHub(s: DeviceState & { hubId: string }, delta: Record<string, Value>): { state: DeviceState; effect: DomainEffect } {
+  const effect: DomainEffect = { type: 'hub.desired', homeId: s.homeId, hubId: s.hubId, deviceId: s.deviceId, version: s.version, delta };
+  const holds = Object.keys(delta).length > 0;
+  if (holds === (s.hubHasDelta === true)) return { state: s, effect };
+  const { hubHasDelta: _old, ...rest } = s;
+  return { state: holds ? { ...s, hubHasDelta: true } : rest, effect };
 }
 
 /**
@@ -123,13 +137,17 @@ function connection(s: DeviceState, m: HubConnection, now: number): DeviceStep {
   }
   if (s.hubId === undefined) return s.hubOnline ? unchanged(s) : { state: { ...s, hubOnline: true }, reply: ok(null), journal: true };
   const { commands, effects, changed } = deliverPending(s, s.hubId, now);
-  const journal = changed || !s.hubOnline;
-  const state = journal ? { ...s, hubOnline: true, commands } : s;
+  let state: DeviceState = changed || !s.hubOnline ? { ...s, hubOnline: true, commands } : s;
   // Every connect (each hello tells each device once) sends the delta the hub may have missed,
-  // after the commands: the standing target is the last word.
-  const desired = desiredForHub(state);
-  if (desired) effects.push(desired);
-  return { state, reply: ok(null), effects, journal };
+  // after the commands: the standing target is the last word. An empty one only to a hub that may
+  // still hold an older target (desired changed back while it was away).
+  const delta = computeDelta(state.reported, state.desired);
+  if (Object.keys(delta).length > 0 || state.hubHasDelta === true) {
+    const told = tellHub({ ...state, hubId: s.hubId }, delta);
+    state = told.state;
+    effects.push(told.effect);
+  }
+  return { state, reply: ok(null), effects, journal: state !== s };
 }
 
 const checkReport = (m: Omit<Report, 'type'>): DomainError | undefined =>
@@ -291,10 +309,14 @@ function applyReports(
     }
   }
   if (reported === undefined) return { state: s, results, changes, notable };
-  const { causal, ...rest } = s; // an expired causal window is dropped
+  const { causal, hubHasDelta, ...rest } = s; // an expired causal window is dropped
+  // Reports that met the whole delta: the hub reached its target. (An empty delta it was never
+  // told of, desired taken back while it was away, still goes down on its next connect.)
+  const heading = hubHasDelta === true && !(hasDelta(s.reported, s.desired) && !hasDelta(reported, s.desired));
   const state: DeviceState = {
     ...rest,
     ...(depth > 0 && causal ? { causal } : {}),
+    ...(heading ? { hubHasDelta } : {}),
     reported,
     lastSeq,
     lastSeen: now,
@@ -355,9 +377,16 @@ function setDesired(s: DeviceState, m: SetDesired): DeviceStep {
   if (Object.keys(desired).length > DEVICE_LIMITS.desiredAttributes) {
     return rejected(s, invalid('desired', `would exceed ${DEVICE_LIMITS.desiredAttributes} desired attributes`));
   }
-  const next: DeviceState = { ...s, desired, version: s.version + 1 };
-  const toHub = desiredForHub(next);
-  const effects = toHub ? [shadowEvent(next), toHub] : [shadowEvent(next)];
+  let next: DeviceState = { ...s, desired, version: s.version + 1 };
+  const effects: DomainEffect[] = [shadowEvent(next)];
+  // The hub hears of every change of the delta while its stream is open, an emptied one too (it
+  // then stops heading for the old target); a change that leaves the delta as it was is not sent.
+  const delta = computeDelta(next.reported, desired);
+  if (next.hubOnline && next.hubId !== undefined && !sameDelta(computeDelta(s.reported, s.desired), delta)) {
+    const told = tellHub({ ...next, hubId: next.hubId }, delta);
+    next = told.state;
+    effects.push(told.effect);
+  }
   return { state: next, reply: ok(shadowOf(next)), effects, journal: true };
 }
 
@@ -378,14 +407,17 @@ const leavingIfNeverWritten = (step: DeviceStep): DeviceStep =>
 const unknownDevice = (s: DeviceState): DeviceStep =>
   leavingIfNeverWritten(rejected(s, { code: 'not_found', message: `device ${s.deviceId} not found in home ${s.homeId}` }));
 
-/** The state of a device never written. */
-const freshDevice = (homeId: string, deviceId: string): DeviceState => ({
+/**
+ * The state of a device never written; `version` 0, or where the version of a removed device
+ * left off (versions never go back: a hub may ignore a delta older than one it applied).
+ */
+const freshDevice = (homeId: string, deviceId: string, version = 0): DeviceState => ({
   homeId,
   deviceId,
   capabilities: [],
   reported: {},
   desired: {},
-  version: 0,
+  version,
   online: false,
   hubOnline: false,
   lastSeq: 0,
@@ -401,14 +433,17 @@ const freshDevice = (homeId: string, deviceId: string): DeviceState => ({
 function remove(s: DeviceState): DeviceStep {
   if (s.removed === true) return unchanged(s);
   // Nothing left to serve: the actor leaves memory once the mark is written (with a final snapshot).
-  return { state: { ...freshDevice(s.homeId, s.deviceId), removed: true }, reply: ok(null), journal: true, passivate: true };
+  // The mark keeps the version, one past the last (the removal is a change): a device created
+  // anew goes on from it.
+  const mark: DeviceState = { ...freshDevice(s.homeId, s.deviceId, s.version + 1), removed: true };
+  return { state: mark, reply: ok(null), journal: true, passivate: true };
 }
 
 /** A removed device: a hub's attach (of a home created anew) starts it afresh; the rest is refused or ignored. */
 function whileRemoved(s: DeviceState, msg: DeviceMsg, now: number): DeviceStep {
   switch (msg.type) {
     case 'device.attach': {
-      const step = attach(freshDevice(s.homeId, s.deviceId), msg);
+      const step = attach(freshDevice(s.homeId, s.deviceId, s.version), msg);
       // A refused attach leaves the mark as it was.
       return step.journal === true ? step : { ...step, state: s };
     }
@@ -462,7 +497,7 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'command.issue':
         return known(state) || msg.source?.kind !== 'app' ? issueCommand(state, msg, ctx.now) : unknownDevice(state);
       case 'command.result':
-        return leavingIfNeverWritten(completeCommand(state, msg, ctx.now));
+        return leavingIfNeverWritten(completeCommand(state, msg, ctx.now, ctx.replaying));
       case 'command.get':
         return leavingIfNeverWritten(getCommand(state, msg.commandId));
       case 'command.expire':

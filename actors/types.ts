@@ -124,7 +124,7 @@ export type DomainEffect =
   /** Send a command down the hub's stream, wherever that stream is held. */
   | { readonly type: 'hub.command'; readonly homeId: string; readonly hubId: string; readonly command: CommandDelivery }
   /**
-   * Send a device's non-empty desired delta down the hub's stream, wherever that stream is held
+   * Send a device's desired delta (empty: nothing left to do) down the hub's stream, wherever that stream is held
    * (dropped when there is none: the device sends it again when its hub reconnects).
    */
   | ({ readonly type: 'hub.desired'; readonly homeId: string; readonly hubId: string } & DesiredDelivery)

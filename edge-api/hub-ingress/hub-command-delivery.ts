@@ -65,7 +65,7 @@ type Down = { readonly command: CommandDelivery } | { readonly desired: DesiredD
 /**
  * The hub side of the `hub.command` and `hub.desired` effects. A command whose hub has no stream
  * anywhere stays queued in its device actor, which sends it again when the hub reconnects (hello),
- * as it sends a non-empty desired delta again then; so every path here may give up without losing
+ * as it sends its desired delta again then; so every path here may give up without losing
  * either, and every give-up is counted and logged. Commands and deltas of one hub keep their order.
  */
 export class HubCommandDelivery {

@@ -57,8 +57,17 @@ export interface HubIngressDeps {
   readonly idleMs?: number;
   /** Hub connections (TCP) held at most; past it new ones are closed at once; default 20000. */
   readonly maxConnections?: number;
-  /** Messages queued to a hub that does not read before its stream is reset with RESOURCE_EXHAUSTED; default 1000. */
+  /**
+   * Acks and errors that may wait for a hub before its stream is reset with RESOURCE_EXHAUSTED (it
+   * sends without reading); commands and desired deltas may wait up to this plus one delta and
+   * `COMMAND_LIMITS.history` commands per device of its hello; default 1000. See hub-outbound.ts.
+   */
   readonly outboundQueue?: number;
+  /**
+   * Milliseconds messages may wait for a hub whose stream drains none of them before it is reset
+   * with RESOURCE_EXHAUSTED (it does not read); default 10000.
+   */
+  readonly outboundStallMs?: number;
   /** Milliseconds a status may wait behind messages the hub does not read before the stream is reset instead; default 2000. */
   readonly statusGraceMs?: number;
   /** Serve TLS with this certificate and key; with `ca`, hubs must present a client certificate that chains to it. */
@@ -126,6 +135,7 @@ export class HubIngress {
       durableIntervalMs,
       helloTimeoutMs,
       outboundQueue: positive('outboundQueue', deps.outboundQueue ?? 1_000),
+      outboundStallMs: positive('outboundStallMs', deps.outboundStallMs ?? 10_000),
       statusGraceMs: deps.statusGraceMs ?? 2_000,
       claim: (s) => this.claim(s),
       release: (s) => this.release(s),

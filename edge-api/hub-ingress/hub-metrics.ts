@@ -25,7 +25,7 @@ export class HubMetrics {
   readonly commandsSent: Inc;
   /** Desired deltas written to hub streams. */
   readonly desiredSent: Inc;
-  /** Streams reset because the hub let its outbound queue pass the bound (it does not read). */
+  /** Streams reset because the hub does not read (hub-outbound.ts: a bound passed, or no drain for the stall time). */
   readonly outboundOverflows: Inc;
   /** Hub connections (TCP) open on this node. */
   readonly connections: Gauge;
@@ -59,7 +59,7 @@ export class HubMetrics {
     this.desiredSent = new Counter({ name: 'iot_hub_desired_sent_total', help: 'Desired deltas written to hub streams', registers });
     this.outboundOverflows = new Counter({
       name: 'iot_hub_outbound_overflows_total',
-      help: 'Hub streams reset because their outbound queue passed HUB_OUTBOUND_QUEUE (the hub does not read)',
+      help: 'Hub streams reset because the hub does not read: more acks and errors waiting than HUB_OUTBOUND_QUEUE, more commands and deltas than its devices can have pending, or nothing drained for the stall time while messages wait',
       registers,
     });
     this.connections = new Gauge({ name: 'iot_hub_connections', help: 'Hub connections (TCP) open on this node', registers });

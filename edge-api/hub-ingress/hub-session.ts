@@ -2,9 +2,10 @@
 import { constants as http2 } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import { deviceActorId, HOME_ID, hubActorId, type HubActorId } from '../../actors/actor-id.ts';
-import type { CommandResult } from '../../actors/device-state.ts';
+import { COMMAND_LIMITS, type CommandResult } from '../../actors/device-state.ts';
 import { deviceOfCommand, type CommandDelivery, type DesiredDelivery } from '../../actors/types.ts';
-import { checkValues, VALUE_LIMITS } from '../../actors/validation.ts';
+import { checkResult } from '../../actors/device-commands.ts';
+import { VALUE_LIMITS } from '../../actors/validation.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { askActor, isRuntimeError } from '../ask-actor.ts';
@@ -15,17 +16,8 @@ import type { RetryPolicy } from './device-lanes.ts';
 import { DurableCursor } from './durable-cursor.ts';
 import { bodyOf, type DecodedCommandResult, type DecodedHello, type DecodedHubMessage } from './hub-codec.ts';
 import type { HubMetrics } from './hub-metrics.ts';
-import {
-  commandMessage,
-  desiredMessage,
-  endCall,
-  errorMessage,
-  fromWireAttributes,
-  helloDevices,
-  resetCall,
-  type CloudMessage,
-  type HubCall,
-} from './hub-wire.ts';
+import { HubOutbound, type OverflowReason } from './hub-outbound.ts';
+import { endCall, errorMessage, fromWireAttributes, helloDevices, resetCall, type CloudMessage, type HubCall } from './hub-wire.ts';
 import { ReportIntake } from './report-intake.ts';
 
 /** `awaiting-hello` → `open` → `closing` (status sent or being sent) → `closed` (the call is over). */
@@ -46,10 +38,13 @@ export interface SessionHost {
   /** Milliseconds a stream may stay open without its hello; then it ends with DEADLINE_EXCEEDED. */
   readonly helloTimeoutMs: number;
   /**
-   * Messages queued to a hub that does not read (what grpc-js holds because the hub's HTTP/2
-   * window is full); past it the stream is reset with RESOURCE_EXHAUSTED.
+   * Acks and errors that may wait for a hub (hub-outbound.ts); past it the hub sends without
+   * reading and its stream is reset with RESOURCE_EXHAUSTED. Commands and desired deltas may wait
+   * up to this plus (COMMAND_LIMITS.history + 1) per device of the hello.
    */
   readonly outboundQueue: number;
+  /** Milliseconds messages may wait without the stream draining any; then it is reset with RESOURCE_EXHAUSTED. */
+  readonly outboundStallMs: number;
   /** Milliseconds a status waits behind queued messages before the stream is reset instead. */
   readonly statusGraceMs: number;
   /** Makes `session` its hub's current session here; the previous one is superseded. */
@@ -69,8 +64,11 @@ export class HubSession {
   private devices: ReadonlySet<string> = new Set();
   private intake: ReportIntake | undefined;
   private durable: DurableCursor | undefined;
-  /** Commands and desired deltas that arrive between the hub's claim and its welcome; undefined outside that span. */
-  private early: ({ readonly command: CommandDelivery } | { readonly desired: DesiredDelivery })[] | undefined;
+  /**
+   * Everything down the stream after the welcome, from the hello on (commands and desired deltas
+   * that arrive before the welcome wait in it); undefined until the hello.
+   */
+  private outbound: HubOutbound | undefined;
   /** gRPC status name the stream ends with; CANCELLED unless this side ends it. */
   private endStatus = 'CANCELLED';
   private halfClosed = false;
@@ -107,7 +105,7 @@ export class HubSession {
     call.on('error', (err: { code?: unknown }) => this.onStreamError(err));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.state === 'awaiting-hello' && this.early === undefined)
+      if (this.state === 'awaiting-hello' && this.outbound === undefined)
         this.fail('timeout', `no hello within ${host.helloTimeoutMs} ms of opening the stream`);
     }, host.helloTimeoutMs);
     if (credential.expiresAt !== undefined) this.expireAt(credential.expiresAt);
@@ -144,23 +142,20 @@ export class HubSession {
     return this.state;
   }
 
-  /** Writes a command to the hub; false when this stream cannot take it. */
+  /**
+   * Writes a command to the hub, in order behind what waits for it (before the welcome: the
+   * hello makes its devices send theirs while the welcome is yet to go out); false when this
+   * stream cannot take it.
+   */
   sendCommand(command: CommandDelivery): boolean {
-    if (this.state === 'open') return this.writeCommand(command);
-    if (this.state !== 'awaiting-hello' || this.early === undefined) return false;
-    this.early.push({ command }); // the welcome must be the first message down
-    return true;
+    if (this.state !== 'open' && this.state !== 'awaiting-hello') return false;
+    return this.outbound?.command(command) ?? false;
   }
 
-  /**
-   * Writes a device's desired delta to the hub (after the welcome: the hub's hello makes its
-   * devices send theirs while the welcome is yet to go out); false when this stream cannot take it.
-   */
+  /** Writes a device's desired delta to the hub, as `sendCommand`; false when this stream cannot take it. */
   sendDesired(desired: DesiredDelivery): boolean {
-    if (this.state === 'open') return this.writeDesired(desired);
-    if (this.state !== 'awaiting-hello' || this.early === undefined) return false;
-    this.early.push({ desired });
-    return true;
+    if (this.state !== 'open' && this.state !== 'awaiting-hello') return false;
+    return this.outbound?.desired(desired) ?? false;
   }
 
   /** Ends the stream with the status of `code`; later messages from the hub are ignored. */
@@ -252,7 +247,12 @@ export class HubSession {
     this.devices = new Set(devices.value.map((d) => d.deviceId));
     // Later messages wait in the stream's buffer until the welcome is out.
     this.call.pause();
-    this.early = [];
+    const { outboundQueue, outboundStallMs, metrics } = this.host;
+    // A hub that reads is never reset: what its devices can have pending at once always fits.
+    const cloud = outboundQueue + this.devices.size * (COMMAND_LIMITS.history + 1);
+    this.outbound = new HubOutbound(this.call, { replies: outboundQueue, cloud, stallMs: outboundStallMs }, metrics, (reason, waiting) =>
+      this.overflow(reason, waiting),
+    );
     // The secret was checked when the stream opened, up to the hello deadline ago: a rotation
     // without grace, or a removal, since then must not let it in (one lookup per stream).
     if (!(await this.stillAuthenticated())) return;
@@ -335,14 +335,9 @@ export class HubSession {
         if (this.halfClosed && inFlight === 0) this.endOk();
       },
     });
-    this.write({ welcome: { node_id: this.host.nodeId, window, last_durable_seq: String(lastDurableSeq) } });
+    // The welcome first, then what waited for it.
+    this.outbound!.open({ welcome: { node_id: this.host.nodeId, window, last_durable_seq: String(lastDurableSeq) } });
     this.setState('open', `welcome, last_durable_seq ${lastDurableSeq}`);
-    const early = this.early ?? [];
-    this.early = undefined;
-    for (const d of early) {
-      if ('command' in d) this.writeCommand(d.command);
-      else this.writeDesired(d.desired);
-    }
     this.call.resume();
   }
 
@@ -354,7 +349,7 @@ export class HubSession {
     }
     // A bad result is refused on its own (with the field it is about); the stream keeps serving.
     const result = fromWireAttributes(cr.result, 'result');
-    const bad = result.ok ? checkValues('result', result.value, false)?.message : result.message;
+    const bad = result.ok ? checkResult(result.value)?.message : result.message;
     if (!result.ok || bad !== undefined) {
       this.write(errorMessage('invalid_argument', `command_result for ${JSON.stringify(cr.command_id)} refused: ${bad}`));
       return;
@@ -371,41 +366,33 @@ export class HubSession {
       this.write(errorMessage(sent.error.code, `command_result for ${cr.command_id} not taken (${sent.error.message}); send it again`));
   }
 
-  private writeCommand(command: CommandDelivery): boolean {
-    if (!this.write(commandMessage(command))) return false;
-    this.host.metrics.commandsSent.inc();
-    return true;
-  }
-
-  private writeDesired(desired: DesiredDelivery): boolean {
-    if (!this.write(desiredMessage(desired))) return false;
-    this.host.metrics.desiredSent.inc();
-    return true;
-  }
-
+  /** An ack or an in-stream error, behind what waits; false when the stream takes nothing more. */
   private write(msg: CloudMessage): boolean {
-    if (this.state === 'closing' || this.state === 'closed' || !this.call.writable) return false;
-    try {
-      // false = backpressure: the hub's HTTP/2 window is full and grpc-js queues the message. Only
-      // then is the queue measured; a hub that lets it pass the bound is not reading.
-      if (!this.call.write(msg) && this.call.writableLength > this.host.outboundQueue) this.overflow();
-      return true;
-    } catch (err) {
-      this.log.warn({ err }, 'write to hub stream failed');
-      return false;
-    }
+    if (this.state !== 'open' || this.outbound === undefined) return false;
+    return this.outbound.reply(msg);
   }
 
-  /** The hub does not read: a status would wait behind the queue, so the stream is reset at once (RESOURCE_EXHAUSTED). */
-  private overflow(): void {
-    const queued = this.call.writableLength;
+  /**
+   * The hub does not read (hub-outbound.ts judged it: `waiting` messages): a status would wait
+   * behind what grpc-js holds, so the stream is reset at once (RESOURCE_EXHAUSTED).
+   */
+  private overflow(reason: OverflowReason, waiting: number): void {
+    if (this.state === 'closed') return;
+    const details =
+      reason === 'stalled'
+        ? `the hub read nothing for ${this.host.outboundStallMs} ms with ${waiting} messages waiting`
+        : reason === 'replies'
+          ? `${waiting} messages waiting: the hub sends without reading its stream`
+          : `${waiting} messages waiting: more commands and desired deltas than its devices can have pending`;
     this.host.metrics.outboundOverflows.inc();
-    this.log.warn({ queued, limit: this.host.outboundQueue }, 'hub does not read its stream: reset');
+    this.log.warn({ reason, waiting, limit: this.host.outboundQueue }, 'hub does not read its stream: reset');
     this.endStatus = 'RESOURCE_EXHAUSTED';
-    this.durable?.finish(true);
-    this.beginClosing(`RESOURCE_EXHAUSTED: ${queued} messages queued to a hub that does not read`);
-    if (!resetCall(this.call, http2.NGHTTP2_ENHANCE_YOUR_CALM))
-      endCall(this.call, 'resource_exhausted', `${queued} messages queued: the hub does not read its stream`);
+    // Ending already (flushing before an orderly end): the closing work is done.
+    if (this.state !== 'closing') {
+      this.durable?.finish(true);
+      this.beginClosing(`RESOURCE_EXHAUSTED: ${details}`);
+    }
+    if (!resetCall(this.call, http2.NGHTTP2_ENHANCE_YOUR_CALM)) endCall(this.call, 'resource_exhausted', details);
   }
 
   /** The hub half-closed: finish what it sent (acks included), then end with OK. */
@@ -423,8 +410,7 @@ export class HubSession {
     // takes it only from its current session). grpc-js reports a hub's cancel as a half-close
     // first, so that is written too; only a stream that fails leaves it behind.
     this.durable?.finish(true);
-    this.beginClosing('the hub closed its stream');
-    this.call.end();
+    this.beginClosing('the hub closed its stream', 'flush');
   }
 
   private onStreamError(err: { code?: unknown }): void {
@@ -435,15 +421,21 @@ export class HubSession {
     this.durable?.finish(false);
   }
 
-  /** Stops all work of the stream and, once the hub actor was asked to take it, tells the hub actor it ended. */
-  private beginClosing(reason: string): void {
+  /**
+   * Stops all work of the stream and, once the hub actor was asked to take it, tells the hub actor
+   * it ended. `flush`: an orderly end, after what waits for the hub (its last ack); otherwise
+   * that is dropped (commands and deltas are sent again on the hub's next connect).
+   */
+  private beginClosing(reason: string, outbound: 'drop' | 'flush' = 'drop'): void {
     this.setState('closing', reason);
     clearTimeout(this.timer);
     this.timer = undefined;
     clearTimeout(this.expiry?.timer);
     this.expiry = undefined;
     this.intake?.stop();
-    this.early = undefined;
+    if (outbound === 'flush' && this.outbound !== undefined) this.outbound.end(() => this.call.end());
+    else if (outbound === 'flush') this.call.end();
+    else this.outbound?.stop();
     this.host.release(this);
     // Also when a newer stream here superseded this one: the hub actor may not have taken that one's
     // hello (refused, timed out), and only this session's disconnect clears the session it holds.
@@ -460,6 +452,7 @@ export class HubSession {
     if (this.state === 'closed') return;
     if (this.state !== 'closing') this.beginClosing('stream cancelled');
     clearTimeout(this.timer);
+    this.outbound?.stop();
     // A broken stream leaves the durable cursor where it is, as a crash would: the hub re-sends
     // the reports acked since, and their devices ack them without applying them again.
     this.durable?.finish(false);

@@ -188,6 +188,35 @@ describe('device command lifecycle', () => {
     );
   });
 
+  it('refuses a result past COMMAND_LIMITS.resultBytes of JSON naming `result`; one at the limit is kept', () => {
+    const s = run(onlineDevice(), issue('r3')).state;
+    // Five 1,000-character texts pass every per-value check (64 entries of 1 KB each would).
+    const big = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`n${i}`, 'x'.repeat(1_000)]));
+    const refused = run(s, { type: 'command.result', commandId: 'r3', ok: true, result: big });
+    expect(errorOf(refused.reply)).toMatchObject({ code: 'invalid_argument', field: 'result' });
+    expect(errorOf(refused.reply).message).toMatch(/^result must be at most 4096 bytes as JSON, not \d+$/);
+    expect(refused.state).toBe(s);
+    // Text counts in UTF-8 bytes: 1,400 × '€' (3 bytes each) is 4,200 bytes in 1,400 characters.
+    const euros = run(s, { type: 'command.result', commandId: 'r3', ok: true, result: { a: '€'.repeat(1_000), b: '€'.repeat(400) } });
+    expect(errorOf(euros.reply)).toMatchObject({ field: 'result' });
+    // Exactly at the limit: kept.
+    const exact: Record<string, Value> = { n0: 'x'.repeat(1_024), n1: 'x'.repeat(1_024), n2: 'x'.repeat(1_024), n3: '' };
+    exact.n3 = 'x'.repeat(COMMAND_LIMITS.resultBytes - Buffer.byteLength(JSON.stringify(exact)));
+    expect(Buffer.byteLength(JSON.stringify(exact))).toBe(COMMAND_LIMITS.resultBytes);
+    expect(valueOf<CommandRecord>(run(s, { type: 'command.result', commandId: 'r3', ok: true, result: exact }).reply).result).toEqual(
+      exact,
+    );
+  });
+
+  it('replays a journaled result as it was decided: the result checks are not applied again', () => {
+    const s = run(onlineDevice(), issue('r4')).state;
+    // Journaled under older limits (or none): a result the checks of today refuse.
+    const old = { type: 'command.result', commandId: 'r4', ok: true, result: { note: 'x'.repeat(5_000) } } as const;
+    expect(errorOf(run(s, old).reply).field).toBe('result.note');
+    const replayed = deviceBehavior.receive(s, old, { id: ID, now: 1_000, replaying: true });
+    expect(valueOf<CommandRecord>(replayed.reply)).toMatchObject({ status: 'succeeded', result: { note: 'x'.repeat(5_000) } });
+  });
+
   it('expires queued and sent commands once their TTL has passed', () => {
     let s = run(onlineDevice(), issue('sent', { ttlMs: 100 }), 1_000).state;
     s = run(s, { type: 'hub.connection', online: false }).state;

@@ -1,4 +1,5 @@
 /** Desired state down to the hub: when the device actor emits `hub.desired`, with which delta and version, and when it does not. */
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { computeDelta, deviceBehavior } from '../../actors/device.ts';
 import type { DeviceMsg, DeviceState } from '../../actors/device-state.ts';
@@ -36,19 +37,47 @@ describe('device twin: desired state down to the hub', () => {
     ]);
   });
 
-  it('sends nothing while the hub is offline, for a device without a hub, or when the change leaves the delta empty', () => {
+  it('sends nothing while the hub is offline, for a device without a hub, or when the change leaves the delta as it was', () => {
     const down = run(connected(), offline).state;
     expect(desiredOf(run(down, setDesired({ on: true })).effects)).toEqual([]);
     const unserved = apply(deviceBehavior.initial(ID), [report({ on: false }), { type: 'hub.connection', online: true }]);
     expect(unserved.hubOnline).toBe(true);
     expect(desiredOf(run(unserved, setDesired({ on: true })).effects)).toEqual([]);
-    // Desired equal to what was reported: nothing for the hub to do.
+    // Desired equal to what was reported: the delta stays empty, nothing for the hub to do.
     const same = run(connected(), setDesired({ on: false, level: 10 }));
     expect(same.state.desired).toEqual({ on: false, level: 10 });
     expect(desiredOf(same.effects)).toEqual([]);
-    // Removing the only differing key empties the delta: nothing is sent either.
+    // A change that leaves a non-empty delta as it was (a key set to its reported value).
     const pending = run(connected(), setDesired({ on: true })).state;
-    expect(desiredOf(run(pending, setDesired({ on: null })).effects)).toEqual([]);
+    const unchangedDelta = run(pending, setDesired({ level: 10 }));
+    expect(unchangedDelta.state.version).toBe(pending.version + 1);
+    expect(desiredOf(unchangedDelta.effects)).toEqual([]);
+  });
+
+  it('sends the emptied delta when an app changes desired back to the reported value or removes the key with null, so the hub stops heading for the old target', () => {
+    const pending = run(connected(), setDesired({ on: true, level: 80 }));
+    expect(pending.state.hubHasDelta).toBe(true);
+    // Back to the reported value: the delta shrinks; then the last key removed with null: it is empty.
+    const back = run(pending.state, setDesired({ level: 10 }));
+    expect(desiredOf(back.effects)).toEqual([expect.objectContaining({ version: back.state.version, delta: { on: true } })]);
+    const removed = run(back.state, setDesired({ on: null }));
+    expect(desiredOf(removed.effects)).toEqual([
+      { type: 'hub.desired', homeId: 'h1', hubId: 'hub1', deviceId: 'lamp', version: removed.state.version, delta: {} },
+    ]);
+    expect(removed.state.hubHasDelta).toBeUndefined();
+    // Told once: a reconnect now has nothing to send.
+    expect(desiredOf(run(run(removed.state, offline).state, online).effects)).toEqual([]);
+  });
+
+  it('on connect, sends an empty delta once to a hub that was told a target which was taken back while it was away', () => {
+    let s = run(connected(), setDesired({ on: true })).state;
+    s = run(s, offline).state;
+    s = run(s, setDesired({ on: null })).state; // nothing can be sent now
+    const back = run(s, online);
+    expect(desiredOf(back.effects)).toEqual([expect.objectContaining({ version: s.version, delta: {} })]);
+    expect(back.journal).toBe(true); // the hub holds no target now: recorded
+    expect(back.state.hubHasDelta).toBeUndefined();
+    expect(desiredOf(run(run(back.state, offline).state, online).effects)).toEqual([]);
   });
 
   it('sends a non-empty delta once per connect of the hub, after the commands it re-sends', () => {
@@ -99,26 +128,36 @@ describe('device twin: desired state down to the hub', () => {
       const rand = mulberry32(0xde51 + trial);
       const ctx = `trial ${trial} (seed ${0xde51 + trial})`;
       let s = connected();
-      /** What the hub was last told, per device key: it applies deltas and reports them back. */
+      /** What the hub was last told (it applies deltas and reports them back), and whether it still heads for a target. */
       let told: Record<string, Value> | undefined;
+      let heading = false;
       for (let i = 0; i < 40; i++) {
         const pick = randomInt(rand, 10);
         let msg: DeviceMsg;
         if (pick < 4) msg = setDesired({ [keys[randomInt(rand, 3)]!]: rand() < 0.2 ? null : value(rand) });
         else if (pick < 6) msg = report({ [keys[randomInt(rand, 3)]!]: value(rand) });
-        else if (pick < 8 && told !== undefined && s.hubOnline) msg = report(told);
+        else if (pick < 8 && told !== undefined && Object.keys(told).length > 0 && s.hubOnline) msg = report(told);
         else msg = rand() < 0.5 ? online : offline;
         const before = s;
         const step = run(s, msg);
         s = step.state;
         const sent = desiredOf(step.effects);
         const delta = computeDelta(s.reported, s.desired);
-        const changedDesired = msg.type === 'shadow.setDesired' && before.desired !== s.desired;
-        const due = s.hubOnline && Object.keys(delta).length > 0 && ((msg.type === 'hub.connection' && msg.online) || changedDesired);
+        const deltaBefore = computeDelta(before.reported, before.desired);
+        const deltaChanged = !isDeepStrictEqual(deltaBefore, delta);
+        // A report that meets the whole delta ends the hub's target.
+        if (msg.type === 'report' && Object.keys(deltaBefore).length > 0 && Object.keys(delta).length === 0) heading = false;
+        const connect = msg.type === 'hub.connection' && msg.online;
+        const due =
+          s.hubOnline && ((connect && (Object.keys(delta).length > 0 || heading)) || (msg.type === 'shadow.setDesired' && deltaChanged));
         expect(sent, `${ctx} step ${i} ${JSON.stringify(msg)}`).toEqual(
           due ? [{ type: 'hub.desired', homeId: 'h1', hubId: 'hub1', deviceId: 'lamp', version: s.version, delta }] : [],
         );
-        if (sent.length > 0) told = { ...sent[0]!.delta };
+        if (sent.length > 0) {
+          told = { ...sent[0]!.delta };
+          heading = Object.keys(told).length > 0;
+        }
+        expect(s.hubHasDelta === true, `${ctx} step ${i}`).toBe(heading);
       }
       // The hub applies what it was told last and reports it: the delta clears, a reconnect sends nothing.
       s = run(s, online).state;

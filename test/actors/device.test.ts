@@ -363,12 +363,14 @@ describe('deviceBehavior: removal', () => {
       { type: 'device.watch', attributes: ['on'], events: [], values: [] },
     ]);
 
-  it('erases the device and keeps only the removed mark, once', () => {
-    const step = run(busy(), { type: 'device.remove' });
+  it('erases the device and keeps only the removed mark (with the version, one past the last), once', () => {
+    const before = busy();
+    expect(before.version).toBe(2);
+    const step = run(before, { type: 'device.remove' });
     expect(step.journal).toBe(true);
     // Nothing left to serve: the actor leaves memory once the mark is written.
     expect(step.passivate).toBe(true);
-    expect(step.state).toEqual({ ...fresh(), removed: true });
+    expect(step.state).toEqual({ ...fresh(), version: 3, removed: true });
     expect(deviceBehavior.nextWakeAt?.(step.state)).toBeUndefined();
     const again = run(step.state, { type: 'device.remove' });
     expect(again.journal).toBe(false);
@@ -419,10 +421,30 @@ describe('deviceBehavior: removal', () => {
     expect(bad.state).toBe(removed);
     const step = run(removed, { type: 'device.attach', hubId: 'hub9', deviceType: 'plug', capabilities: ['on'] });
     expect(step.journal).toBe(true);
-    expect(step.state).toEqual({ ...fresh(), hubId: 'hub9', type: 'plug', capabilities: ['on'] });
+    expect(step.state).toEqual({ ...fresh(), version: 3, hubId: 'hub9', type: 'plug', capabilities: ['on'] });
     const shadow = valueOf<Shadow>(run(step.state, { type: 'shadow.get' }).reply);
-    expect(shadow).toMatchObject({ version: 0, reported: {}, desired: {} });
-    // Its hub's seqs start over too.
-    expect(valueOf<ReportAck>(run(step.state, report(1, { on: true })).reply)).toEqual({ applied: true, version: 1 });
+    expect(shadow).toMatchObject({ version: 3, reported: {}, desired: {} });
+    // Its hub's seqs start over too; its version goes on.
+    expect(valueOf<ReportAck>(run(step.state, report(1, { on: true })).reply)).toEqual({ applied: true, version: 4 });
+  });
+
+  it('never gives a version lower than the removed device had: removed and created anew, again and again', () => {
+    // A hub may ignore a desired delta older than one it applied: a device created anew must not count from 0.
+    let s = busy();
+    let last = s.version;
+    for (let round = 0; round < 3; round++) {
+      s = run(s, { type: 'device.remove' }).state;
+      expect(s.version).toBeGreaterThan(last);
+      s = apply(s, [
+        { type: 'device.attach', hubId: 'hub1', deviceType: 'light', capabilities: ['on'] },
+        { type: 'hub.connection', online: true, hubId: 'hub1' },
+      ]);
+      const step = run(s, { type: 'shadow.setDesired', desired: { on: round % 2 === 0 } });
+      const sent = step.effects?.find((e) => e.type === 'hub.desired');
+      expect(sent).toMatchObject({ version: s.version + 1 });
+      expect(step.state.version).toBeGreaterThan(last + 1);
+      s = step.state;
+      last = s.version;
+    }
   });
 });

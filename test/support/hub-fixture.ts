@@ -34,6 +34,7 @@ export interface FixtureOptions {
   readonly retry?: RetryPolicy;
   readonly helloTimeoutMs?: number;
   readonly outboundQueue?: number;
+  readonly outboundStallMs?: number;
   readonly maxConnections?: number;
   readonly statusGraceMs?: number;
   readonly idleMs?: number;
@@ -89,6 +90,7 @@ export async function startHubFixture(options: FixtureOptions = {}): Promise<Hub
     shutdownGraceMs: 1_000,
     ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
     ...(options.outboundQueue === undefined ? {} : { outboundQueue: options.outboundQueue }),
+    ...(options.outboundStallMs === undefined ? {} : { outboundStallMs: options.outboundStallMs }),
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
     ...(options.statusGraceMs === undefined ? {} : { statusGraceMs: options.statusGraceMs }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),

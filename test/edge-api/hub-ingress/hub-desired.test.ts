@@ -95,6 +95,22 @@ describe('desired state down the hub stream', () => {
     expect(desiredFor(hub, 'motion1')).toHaveLength(1);
   });
 
+  it('sends the emptied delta when an app takes desired back to the reported value, or removes a key with null, while the hub is connected', async () => {
+    fx = await startHubFixture();
+    seq = 0;
+    const hub = await fx.open(HUB1);
+    await reportAndAck(hub, 'light1', { on: false, brightness: 10 });
+    await setDesired(LIGHT, { on: true, brightness: 70 });
+    await waitDesired(hub, 'light1');
+    const back = await setDesired(LIGHT, { brightness: 10 }); // back to the reported value
+    const [, shrunk] = await waitDesired(hub, 'light1', 2);
+    expect(shrunk).toEqual({ device_id: 'light1', version: String(back.version), delta: { on: { kind: 'flag', flag: true } } });
+    const removed = await setDesired(LIGHT, { on: null });
+    const [, , emptied] = await waitDesired(hub, 'light1', 3);
+    expect(emptied).toEqual({ device_id: 'light1', version: String(removed.version), delta: {} });
+    expect(removed.delta).toEqual({});
+  });
+
   it('holds a delta that arrives during the hello until the welcome is out', async () => {
     fx = await startHubFixture();
     fx.store.hold((id) => id === 'hub:h1:hub1');
@@ -152,11 +168,14 @@ describe('desired state down the hub stream', () => {
     const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i]));
     hub.commandResult('light1~c2', true, '', tooMany);
     hub.commandResult('light1~c2', true, '', { note: 'x'.repeat(1_025) });
-    await vi.waitFor(() => expect(hub.errors()).toHaveLength(3));
+    // Every value within its limits, the whole past 4096 bytes of JSON (64 such would keep ~7 MB per device).
+    hub.commandResult('light1~c2', true, '', Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`n${i}`, 'x'.repeat(1_000)])));
+    await vi.waitFor(() => expect(hub.errors()).toHaveLength(4));
     expect(hub.errors().map((e) => [e.code, e.message])).toEqual([
       ['INVALID_ARGUMENT', 'command_result for "light1~c2" refused: result.level has no value set (number, flag or text)'],
       ['INVALID_ARGUMENT', 'command_result for "light1~c2" refused: result must have at most 64 entries'],
       ['INVALID_ARGUMENT', 'command_result for "light1~c2" refused: result.note must be at most 1024 characters'],
+      ['INVALID_ARGUMENT', 'command_result for "light1~c2" refused: result must be at most 4096 bytes as JSON, not 5041'],
     ]);
     expect((await fx.ask<CommandRecord>(LIGHT, { type: 'command.get', commandId: 'light1~c2' })).status).toBe('sent');
     // Still serving: a report is acked and a good result completes the command.

@@ -1,0 +1,207 @@
+/**
+ * What goes down one hub's stream: a bounded backlog written as fast as the stream drains, and the
+ * judgement that a hub does not read (its backlog passes a bound, or the stream makes no progress).
+ */
+import type { CommandDelivery, DesiredDelivery } from '../../actors/types.ts';
+import type { HubMetrics } from './hub-metrics.ts';
+import { commandMessage, desiredMessage, type CloudMessage, type HubCall } from './hub-wire.ts';
+
+/** How much may wait for one hub, and for how long without progress. */
+export interface OutboundLimits {
+  /**
+   * Acks and errors (answers to what the hub sent) that may wait: past it the hub sends without
+   * reading. Consecutive acks wait as one (they are cumulative).
+   */
+  readonly replies: number;
+  /**
+   * Commands and desired deltas that may wait. Deltas wait at most one per device (a newer one
+   * replaces the older) and a command once per id, so a bound of devices × (pending commands per
+   * device + 1) is never passed by a hub that reads, however much its devices have pending.
+   */
+  readonly cloud: number;
+  /** Milliseconds messages may wait without the stream draining any; then the hub does not read. */
+  readonly stallMs: number;
+}
+
+/** Why a hub's stream is judged not to be read: a bound passed (`replies`, `cloud`) or no progress (`stalled`). */
+export type OverflowReason = 'replies' | 'cloud' | 'stalled';
+
+type Entry =
+  { readonly reply: CloudMessage; readonly ack: boolean } | { readonly command: CommandDelivery } | { readonly desired: DesiredDelivery };
+
+/**
+ * A hub stream's outbound side. Messages are handed to grpc-js only while its buffer takes them
+ * (`write()` returns true); the rest wait here in order and go as the stream emits `drain`, so a
+ * hub that reads gets any burst (a thousand devices' deltas and commands after its welcome) at
+ * the speed it reads. Held (nothing written) until `open`, so that the welcome goes first.
+ * Memory stays bounded: replies by `limits.replies`, commands and deltas by `limits.cloud`, and a
+ * stream that drains nothing for `limits.stallMs` while messages wait is judged not read.
+ * Any of the three calls `overflow` once and stops the queue; the session resets the stream.
+ */
+export class HubOutbound {
+  /** Insertion order is send order; a key is never reused. */
+  private readonly queue = new Map<number, Entry>();
+  private nextKey = 0;
+  private replies = 0;
+  private cloud = 0;
+  /** Key of the newest entry when it is an ack (the next ack replaces it in place). */
+  private tailAck: number | undefined;
+  /** Waiting deltas by device id, and waiting command ids. */
+  private readonly desiredKeys = new Map<string, number>();
+  private readonly commandIds = new Set<string>();
+  private state: 'held' | 'open' | 'ending' | 'stopped' = 'held';
+  private stall: NodeJS.Timeout | undefined;
+  private onEmpty: (() => void) | undefined;
+
+  constructor(
+    private readonly call: HubCall,
+    private readonly limits: OutboundLimits,
+    private readonly metrics: Pick<HubMetrics, 'commandsSent' | 'desiredSent'>,
+    private readonly overflow: (reason: OverflowReason, waiting: number) => void,
+  ) {
+    call.on('drain', () => {
+      // Progress: the hub read what grpc-js held.
+      clearTimeout(this.stall);
+      this.stall = undefined;
+      this.pump();
+    });
+  }
+
+  /** Messages waiting here (not yet handed to grpc-js). */
+  get waiting(): number {
+    return this.queue.size;
+  }
+
+  /** Writes `first` (the welcome) and then whatever waited; later messages go in order behind them. */
+  open(first: CloudMessage): void {
+    if (this.state !== 'held') return;
+    this.state = 'open';
+    if (this.call.writable) this.call.write(first);
+    this.pump();
+  }
+
+  /** An ack or an error; false when the stream takes nothing more. */
+  reply(msg: CloudMessage): boolean {
+    if (this.state !== 'open') return false;
+    const ack = 'ack' in msg;
+    if (ack && this.tailAck !== undefined && this.queue.has(this.tailAck)) {
+      this.queue.set(this.tailAck, { reply: msg, ack }); // cumulative: the newer covers the older
+      return true;
+    }
+    if (this.replies >= this.limits.replies) return this.overflowed('replies');
+    this.replies++;
+    const key = this.append({ reply: msg, ack });
+    this.tailAck = ack ? key : undefined;
+    this.pump();
+    return true;
+  }
+
+  /** A command (one per id: the same id waiting already is not added again); false when the stream takes nothing more. */
+  command(command: CommandDelivery): boolean {
+    if (this.state !== 'open' && this.state !== 'held') return false;
+    if (this.commandIds.has(command.commandId)) return true;
+    if (this.cloud >= this.limits.cloud) return this.overflowed('cloud');
+    this.cloud++;
+    this.commandIds.add(command.commandId);
+    this.append({ command });
+    this.pump();
+    return true;
+  }
+
+  /**
+   * A device's desired delta. One waiting for the same device is replaced (the newer goes to the
+   * end of the queue, behind what was queued before it); an older version than the one waiting is
+   * dropped. False when the stream takes nothing more.
+   */
+  desired(desired: DesiredDelivery): boolean {
+    if (this.state !== 'open' && this.state !== 'held') return false;
+    const waitingKey = this.desiredKeys.get(desired.deviceId);
+    if (waitingKey !== undefined) {
+      const waiting = this.queue.get(waitingKey) as { readonly desired: DesiredDelivery };
+      if (desired.version < waiting.desired.version) return true;
+      this.queue.delete(waitingKey);
+      this.cloud--;
+    }
+    if (this.cloud >= this.limits.cloud) return this.overflowed('cloud');
+    this.cloud++;
+    this.desiredKeys.set(desired.deviceId, this.append({ desired }));
+    this.pump();
+    return true;
+  }
+
+  /** Writes what waits, then calls `done` (the stream's orderly end); nothing more is taken. */
+  end(done: () => void): void {
+    if (this.state === 'stopped' || this.state === 'ending') return;
+    this.state = 'ending';
+    this.onEmpty = done;
+    this.pump();
+  }
+
+  /** Drops what waits: the stream is over (what it held is sent again on the hub's next connect). */
+  stop(): void {
+    this.state = 'stopped';
+    clearTimeout(this.stall);
+    this.stall = undefined;
+    this.queue.clear();
+    this.desiredKeys.clear();
+    this.commandIds.clear();
+    this.replies = this.cloud = 0;
+    this.onEmpty = undefined;
+  }
+
+  private append(entry: Entry): number {
+    const key = this.nextKey++;
+    this.queue.set(key, entry);
+    return key;
+  }
+
+  private overflowed(reason: OverflowReason): false {
+    const waiting = this.queue.size;
+    this.stop();
+    this.overflow(reason, waiting);
+    return false;
+  }
+
+  /** Hands waiting messages to grpc-js while it takes them. */
+  private pump(): void {
+    if (this.state !== 'open' && this.state !== 'ending') return;
+    // Deleting the entry being visited is safe in a Map's for-of.
+    for (const [key, entry] of this.queue) {
+      if (this.call.writableNeedDrain || !this.call.writable) break;
+      this.queue.delete(key);
+      if ('reply' in entry) this.replies--;
+      else {
+        this.cloud--;
+        if ('command' in entry) this.commandIds.delete(entry.command.commandId);
+        else this.desiredKeys.delete(entry.desired.deviceId);
+      }
+      this.writeOne(entry);
+    }
+    if (this.queue.size === 0) {
+      clearTimeout(this.stall);
+      this.stall = undefined;
+      if (this.state === 'ending') {
+        const done = this.onEmpty;
+        this.onEmpty = undefined;
+        done?.();
+      }
+    } else if (this.stall === undefined && this.call.writable) {
+      // Waiting on the hub: it must read some within stallMs (each drain restarts the clock).
+      this.stall = setTimeout(() => {
+        this.stall = undefined;
+        if (this.queue.size > 0) this.overflowed('stalled');
+      }, this.limits.stallMs);
+    }
+  }
+
+  private writeOne(entry: Entry): void {
+    if ('reply' in entry) this.call.write(entry.reply);
+    else if ('command' in entry) {
+      this.call.write(commandMessage(entry.command));
+      this.metrics.commandsSent.inc();
+    } else {
+      this.call.write(desiredMessage(entry.desired));
+      this.metrics.desiredSent.inc();
+    }
+  }
+}
