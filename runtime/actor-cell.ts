@@ -42,6 +42,12 @@ export interface Envelope {
    * written, and released, together.
    */
   holds: WindowHold | undefined;
+  /**
+   * The cell whose step sent this message within the shard, and that step's journal seq (set with
+   * `holds`): if the message cannot be handled now, it becomes an outbox entry of that step.
+   */
+  readonly sender?: ActorCell;
+  readonly senderSeq?: number;
 }
 
 /** What a window counts of the messages it waits for. */

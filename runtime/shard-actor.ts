@@ -401,8 +401,10 @@ export class ShardActor {
       // The window waits for these messages unless it is already on its way.
       const holds = window !== undefined && window !== this.inFlight ? window : undefined;
       for (const { to, msg: sent } of local) {
-        if (holds) holds.caused++;
-        this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds });
+        if (holds) {
+          holds.caused++;
+          this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds, sender: cell, senderSeq: cell.seq });
+        } else this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds });
       }
     }
     if (away !== undefined) {
@@ -605,6 +607,18 @@ export class ShardActor {
     }
   }
 
+  /** Makes a message within the shard that cannot be handled now an outbox entry of the step that sent it. */
+  private divertToOutbox(to: ActorCell, env: Envelope): boolean {
+    const { sender, senderSeq, holds } = env;
+    if (!sender || senderSeq === undefined || !(holds instanceof ShardWindow)) return false;
+    let k = 0;
+    while (sender.reminders.has(`${OUTBOX_PREFIX}${senderSeq}.${k}`)) k++;
+    const op = ['+', `${OUTBOX_PREFIX}${senderSeq}.${k}`, this.ctx.clock(), { to: to.id, msg: env.msg }] as const;
+    if (!holds.amend(sender, senderSeq, op)) return false;
+    sender.applyReminders([op]);
+    return true;
+  }
+
   /** The store could not be read: the first waiting message is answered `unavailable`; the next one tries again. */
   private recoveryFailed(cell: ActorCell, err: unknown): void {
     cell.recovering = false;
@@ -614,8 +628,12 @@ export class ShardActor {
     if (cell.queue?.length === 0) cell.queue = undefined;
     if (env) {
       // A message a step of this shard sent, whose window waits for it: that window must not be
-      // written without its consequence (the sender would be acked, the consequence lost). It fails.
-      if (env.holds) env.holds.poison ??= new Error(`could not recover ${cell.id}, which a step of the window sent a message to`);
+      // written without its consequence (the sender would be acked, the consequence lost). The
+      // message becomes an outbox entry of the step that sent it, delivered once the actor can be
+      // read; failing that, the window fails.
+      if (env.holds && !this.divertToOutbox(cell, env)) {
+        env.holds.poison ??= new Error(`could not recover ${cell.id}, which a step of the window sent a message to`);
+      }
       this.handled(env);
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');
       env.reply?.(runtimeError('unavailable', `could not recover actor ${cell.id}: ${(err as Error).message}`));

@@ -73,6 +73,20 @@ export class ShardWindow implements WindowHold {
     return out;
   }
 
+  /**
+   * Adds a reminder change to `cell`'s journal entry `seq` of this (unsent) window, and to its
+   * snapshot here if that covers the entry. @returns false when the entry is not in this window.
+   */
+  amend(cell: ActorCell, seq: number, op: readonly ['+', string, number, unknown]): boolean {
+    const w = this.cells.get(cell);
+    const i = w ? w.events.findIndex((e) => e.seq === seq) : -1;
+    if (!w || i < 0) return false;
+    const entry = w.events[i]!;
+    w.events[i] = { ...entry, rem: [...(entry.rem ?? []), op] };
+    if (w.snapshot && w.snapshot.seq >= seq) w.snapshot = { ...w.snapshot, rem: [...(w.snapshot.rem ?? []), [op[1], op[2], op[3]]] };
+    return true;
+  }
+
   /** Calls `f` for every actor whose entries here change its reminders (once the window is durable). */
   reminderChanges(f: (actorId: string, events: readonly JournalEntry[]) => void): void {
     for (const [cell, w] of this.cells) if (w.events.some((e) => e.rem !== undefined)) f(cell.id, w.events);

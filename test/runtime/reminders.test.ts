@@ -295,15 +295,17 @@ describe('durable reminders when things fail', () => {
 });
 
 describe('messages within a shard', () => {
-  it('does not ack a step whose message to an actor of its shard could not be delivered (the actor cannot be read)', async () => {
+  it('turns a message to an actor of its shard that cannot be read into an outbox entry of the step that sent it', async () => {
     const store = new MemoryStore();
     const { host, view } = startProcess(store);
     view.unreadable.add('timer:4'); // shard 1, like timer:1
-    const answer = await host.ask('timer:1', { type: 'send', to: 'timer:4', n: 1 });
-    expect(answer).toMatchObject({ ok: false, error: { code: 'unavailable' } });
-    view.unreadable.clear();
-    // Nothing of the step was kept: the sender may do it again.
+    // The step is acked: its message to timer:4 is written with it, in timer:1's outbox.
     expect(await host.ask('timer:1', { type: 'send', to: 'timer:4', n: 1 })).toEqual({ ok: true, value: true });
+    expect((await store.loadReminders(1)).map((r) => r.name)).toEqual([expect.stringMatching(/^~out\./)]);
+    view.unreadable.clear();
+    // Delivered once timer:4 can be read, once only.
+    await vi.waitFor(async () => expect(await host.ask('timer:4', { type: 'adds' })).toEqual({ ok: true, value: [1] }), { timeout: 5_000 });
+    await vi.waitFor(async () => expect(await store.loadReminders(1)).toEqual([]));
     expect(await host.ask('timer:4', { type: 'adds' })).toEqual({ ok: true, value: [1] });
   });
 });
