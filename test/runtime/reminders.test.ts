@@ -108,8 +108,16 @@ class ProcessView implements PersistencePort {
     for (const id of actorIds) if (this.unreadable.has(id)) read.set(id, new Error(`${id} is unreadable`));
     return read;
   }
+  /** Milliseconds a commit takes (random up to this): a kill can land between a step and its write. */
+  commitDelayMs = 0;
+  /** Draws the delays (the property test passes its seeded generator). */
+  rand: () => number = Math.random;
   async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
     this.check();
+    if (this.commitDelayMs > 0) {
+      await new Promise((r) => setTimeout(r, Math.floor(this.rand() * this.commitDelayMs)));
+      this.check(); // killed meanwhile: the window never reached the store
+    }
     if (this.failCommits) throw new Error('store down');
     this.commits++;
     return this.inner.commit(shard, writes);
@@ -223,6 +231,10 @@ describe('durable reminders', () => {
       const rand = mulberry32(seed);
       const store = new MemoryStore();
       let proc = startProcess(store);
+      // Windows take a while to write, so a kill can land between a reminder firing and the write
+      // of the step that deletes it (that step is then lost, and the next process fires it again).
+      proc.view.commitDelayMs = 10;
+      proc.view.rand = rand;
       /** name@actor → the payload id of its live set (undefined: cancelled or none). */
       const live = new Map<string, number>();
       const everSet = new Set<number>();
@@ -243,6 +255,8 @@ describe('durable reminders', () => {
         } else if (r < 0.88) {
           kill(proc);
           proc = startProcess(store);
+          proc.view.commitDelayMs = 10;
+          proc.view.rand = rand;
         } else {
           await new Promise((res) => setTimeout(res, Math.floor(rand() * 80)));
         }
