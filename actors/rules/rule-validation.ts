@@ -2,7 +2,7 @@
 import type { DomainError, Outcome, Value } from '../types.ts';
 import { checkKey, checkValue, VALUE_LIMITS } from '../validation.ts';
 import { DURATION_LIMITS, formatDuration, parseDuration, parseSignedDuration } from './duration.ts';
-import { parseCron } from './schedule.ts';
+import { cronExpressionError } from './schedule.ts';
 import {
   ACTION_TYPES,
   COMPARE_OPS,
@@ -122,13 +122,8 @@ function scheduleTrigger(x: Obj, path: string): Outcome<Trigger> | undefined {
     if (extra) return extra;
     const expression = text(x.expression, `${path}.expression`, RULE_LIMITS.maxCronLength);
     if (!expression.ok) return expression;
-    try {
-      // UTC is enough to know whether the pattern ever matches: every pattern without a year repeats.
-      if (parseCron(expression.value).nextRun(new Date(0)) === null) return invalidField(`${path}.expression`, 'never matches a time');
-    } catch (e) {
-      const why = e instanceof Error ? e.message.replace(/^CronPattern: /, '') : String(e);
-      return invalidField(`${path}.expression`, `must be a cron expression of 5 fields, or 6 with seconds first: ${why}`);
-    }
+    const refused = cronExpressionError(expression.value);
+    if (refused !== undefined) return invalidField(`${path}.expression`, refused);
     return ok({ type: 'cron', expression: expression.value });
   }
   if (x.type === 'sun') {

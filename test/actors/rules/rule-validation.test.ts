@@ -271,6 +271,21 @@ describe('validateRule: timed rules', () => {
     expect(ok(timed({ when }))?.when).toEqual(when);
   });
 
+  it('accepts plain cron: numbers, ranges, lists, steps, *, month and day names (JUL and WED hold no L or W)', () => {
+    const expressions = [
+      '*/5 1-3,5 * * *',
+      '0 0 * JAN,JUL *',
+      '0 0 * * wed',
+      '0 9 * * MON-FRI',
+      '0 0 * * SAT-SUN',
+      '0 0 * * 7',
+      '0 0 29 2 1',
+      '0 0 31 * *',
+    ];
+    const when = expressions.map((expression) => ({ type: 'cron', expression }));
+    expect(ok(timed({ when }))?.when).toEqual(when);
+  });
+
   it('accepts delays between actions, nested conditions and a misfireGrace', () => {
     const input = timed({
       mode: 'restart',
@@ -373,6 +388,50 @@ describe('validateRule: timed rules', () => {
       'never matches',
     ],
     ['an empty cron', (b) => ({ ...b, when: [{ type: 'cron', expression: '' }] }), 'when[0].expression', 'non-empty'],
+    [
+      'a cron matching only 29 February',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 29 2 *' }] }),
+      'when[0].expression',
+      'matches only 29 February',
+    ],
+    [
+      'a cron with + (day of month and day of week both)',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '* * 2 25-31 3 +0' }] }),
+      'when[0].expression',
+      'uses croner\'s "+"',
+    ],
+    [
+      'a cron with # (nth weekday)',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '* 2 * 3 0#5' }] }),
+      'when[0].expression',
+      'uses croner\'s "#"',
+    ],
+    [
+      'a cron with L in the day of the month',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 L * *' }] }),
+      'when[0].expression',
+      'uses croner\'s "L"',
+    ],
+    [
+      'a cron with L in the day of the week',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 * * 5L' }] }),
+      'when[0].expression',
+      'uses croner\'s "L"',
+    ],
+    ['a cron with W', (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 15W * *' }] }), 'when[0].expression', 'uses croner\'s "W"'],
+    ['a cron with ?', (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 ? * 1' }] }), 'when[0].expression', 'uses croner\'s "?"'],
+    [
+      'a cron nickname',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '@daily' }] }),
+      'when[0].expression',
+      'uses croner\'s "@" nicknames',
+    ],
+    [
+      'a misspelt month name',
+      (b) => ({ ...b, when: [{ type: 'cron', expression: '0 0 * JULY *' }] }),
+      'when[0].expression',
+      'cron expression of 5 fields',
+    ],
     ['a sun event other than rise or set', (b) => ({ ...b, when: [{ type: 'sun', event: 'noon' }] }), 'when[0].event', 'sunrise, sunset'],
     [
       'a sun offset over 6 hours',
