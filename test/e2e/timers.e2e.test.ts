@@ -5,9 +5,11 @@
  * cluster gave its shards away) still holds an overdue reminder when it wakes and hands it to its
  * home, but that step is refused: the reminder fires once, from the new owner. (The write path of a
  * stale node is pinned deterministically in test/runtime/redis/stale-fence-reminders.test.ts.)
+ * Reminders that come due while a planned drain moves their shard fire once each, from whichever
+ * node held the lease when they ran.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
-import { exited, homesOn, ownerOfHome, provisionHome, stopNode, TestCluster, type Api } from '../support/cluster-harness.ts';
+import { exited, homesOn, ownerOfHome, provisionHome, ShardSampler, stopNode, TestCluster, type Api } from '../support/cluster-harness.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
 import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
 import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
@@ -339,4 +341,159 @@ describe('timed rules (real node processes, private redis-server)', () => {
     expect(fencedAfter > fencedBefore || byLease, staleLog.slice(-3_000)).toBe(true);
     expect(hub.errors()).toEqual([]);
   }, 60_000);
+
+  it('reminders that come due while a planned drain moves their shard fire exactly once each: the old owner fires those due before it lets go, the new owner the rest', async () => {
+    const cluster = newCluster();
+    const ids = ['p1', 'p2', 'p3'];
+    // info: the nodes log when they adopt the new ring and when they have handed their shards off.
+    await Promise.all(ids.map((id) => cluster.start(id, { LOG_LEVEL: 'info' })));
+    const before = await cluster.settled('p1', ids);
+    const oldOwner = 'p3'; // not the coordinator (the lowest live id)
+    const [homeId] = homesOn(before, oldOwner, 1, 'moving');
+    const shard = shardOfHome(homeId!, before.shardCount);
+    const admin = cluster.api('p1');
+    const plan = await admin('POST', '/v1/admin/ring/plan?detail=true', ADMIN, { drain: [oldOwner] });
+    expect(plan.status, JSON.stringify(plan.body)).toBe(200);
+    const newOwner = (plan.body.moves as { shard: number; to: string }[]).find((m) => m.shard === shard)!.to;
+    expect(['p1', 'p2']).toContain(newOwner);
+    const { secret, appToken } = await provisionHome(admin, ADMIN, homeId!);
+    // The hub lives on the third node: every command crosses nodes, before the move and after it.
+    const hubNode = ids.find((id) => id !== oldOwner && id !== newOwner)!;
+    const hub = new TimerHub(homeId!, secret);
+    const stream = await hub.connect(cluster.grpc(hubNode));
+    stream.reports([{ seq: 1, device: 'motion1', attributes: { motion: false } }]);
+    await stream.ackAtLeast(1, 10_000);
+
+    // The drain starts at `moveAt`, 0.5 s before the `time` rule is due (on a whole second, about 6 s
+    // ahead). One report at `reportAt` sets a `for` hold per rule, due every 50 ms from 0.3 s before
+    // the drain to 0.9 s after it, so several come due while the shard is between owners. (26
+    // commands: within the home's budget of 30.)
+    const dueAt = Math.ceil((Date.now() + 6_000) / 1_000) * 1_000;
+    const moveAt = dueAt - 500;
+    const reportAt = dueAt - 3_000;
+    const holdFor = Array.from({ length: 25 }, (_, i) => moveAt - 300 + 50 * i - reportAt);
+    const rules = [
+      { id: 'at-time', name: 'Due 0.5 s into the drain', when: [{ type: 'time', at: localTime(dueAt, 'Europe/Berlin') }], then: [lightOn] },
+      ...holdFor.map((ms, i) => ({
+        id: `held-${i}`,
+        name: `Motion held ${ms} ms`,
+        when: [{ type: 'attribute', device: 'motion1', attribute: 'motion', to: true, for: `${ms}ms` }],
+        then: [lightOn],
+      })),
+    ];
+    for (const rule of rules) {
+      const put = await admin('PUT', `/v1/homes/${homeId}/rules/${rule.id}`, appToken, rule);
+      expect(put.status, JSON.stringify(put.body)).toBe(201);
+    }
+    expect(Date.now(), 'the setup overran the planned timeline').toBeLessThan(reportAt - 200);
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThanOrEqual(reportAt), { timeout: 10_000, interval: 5 });
+    const sentAt = Date.now();
+    stream.reports([{ seq: 2, device: 'motion1', attributes: { motion: true }, tsMs: sentAt }]);
+    await stream.ackAtLeast(2, 10_000);
+    // A hold is set when the home handles the report, at or after `sentAt`: never due before this.
+    const dueOf = (ruleId: string): number => (ruleId === 'at-time' ? dueAt : sentAt + holdFor[Number(ruleId.slice('held-'.length))]!);
+
+    // Every shard's lease holder and fence token in Redis every 20 ms: when the shard left the old owner and reached the new one.
+    const sampler = new ShardSampler(redis.url, cluster.opts.cluster, SHARDS);
+    sampler.start(20);
+    cleanups.push(() => sampler.stop());
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThanOrEqual(moveAt), { timeout: 10_000, interval: 5 });
+    const movedAt = Date.now();
+    const applied = await admin('POST', '/v1/admin/ring', ADMIN, { drain: [oldOwner] });
+    expect(applied, JSON.stringify(applied.body)).toMatchObject({ status: 202, body: { epoch: before.epoch + 1 } });
+
+    await vi.waitFor(() => expect(hub.byId().size).toBeGreaterThanOrEqual(rules.length), { timeout: 20_000, interval: 10 });
+    const after = await cluster.settled('p1', ['p1', 'p2'], 20_000);
+    // Nothing more comes: wait past what a second firing (a reminder loaded by both owners) would take.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await sampler.stop();
+
+    // The move completed: by the admin view's ring the shard is the new owner's, every live node holds
+    // what it is assigned and the drained one nothing; in Redis its lease is the new owner's, under a newer fence.
+    expect(ownerOfHome(after, homeId!)).toBe(newOwner);
+    expect(after.nodes.find((n) => n.id === oldOwner)).toMatchObject({ state: 'draining', alive: true, shardsAssigned: 0, shardsOwned: 0 });
+    expect(sampler.violations).toEqual([]);
+    const samples = sampler.samples;
+    const atMove = samples.find((x) => x.at >= movedAt)!;
+    expect(atMove.holders[shard]).toBe(oldOwner);
+    expect(samples.at(-1)!.holders[shard]).toBe(newOwner);
+    expect(samples.at(-1)!.fences[shard]!).toBeGreaterThan(atMove.fences[shard]!);
+    // The last look at the lease in the old owner's hands, the first without it, the first in the new owner's.
+    const lastOld = samples.filter((x) => x.holders[shard] === oldOwner).at(-1)!.at;
+    const firstOff = samples.find((x) => x.at > lastOld)!.at;
+    const firstNew = samples.find((x) => x.holders[shard] === newOwner)!.at;
+
+    const viaNew = cluster.api(newOwner);
+    const decisions = await viaNew('GET', `/v1/homes/${homeId}/decisions?limit=100`, appToken);
+    expect(decisions.status).toBe(200);
+    type Decision = {
+      seq: number;
+      ruleId: string;
+      outcome: string;
+      at: number;
+      trigger: { dueAt?: number };
+      actions: { commandId?: string }[];
+    };
+    const items = (decisions.body.items as Decision[]).toSorted((a, b) => a.seq - b.seq);
+    const byId = hub.byId();
+    const perNode = new Map<string, { fired: number; lateSum: number; lateCount: number }>();
+    for (const id of ids) {
+      const api = cluster.api(id);
+      perNode.set(id, {
+        fired: await metric(api, 'iot_reminders_fired_total', 'kind="home"'),
+        lateSum: await metric(api, 'iot_reminder_lateness_seconds_sum', 'kind="home"'),
+        lateCount: await metric(api, 'iot_reminder_lateness_seconds_count', 'kind="home"'),
+      });
+    }
+    // The old owner fired its reminders before it let the shard go, the new owner after it took it:
+    // in the home's decision order, the old owner's count of firings comes first.
+    const firedByOld = perNode.get(oldOwner)!.fired;
+    const firedBy = (d: Decision): string => (items.indexOf(d) < firedByOld ? oldOwner : newOwner);
+    const inGap = rules.filter((r) => dueOf(r.id) > movedAt && dueOf(r.id) < firstNew).map((r) => r.id);
+    /** When `node` logged `msg` after the drain began (pino's `time`), ms from the drain POST. */
+    const logLine = (node: string, msg: string): string => {
+      const at = cluster
+        .node(node)
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(`"msg":"${msg}`))
+        .map((l) => (JSON.parse(l) as { time: number }).time)
+        .find((t) => t >= movedAt);
+      return `${node} "${msg}" at +${(at ?? NaN) - movedAt}`;
+    };
+    console.log(
+      `[timers] planned drain of ${oldOwner} (shard ${shard} → ${newOwner}, hub on ${hubNode}), ms from the drain POST: ` +
+        `${logLine(oldOwner, 'ring changed')}, ${logLine(newOwner, 'ring changed')}, lease last seen on ${oldOwner} +${lastOld - movedAt}, ` +
+        `first seen on ${newOwner} +${firstNew - movedAt}, ${logLine(oldOwner, 'shards handed off')}; due in that gap: ${inGap.join(', ')}; ` +
+        `${items
+          .map(
+            (d) =>
+              `${d.ruleId} due +${dueOf(d.ruleId) - movedAt} fired +${d.at - movedAt} by ${firedBy(d)} (${d.at - dueOf(d.ruleId)} ms late)`,
+          )
+          .join('; ')}; ` +
+        `home reminders fired per node: ${[...perNode].map(([id, n]) => `${id} ${n.fired} (lateness ${(n.lateSum * 1000).toFixed(0)} ms over ${n.lateCount})`).join(', ')}`,
+    );
+
+    // Exactly once per rule: one decision, `fired`, not early, late by at most the handoff; its command reached the hub once.
+    expect(items.map((d) => d.ruleId).toSorted()).toEqual(rules.map((r) => r.id).toSorted());
+    for (const d of items) {
+      expect(d.outcome, d.ruleId).toBe('fired');
+      expect(d.at, d.ruleId).toBeGreaterThanOrEqual(dueOf(d.ruleId));
+      expect(d.at - dueOf(d.ruleId), d.ruleId).toBeLessThan(5_000);
+      const commandId = d.actions[0]?.commandId;
+      expect(byId.get(commandId!)?.length, `${d.ruleId}: command ${commandId}`).toBe(1);
+    }
+    expect(items.find((d) => d.ruleId === 'at-time')!.trigger.dueAt).toBe(dueAt);
+    expect(byId.size).toBe(rules.length);
+    expect(hub.deliveries).toHaveLength(rules.length);
+    // Each reminder was handed to the home once, by the node holding the lease: the old owner's before
+    // the lease left it, the new owner's after; the hub's node never fired one.
+    expect(firedByOld + perNode.get(newOwner)!.fired).toBe(rules.length);
+    expect(perNode.get(hubNode)!.fired).toBe(0);
+    for (const d of items.slice(0, firedByOld)) expect(d.at, d.ruleId).toBeLessThanOrEqual(firstOff);
+    for (const d of items.slice(firedByOld)) expect(d.at, d.ruleId).toBeGreaterThanOrEqual(lastOld);
+    // The overlap happened: some holds came due after the drain began and before the new owner held the lease.
+    expect(inGap.length).toBeGreaterThan(0);
+    expect(hub.errors()).toEqual([]);
+  }, 40_000);
 });
