@@ -4,6 +4,7 @@ import type { Logger } from './logger.ts';
 import type { KindMetrics } from './metrics.ts';
 import type { JournalEntry, Recovered, Snapshot, StoredReminderOp } from './persistence-port.ts';
 import type { Result } from './result.ts';
+import { OUTBOX_PREFIX } from './runtime-messages.ts';
 
 /**
  * Senders whose latest applied outbox key a cell remembers (the least recently heard forgotten
@@ -76,6 +77,10 @@ export class ActorCell {
   state: unknown;
   /** Highest journal seq handed to the shard (durable or on its way). */
   seq = 0;
+  /** Highest journal seq known to be in the store (written by a window, or read at recovery). */
+  durableSeq = 0;
+  /** Pending outbox entries (`~out.` reminders) among `reminders`. */
+  outboxPending = 0;
   /** Seq of the latest snapshot handed to the shard. */
   snapshotSeq = 0;
   sinceSnapshot = 0;
@@ -143,9 +148,25 @@ export class ActorCell {
   /** Applies a step's reminder changes, in order. */
   applyReminders(ops: readonly StoredReminderOp[]): void {
     for (const op of ops) {
-      if (op[0] === '+') (this.reminders_ ??= new Map()).set(op[1], { at: op[2], payload: op[3] });
-      else if (this.reminders_?.delete(op[1]) && this.reminders_.size === 0) this.reminders_ = undefined;
+      const outbox = op[1].startsWith(OUTBOX_PREFIX);
+      if (op[0] === '+') {
+        const map = (this.reminders_ ??= new Map());
+        if (outbox && !map.has(op[1])) this.outboxPending++;
+        map.set(op[1], { at: op[2], payload: op[3] });
+      } else if (this.reminders_?.delete(op[1])) {
+        if (outbox) this.outboxPending--;
+        if (this.reminders_.size === 0) this.reminders_ = undefined;
+      }
     }
+  }
+
+  /** True when an outbox entry of this actor to `actorId` waits: later messages to it must follow it through the outbox (in order). */
+  hasOutboxTo(actorId: string): boolean {
+    if (this.outboxPending === 0) return false;
+    for (const [name, r] of this.reminders_!) {
+      if (name.startsWith(OUTBOX_PREFIX) && (r.payload as { to?: unknown } | undefined)?.to === actorId) return true;
+    }
+    return false;
   }
 
   /** True when the message with outbox key `key` (or a later one of its sender) was applied already. */
@@ -214,6 +235,7 @@ export class ActorCell {
     let state = snap ? snap.state : this.behavior.initial(this.id);
     let seq = snap?.seq ?? 0;
     this.reminders_ = undefined;
+    this.outboxPending = 0;
     this.inbox = undefined;
     for (const key of snap?.inbox ?? []) this.received(key);
     if (snap?.rem) this.applyReminders(snap.rem.map(([name, at, payload]): StoredReminderOp => ['+', name, at, payload]));
@@ -226,6 +248,7 @@ export class ActorCell {
     }
     this.state = state;
     this.seq = seq;
+    this.durableSeq = seq;
     this.snapshotSeq = snap?.seq ?? 0;
     this.sinceSnapshot = recovered.events.length;
     this.needsRecovery = false;

@@ -174,7 +174,11 @@ export class ActorHost {
       recovered: (shard, cell) => {
         this.readAttempts.delete(cell.id);
         if (this.released.has(shard)) return;
-        for (const [name, r] of cell.reminders) this.scheduler.ensure(shard, reminderMember(cell.id, name), r.at);
+        // The state was just read from the store (after its pending windows): its times are the truth.
+        for (const [name, r] of cell.reminders) this.scheduler.set(shard, reminderMember(cell.id, name), r.at);
+      },
+      reschedule: (shard, actorId, name, at) => {
+        if (!this.released.has(shard)) this.scheduler.set(shard, reminderMember(actorId, name), at);
       },
       retryLater: (actorId, msg) => {
         const attempts = (this.readAttempts.get(actorId) ?? 0) + 1;
@@ -414,7 +418,9 @@ export class ActorHost {
     const actorId = cell.id;
     if (this.outboxBusy.has(actorId) || this.closing || this.released.has(shard)) return;
     const entry = oldestOutboxEntry(cell.reminders);
-    if (!entry) return;
+    // Not before the step that wrote it is durable (its window may still fail): it is scheduled
+    // when written, and comes due then.
+    if (!entry || entry.seq > cell.durableSeq) return;
     const { name, payload } = entry;
     const target = payload as { to?: unknown; msg?: unknown } | null;
     const giveUp = (why: string, fields: object): void => {
@@ -433,7 +439,7 @@ export class ActorHost {
     } catch (err) {
       sent = Promise.resolve(runtimeError('unavailable', (err as Error).message));
     }
-    void sent.then((result) => {
+    const settle = (result: Result<unknown>): void => {
       const attempts = (this.outboxAttempts.get(actorId) ?? 0) + 1;
       if (this.closing || this.released.has(shard)) {
         this.outboxBusy.delete(actorId);
@@ -465,7 +471,8 @@ export class ActorHost {
         },
         backoff(attempts, OUTBOX_RETRY),
       ).unref();
-    });
+    };
+    sent.then(settle, (err: unknown) => settle(runtimeError('unavailable', err instanceof Error ? err.message : String(err))));
   }
 
   private shardFor(no: number): ShardActor {

@@ -1,6 +1,6 @@
 /** One nact actor per shard: it schedules the shard's entity cells and writes their steps in windows. */
 import { dispatch, spawn, stop } from 'nact';
-import { ActorCell, type Envelope } from './actor-cell.ts';
+import { ActorCell, type Envelope, type WindowHold } from './actor-cell.ts';
 import { REMINDER_FIRED, REMINDER_NAME, type Behavior, type ReminderFired, type ReminderOp } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -45,6 +45,8 @@ export interface ShardContext {
    * cell is told `OutboxDelivered`.
    */
   sendOutbox(shard: number, cell: ActorCell): void;
+  /** Schedules a reminder of the cell at `at` (its table says so; the schedule had another time). */
+  reschedule(shard: number, actorId: string, name: string, at: number): void;
   /** A window of the shard failed: reminders it fired or changed are as the store has them, which the host reads again. */
   windowFailed(shard: number): void;
   /** A cell left memory (passivated). */
@@ -243,7 +245,13 @@ export class ShardActor {
    */
   private mustRecover(cell: ActorCell): void {
     cell.needsRecovery = true;
-    if (cell.queue) for (const env of cell.queue) this.handled(env);
+    if (!cell.queue) return;
+    // A message whose sender's window waits for it goes into the sender's outbox (written with the
+    // sender's step): released here, it would be handled only after that window, and a crash in
+    // between would lose it.
+    const kept = cell.queue.filter((env) => !this.divertToOutbox(cell, env));
+    for (const env of cell.queue) this.handled(env);
+    cell.queue = kept.length > 0 ? kept : undefined;
   }
 
   /** The message is handled (or dropped): the window that waited for it may go. */
@@ -267,6 +275,8 @@ export class ShardActor {
     const queue = cell.queue!;
     const env = queue.shift()!;
     if (queue.length === 0) cell.queue = undefined; // an idle actor keeps no array
+    // The window of the step that sent it (if it waits for it) is not sent before this turn ends.
+    const heldBy = env.holds;
     this.handled(env);
     const { metrics } = this.ctx;
     const kind = cell.behavior.kind;
@@ -303,6 +313,8 @@ export class ShardActor {
       // Cancelled, or set again for another time since it was scheduled: not this one's to fire.
       if (pending === undefined || pending.at !== msg.at) {
         this.ctx.reminderMetrics.stale.inc();
+        // Set again for another time that the schedule may not know (a window reported failed that landed).
+        if (pending !== undefined) this.ctx.reschedule(this.shard, cell.id, msg.name, pending.at);
         return true;
       }
       fired = msg.name;
@@ -362,7 +374,7 @@ export class ShardActor {
         let k = 0;
         for (const effect of effects) {
           const tell = this.ctx.tellOf(effect);
-          if (tell && this.ctx.shardOf(tell.to) === this.shard && this.ctx.acceptsLocal(tell.to)) {
+          if (tell && this.ctx.shardOf(tell.to) === this.shard && this.ctx.acceptsLocal(tell.to) && !cell.hasOutboxTo(tell.to)) {
             (local ??= []).push({ to: this.cell(tell.to), msg: tell.msg });
           } else if (tell) {
             // A message to an actor elsewhere goes into the outbox, written with this step, and is
@@ -375,7 +387,9 @@ export class ShardActor {
       cell.km.crashes.inc();
       env.attempts++;
       this.ctx.log.error({ err, actor: cell.id, attempt: env.attempts }, 'actor crashed; restarting from its last durable state');
-      (cell.queue ??= []).unshift(env);
+      // A message a step of the shard sent goes into that step's outbox (delivered, and retried,
+      // once the window is written); any other is retried here after the actor re-read its state.
+      if (!(heldBy && this.divertToOutbox(cell, env, heldBy))) (cell.queue ??= []).unshift(env);
       this.mustRecover(cell);
       return true;
     }
@@ -496,6 +510,7 @@ export class ShardActor {
     if (error === undefined) {
       this.settledNo = window.no;
       // Reminders set here are due from now on (outbox entries at once): schedule them first.
+      for (const cell of window.cells.keys()) cell.durableSeq = Math.max(cell.durableSeq, window.lastSeqOf(cell));
       window.reminderChanges((actorId, events) => this.ctx.remindersWritten(this.shard, actorId, events));
       window.release((from, effects) => this.ctx.runEffects(from, effects));
       for (const cell of window.cells.keys()) {
@@ -608,13 +623,15 @@ export class ShardActor {
   }
 
   /** Makes a message within the shard that cannot be handled now an outbox entry of the step that sent it. */
-  private divertToOutbox(to: ActorCell, env: Envelope): boolean {
-    const { sender, senderSeq, holds } = env;
+  private divertToOutbox(to: ActorCell, env: Envelope, holds: WindowHold | undefined = env.holds): boolean {
+    const { sender, senderSeq } = env;
     if (!sender || senderSeq === undefined || !(holds instanceof ShardWindow)) return false;
     let k = 0;
     while (sender.reminders.has(`${OUTBOX_PREFIX}${senderSeq}.${k}`)) k++;
     const op = ['+', `${OUTBOX_PREFIX}${senderSeq}.${k}`, this.ctx.clock(), { to: to.id, msg: env.msg }] as const;
     if (!holds.amend(sender, senderSeq, op)) return false;
+    // A later unsent window may hold a snapshot of the sender taken after the entry: it must list it too.
+    for (const w of [...this.closed, this.open]) if (w && w !== holds && w.no > holds.no) w.amendSnapshot(sender, senderSeq, op);
     sender.applyReminders([op]);
     return true;
   }
@@ -633,6 +650,11 @@ export class ShardActor {
       // read; failing that, the window fails.
       if (env.holds && !this.divertToOutbox(cell, env)) {
         env.holds.poison ??= new Error(`could not recover ${cell.id}, which a step of the window sent a message to`);
+      } else if (env.sender && cell.queue) {
+        // What the same sender sent after it follows it through the outbox, in order.
+        const sender = env.sender;
+        const rest = cell.queue.filter((e) => !(e.sender === sender && this.divertToOutbox(cell, e) && (this.handled(e), true)));
+        cell.queue = rest.length > 0 ? rest : undefined;
       }
       this.handled(env);
       this.ctx.metrics.reject(cell.behavior.kind, 'unavailable');

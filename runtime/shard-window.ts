@@ -83,8 +83,20 @@ export class ShardWindow implements WindowHold {
     if (!w || i < 0) return false;
     const entry = w.events[i]!;
     w.events[i] = { ...entry, rem: [...(entry.rem ?? []), op] };
-    if (w.snapshot && w.snapshot.seq >= seq) w.snapshot = { ...w.snapshot, rem: [...(w.snapshot.rem ?? []), [op[1], op[2], op[3]]] };
+    this.amendSnapshot(cell, seq, op);
     return true;
+  }
+
+  /** Adds a pending reminder to `cell`'s snapshot in this window if that snapshot covers journal seq `seq`. */
+  amendSnapshot(cell: ActorCell, seq: number, op: readonly ['+', string, number, unknown]): void {
+    const w = this.cells.get(cell);
+    if (w?.snapshot && w.snapshot.seq >= seq) w.snapshot = { ...w.snapshot, rem: [...(w.snapshot.rem ?? []), [op[1], op[2], op[3]]] };
+  }
+
+  /** The highest journal seq of `cell` this window writes (0: none). */
+  lastSeqOf(cell: ActorCell): number {
+    const events = this.cells.get(cell)?.events;
+    return events && events.length > 0 ? events[events.length - 1]!.seq : 0;
   }
 
   /** Calls `f` for every actor whose entries here change its reminders (once the window is durable). */

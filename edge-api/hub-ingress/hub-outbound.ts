@@ -85,7 +85,15 @@ export class HubOutbound {
     if (this.state !== 'open') return false;
     const ack = 'ack' in msg;
     if (ack && this.tailAck !== undefined && this.queue.has(this.tailAck)) {
-      this.queue.set(this.tailAck, { reply: msg, ack }); // cumulative: the newer covers the older
+      // Cumulative: the newer covers the older. In its place only while nothing was queued after
+      // it, else it moves to the end: an ack never overtakes a command queued before it (the
+      // hub's command goes before the ack of the report that caused it).
+      if (this.tailAck === this.nextKey - 1) {
+        this.queue.set(this.tailAck, { reply: msg, ack });
+      } else {
+        this.queue.delete(this.tailAck);
+        this.tailAck = this.append({ reply: msg, ack });
+      }
       return true;
     }
     if (this.replies >= this.limits.replies) return this.overflowed('replies');

@@ -28,6 +28,9 @@ type TimerMsg =
   | { readonly type: 'adds' }
   | ReminderFired;
 
+/** Actors that crash once on `add` of 99 (then the id is removed). */
+const crashOnce = new Set<string>();
+
 /** A behaviour that sets and cancels reminders on request and records each firing. */
 const timerBehavior: Behavior<TimerState, TimerMsg, unknown> = {
   kind: 'timer',
@@ -56,6 +59,7 @@ const timerBehavior: Behavior<TimerState, TimerMsg, unknown> = {
       case 'pending':
         return { state, reply: [...(ctx.reminders ?? new Map()).keys()].sort() };
       case 'add':
+        if (msg.n === 99 && crashOnce.delete(ctx.id)) throw new Error('crashes once on 99');
         return {
           state: { ...state, count: state.count + msg.n, adds: [...(state.adds ?? []), msg.n] },
           reply: state.count + msg.n,
@@ -112,8 +116,14 @@ class ProcessView implements PersistencePort {
   commitDelayMs = 0;
   /** Draws the delays (the property test passes its seeded generator). */
   rand: () => number = Math.random;
+  /** Shards whose commits fail (after a little while, as a timeout would). */
+  readonly failingShards = new Set<number>();
   async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
     this.check();
+    if (this.failingShards.has(shard)) {
+      await new Promise((r) => setTimeout(r, 100));
+      throw new Error(`shard ${shard}: store down`);
+    }
     if (this.commitDelayMs > 0) {
       await new Promise((r) => setTimeout(r, Math.floor(this.rand() * this.commitDelayMs)));
       this.check(); // killed meanwhile: the window never reached the store
@@ -142,6 +152,8 @@ function startProcess(
   store: MemoryStore,
   unreachable: ReadonlySet<string> = new Set(),
   registry = new Registry(),
+  /** Awaited before each delivery (tests hold one back). */
+  beforeSend: (n: number) => Promise<void> = async () => {},
 ): { host: ActorHost; view: ProcessView; registry: Registry; sends: string[] } {
   const view = new ProcessView(store);
   const sends: string[] = [];
@@ -153,10 +165,10 @@ function startProcess(
     shardOf,
     tellOf: (effect) => (effect as { tell?: { to: string; msg: unknown } }).tell,
     // As a router would: an actor elsewhere may be unreachable for a while.
-    sendDurably: (to, msg) =>
-      sends.push(to) && unreachable.has(to)
-        ? Promise.resolve({ ok: false, error: { code: 'unavailable', message: `${to} is unreachable` } })
-        : host.ask(to, msg),
+    sendDurably: async (to, msg) => {
+      await beforeSend(sends.push(to));
+      return unreachable.has(to) ? { ok: false, error: { code: 'unavailable', message: `${to} is unreachable` } } : host.ask(to, msg);
+    },
   });
   hosts.push(host);
   for (const s of SHARDS) void host.takeShard(s);
@@ -309,6 +321,21 @@ describe('durable reminders when things fail', () => {
 });
 
 describe('messages within a shard', () => {
+  it("keeps a message whose target crashes on it and then cannot be read: it goes into the sender's outbox", async () => {
+    const store = new MemoryStore();
+    const { host, view } = startProcess(store);
+    await host.ask('timer:4', { type: 'add', n: 0 }); // resident
+    // timer:4 crashes on 'add' of 99 once, and cannot be read for a while after.
+    crashOnce.add('timer:4');
+    view.unreadable.add('timer:4');
+    expect(await host.ask('timer:1', { type: 'send', to: 'timer:4', n: 99 })).toEqual({ ok: true, value: true });
+    await new Promise((r) => setTimeout(r, 100));
+    view.unreadable.clear();
+    await vi.waitFor(async () => expect(await host.ask('timer:4', { type: 'adds' })).toEqual({ ok: true, value: [0, 99] }), {
+      timeout: 5_000,
+    });
+  });
+
   it('turns a message to an actor of its shard that cannot be read into an outbox entry of the step that sent it', async () => {
     const store = new MemoryStore();
     const { host, view } = startProcess(store);
@@ -325,6 +352,26 @@ describe('messages within a shard', () => {
 });
 
 describe('the outbox', () => {
+  it('sends an outbox entry only once the step that wrote it is durable', async () => {
+    const store = new MemoryStore();
+    let release: (() => void) | undefined;
+    // The first delivery is held back until the second step's window is on its way.
+    const proc = startProcess(store, new Set(), new Registry(), (n) =>
+      n === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve(),
+    );
+    expect(await proc.host.ask('timer:1', { type: 'send', to: 'timer:2', n: 1 })).toEqual({ ok: true, value: true });
+    await vi.waitFor(() => expect(release).toBeDefined());
+    proc.view.failingShards.add(1);
+    const second = proc.host.ask('timer:1', { type: 'send', to: 'timer:2', n: 2 }); // its window fails
+    await new Promise((r) => setTimeout(r, 20));
+    release!(); // entry 1 delivered: the sender goes on to its next entry — which is not written
+    expect(await second).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    proc.view.failingShards.clear();
+    expect(await proc.host.ask('timer:1', { type: 'send', to: 'timer:2', n: 3 })).toEqual({ ok: true, value: true });
+    // Step 2 never happened: its message never arrives, and step 3's (which reuses its seq) does.
+    await vi.waitFor(async () => expect(await proc.host.ask('timer:2', { type: 'adds' })).toEqual({ ok: true, value: [1, 3] }));
+  });
+
   it("delivers a sender's messages to another shard one at a time, in the order its steps sent them", async () => {
     const store = new MemoryStore();
     const { host } = startProcess(store);

@@ -135,6 +135,19 @@ describe('HubOutbound', () => {
     expect(call.taken.map(label)).toEqual(['welcome', 'error 1', 'ack 2', 'error 3', 'ack 4']);
   });
 
+  it('never lets an ack overtake a command or delta queued before it (the command goes before the ack of its report)', async () => {
+    const { call, out } = setup({}, 1);
+    out.open(WELCOME); // grpc-js is full: everything after waits
+    out.reply(ack(5));
+    out.command(command('c1'));
+    out.reply(ack(10));
+    out.desired(desired('d1', 1));
+    out.reply(ack(11));
+    out.reply(ack(12));
+    await call.readAll();
+    expect(call.taken.map(label)).toEqual(['welcome', 'command c1', 'desired d1@1', 'ack 12']);
+  });
+
   it('replaces a waiting delta of a device by a newer one at the end of the queue, drops an older one, and queues a command id once', async () => {
     const { call, out } = setup({}, 1);
     out.open(WELCOME);
