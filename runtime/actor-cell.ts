@@ -207,8 +207,11 @@ export class ActorCell {
     this.sinceSnapshot++;
     if (rem) this.applyReminders(rem);
     if (from !== undefined) this.received(from);
-    // One shape for every entry (fields left undefined are not written: JSON omits them).
-    const entry: JournalEntry = { seq: this.seq, at, msg, rem: rem && rem.length > 0 ? rem : undefined, sys: sys ? 1 : undefined, from };
+    // The common entry stays `{seq, at, msg}` (the ingest path writes millions of them).
+    const entry: JournalEntry =
+      (rem && rem.length > 0) || sys || from !== undefined
+        ? { seq: this.seq, at, msg, rem: rem && rem.length > 0 ? rem : undefined, sys: sys ? 1 : undefined, from }
+        : { seq: this.seq, at, msg };
     if (this.sinceSnapshot < snapshotEvery) return { entry, snapshot: undefined };
     return { entry, snapshot: this.finalSnapshot() };
   }

@@ -129,7 +129,7 @@ export class RedisStore implements PersistencePort {
       try {
         encoded = batch.events.map(encodeEntry);
         snapshot = batch.snapshot ? JSON.stringify(batch.snapshot) : '';
-        reminders.add(actorId, batch.events);
+        if (batch.events.some(hasReminderOps)) reminders.add(actorId, batch.events);
       } catch (err) {
         throw new Error(`cannot encode the write of ${actorId}: ${(err as Error).message}`, { cause: err });
       }
@@ -242,6 +242,8 @@ export class RedisStore implements PersistencePort {
     return new FencedError(shard, `shard ${shard} is fenced: this node's token is stale (current ${current})`);
   }
 }
+
+const hasReminderOps = (e: JournalEntry): boolean => e.rem !== undefined && e.rem.length > 0;
 
 /** A journal entry as stored: JSON of the whole entry `{seq, at, msg, rem?, sys?, from?}`. */
 function encodeEntry(e: JournalEntry): string {
