@@ -5,7 +5,7 @@
  * load — counting every report and command so that nothing acked is lost and nothing is applied
  * or executed twice.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { planMoves } from '../../cluster/hash-ring.ts';
 import {
   exited,
@@ -15,12 +15,12 @@ import {
   ShardSampler,
   stopNode,
   tableOf,
+  clusterTestFile,
   TestCluster,
   type Api,
 } from '../support/cluster-harness.ts';
 import { HubClient, type HelloDevice, type HubReport } from '../../tools/hub-client/hub-client.ts';
 import { LoadHub, percentile } from '../support/load-hub.ts';
-import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 const ADMIN = 'admin-token-for-cluster-tests';
 const SHARDS = 64;
@@ -38,39 +38,12 @@ const numbered = (seq: number): HubReport => ({
   tsMs: 1_700_000_000_000 + seq,
 });
 
-let redis: TestRedis;
-let clusterSeq = 0;
-/** Cleanups of the running test, run last-in first-out after it whatever happened. */
-let cleanups: (() => Promise<unknown> | void)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-
-afterAll(async () => {
-  await redis?.stop();
-});
-
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const fn of pending)
-    await Promise.resolve()
-      .then(fn)
-      .catch(() => {});
-});
-
-/** A fresh cluster (its own CLUSTER name on the file's Redis) whose nodes are stopped after the test; their output is printed if it fails. */
-function newCluster(): TestCluster {
-  const cluster = new TestCluster({ redisUrl: redis.url, cluster: `${redis.cluster}c${clusterSeq++}`, adminToken: ADMIN, shards: SHARDS });
-  cleanups.push(() => cluster.close());
-  onTestFailed(() => console.error(cluster.outputs()));
-  return cluster;
-}
+const file = clusterTestFile({ adminToken: ADMIN, shards: SHARDS, tag: 'c' });
+const newCluster = (): TestCluster => file.newCluster();
 
 /** Closes (or stops) a hub after the test. */
 function track<T extends { stop(): void } | { close(): void }>(hub: T): T {
-  cleanups.push(() => ('stop' in hub ? hub.stop() : hub.close()));
+  file.cleanup(() => ('stop' in hub ? hub.stop() : hub.close()));
   return hub;
 }
 
@@ -261,7 +234,7 @@ describe('cluster (real node processes, one private redis-server)', () => {
         await vi.waitFor(() => expect(!commanding || acked() >= mark + 75).toBe(true), { timeout: 10_000, interval: 10 });
       }
     })();
-    cleanups.push(() => void (commanding = false));
+    file.cleanup(() => void (commanding = false));
 
     await vi.waitFor(() => expect(hubs.map((h) => h.highestAck >= 500)).not.toContain(false), { timeout: 15_000, interval: 50 });
     const moveStarted = performance.now();
@@ -447,9 +420,9 @@ describe('cluster (real node processes, one private redis-server)', () => {
 
     // Every 100 ms: every shard's lease holder and fence token from Redis (checked sample to sample),
     // and every 100 ms the shards each live node says it owns.
-    const sampler = new ShardSampler(redis.url, cluster.opts.cluster, SHARDS);
+    const sampler = new ShardSampler(file.redis.url, cluster.opts.cluster, SHARDS);
     sampler.start(100);
-    cleanups.push(() => sampler.stop());
+    file.cleanup(() => sampler.stop());
     const owned: { at: number; alive: { id: string; owned: number }[]; total: number }[] = [];
     let watching = true;
     const watcher = (async () => {
@@ -464,7 +437,7 @@ describe('cluster (real node processes, one private redis-server)', () => {
         await vi.waitFor(() => expect(!watching || sampler.samples.length > seen).toBe(true), { timeout: 5_000, interval: 10 });
       }
     })();
-    cleanups.push(() => void (watching = false));
+    file.cleanup(() => void (watching = false));
 
     for (const hub of hubs) hub.start();
     await vi.waitFor(() => expect(hubs.map((h) => h.highestAck >= 300)).not.toContain(false), { timeout: 15_000, interval: 50 });

@@ -8,11 +8,20 @@
  * Reminders that come due while a planned drain moves their shard fire once each, from whichever
  * node held the lease when they ran.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
-import { exited, homesOn, ownerOfHome, provisionHome, ShardSampler, stopNode, TestCluster, type Api } from '../support/cluster-harness.ts';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  clusterTestFile,
+  exited,
+  homesOn,
+  ownerOfHome,
+  provisionHome,
+  ShardSampler,
+  stopNode,
+  TestCluster,
+  type Api,
+} from '../support/cluster-harness.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
 import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
-import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 const ADMIN = 'admin-token-for-timer-tests';
 const SHARDS = 64;
@@ -21,33 +30,8 @@ const devices: HelloDevice[] = [
   { deviceId: 'light1', type: 'light', capabilities: ['on'] },
 ];
 
-let redis: TestRedis;
-let clusterSeq = 0;
-/** Cleanups of the running test, run last-in first-out after it whatever happened. */
-let cleanups: (() => Promise<unknown> | void)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const fn of pending)
-    await Promise.resolve()
-      .then(fn)
-      .catch(() => {});
-});
-
-/** A fresh cluster (its own CLUSTER name on the file's Redis) whose nodes are stopped after the test; their output is printed if it fails. */
-function newCluster(): TestCluster {
-  const cluster = new TestCluster({ redisUrl: redis.url, cluster: `${redis.cluster}t${clusterSeq++}`, adminToken: ADMIN, shards: SHARDS });
-  cleanups.push(() => cluster.close());
-  onTestFailed(() => console.error(cluster.outputs(6_000)));
-  return cluster;
-}
+const file = clusterTestFile({ adminToken: ADMIN, shards: SHARDS, tag: 't', outputChars: 6_000 });
+const newCluster = (): TestCluster => file.newCluster();
 
 /** One command message received by the hub, with the connection it came on. */
 interface Delivery {
@@ -71,7 +55,7 @@ class TimerHub {
     private readonly homeId: string,
     private readonly secret: string,
   ) {
-    cleanups.push(() => this.close());
+    file.cleanup(() => this.close());
   }
 
   async connect(address: string): Promise<HubClient> {
@@ -294,7 +278,7 @@ describe('timed rules (real node processes, private redis-server)', () => {
 
     const paused = cluster.node(stale);
     paused.child.kill('SIGSTOP');
-    cleanups.push(() => void paused.child.kill('SIGCONT'));
+    file.cleanup(() => void paused.child.kill('SIGCONT'));
     const stoppedAt = Date.now();
     expect(stoppedAt).toBeLessThan(dueAt - 500);
     // Its heartbeat expires; the live node takes it out of the ring, takes its leases with new fence
@@ -394,9 +378,9 @@ describe('timed rules (real node processes, private redis-server)', () => {
     const dueOf = (ruleId: string): number => (ruleId === 'at-time' ? dueAt : sentAt + holdFor[Number(ruleId.slice('held-'.length))]!);
 
     // Every shard's lease holder and fence token in Redis every 20 ms: when the shard left the old owner and reached the new one.
-    const sampler = new ShardSampler(redis.url, cluster.opts.cluster, SHARDS);
+    const sampler = new ShardSampler(file.redis.url, cluster.opts.cluster, SHARDS);
     sampler.start(20);
-    cleanups.push(() => sampler.stop());
+    file.cleanup(() => sampler.stop());
     await vi.waitFor(() => expect(Date.now()).toBeGreaterThanOrEqual(moveAt), { timeout: 10_000, interval: 5 });
     const movedAt = Date.now();
     const applied = await admin('POST', '/v1/admin/ring', ADMIN, { drain: [oldOwner] });

@@ -3,12 +3,13 @@
  * table every node derives from the ring, and a sampler of every shard's lease and fence in Redis.
  */
 import { Redis } from 'ioredis';
-import { vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, onTestFailed, vi } from 'vitest';
 import type { RingNode, ShardTable } from '../../cluster/cluster-types.ts';
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
+import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 
 /** GET /v1/admin/cluster: the admin's own shape. */
 export type { ClusterStatus } from '../../cluster/cluster-admin.ts';
@@ -273,4 +274,66 @@ export class ShardSampler {
     await this.inFlight;
     this.client.disconnect();
   }
+}
+
+/** What `clusterTestFile` gives a test file. */
+export interface ClusterTestFile {
+  /** The file's private redis-server (started before its first test). */
+  readonly redis: TestRedis;
+  /** A fresh cluster (its own CLUSTER name on the file's Redis), stopped after the test; its nodes' output is printed if the test fails. */
+  newCluster(): TestCluster;
+  /** Runs `fn` after the running test, whatever happened (last registered, first run). */
+  cleanup(fn: () => Promise<unknown> | void): void;
+}
+
+/**
+ * The scaffolding of a multi-node test file: one private redis-server for the file, fresh clusters
+ * on it, and per-test cleanups run last-in first-out. Registers the vitest hooks; call it once at
+ * the top level of the file. `tag` keeps the clusters of different files apart in names.
+ */
+export function clusterTestFile(opts: {
+  readonly adminToken: string;
+  readonly shards: number;
+  readonly tag: string;
+  readonly outputChars?: number;
+}): ClusterTestFile {
+  let redis: TestRedis | undefined;
+  let seq = 0;
+  let cleanups: (() => Promise<unknown> | void)[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  afterEach(async () => {
+    const pending = cleanups.reverse();
+    cleanups = [];
+    for (const fn of pending)
+      await Promise.resolve()
+        .then(fn)
+        .catch(() => {});
+  });
+  const file: ClusterTestFile = {
+    get redis(): TestRedis {
+      if (!redis) throw new Error('the redis-server of the file starts before its first test');
+      return redis;
+    },
+    newCluster() {
+      const r = file.redis;
+      const cluster = new TestCluster({
+        redisUrl: r.url,
+        cluster: `${r.cluster}${opts.tag}${seq++}`,
+        adminToken: opts.adminToken,
+        shards: opts.shards,
+      });
+      cleanups.push(() => cluster.close());
+      onTestFailed(() => console.error(cluster.outputs(opts.outputChars)));
+      return cluster;
+    },
+    cleanup(fn) {
+      cleanups.push(fn);
+    },
+  };
+  return file;
 }
