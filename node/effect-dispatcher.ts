@@ -62,7 +62,8 @@ export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fro
 
 /**
  * The actor a `tell` effect goes to, for the host: it handles those of the sender's shard in the
- * same turn and window, and hands the rest back to the dispatcher above once written.
+ * same turn and window and writes the rest into the sender's outbox (so the dispatcher's `tell`
+ * case serves only a host built without `tellOf`).
  */
 export function tellOfEffect(effect: unknown): { to: string; msg: unknown } | undefined {
   const e = effect as DomainEffect;

@@ -4,7 +4,7 @@ import type { Logger } from './logger.ts';
 import type { KindMetrics } from './metrics.ts';
 import type { JournalEntry, Recovered, Snapshot, StoredReminderOp } from './persistence-port.ts';
 import type { Result } from './result.ts';
-import { OUTBOX_PREFIX } from './runtime-messages.ts';
+import { OUTBOX_PREFIX, parseOutboxKey } from './runtime-messages.ts';
 
 /**
  * Senders whose latest applied outbox key a cell remembers (the least recently heard forgotten
@@ -12,14 +12,6 @@ import { OUTBOX_PREFIX } from './runtime-messages.ts';
  * duplicate check needs.
  */
 export const INBOX_SENDERS = 1_024;
-
-/** An outbox key `<sender id>#<seq>.<k>` split, or undefined when it is not one. */
-export function parseOutboxKey(key: string): { sender: string; seq: number; k: number } | undefined {
-  const hash = key.lastIndexOf('#');
-  if (hash <= 0) return undefined;
-  const m = /^(\d{1,15})\.(\d{1,6})$/.exec(key.slice(hash + 1));
-  return m ? { sender: key.slice(0, hash), seq: Number(m[1]), k: Number(m[2]) } : undefined;
-}
 
 const NO_REMINDERS: ReadonlyMap<string, PendingReminder> = new Map();
 

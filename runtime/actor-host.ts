@@ -7,9 +7,10 @@ import type { Logger } from './logger.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import type { JournalEntry, PersistencePort } from './persistence-port.ts';
 import { ReminderMetrics } from './reminder-metrics.ts';
-import { reminderMember, ReminderScheduler } from './reminder-scheduler.ts';
+import { reminderMember } from './reminder-changes.ts';
+import { ReminderScheduler } from './reminder-scheduler.ts';
 import { runtimeError, type Result } from './result.ts';
-import { OUTBOX_PREFIX, OUTBOX_TYPE, OutboxDelivered, ReminderDue, type OutboxMessage } from './runtime-messages.ts';
+import { outboxKey, OUTBOX_TYPE, OutboxDelivered, parseOutboxName, ReminderDue, type OutboxMessage } from './runtime-messages.ts';
 import { ShardActor, type ShardContext } from './shard-actor.ts';
 
 /** Milliseconds before an outbox entry that could not be delivered is tried again: doubling up to the cap. */
@@ -28,8 +29,9 @@ const backoff = (attempts: number, r: { readonly firstMs: number; readonly maxMs
 function oldestOutboxEntry(reminders: ReadonlyMap<string, { readonly at: number; readonly payload: unknown }>) {
   let best: { name: string; seq: number; k: number; at: number; payload: unknown } | undefined;
   for (const [name, r] of reminders) {
-    if (!name.startsWith(OUTBOX_PREFIX)) continue;
-    const [seq, k] = name.slice(OUTBOX_PREFIX.length).split('.').map(Number) as [number, number];
+    const parsed = parseOutboxName(name);
+    if (!parsed) continue;
+    const { seq, k } = parsed;
     if (!best || seq < best.seq || (seq === best.seq && k < best.k)) best = { name, seq, k, at: r.at, payload: r.payload };
   }
   return best;
@@ -84,7 +86,8 @@ export interface ActorHostDeps {
   /**
    * The target of an effect that is a message to another actor, or undefined for other effects.
    * Messages to actors of the sender's shard are handled in the same turn and written in the same
-   * window as the step that sent them; without this every effect goes to `onEffects`.
+   * window as the step that sent them; any other goes into the sender's outbox (written with the
+   * step, then sent with `sendDurably`). Without this every effect goes to `onEffects`.
    */
   readonly tellOf?: (effect: unknown) => { readonly to: string; readonly msg: unknown } | undefined;
   /**
@@ -126,7 +129,7 @@ export class ActorHost {
   private readonly reloading = new Set<number>();
   /** Callers waiting for a cell to passivate. */
   private readonly stopWaiters = new Map<ActorCell, (() => void)[]>();
-  /** Actors being passivated for a caller: messages to them go the long way (through `onEffects`). */
+  /** Actors being passivated for a caller: messages to them go the long way (through the sender's outbox). */
   private readonly leaving: ((actorId: string) => boolean)[] = [];
   private closing = false;
   /** Shards whose turn left a window to send; sent together after the turns of this pass. */
@@ -243,27 +246,27 @@ export class ActorHost {
    */
   async takeShard(shard: number): Promise<void> {
     this.released.delete(shard);
-    const store = this.deps.store;
-    if (!store.loadReminders) return;
-    await this.loadReminders(shard, (s) => store.loadReminders!(s));
+    await this.loadReminders(shard);
   }
 
   /**
    * Reads a shard's reminder index into the schedule (adding what is missing), again with backoff
-   * until it succeeds or the shard is no longer served here.
+   * until it succeeds or the shard is no longer served here. Nothing to read in a store without one.
    */
-  private async loadReminders(shard: number, load: NonNullable<PersistencePort['loadReminders']>): Promise<void> {
+  private async loadReminders(shard: number): Promise<void> {
+    const store = this.deps.store;
+    if (!store.loadReminders) return;
     const key = `shard:${shard}`;
     let reminders;
     try {
-      reminders = await load(shard);
+      reminders = await store.loadReminders(shard);
     } catch (err) {
       const attempts = (this.readAttempts.get(key) ?? 0) + 1;
       this.readAttempts.set(key, attempts);
       if (attempts === 1 || attempts % 10 === 0) this.log.error({ err, shard, attempts }, "reading a shard's reminders failed; retrying");
       setTimeout(
         () => {
-          if (!this.released.has(shard) && !this.closing) void this.loadReminders(shard, load);
+          if (!this.released.has(shard) && !this.closing) void this.loadReminders(shard);
         },
         backoff(attempts, READ_RETRY),
       ).unref();
@@ -280,13 +283,11 @@ export class ActorHost {
    * landed with new ones. The index is read again, once the store answers.
    */
   private reloadReminders(shard: number): void {
-    const store = this.deps.store;
-    if (!store.loadReminders || this.reloading.has(shard) || this.released.has(shard) || this.closing) return;
-    const load = (s: number): ReturnType<NonNullable<PersistencePort['loadReminders']>> => store.loadReminders!(s);
+    if (!this.deps.store.loadReminders || this.reloading.has(shard) || this.released.has(shard) || this.closing) return;
     this.reloading.add(shard);
     // After the failed window's cells re-read their state (their own reminders are rescheduled then too).
     setTimeout(() => {
-      void this.loadReminders(shard, load).finally(() => this.reloading.delete(shard));
+      void this.loadReminders(shard).finally(() => this.reloading.delete(shard));
     }, READ_RETRY.firstMs).unref();
   }
 
@@ -336,7 +337,7 @@ export class ActorHost {
    * Passivates the matching actors (each after the messages already queued for it, with a final
    * snapshot) and resolves when all have stopped. The caller keeps new messages away from them
    * (a message sent meanwhile would activate the actor again); messages they send each other
-   * meanwhile go the long way, through `onEffects`.
+   * meanwhile go the long way, through the senders' outboxes.
    */
   async passivateWhere(filter: (actorId: string) => boolean): Promise<void> {
     this.leaving.push(filter);
@@ -431,7 +432,7 @@ export class ActorHost {
     if (typeof target?.to !== 'string') return giveUp('outbox entry without a target; deleted', {});
     const to = target.to;
     this.outboxBusy.add(actorId);
-    const envelope: OutboxMessage = { type: OUTBOX_TYPE, from: `${actorId}#${name.slice(OUTBOX_PREFIX.length)}`, msg: target.msg };
+    const envelope: OutboxMessage = { type: OUTBOX_TYPE, from: outboxKey(actorId, name), msg: target.msg };
     const send = this.deps.sendDurably ?? ((dest: string, msg: unknown) => this.ask(dest, msg));
     let sent: Promise<Result<unknown>>;
     try {

@@ -75,7 +75,7 @@ export interface Step<S, R = unknown, E = unknown> {
    * True when the actor has nothing worth keeping in memory after this step (e.g. it answered a
    * read with `not_found` and was never written): it leaves as soon as it is idle and the window
    * this step depends on is written, as the idle sweep would make it leave (a final snapshot if
-   * its state has unsnapshotted steps; not while a wake-up is armed). A later message activates
+   * its state has unsnapshotted steps; its reminders stay pending in the store). A later message activates
    * it again. Without this, every read of a random id would keep an actor until passivateAfterMs.
    */
   readonly passivate?: boolean;

@@ -18,7 +18,7 @@ export class ReminderMetrics {
     const registers = [registry];
     this.fired = new Counter({
       name: 'iot_reminders_fired_total',
-      help: 'Reminders (rule timers, command expiries) delivered to their actor',
+      help: 'Reminders (and wake-ups) delivered to their actor',
       labelNames: ['kind'],
       registers,
     });

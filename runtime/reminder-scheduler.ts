@@ -1,16 +1,9 @@
 /** When each pending reminder of this node's shards is due: one timer for all of them, kept lean per reminder. */
 
+import { parseReminderMember } from './reminder-changes.ts';
+
 /** Called for each reminder that came due: `at` is the due time it was scheduled for. */
 export type OnDue = (shard: number, actorId: string, name: string, at: number) => void;
-
-/** The index member of a reminder: `${name}@${actorId}`. */
-export const reminderMember = (actorId: string, name: string): string => `${name}@${actorId}`;
-
-/** Splits an index member at its first `@` (names never contain one; actor ids may). */
-export function parseReminderMember(member: string): { actorId: string; name: string } | undefined {
-  const at = member.indexOf('@');
-  return at <= 0 || at === member.length - 1 ? undefined : { name: member.slice(0, at), actorId: member.slice(at + 1) };
-}
 
 const MAX_TIMER_MS = 2_147_483_647;
 const FIRE_BATCH = 10_000;

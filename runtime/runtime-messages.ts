@@ -6,6 +6,26 @@ export const WAKE_REMINDER = '~wake';
 /** Outbox entries are reminders named `~out.<seq>.<k>`: effect `k` of the sender's step `seq`. */
 export const OUTBOX_PREFIX = '~out.';
 
+/** The name of outbox entry `k` of a sender's step `seq`. */
+export const outboxName = (seq: number, k: number): string => `${OUTBOX_PREFIX}${seq}.${k}`;
+
+/** The step seq and index of an outbox entry's name, or undefined when it is not one. */
+export function parseOutboxName(name: string): { seq: number; k: number } | undefined {
+  const m = name.startsWith(OUTBOX_PREFIX) ? /^(\d{1,15})\.(\d{1,6})$/.exec(name.slice(OUTBOX_PREFIX.length)) : null;
+  return m ? { seq: Number(m[1]), k: Number(m[2]) } : undefined;
+}
+
+/** The key a receiver knows an outbox entry by: `<sender id>#<seq>.<k>`. */
+export const outboxKey = (sender: string, name: string): string => `${sender}#${name.slice(OUTBOX_PREFIX.length)}`;
+
+/** An outbox key `<sender id>#<seq>.<k>` split, or undefined when it is not one. */
+export function parseOutboxKey(key: string): { sender: string; seq: number; k: number } | undefined {
+  const hash = key.lastIndexOf('#');
+  if (hash <= 0) return undefined;
+  const entry = parseOutboxName(`${OUTBOX_PREFIX}${key.slice(hash + 1)}`);
+  return entry ? { sender: key.slice(0, hash), ...entry } : undefined;
+}
+
 /** The `type` of a message that crossed from another actor's outbox (see `OutboxMessage`). */
 export const OUTBOX_TYPE = '~outbox';
 

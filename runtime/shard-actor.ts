@@ -7,7 +7,7 @@ import type { RuntimeMetrics } from './metrics.ts';
 import type { JournalEntry, PersistencePort, Recovered, StoredReminderOp } from './persistence-port.ts';
 import type { ReminderMetrics } from './reminder-metrics.ts';
 import { runtimeError } from './result.ts';
-import { isOutboxMessage, OUTBOX_PREFIX, OutboxDelivered, ReminderDue, WAKE_REMINDER } from './runtime-messages.ts';
+import { isOutboxMessage, OUTBOX_PREFIX, outboxName, OutboxDelivered, ReminderDue, WAKE_REMINDER } from './runtime-messages.ts';
 import { ShardWindow } from './shard-window.ts';
 
 /** What every shard of a host shares. */
@@ -149,16 +149,17 @@ export class ShardActor {
   /**
    * Passivates the cell once it is idle (now, or when its queue and writes are done): a final
    * snapshot goes into the next window and the cell leaves when that is written. Its reminders
-   * stay scheduled: one coming due activates it again. `force` is the caller's (handoff, shutdown).
+   * stay scheduled: one coming due activates it again. `requested`: a caller asked (handoff,
+   * shutdown) rather than the cell idling out; it only names the reason in the lifecycle log.
    * @returns false when the cell stays for now (busy).
    */
-  passivate(cell: ActorCell, force: boolean): boolean {
+  passivate(cell: ActorCell, requested: boolean): boolean {
     if (cell.status !== 'active' || !cell.idle) return false;
     if (cell.needsRecovery || cell.seq === cell.snapshotSeq) {
       this.remove(cell); // nothing in memory that the store lacks
       return true;
     }
-    cell.setStatus('stopping', this.ctx.log, force ? 'requested' : 'idle');
+    cell.setStatus('stopping', this.ctx.log, requested ? 'requested' : 'idle');
     const w = this.openWindow();
     w.add(cell, undefined, cell.finalSnapshot());
     cell.pendingWindow = w.no;
@@ -318,8 +319,9 @@ export class ShardActor {
         return true;
       }
       fired = msg.name;
+      const lateMs = Math.max(0, now - pending.at);
       this.ctx.reminderMetrics.fired.labels(kind).inc();
-      this.ctx.reminderMetrics.lateness.labels(kind).observe(Math.max(0, now - pending.at) / 1000);
+      this.ctx.reminderMetrics.lateness.labels(kind).observe(lateMs / 1000);
       if (fired === WAKE_REMINDER) msg = cell.behavior.wakeMessage;
       else {
         const reminder: ReminderFired = {
@@ -327,7 +329,7 @@ export class ShardActor {
           name: fired,
           payload: pending.payload,
           dueAt: pending.at,
-          lateMs: Math.max(0, now - pending.at),
+          lateMs,
         };
         msg = reminder;
       }
@@ -362,7 +364,7 @@ export class ShardActor {
       if (step.reminders !== undefined && step.reminders.length > 0) (ops ??= []).push(...storedOps(step.reminders));
       // The wake-up is re-read when the state changed, and after the wake message itself (a wake
       // that changed nothing, e.g. one that came early, must be set again).
-      if (cell.behavior.nextWakeAt && (step.state !== cell.state || fired === WAKE_REMINDER || msg === cell.behavior.wakeMessage)) {
+      if (cell.behavior.nextWakeAt && (step.state !== cell.state || msg === cell.behavior.wakeMessage)) {
         wakeAt = cell.behavior.nextWakeAt(step.state);
       }
       if (wakeAt !== UNCHANGED) {
@@ -379,7 +381,7 @@ export class ShardActor {
           } else if (tell) {
             // A message to an actor elsewhere goes into the outbox, written with this step, and is
             // delivered (at least once) when the window is durable: a crash in between loses nothing.
-            (ops ??= []).push(['+', `${OUTBOX_PREFIX}${cell.seq + 1}.${k++}`, now, { to: tell.to, msg: tell.msg }]);
+            (ops ??= []).push(['+', outboxName(cell.seq + 1, k++), now, { to: tell.to, msg: tell.msg }]);
           } else (away ??= []).push(effect);
         }
       }
@@ -627,8 +629,8 @@ export class ShardActor {
     const { sender, senderSeq } = env;
     if (!sender || senderSeq === undefined || !(holds instanceof ShardWindow)) return false;
     let k = 0;
-    while (sender.reminders.has(`${OUTBOX_PREFIX}${senderSeq}.${k}`)) k++;
-    const op = ['+', `${OUTBOX_PREFIX}${senderSeq}.${k}`, this.ctx.clock(), { to: to.id, msg: env.msg }] as const;
+    while (sender.reminders.has(outboxName(senderSeq, k))) k++;
+    const op = ['+', outboxName(senderSeq, k), this.ctx.clock(), { to: to.id, msg: env.msg }] as const;
     if (!holds.amend(sender, senderSeq, op)) return false;
     // A later unsent window may hold a snapshot of the sender taken after the entry: it must list it too.
     for (const w of [...this.closed, this.open]) if (w && w !== holds && w.no > holds.no) w.amendSnapshot(sender, senderSeq, op);

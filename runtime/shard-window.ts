@@ -11,8 +11,8 @@ interface CellWrite {
 
 /**
  * The steps a shard handled since its last window went out, and what waits for them: replies
- * (hub acks among them) and effects that leave the shard (hub commands, other shards' actors,
- * app events). Nothing here is released before the store has the whole window, so a crash never
+ * (hub acks among them) and effects that leave the shard (non-message effects: the messages of
+ * its steps to other shards' actors are in the senders' outboxes, written with the window). Nothing here is released before the store has the whole window, so a crash never
  * keeps a command whose report, or an ack whose rule step, was lost. Replies and their values
  * are kept in parallel arrays: no closure per message.
  */

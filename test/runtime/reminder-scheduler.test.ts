@@ -1,6 +1,7 @@
 /** ReminderScheduler: one timer for many reminders, fired in due order, each once, none after delete or drop. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseReminderMember, reminderMember, ReminderScheduler } from '../../runtime/reminder-scheduler.ts';
+import { parseReminderMember, reminderMember } from '../../runtime/reminder-changes.ts';
+import { ReminderScheduler } from '../../runtime/reminder-scheduler.ts';
 import { mulberry32 } from '../support/prng.ts';
 
 describe('ReminderScheduler', () => {
