@@ -1,5 +1,5 @@
 /** The home actor: home settings, hubs, its devices and what its rules read of them, rules with their timers and runs, scenes, storm control. */
-import { REMINDER_FIRED, type Behavior, type ReminderFired, type Step } from '../runtime/behavior.ts';
+import type { Behavior, ReminderFired, Step } from '../runtime/behavior.ts';
 import { deviceActorId, hubActorId, parseActorId } from './actor-id.ts';
 import { HUB_LIMITS, hubCredentialIdOf, type HubSecretRotated, type HubSecretRotatedKeeping } from './hub.ts';
 import type {
@@ -13,14 +13,13 @@ import type {
   HomeSummary,
   HubRecord,
   HubView,
-  RuleStatus,
   RuleView,
 } from './home-messages.ts';
 import { commandCost, issuePlan, planActions } from './rules/action-plan.ts';
 import { DECISION_OUTCOMES, DEFAULT_DECISION_LOG_SIZE, emptyDecisionLog, isDecisionOutcome, readDecisions } from './rules/decision-log.ts';
 import { ReminderBook } from './rules/reminder-book.ts';
 import { applyChange, timerFired, whereOf } from './rules/rule-firing.ts';
-import { ruleReplaced, type RunConfig, type RunScope } from './rules/rule-runs.ts';
+import { FRESH_STATUS, ruleReplaced, type RunConfig, type RunScope } from './rules/rule-runs.ts';
 import { armSchedules, cancelAllRuleTimers, neverFiring, sameJson } from './rules/rule-timers.ts';
 import { DEFAULT_COMMAND_TTL_MS, type GeoLocation, type Rule } from './rules/rule-types.ts';
 import {
@@ -96,7 +95,8 @@ function ruleView(s: HomeState, rule: Rule): RuleView {
   return suspended === undefined ? rule : { ...rule, suspended };
 }
 
-const FRESH_STATUS: RuleStatus = { recentFirings: [] };
+/** The runtime's `ReminderFired` type tag, as a literal: actors import only runtime types (typed, so a change there fails here). */
+const REMINDER_FIRED: ReminderFired['type'] = 'reminder';
 
 /** A step's clock, limits, effects (to which handlers append) and reminders. */
 const scopeOf = (ctx: StepContext): RunScope => ({ now: ctx.now, cfg: ctx.cfg, effects: [], book: ctx.book });

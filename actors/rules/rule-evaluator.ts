@@ -1,14 +1,11 @@
-/** Pure rule evaluation: which rules a device change triggers and what each condition saw. */
+/** Pure rule evaluation: which trigger of a rule a device change matches and what each condition saw. */
 import type { DeviceChanged, Value } from '../types.ts';
-import { compareValues, type Action, type Condition, type Rule, type Suspension, type Trigger } from './rule-types.ts';
+import { compareValues, type Condition, type Trigger } from './rule-types.ts';
 import { ownGet } from '../validation.ts';
 import { localMinutes, formatHHMM, minutesInWindow, parseHHMM } from './time-window.ts';
 
-/** What `evaluate` reads of a home: its rules and their status, its time zone, and device values. */
+/** What `checkConditions` reads of a home: its time zone and device values. */
 export interface HomeView {
-  readonly rules: Readonly<Record<string, Rule>>;
-  /** Rules with `suspended` set are not evaluated. */
-  readonly ruleStatus?: Readonly<Record<string, { readonly suspended?: Suspension }>>;
   /** IANA time zone of time conditions. */
   readonly timezone: string;
   /** Latest reported values per device id of the attributes conditions read (see rule-interest.ts). */
@@ -40,15 +37,6 @@ export interface ConditionResult {
   readonly saw: Value | null;
   readonly passed: boolean;
   readonly results?: readonly ConditionResult[];
-}
-
-/** A rule whose trigger matched; `passed` is true when every condition held. */
-export interface Firing {
-  readonly ruleId: string;
-  readonly trigger: TriggerMatch;
-  readonly conditions: readonly ConditionResult[];
-  readonly passed: boolean;
-  readonly actions: readonly Action[];
 }
 
 /**
@@ -120,7 +108,7 @@ function minutesOf(home: HomeView, now: number): () => number {
 
 /**
  * Checks `conditions` at `now` (epoch ms) in the home's time zone, against the home's latest
- * values, the device of `change` (when given) read from the change as `evaluate` does. For a
+ * values, the device of `change` (when given) read from the change, which is newer. For a
  * timer's firing (a `for`, a schedule) pass no change: every value then comes from the home,
  * which keeps them (rule-interest.ts).
  */
@@ -128,30 +116,4 @@ export function checkConditions(home: HomeView, conditions: readonly Condition[]
   const attributeOf = valuesOf(home, change);
   const minutes = minutesOf(home, now);
   return conditions.map((c) => checkCondition(c, attributeOf, minutes));
-}
-
-/**
- * The rules `change` triggers, in rule insertion order: every enabled, non-suspended rule with a
- * matching trigger, with each condition checked against the home's latest values (the changed
- * device's values taken from `change`) at `now` (epoch ms) in the home's time zone.
- */
-export function evaluate(home: HomeView, change: DeviceChanged, now: number): Firing[] {
-  const firings: Firing[] = [];
-  const minutes = minutesOf(home, now);
-  const attributeOf = valuesOf(home, change);
-  for (const rule of Object.values(home.rules)) {
-    if (!rule.enabled) continue;
-    if (home.ruleStatus !== undefined && ownGet(home.ruleStatus, rule.id)?.suspended !== undefined) continue;
-    const trigger = matchTrigger(rule.when, change);
-    if (trigger === undefined) continue;
-    const conditions = rule.if.map((c) => checkCondition(c, attributeOf, minutes));
-    firings.push({
-      ruleId: rule.id,
-      trigger,
-      conditions,
-      passed: conditions.every((c) => c.passed),
-      actions: rule.then,
-    });
-  }
-  return firings;
 }

@@ -6,13 +6,14 @@ import type { ReminderFired } from '../../runtime/behavior.ts';
 import type { HomeState } from '../home-messages.ts';
 import type { DeviceChanged } from '../types.ts';
 import { ownGet } from '../validation.ts';
-import { checkConditions, matchTrigger, type TriggerMatch } from './rule-evaluator.ts';
+import { checkConditions, matchTrigger } from './rule-evaluator.ts';
 import { formatDuration } from './duration.ts';
-import { decide, logMissed, resumeRun, type RunScope, type Start } from './rule-runs.ts';
-import { DEFAULT_MISFIRE_GRACE, type Rule, type ScheduleTrigger } from './rule-types.ts';
+import { decide, graceOf, isSuspended, logMissed, resumeRun, type RunScope, type Start } from './rule-runs.ts';
+import type { Rule, ScheduleTrigger } from './rule-types.ts';
 import {
   CATCH_UP_LIMIT,
   catchUp,
+  heldMatch,
   heldPayload,
   immediateTriggers,
   isHeldTrigger,
@@ -24,8 +25,6 @@ import {
 } from './rule-timers.ts';
 import { keepValues, knowDevice } from './rule-watch.ts';
 import type { ScheduleWhere } from './schedule.ts';
-
-export const isSuspended = (s: HomeState, ruleId: string): boolean => ownGet(s.ruleStatus, ruleId)?.suspended !== undefined;
 
 /** Where the home is, for its schedule triggers. */
 export const whereOf = (s: HomeState): ScheduleWhere =>
@@ -69,7 +68,7 @@ function scheduleDue(s: HomeState, rule: Rule, t: ScheduleTrigger, index: number
     ? `missed: more than ${CATCH_UP_LIMIT} occurrences came due since ${since} before it could run`
     : c.due === 1
       ? undefined
-      : `missed: ${c.due} occurrences came due since ${since}, the newest ${formatDuration(Math.round(late))} before it could run, more than the rule's misfireGrace of ${rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE}`;
+      : `missed: ${c.due} occurrences came due since ${since}, the newest ${formatDuration(Math.round(late))} before it could run, more than the rule's misfireGrace of ${graceOf(rule)}`;
   return logMissed(s, { ...start, skipped: c.due }, late, scope, reason === undefined ? {} : { reason });
 }
 
@@ -89,8 +88,7 @@ export function timerFired(s: HomeState, fired: ReminderFired, scope: RunScope):
   if (timer.kind === 'at') return isScheduleTrigger(t) ? scheduleDue(s, rule, t, timer.n, fired.dueAt, scope) : s;
   const held = heldPayload(fired.payload);
   if (!isHeldTrigger(t) || held === undefined || isSuspended(s, rule.id)) return s;
-  const trigger: TriggerMatch = { type: 'attribute', device: t.device, attribute: t.attribute, value: held.value, for: t.for };
-  const start: Start = { rule, trigger, depth: held.depth, conditions: [] };
+  const start: Start = { rule, trigger: heldMatch(t, held.value), depth: held.depth, conditions: [] };
   if (fired.lateMs > misfireGraceMs(rule)) return logMissed(s, start, fired.lateMs, scope);
   return decide(s, { ...start, conditions: checkConditions(s, rule.if, scope.now) }, scope);
 }

@@ -72,7 +72,7 @@ function derive(rules: Readonly<Record<string, Rule>>): RuleInterest {
       else if (t.type === 'event') of(t.device).events.add(t.event);
     }
     for (const c of leaves(rule.if)) {
-      // evaluate() reads the triggering device's values from its change, any other's from the home;
+      // Checked on a change, conditions read the triggering device's values from it, any other's from the home;
       // a timer's firing (checkConditions without a change) reads every value from the home.
       if (rule.when.some((t) => changeDevice(t) === c.device)) of(c.device).values.add(c.attribute);
       if (rule.when.some((t) => changeDevice(t) !== c.device)) {

@@ -19,6 +19,7 @@ import type { ConditionResult, TriggerMatch } from './rule-evaluator.ts';
 import { DEFAULT_MISFIRE_GRACE, type Rule } from './rule-types.ts';
 import {
   cancelRuleTimers,
+  heldMatch,
   heldPayload,
   isHeldTrigger,
   isScheduleTrigger,
@@ -70,8 +71,12 @@ interface RunPayload {
 
 type Entry = Omit<DecisionEntry, 'seq'>;
 
-const FRESH: RuleStatus = { recentFirings: [] };
-const statusOf = (s: HomeState, ruleId: string): RuleStatus => ownGet(s.ruleStatus, ruleId) ?? FRESH;
+/** The status of a rule never fired nor suspended, as a put or resume leaves it. */
+export const FRESH_STATUS: RuleStatus = { recentFirings: [] };
+const statusOf = (s: HomeState, ruleId: string): RuleStatus => ownGet(s.ruleStatus, ruleId) ?? FRESH_STATUS;
+
+/** Whether storm control has suspended the rule `ruleId` (until it is resumed or saved again). */
+export const isSuspended = (s: HomeState, ruleId: string): boolean => statusOf(s, ruleId).suspended !== undefined;
 
 /**
  * Appends `entry` to the decision log and publishes it to the home's apps. A decision other than
@@ -96,7 +101,8 @@ const baseEntry = (start: Start, now: number): Omit<Entry, 'outcome' | 'actions'
   ...(start.skipped === undefined || start.skipped === 0 ? {} : { skipped: start.skipped }),
 });
 
-const graceOf = (rule: Rule): string => rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE;
+/** The rule's misfireGrace as written, or the default. */
+export const graceOf = (rule: Rule): string => rule.misfireGrace ?? DEFAULT_MISFIRE_GRACE;
 
 /**
  * Logs that a timer of `rule` came due more than its misfireGrace ago (`lateMs`): it does not run.
@@ -240,7 +246,7 @@ export function ruleReplaced(
     const held = heldPayload(book.get(name)?.payload);
     book.cancel(name);
     if (before === undefined || held === undefined || t === undefined || !isHeldTrigger(t)) continue;
-    const trigger: TriggerMatch = { type: 'attribute', device: t.device, attribute: t.attribute, value: held.value, for: t.for };
+    const trigger = heldMatch(t, held.value);
     const reason = `${why}: the hold of when[${i}] (${t.attribute} of ${t.device} for ${t.for}) is cancelled`;
     next = logCancelled(next, before, { trigger, depth: held.depth, conditions: [], reason }, scope);
   }
@@ -267,7 +273,7 @@ const ignored = (s: HomeState, start: Start, reason: string, scope: RunScope): H
  */
 export function fireRule(s: HomeState, start: Start, scope: RunScope): HomeState {
   const { rule } = start;
-  if (statusOf(s, rule.id).suspended !== undefined) return s;
+  if (isSuspended(s, rule.id)) return s;
   if (!hasDelay(rule.then)) return startRun(s, start, scope);
   const { cfg, now } = scope;
   const waiting = waitingRuns(scope.book, rule.id);
@@ -400,7 +406,7 @@ export function resumeRun(s: HomeState, fired: ReminderFired, ruleId: string, no
   const run = { no, step: p.step };
   const ended = (after: HomeState): HomeState => runEnded(after, rule, fired.dueAt, scope);
   if (fired.lateMs > misfireGraceMs(rule)) return ended(logMissed(s, start, fired.lateMs, scope, { run }));
-  if (statusOf(s, rule.id).suspended !== undefined) return ended(s);
+  if (isSuspended(s, rule.id)) return ended(s);
   const segment = segmentOf(rule.then, p.step);
   const plan = planActions(segment.actions, s.scenes, cfg.commandTtlMs);
   let next = s;

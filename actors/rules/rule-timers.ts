@@ -8,6 +8,7 @@ import type { Value } from '../types.ts';
 import { ownGet } from '../validation.ts';
 import { parseDuration } from './duration.ts';
 import type { ReminderBook } from './reminder-book.ts';
+import type { TriggerMatch } from './rule-evaluator.ts';
 import { DEFAULT_MISFIRE_GRACE, type AttributeTrigger, type Rule, type ScheduleTrigger, type Trigger } from './rule-types.ts';
 import { nextFireTime, type ScheduleWhere } from './schedule.ts';
 
@@ -137,6 +138,15 @@ export function heldPayload(x: unknown): HeldPayload | undefined {
   const isValue = typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string';
   return isValue && typeof depth === 'number' && Number.isSafeInteger(depth) && depth >= 0 ? { value, depth } : undefined;
 }
+
+/** The match a held trigger `t` makes once `value` has held for its `for`, as the decision log records it. */
+export const heldMatch = (t: AttributeTrigger & { readonly for: string }, value: Value): TriggerMatch => ({
+  type: 'attribute',
+  device: t.device,
+  attribute: t.attribute,
+  value,
+  for: t.for,
+});
 
 interface HeldRef {
   readonly rule: Rule;

@@ -275,7 +275,6 @@ function isHubCommandPayload(x: unknown): x is HubCommandPayload {
     typeof c.name === 'string' &&
     typeof c.expiresAtMs === 'number' &&
     Number.isFinite(c.expiresAtMs) &&
-    isRecord(c.params) &&
-    Object.values(c.params).every((v) => typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string')
+    isValueMap(c.params)
   );
 }

@@ -123,6 +123,13 @@ export function fromWireAttributes(
   return { ok: true, value: out };
 }
 
+/**
+ * A map of JS values (a command's params, a desired delta, a command result) as a map of Value
+ * oneofs. Object.fromEntries defines each key, so a key such as `__proto__` stays data.
+ */
+export const toWireAttributes = (values: Readonly<Record<string, Value>>): Record<string, WireValue> =>
+  Object.fromEntries(Object.entries(values).map(([k, v]) => [k, toWireValue(v)]));
+
 /** The hello's device list in domain form, checked as the hub actor checks it. */
 export function helloDevices(hello: DecodedHello | WireHello): Parsed<HubDevice[]> {
   const devices = hello.devices.map((d) => ({ deviceId: d.device_id, type: d.type, capabilities: [...d.capabilities] }));
@@ -140,7 +147,7 @@ export const commandMessage = (c: CommandDelivery): CloudMessage => ({
     command_id: c.commandId,
     device_id: c.deviceId,
     name: c.name,
-    params: Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, toWireValue(v)])),
+    params: toWireAttributes(c.params),
     expires_at_ms: String(c.expiresAtMs),
   },
 });
@@ -150,7 +157,7 @@ export const desiredMessage = (d: DesiredDelivery): CloudMessage => ({
   desired: {
     device_id: d.deviceId,
     version: String(d.version),
-    delta: Object.fromEntries(Object.entries(d.delta).map(([k, v]) => [k, toWireValue(v)])),
+    delta: toWireAttributes(d.delta),
   },
 });
 

@@ -244,6 +244,13 @@ describe('home: rules firing', () => {
     expect(tells(send(put(setup('America/New_York'), motionRule), motion()).effects)).toHaveLength(0); // 17:30 there
   });
 
+  it('a disabled rule neither fires nor logs on a change that matches its trigger', () => {
+    const s = put(put(setup(), { ...motionRule, enabled: false }), { ...motionRule, id: 'enabled-twin' });
+    const step = send(s, motion());
+    expect(tells(step.effects)).toHaveLength(1);
+    expect(step.state.decisions.entries.map((d) => d.ruleId)).toEqual(['enabled-twin']);
+  });
+
   it('expands a scene action into one command per scene action and logs a missing scene of a rule stored before references were checked as skipped', () => {
     let s = send(setup(), {
       type: 'scenes.put',

@@ -12,6 +12,7 @@ import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
 import { startNodeProcess, type NodeProcess } from '../../tools/process/node-process.ts';
 import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
+import { edge as edgeOf, metric } from '../support/cluster-harness.ts';
 import { startRedisTap, type RedisTap, type TappedCommand } from '../support/redis-tap.ts';
 
 const ADMIN = 'admin-token-for-causal-window-tests';
@@ -65,15 +66,6 @@ function edge(node: NodeProcess) {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
-}
-
-/** The value of one sample of the node's /metrics (0 when it is not there yet); on the HTTP port it needs the admin token. */
-async function metric(node: NodeProcess, sample: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
-  if (res.status !== 200) throw new Error(`GET /metrics: HTTP ${res.status}`);
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
 /** A call of the fenced write script (runtime/redis/fenced-write.ts): its first key is a shard's fence. */
@@ -147,10 +139,10 @@ describe('one durable window per causal chain (real node process, private redis-
       for (const path of ['devices/motion1', 'devices/light1', 'decisions'])
         expect((await api('GET', `/v1/homes/${HOME}/${path}`, appToken)).status).toBe(200);
       await vi.waitFor(
-        async () => expect(await metric(node, 'iot_persist_seconds_count')).toBe(tap.commands.filter(isFencedWrite).length),
+        async () => expect(await metric(edgeOf(node), ADMIN, 'iot_persist_seconds_count')).toBe(tap.commands.filter(isFencedWrite).length),
         { timeout: 10_000, interval: 20 },
       );
-      const homeSteps = await metric(node, 'iot_actor_messages_total{kind="home"}');
+      const homeSteps = await metric(edgeOf(node), ADMIN, 'iot_actor_messages_total', 'kind="home"');
 
       // 2. Writes stop being executed: the node's next script call waits inside Redis.
       expect(await control.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE')).toBe('OK');
@@ -169,7 +161,7 @@ describe('one durable window per causal chain (real node process, private redis-
         { timeout: 10_000, interval: 10 },
       );
       // The rule ran in the node, and its step rides in the report's window together with the light's.
-      expect(await metric(node, 'iot_actor_messages_total{kind="home"}')).toBeGreaterThan(homeSteps);
+      expect(await metric(edgeOf(node), ADMIN, 'iot_actor_messages_total', 'kind="home"')).toBeGreaterThan(homeSteps);
       expect(window.argv).toEqual(expect.arrayContaining([journalKey(home), journalKey(light)]));
       // Redis holds the call unexecuted: the connection that carried it is blocked by the pause (on
       // the call itself, or on a write sent before it: Redis runs a connection's commands in order),
@@ -233,8 +225,8 @@ describe('one durable window per causal chain (real node process, private redis-
       third.reports([MOTION]);
       expect(await third.ackAtLeast(1, 10_000)).toBe(1);
       expect(third.messages.map((m) => m.body)).toEqual(['welcome', 'ack']);
-      expect(await metric(node, 'iot_hub_reports_total{outcome="duplicate"}')).toBe(1);
-      expect(await metric(node, 'iot_hub_reports_total{outcome="applied"}')).toBe(1);
+      expect(await metric(edgeOf(node), ADMIN, 'iot_hub_reports_total', 'outcome="duplicate"')).toBe(1);
+      expect(await metric(edgeOf(node), ADMIN, 'iot_hub_reports_total', 'outcome="applied"')).toBe(1);
       expect(await fired()).toHaveLength(1);
       expect([...second.errors(), ...third.errors()]).toEqual([]);
     },

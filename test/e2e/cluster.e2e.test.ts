@@ -10,6 +10,7 @@ import { planMoves } from '../../cluster/hash-ring.ts';
 import {
   exited,
   homesOn,
+  metric,
   ownerOfHome,
   provisionHome,
   ShardSampler,
@@ -83,16 +84,6 @@ async function expectEveryReportAppliedOnce(api: Api, homeId: string, appToken: 
   expect(seen).toEqual(expected);
 }
 
-/** The value of one sample of a node's /metrics (0 when absent); /metrics on the HTTP port needs the admin token. */
-async function metric(api: Api, name: string, labels: string): Promise<number> {
-  const r = await api('GET', '/metrics', ADMIN);
-  if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
-  const line = String(r.body)
-    .split('\n')
-    .find((l) => l.startsWith(`${name}{${labels}}`));
-  return line === undefined ? 0 : Number(line.split(' ').at(-1));
-}
-
 const fmt = (ms: number): string => `${Math.round(ms)} ms`;
 
 describe('cluster (real node processes, one private redis-server)', () => {
@@ -115,7 +106,7 @@ describe('cluster (real node processes, one private redis-server)', () => {
       then: [{ type: 'command', device: 'light1', name: 'set', params: { on: true, brightness: 60 } }],
     };
     const deviceActivations = async (id: string): Promise<number> =>
-      metric(cluster.api(id), 'iot_actor_activations_total', 'kind="device"');
+      metric(cluster.api(id), ADMIN, 'iot_actor_activations_total', 'kind="device"');
 
     for (const [hubNode, homeNode] of [
       ['node-a', 'node-b'],

@@ -13,12 +13,12 @@ import {
   clusterTestFile,
   exited,
   homesOn,
+  metric,
   ownerOfHome,
   provisionHome,
   ShardSampler,
   stopNode,
   TestCluster,
-  type Api,
 } from '../support/cluster-harness.ts';
 import { shardOfHome } from '../../cluster/shard-of.ts';
 import { HubClient, type HelloDevice } from '../../tools/hub-client/hub-client.ts';
@@ -93,17 +93,6 @@ function localTime(at: number, timeZone: string): string {
   return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(at);
 }
 
-/** The value of one sample of a node's /metrics (0 when absent); /metrics on the HTTP port needs the admin token. */
-async function metric(api: Api, name: string, labels = ''): Promise<number> {
-  const r = await api('GET', '/metrics', ADMIN);
-  if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
-  const prefix = labels === '' ? `${name} ` : `${name}{${labels}} `;
-  const line = String(r.body)
-    .split('\n')
-    .find((l) => l.startsWith(prefix));
-  return line === undefined ? 0 : Number(line.split(' ').at(-1));
-}
-
 const lightOn = { type: 'command', device: 'light1', name: 'set', params: { on: true } };
 
 describe('timed rules (real node processes, private redis-server)', () => {
@@ -158,7 +147,7 @@ describe('timed rules (real node processes, private redis-server)', () => {
       `[timers] for-hold across SIGKILL: report → command at the hub ${latency} ms (due at +2000 ms); ack +${ackedAt - reportedAt} ms, ` +
         `kill +${killedAt - reportedAt} ms, node listening again +${listeningAt - reportedAt} ms (restart ${listeningAt - killedAt} ms), ` +
         `hub reconnected +${reconnectedAt - reportedAt} ms; late-fire lateness on the new process ` +
-        `${await metric(api, 'iot_reminder_lateness_seconds_sum', 'kind="home"')} s; deliveries ${JSON.stringify(hub.deliveries.map((d) => ({ ...d, at: d.at - reportedAt })))}`,
+        `${await metric(api, ADMIN, 'iot_reminder_lateness_seconds_sum', 'kind="home"')} s; deliveries ${JSON.stringify(hub.deliveries.map((d) => ({ ...d, at: d.at - reportedAt })))}`,
     );
     // The rule fired once: one command id (and one `fired` decision below), on the new stream. The
     // same id may reach the stream twice when the restarted device, still believing its hub online,
@@ -228,8 +217,8 @@ describe('timed rules (real node processes, private redis-server)', () => {
     const decisions = await viaSurvivor('GET', `/v1/homes/${homeId}/decisions?rule=${rule.id}`, appToken);
     expect(decisions.status).toBe(200);
     const items = decisions.body.items as { outcome: string; at: number; trigger: { type: string; dueAt: number } }[];
-    const firedByOwner = await metric(cluster.api(newOwner), 'iot_reminders_fired_total', 'kind="home"');
-    const lateness = await metric(cluster.api(newOwner), 'iot_reminder_lateness_seconds_sum', 'kind="home"');
+    const firedByOwner = await metric(cluster.api(newOwner), ADMIN, 'iot_reminders_fired_total', 'kind="home"');
+    const lateness = await metric(cluster.api(newOwner), ADMIN, 'iot_reminder_lateness_seconds_sum', 'kind="home"');
     console.log(
       `[timers] time rule across a SIGKILL of its owner ${victim}: due ${new Date(dueAt).toISOString()}, killed ${dueAt - killedAt} ms before; ` +
         `command at the hub ${delivery.at - dueAt} ms after due (decision at +${(items[0]?.at ?? NaN) - dueAt} ms); ` +
@@ -273,8 +262,8 @@ describe('timed rules (real node processes, private redis-server)', () => {
     };
     const put = await viaStale('PUT', `/v1/homes/${homeId}/rules/${rule.id}`, appToken, rule);
     expect(put.status, JSON.stringify(put.body)).toBe(201);
-    const fencedBefore = await metric(viaStale, 'iot_persist_fence_rejections_total');
-    const firedBefore = await metric(viaStale, 'iot_reminders_fired_total', 'kind="home"');
+    const fencedBefore = await metric(viaStale, ADMIN, 'iot_persist_fence_rejections_total');
+    const firedBefore = await metric(viaStale, ADMIN, 'iot_reminders_fired_total', 'kind="home"');
 
     const paused = cluster.node(stale);
     paused.child.kill('SIGSTOP');
@@ -295,8 +284,8 @@ describe('timed rules (real node processes, private redis-server)', () => {
     await vi.waitFor(async () => expect((await viaStale('GET', '/readyz')).status).toBeLessThan(600), { timeout: 10_000, interval: 50 });
     // Time for a second firing to reach the hub if the stale node's step got through (a command takes ~10 ms).
     await new Promise((r) => setTimeout(r, 3_000));
-    const fencedAfter = await metric(viaStale, 'iot_persist_fence_rejections_total');
-    const firedAfter = await metric(viaStale, 'iot_reminders_fired_total', 'kind="home"');
+    const fencedAfter = await metric(viaStale, ADMIN, 'iot_persist_fence_rejections_total');
+    const firedAfter = await metric(viaStale, ADMIN, 'iot_reminders_fired_total', 'kind="home"');
     const staleLog = paused.output();
     const byLease = staleLog.includes(`this node holds no lease on shard ${shard}`);
     const decisions = await viaLive('GET', `/v1/homes/${homeId}/decisions?rule=${rule.id}`, appToken);
@@ -424,9 +413,9 @@ describe('timed rules (real node processes, private redis-server)', () => {
     for (const id of ids) {
       const api = cluster.api(id);
       perNode.set(id, {
-        fired: await metric(api, 'iot_reminders_fired_total', 'kind="home"'),
-        lateSum: await metric(api, 'iot_reminder_lateness_seconds_sum', 'kind="home"'),
-        lateCount: await metric(api, 'iot_reminder_lateness_seconds_count', 'kind="home"'),
+        fired: await metric(api, ADMIN, 'iot_reminders_fired_total', 'kind="home"'),
+        lateSum: await metric(api, ADMIN, 'iot_reminder_lateness_seconds_sum', 'kind="home"'),
+        lateCount: await metric(api, ADMIN, 'iot_reminder_lateness_seconds_count', 'kind="home"'),
       });
     }
     // The old owner fired its reminders before it let the shard go, the new owner after it took it:

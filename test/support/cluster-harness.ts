@@ -48,6 +48,21 @@ export function edge(node: NodeProcess): Api {
   };
 }
 
+/**
+ * One sample of a node's /metrics read through `api` (0 when it is not there yet): `name` with
+ * `labels` as Prometheus writes them between braces (`kind="home"`), or none. /metrics on the
+ * HTTP port needs the admin token.
+ */
+export async function metric(api: Api, adminToken: string, name: string, labels = ''): Promise<number> {
+  const r = await api('GET', '/metrics', adminToken);
+  if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
+  const prefix = labels === '' ? `${name} ` : `${name}{${labels}} `;
+  const line = String(r.body)
+    .split('\n')
+    .find((l) => l.startsWith(prefix));
+  return line === undefined ? 0 : Number(line.slice(prefix.length));
+}
+
 /** The shard → node table the nodes derive from the ring a status shows. */
 export function tableOf(status: ClusterStatus): ShardTable {
   const nodes: RingNode[] = status.nodes

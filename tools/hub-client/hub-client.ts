@@ -12,7 +12,14 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import type { Value } from '../../actors/types.ts';
-import { toWireValue, type CloudMessage, type HubMessage, type WireReport, type WireValue } from '../../edge-api/hub-ingress/hub-wire.ts';
+import {
+  toWireAttributes,
+  toWireValue,
+  type CloudMessage,
+  type HubMessage,
+  type WireReport,
+  type WireValue,
+} from '../../edge-api/hub-ingress/hub-wire.ts';
 import { loadProto } from '../../protos/load-proto.ts';
 
 type CloudBody = CloudMessage extends infer M ? (M extends unknown ? keyof M : never) : never;
@@ -162,7 +169,7 @@ export class HubClient {
 
   /** `result`: what the command produced, sent as the optional `result` map (omitted when undefined). */
   commandResult(commandId: string, ok: boolean, error = '', result?: Readonly<Record<string, Value>>): void {
-    const wire = result === undefined ? {} : { result: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, toWireValue(v)])) };
+    const wire = result === undefined ? {} : { result: toWireAttributes(result) };
     this.send({ command_result: { command_id: commandId, ok, error, ...wire } });
   }
 
