@@ -1,6 +1,6 @@
 /**
  * A load process: simulated hubs (and apps) driven by the benchmark runner over IPC, so the load
- * does not share a process with the runner. Started by `LoadWorker.start()` (load-client.ts);
+ * does not share a process with the runner. Started by `LoadPool.start()` (load-client.ts, worker-pool.ts);
  * exits when the runner goes away.
  */
 import { Redis } from 'ioredis';
