@@ -125,21 +125,19 @@ describe('desired state down the hub stream', () => {
     expect(hub.messages[1]?.desired).toEqual({ device_id: 'light1', version: '4', delta: { on: { kind: 'flag', flag: true } } });
   });
 
+  /** An app's `dim` command to the light, once it reached the hub. */
+  async function issueDim(hub: HubClient, commandId: string): Promise<void> {
+    const command = { type: 'command.issue', commandId, name: 'dim', params: {}, ttlMs: 60_000, depth: 0, source: { kind: 'app' } };
+    await fx.ask(LIGHT, command);
+    await hub.waitFor((m) => m.command, 'command');
+  }
+
   it('keeps a command result’s map and shows it on the command’s status', async () => {
     fx = await startHubFixture();
     seq = 0;
     const hub = await fx.open(HUB1);
     await reportAndAck(hub, 'light1', { on: false });
-    await fx.ask(LIGHT, {
-      type: 'command.issue',
-      commandId: 'light1~c1',
-      name: 'dim',
-      params: {},
-      ttlMs: 60_000,
-      depth: 0,
-      source: { kind: 'app' },
-    });
-    await hub.waitFor((m) => m.command, 'command');
+    await issueDim(hub, 'light1~c1');
     hub.commandResult('light1~c1', true, '', { level: 42, applied: true, note: 'dimmed' });
     await vi.waitFor(async () =>
       expect(await fx.ask<CommandRecord>(LIGHT, { type: 'command.get', commandId: 'light1~c1' })).toMatchObject({
@@ -154,16 +152,7 @@ describe('desired state down the hub stream', () => {
     seq = 0;
     const hub = await fx.open(HUB1);
     await reportAndAck(hub, 'light1', { on: false });
-    await fx.ask(LIGHT, {
-      type: 'command.issue',
-      commandId: 'light1~c2',
-      name: 'dim',
-      params: {},
-      ttlMs: 60_000,
-      depth: 0,
-      source: { kind: 'app' },
-    });
-    await hub.waitFor((m) => m.command, 'command');
+    await issueDim(hub, 'light1~c2');
     hub.send({ command_result: { command_id: 'light1~c2', ok: true, error: '', result: { level: {} } } });
     const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i]));
     hub.commandResult('light1~c2', true, '', tooMany);
