@@ -1,69 +1,112 @@
 /** Ops routes (admin token): cluster status, a dry run of a ring change, and applying one. */
-import type { Hono } from 'hono';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { ClusterAdmin } from '../../cluster/cluster-admin.ts';
 import { NoRingError, RingBusyError } from '../../cluster/cluster-admin.ts';
-import { MAX_RING_NODES, weightProblem } from '../../cluster/hash-ring.ts';
+import { MAX_RING_NODES, MAX_WEIGHT, weightProblem } from '../../cluster/hash-ring.ts';
 import { RingChangeError, type RingChange } from '../../cluster/ring-store.ts';
+import { errorResponses, jsonBody, jsonRequest, jsonResponse, securityOf, z } from './api-schemas.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
-import { onlyFields, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 
 /** The admin surface of the cluster the routes need (cluster/cluster-admin.ts). */
 export type ClusterAdminPort = Pick<ClusterAdmin, 'status' | 'plan' | 'apply'>;
 
-/** A weight from the body, or a 400 naming `field` (`add[0].weight`, `weights.n1`) when it is out of (0, MAX_WEIGHT]. */
-function weightAt(field: string, w: unknown): number {
-  const bad = weightProblem(w);
-  if (bad !== undefined) throw invalidArgument(field, bad);
-  return w as number;
-}
-
 const TOO_MANY = `must name at most ${MAX_RING_NODES} nodes (the most a ring may have)`;
 
-/**
- * Checks a ring change body `{add: [{id, weight?}], drain: [id], remove: [id], weights: {id: w}}`.
- * Weights are finite numbers in (0, MAX_WEIGHT], and each list names at most MAX_RING_NODES
- * nodes: a huge weight, or thousands of added nodes, would make every node compute millions of
- * control points on its event loop. The ring as a whole is bounded by applyChange (ring-store.ts).
- */
-export function parseRingChange(body: JsonObject): RingChange {
-  onlyFields(body, ['add', 'drain', 'remove', 'weights']);
-  const ids = (field: string): string[] | undefined => {
-    const v = body[field];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) throw invalidArgument(field, 'must be an array of node ids');
-    if (v.length > MAX_RING_NODES) throw invalidArgument(field, TOO_MANY);
-    return v as string[];
-  };
-  let add: { id: string; weight?: number }[] | undefined;
-  if (body.add !== undefined) {
-    if (!Array.isArray(body.add)) throw invalidArgument('add', 'must be an array of {id, weight?}');
-    if (body.add.length > MAX_RING_NODES) throw invalidArgument('add', TOO_MANY);
-    add = body.add.map((a: unknown, i) => {
-      if (typeof a !== 'object' || a === null || Array.isArray(a)) throw invalidArgument(`add[${i}]`, 'must be an object {id, weight?}');
-      const { id, weight } = a as { id?: unknown; weight?: unknown };
-      if (typeof id !== 'string' || id === '') throw invalidArgument(`add[${i}].id`, 'must be a node id');
-      return weight === undefined ? { id } : { id, weight: weightAt(`add[${i}].weight`, weight) };
-    });
-  }
-  let weights: Record<string, number> | undefined;
-  if (body.weights !== undefined) {
-    if (typeof body.weights !== 'object' || body.weights === null || Array.isArray(body.weights))
-      throw invalidArgument('weights', 'must be an object {nodeId: weight}');
-    if (Object.keys(body.weights).length > MAX_RING_NODES) throw invalidArgument('weights', TOO_MANY);
-    // fromEntries defines own properties: a node id such as `__proto__` stays a key (and is then unknown).
-    weights = Object.fromEntries(Object.entries(body.weights).map(([id, w]) => [id, weightAt(`weights.${id}`, w)]));
-  }
-  const drain = ids('drain');
-  const remove = ids('remove');
-  return {
-    ...(add ? { add } : {}),
-    ...(drain ? { drain } : {}),
-    ...(remove ? { remove } : {}),
-    ...(weights ? { weights } : {}),
-  };
-}
+/** A weight in (0, MAX_WEIGHT]; the message says what was sent. */
+const Weight = z
+  .unknown()
+  .superRefine((w, ctx) => {
+    const bad = weightProblem(w);
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: bad });
+  })
+  .transform((w) => w as number)
+  .openapi({ type: 'number', exclusiveMinimum: 0, maximum: MAX_WEIGHT, example: 1, description: 'Relative share of the shards.' });
 
+const NodeId = z.string().min(1, { error: 'must be a node id' }).openapi({ example: 'n4' });
+const NodeIds = z.array(NodeId, { error: 'must be an array of node ids' }).max(MAX_RING_NODES, { error: TOO_MANY });
+
+/**
+ * A ring change `{add: [{id, weight?}], drain: [id], remove: [id], weights: {id: w}}`. Weights are
+ * finite numbers in (0, MAX_WEIGHT], and each list names at most MAX_RING_NODES nodes: a huge
+ * weight, or thousands of added nodes, would make every node compute millions of control points
+ * on its event loop. The ring as a whole is bounded by applyChange (ring-store.ts).
+ */
+export const RingChangeSchema = z
+  .strictObject({
+    add: z
+      .array(z.strictObject({ id: NodeId, weight: Weight.optional() }), { error: 'must be an array of {id, weight?}' })
+      .max(MAX_RING_NODES, { error: TOO_MANY })
+      .optional()
+      .openapi({ description: 'Nodes to add (they must have started and registered).' }),
+    drain: NodeIds.optional().openapi({ description: 'Nodes to move every shard off, keeping them in the ring.' }),
+    remove: NodeIds.optional().openapi({ description: 'Nodes to take out of the ring.' }),
+    // A record defines own properties: a node id such as `__proto__` stays a key (and is then unknown).
+    weights: z
+      .record(z.string(), Weight, { error: 'must be an object {nodeId: weight}' })
+      .refine((w) => Object.keys(w).length <= MAX_RING_NODES, { error: TOO_MANY })
+      .optional()
+      .openapi({ description: 'New weights of nodes in the ring.' }),
+  })
+  .openapi('RingChange');
+
+const changeExample = { add: [{ id: 'n4', weight: 1 }] };
+
+const NodeStatus = z.object({
+  id: z.string(),
+  address: z.string(),
+  state: z.string().openapi({ description: 'joining, active, draining or left.' }),
+  weight: z.number(),
+  alive: z.boolean().openapi({ description: 'Its heartbeat is fresh.' }),
+  shardsAssigned: z.number().int().openapi({ description: 'Shards it owns by the current ring.' }),
+  shardsOwned: z.number().int().openapi({ description: 'Shards it reports holding now (differs while a change moves).' }),
+});
+
+const ClusterStatusSchema = z
+  .object({
+    epoch: z.number().int(),
+    shardCount: z.number().int(),
+    nodes: z.array(NodeStatus).readonly(),
+    handoffs: z.object({ pending: z.number().int(), done: z.number().int(), inFlight: z.boolean() }),
+  })
+  .openapi('ClusterStatus');
+
+const Flow = z.object({ from: z.string(), to: z.string(), shards: z.number().int() });
+const Move = z.object({ shard: z.number().int(), from: z.string(), to: z.string() });
+const RingNode = z.object({ id: z.string(), weight: z.number(), state: z.string() });
+
+const RingPlanSchema = z
+  .object({
+    epoch: z.number().int().openapi({ description: 'The ring epoch the plan starts from.' }),
+    nextNodes: z.array(RingNode).readonly(),
+    moving: z.number().int().openapi({ description: 'Shards that would move.' }),
+    flows: z.array(Flow).readonly().openapi({ description: 'Shards moving from one node to another.' }),
+    moves: z.array(Move).readonly().optional().openapi({ description: 'Every moving shard; only with ?detail=true.' }),
+  })
+  .openapi('RingPlan');
+
+const statusExample = {
+  epoch: 3,
+  shardCount: 256,
+  nodes: [
+    { id: 'n1', address: '10.0.0.11:7070', state: 'active', weight: 1, alive: true, shardsAssigned: 86, shardsOwned: 86 },
+    { id: 'n2', address: '10.0.0.12:7070', state: 'active', weight: 1, alive: true, shardsAssigned: 85, shardsOwned: 85 },
+    { id: 'n3', address: '10.0.0.13:7070', state: 'active', weight: 1, alive: true, shardsAssigned: 85, shardsOwned: 85 },
+  ],
+  handoffs: { pending: 0, done: 64, inFlight: false },
+};
+
+const planExample = {
+  epoch: 3,
+  nextNodes: [
+    { id: 'n1', weight: 1, state: 'active' },
+    { id: 'n4', weight: 1, state: 'active' },
+  ],
+  moving: 64,
+  flows: [{ from: 'n1', to: 'n4', shards: 22 }],
+};
+
+/** A refused change as the edge answers it: a bad change 400, another one moving (or no ring) 409. */
 async function guarded<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -74,25 +117,78 @@ async function guarded<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export function registerAdminRoutes(app: Hono, ctx: RouteContext, cluster: ClusterAdminPort | undefined): void {
-  const { guard } = ctx;
+const tags = ['Cluster'];
+
+export function registerAdminRoutes(app: OpenAPIHono, ctx: RouteContext, cluster: ClusterAdminPort | undefined): void {
+  const admin = ctx.guard('admin');
   const need = (): ClusterAdminPort => {
     if (!cluster) throw new HttpError('failed_precondition', 'this node runs without a cluster: set REDIS_URL to form one');
     return cluster;
   };
 
-  app.get('/v1/admin/cluster', guard('admin'), async (c) => c.json(await guarded(() => need().status())));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/cluster',
+      tags,
+      summary: 'Cluster status: ring epoch, nodes, handoffs',
+      security: securityOf('admin'),
+      middleware: [admin] as const,
+      responses: {
+        200: jsonResponse('The ring and every node as they report themselves.', ClusterStatusSchema, statusExample),
+        ...errorResponses('failed_precondition'),
+      },
+    }),
+    async (c) => c.json(await guarded(() => need().status()), 200),
+  );
 
-  app.post('/v1/admin/ring/plan', guard('admin'), async (c) => {
-    const change = parseRingChange(await readJsonObject(c));
-    const plan = await guarded(() => need().plan(change));
-    // The per-shard list only on request: it is long for a big ring.
-    const detail = c.req.query('detail') === 'true';
-    return c.json(detail ? plan : { ...plan, moves: undefined });
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/ring/plan',
+      tags,
+      summary: 'Dry run of a ring change: the shards that would move',
+      security: securityOf('admin'),
+      middleware: [admin, jsonBody] as const,
+      request: {
+        query: z.object({
+          detail: z.string().optional().openapi({ description: '`true` lists every moving shard (long for a big ring).', example: 'true' }),
+        }),
+        body: jsonRequest(RingChangeSchema, changeExample),
+      },
+      responses: {
+        200: jsonResponse('What the change would move; nothing is changed.', RingPlanSchema, planExample),
+        ...errorResponses('failed_precondition'),
+      },
+    }),
+    async (c) => {
+      const change: RingChange = c.req.valid('json');
+      const plan = await guarded(() => need().plan(change));
+      // The per-shard list only on request: it is long for a big ring.
+      return c.json(c.req.valid('query').detail === 'true' ? plan : { ...plan, moves: undefined }, 200);
+    },
+  );
 
-  app.post('/v1/admin/ring', guard('admin'), async (c) => {
-    const change = parseRingChange(await readJsonObject(c));
-    return c.json(await guarded(() => need().apply(change)), 202);
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/ring',
+      tags,
+      summary: 'Apply a ring change (one at a time; 409 while another one moves shards)',
+      security: securityOf('admin'),
+      middleware: [admin, jsonBody] as const,
+      request: { body: jsonRequest(RingChangeSchema, changeExample) },
+      responses: {
+        202: jsonResponse(
+          'Accepted: shards move now; follow GET /v1/admin/cluster until handoffs.inFlight is false.',
+          z
+            .object({ epoch: z.number().int().openapi({ description: 'The new ring epoch.' }), moving: z.number().int() })
+            .openapi('RingApplied'),
+          { epoch: 4, moving: 64 },
+        ),
+        ...errorResponses('failed_precondition'),
+      },
+    }),
+    async (c) => c.json(await guarded(() => need().apply(c.req.valid('json'))), 202),
+  );
 }

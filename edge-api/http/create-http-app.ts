@@ -1,6 +1,6 @@
 /** The HTTP edge: one Hono app with the app-facing API, probes and metrics, over the actor router. */
 import { hostname } from 'node:os';
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Registry } from 'prom-client';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -25,6 +25,8 @@ import { metricsHandler } from './metrics-endpoint.ts';
 import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
 import { requestBodyLimit } from './request-body-limit.ts';
 import { registerTokenRoutes } from './token-routes.ts';
+import { registerOpenApiDocument } from './openapi-document.ts';
+import { throwOnInvalid } from './validation-error.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
 
 /** Readiness of the node: `ready` false answers 503 so load balancers stop sending traffic. */
@@ -73,7 +75,7 @@ export interface HttpDeps {
 export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
 
 /** Unauthenticated operational routes: liveness and readiness. */
-function registerProbeRoutes(app: Hono, readiness: Readiness): void {
+function registerProbeRoutes(app: OpenAPIHono, readiness: Readiness): void {
   // Liveness: the event loop answers. Deliberately checks nothing else.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
@@ -88,7 +90,7 @@ function registerProbeRoutes(app: Hono, readiness: Readiness): void {
  * (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
  * `{error: {code, message, details?}}` with the status from the one code table.
  */
-export function createHttpApp(deps: HttpDeps): Hono {
+export function createHttpApp(deps: HttpDeps): OpenAPIHono {
   requirePositiveInt('maxBodyBytes', deps.maxBodyBytes);
   const log = deps.logger.child({ component: 'http' });
   const clock = deps.clock ?? Date.now;
@@ -109,7 +111,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
     logger: deps.logger,
   };
 
-  const app = new Hono();
+  // One schema per request part: it validates (a failure throws the one 400, see validation-error.ts) and is documented.
+  const app = new OpenAPIHono({ defaultHook: throwOnInvalid });
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
   const audit = deps.audit ?? new MemoryAuditLog();
@@ -137,6 +140,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   registerEventStream(app, ctx, new EventStreamSlots(deps.sseLimit ?? DEFAULT_SSE_LIMIT, (open) => sseOpen.set(open)));
   registerAdminRoutes(app, ctx, deps.cluster);
   registerAuditRoutes(app, ctx, audit);
+  registerOpenApiDocument(app);
 
   app.notFound(routeNotFound);
   app.onError(handleErrors(log));

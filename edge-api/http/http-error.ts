@@ -35,9 +35,13 @@ export class HttpError extends Error {
   }
 }
 
-/** A 400 `invalid_argument` naming `field` (a body path such as `desired.on`, a parameter or a header). */
+/**
+ * A 400 `invalid_argument` naming `field` (a body path such as `desired.on`, a parameter or a
+ * header): `details` is `{field, fields: [{field, message: reason}]}`, the shape a schema
+ * failure listing several fields has too (validation-error.ts).
+ */
 export const invalidArgument = (field: string, reason: string): HttpError =>
-  new HttpError('invalid_argument', `${field} ${reason}`, { field });
+  new HttpError('invalid_argument', `${field} ${reason}`, { field, fields: [{ field, message: reason }] });
 
 export const notFound = (message: string): HttpError => new HttpError('not_found', message);
 
@@ -62,8 +66,11 @@ export const routeNotFound: NotFoundHandler = (c) => errorResponse(c, notFound(`
  */
 export function codeOfError(err: unknown): ErrorCode {
   if (err instanceof HttpError) return err.code;
-  if (err instanceof HTTPException && err.status < 500)
-    return err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthenticated' : 'invalid_argument';
+  if (err instanceof HTTPException && err.status < 500) {
+    if (err.status === 413) return 'payload_too_large';
+    if (err.status === 415) return 'unsupported_media_type';
+    return err.status === 401 ? 'unauthenticated' : 'invalid_argument';
+  }
   return 'internal';
 }
 
@@ -80,7 +87,8 @@ export function handleErrors(log: Logger): ErrorHandler {
     }
     if (err instanceof HTTPException && err.status < 500) {
       const code = codeOfError(err);
-      const details = code === 'invalid_argument' ? { field: 'body' } : undefined;
+      const details =
+        code === 'invalid_argument' ? { field: 'body', fields: [{ field: 'body', message: err.message || 'bad request' }] } : undefined;
       return errorResponse(c, new HttpError(code, err.message || 'bad request', details));
     }
     log.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');

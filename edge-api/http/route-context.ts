@@ -50,7 +50,10 @@ export function httpErrorOf(error: AskError): HttpError {
   if (error.code === 'overloaded') return new HttpError(error.code, error.message, undefined, { 'Retry-After': '1' });
   if (!isErrorCode(error.code)) throw new Error(`actor replied with an unknown error code ${String(error.code)}`);
   const field = 'field' in error ? error.field : undefined;
-  return new HttpError(error.code, error.message, field === undefined ? undefined : { field });
+  if (field === undefined) return new HttpError(error.code, error.message);
+  // Domain messages read `<field> <reason>`: the list entry keeps the reason, as a schema's does.
+  const reason = error.message.startsWith(`${field} `) ? error.message.slice(field.length + 1) : error.message;
+  return new HttpError(error.code, error.message, { field, fields: [{ field, message: reason }] });
 }
 
 /** An Ask over `router`; `timeoutMs` (milliseconds) is the deadline of every ask, default the host's. */

@@ -115,7 +115,7 @@ describe('HTTP edge: authentication and access', () => {
       expect(r.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
     }
     const scene = await edge.json('POST', `/v1/homes/h1/scenes/${'s'.repeat(129)}/activate`);
-    expect(scene.body.error.details).toEqual({ field: 'sceneId' });
+    expect(scene.body.error.details).toMatchObject({ field: 'sceneId', fields: [{ field: 'sceneId' }] });
   });
 
   it('refuses C0 and C1 control characters in path ids, naming the parameter, before any actor or log sees them', async () => {

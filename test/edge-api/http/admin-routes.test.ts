@@ -191,8 +191,8 @@ describe('admin ring routes', () => {
     ['a weight of 20 000', { weights: { n1: 2, n2: 20_000 } }, 'weights.n2'],
     ['a negative weight', { weights: { n1: -1 } }, 'weights.n1'],
     ['a weight that is null', { weights: { n1: null } }, 'weights.n1'],
-    ['drain with a number', { drain: [1] }, 'drain'],
-    ['drain with an empty id', { drain: [''] }, 'drain'],
+    ['drain with a number', { drain: [1] }, 'drain[0]'],
+    ['drain with an empty id', { drain: [''] }, 'drain[0]'],
     ['remove that is a string', { remove: 'n2' }, 'remove'],
     ['weights that is an array', { weights: [['n1', 2]] }, 'weights'],
     ['weights that is null', { weights: null }, 'weights'],
@@ -212,6 +212,21 @@ describe('admin ring routes', () => {
       expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBe(400);
       expect(r.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
     }
+    expect(admin.calls).toEqual([]);
+  });
+
+  it('lists every bad field of a change, the first one also as details.field', async () => {
+    const admin = new FakeClusterAdmin();
+    const { json } = edge(admin);
+    const r = await json('POST', '/v1/admin/ring/plan', { body: { add: [{ id: '', weight: 0 }], drain: [1], colour: 'red' } });
+    expect(r.status).toBe(400);
+    const fields = (r.body.error.details.fields as { field: string; message: string }[]).map((f) => f.field);
+    expect(fields.sort()).toEqual(['add[0].id', 'add[0].weight', 'colour', 'drain[0]']);
+    expect(r.body.error.details.field).toBe(r.body.error.details.fields[0].field);
+    expect(r.body.error.message).toMatch(/^\S+ .+\(and 3 more: see details.fields\)$/);
+    expect(r.body.error.details.fields.find((f: { field: string }) => f.field === 'colour').message).toBe(
+      'is not a known field (expected add, drain, remove, weights)',
+    );
     expect(admin.calls).toEqual([]);
   });
 

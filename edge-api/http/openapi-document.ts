@@ -1,0 +1,35 @@
+/** The API's OpenAPI 3.1 document, generated from the routes' own schemas, and the route that serves it. */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { ADMIN_SCHEME, APP_SCHEME } from './api-schemas.ts';
+
+/** Where the document is served (unauthenticated: it describes the API, it holds no data). */
+export const OPENAPI_PATH = '/openapi.json';
+
+const INFO = {
+  title: 'IoT actor runtime: app and operator API',
+  version: '1',
+  description:
+    'Homes, hubs, devices (shadows and commands), automation rules and scenes, live events, app tokens, the audit log and ' +
+    'the cluster ring. Every error is `{error: {code, message, details?}}` with a stable `code`; an `invalid_argument` ' +
+    'lists every bad field in `details.fields`.',
+};
+
+/** Registers the security schemes and serves the document at OPENAPI_PATH; call after every route is declared. */
+export function registerOpenApiDocument(app: OpenAPIHono): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', ADMIN_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The operator token (ADMIN_TOKEN). Passes every route.',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', APP_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An app token from POST /v1/tokens, granted homes and scopes (read, control, rules); a route lists the scope it needs.',
+  });
+  let document: unknown;
+  app.get(OPENAPI_PATH, (c) => {
+    // Built once: the routes do not change after start.
+    document ??= app.getOpenAPI31Document({ openapi: '3.1.0', info: INFO, servers: [{ url: '/' }] });
+    return c.json(document);
+  });
+}
