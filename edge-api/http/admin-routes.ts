@@ -1,10 +1,10 @@
 /** Ops routes (admin token): cluster status, a dry run of a ring change, and applying one. */
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import type { ClusterAdmin } from '../../cluster/cluster-admin.ts';
 import { NoRingError, RingBusyError } from '../../cluster/cluster-admin.ts';
 import { MAX_RING_NODES, MAX_WEIGHT, weightProblem } from '../../cluster/hash-ring.ts';
 import { RingChangeError, type RingChange } from '../../cluster/ring-store.ts';
-import { errorResponses, jsonBody, jsonRequest, jsonResponse, securityOf, z } from './api-schemas.ts';
+import { errorResponses, type EdgeApp, jsonBody, jsonRequest, jsonResponse, securityOf, z } from './api-schemas.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -119,7 +119,7 @@ async function guarded<T>(run: () => Promise<T>): Promise<T> {
 
 const tags = ['Cluster'];
 
-export function registerAdminRoutes(app: OpenAPIHono, ctx: RouteContext, cluster: ClusterAdminPort | undefined): void {
+export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: ClusterAdminPort | undefined): void {
   const admin = ctx.guard('admin');
   const need = (): ClusterAdminPort => {
     if (!cluster) throw new HttpError('failed_precondition', 'this node runs without a cluster: set REDIS_URL to form one');

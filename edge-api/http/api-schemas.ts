@@ -4,8 +4,8 @@
  * request and response schemas with these; the same schemas validate requests and describe them
  * in `GET /openapi.json`.
  */
-import { z, type RouteConfig } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import { z, type OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import type { Env, MiddlewareHandler } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
 import { httpStatusOf, type ErrorCode } from '../error-codes.ts';
 import { PATH_ID_MAX, readJsonObject } from './request-input.ts';
@@ -13,6 +13,9 @@ import type { Policy } from './route-context.ts';
 import './validation-error.ts';
 
 export { z };
+
+/** The edge app every route module registers on: routes declared with their schemas (`app.openapi`). */
+export type EdgeApp = OpenAPIHono<Env>;
 
 /** Security scheme names in the document. */
 export const ADMIN_SCHEME = 'adminToken';

@@ -1,10 +1,11 @@
 /** Audit log reads: the cluster's (admin, optionally one home) and one home's (app token with the rules scope). */
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
 import { AUDIT_PAGE, isAuditEntryId, type AuditLog, type AuditPage, type AuditQuery } from '../audit/audit-log.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
 import { queryInt } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /**
  * An ISO 8601 date (midnight UTC, as `Date.parse` reads it) or date and time with `Z` or an
@@ -52,7 +53,7 @@ async function readPage(audit: AuditLog, query: AuditQuery): Promise<AuditPage> 
  * cluster's log holds every entry, a home's log those whose path named that home and were not
  * refused 403, until the home is deleted.
  */
-export function registerAuditRoutes(app: Hono, ctx: RouteContext, audit: AuditLog): void {
+export function registerAuditRoutes(app: EdgeApp, ctx: RouteContext, audit: AuditLog): void {
   const { guard } = ctx;
 
   app.get('/v1/admin/audit', guard('admin'), async (c) => {

@@ -1,5 +1,5 @@
 /** Automation routes of a home: rules (with storm-suspension resume), scenes and the decision log (filtered by rule and outcome). */
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
 import { DECISION_OUTCOMES, isDecisionOutcome, type DecisionOutcome } from '../../actors/rules/decision-log.ts';
 import { validateId } from '../../actors/rules/rule-validation.ts';
@@ -7,6 +7,7 @@ import { addAuditTarget } from '../audit/audit-writes.ts';
 import { invalidArgument } from './http-error.ts';
 import { queryInt, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /** Decision log entries per read: at most, and when `limit` is absent. */
 export const DECISION_PAGE_LIMIT = { max: 200, default: 50 } as const;
@@ -28,7 +29,7 @@ function decisionFilter(c: Context): { rule?: string; outcome?: DecisionOutcome 
   return { ...(rule === undefined ? {} : { rule }), ...(outcome === undefined ? {} : { outcome }) };
 }
 
-export function registerAutomationRoutes(app: Hono, ctx: RouteContext): void {
+export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
 
   app.get('/v1/homes/:homeId/rules', guard('read'), async (c) => {

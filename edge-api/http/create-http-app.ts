@@ -1,6 +1,7 @@
 /** The HTTP edge: one Hono app with the app-facing API, probes and metrics, over the actor router. */
 import { hostname } from 'node:os';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Env } from 'hono';
 import type { Registry } from 'prom-client';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -26,6 +27,7 @@ import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-l
 import { requestBodyLimit } from './request-body-limit.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerOpenApiDocument } from './openapi-document.ts';
+import type { EdgeApp } from './api-schemas.ts';
 import { throwOnInvalid } from './validation-error.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
 
@@ -75,7 +77,7 @@ export interface HttpDeps {
 export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
 
 /** Unauthenticated operational routes: liveness and readiness. */
-function registerProbeRoutes(app: OpenAPIHono, readiness: Readiness): void {
+function registerProbeRoutes(app: EdgeApp, readiness: Readiness): void {
   // Liveness: the event loop answers. Deliberately checks nothing else.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
@@ -90,7 +92,7 @@ function registerProbeRoutes(app: OpenAPIHono, readiness: Readiness): void {
  * (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
  * `{error: {code, message, details?}}` with the status from the one code table.
  */
-export function createHttpApp(deps: HttpDeps): OpenAPIHono {
+export function createHttpApp(deps: HttpDeps): EdgeApp {
   requirePositiveInt('maxBodyBytes', deps.maxBodyBytes);
   const log = deps.logger.child({ component: 'http' });
   const clock = deps.clock ?? Date.now;
@@ -112,7 +114,7 @@ export function createHttpApp(deps: HttpDeps): OpenAPIHono {
   };
 
   // One schema per request part: it validates (a failure throws the one 400, see validation-error.ts) and is documented.
-  const app = new OpenAPIHono({ defaultHook: throwOnInvalid });
+  const app = new OpenAPIHono<Env>({ defaultHook: throwOnInvalid });
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
   const audit = deps.audit ?? new MemoryAuditLog();

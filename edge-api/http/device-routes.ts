@@ -1,6 +1,5 @@
 /** Device routes: the device list, shadows with ETag/If-Match, commands and their status. */
 import { randomBytes } from 'node:crypto';
-import type { Hono } from 'hono';
 import { deviceActorId, homeActorId } from '../../actors/actor-id.ts';
 import type { SetDesired } from '../../actors/device-state.ts';
 import { DEVICE_PAGE } from '../../actors/home.ts';
@@ -21,6 +20,7 @@ import {
   requestHeader,
 } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /** Longest command id a device accepts (its id limit). */
 const COMMAND_ID_MAX = 128;
@@ -35,7 +35,7 @@ function newCommandId(deviceId: string, key: string | undefined): string {
   return commandId;
 }
 
-export function registerDeviceRoutes(app: Hono, ctx: RouteContext): void {
+export function registerDeviceRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
 
   app.get('/v1/homes/:homeId/devices', guard('read'), async (c) => {

@@ -1,5 +1,4 @@
 /** Live events of a home over SSE: caps per token and home, replay after Last-Event-ID, a reset on a gap, heartbeats, access re-checks, a write deadline, cleanup on abort. */
-import type { Hono } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Logger } from '../../runtime/logger.ts';
 import type { EventFeed, HomeEvent } from '../events/event-feed.ts';
@@ -8,6 +7,7 @@ import type { EventStreamSlots } from './event-stream-slots.ts';
 import { HttpError } from './http-error.ts';
 import { lastEventId } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /** Events queued for one slow client; past it the stream is closed and the client resumes from its last id. */
 export const MAX_PENDING_EVENTS = 1_000;
@@ -174,7 +174,7 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
  * failure); past a cap the request is refused with 429 `resource_exhausted` before it streams.
  * A HEAD gets the stream's headers and takes no slot.
  */
-export function registerEventStream(app: Hono, ctx: RouteContext, slots: EventStreamSlots): void {
+export function registerEventStream(app: EdgeApp, ctx: RouteContext, slots: EventStreamSlots): void {
   const log = ctx.logger.child({ component: 'sse' });
   const everyMs = Math.min(ctx.sseHeartbeatMs, ACCESS_RECHECK_MS);
   app.get('/v1/homes/:homeId/events', ctx.guard('read'), (c) => {

@@ -1,5 +1,5 @@
 /** Provisioning routes: create, read and delete homes; register, rotate and delete hubs (each secret shown once). */
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
 import { HUB_LIMITS, hubCredentialIdOf } from '../../actors/hub.ts';
 import type { HubView } from '../../actors/home-messages.ts';
@@ -9,6 +9,7 @@ import { hashSecret, newSecret } from '../auth/secrets.ts';
 import { HttpError, invalidArgument, storeDown } from './http-error.ts';
 import { onlyFields, readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /** `graceSeconds` of a hub secret rotation: 0 (the old secret stops at once) to 30 days. */
 export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;
@@ -48,7 +49,7 @@ const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && er
  * - delete home: secrets removed first, then the home, then the secrets of the hubs it answers; a
  *   retry finds the home still there and finishes.
  */
-export function registerHomeRoutes(app: Hono, ctx: RouteContext): void {
+export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
 
   /**

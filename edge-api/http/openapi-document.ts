@@ -1,6 +1,5 @@
 /** The API's OpenAPI 3.1 document, generated from the routes' own schemas, and the route that serves it. */
-import type { OpenAPIHono } from '@hono/zod-openapi';
-import { ADMIN_SCHEME, APP_SCHEME } from './api-schemas.ts';
+import { ADMIN_SCHEME, APP_SCHEME, type EdgeApp } from './api-schemas.ts';
 
 /** Where the document is served (unauthenticated: it describes the API, it holds no data). */
 export const OPENAPI_PATH = '/openapi.json';
@@ -15,7 +14,7 @@ const INFO = {
 };
 
 /** Registers the security schemes and serves the document at OPENAPI_PATH; call after every route is declared. */
-export function registerOpenApiDocument(app: OpenAPIHono): void {
+export function registerOpenApiDocument(app: EdgeApp): void {
   app.openAPIRegistry.registerComponent('securitySchemes', ADMIN_SCHEME, {
     type: 'http',
     scheme: 'bearer',

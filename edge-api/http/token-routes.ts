@@ -1,5 +1,4 @@
 /** App token routes (admin): mint with an optional lifetime, list without secrets, revoke by id or by the token itself. */
-import type { Hono } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { SCOPES, TOKEN_ID, type Scope } from '../auth/credential-store.ts';
@@ -7,6 +6,7 @@ import { hashSecret, newSecret, tokenIdOf } from '../auth/secrets.ts';
 import { invalidArgument, notFound, storeDown } from './http-error.ts';
 import { onlyFields, queryInt, readJsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
+import type { EdgeApp } from './api-schemas.ts';
 
 /** Homes one app token may be granted. */
 export const MAX_TOKEN_HOMES = 1_000;
@@ -60,7 +60,7 @@ function tokenIdParam(value: string | undefined, field: string): string {
  * streams), on other nodes within their token cache's TTL (500 ms by default; their open streams
  * within 1 s, see `TokenGrantCacheConfig.ttlMs`). Times are epoch ms.
  */
-export function registerTokenRoutes(app: Hono, ctx: RouteContext): void {
+export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { guard } = ctx;
 
   app.post('/v1/tokens', guard('admin'), async (c) => {
