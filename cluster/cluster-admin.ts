@@ -34,6 +34,8 @@ export interface ClusterStatus {
     readonly shardsOwned: number;
   }[];
   readonly handoffs: { readonly pending: number; readonly done: number; readonly inFlight: boolean };
+  /** The owner of every shard by the current ring (index = shard); empty while no node is active. */
+  readonly owners: readonly string[];
 }
 
 export interface RingPlan {
@@ -141,6 +143,7 @@ export class ClusterAdmin {
         };
       }),
       handoffs: { pending, done, inFlight },
+      owners: table?.owners ?? [],
     };
   }
 

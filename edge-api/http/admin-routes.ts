@@ -68,6 +68,10 @@ const ClusterStatusSchema = z
     shardCount: z.number().int(),
     nodes: z.array(NodeStatus).readonly(),
     handoffs: z.object({ pending: z.number().int(), done: z.number().int(), inFlight: z.boolean() }),
+    owners: z
+      .array(z.string())
+      .readonly()
+      .openapi({ description: 'The owner of every shard by the current ring (index = shard); empty while no node is active.' }),
   })
   .openapi('ClusterStatus');
 
@@ -94,6 +98,7 @@ const statusExample = {
     { id: 'n3', address: '10.0.0.13:7070', state: 'active', weight: 1, alive: true, shardsAssigned: 85, shardsOwned: 85 },
   ],
   handoffs: { pending: 0, done: 64, inFlight: false },
+  owners: ['n2', 'n1', 'n3', 'n1'],
 };
 
 const planExample = {

@@ -249,6 +249,9 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(n4.shardsOwned).toBe(n4.shardsAssigned);
     expect(n4.shardsOwned).toBeGreaterThanOrEqual(10);
     expect(n4.shardsOwned).toBeLessThanOrEqual(23);
+    // The status names every shard's owner (the admin console's shard map): the table the nodes derive.
+    expect(after.owners).toEqual([...tableOf(after).owners]);
+    expect(before.owners).toEqual([...tableOf(before).owners]);
     const moves = planMoves(tableOf(before), tableOf(after));
     expect(moves.every((m) => m.to === 'n4')).toBe(true);
     expect(moves.length).toBe(n4.shardsOwned);

@@ -22,6 +22,7 @@ const status: ClusterStatus = {
     { id: 'n2', address: '127.0.0.1:8081', state: 'draining', weight: 1, alive: true, shardsAssigned: 0, shardsOwned: 8 },
   ],
   handoffs: { pending: 3, done: 5, inFlight: true },
+  owners: Array.from({ length: 16 }, () => 'n1'),
 };
 
 const plan: RingPlan = {
