@@ -27,6 +27,8 @@ import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-l
 import { requestBodyLimit } from './request-body-limit.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerOpenApiDocument } from './openapi-document.ts';
+import { registerApiDocs } from './api-docs.ts';
+import { registerAdminConsole } from '../admin-console/admin-console-routes.ts';
 import type { EdgeApp } from './api-schemas.ts';
 import { throwOnInvalid } from './validation-error.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
@@ -143,6 +145,8 @@ export function createHttpApp(deps: HttpDeps): EdgeApp {
   registerAdminRoutes(app, ctx, deps.cluster);
   registerAuditRoutes(app, ctx, audit);
   registerOpenApiDocument(app);
+  registerApiDocs(app);
+  registerAdminConsole(app);
 
   app.notFound(routeNotFound);
   app.onError(handleErrors(log));
