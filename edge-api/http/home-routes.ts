@@ -1,40 +1,67 @@
 /** Provisioning routes: create, read and delete homes; register, rotate and delete hubs (each secret shown once). */
-import type { Context } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
 import { HUB_LIMITS, hubCredentialIdOf } from '../../actors/hub.ts';
 import type { HubView } from '../../actors/home-messages.ts';
 import { validateId } from '../../actors/rules/rule-validation.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
-import { HttpError, invalidArgument, storeDown } from './http-error.ts';
-import { onlyFields, readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
+import {
+  errorResponses,
+  homeIdParam,
+  jsonBody,
+  jsonRequest,
+  jsonResponse,
+  noContent,
+  pathId,
+  securityOf,
+  z,
+  type EdgeApp,
+} from './api-schemas.ts';
+import { HttpError, storeDown } from './http-error.ts';
+import { isJsonMediaType, readBodyText, readJsonObject, requestHeader } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
-import type { EdgeApp } from './api-schemas.ts';
+import {
+  HomeSchema,
+  HomeUpsertSchema,
+  HubRegistrationSchema,
+  HubSecretRotatedSchema,
+  HubSecretRotationSchema,
+  HubSecretSchema,
+  homeExample,
+  homeUpsertExample,
+  hubSecretExample,
+} from './schemas/home-schemas.ts';
 
-/** `graceSeconds` of a hub secret rotation: 0 (the old secret stops at once) to 30 days. */
-export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;
-
-/** The JSON object body, or `{}` when the body is empty (the fields of these routes are optional). */
-async function optionalJsonObject(c: Context): Promise<JsonObject> {
-  return (await readBodyText(c)).trim() === '' ? {} : readJsonObject(c);
-}
-
-function parseGraceSeconds(body: JsonObject): number {
-  onlyFields(body, ['graceSeconds']);
-  const grace = body.graceSeconds ?? 0;
-  if (
-    typeof grace !== 'number' ||
-    !Number.isInteger(grace) ||
-    grace < HUB_SECRET_GRACE_SECONDS.min ||
-    grace > HUB_SECRET_GRACE_SECONDS.max
-  ) {
-    throw invalidArgument('graceSeconds', `must be an integer from ${HUB_SECRET_GRACE_SECONDS.min} to ${HUB_SECRET_GRACE_SECONDS.max}`);
+/**
+ * The body of a route whose fields are all optional: an empty body is `{}` (as before the
+ * schemas: a body-less `curl -X POST` sends none), anything else is read as `jsonBody` reads it
+ * (415 unless declared JSON, 400 `body` unless an object); the schema validator then reads it
+ * from Hono's body cache.
+ */
+const optionalJsonBody: MiddlewareHandler = async (c, next) => {
+  const text = await readBodyText(c);
+  const type = requestHeader(c, 'content-type');
+  if (text.trim() !== '' || (type !== undefined && !isJsonMediaType(type))) {
+    // The route's media-type gate would refuse a declared type other than JSON even on an empty
+    // body: refused here first, in the edge's words.
+    await readJsonObject(c);
+  } else if (type !== undefined) {
+    // Declared JSON but empty: the validator parses the cached text (Hono keeps promises there,
+    // whatever its type says), so it must read `{}`. Without a type the validator does not run and
+    // the body is `{}`.
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve('{}');
   }
-  return grace;
-}
+  await next();
+};
 
 /** A runtime failure of an ask (timeout, unavailable, ...) leaves it unknown whether the actor took the message. */
 const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && err.status >= 500;
+
+const tags = ['Homes and hubs'];
+const homeParams = z.object({ homeId: homeIdParam });
+const hubParams = z.object({ homeId: homeIdParam, hubId: pathId('hubId', 'hub1', 'The hub.') });
 
 /**
  * The credential store decides who may connect, the home actor what the home holds. Every route
@@ -51,6 +78,7 @@ const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && er
  */
 export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
+  const admin = guard('admin');
 
   /**
    * Runs `record` (the home's half of a new hub secret already stored). When the home refuses
@@ -66,24 +94,51 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
     }
   }
 
-  app.put('/v1/homes/:homeId', guard('admin'), async (c) => {
-    const homeId = c.req.param('homeId');
-    const body = await readJsonObject(c);
-    onlyFields(body, ['name', 'timezone', 'location']);
-    // location: {latitude, longitude} for sun triggers; kept when omitted, removed by null (the home checks it).
-    const reply = await ask(homeActorId(homeId), {
-      type: 'home.upsert',
-      name: body.name,
-      timezone: body.timezone,
-      location: body.location,
-    });
-    return c.json(reply.home, reply.created ? 201 : 200);
-  });
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/homes/{homeId}',
+      tags,
+      summary: 'Create a home (201) or update it (200)',
+      security: securityOf('admin'),
+      middleware: [admin, jsonBody] as const,
+      request: { params: homeParams, body: jsonRequest(HomeUpsertSchema, homeUpsertExample) },
+      responses: {
+        200: jsonResponse('Updated.', HomeSchema, homeExample),
+        201: jsonResponse('Created.', HomeSchema, homeExample),
+        ...errorResponses('unsupported_media_type', 'overloaded', 'timeout'),
+      },
+    }),
+    async (c) => {
+      const { homeId } = c.req.valid('param');
+      const body = c.req.valid('json');
+      // location: {latitude, longitude} for sun triggers; kept when omitted, removed by null (the home checks it).
+      const reply = await ask(homeActorId(homeId), {
+        type: 'home.upsert',
+        name: body.name,
+        timezone: body.timezone,
+        location: body.location,
+      });
+      return reply.created ? c.json(reply.home, 201) : c.json(reply.home, 200);
+    },
+  );
 
-  app.get('/v1/homes/:homeId', guard('read'), async (c) => {
-    const home = await ask(homeActorId(c.req.param('homeId')), { type: 'home.get' });
-    return c.json(home);
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/homes/{homeId}',
+      tags,
+      summary: 'A home with its devices and hubs in brief',
+      security: securityOf('read'),
+      middleware: [guard('read')] as const,
+      request: { params: homeParams },
+      responses: {
+        200: jsonResponse('The home.', HomeSchema, homeExample),
+        ...errorResponses('not_found', 'overloaded', 'timeout'),
+      },
+    }),
+    async (c) => c.json(await ask(homeActorId(c.req.valid('param').homeId), { type: 'home.get' }), 200),
+  );
 
   // Hub secrets go first, so no hub of the home can connect while (or after) the home is deleted;
   // a hub registered meanwhile is in the delete's answer and loses its secrets after it. Then the
@@ -91,72 +146,119 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   // under its id (nor keep an event stream of it). Both precede the home's own deletion: a failure
   // leaves the home in place, and a retry (which finds it) finishes. A home that does not exist
   // answers 404 before anything is written.
-  app.delete('/v1/homes/:homeId', guard('admin'), async (c) => {
-    const homeId = c.req.param('homeId');
-    const removeSecrets = (hubs: readonly HubView[]): Promise<unknown> =>
-      Promise.all(hubs.map((h) => ctx.credentials.removeHub(homeId, h.hubId, h.secretHash === undefined ? [] : [h.secretHash]))).catch(
-        storeDown,
-      );
-    await removeSecrets(await ask(homeActorId(homeId), { type: 'home.hubs' }));
-    await ctx.tokens.markHomeDeleted(homeId, ctx.clock()).catch(storeDown);
-    const deleted = await ask(homeActorId(homeId), { type: 'home.delete' });
-    await removeSecrets(deleted.hubs);
-    return c.body(null, 204);
-  });
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/homes/{homeId}',
+      tags,
+      summary: 'Delete a home: its hubs lose their secrets, the tokens granted it lose it',
+      security: securityOf('admin'),
+      middleware: [admin] as const,
+      request: { params: homeParams },
+      responses: { 204: noContent, ...errorResponses('not_found', 'overloaded', 'timeout') },
+    }),
+    async (c) => {
+      const { homeId } = c.req.valid('param');
+      const removeSecrets = (hubs: readonly HubView[]): Promise<unknown> =>
+        Promise.all(hubs.map((h) => ctx.credentials.removeHub(homeId, h.hubId, h.secretHash === undefined ? [] : [h.secretHash]))).catch(
+          storeDown,
+        );
+      await removeSecrets(await ask(homeActorId(homeId), { type: 'home.hubs' }));
+      await ctx.tokens.markHomeDeleted(homeId, ctx.clock()).catch(storeDown);
+      const deleted = await ask(homeActorId(homeId), { type: 'home.delete' });
+      await removeSecrets(deleted.hubs);
+      return c.body(null, 204);
+    },
+  );
 
   // The secret is returned once; only its digest is kept (in the home and the credential store).
-  app.post('/v1/homes/:homeId/hubs', guard('admin'), async (c) => {
-    const homeId = c.req.param('homeId');
-    const body = await readJsonObject(c);
-    onlyFields(body, ['hubId']);
-    // Checked before the store is written (the home checks it again).
-    const id = validateId(body.hubId, 'hubId');
-    if (!id.ok) throw new HttpError('invalid_argument', id.error.message, { field: 'hubId' });
-    const hubId = id.value;
-    addAuditTarget(c, { hubId });
-    const secret = newSecret('hub');
-    const secretHash = hashSecret(secret);
-    await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
-    const hub = await withSecretTakenBack(homeId, hubId, secretHash, () =>
-      ask(homeActorId(homeId), { type: 'home.registerHub', hubId, secretHash }),
-    );
-    return c.json({ hubId: hub.hubId, secret }, 201);
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/homes/{homeId}/hubs',
+      tags,
+      summary: 'Register a hub: its secret is in the answer, once',
+      security: securityOf('admin'),
+      middleware: [admin, jsonBody] as const,
+      request: { params: homeParams, body: jsonRequest(HubRegistrationSchema, { hubId: 'hub1' }) },
+      responses: {
+        201: jsonResponse('Registered; the secret is never shown again.', HubSecretSchema, hubSecretExample),
+        ...errorResponses('not_found', 'already_exists', 'unsupported_media_type', 'overloaded', 'timeout'),
+      },
+    }),
+    async (c) => {
+      const { homeId } = c.req.valid('param');
+      // Checked by the schema before the store is written (the home checks it again).
+      const { hubId } = c.req.valid('json');
+      addAuditTarget(c, { hubId });
+      const secret = newSecret('hub');
+      const secretHash = hashSecret(secret);
+      await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
+      const hub = await withSecretTakenBack(homeId, hubId, secretHash, () =>
+        ask(homeActorId(homeId), { type: 'home.registerHub', hubId, secretHash }),
+      );
+      return c.json({ hubId: hub.hubId, secret }, 201);
+    },
+  );
 
-  app.post('/v1/homes/:homeId/hubs/:hubId/secret', guard('admin'), async (c) => {
-    const homeId = c.req.param('homeId');
-    const hubId = c.req.param('hubId');
-    const graceSeconds = parseGraceSeconds(await optionalJsonObject(c));
-    const secret = newSecret('hub');
-    const secretHash = hashSecret(secret);
-    // Only the secrets the hub has before this rotation stores its own are retired, so a rotation
-    // racing this one keeps its new secret too (both work until a later rotation), and the hub is
-    // never left without a working one. If a step fails, the old secrets still work and a retry
-    // completes the rotation (a new secret stored by a failed try is indexed under the hub, so the
-    // retry retires it too).
-    // The home's secret is read first: every secret the home records was stored (and indexed)
-    // before, so one not among the digests read after it predates the store's index (legacy) and
-    // is retired too, while a racing rotation's new secret, recorded later, is not.
-    const recorded = (await ask(homeActorId(homeId), { type: 'home.hubs' })).find((h) => h.hubId === hubId)?.secretHash;
-    const previous = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
-    const legacy = recorded === undefined || previous.includes(recorded) ? [] : [recorded];
-    await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
-    // Fixed before the home is told: the hub actor ends a stream on an old secret at this time.
-    const previousValidUntil = ctx.clock() + graceSeconds * 1000;
-    // The hub actor refuses exactly the secrets the store retires below: the new one may connect
-    // before the hub actor hears of the rotation, and a racing rotation's new one at any time.
-    // Past the limit (a hub rotated very often with a long grace period) the rest are stopped by
-    // the store alone: refused at hello, but a stream open on one of them is not ended early.
-    const retire = [...legacy, ...previous].slice(0, HUB_LIMITS.retiredPerRotation).map(hubCredentialIdOf);
-    const rotated = await withSecretTakenBack(homeId, hubId, secretHash, () =>
-      ask(homeActorId(homeId), { type: 'home.rotateHubSecret', hubId, secretHash, previousValidUntil, retire }),
-    );
-    // The home's previous secret too, should it have changed since it was read (the store leaves
-    // it alone when it is indexed: a racing rotation's new secret).
-    const also = [...new Set([...legacy, ...(rotated.previousSecretHash === undefined ? [] : [rotated.previousSecretHash])])];
-    await ctx.credentials.retireHubSecrets(homeId, hubId, previous, previousValidUntil, also).catch(storeDown);
-    return c.json({ hubId, secret, previousValidUntil });
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/homes/{homeId}/hubs/{hubId}/secret',
+      tags,
+      summary: "Rotate a hub's secret: the new one works at once, the old ones for graceSeconds",
+      security: securityOf('admin'),
+      middleware: [admin, optionalJsonBody] as const,
+      request: {
+        params: hubParams,
+        body: {
+          required: false,
+          description: 'Optional: an empty body is `{}` (the old secrets stop at once).',
+          content: { 'application/json': { schema: HubSecretRotationSchema, example: { graceSeconds: 600 } } },
+        },
+      },
+      responses: {
+        200: jsonResponse('Rotated; the new secret is never shown again.', HubSecretRotatedSchema, {
+          ...hubSecretExample,
+          previousValidUntil: 1_769_861_400_000,
+        }),
+        ...errorResponses('not_found', 'unsupported_media_type', 'overloaded', 'timeout'),
+      },
+    }),
+    async (c) => {
+      const { homeId, hubId } = c.req.valid('param');
+      const graceSeconds = c.req.valid('json').graceSeconds ?? 0;
+      const secret = newSecret('hub');
+      const secretHash = hashSecret(secret);
+      // Only the secrets the hub has before this rotation stores its own are retired, so a rotation
+      // racing this one keeps its new secret too (both work until a later rotation), and the hub is
+      // never left without a working one. If a step fails, the old secrets still work and a retry
+      // completes the rotation (a new secret stored by a failed try is indexed under the hub, so the
+      // retry retires it too).
+      // The home's secret is read first: every secret the home records was stored (and indexed)
+      // before, so one not among the digests read after it predates the store's index (legacy) and
+      // is retired too, while a racing rotation's new secret, recorded later, is not.
+      const recorded = (await ask(homeActorId(homeId), { type: 'home.hubs' })).find((h) => h.hubId === hubId)?.secretHash;
+      const previous = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
+      const legacy = recorded === undefined || previous.includes(recorded) ? [] : [recorded];
+      await ctx.credentials.putHub(secretHash, { homeId, hubId }).catch(storeDown);
+      // Fixed before the home is told: the hub actor ends a stream on an old secret at this time.
+      const previousValidUntil = ctx.clock() + graceSeconds * 1000;
+      // The hub actor refuses exactly the secrets the store retires below: the new one may connect
+      // before the hub actor hears of the rotation, and a racing rotation's new one at any time.
+      // Past the limit (a hub rotated very often with a long grace period) the rest are stopped by
+      // the store alone: refused at hello, but a stream open on one of them is not ended early.
+      const retire = [...legacy, ...previous].slice(0, HUB_LIMITS.retiredPerRotation).map(hubCredentialIdOf);
+      const rotated = await withSecretTakenBack(homeId, hubId, secretHash, () =>
+        ask(homeActorId(homeId), { type: 'home.rotateHubSecret', hubId, secretHash, previousValidUntil, retire }),
+      );
+      // The home's previous secret too, should it have changed since it was read (the store leaves
+      // it alone when it is indexed: a racing rotation's new secret).
+      const also = [...new Set([...legacy, ...(rotated.previousSecretHash === undefined ? [] : [rotated.previousSecretHash])])];
+      await ctx.credentials.retireHubSecrets(homeId, hubId, previous, previousValidUntil, also).catch(storeDown);
+      return c.json({ hubId, secret, previousValidUntil }, 200);
+    },
+  );
 
   // The home actor is where a deletion and a racing rotation meet: once it has forgotten the hub it
   // refuses `home.rotateHubSecret`, and a refused rotation takes its new secret back. A rotation
@@ -168,28 +270,39 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   // A registration of the same id racing the delete may lose its secret to the last removal: the
   // hub is then recorded without a working one until its secret is rotated (never the reverse, a
   // secret that works for a hub no longer recorded).
-  app.delete('/v1/homes/:homeId/hubs/:hubId', guard('admin'), async (c) => {
-    const homeId = c.req.param('homeId');
-    const hubId = c.req.param('hubId');
-    const notFound = (): HttpError => new HttpError('not_found', `hub ${hubId} not found in home ${homeId}`);
-    const hub = (await ask(homeActorId(homeId), { type: 'home.hubs' }).catch(unlessNotFound(() => [] as HubView[]))).find(
-      (h) => h.hubId === hubId,
-    );
-    if (hub === undefined) {
-      if (!validateId(hubId, 'hubId').ok) throw notFound();
-      const orphans = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
-      if (orphans.length === 0) throw notFound();
-      await ctx.credentials.removeHub(homeId, hubId).catch(storeDown);
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/homes/{homeId}/hubs/{hubId}',
+      tags,
+      summary: 'Delete a hub: its secrets stop working and its open stream ends',
+      security: securityOf('admin'),
+      middleware: [admin] as const,
+      request: { params: hubParams },
+      responses: { 204: noContent, ...errorResponses('not_found', 'overloaded', 'timeout') },
+    }),
+    async (c) => {
+      const { homeId, hubId } = c.req.valid('param');
+      const notFound = (): HttpError => new HttpError('not_found', `hub ${hubId} not found in home ${homeId}`);
+      const hub = (await ask(homeActorId(homeId), { type: 'home.hubs' }).catch(unlessNotFound(() => [] as HubView[]))).find(
+        (h) => h.hubId === hubId,
+      );
+      if (hub === undefined) {
+        if (!validateId(hubId, 'hubId').ok) throw notFound();
+        const orphans = await ctx.credentials.hubSecretDigests(homeId, hubId).catch(storeDown);
+        if (orphans.length === 0) throw notFound();
+        await ctx.credentials.removeHub(homeId, hubId).catch(storeDown);
+        return c.body(null, 204);
+      }
+      await ctx.credentials.removeHub(homeId, hubId, hub.secretHash === undefined ? [] : [hub.secretHash]).catch(storeDown);
+      // The home tells the hub actor, which ends the hub's open stream with UNAUTHENTICATED. A
+      // racing delete may have removed the hub first: the secrets below go all the same.
+      const removed = await ask(homeActorId(homeId), { type: 'home.removeHub', hubId }).catch(unlessNotFound(() => undefined));
+      const last = removed?.secretHash;
+      await ctx.credentials.removeHub(homeId, hubId, last === undefined ? [] : [last]).catch(storeDown);
       return c.body(null, 204);
-    }
-    await ctx.credentials.removeHub(homeId, hubId, hub.secretHash === undefined ? [] : [hub.secretHash]).catch(storeDown);
-    // The home tells the hub actor, which ends the hub's open stream with UNAUTHENTICATED. A
-    // racing delete may have removed the hub first: the secrets below go all the same.
-    const removed = await ask(homeActorId(homeId), { type: 'home.removeHub', hubId }).catch(unlessNotFound(() => undefined));
-    const last = removed?.secretHash;
-    await ctx.credentials.removeHub(homeId, hubId, last === undefined ? [] : [last]).catch(storeDown);
-    return c.body(null, 204);
-  });
+    },
+  );
 }
 
 /** A catch handler: `fallback()` for a 404 (the home or hub is not there), the error otherwise. */

@@ -553,6 +553,28 @@ describe('HTTP edge: reading the audit log', () => {
     }
   });
 
+  it('lists every bad query parameter in details.fields', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const fields = [
+      { field: 'limit', message: 'must be an integer from 1 to 500' },
+      {
+        field: 'since',
+        message: 'must be epoch milliseconds, an ISO 8601 date, or a date and time with Z or an offset, such as 2026-01-31T12:00:00Z',
+      },
+      { field: 'cursor', message: 'must be the nextCursor of a previous page' },
+    ];
+    const home = await edge.json('GET', '/v1/homes/h1/audit?limit=0&since=yesterday&cursor=abc');
+    expect(home.status).toBe(400);
+    expect(home.body.error.details).toEqual({ field: 'limit', fields });
+    expect(home.body.error.message).toBe('limit must be an integer from 1 to 500 (and 2 more: see details.fields)');
+    const admin = await edge.json('GET', '/v1/admin/audit?limit=0&since=yesterday&cursor=abc&home=a%20b');
+    expect(admin.body.error.details.fields).toEqual([
+      ...fields,
+      { field: 'home', message: 'must be a home id: 1 to 64 letters, digits, _ . or -' },
+    ]);
+  });
+
   it('reads since as UTC or with the offset given, and answers cursor=0-0 with an empty last page', async () => {
     const audit = new MemoryAuditLog();
     const call = edgeWith(audit, 'n1', { clock: () => Date.UTC(2026, 0, 31, 12, 0, 0) });

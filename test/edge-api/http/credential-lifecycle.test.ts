@@ -69,7 +69,10 @@ describe('HTTP edge: app tokens with ids and lifetimes', () => {
     for (const ttlSeconds of [0, -1, 1.5, '60', null, 31_536_001]) {
       const r = await edge.json('POST', '/v1/tokens', { body: { homes: ['h1'], scopes: ['read'], ttlSeconds } });
       expect(r.status, String(ttlSeconds)).toBe(400);
-      expect(r.body.error.details).toEqual({ field: 'ttlSeconds' });
+      expect(r.body.error.details).toEqual({
+        field: 'ttlSeconds',
+        fields: [{ field: 'ttlSeconds', message: 'must be an integer from 1 to 31536000' }],
+      });
     }
     const max = await edge.json('POST', '/v1/tokens', { body: { homes: ['h1'], scopes: ['read'], ttlSeconds: 31_536_000 } });
     expect(max.status).toBe(201);
@@ -123,9 +126,19 @@ describe('HTTP edge: app tokens with ids and lifetimes', () => {
     });
 
     expect((await edge.json('GET', '/v1/tokens', { token: minted[1]!.token })).status).toBe(403);
-    expect((await edge.json('GET', '/v1/tokens?limit=0')).body.error.details).toEqual({ field: 'limit' });
-    expect((await edge.json('GET', '/v1/tokens?limit=201')).body.error.details).toEqual({ field: 'limit' });
-    expect((await edge.json('GET', '/v1/tokens?cursor=nope')).body.error.details).toEqual({ field: 'cursor' });
+    expect((await edge.json('GET', '/v1/tokens?limit=0')).body.error.details).toEqual({
+      field: 'limit',
+      fields: [{ field: 'limit', message: 'must be an integer from 1 to 200' }],
+    });
+    expect((await edge.json('GET', '/v1/tokens?limit=201')).body.error.details).toMatchObject({ field: 'limit' });
+    expect((await edge.json('GET', '/v1/tokens?cursor=nope')).body.error.details).toEqual({
+      field: 'cursor',
+      fields: [{ field: 'cursor', message: 'must be a token id: tok_ and 24 hex digits' }],
+    });
+    expect((await edge.json('GET', '/v1/tokens?limit=0&cursor=nope')).body.error.details.fields).toEqual([
+      { field: 'limit', message: 'must be an integer from 1 to 200' },
+      { field: 'cursor', message: 'must be a token id: tok_ and 24 hex digits' },
+    ]);
   });
 
   it('revokes a token by id: 204, then token_revoked on every request, 404 for a second try', async () => {
@@ -153,7 +166,10 @@ describe('HTTP edge: app tokens with ids and lifetimes', () => {
     for (const bad of ['tok_123', 'abc', `tok_${'A'.repeat(24)}`]) {
       const malformed = await edge.json('DELETE', `/v1/tokens/${bad}`);
       expect(malformed.status, bad).toBe(400);
-      expect(malformed.body.error.details).toEqual({ field: 'tokenId' });
+      expect(malformed.body.error.details).toEqual({
+        field: 'tokenId',
+        fields: [{ field: 'tokenId', message: 'must be a token id: tok_ and 24 hex digits' }],
+      });
     }
     // The compatible route answers the same code for a token revoked by id.
     expect((await edge.json('POST', '/v1/tokens/revoke', { body: { token } })).status).toBe(404);
@@ -228,7 +244,7 @@ describe('HTTP edge: hub secrets', () => {
     expect(put).toHaveBeenCalledTimes(2);
     for (const [digest] of put.mock.calls) expect(await edge.credentials.findHub(digest)).toBeUndefined();
     const bad = await edge.json('POST', '/v1/homes/h1/hubs', { body: { hubId: 'hub/1' } });
-    expect(bad.body.error.details).toEqual({ field: 'hubId' });
+    expect(bad.body.error.details).toMatchObject({ field: 'hubId' });
     expect(put).toHaveBeenCalledTimes(2); // refused before anything was stored
   });
 
@@ -292,6 +308,49 @@ describe('HTTP edge: hub secrets', () => {
     expect(r.status).toBe(200);
     expect(await edge.credentials.findHub(hashSecret(old))).toBeUndefined();
     expect(await edge.credentials.findHub(hashSecret(r.body.secret))).toBeDefined();
+  });
+
+  it('reads an empty rotation body, sent with or without a JSON type, as {}; refuses one that is not a JSON object', async () => {
+    const { edge } = edgeWithClock();
+    await edge.createHome('h1');
+    await registerHub(edge, 'h1', 'hub1');
+    const rotate = (body: string | undefined, type?: string) =>
+      edge.json('POST', '/v1/homes/h1/hubs/hub1/secret', {
+        ...(body === undefined ? {} : { body }),
+        ...(type === undefined ? {} : { headers: { 'content-type': type } }),
+      });
+    for (const [body, type] of [[undefined], [''], [' \n'], ['{}'], ['', 'application/json; charset=utf-8']] as const) {
+      const r = await rotate(body, type);
+      expect(r.status, `${String(body)} ${String(type)} ${JSON.stringify(r.body)}`).toBe(200);
+      expect(r.body.previousValidUntil).toBe(T0); // no grace period
+    }
+    expect((await rotate('{"graceSeconds":600}')).body.previousValidUntil).toBe(T0 + 600_000);
+    for (const [body, message] of [
+      ['[]', 'body must be a JSON object'],
+      ['{"graceSeconds":', 'body is not valid JSON'],
+      ['null', 'body must be a JSON object'],
+    ] as const) {
+      const r = await rotate(body);
+      expect(r.status, body).toBe(400);
+      expect(r.body.error, body).toMatchObject({ code: 'invalid_argument', message, details: { field: 'body' } });
+    }
+    // A type that is not JSON is refused, even on an empty body (the route's declared media type).
+    for (const body of ['', 'graceSeconds=5']) {
+      const r = await rotate(body, 'application/x-www-form-urlencoded');
+      expect(r.status, body).toBe(415);
+      expect(r.body.error).toMatchObject({ code: 'unsupported_media_type', details: { field: 'Content-Type' } });
+    }
+    // Every bad field is listed; the first is the one named in the message.
+    const several = await rotate(JSON.stringify({ graceSeconds: -1, grace: 5 }));
+    expect(several.status).toBe(400);
+    expect(several.body.error.message).toBe('graceSeconds must be an integer from 0 to 2592000 (and 1 more: see details.fields)');
+    expect(several.body.error.details).toEqual({
+      field: 'graceSeconds',
+      fields: [
+        { field: 'graceSeconds', message: 'must be an integer from 0 to 2592000' },
+        { field: 'grace', message: 'is not a known field (expected graceSeconds)' },
+      ],
+    });
   });
 
   it('keeps both new secrets of two racing rotations working and retires the old one (the hub is never left without one)', async () => {
@@ -370,10 +429,14 @@ describe('HTTP edge: hub secrets', () => {
     for (const graceSeconds of [-1, 1.5, '60', 2_592_001]) {
       const r = await edge.json('POST', '/v1/homes/h1/hubs/hub1/secret', { body: { graceSeconds } });
       expect(r.status, String(graceSeconds)).toBe(400);
-      expect(r.body.error.details).toEqual({ field: 'graceSeconds' });
+      expect(r.body.error.details).toEqual({
+        field: 'graceSeconds',
+        fields: [{ field: 'graceSeconds', message: 'must be an integer from 0 to 2592000' }],
+      });
     }
     expect((await edge.json('POST', '/v1/homes/h1/hubs/hub1/secret', { body: { grace: 5 } })).body.error.details).toEqual({
       field: 'grace',
+      fields: [{ field: 'grace', message: 'is not a known field (expected graceSeconds)' }],
     });
     const app = await edge.mintToken(['h1'], ['read', 'control', 'rules']);
     expect((await edge.json('POST', '/v1/homes/h1/hubs/hub1/secret', { token: app })).status).toBe(403);

@@ -47,6 +47,6 @@ describe('HTTP edge: home location', () => {
     expect((await edge.json('POST', '/v1/homes/h1/rules', { body: sunset })).status).toBe(201);
     const remove = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'Flat', location: null } });
     expect(remove.status).toBe(400);
-    expect(remove.body.error.details).toEqual({ field: 'location' });
+    expect(remove.body.error.details).toMatchObject({ field: 'location' });
   });
 });

@@ -32,9 +32,13 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     expect(noName.status).toBe(400);
     expect(noName.body.error).toMatchObject({ code: 'invalid_argument', details: { field: 'name' } });
     const badTz = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'Flat', timezone: 'Mars/Olympus' } });
-    expect(badTz.body.error.details).toEqual({ field: 'timezone' });
+    expect(badTz.body.error.details).toMatchObject({ field: 'timezone' });
     const extra = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'Flat', owner: 'me' } });
-    expect(extra.body.error.details).toEqual({ field: 'owner' });
+    expect(extra.body.error.details).toEqual({
+      field: 'owner',
+      fields: [{ field: 'owner', message: 'is not a known field (expected name, timezone, location)' }],
+    });
+    expect(extra.body.error.message).toBe('owner is not a known field (expected name, timezone, location)');
     const missing = await edge.json('GET', '/v1/homes/nowhere');
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('not_found');
@@ -58,7 +62,10 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     expect(again.body.error.code).toBe('already_exists');
     const badId = await edge.json('POST', '/v1/homes/h1/hubs', { body: { hubId: 'hub/1' } });
     expect(badId.status).toBe(400);
-    expect(badId.body.error.details).toEqual({ field: 'hubId' });
+    expect(badId.body.error.details).toEqual({
+      field: 'hubId',
+      fields: [{ field: 'hubId', message: 'must be 1 to 64 letters, digits, _ or -' }],
+    });
     const noHome = await edge.json('POST', '/v1/homes/h2/hubs', { body: { hubId: 'hub1' } });
     expect(noHome.status).toBe(404);
   });
@@ -92,5 +99,64 @@ describe('HTTP edge: homes, hubs and tokens', () => {
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
     }
+  });
+  it('lists every bad field of a token request in details.fields, the first in the message, and names an unknown field', async () => {
+    const edge = startEdge();
+    const r = await edge.json('POST', '/v1/tokens', {
+      body: { homes: ['h1', 'bad home'], scopes: ['read', 'admin'], ttlSeconds: 0, ttl: 5 },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({
+      code: 'invalid_argument',
+      message: 'homes[1] must be a home id: 1 to 64 letters, digits, _ . or - (and 3 more: see details.fields)',
+      details: {
+        field: 'homes[1]',
+        fields: [
+          { field: 'homes[1]', message: 'must be a home id: 1 to 64 letters, digits, _ . or -' },
+          { field: 'scopes[1]', message: 'must be one of read, control, rules' },
+          { field: 'ttlSeconds', message: 'must be an integer from 1 to 31536000' },
+          { field: 'ttl', message: 'is not a known field (expected homes, scopes, ttlSeconds)' },
+        ],
+      },
+    });
+    const missing = await edge.json('POST', '/v1/tokens', { body: {} });
+    expect(missing.body.error.details.fields).toEqual([
+      { field: 'homes', message: 'must be an array of 1 to 1000 home ids' },
+      { field: 'scopes', message: 'must be a non-empty array of read, control, rules' },
+    ]);
+    expect((await edge.json('GET', '/v1/tokens')).body.items).toEqual([]); // nothing minted
+  });
+
+  it('lists every bad field of a home body, and keeps the home checks (and messages) for the values', async () => {
+    const edge = startEdge();
+    const r = await edge.json('PUT', '/v1/homes/h1', { body: { name: 5, timezone: 7, owner: 'me' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details).toEqual({
+      field: 'name',
+      fields: [
+        { field: 'name', message: 'must be a non-empty string' },
+        { field: 'timezone', message: 'must be an IANA time zone name' },
+        { field: 'owner', message: 'is not a known field (expected name, timezone, location)' },
+      ],
+    });
+    // The same message as the home's own check of a name it refuses (an empty one).
+    const empty = await edge.json('PUT', '/v1/homes/h1', { body: { name: '' } });
+    expect(empty.body.error).toMatchObject({ message: 'name must be a non-empty string', details: { field: 'name' } });
+    expect((await edge.json('GET', '/v1/homes/h1')).status).toBe(404);
+  });
+
+  it("checks a new hub id before storing its secret, with the home's rule and message", async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    for (const body of [{}, { hubId: 5 }, { hubId: '' }, { hubId: 'a'.repeat(65) }]) {
+      const r = await edge.json('POST', '/v1/homes/h1/hubs', { body });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error.message).toBe('hubId must be 1 to 64 letters, digits, _ or -');
+    }
+    const reserved = await edge.json('POST', '/v1/homes/h1/hubs', { body: { hubId: '__proto__' } });
+    expect(reserved.body.error.message).toBe('hubId is a reserved name');
+    const extra = await edge.json('POST', '/v1/homes/h1/hubs', { body: { hubId: 'hub1', name: 'x' } });
+    expect(extra.body.error.details).toMatchObject({ field: 'name' });
+    expect((await edge.json('GET', '/v1/homes/h1')).body.hubs).toEqual([]);
   });
 });

@@ -36,9 +36,12 @@ describe('HTTP edge: app token revocation', () => {
     for (const body of [{}, { token: 5 }, { token: '' }]) {
       const r = await edge.json('POST', '/v1/tokens/revoke', { body });
       expect(r.status, JSON.stringify(body)).toBe(400);
-      expect(r.body.error.details).toEqual({ field: 'token' });
+      expect(r.body.error.details).toEqual({ field: 'token', fields: [{ field: 'token', message: 'must be the app token to revoke' }] });
     }
-    expect((await edge.json('POST', '/v1/tokens/revoke', { body: { token, extra: 1 } })).body.error.details).toEqual({ field: 'extra' });
+    expect((await edge.json('POST', '/v1/tokens/revoke', { body: { token, extra: 1 } })).body.error.details).toEqual({
+      field: 'extra',
+      fields: [{ field: 'extra', message: 'is not a known field (expected token)' }],
+    });
     expect((await edge.json('GET', '/v1/homes/h1', { token })).status).toBe(200);
   });
 
