@@ -135,12 +135,14 @@ export function jsonRequest<S extends z.ZodType>(schema: S, example: z.input<S>,
 }
 
 /**
- * Reads the request body as a JSON object with the edge's checks and hands the parsed object to
- * the schema validator that follows (Hono's body cache), so the body is parsed once.
+ * Reads the request body as a JSON object with the edge's checks (415, 400 `body`, a client that
+ * ends the request early is a 400, not a 500). The schema validator that follows reads the same
+ * text from Hono's body cache (read once) and parses it again: Hono's `req.json()` always parses
+ * the cached text. A second parse of a body of at most maxBodyBytes (64 KiB by default) on write
+ * routes only, accepted for keeping one reading of the body; GET routes read no body.
  */
 export const jsonBody: MiddlewareHandler = async (c, next) => {
-  const body = await readJsonObject(c);
-  c.req.bodyCache.json = Promise.resolve(body);
+  await readJsonObject(c);
   await next();
 };
 
