@@ -44,4 +44,6 @@ export default defineConfig(
     },
   },
   { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+  // The admin console's plain browser modules, served as they are (no build step).
+  { files: ['edge-api/admin-console/static/**/*.js'], languageOptions: { globals: globals.browser } },
 );
