@@ -1,4 +1,5 @@
 /** Live events of a home over SSE: caps per token and home, replay after Last-Event-ID, a reset on a gap, heartbeats, access re-checks, a write deadline, cleanup on abort. */
+import { createRoute } from '@hono/zod-openapi';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Logger } from '../../runtime/logger.ts';
 import type { EventFeed, HomeEvent } from '../events/event-feed.ts';
@@ -7,7 +8,8 @@ import type { EventStreamSlots } from './event-stream-slots.ts';
 import { HttpError } from './http-error.ts';
 import { lastEventId } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
-import type { EdgeApp } from './api-schemas.ts';
+import { errorResponses, homeIdParam, securityOf, z, type EdgeApp } from './api-schemas.ts';
+import { HomeEventSchema, homeEventExample, LAST_EVENT_ID } from './schemas/event-schemas.ts';
 
 /** Events queued for one slow client; past it the stream is closed and the client resumes from its last id. */
 export const MAX_PENDING_EVENTS = 1_000;
@@ -168,6 +170,27 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
   }
 }
 
+const eventsRoute = createRoute({
+  method: 'get',
+  path: '/v1/homes/{homeId}/events',
+  tags: ['Events'],
+  summary: 'Live events of the home (server-sent events), resumable with Last-Event-ID',
+  description:
+    `A \`text/event-stream\`: \`retry: ${SSE_RETRY_MS}\` first, then one SSE event per change (\`id\`, \`event\`, \`data\` as ` +
+    'JSON: see HomeEvent), and `: ping` comments while idle. A client that falls too far behind is cut off and resumes ' +
+    'with Last-Event-ID; an app token that is revoked gets `access.revoked` last. HEAD answers the headers only.',
+  security: securityOf('read'),
+  request: { params: z.object({ homeId: homeIdParam }) },
+  parameters: [LAST_EVENT_ID],
+  responses: {
+    200: {
+      description: 'The stream; it runs until the client leaves, falls too far behind or loses access.',
+      content: { 'text/event-stream': { schema: HomeEventSchema, example: homeEventExample } },
+    },
+    ...errorResponses('resource_exhausted'),
+  },
+});
+
 /**
  * `GET /v1/homes/:homeId/events`. Each stream holds a slot of `slots` from the moment it is
  * accepted until it ends, however it ends (client gone, access lost, cut off as too slow, a
@@ -177,8 +200,8 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
 export function registerEventStream(app: EdgeApp, ctx: RouteContext, slots: EventStreamSlots): void {
   const log = ctx.logger.child({ component: 'sse' });
   const everyMs = Math.min(ctx.sseHeartbeatMs, ACCESS_RECHECK_MS);
-  app.get('/v1/homes/:homeId/events', ctx.guard('read'), (c) => {
-    const homeId = c.req.param('homeId');
+  app.openapi({ ...eventsRoute, middleware: [ctx.guard('read')] as const }, (c) => {
+    const { homeId } = c.req.valid('param');
     const afterId = lastEventId(c);
     // Hono answers HEAD with this handler and discards the body: a stream would never be read, its
     // first write would wait forever and its slot would never come back.

@@ -58,5 +58,29 @@ describe('HTTP edge: decision log filters', () => {
       expect(bad.status, query).toBe(400);
       expect(bad.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
     }
+    expect((await edge.json('GET', '/v1/homes/h1/decisions?rule=__proto__')).body.error.message).toBe(
+      'rule must be a rule id: 1 to 64 letters, digits, _ or -',
+    );
+  });
+
+  it('lists every bad query parameter, each with the message it always had', async () => {
+    const edge = startEdge();
+    await edge.createHome('h1');
+    const bad = await edge.json('GET', '/v1/homes/h1/decisions?outcome=exploded&rule=bad%20id&limit=0');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual({
+      field: 'limit',
+      fields: [
+        { field: 'limit', message: 'must be an integer from 1 to 200' },
+        { field: 'rule', message: 'must be a rule id: 1 to 64 letters, digits, _ or -' },
+        {
+          field: 'outcome',
+          message: 'must be one of fired, condition_false, missed, suspended, budget_exhausted, ignored, queued, cancelled',
+        },
+      ],
+    });
+    expect(bad.body.error.message).toBe('limit must be an integer from 1 to 200 (and 2 more: see details.fields)');
+    const two = await edge.json('GET', '/v1/homes/h1/decisions?rule=&outcome=FIRED');
+    expect(two.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual(['rule', 'outcome']);
   });
 });

@@ -55,10 +55,44 @@ describe('HTTP edge: rules', () => {
     }
     const mismatch = await edge.json('PUT', '/v1/homes/h1/rules/other', { body: nightLight });
     expect(mismatch.status).toBe(400);
-    expect(mismatch.body.error.details).toEqual({ field: 'id' });
+    expect(mismatch.body.error.details).toMatchObject({ field: 'id', fields: [{ field: 'id' }] });
     const array = await edge.json('POST', '/v1/homes/h1/rules', { body: [nightLight] });
-    expect(array.body.error.details).toEqual({ field: 'body' });
+    expect(array.body.error.details).toMatchObject({ field: 'body', fields: [{ field: 'body' }] });
     expect((await edge.json('GET', '/v1/homes/h2/rules')).status).toBe(404);
+  });
+
+  it('leaves rule and scene bodies to the home: what it took is taken, and its messages and field paths are kept', async () => {
+    const edge = await home();
+    // An attribute condition without `type`, a served rule posted back with its `suspended`, a scene action without `type`.
+    const lenient = {
+      ...nightLight,
+      if: [{ device: 'motion1', attribute: 'lux', op: '<', value: 20 }],
+      suspended: { reason: 'ignored when written', at: 1 },
+    };
+    const created = await edge.json('POST', '/v1/homes/h1/rules', { body: lenient });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ if: [{ type: 'attribute', device: 'motion1' }] });
+    expect(created.body.suspended).toBeUndefined();
+    const scene = await edge.json('POST', '/v1/homes/h1/scenes', {
+      body: { id: 'dim', name: 'Dim', actions: [{ device: 'light1', name: 'set', params: { brightness: 10 } }] },
+    });
+    expect(scene.status).toBe(201);
+    expect(scene.body.actions).toEqual([{ type: 'command', device: 'light1', name: 'set', params: { brightness: 10 } }]);
+
+    const cases: [unknown, string][] = [
+      [{ ...nightLight, colour: 'red' }, 'colour is not a known field'],
+      [{ ...nightLight, name: 7 }, 'name must be a non-empty string'],
+      [{ ...nightLight, when: 'motion' }, 'when must be an array'],
+      [{ ...nightLight, then: [{ type: 'delay', for: '5m' }] }, 'then[0] is a delay: a rule cannot end with a delay'],
+      [{ ...nightLight, when: [{ type: 'sun', event: 'noon' }] }, 'when[0].event must be one of sunrise, sunset'],
+    ];
+    for (const [body, message] of cases) {
+      const r = await edge.json('POST', '/v1/homes/h1/rules', { body });
+      expect(r.status, message).toBe(400);
+      expect(r.body.error.message).toBe(message);
+    }
+    const badScene = await edge.json('PUT', '/v1/homes/h1/scenes/dim', { body: { name: 'Dim', actions: [{ type: 'notify' }] } });
+    expect(badScene.body.error).toMatchObject({ message: 'actions[0].type must be command', details: { field: 'actions[0].type' } });
   });
 
   it('resumes a rule that storm control suspended for re-triggering', async () => {
@@ -97,7 +131,7 @@ describe('HTTP edge: scenes and decisions', () => {
     });
     expect((await edge.json('POST', '/v1/homes/h1/scenes/nope/activate')).status).toBe(404);
     const bad = await edge.json('POST', '/v1/homes/h1/scenes', { body: { ...scene, actions: [] } });
-    expect(bad.body.error.details).toEqual({ field: 'actions' });
+    expect(bad.body.error.details).toMatchObject({ field: 'actions', fields: [{ field: 'actions' }] });
     expect((await edge.call('DELETE', '/v1/homes/h1/scenes/evening')).status).toBe(204);
     expect((await edge.json('GET', '/v1/homes/h1/scenes/evening')).status).toBe(404);
   });
@@ -114,6 +148,6 @@ describe('HTTP edge: scenes and decisions', () => {
     expect(two.body.items[0].seq).toBeGreaterThan(two.body.items[1].seq);
     const bad = await edge.json('GET', '/v1/homes/h1/decisions?limit=500');
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details).toEqual({ field: 'limit' });
+    expect(bad.body.error.details).toMatchObject({ field: 'limit', fields: [{ field: 'limit' }] });
   });
 });

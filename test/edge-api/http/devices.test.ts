@@ -45,7 +45,7 @@ describe('HTTP edge: device list', () => {
     }
     const badCursor = await edge.json('GET', '/v1/homes/h1/devices?cursor=%2A%2A');
     expect(badCursor.status).toBe(400);
-    expect(badCursor.body.error.details).toEqual({ field: 'cursor' });
+    expect(badCursor.body.error.details).toMatchObject({ field: 'cursor', fields: [{ field: 'cursor' }] });
     expect((await edge.json('GET', '/v1/homes/h9/devices')).status).toBe(404);
   });
 });
@@ -95,15 +95,20 @@ describe('HTTP edge: shadows', () => {
     for (const ifMatch of ['1', 'W/"1"', '"1", "2"', '"x"']) {
       const r = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: { on: true } }, headers: { 'if-match': ifMatch } });
       expect(r.status, ifMatch).toBe(400);
-      expect(r.body.error.details).toEqual({ field: 'If-Match' });
+      expect(r.body.error.details).toMatchObject({ field: 'If-Match', fields: [{ field: 'If-Match' }] });
     }
     const badValue = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: { on: { nested: 1 } } } });
     expect(badValue.status).toBe(400);
     expect(badValue.body.error).toMatchObject({ code: 'invalid_argument', details: { field: 'desired.on' } });
     const notObject = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: [1] } });
-    expect(notObject.body.error.details).toEqual({ field: 'desired' });
+    expect(notObject.body.error.details).toMatchObject({ field: 'desired', fields: [{ field: 'desired' }] });
     const extra = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: {}, reported: {} } });
-    expect(extra.body.error.details).toEqual({ field: 'reported' });
+    expect(extra.body.error.details).toMatchObject({ field: 'reported', fields: [{ field: 'reported' }] });
+    expect(extra.body.error.message).toBe('reported is not a known field (expected desired)');
+    // The device's own message, not a schema's: `desired` is its to check.
+    expect(notObject.body.error.message).toBe('desired must be an object');
+    const missing = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: {} });
+    expect(missing.body.error).toMatchObject({ message: 'desired must be an object', details: { field: 'desired' } });
 
     expect((await edge.json('GET', '/v1/homes/h1/devices/ghost')).status).toBe(404);
     const ghost = await edge.json('PATCH', '/v1/homes/h1/devices/ghost', { body: { desired: { on: true } } });
@@ -182,17 +187,42 @@ describe('HTTP edge: commands', () => {
     for (const [body, field] of cases) {
       const r = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body });
       expect(r.status, JSON.stringify(body)).toBe(400);
-      expect(r.body.error.details).toEqual({ field });
+      expect(r.body.error.details).toMatchObject({ field, fields: [{ field }] });
     }
+    const unknown = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'set', urgent: true } });
+    expect(unknown.body.error.message).toBe('urgent is not a known field (expected name, params, ttlMs)');
+    const badName = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 7 } });
+    expect(badName.body.error.message).toBe('name must be a string of 1-64 characters');
+    // Every unknown field is listed, not only the first.
+    const two = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'set', urgent: true, retries: 3 } });
+    expect(two.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual(['urgent', 'retries']);
+    expect(two.body.error.message).toMatch(/^urgent is not a known field .*\(and 1 more: see details\.fields\)$/);
     const badKey = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
       body: { name: 'set' },
       headers: { 'idempotency-key': 'a~b' },
     });
     expect(badKey.status).toBe(400);
-    expect(badKey.body.error.details).toEqual({ field: 'Idempotency-Key' });
+    expect(badKey.body.error.details).toMatchObject({ field: 'Idempotency-Key', fields: [{ field: 'Idempotency-Key' }] });
     expect((await edge.json('POST', '/v1/homes/h1/devices/ghost/commands', { body: { name: 'set' } })).status).toBe(404);
     expect((await edge.json('GET', '/v1/homes/h1/commands/not-a-command-id')).status).toBe(404);
     expect((await edge.json('GET', '/v1/homes/h1/commands/d1~never')).status).toBe(404);
     expect((await edge.json('GET', '/v1/homes/h1/commands/ghost~never')).status).toBe(404);
+  });
+});
+
+describe('HTTP edge: device routes in the API document', () => {
+  it('documents the conditional and idempotency headers the routes read, and their statuses', async () => {
+    const doc = (await startEdge().json('GET', '/openapi.json', { token: null })).body;
+    const shadow = doc.paths['/v1/homes/{homeId}/devices/{deviceId}'];
+    const names = (op: { parameters: { name: string; in: string }[] }) => op.parameters.map((p) => `${p.in}:${p.name}`);
+    expect(names(shadow.get)).toEqual(['path:homeId', 'path:deviceId', 'header:If-None-Match']);
+    expect(Object.keys(shadow.get.responses)).toEqual(expect.arrayContaining(['200', '304', '404']));
+    expect(shadow.get.responses['200'].headers.ETag).toBeDefined();
+    expect(names(shadow.patch)).toContain('header:If-Match');
+    expect(shadow.patch.responses['412'].content['application/json'].examples.version_conflict).toBeDefined();
+    const commands = doc.paths['/v1/homes/{homeId}/devices/{deviceId}/commands'].post;
+    expect(names(commands)).toContain('header:Idempotency-Key');
+    expect(commands.responses['202'].headers.Location).toBeDefined();
+    expect(commands.responses['409'].content['application/json'].examples.idempotency_conflict).toBeDefined();
   });
 });

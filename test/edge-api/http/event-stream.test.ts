@@ -114,6 +114,20 @@ describe('HTTP edge: live events (SSE)', () => {
     expect((await edge.call('GET', '/v1/homes/h1/events', { token: control })).status).toBe(403);
     const bad = await edge.json('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': 'abc' } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details).toEqual({ field: 'Last-Event-ID' });
+    expect(bad.body.error.details).toMatchObject({ field: 'Last-Event-ID', fields: [{ field: 'Last-Event-ID' }] });
+  });
+});
+
+describe('HTTP edge: the event stream in the API document', () => {
+  it('documents a text/event-stream with every event name, and the Last-Event-ID header', async () => {
+    const doc = (await startEdge().json('GET', '/openapi.json', { token: null })).body;
+    const op = doc.paths['/v1/homes/{homeId}/events'].get;
+    expect(op.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['Last-Event-ID', 'homeId']);
+    expect(op.responses['200'].content['text/event-stream'].example).toMatchObject({ event: 'device.shadow' });
+    const events = doc.components.schemas.HomeEvent.oneOf.map(
+      (e: { properties: { event: { enum: string[] } } }) => e.properties.event.enum[0],
+    );
+    expect(events).toEqual(['device.shadow', 'command.status', 'decision', 'notify', 'reset', 'access.revoked']);
+    expect(op.responses['429'].content['application/json'].examples.resource_exhausted).toBeDefined();
   });
 });

@@ -31,7 +31,7 @@ describe('HTTP edge: scene references of rules', () => {
       body: { ...withoutId, then: [{ type: 'scene', scene: 'party' }] },
     });
     expect(replaced.status).toBe(400);
-    expect(replaced.body.error.details).toEqual({ field: 'then[0].scene' });
+    expect(replaced.body.error.details).toMatchObject({ field: 'then[0].scene', fields: [{ field: 'then[0].scene' }] });
     expect((await edge.json('GET', '/v1/homes/h1/rules/evening-btn')).body.then).toEqual(button.then);
   });
 

@@ -1,0 +1,64 @@
+/** Schemas of the live event stream of a home (SSE): every event name with its data, and the Last-Event-ID header. */
+import { z } from '../api-schemas.ts';
+import { DecisionEntrySchema } from './decision-schemas.ts';
+import { CommandRecordSchema, ValueSchema } from './device-schemas.ts';
+
+const RETRY_NOTE = 'The stream opens with `retry: <ms>`; `: ping` comments keep it alive while idle.';
+
+const Values = z.record(z.string(), ValueSchema);
+
+const EventId = z.string().openapi({ description: 'Send it back as Last-Event-ID to resume after it.', example: '41' });
+
+/** One event of the stream: its SSE `id`, `event` name and `data` (JSON). */
+const event = <E extends string, D extends z.ZodType>(name: E, data: D, description: string) =>
+  z.object({ id: EventId, event: z.literal(name), data }).openapi({ description });
+
+/** An event without an id (it is not in the feed: the stream itself says it). */
+const control = <E extends string, D extends z.ZodType>(name: E, data: D, description: string) =>
+  z.object({ event: z.literal(name), data }).openapi({ description });
+
+/** The events of `GET /v1/homes/{homeId}/events`, one object per SSE event (`data` is its JSON). */
+export const HomeEventSchema = z
+  .discriminatedUnion('event', [
+    event(
+      'device.shadow',
+      z.object({ deviceId: z.string(), version: z.number().int(), reported: Values, desired: Values, delta: Values }),
+      'A shadow changed (a report, a desired write): its values as of `version`.',
+    ),
+    event('command.status', CommandRecordSchema.extend({ deviceId: z.string() }), 'A command was issued or changed status.'),
+    event('decision', DecisionEntrySchema, 'A rule decision was logged (see GET …/decisions).'),
+    event(
+      'notify',
+      z.object({ message: z.string(), ruleId: z.string().optional() }),
+      "A rule's notify action, or storm control suspending a rule (`ruleId`).",
+    ),
+    control(
+      'reset',
+      z.object({ reason: z.literal('gap'), lastEventId: z.number().int().nullable() }),
+      'First after a Last-Event-ID whose successors are gone (or from before a restart): re-read the state, then follow on.',
+    ),
+    control(
+      'access.revoked',
+      z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
+      'Last event of a stream whose token was revoked or lost the home: reconnecting answers 401 or 403.',
+    ),
+  ])
+  .openapi('HomeEvent', { description: `One event of the stream, as its SSE fields. ${RETRY_NOTE}` });
+
+export const homeEventExample = {
+  id: '41',
+  event: 'device.shadow',
+  data: { deviceId: 'light1', version: 9, reported: { on: true, brightness: 40 }, desired: { on: true }, delta: {} },
+} as const;
+
+/** The Last-Event-ID request header, read by the route itself (request-input.ts `lastEventId`). */
+export const LAST_EVENT_ID = {
+  name: 'Last-Event-ID',
+  in: 'header' as const,
+  required: false,
+  description:
+    'Resume after this event id (EventSource sends it when it reconnects): the buffered events after it come first; a ' +
+    '`reset` event first when some are gone.',
+  schema: { type: 'string' as const, pattern: '^\\d{1,15}$' },
+  example: '41',
+};
