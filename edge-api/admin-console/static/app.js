@@ -4,7 +4,7 @@ import { createClusterView } from './cluster-view.js';
 import { byId } from './dom.js';
 import { clearError, relabelErrors, showError } from './errors.js';
 import { createHomesView } from './homes-view.js';
-import { initialLanguage, LANGUAGE_KEY, onLanguageChange, setLanguage } from './i18n.js';
+import { initialLanguage, onLanguageChange, setLanguage, storedLanguage } from './i18n.js';
 import { createResizeView } from './resize-view.js';
 
 const views = { cluster: createClusterView(), resize: createResizeView(), homes: createHomesView() };
@@ -75,21 +75,15 @@ async function signIn() {
 }
 
 function start() {
-  const stored = (() => {
-    try {
-      return localStorage.getItem(LANGUAGE_KEY);
-    } catch {
-      return null;
-    }
-  })();
-  const langSwitch = byId('lang-switch');
+  // The switch: one button per language, the current one pressed.
+  const langButtons = byId('lang-switch').querySelectorAll('button[data-lang]');
   onLanguageChange((lang) => {
-    langSwitch.value = lang;
+    for (const button of langButtons) button.setAttribute('aria-pressed', String(button.dataset.lang === lang));
     relabelErrors();
     for (const view of Object.values(views)) view.relabel();
   });
-  setLanguage(initialLanguage(stored, navigator.languages));
-  langSwitch.addEventListener('change', () => setLanguage(langSwitch.value));
+  setLanguage(initialLanguage(storedLanguage(), navigator.languages));
+  for (const button of langButtons) button.addEventListener('click', () => setLanguage(button.dataset.lang));
 
   byId('sign-in-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -1,4 +1,5 @@
 // DOM building helpers: every text goes in as a text node, never parsed as HTML.
+import { t } from './i18n.js';
 
 /**
  * Creates `<tag>` with `props` and `children`. Props: `class`, `text`, `dataset` (an object),
@@ -50,4 +51,9 @@ export function row(props, cells) {
 /** A full-width row telling the table is empty (or still loading). */
 export function emptyRow(columns, text) {
   return el('tr', { class: 'empty' }, el('td', { colspan: columns, text }));
+}
+
+/** A Yes / No badge (green / red) in the current language. */
+export function yesNoBadge(yes) {
+  return el('span', { class: `badge ${yes ? 'ok' : 'bad'}`, text: yes ? t('common.yes') : t('common.no') });
 }

@@ -1,14 +1,12 @@
 // Rows of the Homes page: devices with their shadows, rules with their suspension, decisions.
 // Ids, values and the rules' own reasons are the users' data: text nodes marked translate="no".
-import { el, row } from './dom.js';
+import { failedConditionLines, formatValue } from './decision-text.js';
+import { el, row, yesNoBadge } from './dom.js';
 import { describeError } from './errors.js';
 import { formatTime, t } from './i18n.js';
 
 /** Data shown as sent. */
 const data = (text, cls = '') => el('span', { class: cls, translate: 'no', text });
-
-/** A value as it reads: strings bare, anything else as JSON (`true`, `42`, `null`). */
-export const formatValue = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
 
 /** A translated badge for `key` (a state, an outcome); an unknown value shows as sent. */
 function badge(prefix, value, cls) {
@@ -30,15 +28,46 @@ function pairs(record, valueOf = (v) => v) {
   );
 }
 
-/** A device of the page `{brief, shadow?, error?}`: its shadow, or why it could not be read. */
+/** Why a read failed: the translated meaning of its code, then the API's own message (data). */
+function errorText(error) {
+  const { title, detail } = describeError(error);
+  return el(
+    'span',
+    { class: 'error-text', 'data-testid': 'read-error' },
+    title,
+    detail && [' ', el('span', { class: 'error-label', text: t('error.detail') }), ' ', data(detail, 'error-detail')],
+  );
+}
+
+/**
+ * The row of a table whose read failed (`columns` wide): what failed (`key`), why, and a Retry
+ * button calling `onRetry`.
+ */
+export function failedRow(columns, key, error, onRetry) {
+  return el(
+    'tr',
+    { class: 'failed', 'data-testid': 'table-failed' },
+    el(
+      'td',
+      { colspan: columns },
+      el('strong', { class: 'error-text', text: t(key) }),
+      ' ',
+      errorText(error),
+      ' ',
+      el('button', { type: 'button', class: 'small', 'data-testid': 'table-retry', text: t('common.retry'), on: { click: onRetry } }),
+    ),
+  );
+}
+
+/** A device of the page `{brief, shadow?, error?}`: its shadow, why it could not be read, or neither yet (loading). */
 export function deviceRow({ brief, shadow, error }) {
   const props = { 'data-testid': 'device-row', dataset: { deviceId: brief.deviceId } };
   const id = data(brief.deviceId, 'mono');
   if (!shadow) {
-    const { title } = describeError(error);
-    return row(props, [id, data(brief.type ?? '–'), '–', el('span', { class: 'error-text', text: title }), '', '']);
+    if (!error) return row(props, [id, data(brief.type ?? '–'), '–', el('span', { class: 'muted', text: t('common.loading') }), '', '']);
+    return row(props, [id, data(brief.type ?? '–'), '–', errorText(error), '', '']);
   }
-  const online = el('span', { class: `badge ${shadow.online ? 'ok' : 'bad'}`, text: shadow.online ? t('common.yes') : t('common.no') });
+  const online = yesNoBadge(shadow.online);
   const delta = Object.keys(shadow.delta ?? {}).length > 0 ? el('div', { class: 'delta' }, pairs(shadow.delta)) : pairs(shadow.delta);
   return row(props, [
     id,
@@ -51,7 +80,7 @@ export function deviceRow({ brief, shadow, error }) {
 }
 
 /** A rule: its state (active, disabled, or suspended since when and why) and a Resume button when suspended. */
-export function ruleRow(rule, onResume) {
+export function ruleRow(rule, onResume, timeZone) {
   const suspended = rule.suspended !== undefined;
   let status;
   if (suspended) {
@@ -59,7 +88,7 @@ export function ruleRow(rule, onResume) {
       'div',
       { class: 'suspension' },
       el('span', { class: 'badge bad', text: t('rule.suspended') }),
-      el('span', { class: 'muted', text: ` ${t('rule.since', { time: formatTime(rule.suspended.at) })}` }),
+      el('span', { class: 'muted', text: ` ${t('rule.since', { time: formatTime(rule.suspended.at, timeZone) })}` }),
       el('div', { class: 'reason' }, data(rule.suspended.reason)),
     );
   } else {
@@ -71,19 +100,26 @@ export function ruleRow(rule, onResume) {
   return row({ 'data-testid': 'rule-row', dataset: { ruleId: rule.id, suspended: String(suspended) } }, [
     data(rule.id, 'mono'),
     data(rule.name),
-    rule.enabled ? t('common.yes') : t('common.no'),
+    yesNoBadge(rule.enabled),
     status,
     resume || '',
   ]);
 }
 
-/** What fired the rule. */
-function triggerText(trigger) {
+/** What fired the rule; a schedule's due time in the home's `timeZone`. */
+function triggerText(trigger, timeZone) {
   if (!trigger) return '–';
   if (trigger.type === 'attribute') return data(`${trigger.device}.${trigger.attribute} = ${formatValue(trigger.value)}`, 'mono');
   if (trigger.type === 'event') return data(`${trigger.device}: ${trigger.event}`, 'mono');
-  const kind = t(`trigger.${trigger.type}`);
-  return `${kind === `trigger.${trigger.type}` ? trigger.type : kind} ${formatTime(trigger.dueAt)}`;
+  const key = `trigger.${trigger.type}`;
+  const kind = t(key);
+  return el(
+    'span',
+    {},
+    kind === key ? data(trigger.type) : kind,
+    ' ',
+    el('span', { class: 'nowrap', text: formatTime(trigger.dueAt, timeZone) }),
+  );
 }
 
 /** What an action of a firing did. */
@@ -93,33 +129,41 @@ function actionText(action) {
   return el('span', {}, `${t('decision.skipped')} `, data(action.reason ?? ''));
 }
 
-/** The conditions that did not hold, as written, with the value each saw. */
-function failedConditions(conditions) {
-  return (conditions ?? [])
-    .filter((c) => !c.passed)
-    .map((c) => {
-      const cond = c.condition;
-      const text =
-        cond.type === 'attribute'
-          ? `${cond.device}.${cond.attribute} ${cond.op} ${formatValue(cond.value)}`
-          : cond.type === 'time'
-            ? `${cond.after}–${cond.before}`
-            : cond.type;
-      return el('div', {}, data(text, 'mono'), ` ${t('decision.saw', { value: c.saw === null ? '–' : formatValue(c.saw) })}`);
-    });
+/** A condition's verdict mark: ✓ held, ✗ did not, nothing when the entry has none. */
+function verdict(passed) {
+  if (passed === undefined) return null;
+  return el('span', {
+    class: passed ? 'verdict ok' : 'verdict bad',
+    title: t(passed ? 'condition.held' : 'condition.failed'),
+    text: passed ? '✓' : '✗',
+  });
 }
 
-/** One decision of the log. */
-export function decisionRow(entry) {
+/** The conditions that did not hold, groups with every member's verdict, each with the value it saw. */
+function failedConditions(results) {
+  return failedConditionLines(results).map((line) =>
+    el(
+      'div',
+      { class: `condition depth-${Math.min(line.depth, 4)}` },
+      verdict(line.passed),
+      ' ',
+      line.keyword ? el('span', { class: 'keyword', text: t(line.keyword) }) : data(line.text, 'mono'),
+      line.saw === undefined ? null : ` ${t('decision.saw', { value: line.saw })}`,
+    ),
+  );
+}
+
+/** One decision of the log, its times in the home's `timeZone`. */
+export function decisionRow(entry, timeZone) {
   const details = [];
   for (const action of entry.actions ?? []) details.push(el('div', {}, actionText(action)));
   if (entry.outcome === 'condition_false') details.push(...failedConditions(entry.conditions));
   if (entry.reason) details.push(el('div', { class: 'reason' }, data(entry.reason)));
   return row({ 'data-testid': 'decision-row', dataset: { seq: String(entry.seq), outcome: entry.outcome } }, [
-    el('span', { class: 'nowrap', text: formatTime(entry.at) }),
+    el('span', { class: 'nowrap', text: formatTime(entry.at, timeZone) }),
     el('div', {}, data(entry.ruleName), el('div', { class: 'sub' }, data(entry.ruleId, 'muted mono'))),
     badge('outcome', entry.outcome, entry.outcome === 'fired' ? 'ok' : entry.outcome === 'suspended' ? 'bad' : 'off'),
-    triggerText(entry.trigger),
+    triggerText(entry.trigger, timeZone),
     details.length > 0 ? details : '–',
   ]);
 }

@@ -3,23 +3,16 @@ import { api } from './api.js';
 import { byId, el, emptyRow, fill } from './dom.js';
 import { clearError, InputError, showError } from './errors.js';
 import { t } from './i18n.js';
-import { decisionRow, deviceRow, ruleRow } from './home-tables.js';
+import { decisionRow, deviceRow, failedRow, ruleRow } from './home-tables.js';
 
-/** Shadows read at once: a page of 50 devices stays well inside the admin token's rate limit. */
-const SHADOW_CONCURRENCY = 4;
-
-/** `fn` over `items`, at most `limit` at a time, results in order. */
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+/**
+ * The state of a table read with `result` (a Promise.allSettled outcome): `{items}` once read,
+ * `{error}` when the read failed. An aborted read (a newer lookup, a sign-out) is undefined: it
+ * changes nothing.
+ */
+export function tableState(result) {
+  if (result.status === 'fulfilled') return { items: result.value.items };
+  return result.reason?.code === 'aborted' ? undefined : { error: result.reason };
 }
 
 /** The Homes page's controller. */
@@ -28,10 +21,17 @@ export function createHomesView() {
   const input = byId('home-search');
   const box = byId('homes-error');
   const more = byId('more-devices');
-  /** The home shown: `{homeId, home, devices: [{brief, shadow?, error?}], nextCursor?, rules?, decisions?}` (rules and decisions absent while loading). */
+  /**
+   * The home shown: `{homeId, home, devices: [{brief, shadow?, error?}], nextCursor?, rules?,
+   * decisions?}`; rules and decisions are `{items}` or `{error}`, absent while loading.
+   */
   let shown;
   /** Bumped by every lookup: answers to an older one are dropped. */
   let lookup = 0;
+  /** Cancels the requests of the current lookup (a new lookup or a sign-out aborts them). */
+  let controller = new AbortController();
+
+  const timeZone = () => shown?.home.timezone;
 
   function renderFacts() {
     const { home } = shown;
@@ -46,62 +46,102 @@ export function createHomesView() {
       fact('homes.fact.rules', String(home.ruleCount)),
       fact('homes.fact.scenes', String(home.sceneCount)),
     );
+    fill(byId('home-zone'), t('homes.timesIn'), ' ', el('span', { class: 'mono', translate: 'no', text: home.timezone }));
+  }
+
+  /** A table's rows: its items, a failed row with Retry, "none", or loading. */
+  function tableRows(state, columns, toRow, emptyKey, failedKey) {
+    if (state === undefined) return emptyRow(columns, t('common.loading'));
+    if (state.error) return failedRow(columns, failedKey, state.error, () => void loadTables(lookup));
+    return state.items.length > 0 ? state.items.map(toRow) : emptyRow(columns, t(emptyKey));
+  }
+
+  function renderDevices() {
+    const devices = shown.devices.map(deviceRow);
+    fill(byId('device-rows'), devices.length > 0 ? devices : emptyRow(6, t(shown.devicesRead ? 'homes.noDevices' : 'common.loading')));
+    // The last page has no cursor (absent or null).
+    more.hidden = !shown.nextCursor;
   }
 
   function render() {
     byId('home-detail').hidden = shown === undefined;
     if (!shown) return;
     renderFacts();
-    const devices = shown.devices.map(deviceRow);
-    fill(byId('device-rows'), devices.length > 0 ? devices : emptyRow(6, t('homes.noDevices')));
-    // The last page has no cursor (absent or null).
-    more.hidden = !shown.nextCursor;
-    const rules = (shown.rules ?? []).map((rule) =>
-      ruleRow(rule, (event) => {
-        event.currentTarget.disabled = true;
-        void resume(rule.id);
-      }),
+    renderDevices();
+    const resumeOf = (rule) => (event) => {
+      event.currentTarget.disabled = true;
+      void resume(rule.id);
+    };
+    fill(
+      byId('rule-rows'),
+      tableRows(shown.rules, 5, (rule) => ruleRow(rule, resumeOf(rule), timeZone()), 'homes.noRules', 'homes.rulesFailed'),
     );
-    fill(byId('rule-rows'), rules.length > 0 ? rules : emptyRow(5, shown.rules ? t('homes.noRules') : t('common.loading')));
-    const decisions = (shown.decisions ?? []).map(decisionRow);
     fill(
       byId('decision-rows'),
-      decisions.length > 0 ? decisions : emptyRow(5, shown.decisions ? t('homes.noDecisions') : t('common.loading')),
+      tableRows(shown.decisions, 5, (entry) => decisionRow(entry, timeZone()), 'homes.noDecisions', 'homes.decisionsFailed'),
     );
   }
 
-  /** Appends the next page of devices, each with its shadow (or why it could not be read). */
+  /**
+   * Appends the next page of devices, then fills in each shadow as it arrives. Shadows are read at
+   * the tab's bulk pace (api.device: 8 a second, a 429 retried after the wait it asks for), so
+   * a home of a thousand devices does not drain the admin token's or the home's rate limit; a
+   * shadow that cannot be read shows why on its row.
+   */
   async function loadDevices(mine) {
     const { homeId, nextCursor } = shown;
-    const page = await api.devices(homeId, nextCursor);
-    const withShadows = await mapLimit(page.items, SHADOW_CONCURRENCY, (brief) =>
-      api.device(homeId, brief.deviceId).then(
-        (shadow) => ({ brief, shadow }),
-        (error) => ({ brief, error }),
-      ),
+    const { signal } = controller;
+    const page = await api.devices(homeId, nextCursor, signal);
+    if (mine !== lookup) return;
+    const first = shown.devices.length;
+    shown = {
+      ...shown,
+      devicesRead: true,
+      devices: [...shown.devices, ...page.items.map((brief) => ({ brief }))],
+      nextCursor: page.nextCursor ?? undefined,
+    };
+    render();
+    await Promise.all(
+      page.items.map(async (brief, i) => {
+        const read = await api.device(homeId, brief.deviceId, signal).then(
+          (shadow) => ({ brief, shadow }),
+          (error) => ({ brief, error }),
+        );
+        if (mine !== lookup || read.error?.code === 'aborted') return;
+        const devices = [...shown.devices];
+        devices[first + i] = read;
+        shown = { ...shown, devices };
+        renderDevices();
+      }),
     );
+  }
+
+  /** Reads rules and decisions, each table on its own: one failing leaves the other shown. */
+  async function loadTables(mine) {
+    const { homeId } = shown;
+    const { signal } = controller;
+    shown = {
+      ...shown,
+      rules: shown.rules?.error ? undefined : shown.rules,
+      decisions: shown.decisions?.error ? undefined : shown.decisions,
+    };
+    render();
+    const [rules, decisions] = await Promise.allSettled([api.rules(homeId, signal), api.decisions(homeId, signal)]);
     if (mine !== lookup) return;
-    shown = { ...shown, devices: [...shown.devices, ...withShadows], nextCursor: page.nextCursor ?? undefined };
+    shown = { ...shown, rules: tableState(rules) ?? shown.rules, decisions: tableState(decisions) ?? shown.decisions };
     render();
   }
 
-  async function loadRulesAndDecisions(mine) {
-    const homeId = shown.homeId;
-    const [rules, decisions] = await Promise.all([api.rules(homeId), api.decisions(homeId)]);
-    if (mine !== lookup) return;
-    shown = { ...shown, rules: rules.items, decisions: decisions.items };
-    render();
-  }
-
-  /** Runs the loads of one lookup; the first failure is shown, the others' parts stay empty. */
-  async function settle(mine, loads) {
-    const results = await Promise.allSettled(loads);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed && mine === lookup) showError(box, failed.reason);
-  }
+  /** Shows the failure of a load of the current lookup (an aborted one is not a failure). */
+  const report = (mine) => (err) => {
+    if (mine === lookup && err?.code !== 'aborted') showError(box, err);
+  };
 
   async function lookUp() {
     const mine = ++lookup;
+    controller.abort();
+    controller = new AbortController();
+    const { signal } = controller;
     clearError(box);
     const homeId = input.value.trim();
     if (homeId === '') {
@@ -111,7 +151,7 @@ export function createHomesView() {
       return;
     }
     try {
-      const home = await api.home(homeId);
+      const home = await api.home(homeId, signal);
       if (mine !== lookup) return;
       shown = { homeId, home, devices: [] };
       render();
@@ -119,10 +159,10 @@ export function createHomesView() {
       if (mine !== lookup) return;
       shown = undefined;
       render();
-      showError(box, err);
+      report(mine)(err);
       return;
     }
-    await settle(mine, [loadDevices(mine), loadRulesAndDecisions(mine)]);
+    await Promise.all([loadDevices(mine).catch(report(mine)), loadTables(mine)]);
   }
 
   async function resume(ruleId) {
@@ -133,7 +173,7 @@ export function createHomesView() {
     } catch (err) {
       showError(box, err);
     }
-    if (mine === lookup) await settle(mine, [loadRulesAndDecisions(mine)]);
+    if (mine === lookup) await loadTables(mine);
   }
 
   form.addEventListener('submit', (event) => {
@@ -143,7 +183,9 @@ export function createHomesView() {
   more.addEventListener('click', () => {
     const mine = lookup;
     more.disabled = true;
-    void settle(mine, [loadDevices(mine)]).finally(() => (more.disabled = false));
+    void loadDevices(mine)
+      .catch(report(mine))
+      .finally(() => (more.disabled = false));
   });
 
   return {
@@ -151,9 +193,11 @@ export function createHomesView() {
       input.focus();
     },
     hide() {},
-    /** Forgets the home shown (sign-out). */
+    /** Forgets the home shown and cancels its reads (sign-out). */
     reset() {
       lookup++;
+      controller.abort();
+      controller = new AbortController();
       shown = undefined;
       input.value = '';
       clearError(box);

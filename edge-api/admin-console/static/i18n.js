@@ -42,6 +42,15 @@ export function initialLanguage(stored, browserLanguages) {
   return (browserLanguages ?? []).some((l) => /^zh\b/i.test(l)) ? 'zh' : 'en';
 }
 
+/** The language remembered by an earlier visit, or null (none, or storage refused). */
+export function storedLanguage() {
+  try {
+    return localStorage.getItem(LANGUAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
 /** Translates every marked element under `root` into the current language. */
 export function translate(root) {
   for (const [attribute, target] of TARGETS) {
@@ -75,7 +84,21 @@ export function onLanguageChange(listener) {
 /** Whether the dictionaries have `key`. */
 export const hasText = (key) => Object.hasOwn(dictionaries.en, key);
 
-/** Formats epoch ms as a local date and time in the current language. */
-export function formatTime(ms) {
-  return new Date(ms).toLocaleString(current === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'short', timeStyle: 'medium' });
+const locale = () => (current === 'zh' ? 'zh-CN' : 'en-GB');
+
+/**
+ * Formats epoch ms as a date and time in the current language, in the IANA time zone `timeZone`
+ * (a home's) when given and known, else in the browser's.
+ */
+export function formatTime(ms, timeZone) {
+  const options = { dateStyle: 'short', timeStyle: 'medium' };
+  try {
+    return new Intl.DateTimeFormat(locale(), timeZone ? { ...options, timeZone } : options).format(ms);
+  } catch {
+    // An unknown zone (RangeError): the browser's own.
+    return new Intl.DateTimeFormat(locale(), options).format(ms);
+  }
 }
+
+/** Formats epoch ms as the browser's local time of day (hh:mm:ss). */
+export const formatClock = (ms) => new Intl.DateTimeFormat(locale(), { timeStyle: 'medium', hour12: false }).format(ms);

@@ -115,7 +115,7 @@ export const en = Object.freeze({
 
   'trigger.time': 'Time',
   'trigger.cron': 'Schedule',
-  'trigger.sun': 'Sun',
+  'trigger.sun': 'Sunrise/sunset',
 
   'decision.notify': 'Notified:',
   'decision.skipped': 'Skipped:',
@@ -158,4 +158,21 @@ export const en = Object.freeze({
   'error.code.timeout': 'The node did not answer in time: try again.',
   'error.code.actor_crashed': 'The request failed inside the node.',
   'error.code.internal': 'Internal error in the node.',
+
+  'common.retry': 'Retry',
+  'cluster.staleSince': 'Stale since {time}',
+  'resize.progressDoneDown': 'Handoffs finished (ring epoch {epoch}), but not every shard is served:',
+  'resize.progressNewer': 'A newer ring change (epoch {epoch}) is moving shards: this one completes with it.',
+  'resize.progressSeen': 'A ring change (epoch {epoch}) is moving: {moved} of {moving} shards served by their new node ({percent}%).',
+  'resize.nodeDown': '{node} is down: its {count} shards are not served.',
+  'resize.planMoved': 'The ring changed since this preview (epoch {from} → {to}): check the new preview below, then apply again.',
+  'homes.rulesFailed': 'The rules could not be read.',
+  'homes.decisionsFailed': 'The decision log could not be read.',
+  'homes.timesIn': "Times are shown in the home's time zone:",
+  'condition.and': 'All of:',
+  'condition.or': 'Any of:',
+  'condition.not': 'Not:',
+  'condition.held': 'Held',
+  'condition.failed': 'Did not hold',
+  'error.code.aborted': 'The request was cancelled.',
 });

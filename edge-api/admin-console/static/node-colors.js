@@ -1,4 +1,5 @@
 // One colour per node id, kept for the page's life: a node keeps its colour while others come and go.
+import { el } from './dom.js';
 
 /** Distinct colours first (Tableau 10 and two more); past them, hues spread by the golden angle. */
 const PALETTE = [
@@ -33,3 +34,14 @@ export function colorOf(nodeId) {
 export function assignColors(nodeIds) {
   for (const id of nodeIds) colorOf(id);
 }
+
+/** A small square of `nodeId`'s colour (set through the CSSOM: the page's CSP forbids inline styles). */
+export function swatchOf(nodeId) {
+  const swatch = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+  swatch.style.backgroundColor = colorOf(nodeId);
+  return swatch;
+}
+
+/** A node id with its colour swatch. */
+export const nodeLabel = (nodeId) =>
+  el('span', { class: 'node-id' }, swatchOf(nodeId), el('span', { class: 'mono', translate: 'no', text: nodeId }));

@@ -3,10 +3,11 @@ import { api } from './api.js';
 import { byId, el, fill } from './dom.js';
 import { clearError, InputError, showError } from './errors.js';
 import { t } from './i18n.js';
-import { colorOf } from './node-colors.js';
-import { changeOf, handoffProgress, usesWeight } from './ring-change.js';
+import { nodeLabel } from './node-colors.js';
+import { createPoller } from './poller.js';
+import { changeOf, followStatus, keepsPolling, planOutdated, usesWeight } from './ring-change.js';
 
-/** Milliseconds between two reads of the cluster while a change moves. */
+/** Milliseconds from one read of the cluster to the next while the page is shown or a change moves. */
 const PROGRESS_POLL_MS = 1_000;
 
 /** What a 409 means when applying: another change is still moving shards. */
@@ -15,11 +16,8 @@ const BUSY = { failed_precondition: 'resize.busy' };
 /** What a 400 means for a change: the ring refuses it (an unknown node, a bad weight); the API says which. */
 const REFUSED = { invalid_argument: 'resize.refused' };
 
-function nodeLabel(id) {
-  const swatch = el('span', { class: 'swatch', 'aria-hidden': 'true' });
-  swatch.style.backgroundColor = colorOf(id);
-  return el('span', { class: 'node-id' }, swatch, el('span', { class: 'mono', text: id }));
-}
+/** What a 409 means when reading the cluster here: there is no ring (nothing can move). */
+const NO_CLUSTER = { failed_precondition: 'cluster.noCluster' };
 
 /** The plan preview: total moving, one line per flow (from → to: N shards), and the ring after it. */
 function planPreview(plan) {
@@ -48,11 +46,25 @@ function planPreview(plan) {
       ' ',
       plan.nextNodes.map((n, i) => [
         i > 0 ? ', ' : '',
-        el('span', { class: 'mono', text: n.id }),
+        el('span', { class: 'mono', translate: 'no', text: n.id }),
         ` (${t('resize.nodeWeight', { weight: n.weight })})`,
       ]),
     ),
   ];
+}
+
+/** The sentence under the progress bar for `tracking` (see followStatus). */
+export function progressSentence(tracking) {
+  const p = tracking.progress;
+  if (!p) return t('common.loading');
+  if (p.phase === 'done') {
+    return p.down.length > 0
+      ? t('resize.progressDoneDown', { epoch: tracking.epoch })
+      : t('resize.progressDone', { moving: p.moving, epoch: tracking.epoch });
+  }
+  if (p.phase === 'newer') return t('resize.progressNewer', { epoch: p.newerEpoch });
+  const key = tracking.origin === 'here' ? 'resize.progressMoving' : 'resize.progressSeen';
+  return t(key, { moved: p.moved, moving: p.moving, percent: p.percent, epoch: tracking.epoch });
 }
 
 /** The Resize page's controller. */
@@ -63,20 +75,29 @@ export function createResizeView() {
   const weightInput = byId('plan-weight');
   const planButton = byId('plan-button');
   const applyButton = byId('apply-button');
+  /** Errors of planning and applying: they stay until the next plan or apply. */
   const box = byId('resize-error');
+  /** Errors of reading the progress: cleared by the next good read. */
+  const progressBox = byId('progress-error');
   /** The change planned and its plan; undefined until planned, and again once applied or edited. */
   let planned;
-  /** The plan shown (kept after applying). */
+  /** The plan shown (kept after applying): `{plan, note, warning?}`. */
   let shown;
-  /** The change being followed: `{epoch, moving, progress}`. */
+  /** The change followed (see followStatus); undefined while none is known. */
   let tracking;
-  let loop = 0;
-  let timer;
+  let visible = false;
 
   function renderPlan() {
     const moves = byId('plan-moves');
     if (!shown) fill(moves, el('p', { class: 'muted', text: t('resize.noPlan') }));
-    else fill(moves, planPreview(shown.plan), planned ? null : el('p', { class: 'muted', text: t(shown.note) }));
+    else {
+      fill(
+        moves,
+        shown.warning && el('p', { class: 'warning', 'data-testid': 'plan-warning', role: 'status', text: t(shown.warning, shown.params) }),
+        planPreview(shown.plan),
+        planned ? null : el('p', { class: 'muted', text: t(shown.note) }),
+      );
+    }
     applyButton.disabled = planned === undefined;
   }
 
@@ -85,13 +106,22 @@ export function createResizeView() {
     card.hidden = tracking === undefined;
     if (!tracking) return;
     const bar = byId('handoff-progress');
-    const p = tracking.progress ?? { done: false, moved: 0, moving: tracking.moving, percent: 0 };
-    bar.dataset.state = p.done ? 'done' : 'moving';
-    bar.setAttribute('aria-valuenow', String(p.percent));
-    byId('progress-fill').style.width = `${p.percent}%`;
-    byId('progress-text').textContent = p.done
-      ? t('resize.progressDone', { moving: p.moving, epoch: tracking.epoch })
-      : t('resize.progressMoving', { moved: p.moved, moving: p.moving, percent: p.percent });
+    const p = tracking.progress;
+    const percent = p?.percent ?? 0;
+    const sentence = progressSentence(tracking);
+    bar.dataset.state = p?.done ? 'done' : 'moving';
+    bar.setAttribute('aria-valuenow', String(percent));
+    bar.setAttribute('aria-valuetext', sentence);
+    byId('progress-fill').style.width = `${percent}%`;
+    byId('progress-text').textContent = sentence;
+    const down = p?.down ?? [];
+    bar.dataset.warning = String(down.length > 0);
+    const warnings = byId('progress-warnings');
+    warnings.hidden = down.length === 0;
+    fill(
+      warnings,
+      down.map((d) => el('li', { 'data-testid': 'progress-warning', text: t('resize.nodeDown', { node: d.id, count: d.shards }) })),
+    );
   }
 
   function syncWeight() {
@@ -102,7 +132,7 @@ export function createResizeView() {
   function invalidate() {
     if (!planned) return;
     planned = undefined;
-    shown = { ...shown, note: 'resize.planStale' };
+    shown = { ...shown, note: 'resize.planStale', warning: undefined };
     renderPlan();
   }
 
@@ -128,33 +158,59 @@ export function createResizeView() {
     }
   }
 
-  async function follow(mine) {
-    try {
-      const status = await api.cluster();
-      if (mine !== loop) return;
-      tracking.progress = handoffProgress(status, tracking.epoch, tracking.moving);
-      clearError(box);
-      renderProgress();
-      if (tracking.progress.done) return;
-    } catch (err) {
-      if (mine !== loop) return;
-      showError(box, err);
-    }
-    timer = setTimeout(() => void follow(mine), PROGRESS_POLL_MS);
+  const poller = createPoller(
+    async (isCurrent) => {
+      try {
+        const status = await api.cluster();
+        if (!isCurrent()) return;
+        tracking = followStatus(tracking, status);
+        clearError(progressBox);
+        renderProgress();
+      } catch (err) {
+        if (!isCurrent()) return;
+        // A node without a ring has nothing moving: not worth a warning on this page.
+        if (err.code === 'failed_precondition') clearError(progressBox);
+        else showError(progressBox, err, NO_CLUSTER);
+      }
+      syncPolling();
+    },
+    { periodMs: PROGRESS_POLL_MS, skip: () => document.visibilityState === 'hidden' },
+  );
+
+  /** Reads the cluster while the page is shown (a change applied elsewhere shows too) or ours is moving. */
+  function syncPolling() {
+    if (keepsPolling(visible, tracking)) poller.start();
+    else poller.stop();
   }
 
+  /**
+   * Applies the previewed change, planned again first: when the ring moved on since the preview
+   * (another epoch), the new preview is shown with a warning instead, to be applied by a second click.
+   */
   async function apply() {
     if (!planned) return;
     clearError(box);
     applyButton.disabled = true;
+    const { change } = planned;
     try {
-      const applied = await api.applyRing(planned.change);
+      const fresh = await api.planRing(change);
+      if (planOutdated(shown.plan, fresh)) {
+        shown = {
+          plan: fresh,
+          note: 'resize.planApplied',
+          warning: 'resize.planMoved',
+          params: { from: shown.plan.epoch, to: fresh.epoch },
+        };
+        renderPlan();
+        return;
+      }
+      const applied = await api.applyRing(change);
       planned = undefined;
-      tracking = { epoch: applied.epoch, moving: applied.moving };
+      shown = { ...shown, warning: undefined };
+      tracking = { epoch: applied.epoch, moving: applied.moving, origin: 'here' };
       renderPlan();
       renderProgress();
-      clearTimeout(timer);
-      void follow(++loop);
+      syncPolling();
     } catch (err) {
       // The plan stands: once the other change is done, it can be applied as previewed.
       applyButton.disabled = false;
@@ -177,16 +233,23 @@ export function createResizeView() {
   renderPlan();
 
   return {
-    show() {},
-    hide() {},
+    show() {
+      visible = true;
+      syncPolling();
+    },
+    hide() {
+      visible = false;
+      syncPolling();
+    },
     /** Forgets the plan and stops following (sign-out). */
     reset() {
-      loop++;
-      clearTimeout(timer);
+      visible = false;
+      poller.stop();
       planned = undefined;
       shown = undefined;
       tracking = undefined;
       clearError(box);
+      clearError(progressBox);
       form.reset();
       syncWeight();
       renderPlan();

@@ -1,11 +1,12 @@
 // The shard map: one small cell per shard, coloured by the node that owns it, with a legend.
 import { el, fill } from './dom.js';
 import { t } from './i18n.js';
-import { colorOf } from './node-colors.js';
+import { colorOf, swatchOf } from './node-colors.js';
 
 /**
  * Renders `owners` (index = shard, value = owning node id) into `map` and the count per node into
- * `legend`. Cells are rebuilt only when the owners changed (the map is polled every second).
+ * `legend`. Cells and legend are rebuilt only when the owners or the language changed (the map is polled every
+ * second).
  */
 export function renderShardMap(map, legend, owners) {
   const signature = owners.join(',');
@@ -24,22 +25,24 @@ export function renderShardMap(map, legend, owners) {
     map.dataset.signature = signature;
     map.dataset.lang = document.documentElement.lang;
   }
+  const lang = document.documentElement.lang;
+  if (legend.dataset.signature === signature && legend.dataset.lang === lang) return;
+  legend.dataset.signature = signature;
+  legend.dataset.lang = lang;
   const counts = new Map();
   for (const owner of owners) counts.set(owner, (counts.get(owner) ?? 0) + 1);
   fill(
     legend,
     [...counts]
       .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
-      .map(([node, count]) => {
-        const swatch = el('span', { class: 'swatch', 'aria-hidden': 'true' });
-        swatch.style.backgroundColor = colorOf(node);
-        return el(
+      .map(([node, count]) =>
+        el(
           'span',
           { class: 'legend-item' },
-          swatch,
-          el('span', { class: 'mono', text: node }),
+          swatchOf(node),
+          el('span', { class: 'mono', translate: 'no', text: node }),
           ` ${t('cluster.shardCount', { count })}`,
-        );
-      }),
+        ),
+      ),
   );
 }
