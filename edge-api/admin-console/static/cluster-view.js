@@ -65,10 +65,12 @@ export function createClusterView() {
     byId('handoffs-pending').textContent = String(status.handoffs.pending);
     byId('handoffs-in-flight').textContent = status.handoffs.inFlight ? t('common.yes') : t('common.no');
     byId('handoffs-done').textContent = String(status.handoffs.done);
-    assignColors(status.nodes.map((n) => n.id));
-    const signature = nodesSignature(status.nodes, language());
+    // By id (n2 before n10), so rows and colours do not depend on the order the node lists them in.
+    const nodes = [...status.nodes].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+    assignColors(nodes.map((n) => n.id));
+    const signature = nodesSignature(nodes, language());
     if (rowsBody.dataset.signature !== signature) {
-      const rows = status.nodes.map(nodeRow);
+      const rows = nodes.map(nodeRow);
       fill(rowsBody, rows.length > 0 ? rows : emptyRow(7, t('cluster.noNodes')));
       rowsBody.dataset.signature = signature;
     }
