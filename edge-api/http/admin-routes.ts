@@ -4,7 +4,8 @@ import type { ClusterAdmin } from '../../cluster/cluster-admin.ts';
 import { NoRingError, RingBusyError } from '../../cluster/cluster-admin.ts';
 import { MAX_RING_NODES, MAX_WEIGHT, weightProblem } from '../../cluster/hash-ring.ts';
 import { RingChangeError, type RingChange } from '../../cluster/ring-store.ts';
-import { errorResponses, type EdgeApp, jsonBody, jsonRequest, jsonResponse, securityOf, z } from './api-schemas.ts';
+import { errorResponses, type EdgeApp, invalidExample, jsonRequest, jsonResponse, securityOf, z } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -23,8 +24,53 @@ const Weight = z
   .transform((w) => w as number)
   .openapi({ type: 'number', exclusiveMinimum: 0, maximum: MAX_WEIGHT, example: 1, description: 'Relative share of the shards.' });
 
-const NodeId = z.string().min(1, { error: 'must be a node id' }).openapi({ example: 'n4' });
-const NodeIds = z.array(NodeId, { error: 'must be an array of node ids' }).max(MAX_RING_NODES, { error: TOO_MANY });
+const NodeId = z.string({ error: 'must be a node id' }).min(1, { error: 'must be a node id' }).openapi({ example: 'n4' });
+
+/**
+ * A list of at most MAX_RING_NODES entries, its length checked on the raw value before any item
+ * is: thousands of bad items answer one short 400, not thousands of item errors.
+ */
+function fewNodes<S extends z.ZodType>(schema: S) {
+  return z.preprocess((raw, ctx) => {
+    if (Array.isArray(raw) && raw.length > MAX_RING_NODES) {
+      ctx.addIssue({ code: 'custom', message: TOO_MANY });
+      return z.NEVER;
+    }
+    return raw;
+  }, schema);
+}
+
+const NodeIds = fewNodes(z.array(NodeId, { error: 'must be an array of node ids' })).openapi({ maxItems: MAX_RING_NODES });
+
+/** A node added: `{id, weight?}`; other keys are ignored, as before the schemas. */
+const AddedNode = z.object({ id: NodeId, weight: Weight.optional() }, { error: 'must be an object {id, weight?}' });
+
+/**
+ * `{nodeId: weight}`, counted and checked for `__proto__` on the raw object before any weight is
+ * read. zod's record drops a `__proto__` key without a word (it cannot be a property of the object
+ * it builds): refused here, as the ring refused it before.
+ */
+const Weights = z
+  .preprocess(
+    (raw, ctx) => {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+      if (Object.keys(raw).length > MAX_RING_NODES) {
+        ctx.addIssue({ code: 'custom', message: TOO_MANY });
+        return z.NEVER;
+      }
+      if (Object.hasOwn(raw, '__proto__')) {
+        ctx.addIssue({ code: 'custom', message: 'is not a node id a ring can hold', path: ['__proto__'] });
+        return z.NEVER;
+      }
+      return raw;
+    },
+    z.record(z.string(), Weight, { error: 'must be an object {nodeId: weight}' }),
+  )
+  .openapi({
+    type: 'object',
+    additionalProperties: { type: 'number', exclusiveMinimum: 0, maximum: MAX_WEIGHT },
+    maxProperties: MAX_RING_NODES,
+  });
 
 /**
  * A ring change `{add: [{id, weight?}], drain: [id], remove: [id], weights: {id: w}}`. Weights are
@@ -34,23 +80,17 @@ const NodeIds = z.array(NodeId, { error: 'must be an array of node ids' }).max(M
  */
 export const RingChangeSchema = z
   .strictObject({
-    add: z
-      .array(z.strictObject({ id: NodeId, weight: Weight.optional() }), { error: 'must be an array of {id, weight?}' })
-      .max(MAX_RING_NODES, { error: TOO_MANY })
+    add: fewNodes(z.array(AddedNode, { error: 'must be an array of {id, weight?}' }))
       .optional()
-      .openapi({ description: 'Nodes to add (they must have started and registered).' }),
+      .openapi({ maxItems: MAX_RING_NODES, description: 'Nodes to add (they must have started and registered).' }),
     drain: NodeIds.optional().openapi({ description: 'Nodes to move every shard off, keeping them in the ring.' }),
     remove: NodeIds.optional().openapi({ description: 'Nodes to take out of the ring.' }),
-    // A record defines own properties: a node id such as `__proto__` stays a key (and is then unknown).
-    weights: z
-      .record(z.string(), Weight, { error: 'must be an object {nodeId: weight}' })
-      .refine((w) => Object.keys(w).length <= MAX_RING_NODES, { error: TOO_MANY })
-      .optional()
-      .openapi({ description: 'New weights of nodes in the ring.' }),
+    weights: Weights.optional().openapi({ description: 'New weights of nodes in the ring.' }),
   })
   .openapi('RingChange');
 
 const changeExample = { add: [{ id: 'n4', weight: 1 }] };
+const BAD_WEIGHT = invalidExample('add[0].weight', `must be at most ${MAX_WEIGHT}, got 20`);
 
 const NodeStatus = z.object({
   id: z.string(),
@@ -101,14 +141,21 @@ const statusExample = {
   owners: ['n2', 'n1', 'n3', 'n1'],
 };
 
+/** Adding n4 to the ring of statusExample: every node of the next ring, and flows that add up to `moving`. */
 const planExample = {
   epoch: 3,
   nextNodes: [
     { id: 'n1', weight: 1, state: 'active' },
+    { id: 'n2', weight: 1, state: 'active' },
+    { id: 'n3', weight: 1, state: 'active' },
     { id: 'n4', weight: 1, state: 'active' },
   ],
   moving: 64,
-  flows: [{ from: 'n1', to: 'n4', shards: 22 }],
+  flows: [
+    { from: 'n1', to: 'n4', shards: 22 },
+    { from: 'n2', to: 'n4', shards: 21 },
+    { from: 'n3', to: 'n4', shards: 21 },
+  ],
 };
 
 /** A refused change as the edge answers it: a bad change 400, another one moving (or no ring) 409. */
@@ -131,7 +178,8 @@ export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: Cl
     return cluster;
   };
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/admin/cluster',
@@ -147,14 +195,15 @@ export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: Cl
     async (c) => c.json(await guarded(() => need().status()), 200),
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/admin/ring/plan',
       tags,
       summary: 'Dry run of a ring change: the shards that would move',
       security: securityOf('admin'),
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: {
         query: z.object({
           detail: z.string().optional().openapi({ description: '`true` lists every moving shard (long for a big ring).', example: 'true' }),
@@ -163,7 +212,7 @@ export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: Cl
       },
       responses: {
         200: jsonResponse('What the change would move; nothing is changed.', RingPlanSchema, planExample),
-        ...errorResponses('failed_precondition'),
+        ...errorResponses(BAD_WEIGHT, 'failed_precondition'),
       },
     }),
     async (c) => {
@@ -174,14 +223,15 @@ export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: Cl
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/admin/ring',
       tags,
       summary: 'Apply a ring change (one at a time; 409 while another one moves shards)',
       security: securityOf('admin'),
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: { body: jsonRequest(RingChangeSchema, changeExample) },
       responses: {
         202: jsonResponse(
@@ -191,7 +241,7 @@ export function registerAdminRoutes(app: EdgeApp, ctx: RouteContext, cluster: Cl
             .openapi('RingApplied'),
           { epoch: 4, moving: 64 },
         ),
-        ...errorResponses('failed_precondition'),
+        ...errorResponses(BAD_WEIGHT, 'failed_precondition'),
       },
     }),
     async (c) => c.json(await guarded(() => need().apply(c.req.valid('json'))), 202),

@@ -8,6 +8,7 @@ import { gzip } from 'node:zlib';
 import type { Context } from 'hono';
 import type { EdgeApp } from './api-schemas.ts';
 import { DOCS_ASSETS, DOCS_HTML, DOCS_INIT_JS, EDGE_CSS, LANDING_HTML } from './docs-pages.ts';
+import { etagMatches } from './etag-match.ts';
 import { errorResponse, notFound } from './http-error.ts';
 
 const gzipAsync = promisify(gzip);
@@ -35,9 +36,12 @@ const ASSETS: ReadonlyMap<string, { readonly type: string; readonly source: Sour
 /** The asset names `/docs/assets/` serves. */
 export const DOCS_ASSET_NAMES: readonly string[] = [...ASSETS.keys()];
 
-/** Browsers keep an asset a day (the package is pinned: it changes with a deploy), then revalidate by ETag. */
+/** Browsers keep a file of the package a day (it is pinned: it changes with a deploy), then revalidate by ETag. */
 const ASSET_CACHE = 'public, max-age=86400';
-/** The pages are small: always revalidated, so a deploy shows at once. */
+/**
+ * The pages and our own assets (fixed names, changed by any deploy of ours) are small: always
+ * revalidated, so a deploy shows at once and never pairs a new page with an old script.
+ */
 const PAGE_CACHE = 'no-cache';
 
 /**
@@ -56,6 +60,8 @@ interface Loaded {
   /** The body gzipped, for clients that accept it (text only). */
   readonly gzipped?: Uint8Array<ArrayBuffer>;
   readonly etag: string;
+  /** Our text (docs-init.js, edge.css), not a file of the package. */
+  readonly ours: boolean;
 }
 
 /** The package's directory, resolved once (from source and from dist alike: Node resolves it from node_modules). */
@@ -69,7 +75,7 @@ async function load(type: string, source: Source): Promise<Loaded> {
   const body = 'file' in source ? new Uint8Array(await readFile(join(swaggerUiDir(), source.file))) : new TextEncoder().encode(source.text);
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
   const gzipped = type === PNG ? undefined : new Uint8Array(await gzipAsync(body));
-  return { type, body, etag, ...(gzipped === undefined ? {} : { gzipped }) };
+  return { type, body, etag, ours: 'text' in source, ...(gzipped === undefined ? {} : { gzipped }) };
 }
 
 function asset(name: string): Promise<Loaded> | undefined {
@@ -96,18 +102,12 @@ async function serveAsset(c: Context, name: string): Promise<Response> {
   const a = await pending;
   const headers: Record<string, string> = {
     'Content-Type': a.type,
-    'Cache-Control': ASSET_CACHE,
+    'Cache-Control': a.ours ? PAGE_CACHE : ASSET_CACHE,
     ETag: a.etag,
     'X-Content-Type-Options': 'nosniff',
   };
   if (a.gzipped) headers.Vary = 'Accept-Encoding';
-  if (
-    c.req
-      .header('if-none-match')
-      ?.split(/\s*,\s*/)
-      .includes(a.etag)
-  )
-    return c.body(null, 304, headers);
+  if (etagMatches(c.req.header('if-none-match'), a.etag)) return c.body(null, 304, headers);
   if (a.gzipped && acceptsGzip(c)) return c.body(a.gzipped, 200, { ...headers, 'Content-Encoding': 'gzip' });
   return c.body(a.body, 200, headers);
 }

@@ -1,7 +1,8 @@
 /** Audit log reads: the cluster's (admin, optionally one home) and one home's (app token with the rules scope). */
 import { createRoute } from '@hono/zod-openapi';
-import type { AuditLog, AuditPage, AuditQuery } from '../audit/audit-log.ts';
-import { errorResponses, homeIdParam, jsonResponse, securityOf, z, type EdgeApp } from './api-schemas.ts';
+import { AUDIT_PAGE, type AuditLog, type AuditPage, type AuditQuery } from '../audit/audit-log.ts';
+import { errorResponses, homeIdParam, invalidExample, jsonResponse, securityOf, z, type EdgeApp } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { HttpError } from './http-error.ts';
 import type { RouteContext } from './route-context.ts';
 import { AdminAuditQuery, AuditPageQuery, AuditPageSchema, auditPageExample } from './schemas/audit-schemas.ts';
@@ -36,7 +37,8 @@ const page = jsonResponse('Entries newest first; nextCursor continues with older
 export function registerAuditRoutes(app: EdgeApp, ctx: RouteContext, audit: AuditLog): void {
   const { guard } = ctx;
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/admin/audit',
@@ -45,7 +47,7 @@ export function registerAuditRoutes(app: EdgeApp, ctx: RouteContext, audit: Audi
       security: securityOf('admin'),
       middleware: [guard('admin')] as const,
       request: { query: AdminAuditQuery },
-      responses: { 200: page, ...errorResponses() },
+      responses: { 200: page, ...errorResponses(invalidExample('home', 'must be a home id: 1 to 64 letters, digits, _ . or -')) },
     }),
     async (c) => {
       const query = c.req.valid('query');
@@ -54,7 +56,8 @@ export function registerAuditRoutes(app: EdgeApp, ctx: RouteContext, audit: Audi
   );
 
   // The rules scope: who changed what in a home is for those who may change its automation.
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/audit',
@@ -63,7 +66,7 @@ export function registerAuditRoutes(app: EdgeApp, ctx: RouteContext, audit: Audi
       security: securityOf('rules'),
       middleware: [guard('rules')] as const,
       request: { params: z.object({ homeId: homeIdParam }), query: AuditPageQuery },
-      responses: { 200: page, ...errorResponses() },
+      responses: { 200: page, ...errorResponses(invalidExample('limit', `must be an integer from 1 to ${AUDIT_PAGE.max}`)) },
     }),
     async (c) => c.json(await readPage(audit, pageQuery(c.req.valid('query'), c.req.valid('param').homeId)), 200),
   );

@@ -4,8 +4,8 @@ import { homeActorId } from '../../actors/actor-id.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import {
   errorResponses,
+  invalidExample,
   homeIdParam,
-  jsonBody,
   jsonRequest,
   jsonResponse,
   noContent,
@@ -14,6 +14,7 @@ import {
   z,
   type EdgeApp,
 } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { invalidArgument } from './http-error.ts';
 import type { JsonObject } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
@@ -48,6 +49,8 @@ const RuleListSchema = z.object({ items: z.array(RuleSchema).readonly() }).opena
 const SceneListSchema = z.object({ items: z.array(SceneSchema).readonly() }).openapi('SceneList');
 
 const rules = ['Rules'];
+/** The 400 example of a rule or scene body: the home's check of its name. */
+const NAME_REQUIRED = invalidExample('name', 'must be a non-empty string');
 const scenes = ['Scenes'];
 const saved = (what: string) => `Replaced: a ${what} with this id existed (201 when it is new).`;
 const created = (what: string) => `Created: the ${what} as stored, defaults filled in.`;
@@ -55,7 +58,8 @@ const created = (what: string) => `Created: the ${what} as stored, defaults fill
 export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/rules',
@@ -73,7 +77,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
   );
 
   // Rules are keyed by their id: POST creates (201) or replaces (200) the rule with the body's id.
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/rules',
@@ -81,12 +86,12 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
       summary: 'Create a rule, or replace the one with its id',
       description: 'The home checks the rule; a 400 names the bad field by its path (`when[0].for`, `then[1].scene`).',
       security: securityOf('rules'),
-      middleware: [guard('rules'), jsonBody] as const,
+      middleware: [guard('rules')] as const,
       request: { params: homeParams, body: jsonRequest(RuleInputSchema, ruleExample) },
       responses: {
         200: jsonResponse(saved('rule'), RuleSchema, ruleViewExample),
         201: jsonResponse(created('rule'), RuleSchema, ruleViewExample),
-        ...errorResponses('not_found', 'failed_precondition'),
+        ...errorResponses(NAME_REQUIRED, 'not_found', 'failed_precondition'),
       },
     }),
     async (c) => {
@@ -97,7 +102,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/rules/{ruleId}',
@@ -114,19 +120,20 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'put',
       path: '/v1/homes/{homeId}/rules/{ruleId}',
       tags: rules,
       summary: 'Create or replace the rule with this id',
       security: securityOf('rules'),
-      middleware: [guard('rules'), jsonBody] as const,
+      middleware: [guard('rules')] as const,
       request: { params: ruleParams, body: jsonRequest(RuleReplacementSchema, { ...ruleExample, id: undefined }) },
       responses: {
         200: jsonResponse(saved('rule'), RuleSchema, ruleViewExample),
         201: jsonResponse(created('rule'), RuleSchema, ruleViewExample),
-        ...errorResponses('not_found', 'failed_precondition'),
+        ...errorResponses(NAME_REQUIRED, 'not_found', 'failed_precondition'),
       },
     }),
     async (c) => {
@@ -137,7 +144,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/homes/{homeId}/rules/{ruleId}',
@@ -156,7 +164,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
   );
 
   // Clears a storm-control suspension (and the rule's recent firings).
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/rules/{ruleId}/resume',
@@ -173,7 +182,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/scenes',
@@ -190,19 +200,20 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     async (c) => c.json({ items: await ask(homeActorId(c.req.valid('param').homeId), { type: 'scenes.list' }) }, 200),
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/scenes',
       tags: scenes,
       summary: 'Create a scene, or replace the one with its id',
       security: securityOf('rules'),
-      middleware: [guard('rules'), jsonBody] as const,
+      middleware: [guard('rules')] as const,
       request: { params: homeParams, body: jsonRequest(SceneInputSchema, sceneExample) },
       responses: {
         200: jsonResponse(saved('scene'), SceneSchema, sceneExample),
         201: jsonResponse(created('scene'), SceneSchema, sceneExample),
-        ...errorResponses('not_found', 'failed_precondition'),
+        ...errorResponses(NAME_REQUIRED, 'not_found', 'failed_precondition'),
       },
     }),
     async (c) => {
@@ -212,7 +223,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/scenes/{sceneId}',
@@ -229,19 +241,20 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'put',
       path: '/v1/homes/{homeId}/scenes/{sceneId}',
       tags: scenes,
       summary: 'Create or replace the scene with this id',
       security: securityOf('rules'),
-      middleware: [guard('rules'), jsonBody] as const,
+      middleware: [guard('rules')] as const,
       request: { params: sceneParams, body: jsonRequest(SceneInputSchema, { ...sceneExample, id: undefined }) },
       responses: {
         200: jsonResponse(saved('scene'), SceneSchema, sceneExample),
         201: jsonResponse(created('scene'), SceneSchema, sceneExample),
-        ...errorResponses('not_found', 'failed_precondition'),
+        ...errorResponses(NAME_REQUIRED, 'not_found', 'failed_precondition'),
       },
     }),
     async (c) => {
@@ -251,7 +264,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/homes/{homeId}/scenes/{sceneId}',
@@ -270,7 +284,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
   );
 
   // Running a scene is control, not configuration: it spends the home's command budget (429 when spent).
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/scenes/{sceneId}/activate',
@@ -290,7 +305,8 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}/decisions',
@@ -299,7 +315,10 @@ export function registerAutomationRoutes(app: EdgeApp, ctx: RouteContext): void 
       security: securityOf('read'),
       middleware: [guard('read')] as const,
       request: { params: homeParams, query: DecisionQuerySchema },
-      responses: { 200: jsonResponse('The entries.', DecisionListSchema, decisionListExample), ...errorResponses('not_found') },
+      responses: {
+        200: jsonResponse('The entries.', DecisionListSchema, decisionListExample),
+        ...errorResponses(invalidExample('rule', 'must be a rule id: 1 to 64 letters, digits, _ or -'), 'not_found'),
+      },
     }),
     async (c) => {
       const { limit, rule, outcome } = c.req.valid('query');

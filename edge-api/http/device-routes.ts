@@ -7,12 +7,13 @@ import type { SetDesired } from '../../actors/device-state.ts';
 import { DEVICE_PAGE } from '../../actors/home.ts';
 import { DEFAULT_COMMAND_TTL_MS } from '../../actors/rules/rule-types.ts';
 import { commandIdFor, deviceOfCommand } from '../../actors/types.ts';
+import { VALUE_LIMITS } from '../../actors/validation.ts';
 import type { IssueCommand } from '../../actors/types.ts';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import {
   errorResponses,
+  invalidExample,
   homeIdParam,
-  jsonBody,
   jsonRequest,
   jsonResponse,
   pathId,
@@ -21,6 +22,7 @@ import {
   z,
   type EdgeApp,
 } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { invalidArgument, notFound } from './http-error.ts';
 import { etagOf, idempotencyKey, ifMatchVersion, noneMatchHits, PATH_ID_MAX, requestHeader } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
@@ -39,7 +41,6 @@ import {
   IDEMPOTENCY_KEY,
   IF_MATCH,
   IF_NONE_MATCH,
-  SHADOW_PATH_PARAMETERS,
   ShadowSchema,
   shadowExample,
 } from './schemas/device-schemas.ts';
@@ -96,21 +97,20 @@ const listDevices = createRoute({
   },
   responses: {
     200: jsonResponse('The page; `nextCursor` is null on the last one.', DevicePageSchema, devicePageExample),
-    ...errorResponses('not_found'),
+    ...errorResponses(invalidExample('limit', `must be an integer from 1 to ${DEVICE_PAGE.max}`), 'not_found'),
   },
 });
 
-// The hot path of the HTTP benchmark: no validator at all. Its parameters are documented, and read
-// as before: the path ids (checked by the guard) from the router, If-None-Match from node's parsed
-// headers (requestHeader). Any schema here (params too) would build a WHATWG Headers of every
-// request header on every GET (see SHADOW_PATH_PARAMETERS).
+// The hot path of the HTTP benchmark: its params validator reads the router's params, and
+// If-None-Match is read from node's parsed headers (requestHeader): no WHATWG Headers is built.
 const getShadow = createRoute({
   method: 'get',
   path: '/v1/homes/{homeId}/devices/{deviceId}',
   tags,
   summary: 'The device shadow (ETag; 304 to a matching If-None-Match)',
   security: securityOf('read'),
-  parameters: [...SHADOW_PATH_PARAMETERS, IF_NONE_MATCH],
+  request: { params: deviceParams },
+  parameters: [IF_NONE_MATCH],
   responses: {
     200: { ...jsonResponse('The shadow; its ETag is its version.', ShadowSchema, shadowExample), headers: ETAG_HEADER },
     304: { description: 'Not modified: If-None-Match matches the current version. No body.', headers: ETAG_HEADER },
@@ -128,7 +128,7 @@ const patchShadow = createRoute({
   parameters: [IF_MATCH],
   responses: {
     200: { ...jsonResponse('The shadow after the change, with its new ETag.', ShadowSchema, shadowExample), headers: ETAG_HEADER },
-    ...errorResponses('not_found', 'version_conflict'),
+    ...errorResponses(invalidExample('desired.on', 'must be a number, boolean or string'), 'not_found', 'version_conflict'),
   },
 });
 
@@ -155,7 +155,13 @@ const issueCommand = createRoute({
         },
       },
     },
-    ...errorResponses('not_found', 'idempotency_conflict', 'failed_precondition', 'resource_exhausted'),
+    ...errorResponses(
+      invalidExample('name', `must be a string of 1-${VALUE_LIMITS.nameLength} characters`),
+      'not_found',
+      'idempotency_conflict',
+      'failed_precondition',
+      'resource_exhausted',
+    ),
   },
 });
 
@@ -183,22 +189,22 @@ const getCommand = createRoute({
 export function registerDeviceRoutes(app: EdgeApp, ctx: RouteContext): void {
   const { ask, guard } = ctx;
 
-  app.openapi({ ...listDevices, middleware: [guard('read')] as const }, async (c) => {
+  declareRoute(app, { ...listDevices, middleware: [guard('read')] as const }, async (c) => {
     const { homeId } = c.req.valid('param');
     const { limit, cursor } = c.req.valid('query');
     const page = await ask(homeActorId(homeId), { type: 'home.devices', limit, ...(cursor === undefined ? {} : { cursor }) });
     return c.json({ items: page.items, nextCursor: page.nextCursor ?? null }, 200);
   });
 
-  app.openapi({ ...getShadow, middleware: [guard('read')] as const }, async (c) => {
-    const { homeId, deviceId } = c.req.param();
+  declareRoute(app, { ...getShadow, middleware: [guard('read')] as const }, async (c) => {
+    const { homeId, deviceId } = c.req.valid('param');
     const shadow = await ask(deviceActorId(homeId, deviceId), { type: 'shadow.get' });
     c.header('ETag', etagOf(shadow.version));
     if (noneMatchHits(requestHeader(c, 'if-none-match'), shadow.version)) return c.body(null, 304);
     return c.json(shadow, 200);
   });
 
-  app.openapi({ ...patchShadow, middleware: [guard('control'), jsonBody] as const }, async (c) => {
+  declareRoute(app, { ...patchShadow, middleware: [guard('control')] as const }, async (c) => {
     const { homeId, deviceId } = c.req.valid('param');
     const ifVersion = ifMatchVersion(requestHeader(c, 'if-match'));
     // The device checks the values; its errors name the fields of `desired`.
@@ -214,7 +220,7 @@ export function registerDeviceRoutes(app: EdgeApp, ctx: RouteContext): void {
 
   // The device actor records the command and, once that is durable, emits it for its hub
   // (`actors/device-commands.ts`, then `edge-api/hub-ingress/hub-command-delivery.ts`).
-  app.openapi({ ...issueCommand, middleware: [guard('control'), appCommandId, jsonBody] as const }, async (c) => {
+  declareRoute(app, { ...issueCommand, middleware: [guard('control'), appCommandId] as const }, async (c) => {
     const { homeId, deviceId } = c.req.valid('param');
     const body = c.req.valid('json');
     // Types and ranges are the device's to check; its errors name these same fields.
@@ -232,7 +238,7 @@ export function registerDeviceRoutes(app: EdgeApp, ctx: RouteContext): void {
     return c.json({ commandId: command.commandId, status: command.status }, 202);
   });
 
-  app.openapi({ ...getCommand, middleware: [guard('read')] as const }, async (c) => {
+  declareRoute(app, { ...getCommand, middleware: [guard('read')] as const }, async (c) => {
     const { homeId, commandId } = c.req.valid('param');
     const deviceId = deviceOfCommand(commandId);
     if (deviceId === undefined || deviceId.length > PATH_ID_MAX) throw notFound(`no command ${commandId}`);

@@ -5,6 +5,7 @@ import type { Logger } from '../../runtime/logger.ts';
 import type { EventFeed, HomeEvent } from '../events/event-feed.ts';
 import { recheckAccess, TOKEN_REVOKED, type AccessLost } from './access-guard.ts';
 import type { EventStreamSlots } from './event-stream-slots.ts';
+import { declareRoute } from './declare-route.ts';
 import { HttpError } from './http-error.ts';
 import { lastEventId } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
@@ -200,7 +201,7 @@ const eventsRoute = createRoute({
 export function registerEventStream(app: EdgeApp, ctx: RouteContext, slots: EventStreamSlots): void {
   const log = ctx.logger.child({ component: 'sse' });
   const everyMs = Math.min(ctx.sseHeartbeatMs, ACCESS_RECHECK_MS);
-  app.openapi({ ...eventsRoute, middleware: [ctx.guard('read')] as const }, (c) => {
+  declareRoute(app, { ...eventsRoute, middleware: [ctx.guard('read')] as const }, (c) => {
     const { homeId } = c.req.valid('param');
     const afterId = lastEventId(c);
     // Hono answers HEAD with this handler and discards the body: a stream would never be read, its

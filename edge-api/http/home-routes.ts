@@ -1,6 +1,5 @@
 /** Provisioning routes: create, read and delete homes; register, rotate and delete hubs (each secret shown once). */
 import { createRoute } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
 import { homeActorId } from '../../actors/actor-id.ts';
 import { HUB_LIMITS, hubCredentialIdOf } from '../../actors/hub.ts';
 import type { HubView } from '../../actors/home-messages.ts';
@@ -9,8 +8,8 @@ import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
 import {
   errorResponses,
+  invalidExample,
   homeIdParam,
-  jsonBody,
   jsonRequest,
   jsonResponse,
   noContent,
@@ -19,8 +18,8 @@ import {
   z,
   type EdgeApp,
 } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { HttpError, storeDown } from './http-error.ts';
-import { isJsonMediaType, readBodyText, readJsonObject, requestHeader } from './request-input.ts';
 import type { RouteContext } from './route-context.ts';
 import {
   HomeSchema,
@@ -33,28 +32,6 @@ import {
   homeUpsertExample,
   hubSecretExample,
 } from './schemas/home-schemas.ts';
-
-/**
- * The body of a route whose fields are all optional: an empty body is `{}` (as before the
- * schemas: a body-less `curl -X POST` sends none), anything else is read as `jsonBody` reads it
- * (415 unless declared JSON, 400 `body` unless an object); the schema validator then reads it
- * from Hono's body cache.
- */
-const optionalJsonBody: MiddlewareHandler = async (c, next) => {
-  const text = await readBodyText(c);
-  const type = requestHeader(c, 'content-type');
-  if (text.trim() !== '' || (type !== undefined && !isJsonMediaType(type))) {
-    // The route's media-type gate would refuse a declared type other than JSON even on an empty
-    // body: refused here first, in the edge's words.
-    await readJsonObject(c);
-  } else if (type !== undefined) {
-    // Declared JSON but empty: the validator parses the cached text (Hono keeps promises there,
-    // whatever its type says), so it must read `{}`. Without a type the validator does not run and
-    // the body is `{}`.
-    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve('{}');
-  }
-  await next();
-};
 
 /** A runtime failure of an ask (timeout, unavailable, ...) leaves it unknown whether the actor took the message. */
 const outcomeUnknown = (err: unknown): boolean => err instanceof HttpError && err.status >= 500;
@@ -94,19 +71,20 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
     }
   }
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'put',
       path: '/v1/homes/{homeId}',
       tags,
       summary: 'Create a home (201) or update it (200)',
       security: securityOf('admin'),
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: { params: homeParams, body: jsonRequest(HomeUpsertSchema, homeUpsertExample) },
       responses: {
         200: jsonResponse('Updated.', HomeSchema, homeExample),
         201: jsonResponse('Created.', HomeSchema, homeExample),
-        ...errorResponses('unsupported_media_type', 'overloaded', 'timeout'),
+        ...errorResponses(invalidExample('name', 'must be a non-empty string'), 'overloaded', 'timeout'),
       },
     }),
     async (c) => {
@@ -123,7 +101,8 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/homes/{homeId}',
@@ -146,7 +125,8 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   // under its id (nor keep an event stream of it). Both precede the home's own deletion: a failure
   // leaves the home in place, and a retry (which finds it) finishes. A home that does not exist
   // answers 404 before anything is written.
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/homes/{homeId}',
@@ -172,18 +152,25 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   );
 
   // The secret is returned once; only its digest is kept (in the home and the credential store).
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/hubs',
       tags,
       summary: 'Register a hub: its secret is in the answer, once',
       security: securityOf('admin'),
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: { params: homeParams, body: jsonRequest(HubRegistrationSchema, { hubId: 'hub1' }) },
       responses: {
         201: jsonResponse('Registered; the secret is never shown again.', HubSecretSchema, hubSecretExample),
-        ...errorResponses('not_found', 'already_exists', 'unsupported_media_type', 'overloaded', 'timeout'),
+        ...errorResponses(
+          invalidExample('hubId', 'must be 1 to 64 letters, digits, _ or -'),
+          'not_found',
+          'already_exists',
+          'overloaded',
+          'timeout',
+        ),
       },
     }),
     async (c) => {
@@ -201,14 +188,15 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/homes/{homeId}/hubs/{hubId}/secret',
       tags,
       summary: "Rotate a hub's secret: the new one works at once, the old ones for graceSeconds",
       security: securityOf('admin'),
-      middleware: [admin, optionalJsonBody] as const,
+      middleware: [admin] as const,
       request: {
         params: hubParams,
         body: {
@@ -222,7 +210,7 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
           ...hubSecretExample,
           previousValidUntil: 1_769_861_400_000,
         }),
-        ...errorResponses('not_found', 'unsupported_media_type', 'overloaded', 'timeout'),
+        ...errorResponses(invalidExample('graceSeconds', 'must be an integer from 0 to 2592000'), 'not_found', 'overloaded', 'timeout'),
       },
     }),
     async (c) => {
@@ -270,7 +258,8 @@ export function registerHomeRoutes(app: EdgeApp, ctx: RouteContext): void {
   // A registration of the same id racing the delete may lose its secret to the last removal: the
   // hub is then recorded without a working one until its secret is rotated (never the reverse, a
   // secret that works for a hub no longer recorded).
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/homes/{homeId}/hubs/{hubId}',

@@ -1,5 +1,7 @@
 /** The API's OpenAPI 3.1 document, generated from the routes' own schemas, and the route that serves it. */
+import { createHash } from 'node:crypto';
 import { ADMIN_SCHEME, APP_SCHEME, type EdgeApp } from './api-schemas.ts';
+import { etagMatches } from './etag-match.ts';
 
 /** Where the document is served (unauthenticated: it describes the API, it holds no data). */
 export const OPENAPI_PATH = '/openapi.json';
@@ -25,10 +27,19 @@ export function registerOpenApiDocument(app: EdgeApp): void {
     scheme: 'bearer',
     description: 'An app token from POST /v1/tokens, granted homes and scopes (read, control, rules); a route lists the scope it needs.',
   });
-  let document: unknown;
+  // Built and serialized once, on the first request: the routes do not change after start.
+  let served: { readonly json: string; readonly etag: string } | undefined;
   app.get(OPENAPI_PATH, (c) => {
-    // Built once: the routes do not change after start.
-    document ??= app.getOpenAPI31Document({ openapi: '3.1.0', info: INFO, servers: [{ url: '/' }] });
-    return c.json(document);
+    served ??= serialize(app.getOpenAPI31Document({ openapi: '3.1.0', info: INFO, servers: [{ url: '/' }] }));
+    // Revalidated on every use (a deploy changes it), answered 304 while it has not changed.
+    c.header('Cache-Control', 'no-cache');
+    c.header('ETag', served.etag);
+    if (etagMatches(c.req.header('if-none-match'), served.etag)) return c.body(null, 304);
+    return c.body(served.json, 200, { 'Content-Type': 'application/json; charset=utf-8' });
   });
+}
+
+function serialize(document: unknown): { json: string; etag: string } {
+  const json = JSON.stringify(document);
+  return { json, etag: `"${createHash('sha256').update(json).digest('base64url').slice(0, 22)}"` };
 }

@@ -10,6 +10,9 @@ import { isClientAbort } from './request-input.ts';
  */
 const BODILESS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
+/** The message of the 413 of a body over `maxBytes` bytes. */
+export const bodyTooLargeMessage = (maxBytes: number): string => `the body exceeds ${maxBytes} bytes`;
+
 /**
  * Refuses a body over `maxBytes` (bytes) with 413 `payload_too_large` in the one error shape, by
  * its `Content-Length` or, without one, while it streams in. GET and HEAD skip the check without
@@ -19,7 +22,7 @@ const BODILESS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 export function requestBodyLimit(maxBytes: number): MiddlewareHandler {
   const limit = bodyLimit({
     maxSize: maxBytes,
-    onError: (c) => errorResponse(c, new HttpError('payload_too_large', `the body exceeds ${maxBytes} bytes`)),
+    onError: (c) => errorResponse(c, new HttpError('payload_too_large', bodyTooLargeMessage(maxBytes))),
   });
   return async (c, next) => {
     if (BODILESS.has(c.req.method)) return next();

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
 import { hasControlCharacter } from '../../actors/validation.ts';
+import { etagMatches } from './etag-match.ts';
 import { HttpError, invalidArgument } from './http-error.ts';
 
 /** Path ids other than homeId (devices, rules, scenes, commands): 1..128 characters. */
@@ -170,10 +171,5 @@ export function ifMatchVersion(header: string | undefined): number | undefined {
 
 /** Whether an `If-None-Match` header matches `version` (weak comparison, lists and `*` allowed). */
 export function noneMatchHits(header: string | undefined, version: number): boolean {
-  if (header === undefined) return false;
-  const tag = etagOf(version);
-  return header.split(',').some((part) => {
-    const t = part.trim();
-    return t === '*' || t === tag || t === `W/${tag}`;
-  });
+  return etagMatches(header, etagOf(version));
 }

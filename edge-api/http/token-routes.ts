@@ -2,10 +2,12 @@
 import { createRoute } from '@hono/zod-openapi';
 import { addAuditTarget } from '../audit/audit-writes.ts';
 import { hashSecret, newSecret, tokenIdOf } from '../auth/secrets.ts';
-import { errorResponses, jsonBody, jsonRequest, jsonResponse, noContent, securityOf, z, type EdgeApp } from './api-schemas.ts';
+import { errorResponses, invalidExample, jsonRequest, jsonResponse, noContent, securityOf, z, type EdgeApp } from './api-schemas.ts';
+import { declareRoute } from './declare-route.ts';
 import { notFound, storeDown } from './http-error.ts';
 import type { RouteContext } from './route-context.ts';
 import {
+  TOKEN_PAGE,
   TokenMintedSchema,
   TokenPageQuery,
   TokenPageSchema,
@@ -28,18 +30,19 @@ const security = securityOf('admin');
 export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
   const admin = ctx.guard('admin');
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/tokens',
       tags,
       summary: 'Mint an app token for homes and scopes, optionally with a lifetime',
       security,
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: { body: jsonRequest(TokenRequestSchema, tokenRequestExample) },
       responses: {
         201: jsonResponse('Minted; the token is never shown again.', TokenMintedSchema, tokenMintedExample),
-        ...errorResponses('unsupported_media_type'),
+        ...errorResponses(invalidExample('scopes[1]', 'must be one of read, control, rules')),
       },
     }),
     async (c) => {
@@ -58,7 +61,8 @@ export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/tokens',
@@ -69,7 +73,7 @@ export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
       request: { query: TokenPageQuery },
       responses: {
         200: jsonResponse('A page of tokens in token id order.', TokenPageSchema, tokenPageExample),
-        ...errorResponses(),
+        ...errorResponses(invalidExample('limit', `must be an integer from 1 to ${TOKEN_PAGE.max}`)),
       },
     }),
     async (c) => {
@@ -78,7 +82,8 @@ export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
     },
   );
 
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/tokens/{tokenId}',
@@ -87,7 +92,10 @@ export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
       security,
       middleware: [admin] as const,
       request: { params: z.object({ tokenId: tokenIdParam }) },
-      responses: { 204: noContent, ...errorResponses('not_found') },
+      responses: {
+        204: noContent,
+        ...errorResponses(invalidExample('tokenId', 'must be a token id: tok_ and 24 hex digits'), 'not_found'),
+      },
     }),
     async (c) => {
       const { tokenId } = c.req.valid('param');
@@ -98,16 +106,17 @@ export function registerTokenRoutes(app: EdgeApp, ctx: RouteContext): void {
   );
 
   // Kept for clients written before token ids: the operator names the token itself.
-  app.openapi(
+  declareRoute(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/tokens/revoke',
       tags,
       summary: 'Revoke an app token by the token itself (before token ids)',
       security,
-      middleware: [admin, jsonBody] as const,
+      middleware: [admin] as const,
       request: { body: jsonRequest(TokenRevocationSchema, { token: tokenMintedExample.token }) },
-      responses: { 204: noContent, ...errorResponses('not_found', 'unsupported_media_type') },
+      responses: { 204: noContent, ...errorResponses(invalidExample('token', 'must be the app token to revoke'), 'not_found') },
     }),
     async (c) => {
       const digest = hashSecret(c.req.valid('json').token);

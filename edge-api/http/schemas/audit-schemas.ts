@@ -41,13 +41,14 @@ export const AuditPageQuery = z.object({
     .openapi({ description: 'The nextCursor of the previous page (older entries).', example: '1769860800000-0' }),
 });
 
-/** The cluster's log may be narrowed to one home. */
-export const AdminAuditQuery = AuditPageQuery.extend({
+/** The cluster's log may be narrowed to one home; `home` is checked (and named) first. */
+export const AdminAuditQuery = z.object({
   home: z
     .string()
     .regex(HOME_ID, { error: 'must be a home id: 1 to 64 letters, digits, _ . or -' })
     .optional()
     .openapi({ description: "Only this home's entries.", example: 'flat-1' }),
+  ...AuditPageQuery.shape,
 });
 
 const AuditEntry = z

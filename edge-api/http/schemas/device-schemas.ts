@@ -1,10 +1,8 @@
 /** Schemas of the device routes: the device list, the shadow and its desired patch, commands and their records. */
-import { HOME_ID } from '../../../actors/actor-id.ts';
 import { COMMAND_LIMITS, DEVICE_LIMITS } from '../../../actors/device-state.ts';
 import { DEFAULT_COMMAND_TTL_MS, RULE_LIMITS } from '../../../actors/rules/rule-types.ts';
 import { VALUE_LIMITS } from '../../../actors/validation.ts';
 import { z } from '../api-schemas.ts';
-import { PATH_ID_MAX } from '../request-input.ts';
 
 /** An attribute value, as the hub contract's `Value`: a number, a boolean or a text. */
 export const ValueSchema = z.union([z.number(), z.boolean(), z.string()]).openapi('Value', {
@@ -183,31 +181,6 @@ export const commandRecordExample = {
   completedAt: 1_767_225_600_180,
   result: { brightness: 40 },
 } as const;
-
-/**
- * The path parameters of the shadow GET, documented only: the benchmark's hot path declares no
- * `request.params` schema, because Hono's validator middleware reads Content-Type for every target
- * (`param` too), which makes @hono/node-server build a WHATWG Headers of the whole request. The
- * route's guard checks both ids with the same rules (request-input.ts `checkPathIds`).
- */
-export const SHADOW_PATH_PARAMETERS = [
-  {
-    name: 'homeId',
-    in: 'path' as const,
-    required: true,
-    description: 'The home.',
-    schema: { type: 'string' as const, pattern: HOME_ID.source },
-    example: 'flat-1',
-  },
-  {
-    name: 'deviceId',
-    in: 'path' as const,
-    required: true,
-    description: 'The device.',
-    schema: { type: 'string' as const, minLength: 1, maxLength: PATH_ID_MAX },
-    example: 'light1',
-  },
-];
 
 /*
  * Request headers as documented parameters. The routes read and check them themselves, from

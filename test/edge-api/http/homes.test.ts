@@ -108,14 +108,14 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     expect(r.status).toBe(400);
     expect(r.body.error).toEqual({
       code: 'invalid_argument',
-      message: 'homes[1] must be a home id: 1 to 64 letters, digits, _ . or - (and 3 more: see details.fields)',
+      message: 'ttl is not a known field (expected homes, scopes, ttlSeconds) (and 3 more: see details.fields)',
       details: {
-        field: 'homes[1]',
+        field: 'ttl',
         fields: [
+          { field: 'ttl', message: 'is not a known field (expected homes, scopes, ttlSeconds)' },
           { field: 'homes[1]', message: 'must be a home id: 1 to 64 letters, digits, _ . or -' },
           { field: 'scopes[1]', message: 'must be one of read, control, rules' },
           { field: 'ttlSeconds', message: 'must be an integer from 1 to 31536000' },
-          { field: 'ttl', message: 'is not a known field (expected homes, scopes, ttlSeconds)' },
         ],
       },
     });
@@ -131,12 +131,13 @@ describe('HTTP edge: homes, hubs and tokens', () => {
     const edge = startEdge();
     const r = await edge.json('PUT', '/v1/homes/h1', { body: { name: 5, timezone: 7, owner: 'me' } });
     expect(r.status).toBe(400);
+    // An unknown field first, as the field list check came first before the schemas.
     expect(r.body.error.details).toEqual({
-      field: 'name',
+      field: 'owner',
       fields: [
+        { field: 'owner', message: 'is not a known field (expected name, timezone, location)' },
         { field: 'name', message: 'must be a non-empty string' },
         { field: 'timezone', message: 'must be an IANA time zone name' },
-        { field: 'owner', message: 'is not a known field (expected name, timezone, location)' },
       ],
     });
     // The same message as the home's own check of a name it refuses (an empty one).

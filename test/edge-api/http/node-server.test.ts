@@ -64,10 +64,10 @@ describe('HTTP edge over a real @hono/node-server', () => {
     expect(put.status).toBe(200);
   });
 
-  it('serves the shadow GET (the benchmark path) without building a Headers object of the request', async () => {
+  it('serves GETs with params and query validators (shadow, home, device list) without building a Headers object of the request', async () => {
     const edge = startEdge();
     await edge.createHome('h1');
-    await edge.attachDevices('h1', 'hub1', [{ deviceId: 'd1' }]);
+    await edge.attachDevices('h1', 'hub1', [{ deviceId: 'd1' }, { deviceId: 'd2' }]);
     const token = await edge.mintToken(['h1'], ['read']);
     // @hono/node-server builds the WHATWG Headers lazily, on the first read of `request.headers`.
     const built: string[] = [];
@@ -90,6 +90,12 @@ describe('HTTP edge over a real @hono/node-server', () => {
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     const headers = { authorization: `Bearer ${token}`, 'if-none-match': '"999"' };
     expect((await fetch(`${base}/v1/homes/h1/devices/d1`, { headers })).status).toBe(200);
+    expect((await fetch(`${base}/v1/homes/h1`, { headers })).status).toBe(200);
+    const list = await fetch(`${base}/v1/homes/h1/devices?limit=1`, { headers });
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { items: unknown[] }).items).toHaveLength(1);
+    // A bad parameter is refused by the same validators, still without Headers.
+    expect((await fetch(`${base}/v1/homes/h1/devices?limit=0`, { headers })).status).toBe(400);
     expect(built).toEqual([]);
     // The spy works: a route that reads a JSON body does build them.
     await fetch(`${base}/v1/homes/h1/devices/d1`, {

@@ -5,9 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MAX_RING_NODES } from '../../../cluster/hash-ring.ts';
 import { httpStatusOf, type ErrorCode } from '../../../edge-api/error-codes.ts';
-import { closeEdges, startEdge, type Edge } from './harness.ts';
+import { ADMIN, closeEdges, startEdge, type Edge } from './harness.ts';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'] as const;
 
@@ -166,7 +167,7 @@ describe('GET /openapi.json', () => {
   });
 
   it('gives every request body an example, and documents the body of every route that reads one', () => {
-    // A converted route reads its JSON body through the `jsonBody` middleware (api-schemas.ts).
+    // A declared route reads its JSON body through declareRoute's `jsonBody` step (declare-route.ts).
     const readsBody = new Set(
       edge.app.routes
         .filter((r) => r.method !== 'ALL' && r.handler.name === 'jsonBody')
@@ -202,5 +203,115 @@ describe('GET /openapi.json', () => {
         .map((c) => `${c.method} ${c.path}`),
       'README curl calls not in the document',
     ).toEqual([]);
+  });
+
+  it('documents 413 and 415, with the messages the edge sends, on every operation that takes a body', async () => {
+    const withBody = operations.filter((o) => o.op.requestBody !== undefined);
+    expect(withBody.length).toBeGreaterThan(10);
+    const example = (o: Operation, status: string, code: string) =>
+      o.op.responses?.[status]?.content?.['application/json']?.examples?.[code]?.value;
+    expect(
+      lacking((o) => {
+        if (o.op.requestBody === undefined) return undefined;
+        const missing = [
+          ...(example(o, '413', 'payload_too_large') === undefined ? ['413 payload_too_large'] : []),
+          ...(example(o, '415', 'unsupported_media_type') === undefined ? ['415 unsupported_media_type'] : []),
+        ];
+        return missing.length > 0 ? `no ${missing.join(', ')}` : undefined;
+      }),
+    ).toEqual([]);
+    // The documented messages are the ones sent (the harness runs with the default limit, 64 KiB).
+    const tooLarge = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'x'.repeat(70_000) } });
+    expect(tooLarge.status).toBe(413);
+    expect(example(withBody[0]!, '413', 'payload_too_large')).toEqual(tooLarge.body);
+    // Bytes: a string body would be sent as text/plain.
+    const noType = await edge.app.request('/v1/homes/h1', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      body: new TextEncoder().encode('{}'),
+    });
+    expect(noType.status).toBe(415);
+    expect(example(withBody[0]!, '415', 'unsupported_media_type')).toEqual(await noType.json());
+  });
+
+  it('gives every 401 an example of each token refusal, and every 429 its Retry-After header', () => {
+    expect(
+      lacking((o) => {
+        const examples = Object.keys(o.op.responses?.['401']?.content?.['application/json']?.examples ?? {});
+        const missing = ['unauthenticated', 'token_expired', 'token_revoked'].filter((code) => !examples.includes(code));
+        if (missing.length > 0) return `401 lacks ${missing.join(', ')}`;
+        return o.op.responses?.['429']?.headers?.['Retry-After'] === undefined ? '429 without Retry-After' : undefined;
+      }),
+    ).toEqual([]);
+  });
+
+  it('names a field of the operation itself in the 400 example of every operation that takes a body or a query', () => {
+    const resolve = (schema: any): any => (schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop()] : schema);
+    expect(
+      lacking((o) => {
+        const parameters = [...o.pathParameters, ...(o.op.parameters ?? [])];
+        const takesQuery = parameters.some((p) => p.in === 'query');
+        if (o.op.requestBody === undefined && !takesQuery) return undefined;
+        const own = new Set([
+          ...parameters.map((p) => p.name as string),
+          ...Object.keys(resolve(o.op.requestBody?.content?.['application/json']?.schema)?.properties ?? {}),
+        ]);
+        const value = o.op.responses?.['400']?.content?.['application/json']?.examples?.invalid_argument?.value;
+        const field = String(value?.error?.details?.field ?? '');
+        const top = /^[^.[]+/.exec(field)?.[0] ?? '';
+        if (!own.has(top)) return `400 example names ${field || 'no field'}, not one of ${[...own].join(', ')}`;
+        return value.error.message.startsWith(`${field} `) ? undefined : '400 example message does not name its field';
+      }),
+    ).toEqual([]);
+  });
+
+  it('documents no invalid_argument for an operation that takes no input (no parameters, no body)', () => {
+    const inputless = operations.filter(
+      (o) => o.op.requestBody === undefined && [...o.pathParameters, ...(o.op.parameters ?? [])].every((p) => p.in === 'header'),
+    );
+    expect(inputless.map((o) => o.key)).toContain('GET /v1/admin/cluster');
+    expect(
+      lacking((o) =>
+        inputless.includes(o) && o.op.responses?.['400'] !== undefined ? `400 documented: ${o.op.responses['400'].description}` : undefined,
+      ),
+    ).toEqual([]);
+  });
+
+  it('documents the bound of a ring change, and a plan example that adds up', () => {
+    const change = doc.components.schemas.RingChange;
+    expect(change.properties.weights.maxProperties).toBe(MAX_RING_NODES);
+    for (const list of ['add', 'drain', 'remove']) expect(change.properties[list].maxItems, list).toBe(MAX_RING_NODES);
+    const status = doc.paths['/v1/admin/cluster'].get.responses['200'].content['application/json'].example;
+    const planOp = doc.paths['/v1/admin/ring/plan'].post;
+    const plan = planOp.responses['200'].content['application/json'].example;
+    const added = planOp.requestBody.content['application/json'].example.add.map((a: { id: string }) => a.id);
+    expect(plan.flows.reduce((sum: number, f: { shards: number }) => sum + f.shards, 0)).toBe(plan.moving);
+    expect(plan.nextNodes.map((n: { id: string }) => n.id).sort()).toEqual(
+      [...status.nodes.map((n: { id: string }) => n.id), ...added].sort(),
+    );
+  });
+});
+
+describe('GET /openapi.json caching', () => {
+  it('builds the document once, and answers with an ETag, no-cache, and 304 to a matching If-None-Match (weak too)', async () => {
+    const fresh = startEdge();
+    const build = vi.spyOn(fresh.app, 'getOpenAPI31Document');
+    const first = await fresh.app.request('/openapi.json');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('cache-control')).toBe('no-cache');
+    const etag = first.headers.get('etag')!;
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    const text = await first.text();
+    const second = await fresh.app.request('/openapi.json');
+    expect(await second.text()).toBe(text);
+    expect(second.headers.get('etag')).toBe(etag);
+    for (const header of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const again = await fresh.app.request('/openapi.json', { headers: { 'if-none-match': header } });
+      expect(again.status, header).toBe(304);
+      expect(again.headers.get('etag')).toBe(etag);
+      expect(await again.text()).toBe('');
+    }
+    expect((await fresh.app.request('/openapi.json', { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });

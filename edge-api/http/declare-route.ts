@@ -1,0 +1,94 @@
+/**
+ * `declareRoute`: registers a route declared with `createRoute` for the OpenAPI document and
+ * serves it with our own validators over the same zod schemas (instead of `app.openapi`, whose
+ * validators read the request's headers, take a repeated query key as an array, answer some
+ * JSON Content-Types with a bare 415 and parse the JSON body a second time).
+ */
+import type { RouteConfig, RouteHandler } from '@hono/zod-openapi';
+import type { Context, Env, MiddlewareHandler, ValidationTargets } from 'hono';
+import type { ZodType } from 'zod';
+import type { EdgeApp } from './api-schemas.ts';
+import { bodyErrorResponses, withoutInvalidArgument } from './error-responses.ts';
+import { readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
+import { fieldProblems, invalidFields } from './validation-error.ts';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The request's JSON body, parsed once by the route's `jsonBody` step (`{}` for an empty optional body). */
+    jsonBody: JsonObject;
+  }
+}
+
+/** Reads a required JSON object body with the edge's checks (415 unless declared JSON, 400 `body` unless an object). */
+const requiredJsonBody: MiddlewareHandler = async function jsonBody(c, next) {
+  c.set('jsonBody', await readJsonObject(c));
+  await next();
+};
+
+/**
+ * Reads an optional JSON object body: an empty one is `{}` whatever its Content-Type (or none, as a
+ * body-less `curl -X POST` sends); anything else is read as a required body is.
+ */
+const optionalJsonBody: MiddlewareHandler = async function jsonBody(c, next) {
+  c.set('jsonBody', (await readBodyText(c)).trim() === '' ? {} : await readJsonObject(c));
+  await next();
+};
+
+/** A validator of one request part: `schema.safeParse(read(c))`, the result for `c.req.valid(target)`; a failure is the one 400. */
+function validator(target: keyof ValidationTargets, schema: ZodType, read: (c: Context) => unknown): MiddlewareHandler {
+  return async (c, next) => {
+    const result = schema.safeParse(read(c));
+    if (!result.success) throw invalidFields(fieldProblems(result.error));
+    c.req.addValidatedData(target, result.data as object);
+    await next();
+  };
+}
+
+/**
+ * The responses of `route` as documented: with 413 and 415 when it reads a body (documented once,
+ * here), without the 400 of a bad input when it takes none.
+ */
+function documentedErrors(route: RouteConfig, readsBody: boolean): RouteConfig['responses'] {
+  if (readsBody) return { ...bodyErrorResponses(), ...route.responses };
+  const takesInput = route.request?.params !== undefined || route.request?.query !== undefined;
+  return takesInput ? route.responses : withoutInvalidArgument(route.responses);
+}
+
+/** The zod schema of a request body's `application/json` content, if the route declares one. */
+function jsonSchemaOf(route: RouteConfig): { schema: ZodType; required: boolean } | undefined {
+  const body = route.request?.body;
+  if (body === undefined) return undefined;
+  const media = body.content['application/json'];
+  const schema: unknown = media !== undefined && 'schema' in media ? media.schema : undefined;
+  if (typeof schema !== 'object' || schema === null || !('safeParse' in schema) || Object.keys(body.content).length !== 1) {
+    throw new Error(`${route.method} ${route.path}: a request body must be one application/json zod schema`);
+  }
+  return { schema: schema as ZodType, required: body.required === true };
+}
+
+/**
+ * Declares `route` in the document (unless `hide`) and serves it: the route's middleware (its
+ * guard first), then, for a JSON body, one read of it (`c.get('jsonBody')`), then the params
+ * (`c.req.param()`), query (`c.req.query()`: the first value of a repeated key) and body
+ * validators, then `handler`, typed as `app.openapi` types it (`c.req.valid(...)`, responses
+ * checked against the declared ones). No validator reads a request header. Headers and cookies
+ * are not validated by schema: a route reads its headers itself (request-input.ts). Throws at
+ * registration for a body other than one application/json zod schema, or a header schema.
+ */
+export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, handler: RouteHandler<R, Env>): void {
+  const { middleware, hide, ...doc } = route;
+  if (route.request?.headers !== undefined || route.request?.cookies !== undefined) {
+    throw new Error(`${route.method} ${route.path}: declare headers as parameters and read them in the handler`);
+  }
+  const body = jsonSchemaOf(route);
+  if (hide !== true) app.openAPIRegistry.registerPath({ ...doc, responses: documentedErrors(route, body !== undefined) });
+  const steps: MiddlewareHandler[] = middleware === undefined ? [] : Array.isArray(middleware) ? [...middleware] : [middleware];
+  if (body !== undefined) steps.push(body.required ? requiredJsonBody : optionalJsonBody);
+  const params = route.request?.params;
+  if (params !== undefined) steps.push(validator('param', params, (c) => c.req.param()));
+  const query = route.request?.query;
+  if (query !== undefined) steps.push(validator('query', query, (c) => c.req.query()));
+  if (body !== undefined) steps.push(validator('json', body.schema, (c) => c.get('jsonBody')));
+  const path = route.path.replaceAll(/\{(\w+)\}/g, ':$1');
+  app.on([route.method.toUpperCase()], [path], ...steps, handler as unknown as MiddlewareHandler);
+}
