@@ -34,14 +34,23 @@ const optionalJsonBody: MiddlewareHandler = async function jsonBody(c, next) {
   await next();
 };
 
-/** A validator of one request part: `schema.safeParse(read(c))`, the result for `c.req.valid(target)`; a failure is the one 400. */
-function validator(target: keyof ValidationTargets, schema: ZodType, read: (c: Context) => unknown): MiddlewareHandler {
-  return async (c, next) => {
+/** One request part to validate: where its value comes from, and its schema; the result is `c.req.valid(target)`. */
+interface PartCheck {
+  readonly target: keyof ValidationTargets;
+  readonly schema: ZodType;
+  readonly read: (c: Context) => unknown;
+}
+
+/**
+ * Validates every part of `checks` on `c` (each failure is the one 400). Runs inside the handler's
+ * own call, not as a middleware of its own: one async layer less per request on every route.
+ */
+function validateParts(c: Context, checks: readonly PartCheck[]): void {
+  for (const { target, schema, read } of checks) {
     const result = schema.safeParse(read(c));
     if (!result.success) throw invalidFields(fieldProblems(result.error));
     c.req.addValidatedData(target, result.data as object);
-    await next();
-  };
+  }
 }
 
 /**
@@ -84,11 +93,20 @@ export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, hand
   if (hide !== true) app.openAPIRegistry.registerPath({ ...doc, responses: documentedErrors(route, body !== undefined) });
   const steps: MiddlewareHandler[] = middleware === undefined ? [] : Array.isArray(middleware) ? [...middleware] : [middleware];
   if (body !== undefined) steps.push(body.required ? requiredJsonBody : optionalJsonBody);
+  const checks: PartCheck[] = [];
   const params = route.request?.params;
-  if (params !== undefined) steps.push(validator('param', params, (c) => c.req.param()));
+  if (params !== undefined) checks.push({ target: 'param', schema: params, read: (c) => c.req.param() });
   const query = route.request?.query;
-  if (query !== undefined) steps.push(validator('query', query, (c) => c.req.query()));
-  if (body !== undefined) steps.push(validator('json', body.schema, (c) => c.get('jsonBody')));
+  if (query !== undefined) checks.push({ target: 'query', schema: query, read: (c) => c.req.query() });
+  if (body !== undefined) checks.push({ target: 'json', schema: body.schema, read: (c) => c.get('jsonBody') });
+  const serve = handler as unknown as MiddlewareHandler;
+  const validated: MiddlewareHandler =
+    checks.length === 0
+      ? serve
+      : (c, next) => {
+          validateParts(c, checks);
+          return serve(c, next);
+        };
   const path = route.path.replaceAll(/\{(\w+)\}/g, ':$1');
-  app.on([route.method.toUpperCase()], [path], ...steps, handler as unknown as MiddlewareHandler);
+  app.on([route.method.toUpperCase()], [path], ...steps, validated);
 }
