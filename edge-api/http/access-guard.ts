@@ -117,8 +117,8 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
     return { principal: { kind: 'app', digest: found.digest, grant: found.grant }, resolved: found };
   }
 
-  return (policy) =>
-    createMiddleware(async (c, next) => {
+  return (policy) => {
+    const guard = createMiddleware(async (c, next) => {
       // One clock read per request, shared by token expiry and the buckets.
       const now = deps.clock();
       const { principal, resolved } = await authenticate(requestHeader(c, 'authorization'), now);
@@ -135,7 +135,16 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
       c.set('principal', principal);
       await next();
     });
+    GUARDS.add(guard);
+    return guard;
+  };
 }
+
+/** Every middleware createGuard built: a /v1 route must put one first (declare-route.ts checks it at registration). */
+const GUARDS = new WeakSet<MiddlewareHandler>();
+
+/** Whether `handler` is a guard built by createGuard. */
+export const isGuard = (handler: unknown): boolean => typeof handler === 'function' && GUARDS.has(handler as MiddlewareHandler);
 
 /** Why a re-check refused a caller that had passed the guard: the HTTP code and message it would get now. */
 export interface AccessLost {

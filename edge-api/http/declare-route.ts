@@ -10,7 +10,8 @@ import type { ZodType } from 'zod';
 import type { EdgeApp } from './api-schemas.ts';
 import { bodyErrorResponses, withoutInvalidArgument } from './error-responses.ts';
 import { readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
-import { fieldProblems, invalidFields } from './validation-error.ts';
+import { fieldProblems, invalidFields, type FieldProblem } from './validation-error.ts';
+import { isGuard } from './access-guard.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -46,11 +47,14 @@ interface PartCheck {
  * own call, not as a middleware of its own: one async layer less per request on every route.
  */
 function validateParts(c: Context, checks: readonly PartCheck[]): void {
+  let problems: FieldProblem[] | undefined;
   for (const { target, schema, read } of checks) {
     const result = schema.safeParse(read(c));
-    if (!result.success) throw invalidFields(fieldProblems(result.error));
-    c.req.addValidatedData(target, result.data as object);
+    // Every part is checked before the 400, so it lists the bad fields of the path, query and body at once.
+    if (!result.success) (problems ??= []).push(...fieldProblems(result.error));
+    else c.req.addValidatedData(target, result.data as object);
   }
+  if (problems !== undefined) throw invalidFields(problems);
 }
 
 /**
@@ -108,5 +112,10 @@ export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, hand
           return serve(c, next);
         };
   const path = route.path.replaceAll(/\{(\w+)\}/g, ':$1');
+  if (/[{}]/.test(path)) throw new Error(`${route.method} ${route.path}: path parameters are {name} with letters, digits and _ only`);
+  // A /v1 route without its guard would be served to anyone: refused at start, not found in review.
+  if (route.path.startsWith('/v1/') && !isGuard(steps[0])) {
+    throw new Error(`${route.method} ${route.path}: a /v1 route puts its guard (ctx.guard(policy)) first in its middleware`);
+  }
   app.on([route.method.toUpperCase()], [path], ...steps, validated);
 }

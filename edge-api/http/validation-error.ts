@@ -37,16 +37,18 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 }
 
 /**
- * Every bad field of a zod failure: unknown keys first (one entry per object, named by its first
- * key; the message names the others), then the rest in the order zod found them.
+ * Every bad field of a zod failure: unknown keys first (one entry per key, as the hand-written
+ * checks named an unknown key first), then the rest in the order zod found them.
  */
 export function fieldProblems(error: z.ZodError): FieldProblem[] {
   const unknown: FieldProblem[] = [];
   const rest: FieldProblem[] = [];
   for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys')
-      unknown.push({ field: fieldPath([...issue.path, issue.keys[0] ?? '']), message: issue.message });
-    else rest.push({ field: fieldPath(issue.path), message: issue.message });
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) unknown.push({ field: fieldPath([...issue.path, key]), message: issue.message });
+    } else {
+      rest.push({ field: fieldPath(issue.path), message: issue.message });
+    }
   }
   return [...unknown, ...rest];
 }
@@ -57,7 +59,9 @@ export function fieldProblems(error: z.ZodError): FieldProblem[] {
  */
 export function invalidFields(problems: readonly FieldProblem[]): HttpError {
   const first = problems[0] ?? { field: 'body', message: 'is not valid' };
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more: see details.fields)` : '';
+  const others = problems.length - 1;
+  const where = problems.length > MAX_FIELD_PROBLEMS ? `the first ${MAX_FIELD_PROBLEMS} are in details.fields` : 'see details.fields';
+  const more = others > 0 ? ` (and ${others} more: ${where})` : '';
   return new HttpError('invalid_argument', `${first.field} ${first.message}${more}`, {
     field: first.field,
     fields: problems.slice(0, MAX_FIELD_PROBLEMS),

@@ -61,7 +61,24 @@ describe('declareRoute', () => {
       body: '{"n":"3"}',
     });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: { details: { field: string } } }).error.details.field).toBe('id');
+    const details = ((await bad.json()) as { error: { details: { field: string; fields: { field: string }[] } } }).error.details;
+    expect(details.field).toBe('id');
+    // The path, the query and the body are all checked before the 400: it lists the bad fields of each.
+    expect(details.fields.map((f) => f.field)).toEqual(['id', 'mode', 'n']);
+  });
+
+  it('refuses at registration a /v1 route whose first middleware is not a guard, and a path parameter it cannot route', async () => {
+    const app = new OpenAPIHono<Env>();
+    const responses = { 204: { description: 'none' } };
+    const open = createRoute({ method: 'get', path: '/v1/open', responses });
+    expect(() => declareRoute(app, open, (c) => c.body(null, 204))).toThrow(/guard/);
+    const notAGuard = createRoute({ method: 'get', path: '/v1/open', middleware: [async (_c, next) => next()] as const, responses });
+    expect(() => declareRoute(app, notAGuard, (c) => c.body(null, 204))).toThrow(/guard/);
+    const dashed = createRoute({ method: 'get', path: '/things/{thing-id}', responses });
+    expect(() => declareRoute(app, dashed, (c) => c.body(null, 204))).toThrow(/path parameters/);
+    // The edge itself: every /v1 route it serves was declared with its guard (startEdge would have thrown).
+    const edge = startEdge();
+    expect(edge.app.routes.some((r) => r.path.startsWith('/v1/'))).toBe(true);
   });
 
   it('refuses a body that is not one application/json zod schema, and header schemas, when the route is declared', () => {

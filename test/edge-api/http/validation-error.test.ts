@@ -94,15 +94,20 @@ describe('unknown keys', () => {
     expect(problems(Schema, { name: 7, size: 1, bogus: 1 }).map((p) => p.field)).toEqual(['bogus', 'name']);
   });
 
-  it('are one entry per object: the first key as field, the next four and the count of the rest in the message', () => {
-    const body = Object.fromEntries([['name', 'x'], ['size', 1], ...Array.from({ length: 1000 }, (_, i) => [`k${i}`, 0])]);
-    expect(problems(Schema, body)).toEqual([
-      { field: 'k0', message: 'is not a known field, nor are "k1", "k2", "k3", "k4" and 995 more (expected name, size)' },
-    ]);
+  it('are one entry per key, first (the error lists every bad field; invalidFields bounds the list)', () => {
+    const body = Object.fromEntries([['name', 7], ['size', 1], ...Array.from({ length: 1000 }, (_, i) => [`k${i}`, 0])]);
+    const found = problems(Schema, body);
+    expect(found).toHaveLength(1001);
+    expect(found[0]).toEqual({ field: 'k0', message: 'is not a known field (expected name, size)' });
+    expect(found[999]).toEqual({ field: 'k999', message: 'is not a known field (expected name, size)' });
+    expect(found[1000]).toMatchObject({ field: 'name' });
     expect(problems(Schema, { name: 'x', size: 1, a: 1, b: 2 })).toEqual([
-      { field: 'a', message: 'is not a known field, nor is "b" (expected name, size)' },
+      { field: 'a', message: 'is not a known field (expected name, size)' },
+      { field: 'b', message: 'is not a known field (expected name, size)' },
     ]);
-    expect(problems(Schema, { name: 'x', size: 1, a: 1 })).toEqual([{ field: 'a', message: 'is not a known field (expected name, size)' }]);
+    const err = invalidFields(found);
+    expect(err.message).toBe('k0 is not a known field (expected name, size) (and 1000 more: the first 20 are in details.fields)');
+    expect(err.details?.fields).toHaveLength(MAX_FIELD_PROBLEMS);
   });
 });
 
@@ -110,8 +115,16 @@ describe('invalidFields', () => {
   it(`lists at most ${MAX_FIELD_PROBLEMS} fields and counts them all in the message`, () => {
     const all = Array.from({ length: 16_000 }, (_, i) => ({ field: `items[${i}]`, message: 'must be a string' }));
     const err = invalidFields(all);
-    expect(err.message).toBe('items[0] must be a string (and 15999 more: see details.fields)');
+    expect(err.message).toBe('items[0] must be a string (and 15999 more: the first 20 are in details.fields)');
     expect(err.details).toEqual({ field: 'items[0]', fields: all.slice(0, MAX_FIELD_PROBLEMS) });
+  });
+
+  it('says "see details.fields" when they are all there', () => {
+    const two = [
+      { field: 'a', message: 'must be a string' },
+      { field: 'b', message: 'must be a number' },
+    ];
+    expect(invalidFields(two).message).toBe('a must be a string (and 1 more: see details.fields)');
   });
 
   it('names one field without a count', () => {
