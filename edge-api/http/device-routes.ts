@@ -210,7 +210,7 @@ export function registerDeviceRoutes(app: EdgeApp, ctx: RouteContext): void {
     // The device checks the values; its errors name the fields of `desired`.
     const msg: SetDesired = {
       type: 'shadow.setDesired',
-      desired: c.req.valid('json').desired as SetDesired['desired'],
+      desired: c.req.valid('json').desired,
       ...(ifVersion === undefined ? {} : { ifVersion }),
     };
     const shadow = await ask(deviceActorId(homeId, deviceId), msg);

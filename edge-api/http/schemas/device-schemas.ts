@@ -4,14 +4,46 @@ import { DEFAULT_COMMAND_TTL_MS, RULE_LIMITS } from '../../../actors/rules/rule-
 import { VALUE_LIMITS } from '../../../actors/validation.ts';
 import { z } from '../api-schemas.ts';
 
-/** An attribute value, as the hub contract's `Value`: a number, a boolean or a text. */
-export const ValueSchema = z.union([z.number(), z.boolean(), z.string()]).openapi('Value', {
-  description: `An attribute value: a finite number, true or false, or a text of at most ${VALUE_LIMITS.textLength} characters.`,
-  example: true,
-});
+/** An attribute value, as the hub contract's `Value`: a number, a boolean or a text (its length is the actor's to check). */
+export const ValueSchema = z
+  .union([z.number(), z.boolean(), z.string()], { error: 'must be a number, boolean or string' })
+  .openapi('Value', {
+    description: `An attribute value: a finite number, true or false, or a text of at most ${VALUE_LIMITS.textLength} characters.`,
+    example: true,
+  });
 
-/** JSON Schema of a Value, for bodies whose values the device checks (see the loose schemas below). */
-const VALUE_DOC = { $ref: '#/components/schemas/Value' };
+/**
+ * A name or an id of 1 to `max` characters, with the actors' message (`checkKey`, which also
+ * refuses `__proto__`: a record key schema must, as zod would drop that key from its output).
+ */
+export const keySchema = (max: number) => {
+  const error = `must be a string of 1-${max} characters`;
+  return z.string({ error }).min(1, { error }).max(max, { error });
+};
+
+const RecordKey = keySchema(VALUE_LIMITS.nameLength);
+
+/**
+ * A record of named `values`. Zod skips a `__proto__` key (its output must not set a prototype), so
+ * it is refused here, as the actors' `checkKey` refuses it ("is a reserved name"), along with the
+ * record's other problems (a failed preprocess stops the pipe, so it checks the rest itself).
+ */
+const namedValues = <T extends z.ZodType>(values: T) => {
+  const max = VALUE_LIMITS.attributesPerMessage;
+  const record = z
+    .record(RecordKey, values, { error: 'must be an object' })
+    .refine((r) => Object.keys(r).length <= max, { error: `must have at most ${max} entries` })
+    .openapi({ maxProperties: max });
+  return z.preprocess((x, ctx) => {
+    if (typeof x !== 'object' || x === null || !Object.hasOwn(x, '__proto__')) return x;
+    ctx.addIssue({ code: 'custom', message: 'is a reserved name', path: ['__proto__'], input: x });
+    for (const issue of record.safeParse(x).error?.issues ?? []) ctx.addIssue({ ...issue, input: x } as never);
+    return x;
+  }, record);
+};
+
+/** Named parameters of a command: at most VALUE_LIMITS.attributesPerMessage. */
+export const ParamsSchema = namedValues(ValueSchema);
 
 /** Named values: `{on: true, brightness: 40}`. */
 const ValuesSchema = z.record(z.string(), ValueSchema);
@@ -71,62 +103,51 @@ export const shadowExample = {
 };
 
 /**
- * `PATCH …/devices/{deviceId}`: a merge into `desired`. Only the field list is checked here; the
- * device checks the values with its own messages (`desired.on must be a number, boolean or string`).
+ * `PATCH …/devices/{deviceId}`: a merge into `desired`. The device still checks the text lengths
+ * and the shadow's total with its own messages (`desired.on must be at most 1024 characters`).
  */
 export const DesiredPatchSchema = z
   .strictObject({
-    desired: z
-      .unknown()
-      .optional()
-      .openapi({
-        type: 'object',
-        description:
-          `Merged into the desired values: a value sets an attribute, null removes it (at most ${VALUE_LIMITS.attributesPerMessage} ` +
-          `entries, names of 1 to ${VALUE_LIMITS.nameLength} characters).`,
-        additionalProperties: { anyOf: [VALUE_DOC, { type: 'null' }] },
-        maxProperties: VALUE_LIMITS.attributesPerMessage,
-        example: { on: true, brightness: 40 },
-      }),
+    desired: namedValues(ValueSchema.nullable()).openapi({
+      // The generator drops the null of a nullable named schema in a record's values.
+      additionalProperties: { anyOf: [{ $ref: '#/components/schemas/Value' }, { type: 'null' }] },
+      description:
+        `Merged into the desired values: a value sets an attribute, null removes it (at most ${VALUE_LIMITS.attributesPerMessage} ` +
+        `entries, names of 1 to ${VALUE_LIMITS.nameLength} characters).`,
+      example: { on: true, brightness: 40 },
+    }),
   })
-  .openapi('DesiredPatch', { required: ['desired'] });
+  .openapi('DesiredPatch');
 
 export const desiredPatchExample = { desired: { on: true, brightness: null } };
 
-/**
- * `POST …/devices/{deviceId}/commands`: the field list is checked here; the device checks the
- * name, params and ttlMs with its own messages, naming the field.
- */
+const COMMAND_TTL_ERROR = `must be an integer in 1..${COMMAND_LIMITS.maxTtlMs}`;
+
+/** `POST …/devices/{deviceId}/commands`: the device checks the text lengths and `__proto__` names with its own messages. */
 export const CommandIssueSchema = z
   .strictObject({
-    name: z.unknown().optional().openapi({
-      type: 'string',
-      minLength: 1,
-      maxLength: VALUE_LIMITS.nameLength,
+    name: keySchema(VALUE_LIMITS.nameLength).openapi({
       description: 'What to run; the hub knows the names its devices take.',
       example: 'set',
     }),
-    params: z
-      .unknown()
+    params: ParamsSchema.optional().openapi({
+      default: {},
+      description: `Named values for the command (at most ${VALUE_LIMITS.attributesPerMessage}).`,
+      example: { on: true, brightness: 40 },
+    }),
+    ttlMs: z
+      .number({ error: COMMAND_TTL_ERROR })
+      .int({ error: COMMAND_TTL_ERROR })
+      .min(1, { error: COMMAND_TTL_ERROR })
+      .max(COMMAND_LIMITS.maxTtlMs, { error: COMMAND_TTL_ERROR })
       .optional()
       .openapi({
-        type: 'object',
-        additionalProperties: VALUE_DOC,
-        maxProperties: VALUE_LIMITS.attributesPerMessage,
-        default: {},
-        description: `Named values for the command (at most ${VALUE_LIMITS.attributesPerMessage}).`,
-        example: { on: true, brightness: 40 },
+        default: DEFAULT_COMMAND_TTL_MS,
+        description: 'Milliseconds until the command expires if the hub has not completed it.',
+        example: 60_000,
       }),
-    ttlMs: z.unknown().optional().openapi({
-      type: 'integer',
-      minimum: 1,
-      maximum: COMMAND_LIMITS.maxTtlMs,
-      default: DEFAULT_COMMAND_TTL_MS,
-      description: 'Milliseconds until the command expires if the hub has not completed it.',
-      example: 60_000,
-    }),
   })
-  .openapi('CommandIssue', { required: ['name'] });
+  .openapi('CommandIssue');
 
 export const commandIssueExample = { name: 'set', params: { on: true, brightness: 40 }, ttlMs: 60_000 };
 

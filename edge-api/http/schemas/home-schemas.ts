@@ -6,17 +6,31 @@ import { z } from '../api-schemas.ts';
 /** `graceSeconds` of a hub secret rotation: 0 (the old secret stops at once) to 30 days. */
 export const HUB_SECRET_GRACE_SECONDS = { min: 0, max: 2_592_000 } as const;
 
+const LATITUDE = 'must be a number of degrees from -90 to 90';
+const LONGITUDE = 'must be a number of degrees from -180 to 180';
+
 /** Where a home is, in degrees: latitude −90..90, longitude −180..180 (for sun triggers). */
 export const HomeLocationSchema = z
-  .object({
-    latitude: z.number().openapi({ minimum: -90, maximum: 90, example: 48.137, description: 'Degrees north.' }),
-    longitude: z.number().openapi({ minimum: -180, maximum: 180, example: 11.575, description: 'Degrees east.' }),
-  })
+  .strictObject(
+    {
+      latitude: z
+        .number({ error: LATITUDE })
+        .min(-90, { error: LATITUDE })
+        .max(90, { error: LATITUDE })
+        .openapi({ example: 48.137, description: 'Degrees north.' }),
+      longitude: z
+        .number({ error: LONGITUDE })
+        .min(-180, { error: LONGITUDE })
+        .max(180, { error: LONGITUDE })
+        .openapi({ example: 11.575, description: 'Degrees east.' }),
+    },
+    { error: (iss) => (iss.code === 'invalid_type' ? 'must be an object {latitude, longitude}' : undefined) },
+  )
   .openapi('HomeLocation');
 
 /**
- * `PUT /v1/homes/{homeId}`: the types of the fields; the home checks their values with its own
- * messages (name length, a known time zone, the location's ranges and keys).
+ * `PUT /v1/homes/{homeId}`: the types of the fields and the location's shape and ranges; the home
+ * checks the rest with its own messages (name length, a known time zone).
  */
 export const HomeUpsertSchema = z
   .strictObject({
@@ -27,18 +41,9 @@ export const HomeUpsertSchema = z
       description: 'IANA time zone of schedule triggers and time conditions; kept when omitted (UTC for a new home).',
       example: 'Europe/Berlin',
     }),
-    // Checked by the home (it names `location.latitude`, an unknown key, ...), so any value passes here.
-    location: z
-      .unknown()
+    location: HomeLocationSchema.nullable()
       .optional()
       .openapi({
-        type: ['object', 'null'],
-        properties: {
-          latitude: { type: 'number', minimum: -90, maximum: 90 },
-          longitude: { type: 'number', minimum: -180, maximum: 180 },
-        },
-        required: ['latitude', 'longitude'],
-        additionalProperties: false,
         description: 'Where the home is, for sun triggers: kept when omitted, removed by null (refused while a sun rule needs it).',
         example: { latitude: 48.137, longitude: 11.575 },
       }),

@@ -105,10 +105,20 @@ describe('HTTP edge: shadows', () => {
     const extra = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: { desired: {}, reported: {} } });
     expect(extra.body.error.details).toMatchObject({ field: 'reported', fields: [{ field: 'reported' }] });
     expect(extra.body.error.message).toBe('reported is not a known field (expected desired)');
-    // The device's own message, not a schema's: `desired` is its to check.
+    // The schema answers with the device's phrasing.
     expect(notObject.body.error.message).toBe('desired must be an object');
     const missing = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: {} });
     expect(missing.body.error).toMatchObject({ message: 'desired must be an object', details: { field: 'desired' } });
+    // Every bad entry at once; `__proto__` refused as the device refuses it, not dropped.
+    const several = await edge.json('PATCH', '/v1/homes/h1/devices/d1', { body: JSON.parse('{"desired":{"on":[1],"":2,"__proto__":3}}') });
+    expect(several.status).toBe(400);
+    expect(several.body.error.details.fields).toEqual(
+      expect.arrayContaining([
+        { field: 'desired.on', message: 'must be a number, boolean or string' },
+        { field: 'desired.__proto__', message: 'is a reserved name' },
+      ]),
+    );
+    expect(several.body.error.details.fields).toHaveLength(3);
 
     expect((await edge.json('GET', '/v1/homes/h1/devices/ghost')).status).toBe(404);
     const ghost = await edge.json('PATCH', '/v1/homes/h1/devices/ghost', { body: { desired: { on: true } } });
@@ -193,12 +203,13 @@ describe('HTTP edge: commands', () => {
     expect(unknown.body.error.message).toBe('urgent is not a known field (expected name, params, ttlMs)');
     const badName = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 7 } });
     expect(badName.body.error.message).toBe('name must be a string of 1-64 characters');
-    // Every unknown field is named, in one entry (its field the first of them).
+    // Every unknown field is named, one entry each.
     const two = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', { body: { name: 'set', urgent: true, retries: 3 } });
     expect(two.body.error.details.fields).toEqual([
-      { field: 'urgent', message: 'is not a known field, nor is "retries" (expected name, params, ttlMs)' },
+      { field: 'urgent', message: 'is not a known field (expected name, params, ttlMs)' },
+      { field: 'retries', message: 'is not a known field (expected name, params, ttlMs)' },
     ]);
-    expect(two.body.error.message).toBe('urgent is not a known field, nor is "retries" (expected name, params, ttlMs)');
+    expect(two.body.error.message).toBe('urgent is not a known field (expected name, params, ttlMs) (and 1 more: see details.fields)');
     const badKey = await edge.json('POST', '/v1/homes/h1/devices/d1/commands', {
       body: { name: 'set' },
       headers: { 'idempotency-key': 'a~b' },

@@ -35,6 +35,13 @@ describe('HTTP edge: home location', () => {
       expect(r.status, field).toBe(400);
       expect(r.body.error).toMatchObject({ code: 'invalid_argument', details: { field } });
     }
+    const both = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'Flat', location: { latitude: -91, longitude: null } } });
+    expect(both.body.error.details.fields).toEqual([
+      { field: 'location.latitude', message: 'must be a number of degrees from -90 to 90' },
+      { field: 'location.longitude', message: 'must be a number of degrees from -180 to 180' },
+    ]);
+    const notObject = await edge.json('PUT', '/v1/homes/h1', { body: { name: 'Flat', location: 'Munich' } });
+    expect(notObject.body.error.message).toBe('location must be an object {latitude, longitude}');
   });
 
   it('refuses a sun rule in a home without a location with 400 naming the trigger, and takes it once there is one', async () => {
