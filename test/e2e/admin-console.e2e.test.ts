@@ -9,9 +9,9 @@
  */
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { clusterTestFile, provisionHome, TestCluster, type Api } from '../support/cluster-harness.ts';
+import { clusterTestFile, provisionHome, ShardSampler, TestCluster, type Api } from '../support/cluster-harness.ts';
 import { launchChromium, pageProblems, Screenshots } from '../support/browser.ts';
-import { loadDictionary, untranslated } from '../support/untranslated.ts';
+import { dictionaryProblems, loadDictionary, untranslated } from '../support/untranslated.ts';
 import { HubClient } from '../../tools/hub-client/hub-client.ts';
 
 const ADMIN = 'admin-token-for-console-tests';
@@ -35,16 +35,23 @@ let problems: string[] = [];
 
 beforeAll(async () => {
   cluster = new TestCluster({ redisUrl: file.redis.url, cluster: `${file.redis.cluster}ui`, adminToken: ADMIN, shards: SHARDS });
-  [browser] = await Promise.all([launchChromium(), ...FIRST.map((id) => cluster.start(id))]);
+  // allSettled, not all: when one fails to start, what did start is still there for afterAll to close.
+  const [launched, ...nodes] = await Promise.allSettled([launchChromium(), ...FIRST.map((id) => cluster.start(id))]);
+  if (launched.status === 'fulfilled') browser = launched.value;
+  const failed = [launched, ...nodes].find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
   await cluster.settled('n1', FIRST);
   api = cluster.api('n1');
   base = `http://127.0.0.1:${cluster.node('n1').httpPort}`;
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close();
-  await cluster?.close();
+  try {
+    await context?.close().catch(() => {});
+    await browser?.close();
+  } finally {
+    await cluster?.close();
+  }
 });
 
 beforeEach(async (test) => {
@@ -58,12 +65,16 @@ beforeEach(async (test) => {
   });
 });
 
-/** A fresh browser context (its own storage: signed out, no language chosen) with one page on /admin. */
-async function openConsole(): Promise<Page> {
+/**
+ * A fresh browser context (its own storage: signed out, no language chosen) with one page on /admin,
+ * whose errors go to `problems` as they happen; responses with one of `provoked` statuses (the test's
+ * own bad input) are not problems.
+ */
+async function openConsole(provoked: readonly number[] = []): Promise<Page> {
   await context?.close();
   context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
   const page = await context.newPage();
-  problems.push(...pageProblems(page));
+  pageProblems(page, problems, provoked);
   await page.goto(`${base}/admin`);
   return page;
 }
@@ -103,7 +114,7 @@ describe('admin console (chromium, real node processes, private redis-server)', 
   });
 
   it('signs in: a wrong token shows the API message under a label in the current language; the admin token shows 3 nodes', async () => {
-    const page = await openConsole();
+    const page = await openConsole([401]);
     await expect.poll(() => page.getAttribute('html', 'lang')).toBe('en');
     const refusal = await api('GET', '/v1/admin/cluster', 'not-the-admin-token');
     expect(refusal.status).toBe(401);
@@ -137,11 +148,13 @@ describe('admin console (chromium, real node processes, private redis-server)', 
   }, 30_000);
 
   it('switches to 中文 and back: <html lang> follows, the choice survives a reload, nothing is left in English', async () => {
+    const dictionary = await loadDictionary();
+    // No English in the Chinese texts themselves, but for the proper names listed.
+    expect(dictionaryProblems(dictionary)).toEqual([]);
     const page = await openConsole();
     await signIn(page);
     await expect.poll(() => byId(page, 'node-row').count(), SHOWN).toBe(3);
-    const dictionary = await loadDictionary();
-    const data = dataOf(await adminGet('/v1/admin/cluster'));
+    const data = [...dataOf(await adminGet('/v1/admin/cluster')), JOINING];
     // The check sees English where there is English.
     expect((await untranslated(page, dictionary, data)).length).toBeGreaterThan(10);
     await switchTo(page, 'zh');
@@ -149,20 +162,31 @@ describe('admin console (chromium, real node processes, private redis-server)', 
     await expect.poll(() => page.getAttribute('html', 'lang')).toBe('zh');
     // Still signed in (the token is kept for the browser session), still in Chinese, on every view.
     await expect.poll(() => byId(page, 'node-row').count(), SHOWN).toBe(3);
+    // The check sees Chinese where there is Chinese.
+    expect((await untranslated(page, dictionary, data, 'en')).length).toBeGreaterThan(10);
     expect(await untranslated(page, dictionary, data)).toEqual([]);
     await shots.take(page, 'cluster-zh', 'console-cluster-zh');
-    await view(page, 'resize');
-    await expect.poll(() => byId(page, 'plan-form').isVisible()).toBe(true);
-    expect(await untranslated(page, dictionary, data)).toEqual([]);
     await view(page, 'homes');
     await expect.poll(() => byId(page, 'home-search').isVisible()).toBe(true);
     expect(await untranslated(page, dictionary, data)).toEqual([]);
+    // A plan previewed in Chinese (planned only: nothing is applied).
+    await view(page, 'resize');
+    await planAdd(page, JOINING);
+    expect(await untranslated(page, dictionary, data)).toEqual([]);
+    await shots.take(page, 'plan-zh');
 
+    // Back to English: the preview and every other text follow, no Chinese is left but in the switch.
     await switchTo(page, 'en');
+    await expect.poll(() => byId(page, 'plan-moves').innerText()).toMatch(/shards/);
+    expect(await untranslated(page, dictionary, data, 'en')).toEqual([]);
     await page.reload();
     await expect.poll(() => page.getAttribute('html', 'lang')).toBe('en');
     await view(page, 'cluster');
     await expect.poll(() => byId(page, 'node-row').count(), SHOWN).toBe(3);
+    expect(await untranslated(page, dictionary, data, 'en')).toEqual([]);
+    await view(page, 'homes');
+    await expect.poll(() => byId(page, 'home-search').isVisible()).toBe(true);
+    expect(await untranslated(page, dictionary, data, 'en')).toEqual([]);
     expect(problems).toEqual([]);
   }, 30_000);
 
@@ -246,7 +270,7 @@ describe('admin console (chromium, real node processes, private redis-server)', 
   }, 40_000);
 
   it('a plan naming an unknown node shows the API message (400) in the current language', async () => {
-    const page = await openConsole();
+    const page = await openConsole([400]);
     await signIn(page);
     await view(page, 'resize');
     const refusal = await api('POST', '/v1/admin/ring/plan?detail=true', ADMIN, { drain: ['no-such-node'] });
@@ -275,20 +299,26 @@ describe('admin console (chromium, real node processes, private redis-server)', 
     expect(plan.status).toBe(200);
 
     await view(page, 'resize');
-    await byId(page, 'plan-op').selectOption('add');
-    await byId(page, 'plan-add-id').fill(JOINING);
-    await byId(page, 'plan-button').click();
-    await expect.poll(() => byId(page, 'plan-moves').innerText(), SHOWN).toContain(JOINING);
+    await planAdd(page, JOINING);
     expect(await byId(page, 'plan-moves').innerText()).toContain(String(plan.body.moving));
     await shots.take(page, 'plan-add-n4');
 
+    // Every state the progress bar shows from here on, in order (and whether it was visible then).
+    await page.evaluate(RECORD_PROGRESS_STATES);
     await byId(page, 'apply-button').click();
     const progress = byId(page, 'handoff-progress');
     await expect.poll(() => progress.isVisible(), SHOWN).toBe(true);
     await shots.take(page, 'resize-progress');
     await expect.poll(() => progress.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+    // Shown moving first, then done, and never moving again.
+    const states = await page.evaluate<string[]>('window.__states');
+    expect(states.filter((s, i) => s !== states[i - 1])).toEqual(['moving', 'done']);
     // The README's picture shows the plan and its finished progress (12 shards move in well under a second).
     await shots.take(page, 'resize-done', 'console-resize');
+    // The preview and the finished progress in Chinese too.
+    await switchTo(page, 'zh');
+    expect(await untranslated(page, await loadDictionary(), [...FIRST, JOINING])).toEqual([]);
+    await switchTo(page, 'en');
 
     const after = await cluster.settled('n1', [...FIRST, JOINING]);
     expect(after.epoch).toBe(before.epoch + 1);
@@ -304,52 +334,138 @@ describe('admin console (chromium, real node processes, private redis-server)', 
   }, 60_000);
 
   it('applying while another change moves shards shows the API message (409) in the current language', async () => {
-    const page = await openConsole();
+    await ensureJoined();
+    const page = await openConsole([409]);
     await signIn(page);
     await expect.poll(() => byId(page, 'node-row').count(), SHOWN).toBe(4);
     await switchTo(page, 'zh');
     await view(page, 'resize');
-    await byId(page, 'plan-op').selectOption('add');
-    await byId(page, 'plan-add-id').fill('n5');
-    await byId(page, 'plan-button').click();
-    await expect.poll(() => byId(page, 'plan-moves').innerText(), SHOWN).toContain('n5');
+    await planAdd(page, 'n5');
 
     // Another change through the API. n3 paused cannot take up the new ring: the change is still
     // moving when the console applies, however fast the machine. n3 must be let go well before its
-    // heartbeat expires (6 s after its last beat, every 2 s) or the coordinator takes it out.
+    // heartbeat expires (6 s after its last beat, refreshed every 2 s: at the earliest 4 s after the
+    // stop) or the coordinator takes it out: a timer lets it go after PAUSE_MS whatever the test is
+    // waiting for, and every step below gives up by then.
+    const sampler = new ShardSampler(cluster.opts.redisUrl, cluster.opts.cluster, SHARDS);
+    file.cleanup(() => sampler.stop());
+    const leasesBefore = await sampler.sample();
+    const printed = new Map([...cluster.nodes].map(([id, n]) => [id, n.output().length]));
     const paused = cluster.node('n3');
     paused.child.kill('SIGSTOP');
-    file.cleanup(() => void paused.child.kill('SIGCONT'));
-    const deadline = Date.now() + 3_500;
+    const resume = setTimeout(() => paused.child.kill('SIGCONT'), PAUSE_MS);
+    file.cleanup(() => {
+      clearTimeout(resume);
+      paused.child.kill('SIGCONT');
+    });
+    const deadline = Date.now() + PAUSE_MS;
     const left = (): { timeout: number } => ({ timeout: Math.max(1, deadline - Date.now()) });
+    const inTime = <T>(what: string, step: Promise<T>): Promise<T> => beforeDeadline(step, deadline, `${what} while n3 was paused`);
+    // Locator calls inside the polls below wait no longer than that either (Playwright's default is 30 s).
+    page.setDefaultTimeout(PAUSE_MS);
     try {
-      const other = await api('POST', '/v1/admin/ring', ADMIN, { weights: { n1: 2 } });
+      const other = await inTime('POST /v1/admin/ring', api('POST', '/v1/admin/ring', ADMIN, { weights: { n1: 2 } }));
       expect(other.status, JSON.stringify(other.body)).toBe(202);
-      const busy = await api('POST', '/v1/admin/ring', ADMIN, { add: [{ id: 'n5' }] });
+      const busy = await inTime('POST /v1/admin/ring', api('POST', '/v1/admin/ring', ADMIN, { add: [{ id: 'n5' }] }));
       expect(busy.status, JSON.stringify(busy.body)).toBe(409);
       // The ring moved on since the preview: applying shows the new preview first, with a warning.
-      await byId(page, 'apply-button').click();
+      await byId(page, 'apply-button').click(left());
       const warning = byId(page, 'plan-warning');
       await expect.poll(() => warning.isVisible(), left()).toBe(true);
-      expect(await warning.innerText()).toMatch(/\p{Script=Han}/u);
-      await expect.poll(() => byId(page, 'apply-button').isEnabled(), left()).toBe(true);
-      await byId(page, 'apply-button').click();
+      expect(await warning.innerText(left())).toMatch(/\p{Script=Han}/u);
+      await expect.poll(() => byId(page, 'apply-button').isEnabled(left()), left()).toBe(true);
+      await byId(page, 'apply-button').click(left());
       const error = byId(page, 'resize-error');
       // The message counts the handoffs pending when it was made: any count.
       const message = new RegExp(escapeRegExp(busy.body.error.message as string).replace(/\d+/g, '\\d+'));
-      await expect.poll(() => error.innerText(), left()).toMatch(message);
-      expect((await error.innerText()).replace(message, '')).toMatch(/\p{Script=Han}/u);
+      await expect.poll(() => error.innerText(left()), left()).toMatch(message);
+      expect((await error.innerText(left())).replace(message, '')).toMatch(/\p{Script=Han}/u);
     } finally {
+      clearTimeout(resume);
       paused.child.kill('SIGCONT');
+      page.setDefaultTimeout(30_000);
     }
+    // The warning, the new preview, the refusal and the other change's progress: all in Chinese.
+    expect(await untranslated(page, await loadDictionary(), [...FIRST, JOINING, 'n5'])).toEqual([]);
     await shots.take(page, 'apply-while-moving-zh');
     const after = await cluster.settled('n1', [...FIRST, JOINING], 30_000);
     expect(after.nodes.map((n) => n.id)).not.toContain('n5');
+
+    // n3 was paused, not lost: still in the ring and alive, serving what it is assigned, and every
+    // shard it held before and holds now under the same lease (a lease lost or taken over would
+    // have a new fence token). No node saw a heartbeat expire or took a lease over.
+    const n3 = after.nodes.find((n) => n.id === 'n3');
+    expect(n3).toMatchObject({ state: 'active', alive: true, shardsOwned: n3?.shardsAssigned });
+    const leasesAfter = await sampler.sample();
+    const kept = leasesBefore.holders.flatMap((h, s) => (h === 'n3' && leasesAfter.holders[s] === 'n3' ? [s] : []));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.filter((s) => leasesAfter.fences[s] !== leasesBefore.fences[s])).toEqual([]);
+    for (const [id, n] of cluster.nodes) {
+      expect(n.output().slice(printed.get(id) ?? 0), id).not.toMatch(/heartbeats expired|taking over the leases|shard lease lost/);
+    }
     expect(problems).toEqual([]);
   }, 60_000);
 });
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Milliseconds n3 stays paused in the 409 test: well before its heartbeat can expire (4 s at the earliest). */
+const PAUSE_MS = 3_000;
+
+/** `step`, or a rejection naming `what` once `deadline` (epoch ms) passed first. */
+async function beforeDeadline<T>(step: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done in time`)), Math.max(1, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([step, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * n4 in the ring: the test before adds it through the console. Run alone (or after that test failed
+ * half-way), this adds it through the API, starting its process when it is not running.
+ */
+async function ensureJoined(): Promise<void> {
+  const status = await adminGet('/v1/admin/cluster');
+  if (status.nodes.some((n: { id: string; state: string }) => n.id === JOINING && n.state === 'active')) return;
+  if (!cluster.running().includes(JOINING)) await cluster.start(JOINING, { AUTO_JOIN: 'false' });
+  await vi.waitFor(
+    async () => expect((await adminGet('/v1/admin/cluster')).nodes).toContainEqual(expect.objectContaining({ id: JOINING, alive: true })),
+    {
+      timeout: 10_000,
+      interval: 100,
+    },
+  );
+  await cluster.settled('n1', FIRST, 30_000);
+  const added = await api('POST', '/v1/admin/ring', ADMIN, { add: [{ id: JOINING }] });
+  expect(added.status, `adding ${JOINING} for this test: ${JSON.stringify(added.body)}`).toBe(202);
+  await cluster.settled('n1', [...FIRST, JOINING], 30_000);
+}
+
+/** Plans adding `nodeId` on the Resize page and waits for the preview to name it. */
+async function planAdd(page: Page, nodeId: string): Promise<void> {
+  await byId(page, 'plan-op').selectOption('add');
+  await byId(page, 'plan-add-id').fill(nodeId);
+  await byId(page, 'plan-button').click();
+  await expect.poll(() => byId(page, 'plan-moves').innerText(), SHOWN).toContain(nodeId);
+}
+
+/**
+ * Run in the page: records in `window.__states` the progress bar's `data-state` each time the
+ * console sets it, prefixed `hidden:` when the bar was not visible then.
+ */
+const RECORD_PROGRESS_STATES = `(() => {
+  const bar = document.querySelector('[data-testid="handoff-progress"]');
+  window.__states = [];
+  new MutationObserver(() => {
+    const state = bar.getAttribute('data-state');
+    window.__states.push(bar.checkVisibility() ? state : 'hidden:' + state);
+  }).observe(bar, { attributes: true, attributeFilter: ['data-state'] });
+})()`;
 
 /** Plans draining a node the ring does not have; resolves the error shown once it carries `apiMessage`. */
 async function planUnknown(page: Page, apiMessage: string): Promise<string> {

@@ -30,14 +30,24 @@ export async function launchChromium(executablePath = CHROMIUM): Promise<Browser
   return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
 }
 
-/** What a page reported on its own: uncaught exceptions and console errors, each as one line. */
-export function pageProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
+/** Chromium's console line for a response with an error status, e.g. `… a status of 401 (Unauthorized)`. */
+const FAILED_RESPONSE = /^Failed to load resource: the server responded with a status of (\d{3})\b/;
+
+/**
+ * Collects into `sink`, as they happen, what `page` reports on its own: uncaught exceptions and
+ * console errors, one line each. Chromium logs every response with an error status as a console
+ * error; those with a status in `expectedStatuses` (the ones a test provokes on purpose, such as a
+ * 401 for a wrong token) are left out, any other status is kept. Returns `sink`.
+ */
+export function pageProblems(page: Page, sink: string[], expectedStatuses: readonly number[] = []): string[] {
+  page.on('pageerror', (err) => sink.push(`uncaught: ${err.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
+    if (m.type() !== 'error') return;
+    const status = FAILED_RESPONSE.exec(m.text())?.[1];
+    if (status !== undefined && expectedStatuses.includes(Number(status))) return;
+    sink.push(`console.error: ${m.text()}${m.location().url ? ` (${m.location().url})` : ''}`);
   });
-  return problems;
+  return sink;
 }
 
 /**
