@@ -1,5 +1,6 @@
 /** The node's configuration: one typed object from environment variables, validated at start. */
 import { hostname } from 'node:os';
+import { DEFAULT_MAX_BODY_BYTES } from '../edge-api/http/request-body-limit.ts';
 
 export type Role = 'ingress' | 'edge' | 'actors';
 const ROLES: readonly Role[] = ['ingress', 'edge', 'actors'];
@@ -181,7 +182,7 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     logLevel,
     autoJoin: bool(env, 'AUTO_JOIN', true),
     hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
-    maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', 64 * 1024),
+    maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
     passivateAfterMs: durationMs(env, 'PASSIVATE_AFTER_MS', 5 * 60_000),
     shards: positiveInt(env, 'SHARDS', 1024),

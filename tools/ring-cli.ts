@@ -65,7 +65,11 @@ async function main(): Promise<void> {
   };
   const print = (x: unknown): void => void process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
 
-  if (command === 'status') return print(await call('GET', '/v1/admin/cluster'));
+  if (command === 'status') {
+    // `owners` names the owner of every shard (1,024 lines by default): the nodes' counts say the same in a few.
+    const { owners: _owners, ...status } = await call('GET', '/v1/admin/cluster');
+    return print(status);
+  }
   if (command === 'plan') return print(await call('POST', '/v1/admin/ring/plan', changeOf(args[0], args[1], values.weight, args.slice(2))));
   const applied = await call('POST', '/v1/admin/ring', changeOf(command, args[0], values.weight, args.slice(1)));
   print(applied);

@@ -1,8 +1,8 @@
 /** The admin console: a page and its assets at `/admin`, served by the node (no build step, no CDN). */
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import type { Context } from 'hono';
 import type { EdgeApp } from '../http/api-schemas.ts';
+import { etagMatches, strongEtag } from '../http/etag-match.ts';
 import { errorResponse, notFound } from '../http/http-error.ts';
 
 /** Where the page and its assets live: next to this module, in source (tests) and in dist (the build copies it). */
@@ -54,7 +54,7 @@ async function loadAssets(dir: URL): Promise<ReadonlyMap<string, Asset>> {
     const type = entry.isFile() ? CONTENT_TYPES[ASSET_NAME.exec(entry.name)?.[1] ?? ''] : undefined;
     if (type === undefined) continue;
     const body = new Uint8Array(await readFile(new URL(entry.name, dir)));
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+    const etag = strongEtag(body);
     assets.set(entry.name, { body, contentType: type, etag });
   }
   return assets;
@@ -71,7 +71,7 @@ function send(c: Context, asset: Asset, page: boolean): Response {
     c.header('Referrer-Policy', 'no-referrer');
   }
   // no-cache revalidates: an unchanged file answers 304 without its body.
-  if (c.req.header('if-none-match') === asset.etag) return c.body(null, 304);
+  if (etagMatches(c.req.header('if-none-match'), asset.etag)) return c.body(null, 304);
   c.header('Content-Type', asset.contentType);
   return c.body(asset.body, 200);
 }

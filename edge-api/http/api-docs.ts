@@ -1,5 +1,4 @@
 /** The API reference at `/docs` (assets served by the node itself) and the edge's landing page at `/`. */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -8,7 +7,7 @@ import { gzip } from 'node:zlib';
 import type { Context } from 'hono';
 import type { EdgeApp } from './api-schemas.ts';
 import { DOCS_ASSETS, DOCS_HTML, DOCS_INIT_JS, EDGE_CSS, LANDING_HTML } from './docs-pages.ts';
-import { etagMatches } from './etag-match.ts';
+import { etagMatches, strongEtag } from './etag-match.ts';
 import { errorResponse, notFound } from './http-error.ts';
 
 const gzipAsync = promisify(gzip);
@@ -36,13 +35,12 @@ const ASSETS: ReadonlyMap<string, { readonly type: string; readonly source: Sour
 /** The asset names `/docs/assets/` serves. */
 export const DOCS_ASSET_NAMES: readonly string[] = [...ASSETS.keys()];
 
-/** Browsers keep a file of the package a day (it is pinned: it changes with a deploy), then revalidate by ETag. */
-const ASSET_CACHE = 'public, max-age=86400';
 /**
- * The pages and our own assets (fixed names, changed by any deploy of ours) are small: always
- * revalidated, so a deploy shows at once and never pairs a new page with an old script.
+ * Browsers revalidate the pages and every asset by its ETag (a 304 without the body): names are
+ * fixed, so a `max-age` would let a browser pair a new page or init script with the bundle of the
+ * previous `swagger-ui-dist` after an upgrade.
  */
-const PAGE_CACHE = 'no-cache';
+const CACHE_CONTROL = 'no-cache';
 
 /**
  * The pages' Content-Security-Policy: scripts, styles, fetches and images from this node only
@@ -60,8 +58,6 @@ interface Loaded {
   /** The body gzipped, for clients that accept it (text only). */
   readonly gzipped?: Uint8Array<ArrayBuffer>;
   readonly etag: string;
-  /** Our text (docs-init.js, edge.css), not a file of the package. */
-  readonly ours: boolean;
 }
 
 /** The package's directory, resolved once (from source and from dist alike: Node resolves it from node_modules). */
@@ -73,9 +69,9 @@ const loaded = new Map<string, Promise<Loaded>>();
 
 async function load(type: string, source: Source): Promise<Loaded> {
   const body = 'file' in source ? new Uint8Array(await readFile(join(swaggerUiDir(), source.file))) : new TextEncoder().encode(source.text);
-  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+  const etag = strongEtag(body);
   const gzipped = type === PNG ? undefined : new Uint8Array(await gzipAsync(body));
-  return { type, body, etag, ours: 'text' in source, ...(gzipped === undefined ? {} : { gzipped }) };
+  return { type, body, etag, ...(gzipped === undefined ? {} : { gzipped }) };
 }
 
 function asset(name: string): Promise<Loaded> | undefined {
@@ -102,7 +98,7 @@ async function serveAsset(c: Context, name: string): Promise<Response> {
   const a = await pending;
   const headers: Record<string, string> = {
     'Content-Type': a.type,
-    'Cache-Control': a.ours ? PAGE_CACHE : ASSET_CACHE,
+    'Cache-Control': CACHE_CONTROL,
     ETag: a.etag,
     'X-Content-Type-Options': 'nosniff',
   };
@@ -113,7 +109,7 @@ async function serveAsset(c: Context, name: string): Promise<Response> {
 }
 
 function page(c: Context, html: string, csp: string): Response {
-  c.header('Cache-Control', PAGE_CACHE);
+  c.header('Cache-Control', CACHE_CONTROL);
   c.header('Content-Security-Policy', csp);
   c.header('X-Content-Type-Options', 'nosniff');
   c.header('Referrer-Policy', 'no-referrer');

@@ -9,7 +9,8 @@ import type { Env } from 'hono';
 import { HOME_ID } from '../../actors/actor-id.ts';
 import { PATH_ID_MAX } from './request-input.ts';
 import type { Policy } from './route-context.ts';
-import './validation-error.ts';
+// Our phrasing of zod's messages, set for the whole process (z.config) before any schema is used.
+import './zod-messages.ts';
 
 export { z };
 

@@ -30,7 +30,6 @@ import { registerOpenApiDocument } from './openapi-document.ts';
 import { registerApiDocs } from './api-docs.ts';
 import { registerAdminConsole } from '../admin-console/admin-console-routes.ts';
 import type { EdgeApp } from './api-schemas.ts';
-import { throwOnInvalid } from './validation-error.ts';
 import { createAsk, type RouteContext } from './route-context.ts';
 
 /** Readiness of the node: `ready` false answers 503 so load balancers stop sending traffic. */
@@ -115,8 +114,8 @@ export function createHttpApp(deps: HttpDeps): EdgeApp {
     logger: deps.logger,
   };
 
-  // One schema per request part: it validates (a failure throws the one 400, see validation-error.ts) and is documented.
-  const app = new OpenAPIHono<Env>({ defaultHook: throwOnInvalid });
+  // Routes are declared with declareRoute (declare-route.ts): it validates with their schemas, never app.openapi.
+  const app = new OpenAPIHono<Env>();
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
   const audit = deps.audit ?? new MemoryAuditLog();

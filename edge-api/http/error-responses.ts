@@ -4,7 +4,8 @@
  */
 import { z, type RouteConfig } from '@hono/zod-openapi';
 import { httpStatusOf, type ErrorCode } from '../error-codes.ts';
-import { bodyTooLargeMessage } from './request-body-limit.ts';
+import { bodyTooLargeMessage, DEFAULT_MAX_BODY_BYTES } from './request-body-limit.ts';
+import { MAX_FIELD_PROBLEMS } from './validation-error.ts';
 
 /** One field entry of an `invalid_argument`. */
 const FieldProblemSchema = z.object({ field: z.string(), message: z.string() });
@@ -19,9 +20,11 @@ export const ErrorBodySchema = z
           field: z.string().optional().openapi({ description: 'The first bad field (invalid_argument).' }),
           fields: z
             .array(FieldProblemSchema)
-            .max(20)
+            .max(MAX_FIELD_PROBLEMS)
             .optional()
-            .openapi({ description: 'The bad fields, unknown ones first (invalid_argument); at most 20, the message counts them all.' }),
+            .openapi({
+              description: `The bad fields, unknown ones first (invalid_argument); at most ${MAX_FIELD_PROBLEMS}, the message counts them all.`,
+            }),
           retryAfterSeconds: z.number().int().optional().openapi({ description: 'When to retry (rate_limited).' }),
         })
         .catchall(z.unknown())
@@ -31,9 +34,6 @@ export const ErrorBodySchema = z
   .openapi('Error');
 
 type ErrorBody = z.infer<typeof ErrorBodySchema>;
-
-/** The request body limit the examples name: the default of MAX_BODY_BYTES (node/config.ts). */
-const DOCUMENTED_BODY_LIMIT = 64 * 1024;
 
 /** A typical message of each code, as the edge words it, for the examples of the error responses. */
 const EXAMPLE_MESSAGES: Partial<Record<ErrorCode, string>> = {
@@ -46,7 +46,7 @@ const EXAMPLE_MESSAGES: Partial<Record<ErrorCode, string>> = {
   failed_precondition: 'a ring change is still moving shards (12 pending): retry when it is done',
   version_conflict: 'the shadow is at version 8, not 7',
   idempotency_conflict: 'command light1~k1 exists with another body',
-  payload_too_large: bodyTooLargeMessage(DOCUMENTED_BODY_LIMIT),
+  payload_too_large: bodyTooLargeMessage(DEFAULT_MAX_BODY_BYTES),
   unsupported_media_type: 'the request body needs Content-Type: application/json',
   rate_limited: 'too many requests for this token: retry in 1 s',
   resource_exhausted: 'the home has spent its command budget: retry later',

@@ -1,4 +1,9 @@
-/** `If-None-Match` against a served entity tag: the weak comparison of RFC 9110, for GETs of documents and assets. */
+/** Entity tags of served documents and assets, and `If-None-Match` against one: the weak comparison of RFC 9110. */
+import { createHash } from 'node:crypto';
+
+/** The strong entity tag of `bytes`: 22 characters of their SHA-256 (the same on every node). */
+export const strongEtag = (bytes: string | Uint8Array): string =>
+  `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
 
 /**
  * Whether an `If-None-Match` header matches `etag` (a strong tag `"…"`): `*`, the tag, or the tag

@@ -1,7 +1,6 @@
 /** The API's OpenAPI 3.1 document, generated from the routes' own schemas, and the route that serves it. */
-import { createHash } from 'node:crypto';
 import { ADMIN_SCHEME, APP_SCHEME, type EdgeApp } from './api-schemas.ts';
-import { etagMatches } from './etag-match.ts';
+import { etagMatches, strongEtag } from './etag-match.ts';
 
 /** Where the document is served (unauthenticated: it describes the API, it holds no data). */
 export const OPENAPI_PATH = '/openapi.json';
@@ -41,5 +40,5 @@ export function registerOpenApiDocument(app: EdgeApp): void {
 
 function serialize(document: unknown): { json: string; etag: string } {
   const json = JSON.stringify(document);
-  return { json, etag: `"${createHash('sha256').update(json).digest('base64url').slice(0, 22)}"` };
+  return { json, etag: strongEtag(json) };
 }

@@ -11,6 +11,9 @@ import { isClientAbort } from './request-input.ts';
 const BODILESS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 /** The message of the 413 of a body over `maxBytes` bytes. */
+/** The largest request body when MAX_BODY_BYTES is not set, bytes (node/config.ts). */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
 export const bodyTooLargeMessage = (maxBytes: number): string => `the body exceeds ${maxBytes} bytes`;
 
 /**

@@ -88,21 +88,6 @@ export function isClientAbort(err: unknown): boolean {
   return err.message === 'aborted' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || err.name === 'AbortError';
 }
 
-/** Throws a 400 naming the first field of `body` not in `allowed`. */
-export function onlyFields(body: JsonObject, allowed: readonly string[]): void {
-  const extra = Object.keys(body).find((k) => !allowed.includes(k));
-  if (extra !== undefined) throw invalidArgument(extra, `is not a known field (expected ${allowed.join(', ')})`);
-}
-
-/** An optional integer query parameter in min..max; `fallback` when absent. */
-export function queryInt(c: Context, name: string, min: number, max: number, fallback: number): number {
-  const raw = c.req.query(name);
-  if (raw === undefined) return fallback;
-  const n = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(n >= min && n <= max)) throw invalidArgument(name, `must be an integer from ${min} to ${max}`);
-  return n;
-}
-
 /**
  * A request header by its lower-case name. Under @hono/node-server it is read from node's parsed
  * headers (`c.env.incoming`): `c.req.header` would first build a WHATWG `Headers` of every header

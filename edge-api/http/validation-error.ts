@@ -67,11 +67,3 @@ export function invalidFields(problems: readonly FieldProblem[]): HttpError {
     fields: problems.slice(0, MAX_FIELD_PROBLEMS),
   });
 }
-
-/**
- * The OpenAPI app's `defaultHook` (routes declared with `app.openapi`; ours use declareRoute's
- * validators): a failed validation throws the one 400 (the app's error handler renders it).
- */
-export function throwOnInvalid(result: { success: true } | { success: false; error: z.ZodError }): void {
-  if (!result.success) throw invalidFields(fieldProblems(result.error));
-}

@@ -73,8 +73,8 @@ function unknownKeys(iss: Extract<Issue, { code: 'unrecognized_keys' }>): string
   return shape === undefined ? 'is not a known field' : `is not a known field (expected ${Object.keys(shape).join(', ')})`;
 }
 
-/** Our reason for a zod issue, or undefined for zod's own. Exported for its unit tests. */
-export function reasonOf(iss: Issue): string | undefined {
+/** Our reason for a zod issue, or undefined for zod's own. */
+function reasonOf(iss: Issue): string | undefined {
   switch (iss.code) {
     case 'invalid_type':
       return iss.input === undefined ? 'is required' : `must be ${TYPE_NAMES[iss.expected] ?? iss.expected}`;

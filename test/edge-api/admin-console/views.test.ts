@@ -89,7 +89,7 @@ describe('admin console: the page', () => {
     }
   });
 
-  it('does not offer to save the admin token, and names the progress bar', () => {
+  it('turns autocomplete off on the admin token input, and names the progress bar', () => {
     expect(tagWith('data-testid', 'sign-in-token')).toContain('autocomplete="off"');
     expect(tagWith('data-testid', 'handoff-progress').replace(/\s+/g, ' ')).toContain('aria-labelledby="progress-title"');
     expect(tagWith('id', 'progress-title')).toMatch(/^<h2\b/);
