@@ -94,7 +94,6 @@ export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, hand
     throw new Error(`${route.method} ${route.path}: declare headers as parameters and read them in the handler`);
   }
   const body = jsonSchemaOf(route);
-  if (hide !== true) app.openAPIRegistry.registerPath({ ...doc, responses: documentedErrors(route, body !== undefined) });
   const steps: MiddlewareHandler[] = middleware === undefined ? [] : Array.isArray(middleware) ? [...middleware] : [middleware];
   if (body !== undefined) steps.push(body.required ? requiredJsonBody : optionalJsonBody);
   const checks: PartCheck[] = [];
@@ -117,5 +116,7 @@ export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, hand
   if (route.path.startsWith('/v1/') && !isGuard(steps[0])) {
     throw new Error(`${route.method} ${route.path}: a /v1 route puts its guard (ctx.guard(policy)) first in its middleware`);
   }
+  // Documented only once every check above passed: a refused route is neither served nor described.
+  if (hide !== true) app.openAPIRegistry.registerPath({ ...doc, responses: documentedErrors(route, body !== undefined) });
   app.on([route.method.toUpperCase()], [path], ...steps, validated);
 }

@@ -77,6 +77,9 @@ describe('declareRoute', () => {
     expect(() => declareRoute(app, notAGuard, (c) => c.body(null, 204))).toThrow(/guard/);
     const dashed = createRoute({ method: 'get', path: '/things/{thing-id}', responses });
     expect(() => declareRoute(app, dashed, (c) => c.body(null, 204))).toThrow(/path parameters/);
+    // A refused route is neither served nor described.
+    expect(app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } }).paths ?? {}).toEqual({});
+    expect(app.routes).toEqual([]);
     // The edge itself, however its routes were registered: the first handler of every /v1 route is a guard.
     const edge = startEdge();
     const first = new Map<string, unknown>();
