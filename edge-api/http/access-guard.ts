@@ -135,16 +135,20 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
       c.set('principal', principal);
       await next();
     });
-    GUARDS.add(guard);
+    GUARDS.set(guard, policy);
     return guard;
   };
 }
 
 /** Every middleware createGuard built: a /v1 route must put one first (declare-route.ts checks it at registration). */
-const GUARDS = new WeakSet<MiddlewareHandler>();
+const GUARDS = new WeakMap<MiddlewareHandler, Policy>();
 
 /** Whether `handler` is a guard built by createGuard. */
-export const isGuard = (handler: unknown): boolean => typeof handler === 'function' && GUARDS.has(handler as MiddlewareHandler);
+export const isGuard = (handler: unknown): boolean => policyOfGuard(handler) !== undefined;
+
+/** The policy a guard built by createGuard enforces, or undefined for any other handler. */
+export const policyOfGuard = (handler: unknown): Policy | undefined =>
+  typeof handler === 'function' ? GUARDS.get(handler as MiddlewareHandler) : undefined;
 
 /** Why a re-check refused a caller that had passed the guard: the HTTP code and message it would get now. */
 export interface AccessLost {

@@ -7,11 +7,11 @@
 import type { RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, ValidationTargets } from 'hono';
 import type { ZodType } from 'zod';
-import type { EdgeApp } from './api-schemas.ts';
+import { securityOf, type EdgeApp } from './api-schemas.ts';
 import { bodyErrorResponses, withoutInvalidArgument } from './error-responses.ts';
 import { readBodyText, readJsonObject, type JsonObject } from './request-input.ts';
 import { fieldProblems, invalidFields, type FieldProblem } from './validation-error.ts';
-import { isGuard } from './access-guard.ts';
+import { policyOfGuard } from './access-guard.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -113,8 +113,13 @@ export function declareRoute<R extends RouteConfig>(app: EdgeApp, route: R, hand
   const path = route.path.replaceAll(/\{(\w+)\}/g, ':$1');
   if (/[{}]/.test(path)) throw new Error(`${route.method} ${route.path}: path parameters are {name} with letters, digits and _ only`);
   // A /v1 route without its guard would be served to anyone: refused at start, not found in review.
-  if (route.path.startsWith('/v1/') && !isGuard(steps[0])) {
+  const policy = policyOfGuard(steps[0]);
+  if (route.path.startsWith('/v1/') && policy === undefined) {
     throw new Error(`${route.method} ${route.path}: a /v1 route puts its guard (ctx.guard(policy)) first in its middleware`);
+  }
+  // The document says what the guard enforces: both are written per route, this keeps them one.
+  if (policy !== undefined && JSON.stringify(route.security) !== JSON.stringify(securityOf(policy))) {
+    throw new Error(`${route.method} ${route.path}: its security must be securityOf('${policy}'), the policy of its guard`);
   }
   // Documented only once every check above passed: a refused route is neither served nor described.
   if (hide !== true) app.openAPIRegistry.registerPath({ ...doc, responses: documentedErrors(route, body !== undefined) });

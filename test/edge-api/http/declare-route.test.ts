@@ -2,8 +2,11 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Env } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { z } from '../../../edge-api/http/api-schemas.ts';
-import { isGuard } from '../../../edge-api/http/access-guard.ts';
+import { securityOf, z } from '../../../edge-api/http/api-schemas.ts';
+import { createGuard, isGuard } from '../../../edge-api/http/access-guard.ts';
+import { MemoryCredentialStore } from '../../../edge-api/auth/credential-store.ts';
+import { TokenGrantCache } from '../../../edge-api/auth/token-grant-cache.ts';
+import { defaultRateLimit, RequestLimiter } from '../../../edge-api/http/rate-limiter.ts';
 import { declareRoute } from '../../../edge-api/http/declare-route.ts';
 import { errorResponse, HttpError } from '../../../edge-api/http/http-error.ts';
 import { closeEdges, startEdge } from './harness.ts';
@@ -77,6 +80,21 @@ describe('declareRoute', () => {
     expect(() => declareRoute(app, notAGuard, (c) => c.body(null, 204))).toThrow(/guard/);
     const dashed = createRoute({ method: 'get', path: '/things/{thing-id}', responses });
     expect(() => declareRoute(app, dashed, (c) => c.body(null, 204))).toThrow(/path parameters/);
+    // The documented security must be what the route's guard enforces.
+    const guard = createGuard({
+      tokens: new TokenGrantCache(new MemoryCredentialStore()),
+      adminToken: 'admin-token-for-declare-route',
+      limiter: new RequestLimiter(defaultRateLimit),
+      clock: Date.now,
+    });
+    const saysRead = createRoute({
+      method: 'get',
+      path: '/v1/said',
+      security: securityOf('read'),
+      middleware: [guard('admin')] as const,
+      responses,
+    });
+    expect(() => declareRoute(app, saysRead, (c) => c.body(null, 204))).toThrow(/securityOf\('admin'\)/);
     // A refused route is neither served nor described.
     expect(app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } }).paths ?? {}).toEqual({});
     expect(app.routes).toEqual([]);
