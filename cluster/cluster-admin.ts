@@ -15,6 +15,11 @@ export interface NodeProgress {
   readonly owned: number;
   readonly pending: number;
   readonly done: number;
+  /**
+   * Milliseconds since its oldest handoff in flight began, 0 when none (ShardManager.oldestHandoffMs;
+   * `npm run doctor` reads it). Absent from the reports of nodes older than this field.
+   */
+  readonly oldestHandoffMs?: number;
   /** Epoch ms. */
   readonly at: number;
 }
@@ -97,6 +102,7 @@ export class ClusterAdmin {
       owned: this.shards.count('owned'),
       pending: this.shards.pending,
       done: this.shards.done,
+      oldestHandoffMs: Math.round(this.shards.oldestHandoffMs()),
       at: Date.now(),
     };
   }

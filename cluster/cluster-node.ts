@@ -44,6 +44,11 @@ export class ClusterNode {
     return this.ring;
   }
 
+  /** Whether the ring this node follows lists it (in any state, draining included): false before it joined and after it left. */
+  get inRing(): boolean {
+    return this.ring?.nodes.some((n) => n.id === this.deps.self.id) ?? false;
+  }
+
   /** Registers, joins the ring (AUTO_JOIN) and starts following it. */
   async start(): Promise<void> {
     const { self, ringStore, membership } = this.deps;

@@ -12,6 +12,8 @@ import type { ShardLeases } from './shard-leases.ts';
  */
 export type ShardState = 'released' | 'acquiring' | 'owned' | 'handing-off';
 
+const isInFlight = (state: ShardState): boolean => state === 'acquiring' || state === 'handing-off';
+
 export interface ShardManagerDeps {
   readonly nodeId: string;
   readonly shardCount: number;
@@ -26,10 +28,15 @@ export interface ShardManagerDeps {
   readonly registry: Registry;
   /** Milliseconds between attempts to take a lease another node still holds. */
   readonly retryMs?: number;
+  /** Monotonic milliseconds, for the age of handoffs (default `performance.now`). */
+  readonly clock?: () => number;
 }
 
 export class ShardManager {
   private readonly states: ShardState[];
+  /** When each shard's handoff began (clock ms), NaN when it has none in flight. */
+  private readonly inFlightSince: number[];
+  private readonly clock: () => number;
   private table: ShardTable | undefined;
   private readonly log: Logger;
   private readonly wanted = new Set<number>();
@@ -41,6 +48,8 @@ export class ShardManager {
 
   constructor(private readonly deps: ShardManagerDeps) {
     this.states = Array.from({ length: deps.shardCount }, () => 'released');
+    this.inFlightSince = Array.from({ length: deps.shardCount }, () => Number.NaN);
+    this.clock = deps.clock ?? (() => performance.now());
     this.log = deps.logger.child({ component: 'shards' });
     const registers = [deps.registry];
     // Read at scrape time (prom-client calls `collect` with the gauge as `this`).
@@ -58,6 +67,11 @@ export class ShardManager {
       'iot_cluster_handoffs_in_flight',
       'Shards being acquired or handed off by this node',
       () => this.count('acquiring') + this.count('handing-off'),
+    );
+    gauge(
+      'iot_cluster_handoff_oldest_seconds',
+      'Age of the oldest handoff (shard being acquired or handed off) in flight on this node, 0 when none',
+      () => this.oldestHandoffMs() / 1000,
     );
     gauge('iot_cluster_ring_epoch', 'Ring epoch this node routes by', () => this.table?.epoch ?? 0);
   }
@@ -84,6 +98,18 @@ export class ShardManager {
   /** Handoffs this node still has to finish for the current table. */
   get pending(): number {
     return this.count('acquiring') + this.count('handing-off');
+  }
+
+  /**
+   * Milliseconds since the oldest handoff in flight began (its shard became `acquiring` or
+   * `handing-off`), 0 when none. Stuck is what this shows: a lease a live holder never releases,
+   * a flush that does not end.
+   */
+  oldestHandoffMs(): number {
+    const now = this.clock();
+    let oldest = now;
+    for (const since of this.inFlightSince) if (since < oldest) oldest = since; // NaN compares false
+    return now - oldest;
   }
 
   /** Resolves once no shard is acquiring or handing off. */
@@ -217,6 +243,8 @@ export class ShardManager {
     const from = this.states[shard];
     if (from === state) return;
     this.states[shard] = state;
+    if (!isInFlight(state)) this.inFlightSince[shard] = Number.NaN;
+    else if (Number.isNaN(this.inFlightSince[shard]!)) this.inFlightSince[shard] = this.clock();
     if (this.log.isLevelEnabled('debug')) this.log.debug({ shard, from, to: state }, 'shard state');
   }
 

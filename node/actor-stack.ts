@@ -8,6 +8,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { PersistencePort } from '../runtime/persistence-port.ts';
 import type { ActorRouter } from '../cluster/actor-router.ts';
 import { shardOfActor } from '../cluster/shard-of.ts';
+import { AutomationMetrics } from './automation-metrics.ts';
 import { createEffectDispatcher, tellOfEffect, type EffectPorts } from './effect-dispatcher.ts';
 import { LocalActorRouter } from './local-actor-router.ts';
 
@@ -51,6 +52,7 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
       publish: (homeId, topic, data) => deps.publish(homeId, topic, data),
     },
     deps.logger,
+    AutomationMetrics.of(deps.registry),
   );
   const host = new ActorHost(
     {

@@ -3,6 +3,7 @@ import type { DomainEffect } from '../actors/types.ts';
 import type { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Result } from '../runtime/result.ts';
+import type { AutomationMetrics } from './automation-metrics.ts';
 
 /** Where effects go. The node wires these to the actor host, hub sessions and the event feed. */
 export interface EffectPorts {
@@ -19,8 +20,16 @@ export interface EffectPorts {
   publish(homeId: string, topic: string, data: unknown): void;
 }
 
-/** The host's `onEffects` callback: runs each effect in order; one failing effect does not stop the rest. */
-export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fromId: string, effects: readonly unknown[]) => void {
+/**
+ * The host's `onEffects` callback: runs each effect in order; one failing effect does not stop the
+ * rest. `automation` counts rule decisions and finished commands from the `publish` effects (the
+ * host runs a step's effects once, after it is durable, and never for a replayed step).
+ */
+export function createEffectDispatcher(
+  ports: EffectPorts,
+  logger: Logger,
+  automation?: AutomationMetrics,
+): (fromId: string, effects: readonly unknown[]) => void {
   const log = logger.child({ component: 'effects' });
   return (fromId, effects) => {
     for (const effect of effects as readonly DomainEffect[]) {
@@ -48,6 +57,7 @@ export function createEffectDispatcher(ports: EffectPorts, logger: Logger): (fro
             ports.publish(effect.homeId, 'notify', { message: effect.message, ruleId: effect.ruleId });
             break;
           case 'publish':
+            automation?.observe(effect);
             ports.publish(effect.homeId, effect.topic, effect.data);
             break;
           default:

@@ -53,6 +53,22 @@ async function setup(stored: RingDoc) {
   return { node, store, tables, reroutes: () => reroutes };
 }
 
+describe('ClusterNode.inRing', () => {
+  it('is true while the ring it follows lists this node, draining included, and false once a ring without it is adopted', async () => {
+    const { node, store } = await setup(ring(3, ['n2']));
+    expect(node.inRing).toBe(false);
+    store.doc = ring(4, ['n1', 'n2']);
+    await node.catchUp(4);
+    expect(node.inRing).toBe(true);
+    store.doc = { ...ring(5, ['n2']), nodes: [...ring(5, ['n2']).nodes, { id: 'n1', weight: 1, state: 'draining' }] };
+    await node.catchUp(5);
+    expect(node.inRing).toBe(true);
+    store.doc = ring(6, ['n2', 'n3']);
+    await node.catchUp(6);
+    expect(node.inRing).toBe(false);
+  });
+});
+
 describe('ClusterNode.catchUp', () => {
   it('reads and adopts the stored ring when a peer routed with a newer epoch; concurrent callers share one read', async () => {
     const { node, store, tables, reroutes } = await setup(ring(3));

@@ -132,7 +132,7 @@ const bareLeases: ShardLeases[] = [];
 async function startNode(
   id: string,
   keys: KeyLayout,
-  opts: { alive?: (nodeId: string) => boolean; retryMs?: number } = {},
+  opts: { alive?: (nodeId: string) => boolean; retryMs?: number; clock?: () => number } = {},
 ): Promise<TestNode> {
   const nodeClient = await clients.connect();
   const registry = new Registry();
@@ -178,6 +178,7 @@ async function startNode(
     logger: silentLogger,
     registry,
     retryMs: opts.retryMs ?? 20,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const node = { id, keys, leases, host, store, manager, registry, ownedCalls, lostCalls, aliveChecks };
   nodes.push(node);
@@ -325,6 +326,43 @@ describe('ShardManager', () => {
     expect(await client.get(keys.lease(3))).toBe('n1');
     expect(BigInt(n1.leases.token(3)!)).toBeGreaterThan(BigInt(n2Token));
     expect(n1.ownedCalls).toEqual([4, 3]);
+  });
+
+  it('reports the age of its oldest handoff in flight, acquiring or handing off, and 0 once none is', async () => {
+    const keys = freshKeys();
+    let now = 1_000;
+    const n1 = await startNode('n1', keys, { alive: () => true, retryMs: 10, clock: () => now });
+    const oldest = () => gauge(n1.registry, 'iot_cluster_handoff_oldest_seconds');
+    expect(await oldest()).toBe(0);
+    n1.manager.applyTable(table(1, (s) => (s === 3 ? 'n2' : 'n1')));
+    await n1.manager.settled();
+    expect(await oldest()).toBe(0);
+
+    // Shard 1 goes to n2 and its flush is held: a handoff that started at 1 s.
+    const moving = counterIn(1);
+    expect(await n1.host.ask(moving, { type: 'add', n: 1 })).toEqual({ ok: true, value: 1 });
+    n1.store.holdSnapshots();
+    n1.manager.applyTable(table(2, (s) => (s === 1 || s === 3 ? 'n2' : 'n1')));
+    expect(n1.manager.state(1)).toBe('handing-off');
+    now = 6_000;
+    expect(await oldest()).toBe(5);
+
+    // Shard 3 comes here while a live n2 holds it (flushing): an acquisition that started at 6 s.
+    const n2 = holder('n2', keys);
+    expect((await n2.acquire([3])).size).toBe(0);
+    n1.manager.applyTable(table(3, (s) => (s === 1 ? 'n2' : 'n1')));
+    expect(n1.manager.state(3)).toBe('acquiring');
+    now = 9_500;
+    expect(await oldest()).toBe(8.5);
+    expect(await gauge(n1.registry, 'iot_cluster_handoffs_in_flight')).toBe(2);
+
+    // The handoff ends: the acquisition, 3.5 s old, is the oldest left.
+    n1.store.releaseSnapshots();
+    await vi.waitFor(() => expect(n1.manager.state(1)).toBe('released'));
+    expect(await oldest()).toBe(3.5);
+    await n2.release([3]);
+    await n1.manager.settled();
+    expect(await oldest()).toBe(0);
   });
 
   it("takes a dead holder's lease over at once with a new, larger fence token (the dead node's renewal is then refused)", async () => {
