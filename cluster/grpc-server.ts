@@ -13,9 +13,14 @@ export function bindServer(server: Server, host: string, port: number): Promise<
   const address = hostPort(host, port);
   return new Promise((resolve, reject) => {
     // grpc-js says only "No address added out of total 1 resolved": name the address that failed.
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(new Error(`cannot bind ${address}: ${err.message}`, { cause: err })) : resolve(bound),
-    );
+    // It keeps the socket's error code only in its message: `code` carries EADDRINUSE on, so the
+    // node can tell a port taken by another process from other failures.
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+      if (!err) return resolve(bound);
+      const failed: NodeJS.ErrnoException = new Error(`cannot bind ${address}: ${err.message}`, { cause: err });
+      if (/\bEADDRINUSE\b/.test(err.message)) failed.code = 'EADDRINUSE';
+      reject(failed);
+    });
   });
 }
 

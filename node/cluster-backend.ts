@@ -18,7 +18,7 @@ import type { ClusterAdminPort } from '../edge-api/http/admin-routes.ts';
 import { HttpError } from '../edge-api/http/http-error.ts';
 import type { ActorHost } from '../runtime/actor-host.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { ConfigError, type NodeConfig } from './config.ts';
+import { ConfigError, WILDCARD_HOSTS, type NodeConfig } from './config.ts';
 import type { RedisBackend } from './redis-backend.ts';
 import { isLoopbackHost, readTlsMaterial, warnIfPlaintext, type TlsMaterial } from './tls-material.ts';
 
@@ -42,19 +42,21 @@ export async function resolvePeerAuth(
   return { cluster: config.cluster, secret: await redis.sharedPeerSecret() };
 }
 
-const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '']);
-
-/** The host others reach a server bound on `host` at: `host`, or the machine's host name when it binds every interface (0.0.0.0, ::). */
-export function advertisedHost(host: string): string {
-  return WILDCARDS.has(host) ? hostname() : host;
+/**
+ * The host others reach a server bound on `host` at: ADVERTISE_HOST when set (`advertise`), else
+ * `host`, or the machine's host name when it binds every interface (0.0.0.0, ::).
+ */
+export function advertisedHost(host: string, advertise?: string): string {
+  return advertise ?? (WILDCARD_HOSTS.has(host) ? hostname() : host);
 }
 
 /**
- * The host other nodes reach this node's peer port at: PEER_HOST, unless it binds every
- * interface (0.0.0.0, ::), then HOST unless that is a wildcard too, else the machine's host name.
+ * The host other nodes reach this node's peer port at: ADVERTISE_HOST when set (`advertise`), else
+ * PEER_HOST, unless it binds every interface (0.0.0.0, ::), then HOST unless that is a wildcard
+ * too, else the machine's host name.
  */
-export function advertisedPeerHost(peerHost: string, host: string): string {
-  return WILDCARDS.has(peerHost) ? advertisedHost(host) : peerHost;
+export function advertisedPeerHost(peerHost: string, host: string, advertise?: string): string {
+  return advertise ?? (WILDCARD_HOSTS.has(peerHost) ? advertisedHost(host) : peerHost);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The node's configuration: one typed object from environment variables, validated at start. */
 import { hostname } from 'node:os';
 import { DEFAULT_MAX_BODY_BYTES } from '../edge-api/http/request-body-limit.ts';
+import type { ConfigVariableName } from './config-variables.ts';
 
 export type Role = 'ingress' | 'edge' | 'actors';
 const ROLES: readonly Role[] = ['ingress', 'edge', 'actors'];
@@ -17,6 +18,12 @@ export interface NodeConfig {
   readonly peerPort: number;
   /** Address to bind. */
   readonly host: string;
+  /**
+   * The host other nodes, hubs and apps reach this node at (every registered and printed address);
+   * undefined = derived from the bind addresses (see `advertisedHost`). Needed where the machine's
+   * host name does not resolve for the others (a Kubernetes pod).
+   */
+  readonly advertiseHost: string | undefined;
   /** Durable store and coordination; undefined = memory, one node. */
   readonly redisUrl: string | undefined;
   /** Cluster name, prefixes every Redis key. */
@@ -25,6 +32,8 @@ export interface NodeConfig {
   readonly adminToken: string | undefined;
   readonly roles: readonly Role[];
   readonly logLevel: string;
+  /** One log line per HTTP request (method, route, status, duration, token id). */
+  readonly accessLog: boolean;
   readonly autoJoin: boolean;
   /** Credit window: reports a hub may have sent and not yet had acked. */
   readonly hubWindow: number;
@@ -81,17 +90,25 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function port(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+/**
+ * The one way loadConfig reads a variable: `name` must be listed in CONFIG_VARIABLES (the README's
+ * table), or this does not compile. Empty counts as unset.
+ */
+function read(env: Env, name: ConfigVariableName): string | undefined {
+  return env[name] || undefined;
+}
+
+function port(env: Env, name: ConfigVariableName, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}=${raw} is not a port (0..65535)`);
   return n;
 }
 
-function positiveInt(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+function positiveInt(env: Env, name: ConfigVariableName, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${name}=${raw} is not a positive integer`);
   return n;
@@ -101,25 +118,25 @@ function positiveInt(env: Env, name: string, fallback: number): number {
 export const MAX_DURATION_MS = 2_147_483_647;
 
 /** Milliseconds for a timer: a positive integer up to `MAX_DURATION_MS`. */
-function durationMs(env: Env, name: string, fallback: number): number {
+function durationMs(env: Env, name: ConfigVariableName, fallback: number): number {
   const n = positiveInt(env, name, fallback);
   if (n > MAX_DURATION_MS) throw new ConfigError(`${name}=${env[name]} is over ${MAX_DURATION_MS} ms (the longest timer Node.js honours)`);
   return n;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+function bool(env: Env, name: ConfigVariableName, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw new ConfigError(`${name}=${raw} must be true or false`);
 }
 
 /** `<PREFIX>_CERT`, `_KEY`, `_CA` file paths: cert and key together or neither; `requireCa` also needs the CA. */
-function tlsFiles(env: Env, prefix: string, requireCa: boolean): TlsFiles | undefined {
-  const cert = env[`${prefix}_CERT`] || undefined;
-  const key = env[`${prefix}_KEY`] || undefined;
-  const ca = env[`${prefix}_CA`] || undefined;
+function tlsFiles(env: Env, prefix: 'PEER_TLS' | 'HUB_TLS' | 'HTTP_TLS', requireCa: boolean): TlsFiles | undefined {
+  const cert = read(env, `${prefix}_CERT`);
+  const key = read(env, `${prefix}_KEY`);
+  const ca = read(env, `${prefix}_CA`);
   if (cert === undefined && key === undefined && ca === undefined) return undefined;
   if (cert === undefined || key === undefined) throw new ConfigError(`${prefix}_CERT and ${prefix}_KEY must be set together`);
   if (requireCa && ca === undefined) throw new ConfigError(`${prefix}_CA must be set with ${prefix}_CERT (the cluster CA)`);
@@ -128,32 +145,111 @@ function tlsFiles(env: Env, prefix: string, requireCa: boolean): TlsFiles | unde
 
 const HOST = /^[A-Za-z0-9_.:-]{1,253}$/;
 
-function host(env: Env, name: string, fallback: string): string {
-  const raw = env[name] || fallback;
+function host(env: Env, name: ConfigVariableName, fallback: string): string {
+  const raw = read(env, name) ?? fallback;
   if (!HOST.test(raw)) throw new ConfigError(`${name}=${raw} is not a host name or address`);
   return raw;
 }
 
+/** Addresses that bind every interface: a server listens there, nobody dials it. */
+export const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '']);
+
+/** ADVERTISE_HOST: a host others can dial, never a wildcard bind address. */
+function advertiseHost(env: Env): string | undefined {
+  const raw = read(env, 'ADVERTISE_HOST');
+  if (raw === undefined) return undefined;
+  if (WILDCARD_HOSTS.has(raw))
+    throw new ConfigError(`ADVERTISE_HOST=${raw} binds every interface: give the name or address others reach this node at`);
+  return host(env, 'ADVERTISE_HOST', raw);
+}
+
+/** A URL with its password replaced by `***`, for error messages and logs. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^([a-z-]+:\/\/[^:@/]*:)[^@]*@/, '$1***@');
+}
+
+/** One `host:port` of a Sentinel or Cluster URL: a host name or IPv4 address (no IPv6: the list is split on `:`) and a port 1..65535. */
+const LIST_HOST = /^[A-Za-z0-9_.-]{1,253}$/;
+
+/**
+ * Checks REDIS_URL's shape (what `createRedisClient` connects to), naming what is wrong:
+ * `redis://[user:pass@]host:port[/db]`, `rediss://…` (standalone, TLS),
+ * `redis-sentinel://[[user]:pass@]host:port,host:port/<master name>` (Sentinel),
+ * `redis-cluster://[[user]:pass@]host:port,host:port` (Cluster). Messages never show the password.
+ */
+export function checkRedisUrl(url: string): string {
+  const shown = `REDIS_URL=${redactRedisUrl(url)}`;
+  const scheme = /^([a-z-]+):\/\//.exec(url)?.[1];
+  if (scheme === 'redis' || scheme === 'rediss') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(`${shown} is not a URL (${scheme}://[user:password@]host:port[/db])`);
+    }
+    if (parsed.hostname === '') throw new ConfigError(`${shown} has no host (${scheme}://[user:password@]host:port[/db])`);
+    const db = parsed.pathname.replace(/^\//, '');
+    if (db !== '' && !/^\d+$/.test(db)) throw new ConfigError(`${shown}: the path is a database number, not "${db}"`);
+    return url;
+  }
+  if (scheme !== 'redis-sentinel' && scheme !== 'redis-cluster')
+    throw new ConfigError(`${shown} must start with redis://, rediss://, redis-sentinel:// or redis-cluster://`);
+  const form =
+    scheme === 'redis-sentinel'
+      ? 'redis-sentinel://[:password@]host:port,host:port/<master name>'
+      : 'redis-cluster://[:password@]host:port,host:port';
+  let rest = url.slice(scheme.length + 3);
+  // As createRedisClient reads it: the credentials end at the first `@` (write one in a password as %40).
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    const auth = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    if (!auth.includes(':')) throw new ConfigError(`${shown}: credentials are written user:password@ or :password@ (${form})`);
+    try {
+      decodeURIComponent(auth.slice(auth.indexOf(':') + 1));
+    } catch {
+      throw new ConfigError(`${shown}: the password has a bad %-escape`);
+    }
+  }
+  const slash = rest.indexOf('/');
+  const list = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? undefined : rest.slice(slash + 1);
+  if (list === '') throw new ConfigError(`${shown} lists no host (${form})`);
+  for (const entry of list.split(',')) {
+    const m = /^(.*):(\d{1,5})$/.exec(entry);
+    if (!m) throw new ConfigError(`${shown}: "${entry}" is not host:port (${form})`);
+    if (!LIST_HOST.test(m[1]!)) throw new ConfigError(`${shown}: "${m[1]}" is not a host name or IPv4 address (${form})`);
+    const p = Number(m[2]);
+    if (p < 1 || p > 65535) throw new ConfigError(`${shown}: port ${m[2]} of "${entry}" is not 1..65535`);
+  }
+  if (scheme === 'redis-sentinel') {
+    if (!path) throw new ConfigError(`${shown} needs the master name as its path (${form})`);
+    if (path.includes('/')) throw new ConfigError(`${shown}: the master name "${path}" contains "/"`);
+  } else if (path !== undefined) {
+    throw new ConfigError(`${shown}: a Redis Cluster URL takes no path (${form})`);
+  }
+  return url;
+}
+
 /** Reads and validates the configuration; throws `ConfigError` naming the bad variable. */
 export function loadConfig(env: Env = process.env): NodeConfig {
-  const nodeId = env.NODE_ID || hostname();
+  const nodeId = read(env, 'NODE_ID') ?? hostname();
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw new ConfigError(`NODE_ID=${nodeId} must be 1-64 of A-Z a-z 0-9 _ . -`);
-  const cluster = env.CLUSTER || 'iot';
+  const cluster = read(env, 'CLUSTER') ?? 'iot';
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new ConfigError(`CLUSTER=${cluster} must be 1-32 of A-Z a-z 0-9 _ -`);
-  const roles = (env.ROLES || 'ingress,edge,actors').split(',').map((r) => r.trim());
+  const roles = (read(env, 'ROLES') ?? 'ingress,edge,actors').split(',').map((r) => r.trim());
   for (const r of roles) if (!ROLES.includes(r as Role)) throw new ConfigError(`ROLES: unknown role "${r}" (roles: ${ROLES.join(', ')})`);
-  const logLevel = env.LOG_LEVEL || 'info';
+  const logLevel = read(env, 'LOG_LEVEL') ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${logLevel} must be one of ${LEVELS.join(', ')}`);
-  const redisUrl = env.REDIS_URL || undefined;
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
-    throw new ConfigError(`REDIS_URL=${redisUrl} must start with redis:// or rediss://`);
-  const adminToken = env.ADMIN_TOKEN || undefined;
+  const redisUrl = read(env, 'REDIS_URL');
+  if (redisUrl !== undefined) checkRedisUrl(redisUrl);
+  const adminToken = read(env, 'ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('ADMIN_TOKEN must be at least 16 characters');
-  const peerSecret = env.PEER_SECRET || undefined;
+  const peerSecret = read(env, 'PEER_SECRET');
   if (peerSecret !== undefined && peerSecret.length < 32) throw new ConfigError('PEER_SECRET must be at least 32 characters');
-  const metricsPort = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : port(env, 'METRICS_PORT', 0);
+  const metricsPort = read(env, 'METRICS_PORT') === undefined ? undefined : port(env, 'METRICS_PORT', 0);
   // METRICS_HOST alone would serve nothing: refused rather than ignored, as the operator expects a scrape target.
-  if (metricsPort === undefined && env.METRICS_HOST)
+  if (metricsPort === undefined && read(env, 'METRICS_HOST') !== undefined)
     throw new ConfigError('METRICS_HOST is set without METRICS_PORT: set METRICS_PORT too, or unset METRICS_HOST');
   const httpPort = port(env, 'HTTP_PORT', 8080);
   const grpcPort = port(env, 'GRPC_PORT', 50051);
@@ -175,11 +271,13 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     grpcPort,
     peerPort,
     host: host(env, 'HOST', '127.0.0.1'),
+    advertiseHost: advertiseHost(env),
     redisUrl,
     cluster,
     adminToken,
     roles: roleList,
     logLevel,
+    accessLog: bool(env, 'ACCESS_LOG', true),
     autoJoin: bool(env, 'AUTO_JOIN', true),
     hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),

@@ -18,8 +18,10 @@ import { hostPort } from '../cluster/grpc-server.ts';
 import { advertisedHost, advertisedPeerHost, ClusterBackend, resolvePeerAuth, unreachablePeerHost } from './cluster-backend.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
 import { listenHttp, type HttpListener } from './http-listener.ts';
+import { listenOn } from './port-taken-error.ts';
 import { checkPeerCaIsOwn, readTlsMaterial, warnIfPlaintext } from './tls-material.ts';
 import { openRedisBackend } from './redis-backend.ts';
+import { registerNodeHealthMetrics } from './node-health-metrics.ts';
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -117,6 +119,11 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   started(() => audit.settled());
   const adminToken = config.adminToken ?? newSecret('admin');
   let ready = false;
+  // What /readyz answers, and iot_node_ready reports.
+  const readiness = (): { ready: boolean; checks: { started: boolean; store: boolean } } => {
+    const storeOk = redis?.store.healthy ?? true;
+    return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
+  };
   // With Redis the node is a cluster member (alone, or one of many): actors are routed by shard.
   // Its peer port is never open: PEER_SECRET, PEER_TLS, or the secret the cluster keeps in Redis.
   const cluster = redis
@@ -131,6 +138,12 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     : undefined;
   // Closes whatever of it has started: the peer pool now, later the peer server, ring and reporting.
   if (cluster) started(() => cluster.close());
+  registerNodeHealthMetrics(registry, {
+    ready: () => readiness().ready,
+    // Without Redis this node is the whole cluster.
+    inRing: () => (cluster ? cluster.node?.inRing === true : true),
+    ringNodes: () => (cluster ? (cluster.node?.ringDoc?.nodes ?? []) : [{ state: 'active' }]),
+  });
 
   // Built below, once the router it asks hub actors through exists (no effect runs before).
   let hubCommands: HubCommandDelivery | undefined;
@@ -195,10 +208,15 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     registry,
   });
 
-  const peerPort = cluster ? await cluster.listenForPeers(config.peerHost, config.peerPort) : undefined;
+  // A port held by another process fails the start with a PortTakenError naming its variable.
+  const peerPort = cluster
+    ? await listenOn('PEER_PORT', config.peerHost, config.peerPort, () => cluster.listenForPeers(config.peerHost, config.peerPort))
+    : undefined;
   const unreachable = cluster ? unreachablePeerHost(config.peerHost, config.host) : undefined;
   if (unreachable) log.error({ peerHost: config.peerHost, host: config.host }, unreachable);
-  const grpcPort = ingress ? await ingress.listen(config.host, config.grpcPort) : undefined;
+  const grpcPort = ingress
+    ? await listenOn('GRPC_PORT', config.host, config.grpcPort, () => ingress.listen(config.host, config.grpcPort))
+    : undefined;
   if (ingress)
     warnIfPlaintext(log, {
       name: 'the hub ingress',
@@ -220,6 +238,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
       registry,
       logger,
       maxBodyBytes: config.maxBodyBytes,
+      accessLog: config.accessLog,
       rateLimit: config.rateLimit,
       sseLimit: config.sseLimit,
       // With METRICS_PORT the metrics server serves /metrics; otherwise the app port does, to the admin token.
@@ -228,43 +247,45 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
       nodeId: config.nodeId,
       // Answers 503 until the cluster has started (below): the server listens first, its port is registered.
       ...(cluster ? { cluster: cluster.adminPort } : {}),
-      readiness: () => {
-        const storeOk = redis?.store.healthy ?? true;
-        return { ready: ready && storeOk, checks: { started: ready, store: storeOk } };
-      },
+      readiness,
     });
-    http = await listenHttp(app.fetch, {
-      name: 'HTTP edge',
-      host: config.host,
-      port: config.httpPort,
-      tls: httpTls,
-      plaintextHint: 'set HTTP_TLS_CERT and HTTP_TLS_KEY, or bind HOST to loopback behind a TLS proxy',
-      log,
-    });
+    http = await listenOn('HTTP_PORT', config.host, config.httpPort, () =>
+      listenHttp(app.fetch, {
+        name: 'HTTP edge',
+        host: config.host,
+        port: config.httpPort,
+        tls: httpTls,
+        plaintextHint: 'set HTTP_TLS_CERT and HTTP_TLS_KEY, or bind HOST to loopback behind a TLS proxy',
+        log,
+      }),
+    );
     started(() => http?.close(0));
     httpPort = http.port;
   }
   // Unauthenticated plaintext by design: bound on METRICS_HOST (loopback by default), never on the
   // public HOST; listenHttp warns when METRICS_HOST is not loopback.
+  const { metricsPort } = config;
   const metrics =
-    config.metricsPort === undefined
+    metricsPort === undefined
       ? undefined
-      : await listenHttp(createMetricsApp(registry).fetch, {
-          name: 'metrics',
-          host: config.metricsHost,
-          port: config.metricsPort,
-          plaintextHint:
-            'METRICS_PORT serves /metrics without authentication or TLS: set METRICS_HOST to loopback or to a network only the scraper reaches',
-          log,
-        });
+      : await listenOn('METRICS_PORT', config.metricsHost, metricsPort, () =>
+          listenHttp(createMetricsApp(registry).fetch, {
+            name: 'metrics',
+            host: config.metricsHost,
+            port: metricsPort,
+            plaintextHint:
+              'METRICS_PORT serves /metrics without authentication or TLS: set METRICS_HOST to loopback or to a network only the scraper reaches',
+            log,
+          }),
+        );
   if (metrics) started(() => metrics.close(0));
 
   // Where others reach each server: registered with the cluster, printed by `npm start`.
   const addresses = {
-    http: httpPort === undefined ? undefined : hostPort(advertisedHost(config.host), httpPort),
-    grpc: grpcPort === undefined ? undefined : hostPort(advertisedHost(config.host), grpcPort),
-    // Where the other nodes dial: PEER_HOST, or a reachable name when it binds every interface.
-    peer: peerPort === undefined ? undefined : hostPort(advertisedPeerHost(config.peerHost, config.host), peerPort),
+    http: httpPort === undefined ? undefined : hostPort(advertisedHost(config.host, config.advertiseHost), httpPort),
+    grpc: grpcPort === undefined ? undefined : hostPort(advertisedHost(config.host, config.advertiseHost), grpcPort),
+    // Where the other nodes dial: ADVERTISE_HOST, else PEER_HOST, or a reachable name when it binds every interface.
+    peer: peerPort === undefined ? undefined : hostPort(advertisedPeerHost(config.peerHost, config.host, config.advertiseHost), peerPort),
   };
   await cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' });
   ready = true;

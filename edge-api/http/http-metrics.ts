@@ -57,9 +57,9 @@ interface RouteSeries {
 
 /**
  * The route that answered: the last matched entry that is a route, not middleware registered with
- * `use` (method ALL). Undefined when no route matched.
+ * `use` (method ALL). Undefined when no route matched. (The access log names routes by it too.)
  */
-function routeOf(c: Context): RouterRoute | undefined {
+export function routeOf(c: Context): RouterRoute | undefined {
   const routes = matchedRoutes(c);
   for (let i = routes.length - 1; i >= 0; i--) {
     const r = routes[i];

@@ -51,7 +51,7 @@ async function startNode(tap: RedisTap, cluster: string): Promise<NodeProcess> {
   onTestFailed(() =>
     console.error(`node ${NODE_ID} (pid ${node.child.pid}) output, last 4000 characters:\n${node.output().slice(-4_000)}`),
   );
-  expect(node.output()).toContain('store=redis');
+  expect(node.store).toBe('redis');
   return node;
 }
 

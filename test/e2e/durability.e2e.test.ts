@@ -54,7 +54,7 @@ async function startDurableNode(redis: TestRedis, nodeId: string): Promise<NodeP
   const node = await startNodeProcess({ REDIS_URL: redis.url, CLUSTER: redis.cluster, ADMIN_TOKEN: ADMIN, NODE_ID: nodeId, SHARDS: '64' });
   cleanups.push(() => stopNode(node));
   onTestFailed(() => console.error(`node ${nodeId} (pid ${node.child.pid}) output, last 4000 characters:\n${node.output().slice(-4_000)}`));
-  expect(node.output()).toContain('store=redis');
+  expect(node.store).toBe('redis');
   return node;
 }
 

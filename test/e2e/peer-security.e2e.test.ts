@@ -61,9 +61,9 @@ function newCluster(env: Record<string, string> = {}): TestCluster {
 
 /** The peer address (host:port) a node printed in its start line. */
 function peerAddress(node: NodeProcess): string {
-  const m = /peer=(\S+:\d+)/.exec(node.output());
-  if (!m) throw new Error(`no peer address in the start line: ${node.output()}`);
-  return m[1]!;
+  const { peer } = node.addresses;
+  if (peer === undefined) throw new Error(`no peer address in the start line: ${node.output()}`);
+  return peer;
 }
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, MAX_DURATION_MS } from '../../node/config.ts';
+import { checkRedisUrl, ConfigError, loadConfig, MAX_DURATION_MS, redactRedisUrl } from '../../node/config.ts';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -159,5 +159,83 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ID: 'n1', HUB_TLS_KEY: '/k' })).toThrow('HUB_TLS_CERT and HUB_TLS_KEY must be set together');
     for (const name of ['HUB_HELLO_TIMEOUT_MS', 'HUB_IDLE_MS', 'HUB_MAX_CONNECTIONS', 'HUB_OUTBOUND_QUEUE'])
       expect(() => loadConfig({ NODE_ID: 'n1', [name]: '0' })).toThrow(`${name}=0`);
+  });
+
+  it('reads ADVERTISE_HOST (unset by default) and ACCESS_LOG (on by default)', () => {
+    expect(loadConfig({ NODE_ID: 'n1' })).toMatchObject({ advertiseHost: undefined, accessLog: true });
+    expect(loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: 'n1.iot-peers', ACCESS_LOG: 'false' })).toMatchObject({
+      advertiseHost: 'n1.iot-peers',
+      accessLog: false,
+    });
+    expect(loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: 'fd00::7' }).advertiseHost).toBe('fd00::7');
+    expect(() => loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: 'a b' })).toThrow('ADVERTISE_HOST=a b');
+    // A wildcard binds every interface: nobody can dial it.
+    for (const wildcard of ['0.0.0.0', '::'])
+      expect(() => loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: wildcard })).toThrow(`ADVERTISE_HOST=${wildcard} binds every interface`);
+    expect(() => loadConfig({ NODE_ID: 'n1', ACCESS_LOG: 'maybe' })).toThrow('ACCESS_LOG=maybe must be true or false');
+  });
+});
+
+describe('REDIS_URL', () => {
+  it.each([
+    'redis://127.0.0.1:6379',
+    'redis://127.0.0.1:6379/2',
+    'redis://user:secret@redis.internal:6379/0',
+    'rediss://:secret@redis.internal:6380',
+    'redis://[::1]:6379',
+    'redis-sentinel://s1:26379,s2:26379,s3:26379/mymaster',
+    'redis-sentinel://:secret@s1:26379/mymaster',
+    'redis-sentinel://user:p%40ss@10.0.0.1:26379,10.0.0.2:26379/iot-primary',
+    'redis-cluster://c1:7000,c2:7001,c3:7002',
+    'redis-cluster://:secret@c1:7000',
+  ])('accepts %s', (url) => {
+    expect(loadConfig({ NODE_ID: 'n1', REDIS_URL: url }).redisUrl).toBe(url);
+  });
+
+  it.each([
+    ['localhost:6379', 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'],
+    ['http://redis:6379', 'must start with'],
+    ['redis://', 'has no host'],
+    ['redis://r:6379/cache', 'the path is a database number, not "cache"'],
+    ['redis-sentinel://s1:26379,s2:26379', 'needs the master name as its path'],
+    ['redis-sentinel://s1:26379/', 'needs the master name as its path'],
+    ['redis-sentinel:///mymaster', 'lists no host'],
+    ['redis-sentinel://s1:26379,/mymaster', '"" is not host:port'],
+    ['redis-sentinel://s1/mymaster', '"s1" is not host:port'],
+    ['redis-sentinel://s1:99999/mymaster', 'port 99999 of "s1:99999" is not 1..65535'],
+    ['redis-sentinel://s1:0/mymaster', 'port 0 of "s1:0" is not 1..65535'],
+    ['redis-sentinel://s1:port/mymaster', '"s1:port" is not host:port'],
+    ['redis-sentinel://[::1]:26379/mymaster', '"[::1]" is not a host name or IPv4 address'],
+    ['redis-sentinel://s1:26379/a/b', 'the master name "a/b" contains "/"'],
+    ['redis-cluster://', 'lists no host'],
+    ['redis-cluster://c1:7000,c2', '"c2" is not host:port'],
+    ['redis-cluster://c1:7000/0', 'a Redis Cluster URL takes no path'],
+    ['redis-cluster://secret@c1:7000', 'credentials are written user:password@ or :password@'],
+    ['redis-cluster://:bad%zz@c1:7000', 'the password has a bad %-escape'],
+  ])('refuses %s, naming REDIS_URL and what is wrong', (url, why) => {
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(ConfigError);
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow('REDIS_URL=');
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(why);
+  });
+
+  it('never shows the password in its messages', () => {
+    for (const url of [
+      'redis://:hunter2-secret@r:6379/cache',
+      'redis-sentinel://:hunter2-secret@s1:26379',
+      'redis-cluster://u:hunter2-secret@c1',
+    ]) {
+      const err = (() => {
+        try {
+          checkRedisUrl(url);
+        } catch (e) {
+          return e as Error;
+        }
+        throw new Error(`${url} was accepted`);
+      })();
+      expect(err.message).not.toContain('hunter2');
+      expect(err.message).toContain(':***@');
+    }
+    expect(redactRedisUrl('redis://user:pw@r:6379')).toBe('redis://user:***@r:6379');
+    expect(redactRedisUrl('redis://r:6379/0')).toBe('redis://r:6379/0');
   });
 });

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../node/config.ts';
 import { MAX_RING_POINTS, MAX_WEIGHT } from '../../cluster/hash-ring.ts';
+import { PortTakenError } from '../../node/port-taken-error.ts';
 import { startNode } from '../../node/start-node.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
@@ -286,9 +287,10 @@ describe('startNode: a start that fails part-way', () => {
           ...Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)])),
         });
         const started = startNode(config, { logger: silentLogger, shutdownGraceMs: 100 });
-        // The peer port is bound by grpc-js, which gives no errno: its error names the address.
-        if (taken === 'PEER_PORT') await expect(started).rejects.toThrow(`cannot bind 127.0.0.1:${ports.PEER_PORT}`);
-        else await expect(started).rejects.toMatchObject({ code: 'EADDRINUSE' });
+        // Named by its variable (the peer port too, bound by grpc-js, which keeps the errno only in its message).
+        await expect(started).rejects.toBeInstanceOf(PortTakenError);
+        await expect(started).rejects.toMatchObject({ code: 'PORT_TAKEN', variable: taken, host: '127.0.0.1', port: ports[taken] });
+        await expect(started).rejects.toThrow(`${taken}=${ports[taken]}: 127.0.0.1:${ports[taken]} is already in use`);
         expect(closes).toHaveBeenCalledTimes(1);
       } finally {
         closes.mockRestore();
@@ -369,6 +371,42 @@ describe('startNode: advertised addresses', () => {
       await connectRedis(reader);
       try {
         const record = JSON.parse((await reader.get(new KeyLayout(`${redis.cluster}a`).node('addresses-v6-test')))!);
+        expect(record).toMatchObject(node.addresses);
+      } finally {
+        reader.disconnect();
+      }
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('uses ADVERTISE_HOST for every address it registers with the cluster, whatever it binds', async () => {
+    const node = await startNode(
+      loadConfig({
+        NODE_ID: 'addresses-advertised-test',
+        REDIS_URL: redis.url,
+        CLUSTER: `${redis.cluster}v`,
+        HOST: '0.0.0.0',
+        PEER_HOST: '127.0.0.1',
+        ADVERTISE_HOST: 'addresses-advertised-test.iot-peers',
+        HTTP_PORT: '0',
+        GRPC_PORT: '0',
+        PEER_PORT: '0',
+        SHARDS: '8',
+      }),
+      { logger: silentLogger, shutdownGraceMs: 100 },
+    );
+    try {
+      const host = 'addresses-advertised-test.iot-peers';
+      expect(node.addresses).toEqual({
+        http: `${host}:${node.httpPort}`,
+        grpc: `${host}:${node.grpcPort}`,
+        peer: `${host}:${node.peerPort}`,
+      });
+      const reader = createRedisClient(redis.url, { failFast: true, commandTimeoutMs: 2_000 });
+      await connectRedis(reader);
+      try {
+        const record = JSON.parse((await reader.get(new KeyLayout(`${redis.cluster}v`).node('addresses-advertised-test')))!);
         expect(record).toMatchObject(node.addresses);
       } finally {
         reader.disconnect();

@@ -1,6 +1,6 @@
 /**
  * Starts a node as a real child process (what `npm start` runs: `dist/node/main.js`, or
- * `node/main.ts` under tsx) and reads its start line.
+ * `node/main.ts` under tsx) and reads its start line: the JSON log line `msg: "listening"`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { OWN_FLAVOUR, PACKAGE_ROOT, scriptEntry, type EntryFlavour } from './script-entry.ts';
@@ -12,6 +12,11 @@ export interface NodeProcess {
   readonly nodeId: string;
   readonly httpPort: number;
   readonly grpcPort: number;
+  /** `host:port` others reach each server at, as the start line prints them (undefined when off: `peer` without REDIS_URL). */
+  readonly addresses: { readonly http: string; readonly grpc: string; readonly peer: string | undefined };
+  /** The start line's store: `redis` or `memory (not durable)`. */
+  readonly store: string;
+  /** The generated admin token the node printed (undefined when ADMIN_TOKEN was set). */
   readonly adminToken: string | undefined;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
@@ -29,6 +34,31 @@ export interface NodeProcessOptions {
    */
   readonly entry?: EntryFlavour;
 }
+
+/** The fields of the node's start line and its generated-token line that the tools read. */
+interface StartLine {
+  readonly msg?: unknown;
+  readonly node?: unknown;
+  readonly http?: unknown;
+  readonly grpc?: unknown;
+  readonly peer?: unknown;
+  readonly store?: unknown;
+  readonly adminToken?: unknown;
+}
+
+/** The JSON object of one output line, or undefined for a line that is not one (a partial line, a stack from a crash). */
+export function parseLogLine(line: string): StartLine | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The port of a `host:port` address; a host may be a bracketed IPv6 address (`[::1]:8080`): the port follows the last colon. */
+const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(':') + 1));
 
 /** Spawns a node with ports 0 and resolves once it printed its start line (or rejects with its output). */
 export async function startNodeProcess(
@@ -52,25 +82,41 @@ export async function startNodeProcess(
       child.kill('SIGKILL');
       reject(new Error(`node did not start within ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
-    const check = (): void => {
-      // A host may be a bracketed IPv6 address (`http=[::1]:8080`): the port follows the last colon.
-      const m = /node (\S+) listening http=\S*:(\d+) grpc=\S*:(\d+)/.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      child.stdout.off('data', check);
-      resolve({
-        child,
-        entry: flavour,
-        nodeId: m[1]!,
-        httpPort: Number(m[2]),
-        grpcPort: Number(m[3]),
-        adminToken: /admin token \(generated[^)]*\): (\S+)/.exec(out)?.[1],
-        output: () => out,
-        stop: (signal = 'SIGTERM') => {
-          child.kill(signal);
-          return exited;
-        },
-      });
+    let adminToken: string | undefined;
+    let stdout = '';
+    const check = (chunk: Buffer): void => {
+      stdout += chunk.toString();
+      const lines = stdout.split('\n');
+      stdout = lines.pop()!; // the line still being written
+      for (const line of lines) {
+        const parsed = parseLogLine(line);
+        if (typeof parsed?.adminToken === 'string') adminToken = parsed.adminToken;
+        if (parsed?.msg !== 'listening') continue;
+        const { node, http, grpc, peer, store } = parsed;
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        if (typeof node !== 'string' || typeof http !== 'string' || typeof grpc !== 'string' || typeof store !== 'string') {
+          child.kill('SIGKILL');
+          reject(new Error(`the start line lacks node, http, grpc or store: ${line}`));
+          return;
+        }
+        resolve({
+          child,
+          entry: flavour,
+          nodeId: node,
+          httpPort: portOf(http),
+          grpcPort: portOf(grpc),
+          addresses: { http, grpc, peer: typeof peer === 'string' ? peer : undefined },
+          store,
+          adminToken,
+          output: () => out,
+          stop: (signal = 'SIGTERM') => {
+            child.kill(signal);
+            return exited;
+          },
+        });
+        return;
+      }
     };
     child.stdout.on('data', check);
     void exited.then((code) => {

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createRedisClient, isSupportedRedisVersion, MIN_REDIS_VERSION } from '../../../runtime/redis/redis-connection.ts';
 import { FENCED_WRITE_COMMAND } from '../../../runtime/redis/fenced-write.ts';
@@ -121,6 +122,39 @@ describe('createRedisClient', () => {
       const client = createRedisClient(url, { failFast: true });
       expect(client.options.enableAutoPipelining).toBe(true);
       expect(client.options.autoPipeliningIgnoredCommands).toContain(FENCED_WRITE_COMMAND);
+      client.disconnect();
+    }
+  });
+
+  it('builds a Sentinel client from redis-sentinel://[:password@]host:port,host:port/<master>, without connecting', () => {
+    const client = createRedisClient('redis-sentinel://:p%40ss@s1:26379,10.0.0.2:26380/mymaster', { failFast: true });
+    try {
+      expect(client).toBeInstanceOf(Redis);
+      const { options } = client as Redis;
+      expect(options.sentinels).toEqual([
+        { host: 's1', port: 26379 },
+        { host: '10.0.0.2', port: 26380 },
+      ]);
+      expect(options.name).toBe('mymaster');
+      expect(options.password).toBe('p@ss');
+      expect(client.status).toBe('wait');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('builds a Cluster client from redis-cluster://[:password@]host:port,host:port: the startup nodes and the password, without connecting', () => {
+    const client = createRedisClient('redis-cluster://:secret@c1:7000,c2:7001', { failFast: true });
+    try {
+      expect(client).toBeInstanceOf(Cluster);
+      // ioredis keeps the startup nodes in a private field.
+      expect((client as unknown as { startupNodes: unknown }).startupNodes).toEqual([
+        { host: 'c1', port: 7000 },
+        { host: 'c2', port: 7001 },
+      ]);
+      expect((client as Cluster).options.redisOptions?.password).toBe('secret');
+      expect(client.status).toBe('wait');
+    } finally {
       client.disconnect();
     }
   });
