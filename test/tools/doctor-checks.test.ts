@@ -1,0 +1,335 @@
+/** The doctor's check functions on hand-made inputs: the level and the words of each finding, without Redis or nodes. */
+import { describe, expect, it } from 'vitest';
+import type { NodeProgress } from '../../cluster/cluster-admin.ts';
+import type { RingDoc } from '../../cluster/cluster-types.ts';
+import { buildShardTable } from '../../cluster/hash-ring.ts';
+import { exitCodeOf, fail, ok, someOf, warn } from '../../tools/doctor/check-result.ts';
+import { handoffsCheck, heartbeatsCheck, leasesCheck, needsSecondLook, ringCheck } from '../../tools/doctor/cluster-checks.ts';
+import { nodeClockSkews, type ClusterState, type Heartbeat } from '../../tools/doctor/cluster-state.ts';
+import { parseDoctorArgs, UsageError } from '../../tools/doctor/doctor-args.ts';
+import { formatJson, formatText } from '../../tools/doctor/format-results.ts';
+import { sampleOf } from '../../tools/doctor/node-api-check.ts';
+import { splitHostPort } from '../../tools/doctor/ports-check.ts';
+import { CLOCK_FAIL_MS, clockCheck, evictionCheck, persistenceCheck, redactUrl } from '../../tools/doctor/redis-checks.ts';
+
+const TTL = 6_000;
+const ring: RingDoc = {
+  epoch: 4,
+  shardCount: 16,
+  nodes: [
+    { id: 'n1', weight: 1, state: 'active' },
+    { id: 'n2', weight: 1, state: 'active' },
+  ],
+};
+const owners = buildShardTable(ring).owners;
+const fresh: Heartbeat = { writtenAtMs: 1_000, ttlLeftMs: TTL - 500 };
+const settledProgress = (epoch = 4): NodeProgress => ({ epoch, owned: 8, pending: 0, done: 8, at: 1_000 });
+
+/** A healthy two-node cluster, with `over` laid over it. */
+function state(over: Partial<ClusterState> = {}): ClusterState {
+  return {
+    cluster: 'iot',
+    heartbeatTtlMs: TTL,
+    ring,
+    ringError: undefined,
+    owners,
+    registered: ['n1', 'n2'].map((id) => ({ id, http: `127.0.0.1:1${id.slice(1)}`, grpc: '', peer: '', startedAt: 0 })),
+    heartbeats: new Map([
+      ['n1', fresh],
+      ['n2', fresh],
+    ]),
+    progress: new Map([
+      ['n1', settledProgress()],
+      ['n2', settledProgress()],
+    ]),
+    leases: [...owners],
+    readAtMs: 10_000,
+    ...over,
+  };
+}
+
+describe('doctor persistence and eviction checks', () => {
+  it.each<[Record<string, string>, string, RegExp]>([
+    [{ appendonly: 'yes', appendfsync: 'always' }, 'ok', /appendfsync always: an ack survives a Redis or host crash/],
+    [{ appendonly: 'yes', appendfsync: 'everysec' }, 'ok', /a host crash up to 1 s of acked writes/],
+    [{ appendonly: 'yes', appendfsync: 'no' }, 'warn', /the OS decides when writes reach disk/],
+    [{ appendonly: 'no', appendfsync: 'always' }, 'warn', /appendonly is off: acked hub reports .* lost when Redis restarts/],
+  ])('%j → %s', (config, level, finding) => {
+    const r = persistenceCheck([config]);
+    expect(r.level).toBe(level);
+    expect(r.finding).toMatch(finding);
+  });
+
+  it('one master of a Redis Cluster without the append-only file is enough to warn', () => {
+    expect(persistenceCheck([{ appendonly: 'yes', appendfsync: 'always' }, { appendonly: 'no' }]).level).toBe('warn');
+  });
+
+  it('CONFIG renamed or denied: both checks warn that they cannot tell', () => {
+    const denied = new Error("ERR unknown command 'CONFIG'");
+    for (const r of [persistenceCheck(denied), evictionCheck(denied)]) {
+      expect(r.level).toBe('warn');
+      expect(r.finding).toContain("cannot read the Redis configuration (CONFIG GET: ERR unknown command 'CONFIG')");
+    }
+  });
+
+  it('eviction: noeviction is ok, any other policy warns naming what may be evicted', () => {
+    expect(evictionCheck([{ 'maxmemory-policy': 'noeviction', maxmemory: '0' }])).toMatchObject({ level: 'ok' });
+    expect(evictionCheck([{ 'maxmemory-policy': 'volatile-lru', maxmemory: '1048576' }])).toMatchObject({
+      level: 'warn',
+      finding: expect.stringContaining(
+        'maxmemory-policy volatile-lru (maxmemory 1048576 bytes): Redis may evict actor journals, shard leases',
+      ),
+    });
+  });
+});
+
+describe('doctor clock check', () => {
+  it('ok within 500 ms, warn above, fail above the lease margin, naming the worst clock', () => {
+    expect(clockCheck({ skewMs: 3, uncertaintyMs: 1 }, new Map([['n1', -20]]))).toMatchObject({
+      level: 'ok',
+      finding: 'clocks against Redis: this machine +3 ms, node n1 -20 ms (within 500 ms)',
+    });
+    expect(clockCheck({ skewMs: 3, uncertaintyMs: 1 }, new Map([['n2', 900]]))).toMatchObject({
+      level: 'warn',
+      action: expect.stringContaining("synchronise node n2's clock"),
+    });
+    expect(clockCheck({ skewMs: -(CLOCK_FAIL_MS + 1), uncertaintyMs: 1 }, new Map())).toMatchObject({
+      level: 'fail',
+      finding: expect.stringContaining(`this machine is off by more than the ${CLOCK_FAIL_MS} ms lease margin`),
+    });
+    expect(CLOCK_FAIL_MS).toBe(10_000); // shard leases: 15 s TTL renewed every 5 s
+  });
+
+  it('TIME refused: warns that the clock could not be read', () => {
+    expect(clockCheck(new Error('NOPERM'), new Map())).toMatchObject({ level: 'warn', finding: 'cannot read Redis TIME: NOPERM' });
+  });
+
+  it("estimates a node's clock from its heartbeat: its own timestamp against Redis' time of the write", () => {
+    // Read at 10 000 (this machine, 200 ms ahead of Redis: Redis says 9 800). The key has 1 000 ms
+    // of its 6 000 left, so Redis wrote it at 9 800 − 5 000 = 4 800; the node stamped 5 300: +500.
+    const s = state({ heartbeats: new Map([['n1', { writtenAtMs: 5_300, ttlLeftMs: 1_000 }]]) });
+    expect(nodeClockSkews(s, 200)).toEqual(new Map([['n1', 500]]));
+  });
+});
+
+describe('doctor heartbeats check', () => {
+  it('ok with every ring node alive, counting nodes that left', () => {
+    const s = state({ registered: [...state().registered, { id: 'old', http: '', grpc: '', peer: '', startedAt: 0 }] });
+    expect(heartbeatsCheck(s)).toEqual(ok('heartbeats', '2 alive (n1, n2); 1 left earlier (old)'));
+  });
+
+  it('fails naming a ring node whose heartbeat expired', () => {
+    const r = heartbeatsCheck(state({ heartbeats: new Map([['n1', fresh]]) }));
+    expect(r.level).toBe('fail');
+    expect(r.finding).toBe('n2 in the ring without a heartbeat (none for over 6.0 s): down or cut off from Redis');
+    expect(r.action).toContain('npm run ring -- remove n2');
+  });
+
+  it('warns about a heartbeat not refreshed for two periods', () => {
+    const r = heartbeatsCheck(
+      state({
+        heartbeats: new Map([
+          ['n1', fresh],
+          ['n2', { writtenAtMs: 0, ttlLeftMs: 1_500 }],
+        ]),
+      }),
+    );
+    expect(r).toMatchObject({ level: 'warn', finding: 'late heartbeat: n2 (not refreshed for 4.5 s); nodes refresh every 2.0 s' });
+  });
+
+  it('warns when no node ever registered in the cluster (a wrong CLUSTER or REDIS_URL)', () => {
+    const r = heartbeatsCheck(
+      state({ ring: undefined, owners: [], leases: [], registered: [], heartbeats: new Map(), progress: new Map() }),
+    );
+    expect(r).toMatchObject({ level: 'warn', finding: 'no node has registered in cluster "iot" on this Redis' });
+  });
+});
+
+describe('doctor ring check', () => {
+  it('ok when every live node reports the ring epoch', () => {
+    expect(ringCheck(state())).toEqual(ok('ring', 'epoch 4, 2 active (n1, n2); every live node routes by it'));
+  });
+
+  it('fails naming a node that stayed behind across both reads, not one that just caught up', () => {
+    const behind = state({
+      progress: new Map([
+        ['n1', settledProgress()],
+        ['n2', settledProgress(3)],
+      ]),
+    });
+    expect(ringCheck(behind, behind)).toMatchObject({ level: 'fail', finding: 'epoch 4, but n2 routes by epoch 3' });
+    expect(ringCheck(behind, state()).level).toBe('ok');
+  });
+
+  it('warns about a live node outside the ring, and about a node that reports no epoch', () => {
+    const outside = state({
+      heartbeats: new Map([
+        ['n1', fresh],
+        ['n2', fresh],
+        ['n3', fresh],
+      ]),
+    });
+    expect(ringCheck(outside)).toMatchObject({
+      level: 'warn',
+      finding: 'epoch 4; n3 alive but not in the ring',
+      action: expect.stringContaining('npm run ring -- add n3'),
+    });
+    expect(ringCheck(state({ progress: new Map([['n1', settledProgress()]]) }))).toMatchObject({
+      level: 'warn',
+      finding: 'epoch 4; n2 reports no epoch (no progress in Redis)',
+    });
+  });
+
+  it('fails for an unreadable ring and for a ring without an active node', () => {
+    expect(ringCheck(state({ ring: undefined, ringError: 'iot:ring does not hold a ring document' })).level).toBe('fail');
+    const drained: RingDoc = { ...ring, nodes: ring.nodes.map((n) => ({ ...n, state: 'draining' as const })) };
+    expect(ringCheck(state({ ring: drained, owners: [] }))).toMatchObject({
+      level: 'fail',
+      finding: 'epoch 4 has no active node: no shard is served',
+    });
+  });
+});
+
+describe('doctor leases check', () => {
+  const shardOf = (owner: string): number => owners.indexOf(owner);
+
+  it('ok when every shard is leased by its owner', () => {
+    expect(leasesCheck(state())).toEqual(ok('leases', '16/16 shards leased by their owner'));
+  });
+
+  it('fails naming a shard another node holds while it hands nothing off', () => {
+    const s = shardOf('n1');
+    const leases = [...owners];
+    leases[s] = 'n2';
+    const r = leasesCheck(state({ leases }), state({ leases }));
+    expect(r.level).toBe('fail');
+    expect(r.finding).toBe(
+      `15/16 shards leased by their owner; 1 held by a node that is not the owner and is not handing off: shard ${s} held by n2, owned by n1`,
+    );
+  });
+
+  it('only warns while the holder is handing off, and ignores a lease that changed between the reads', () => {
+    const s = shardOf('n1');
+    const leases = [...owners];
+    leases[s] = 'n2';
+    const handing = state({
+      leases,
+      progress: new Map([
+        ['n1', settledProgress()],
+        ['n2', { ...settledProgress(), pending: 1 }],
+      ]),
+    });
+    expect(leasesCheck(handing, handing).level).toBe('warn');
+    expect(leasesCheck(state({ leases }), state()).level).toBe('ok');
+  });
+
+  it('fails for unleased shards of a down owner, naming it', () => {
+    const leases = owners.map((o) => (o === 'n2' ? null : o));
+    const s = state({ leases, heartbeats: new Map([['n1', fresh]]) });
+    const r = leasesCheck(s, s);
+    expect(r.level).toBe('fail');
+    expect(r.finding).toMatch(/unleased, so unserved: shard \d+ \(owner n2 is down\)/);
+  });
+
+  it('a second look is needed exactly when a lease or a node is moving', () => {
+    expect(needsSecondLook(state())).toBe(false);
+    expect(needsSecondLook(state({ leases: owners.map(() => null) }))).toBe(true);
+    expect(needsSecondLook(state({ progress: new Map([['n1', settledProgress(3)]]) }))).toBe(true);
+  });
+});
+
+describe('doctor handoffs check', () => {
+  it('ok when nothing moves; warns when a node moves across both reads; ok when it just started', () => {
+    expect(handoffsCheck(state())).toEqual(ok('handoffs', 'none in flight (16 done since the nodes started)'));
+    const moving = state({ progress: new Map([['n1', { ...settledProgress(), pending: 3 }]]) });
+    expect(handoffsCheck(moving, moving)).toMatchObject({ level: 'warn', finding: 'in flight: n1 3 pending at epoch 4' });
+    expect(handoffsCheck(moving, state()).level).toBe('ok');
+  });
+
+  it('fails when a node reports a handoff older than 60 s', () => {
+    expect(handoffsCheck(state(), undefined, new Map([['n1', 75]]))).toMatchObject({
+      level: 'fail',
+      finding: 'stuck for over 60 s: n1 (oldest 75 s)',
+    });
+    expect(handoffsCheck(state(), undefined, new Map([['n1', 10]]))).toMatchObject({ level: 'ok' });
+  });
+
+  it("reads the age of a live node's oldest handoff from its progress report", () => {
+    const reporting = (ms: number): ClusterState =>
+      state({
+        progress: new Map([
+          ['n1', settledProgress()],
+          ['n2', { ...settledProgress(), pending: 2, oldestHandoffMs: ms }],
+        ]),
+      });
+    expect(handoffsCheck(reporting(61_000), reporting(59_000))).toMatchObject({
+      level: 'fail',
+      finding: 'stuck for over 60 s: n2 (oldest 61 s)',
+    });
+    expect(handoffsCheck(reporting(12_000), reporting(10_000))).toMatchObject({
+      level: 'warn',
+      finding: 'in flight: n2 2 pending at epoch 4 (oldest 12 s)',
+    });
+    // A dead node's last report says nothing about now: the heartbeats check speaks for it.
+    expect(handoffsCheck({ ...reporting(90_000), heartbeats: new Map([['n1', fresh]]) }).level).not.toBe('fail');
+  });
+});
+
+describe('doctor output, arguments and parsing helpers', () => {
+  it('aligns findings in one column and ends a line with what to do', () => {
+    const text = formatText([
+      ok('redis', 'Redis 7.2.4'),
+      warn('persistence', 'appendonly is off', 'set appendonly yes'),
+      fail('ports', 'n2 refuses', 'check n2'),
+    ]);
+    expect(text.split('\n')).toEqual([
+      'ok    redis:       Redis 7.2.4',
+      'warn  persistence: appendonly is off — set appendonly yes',
+      'fail  ports:       n2 refuses — check n2',
+    ]);
+    expect(JSON.parse(formatJson([ok('redis', 'x'), fail('ports', 'y', 'z')]))).toEqual({
+      ok: false,
+      results: [
+        { check: 'redis', level: 'ok', finding: 'x' },
+        { check: 'ports', level: 'fail', finding: 'y', action: 'z' },
+      ],
+    });
+  });
+
+  it('exit code 1 only when a check failed', () => {
+    expect(exitCodeOf([ok('redis', 'x'), warn('ring', 'y', 'z')])).toBe(0);
+    expect(exitCodeOf([ok('redis', 'x'), fail('ring', 'y', 'z')])).toBe(1);
+  });
+
+  it('parses --url, --token (ADMIN_TOKEN by default), --json and REDIS_URL; refuses what it cannot use', () => {
+    expect(parseDoctorArgs(['--url', 'http://n1:8080/', '--json'], { ADMIN_TOKEN: 'env-token' })).toEqual({
+      url: 'http://n1:8080',
+      token: 'env-token',
+      redisUrl: undefined,
+      json: true,
+      help: false,
+    });
+    expect(parseDoctorArgs(['--token', 'flag'], { REDIS_URL: 'redis://r:6379', ADMIN_TOKEN: 'env' })).toMatchObject({
+      token: 'flag',
+      redisUrl: 'redis://r:6379',
+    });
+    expect(() => parseDoctorArgs([], {})).toThrow(UsageError);
+    expect(() => parseDoctorArgs(['--url', 'ftp://x'], {})).toThrow('--url ftp://x must be http:// or https://');
+    expect(() => parseDoctorArgs(['--url'], {})).toThrow(UsageError);
+  });
+
+  it('redacts passwords from Redis URLs, reads host:port forms and Prometheus samples', () => {
+    expect(redactUrl('redis://:pw@h:6379/0')).toBe('redis://:***@h:6379/0');
+    expect(redactUrl('rediss://user:pw@h:6379')).toBe('rediss://user:***@h:6379');
+    expect(redactUrl('redis-sentinel://s1:26379,s2:26379/mymaster')).toBe('redis-sentinel://s1:26379,s2:26379/mymaster');
+    expect(splitHostPort('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(splitHostPort('[::1]:50052')).toEqual({ host: '::1', port: 50052 });
+    expect(splitHostPort('n1.iot-peers:0')).toBeUndefined();
+    expect(splitHostPort('no-port')).toBeUndefined();
+    const exposition =
+      '# HELP iot_cluster_handoff_oldest_seconds x\n# TYPE iot_cluster_handoff_oldest_seconds gauge\niot_cluster_handoff_oldest_seconds 12.5\n';
+    expect(sampleOf(exposition, 'iot_cluster_handoff_oldest_seconds')).toBe(12.5);
+    expect(sampleOf(exposition, 'iot_node_ready')).toBeUndefined();
+    expect(someOf(['a', 'b', 'c', 'd', 'e'])).toBe('a, b, c and 2 more');
+  });
+});
