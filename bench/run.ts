@@ -81,11 +81,13 @@ async function runScenarios(cmd: Extract<Command, { mode: 'run' }>): Promise<num
     rate: cmd.rate,
     nodes: cmd.nodes,
     smoke: cmd.smoke,
+    tracing: cmd.tracing,
     explicit: cmd.explicit,
     progress,
     log: out,
   };
   out(`bench ${cmd.smoke ? '(smoke) ' : ''}on ${machineLine(machine)}: ${cmd.scenarios.join(', ')}`);
+  if (cmd.tracing) out('tracing: on in the ingest nodes (OTLP to a local discarding sink)');
   // Nodes and load processes run the flavour of this process (tools/process/script-entry.ts).
   out(
     OWN_FLAVOUR === 'compiled'

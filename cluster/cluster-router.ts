@@ -4,6 +4,7 @@ import type { ActorHost } from '../runtime/actor-host.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { counterOf } from '../runtime/metrics.ts';
 import { runtimeError, type Result } from '../runtime/result.ts';
+import { bindActive, tracingOn } from '../runtime/tracing.ts';
 import type { ActorRouter } from './actor-router.ts';
 import type { ShardManager } from './shard-manager.ts';
 
@@ -139,18 +140,17 @@ export class ClusterRouter implements ActorRouter {
             clearTimeout(timer);
             resolve(r);
           };
-          const waiting: Waiting = {
-            run: () => {
-              try {
-                this.ask<R>(actorId, msg, Math.max(1, timeoutMs - (Date.now() - waitStarted)), hops).then(settle, (err: unknown) =>
-                  settle(crashed(actorId, err)),
-                );
-              } catch (err) {
-                settle(crashed(actorId, err));
-              }
-            },
-            fail: settle,
+          const run = (): void => {
+            try {
+              this.ask<R>(actorId, msg, Math.max(1, timeoutMs - (Date.now() - waitStarted)), hops).then(settle, (err: unknown) =>
+                settle(crashed(actorId, err)),
+              );
+            } catch (err) {
+              settle(crashed(actorId, err));
+            }
           };
+          // Run later from the shard's acquisition: with tracing on, in the caller's trace.
+          const waiting: Waiting = { run: tracingOn ? bindActive(run) : run, fail: settle };
           const timer = setTimeout(() => {
             this.unhold(shard, waiting); // a caller that gave up neither counts against the bound nor runs later
             resolve(runtimeError('timeout', `shard ${shard} was still being taken over after ${timeoutMs} ms`));
@@ -212,9 +212,12 @@ export class ClusterRouter implements ActorRouter {
     switch (this.shards.state(shard)) {
       case 'owned':
         return durable ? this.host.deliver(actorId, msg) : this.host.tell(actorId, msg);
-      case 'acquiring':
+      case 'acquiring': {
         // A held tell has no caller left to answer: whatever becomes of it later is counted and logged here.
-        return this.hold(shard, { run: () => this.runHeld(actorId, msg, durable, hops), fail: () => {} });
+        const run = (): void => this.runHeld(actorId, msg, durable, hops);
+        // Run later from the shard's acquisition: with tracing on, in the caller's trace.
+        return this.hold(shard, { run: tracingOn ? bindActive(run) : run, fail: () => {} });
+      }
       default: {
         const owner = this.shards.ownerOf(shard);
         if (owner === undefined || owner === this.nodeId || hops >= this.config.maxHops) {

@@ -3,6 +3,7 @@ import { Client, credentials, Metadata, status, type ClientDuplexStream, type St
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/logger.ts';
 import { runtimeError, type Result, type RuntimeErrorCode } from '../runtime/result.ts';
+import { activeCarrier, tracingOn } from '../runtime/tracing.ts';
 import { BatchWriter, type BatchTarget } from './batch-writer.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerConfig, type BreakerState, type BreakerTransition } from './circuit-breaker.ts';
 import { checkPeerAnswer, signPeerStream, type PeerAnswerRefusal, type PeerAuthConfig } from './peer-auth.ts';
@@ -148,9 +149,11 @@ export class PeerClient {
     }
     const id = this.nextId++;
     const ms = Math.min(Math.max(1, Math.ceil(timeoutMs)), MAX_TIMEOUT_MS);
+    // The caller's trace travels with the item (tracing on only); the peer restores it.
+    const trace = tracingOn ? activeCarrier() : undefined;
     return new Promise<Result<unknown>>((resolve) => {
       this.pending.set(id, { resolve, timer: setTimeout(this.expire, ms, id), started: performance.now() });
-      this.writer.push({ request: { id, actor_id: actorId, payload: payload.value, timeout_ms: ms, hops, epoch } });
+      this.writer.push({ request: { id, actor_id: actorId, payload: payload.value, timeout_ms: ms, hops, epoch, trace } });
     }) as Promise<Result<R>>;
   }
 
@@ -167,7 +170,8 @@ export class PeerClient {
       return this.openError();
     }
     counters.sent.inc();
-    this.writer.push({ tell: { actor_id: actorId, payload: payload.value, durable, hops, epoch } });
+    const trace = tracingOn ? activeCarrier() : undefined;
+    this.writer.push({ tell: { actor_id: actorId, payload: payload.value, durable, hops, epoch, trace } });
     return OK;
   }
 
@@ -185,7 +189,8 @@ export class PeerClient {
       return this.openError();
     }
     this.m.delivery.sent.inc();
-    this.writer.push({ delivery: { channel, payload: bytes.value } });
+    const trace = tracingOn ? activeCarrier() : undefined;
+    this.writer.push({ delivery: { channel, payload: bytes.value, trace } });
     return OK;
   }
 

@@ -16,6 +16,7 @@ import {
   type PeerAuthRefusal,
 } from './peer-auth.ts';
 import { LogThrottle } from '../runtime/log-throttle.ts';
+import { runWithCarrier, tracingOn } from '../runtime/tracing.ts';
 import { PeerMessageGuard, type AcceptsMessage } from './peer-message-guard.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import {
@@ -351,7 +352,9 @@ class InboundStream {
     this.inFlight++;
     let answer: Promise<Result<unknown>>;
     try {
-      answer = this.ctx.handler.ask(r.actor_id, msg, r.timeout_ms, r.hops, Number(r.epoch));
+      const ask = (): Promise<Result<unknown>> => this.ctx.handler.ask(r.actor_id, msg, r.timeout_ms, r.hops, Number(r.epoch));
+      // With tracing on, the sender's trace (if any) is restored: the ask continues it here.
+      answer = tracingOn ? runWithCarrier(r.trace || undefined, ask) : ask();
     } catch (err) {
       answer = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -396,7 +399,8 @@ class InboundStream {
     }
     if (this.ctx.guard.check('tell', this.peer, t.actor_id, msg) !== undefined) return;
     try {
-      this.ctx.handler.tell(t.actor_id, msg, t.durable, t.hops, Number(t.epoch));
+      if (tracingOn) runWithCarrier(t.trace || undefined, () => this.ctx.handler.tell(t.actor_id, msg, t.durable, t.hops, Number(t.epoch)));
+      else this.ctx.handler.tell(t.actor_id, msg, t.durable, t.hops, Number(t.epoch));
       this.ctx.served.tell.inc();
     } catch (err) {
       this.ctx.served.tellThrew.inc();
@@ -415,7 +419,10 @@ class InboundStream {
       return;
     }
     try {
-      served[this.ctx.handler.deliver(d.channel, payload, this.peer)].inc();
+      const outcome = tracingOn
+        ? runWithCarrier(d.trace || undefined, () => this.ctx.handler.deliver(d.channel, payload, this.peer))
+        : this.ctx.handler.deliver(d.channel, payload, this.peer);
+      served[outcome].inc();
     } catch (err) {
       served.threw.inc();
       this.log.error({ err, peer: this.peer, channel: d.channel }, 'peer delivery handler failed');

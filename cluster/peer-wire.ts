@@ -17,6 +17,8 @@ export interface WireRequest {
   readonly timeout_ms: number;
   readonly hops: number;
   readonly epoch: string | number;
+  /** The sender's trace context (a W3C traceparent); '' or absent when not traced. */
+  readonly trace?: string;
 }
 
 export interface WireReply {
@@ -30,11 +32,15 @@ export interface WireTell {
   readonly durable: boolean;
   readonly hops: number;
   readonly epoch: string | number;
+  /** As WireRequest.trace. */
+  readonly trace?: string;
 }
 
 export interface WireDelivery {
   readonly channel: string;
   readonly payload: Uint8Array;
+  /** As WireRequest.trace. */
+  readonly trace?: string;
 }
 
 /** `PeerMessage` oneof `body`; when decoded, `body` names the member that is set. */

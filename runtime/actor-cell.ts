@@ -5,6 +5,7 @@ import type { KindMetrics } from './metrics.ts';
 import type { JournalEntry, Recovered, Snapshot, StoredReminderOp } from './persistence-port.ts';
 import type { Result } from './result.ts';
 import { OUTBOX_PREFIX, parseOutboxKey } from './runtime-messages.ts';
+import type { TraceCarrier } from './tracing.ts';
 
 /**
  * Senders whose latest applied outbox key a cell remembers (the least recently heard forgotten
@@ -41,6 +42,8 @@ export interface Envelope {
    */
   readonly sender?: ActorCell;
   readonly senderSeq?: number;
+  /** The trace the message belongs to (runtime/tracing.ts): set only while tracing is on, and then its step gets a span. */
+  readonly trace?: TraceCarrier;
 }
 
 /** What a window counts of the messages it waits for. */

@@ -12,6 +12,7 @@ import { ReminderScheduler } from './reminder-scheduler.ts';
 import { runtimeError, type Result } from './result.ts';
 import { outboxKey, OUTBOX_TYPE, OutboxDelivered, parseOutboxName, ReminderDue, type OutboxMessage } from './runtime-messages.ts';
 import { ShardActor, type ShardContext } from './shard-actor.ts';
+import { activeCarrier, runWithCarrier, tracingOn, type TraceCarrier } from './tracing.ts';
 
 /** Milliseconds before an outbox entry that could not be delivered is tried again: doubling up to the cap. */
 const OUTBOX_RETRY = { firstMs: 200, maxMs: 30_000 } as const;
@@ -171,7 +172,7 @@ export class ActorHost {
       acceptsLocal: (id) => !this.leaving.some((f) => f(id)),
       // While the host closes, an actor a step of its shard wakes leaves once it has handled it.
       passivateOnArrival: () => this.closing,
-      runEffects: (id, effects) => this.runEffects(id, effects),
+      runEffects: (id, effects, trace) => this.runEffects(id, effects, trace),
       reminderMetrics: this.reminderMetrics,
       remindersWritten: (shard, actorId, events) => this.remindersWritten(shard, actorId, events),
       recovered: (shard, cell) => {
@@ -201,9 +202,13 @@ export class ActorHost {
     this.sweeper.unref();
   }
 
-  /** Sends without waiting for an answer. Fails only with `overloaded` or `stopping`. */
+  /**
+   * Sends without waiting for an answer. Fails only with `overloaded` or `stopping`. With tracing
+   * on, the message carries the caller's active trace (as `ask` and `deliver` do): its step gets a span.
+   */
   tell(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, true);
+    const trace = tracingOn ? activeCarrier() : undefined;
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined, trace }, true);
   }
 
   /**
@@ -212,7 +217,8 @@ export class ActorHost {
    * acknowledged step would lose it. Fails only with `stopping`.
    */
   deliver(actorId: string, msg: unknown): Result<void> {
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, false);
+    const trace = tracingOn ? activeCarrier() : undefined;
+    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined, trace }, false);
   }
 
   /**
@@ -220,6 +226,7 @@ export class ActorHost {
    * @param timeoutMs milliseconds until the answer is `timeout` (the message may still apply).
    */
   ask<R = unknown>(actorId: string, msg: unknown, timeoutMs = this.config.askTimeoutMs): Promise<Result<R>> {
+    const trace = tracingOn ? activeCarrier() : undefined;
     return new Promise((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -234,7 +241,11 @@ export class ActorHost {
         clearTimeout(timer);
         resolve(result as Result<R>);
       };
-      const sent = this.send(actorId, { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0, holds: undefined }, true);
+      const sent = this.send(
+        actorId,
+        { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0, holds: undefined, trace },
+        true,
+      );
       if (!sent.ok) reply(sent);
     });
   }
@@ -423,7 +434,7 @@ export class ActorHost {
     // when written, and comes due then.
     if (!entry || entry.seq > cell.durableSeq) return;
     const { name, payload } = entry;
-    const target = payload as { to?: unknown; msg?: unknown } | null;
+    const target = payload as { to?: unknown; msg?: unknown; trace?: unknown } | null;
     const giveUp = (why: string, fields: object): void => {
       this.log.error({ actor: actorId, name, ...fields }, why);
       this.reminderMetrics.outbox.labels('dropped').inc();
@@ -436,7 +447,11 @@ export class ActorHost {
     const send = this.deps.sendDurably ?? ((dest: string, msg: unknown) => this.ask(dest, msg));
     let sent: Promise<Result<unknown>>;
     try {
-      sent = send(to, envelope);
+      // With tracing on, sent in the context of the step that wrote the entry (or none): this runs
+      // inside some shard turn, whose leftover context is not the entry's.
+      sent = tracingOn
+        ? runWithCarrier(typeof target.trace === 'string' ? target.trace : undefined, () => send(to, envelope))
+        : send(to, envelope);
     } catch (err) {
       sent = Promise.resolve(runtimeError('unavailable', (err as Error).message));
     }
@@ -519,10 +534,14 @@ export class ActorHost {
     for (const w of waiters) w();
   }
 
-  private runEffects(fromId: string, effects: readonly unknown[]): void {
-    if (!this.deps.onEffects) return;
+  private runEffects(fromId: string, effects: readonly unknown[], trace: TraceCarrier | undefined): void {
+    const onEffects = this.deps.onEffects;
+    if (!onEffects) return;
     try {
-      this.deps.onEffects(fromId, effects);
+      // With tracing on, they run in the traced step's context (or none, never a leftover one): what
+      // they send (a message, a hub command) continues the step's trace.
+      if (tracingOn) runWithCarrier(trace, () => onEffects(fromId, effects));
+      else onEffects(fromId, effects);
     } catch (err) {
       this.log.error({ err, actor: fromId }, 'effect handler threw');
     }

@@ -9,6 +9,7 @@ import type { ReminderMetrics } from './reminder-metrics.ts';
 import { runtimeError } from './result.ts';
 import { isOutboxMessage, OUTBOX_PREFIX, outboxName, OutboxDelivered, ReminderDue, WAKE_REMINDER } from './runtime-messages.ts';
 import { ShardWindow } from './shard-window.ts';
+import { carrierOf, endSpan, startStepSpan, type TraceCarrier } from './tracing.ts';
 
 /** What every shard of a host shares. */
 export interface ShardContext {
@@ -30,8 +31,8 @@ export interface ShardContext {
   acceptsLocal(actorId: string): boolean;
   /** True when an actor activated now must passivate as soon as it is idle (the host is closing). */
   passivateOnArrival(actorId: string): boolean;
-  /** Runs effects that leave the shard (after their window is durable). */
-  runEffects(fromId: string, effects: readonly unknown[]): void;
+  /** Runs effects that leave the shard (after their window is durable); `trace`: the traced step's context they continue. */
+  runEffects(fromId: string, effects: readonly unknown[], trace?: TraceCarrier): void;
   readonly reminderMetrics: ReminderMetrics;
   /** A window is durable: the reminder changes of `events` (one cell's) now hold in the store. */
   remindersWritten(shard: number, actorId: string, events: readonly JournalEntry[]): void;
@@ -352,6 +353,10 @@ export class ShardActor {
       }
       msg = msg.msg;
     }
+    // A traced message (its carrier is set only while tracing is on) gets a span for its step; what
+    // the step sends carries the span's context. It ends when the step's window settles.
+    const span = env.trace === undefined ? undefined : startStepSpan(env.trace, cell.id, kind, msg);
+    const stepTrace = span === undefined ? undefined : carrierOf(span);
     // Everything that may throw (the reducer, the wake-up time, where effects go) runs before the
     // step is committed: a throw is a crash of this message, and nothing of it is applied.
     let step;
@@ -381,11 +386,13 @@ export class ShardActor {
           } else if (tell) {
             // A message to an actor elsewhere goes into the outbox, written with this step, and is
             // delivered (at least once) when the window is durable: a crash in between loses nothing.
-            (ops ??= []).push(['+', outboxName(cell.seq + 1, k++), now, { to: tell.to, msg: tell.msg }]);
+            const entry = stepTrace === undefined ? { to: tell.to, msg: tell.msg } : { to: tell.to, msg: tell.msg, trace: stepTrace };
+            (ops ??= []).push(['+', outboxName(cell.seq + 1, k++), now, entry]);
           } else (away ??= []).push(effect);
         }
       }
     } catch (err) {
+      if (span) endSpan(span, `actor crashed: ${err instanceof Error ? err.message : String(err)}`);
       cell.km.crashes.inc();
       env.attempts++;
       this.ctx.log.error({ err, actor: cell.id, attempt: env.attempts }, 'actor crashed; restarting from its last durable state');
@@ -419,13 +426,27 @@ export class ShardActor {
       for (const { to, msg: sent } of local) {
         if (holds) {
           holds.caused++;
-          this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds, sender: cell, senderSeq: cell.seq });
-        } else this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds });
+          this.enqueue(to, {
+            msg: sent,
+            reply: undefined,
+            deadline: 0,
+            attempts: 0,
+            cause,
+            holds,
+            sender: cell,
+            senderSeq: cell.seq,
+            trace: stepTrace,
+          });
+        } else this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds, trace: stepTrace });
       }
     }
     if (away !== undefined) {
-      if (window) window.hold(cell.id, away);
-      else this.ctx.runEffects(cell.id, away);
+      if (window) window.hold(cell.id, away, stepTrace);
+      else this.ctx.runEffects(cell.id, away, stepTrace);
+    }
+    if (span) {
+      if (window) window.traced(span);
+      else endSpan(span);
     }
     if (env.reply) {
       if (window) window.reply(env.reply, step.reply);
@@ -514,7 +535,7 @@ export class ShardActor {
       // Reminders set here are due from now on (outbox entries at once): schedule them first.
       for (const cell of window.cells.keys()) cell.durableSeq = Math.max(cell.durableSeq, window.lastSeqOf(cell));
       window.reminderChanges((actorId, events) => this.ctx.remindersWritten(this.shard, actorId, events));
-      window.release((from, effects) => this.ctx.runEffects(from, effects));
+      window.release((from, effects, trace) => this.ctx.runEffects(from, effects, trace));
       for (const cell of window.cells.keys()) {
         if (cell.pendingWindow !== window.no) continue;
         cell.pendingWindow = 0;
@@ -630,7 +651,8 @@ export class ShardActor {
     if (!sender || senderSeq === undefined || !(holds instanceof ShardWindow)) return false;
     let k = 0;
     while (sender.reminders.has(outboxName(senderSeq, k))) k++;
-    const op = ['+', outboxName(senderSeq, k), this.ctx.clock(), { to: to.id, msg: env.msg }] as const;
+    const entry = env.trace === undefined ? { to: to.id, msg: env.msg } : { to: to.id, msg: env.msg, trace: env.trace };
+    const op = ['+', outboxName(senderSeq, k), this.ctx.clock(), entry] as const;
     if (!holds.amend(sender, senderSeq, op)) return false;
     // A later unsent window may hold a snapshot of the sender taken after the entry: it must list it too.
     for (const w of [...this.closed, this.open]) if (w && w !== holds && w.no > holds.no) w.amendSnapshot(sender, senderSeq, op);

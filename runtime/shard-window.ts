@@ -2,6 +2,7 @@
 import type { ActorCell, WindowHold } from './actor-cell.ts';
 import type { ActorWrite, JournalEntry, Snapshot } from './persistence-port.ts';
 import type { Result } from './result.ts';
+import { endSpan, type Span, type TraceCarrier } from './tracing.ts';
 
 /** What one actor put into the window. */
 interface CellWrite {
@@ -23,6 +24,10 @@ export class ShardWindow implements WindowHold {
   private readonly replyValues: unknown[] = [];
   private readonly effectFrom: string[] = [];
   private readonly effectLists: (readonly unknown[])[] = [];
+  /** The trace of each held effect list, by index (only while tracing is on). */
+  private effectTraces: (TraceCarrier | undefined)[] | undefined;
+  /** Spans of traced steps that depend on this window: they end when it settles. */
+  private spans: Span[] | undefined;
   private hasWrites = false;
   /** Messages its steps sent to actors of the shard that are not handled yet: it is not sent before they are. */
   caused = 0;
@@ -58,9 +63,16 @@ export class ShardWindow implements WindowHold {
     this.replyValues.push(value);
   }
 
-  hold(from: string, effects: readonly unknown[]): void {
+  /** Effects of a step that leave the shard, released when the window is durable; `trace`: the step's trace, if traced. */
+  hold(from: string, effects: readonly unknown[], trace?: TraceCarrier): void {
+    if (trace !== undefined) (this.effectTraces ??= [])[this.effectFrom.length] = trace;
     this.effectFrom.push(from);
     this.effectLists.push(effects);
+  }
+
+  /** The span of a traced step whose outcome this window decides: it ends when the window settles. */
+  traced(span: Span): void {
+    (this.spans ??= []).push(span);
   }
 
   /** The store's view: one write per actor that journaled or snapshotted something. */
@@ -105,13 +117,15 @@ export class ShardWindow implements WindowHold {
   }
 
   /** The window is durable: effects go out, then the replies (the hub's command before its ack). */
-  release(runEffects: (from: string, effects: readonly unknown[]) => void): void {
-    for (let i = 0; i < this.effectFrom.length; i++) runEffects(this.effectFrom[i]!, this.effectLists[i]!);
+  release(runEffects: (from: string, effects: readonly unknown[], trace: TraceCarrier | undefined) => void): void {
+    if (this.spans) for (const span of this.spans) endSpan(span);
+    for (let i = 0; i < this.effectFrom.length; i++) runEffects(this.effectFrom[i]!, this.effectLists[i]!, this.effectTraces?.[i]);
     for (let i = 0; i < this.replyTo.length; i++) this.replyTo[i]!({ ok: true, value: this.replyValues[i] });
   }
 
   /** The window was not written: every reply fails, the effects are dropped with their steps. */
   fail(error: Result<never>): void {
+    if (this.spans) for (const span of this.spans) endSpan(span, error.ok ? 'window failed' : error.error.message);
     for (const to of this.replyTo) to(error);
   }
 

@@ -15,7 +15,7 @@ export const SCENARIOS = [
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--out DIR] [--smoke]
+export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--out DIR] [--smoke] [--tracing]
        npm run bench -- --compare A.json B.json [--out DIR]
 
   --scenario  ${SCENARIOS.join(' | ')} | all (default all; several: comma-separated, run in the order above)
@@ -25,6 +25,8 @@ export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [-
   --nodes     cluster size for forwarding (default 2), resize (N → N+1) and failover (kill 1 of N) (default 3)
   --out       directory for bench-<timestamp>.json and .html (default bench/results)
   --smoke     every scenario for about a second with tiny loads: checks the harness end to end, no timing gates
+  --tracing   ingest with OpenTelemetry tracing on in its nodes (OTLP/protobuf to a local sink that discards; OTEL_TRACES_SAMPLER
+              and the other OTEL_* variables of this shell apply): compare with a run without it
   --compare   print two runs' figures side by side with the change in %, and write compare-<timestamp>.html`;
 
 export class UsageError extends Error {
@@ -45,6 +47,8 @@ export type Command =
       readonly nodes: number;
       readonly out: string;
       readonly smoke: boolean;
+      /** Nodes of the ingest scenario run with tracing on (exporting to a discarding sink). */
+      readonly tracing: boolean;
       readonly explicit: ReadonlySet<Flag>;
     };
 
@@ -72,6 +76,7 @@ export function parseCommand(argv: readonly string[]): Command {
         nodes: { type: 'string' },
         out: { type: 'string' },
         smoke: { type: 'boolean' },
+        tracing: { type: 'boolean' },
         compare: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -87,7 +92,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (v.compare !== undefined) {
     if (positionals.length !== 1)
       throw new UsageError(`--compare takes two run files: --compare A.json B.json (got ${positionals.length + 1})`);
-    const runFlags = (['scenario', 'duration', 'hubs', 'rate', 'nodes', 'smoke'] as const).filter((f) => v[f] !== undefined);
+    const runFlags = (['scenario', 'duration', 'hubs', 'rate', 'nodes', 'smoke', 'tracing'] as const).filter((f) => v[f] !== undefined);
     if (runFlags.length > 0) throw new UsageError(`--compare does not run scenarios: drop --${runFlags.join(', --')}`);
     return { mode: 'compare', a: v.compare, b: positionals[0]!, out };
   }
@@ -110,5 +115,5 @@ export function parseCommand(argv: readonly string[]): Command {
   const rate = v.rate === undefined ? (smoke ? 300 : 20_000) : number('rate', v.rate, { min: 1, max: 10_000_000 });
   const nodes = v.nodes === undefined ? 3 : number('nodes', v.nodes, { integer: true, min: 1, max: 32 });
   if (scenarios.includes('failover') && nodes < 2) throw new UsageError(`--nodes ${nodes}: failover kills one node and needs at least 2`);
-  return { mode: 'run', scenarios, duration, hubs, rate, nodes, out, smoke, explicit };
+  return { mode: 'run', scenarios, duration, hubs, rate, nodes, out, smoke, tracing: v.tracing ?? false, explicit };
 }

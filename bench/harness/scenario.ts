@@ -56,6 +56,8 @@ export interface ScenarioContext {
   readonly rate: number;
   readonly nodes: number;
   readonly smoke: boolean;
+  /** `--tracing`: the ingest scenario's nodes run with OpenTelemetry tracing on (absent: off). */
+  readonly tracing?: boolean;
   /**
    * The flags the user gave on the command line. A scenario with defaults of its own (e.g. the
    * latency scenario's three rates) uses them unless the flag was given. Absent: treat every

@@ -12,6 +12,7 @@ import { LatencyRecorder } from '../harness/hdr.ts';
 import { LoadPool } from '../harness/load-client.ts';
 import type { HubSpec } from '../harness/load-protocol.ts';
 import { ADMIN_TOKEN, grpcAddress, httpBase, LIFTED_LIMITS, provisionHomes } from '../harness/node-api.ts';
+import { startOtlpSink } from '../harness/otlp-sink.ts';
 import type { LatencySummary, Scenario, ScenarioContext } from '../harness/scenario.ts';
 import { Cleanups, given, round, target, timed, versus } from '../harness/scenario-kit.ts';
 
@@ -40,6 +41,12 @@ export const ingestScenario: Scenario = {
     try {
       const redis = await startTestRedis();
       cleanups.add(() => redis.stop());
+      // --tracing: the nodes export every span (OTLP/protobuf, the production default) to a local
+      // sink that discards them, so a run with and one without measure what tracing costs the node.
+      const sink = ctx.tracing ? await cleanups.track(startOtlpSink(), (s) => s.close()) : undefined;
+      const tracingEnv: Record<string, string> = sink
+        ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_SERVICE_NAME: 'iot-bench' }
+        : { OTEL_SDK_DISABLED: 'true' }; // off even when this shell has OTEL_* variables set
       const nodeEnv = (store: 'memory' | 'redis'): Record<string, string> => ({
         ADMIN_TOKEN,
         ...LIFTED_LIMITS,
@@ -48,6 +55,7 @@ export const ingestScenario: Scenario = {
         SHARDS: ctx.smoke ? '64' : '256',
         HUB_WINDOW: String(window),
         ...(store === 'redis' ? { REDIS_URL: redis.url, CLUSTER: `${redis.cluster}ingest` } : {}),
+        ...tracingEnv,
       });
       // Every process starts at once (start-up is slow on a small machine; idle ones cost next to nothing), then each is measured alone.
       const [pool, echo, memoryNode, redisNode] = await Promise.all([
@@ -156,6 +164,9 @@ export const ingestScenario: Scenario = {
           `paced phase achieved ${Math.round(stores.memory.paced.achieved)} (memory) and ${Math.round(stores.redis.paced.achieved)} (Redis) reports/s of ${rate}`,
           `raw ioredis pipeline: ${round(pipePerSec, 0)} RPUSH/s of one journal-sized entry, pipelines of 1000, one connection`,
           ...(errors > 0 ? [`${errors} errors from the node during the floods`] : []),
+          sink
+            ? `tracing ON in both nodes (--tracing): OTLP/protobuf to a local discarding sink, sampler ${process.env['OTEL_TRACES_SAMPLER'] ?? 'parentbased_always_on'}; ${sink.requests} export requests received`
+            : 'tracing off (OTEL_SDK_DISABLED=true in the nodes): compare with a --tracing run',
         ],
       };
     } finally {

@@ -22,9 +22,11 @@ import { DEFAULT_SSE_LIMIT, EventStreamSlots, type SseLimit } from './event-stre
 import { registerHomeRoutes } from './home-routes.ts';
 import { handleErrors, routeNotFound } from './http-error.ts';
 import { HttpMetrics, measureRequests } from './http-metrics.ts';
+import { accessLog } from './access-log.ts';
 import { metricsHandler } from './metrics-endpoint.ts';
 import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
 import { requestBodyLimit } from './request-body-limit.ts';
+import { requestSpan } from './request-span.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerOpenApiDocument } from './openapi-document.ts';
 import { registerApiDocs } from './api-docs.ts';
@@ -44,6 +46,8 @@ export interface HttpDeps {
   /** prom-client registry; the edge's metrics are created in it once. */
   readonly registry: Registry;
   readonly logger: Logger;
+  /** One info line per request (ACCESS_LOG; default true). */
+  readonly accessLog?: boolean;
   /** Answers `/readyz`. */
   readonly readiness: Readiness;
   /** Largest request body, bytes; larger ones get 413. */
@@ -88,7 +92,7 @@ function registerProbeRoutes(app: EdgeApp, readiness: Readiness): void {
 }
 
 /**
- * Builds the edge. Middleware order: metrics (outermost, sees every status) → body limit (not on
+ * Builds the edge. Middleware order: metrics and access log (outermost, see every status) → body limit (not on
  * GET/HEAD) → audit (on /v1, appends writes once the route answered) → the route's guard
  * (401/400/403/429, before any actor is touched) → handler. Every failure leaves as
  * `{error: {code, message, details?}}` with the status from the one code table.
@@ -117,6 +121,8 @@ export function createHttpApp(deps: HttpDeps): EdgeApp {
   // Routes are declared with declareRoute (declare-route.ts): it validates with their schemas, never app.openapi.
   const app = new OpenAPIHono<Env>();
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
+  app.use('*', requestSpan()); // tracing on only: a span per request, what the handler sends to actors continues it
+  if (deps.accessLog !== false) app.use('*', accessLog(deps.logger));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
   const audit = deps.audit ?? new MemoryAuditLog();
   app.use(

@@ -9,6 +9,7 @@ import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { NodeDelivery } from '../../cluster/node-delivery.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { counterOf } from '../../runtime/metrics.ts';
+import { endSpan, SpanKind, startChildOfActive, tracingOn } from '../../runtime/tracing.ts';
 import { askActor, isRuntimeError } from '../ask-actor.ts';
 import type { HubSession } from './hub-session.ts';
 
@@ -236,7 +237,26 @@ export class HubCommandDelivery {
   private writeHere(homeId: string, hubId: string, down: Down): boolean {
     const session = this.deps.sessions?.sessionOf(homeId, hubId);
     if (!session) return false;
+    if (tracingOn) return this.writeTraced(session, homeId, hubId, down);
     return 'command' in down ? session.sendCommand(down.command) : session.sendDesired(down.desired);
+  }
+
+  /** `writeHere` with a `hub send` span when it continues a trace (the step that sent the command, here or on the node that forwarded it). */
+  private writeTraced(session: Pick<HubSession, 'sendCommand' | 'sendDesired'>, homeId: string, hubId: string, down: Down): boolean {
+    const command = 'command' in down;
+    const span = startChildOfActive('hub send', SpanKind.PRODUCER, {
+      'iot.home.id': homeId,
+      'iot.hub.id': hubId,
+      'iot.hub.message': command ? 'command' : 'desired',
+      'iot.device.id': command ? down.command.deviceId : down.desired.deviceId,
+      ...(command ? { 'iot.command.id': down.command.commandId } : {}),
+    });
+    const written = command ? session.sendCommand(down.command) : session.sendDesired(down.desired);
+    if (span) {
+      span.setAttribute('iot.hub.written', written);
+      endSpan(span, written ? undefined : 'the stream could not take it');
+    }
+    return written;
   }
 }
 

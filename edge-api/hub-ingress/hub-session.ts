@@ -320,6 +320,7 @@ export class HubSession {
     this.durable = durable;
     this.intake = new ReportIntake({
       homeId,
+      hubId: this.credential.hubId,
       devices: this.devices,
       lastDurableSeq,
       window,

@@ -3,6 +3,16 @@ import { deviceActorId } from '../../actors/actor-id.ts';
 import type { Report, ReportBatch } from '../../actors/device-state.ts';
 import type { ActorRouter } from '../../cluster/actor-router.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import {
+  carrierOf,
+  endSpan,
+  runWithCarrier,
+  SpanKind,
+  startSpanFrom,
+  tracingOn,
+  type Span,
+  type TraceCarrier,
+} from '../../runtime/tracing.ts';
 import { askActor } from '../ask-actor.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { AckTracker, type PendingReport } from './ack-tracker.ts';
@@ -13,6 +23,8 @@ import { errorMessage, fromWireAttributes, parseSeq, type CloudMessage } from '.
 
 export interface ReportIntakeDeps {
   readonly homeId: string;
+  /** The hub's id (span attributes). */
+  readonly hubId?: string;
   /** Device ids the hub listed in its hello: the only ones it may report for. */
   readonly devices: ReadonlySet<string>;
   /** From the welcome: every report with seq <= it is already applied and durable. */
@@ -40,6 +52,19 @@ export interface ReportIntakeDeps {
 interface Job extends PendingReport {
   readonly deviceId: string;
   msg: Omit<Report, 'type'> | undefined;
+  /** The span of the `reports` message it came in (tracing on only). */
+  trace?: ReportTrace;
+}
+
+/**
+ * The `hub report` span of one `reports` message: from receipt until the ack covers its last
+ * report; the device steps that apply them are its children (on whichever node owns the home).
+ */
+interface ReportTrace {
+  readonly span: Span;
+  readonly carrier: TraceCarrier | undefined;
+  /** Its reports not yet acked. */
+  open: number;
 }
 
 /**
@@ -68,6 +93,8 @@ export class ReportIntake {
   private rejectedSinceAck = 0;
   private readonly tracker: AckTracker<Job>;
   private readonly lanes: DeviceLanes<Job>;
+  /** Report spans not ended yet (tracing on only): ended when the stream stops. */
+  private traces: Set<ReportTrace> | undefined;
 
   constructor(private readonly deps: ReportIntakeDeps) {
     this.tracker = new AckTracker<Job>({ onAck: (upToSeq, covered) => this.onAck(upToSeq, covered) });
@@ -101,17 +128,35 @@ export class ReportIntake {
       return;
     }
     this.deps.metrics.reportsReceived.inc(items.length);
-    for (const item of items) this.one(item);
+    if (tracingOn) return this.acceptTraced(items);
+    for (const item of items) this.one(item, undefined);
+  }
+
+  /** `accept` with a `hub report` span around the message: its reports' asks carry it. */
+  private acceptTraced(items: readonly DecodedReport[]): void {
+    const span = startSpanFrom(undefined, 'hub report', SpanKind.CONSUMER, {
+      'iot.home.id': this.deps.homeId,
+      ...(this.deps.hubId === undefined ? {} : { 'iot.hub.id': this.deps.hubId }),
+      'iot.reports': items.length,
+    });
+    // `open` starts at one for this loop: an ack while it runs (a duplicate completes at once) cannot end the span early.
+    const trace: ReportTrace = { span, carrier: carrierOf(span), open: 1 };
+    for (const item of items) this.one(item, trace);
+    if (--trace.open === 0)
+      endSpan(span); // nothing left to wait for: all acked already, refused or duplicates
+    else (this.traces ??= new Set()).add(trace);
   }
 
   /** No more asks, retries or acks (the stream is ending). */
   stop(): void {
     this.lanes.stop();
     this.tracker.stop();
+    if (this.traces) for (const t of this.traces) endSpan(t.span, 'stream ended before the ack');
+    this.traces = undefined;
   }
 
   /** Reads the decoded report in place: seq and ts_ms are numbers already (hub-codec.ts). */
-  private one(r: DecodedReport): void {
+  private one(r: DecodedReport, trace: ReportTrace | undefined): void {
     const seq = parseSeq(r.seq);
     if (seq === undefined) {
       this.rejectedSinceAck++;
@@ -130,6 +175,10 @@ export class ReportIntake {
     this.lastSeq = seq;
     const now = this.deps.clock();
     const job: Job = { seq, receivedAt: now, done: false, deviceId: r.device_id, msg: undefined };
+    if (trace !== undefined) {
+      job.trace = trace;
+      trace.open++;
+    }
     this.tracker.receive(job);
     if (seq <= this.deps.lastDurableSeq) {
       this.deps.metrics.reportsDuplicate.inc();
@@ -167,7 +216,10 @@ export class ReportIntake {
       const items = new Array<Omit<Report, 'type'>>(jobs.length);
       for (let i = 0; i < jobs.length; i++) items[i] = jobs[i]!.msg!;
       const msg: ReportBatch = { type: 'report.batch', items };
-      const r = await askActor(this.deps.router, deviceActorId(this.deps.homeId, jobs[0]!.deviceId), msg);
+      const ask = () => askActor(this.deps.router, deviceActorId(this.deps.homeId, jobs[0]!.deviceId), msg);
+      // With tracing on, the ask runs in the span of the batch's first report message (a device
+      // batch may span several messages: its step joins the first one's trace).
+      const r = await (tracingOn ? runWithCarrier(jobs[0]!.trace?.carrier, ask) : ask());
       if (!r.ok) {
         const { code, message } = r.error;
         if (TRANSIENT.has(code)) return `${code}: ${message}`;
@@ -219,10 +271,21 @@ export class ReportIntake {
     this.deps.send(errorMessage(code, message, seq));
   }
 
+  /** Ends the report spans whose last report the ack covers. */
+  private ackedTraces(covered: readonly Job[]): void {
+    for (const p of covered) {
+      const t = p.trace;
+      if (t === undefined || --t.open > 0) continue;
+      endSpan(t.span);
+      this.traces?.delete(t);
+    }
+  }
+
   private onAck(upToSeq: number, covered: readonly Job[]): void {
     const { metrics, clock } = this.deps;
     const now = clock();
     for (const p of covered) metrics.ackLatency.observe((now - p.receivedAt) / 1000);
+    if (tracingOn) this.ackedTraces(covered);
     metrics.acks.inc();
     this.rejectedSinceAck = 0;
     this.deps.send({ ack: { up_to_seq: String(upToSeq) } });

@@ -142,6 +142,8 @@ describe('bench command line', () => {
     expect(some).toMatchObject({ mode: 'run', scenarios: ['ingest', 'failover'], rate: 5000, smoke: true, duration: 0.5 });
     expect(some.mode === 'run' && [...some.explicit]).toEqual(['rate']);
     expect(parseCommand(['--compare', 'a.json', 'b.json'])).toEqual({ mode: 'compare', a: 'a.json', b: 'b.json', out: 'bench/results' });
+    expect(all).toMatchObject({ tracing: false });
+    expect(parseCommand(['--scenario', 'ingest', '--tracing'])).toMatchObject({ mode: 'run', scenarios: ['ingest'], tracing: true });
   });
 
   it('rejects bad flags with a message naming them', () => {
@@ -153,6 +155,7 @@ describe('bench command line', () => {
       [['--nodes', '1', '--scenario', 'failover'], /needs at least 2/],
       [['--compare', 'a.json'], /two run files/],
       [['--compare', 'a.json', 'b.json', '--smoke'], /does not run scenarios/],
+      [['--compare', 'a.json', 'b.json', '--tracing'], /does not run scenarios: drop --tracing/],
       [['--bogus'], /bogus/],
       [['stray'], /unexpected argument stray/],
     ];

@@ -1,0 +1,78 @@
+import { context, propagation, trace } from '@opentelemetry/api';
+import { Hono } from 'hono';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { requestSpan } from '../../../edge-api/http/request-span.ts';
+import { activeCarrier, tracingOn } from '../../../runtime/tracing.ts';
+import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../../support/in-memory-tracing.ts';
+
+let tracing: InMemoryTracing | undefined;
+
+afterEach(async () => {
+  await tracing?.stop();
+  tracing = undefined;
+  vi.restoreAllMocks();
+});
+
+/** An app with the middleware, a route that reports the trace it runs in, one that fails, and the error handler. */
+function app(): Hono {
+  const a = new Hono();
+  a.use('*', requestSpan());
+  a.get('/v1/things/:id', (c) => c.json({ carrier: tracingOn ? (activeCarrier() ?? null) : null }));
+  a.post('/v1/things/:id/fail', () => {
+    throw new Error('boom');
+  });
+  a.onError((_err, c) => c.json({ error: { code: 'internal' } }, 500));
+  return a;
+}
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+
+describe('requestSpan', () => {
+  it('names the span by method and route pattern, records the HTTP attributes, and runs the handler in it', async () => {
+    tracing = startInMemoryTracing();
+    const res = await app().request('http://edge.test/v1/things/t1?x=1');
+    expect(res.status).toBe(200);
+    const span = tracing.span('HTTP GET /v1/things/:id');
+    expect(span.kind).toBe(1); // SERVER
+    expect(span.attributes).toEqual({
+      'http.request.method': 'GET',
+      'url.path': '/v1/things/t1',
+      'url.scheme': 'http',
+      'http.route': '/v1/things/:id',
+      'http.response.status_code': 200,
+    });
+    expect(span.status.code).toBe(0);
+    expect(parentOf(span)).toBeUndefined();
+    // What the handler sends continues this span.
+    expect(await res.json()).toEqual({ carrier: `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01` });
+  });
+
+  it("continues the caller's traceparent", async () => {
+    tracing = startInMemoryTracing();
+    await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
+    const span = tracing.span('HTTP GET /v1/things/:id');
+    expect(span.spanContext().traceId).toBe(TRACE_ID);
+    expect(parentOf(span)).toBe(PARENT);
+  });
+
+  it('marks a 5xx answer as an error, a 404 of no route as unmatched and not an error', async () => {
+    tracing = startInMemoryTracing();
+    expect((await app().request('http://edge.test/v1/things/t1/fail', { method: 'POST' })).status).toBe(500);
+    expect((await app().request('http://edge.test/nowhere')).status).toBe(404);
+    const failed = tracing.span('HTTP POST /v1/things/:id/fail');
+    expect(failed.status).toEqual({ code: 2, message: 'HTTP 500' });
+    expect(failed.attributes['http.response.status_code']).toBe(500);
+    const unmatched = tracing.span('HTTP GET unmatched');
+    expect(unmatched.status.code).toBe(0);
+    expect(unmatched.attributes['http.route']).toBeUndefined();
+  });
+
+  it('with tracing off, passes the request through without touching the OpenTelemetry API', async () => {
+    expect(tracingOn).toBe(false);
+    const spies = [vi.spyOn(context, 'with'), vi.spyOn(context, 'active'), vi.spyOn(propagation, 'extract'), vi.spyOn(trace, 'getTracer')];
+    const res = await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
+    expect(await res.json()).toEqual({ carrier: null });
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+  });
+});
