@@ -15,6 +15,12 @@ export const FINISHED_COMMAND_STATUSES = Object.keys(FINISHED) as readonly Finis
 
 const isFinished = (status: unknown): status is FinishedCommandStatus => typeof status === 'string' && Object.hasOwn(FINISHED, status);
 
+/** Whether a decision's `run` says it was logged by a run resuming after a delay (a later step), not by its start. */
+function resumesRun(run: unknown): boolean {
+  const step = typeof run === 'object' && run !== null ? (run as { readonly step?: unknown }).step : undefined;
+  return typeof step === 'number' && step > 0;
+}
+
 const zeroed = (child: { inc(n?: number): void }): { inc(): void } => {
   child.inc(0);
   return child;
@@ -38,8 +44,10 @@ export class AutomationMetrics {
     const runs = new Counter({
       name: 'iot_rule_runs_total',
       help:
-        'Rule decisions by outcome (the decision log: fired, condition_false, suspended, budget_exhausted, missed, ignored, queued, cancelled); ' +
-        'a rule whose condition stays false with the same verdicts is logged and counted once a minute',
+        'Rule decisions by outcome (the decision log: fired, condition_false, suspended, budget_exhausted, missed, ignored, queued, cancelled), ' +
+        'counted when logged, except the entries a run logs when it resumes after a delay (its later actions, or its end as ' +
+        'budget_exhausted, missed or cancelled): a run with delays counts once, when it starts. A queued firing counts as queued, then ' +
+        'as what it became (fired, missed or cancelled). A rule whose condition stays false with the same verdicts is counted once a minute',
       labelNames: ['outcome'],
       registers,
     });
@@ -71,12 +79,16 @@ export class AutomationMetrics {
    * Counts what a `publish` effect of a durable step says: a decision logged, or a command that
    * reached a final status (`queued` and `sent` are not counted; a terminal command is never
    * published again, so each command counts once). Anything else is ignored.
+   *
+   * Not counted: a decision a run logs when it resumes after a delay (`run.step` > 0, see
+   * DecisionEntry.run), whatever its outcome. The run was counted when it started, and counting
+   * its steps would make a rule with two delays count three firings.
    */
   observe(effect: Extract<DomainEffect, { type: 'publish' }>): void {
-    const data = effect.data as { readonly outcome?: unknown; readonly status?: unknown } | null | undefined;
+    const data = effect.data as { readonly outcome?: unknown; readonly status?: unknown; readonly run?: unknown } | null | undefined;
     if (effect.topic === DECISION_TOPIC) {
       const outcome = data?.outcome;
-      if (isDecisionOutcome(outcome)) this.ruleRuns.get(outcome)!.inc();
+      if (isDecisionOutcome(outcome) && !resumesRun(data?.run)) this.ruleRuns.get(outcome)!.inc();
     } else if (effect.topic === COMMAND_STATUS_TOPIC) {
       const status = data?.status;
       if (isFinished(status)) this.commandsFinished.get(status)!.inc();

@@ -2,17 +2,20 @@
  * The Grafana dashboard and the Prometheus alert rules in deploy/: well formed, covering what ops
  * watch, and naming only metrics a running node (with Redis, every role) exposes in /metrics.
  */
-import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import type { Registry } from 'prom-client';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../node/config.ts';
 import { startNode, type RunningNode } from '../../node/start-node.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
+import { ALERT_SCENARIOS } from './alert-scenarios.ts';
 import { DEPLOY_DIR, readDeployFile } from './deploy-files.ts';
-import { histogramBase, metricNames, unbalanced } from './promql-names.ts';
+import { counterFunctionUses, histogramBase, labelUses, metricNames, unbalanced } from './promql-names.ts';
 
 interface Target {
   readonly refId?: string;
@@ -64,17 +67,23 @@ const alerts = rules.groups.flatMap((g) => g.rules).filter((r): r is AlertRule &
 const panelsOf = (d: Dashboard): Panel[] => d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 const queryOf = (v: Variable): string => (typeof v.query === 'string' ? v.query : (v.query?.query ?? ''));
 
-/** Metric name → where it is named (`dashboard iot-runtime.json › Panel title`, `alert IotX`). */
+/** Every PromQL expression of the dashboards and the alert rules, with where it is (`dashboard iot-runtime.json › Panel title`, `alert IotX`). */
+function expressions(): { expr: string; where: string }[] {
+  const all: { expr: string; where: string }[] = [];
+  for (const { file, dashboard } of dashboards) {
+    for (const p of panelsOf(dashboard))
+      for (const t of p.targets ?? []) all.push({ expr: t.expr ?? '', where: `dashboard ${file} › ${p.title}` });
+    for (const v of dashboard.templating.list)
+      if (v.type === 'query') all.push({ expr: queryOf(v), where: `dashboard ${file} › variable ${v.name}` });
+  }
+  for (const r of alerts) all.push({ expr: r.expr, where: `alert ${r.alert}` });
+  return all;
+}
+
+/** Metric name → where it is named. */
 function namedMetrics(): Map<string, string[]> {
   const named = new Map<string, string[]>();
-  const add = (expr: string, where: string): void => {
-    for (const name of metricNames(expr)) named.set(name, [...(named.get(name) ?? []), where]);
-  };
-  for (const { file, dashboard } of dashboards) {
-    for (const p of panelsOf(dashboard)) for (const t of p.targets ?? []) add(t.expr ?? '', `dashboard ${file} › ${p.title}`);
-    for (const v of dashboard.templating.list) if (v.type === 'query') add(queryOf(v), `dashboard ${file} › variable ${v.name}`);
-  }
-  for (const r of alerts) add(r.expr, `alert ${r.alert}`);
+  for (const { expr, where } of expressions()) for (const name of metricNames(expr)) named.set(name, [...(named.get(name) ?? []), where]);
   return named;
 }
 
@@ -100,6 +109,65 @@ function missingFrom(types: Map<string, string>, named: Map<string, string[]>): 
   return missing;
 }
 
+/** What a series named in PromQL is on a node: its exposition type, whether it is a histogram's or summary's own series, and its labels. */
+interface SeriesShape {
+  readonly type: string;
+  /** `x_bucket`, `x_sum` or `x_count` of a histogram or summary `x`: a counter in all but name. */
+  readonly histogramSeries: boolean;
+  readonly labels: ReadonlySet<string>;
+}
+
+/** Labels Prometheus attaches to every scraped series (the target's), which no metric declares. */
+const TARGET_LABELS = new Set(['instance', 'job']);
+
+/** The label names a prom-client metric was declared with (`le` and `quantile` are not among them). */
+function declaredLabels(metric: object): readonly string[] {
+  // prom-client keeps the configuration's labelNames on the metric; its typings do not say so.
+  const names = (metric as { readonly labelNames?: unknown }).labelNames;
+  if (!Array.isArray(names)) throw new Error('prom-client metric without labelNames: cannot check the labels deploy/ names');
+  return names as string[];
+}
+
+/** How `name` exists on a node, read from its registry (labels) and its exposition (types); undefined when it does not. */
+function shapeOn(registry: Registry, types: Map<string, string>): (name: string) => SeriesShape | undefined {
+  return (name) => {
+    if (SCRAPE_SERIES.has(name)) return { type: 'gauge', histogramSeries: false, labels: new Set() };
+    const own = registry.getSingleMetric(name);
+    if (own) return { type: types.get(name) ?? 'untyped', histogramSeries: false, labels: new Set(declaredLabels(own)) };
+    const base = histogramBase(name);
+    const parent = base === undefined ? undefined : registry.getSingleMetric(base);
+    const type = base === undefined ? undefined : types.get(base);
+    if (!parent || (type !== 'histogram' && type !== 'summary')) return undefined;
+    const labels = new Set(declaredLabels(parent));
+    if (type === 'histogram' && name.endsWith('_bucket')) labels.add('le');
+    return { type, histogramSeries: true, labels };
+  };
+}
+
+/**
+ * What the expressions get wrong about the series they read: a label matched or aggregated by
+ * that the metric does not have (the scrape's target labels aside), and rate/irate/increase of
+ * something that is not a counter or a histogram's series. A metric `shape` does not know is
+ * left to missingFrom.
+ */
+function shapeProblems(exprs: readonly { expr: string; where: string }[], shape: (name: string) => SeriesShape | undefined): string[] {
+  const problems: string[] = [];
+  for (const { expr, where } of exprs) {
+    for (const use of labelUses(expr)) {
+      const s = shape(use.metric);
+      if (s && !TARGET_LABELS.has(use.label) && !s.labels.has(use.label)) {
+        const has = s.labels.size === 0 ? 'none' : [...s.labels].join(', ');
+        problems.push(`${where}: ${use.metric} has no label ${use.label} (${use.clause}; it has ${has})`);
+      }
+    }
+    for (const use of counterFunctionUses(expr)) {
+      const s = shape(use.metric);
+      if (s && s.type !== 'counter' && !s.histogramSeries) problems.push(`${where}: ${use.fn}() of ${use.metric}, a ${s.type}`);
+    }
+  }
+  return problems;
+}
+
 const DURATION = /^(?:\d+(?:ms|s|m|h|d|w|y))+$/;
 
 describe('metricNames (PromQL)', () => {
@@ -119,6 +187,41 @@ describe('metricNames (PromQL)', () => {
     ['vector(1) + time()', []],
   ])('reads the metrics of %s', (expr, names) => {
     expect(metricNames(expr)).toEqual(names);
+  });
+
+  it('reads the labels an expression expects of its metrics: matchers, and by/without of what is aggregated', () => {
+    expect(labelUses('sum by (instance, peer) (rate(a_total{outcome="x(y)", kind!~"[a,b]"}[5m]) or rate(b_total[5m])) > 0')).toEqual([
+      { metric: 'a_total', label: 'outcome', clause: 'matcher' },
+      { metric: 'a_total', label: 'kind', clause: 'matcher' },
+      { metric: 'a_total', label: 'instance', clause: 'by' },
+      { metric: 'a_total', label: 'peer', clause: 'by' },
+      { metric: 'b_total', label: 'instance', clause: 'by' },
+      { metric: 'b_total', label: 'peer', clause: 'by' },
+    ]);
+    // The clause after the aggregated expression; nested aggregations; a comparison with another metric outside.
+    expect(labelUses('sum(rate(c_total[1m])) without (route) > on(instance) max by (le) (d_bucket)')).toEqual([
+      { metric: 'c_total', label: 'route', clause: 'without' },
+      { metric: 'd_bucket', label: 'le', clause: 'by' },
+    ]);
+    expect(labelUses('histogram_quantile(0.99, sum by (le, kind) (rate(e_bucket{instance=~"$node"}[$__rate_interval])))')).toEqual([
+      { metric: 'e_bucket', label: 'instance', clause: 'matcher' },
+      { metric: 'e_bucket', label: 'le', clause: 'by' },
+      { metric: 'e_bucket', label: 'kind', clause: 'by' },
+    ]);
+    expect(labelUses('max(g{state="active"}) < count(up{job="iot"} == 1)')).toEqual([
+      { metric: 'g', label: 'state', clause: 'matcher' },
+      { metric: 'up', label: 'job', clause: 'matcher' },
+    ]);
+  });
+
+  it('reads what rate, irate and increase are applied to', () => {
+    expect(
+      counterFunctionUses('count_over_time((sum by (i) (increase(a_total[2m])) > 0)[30m:2m]) + irate(b_bucket{x="rate(c)"}[1m]) / g'),
+    ).toEqual([
+      { fn: 'increase', metric: 'a_total' },
+      { fn: 'irate', metric: 'b_bucket' },
+    ]);
+    expect(counterFunctionUses('max_over_time(g[1h]) + delta(h[5m])')).toEqual([]);
   });
 
   it('finds unbalanced brackets', () => {
@@ -162,7 +265,7 @@ describe('deploy/grafana/dashboards', () => {
     expect(problems).toEqual([]);
   });
 
-  it('shows what ops watch: ingest, acks, actors, persistence, fencing, handoffs, breakers, HTTP, rules, commands, timers, readiness and the ring', () => {
+  it('shows what ops watch: ingest, acks, actors, persistence, fencing, handoffs, breakers, HTTP, rules, commands, timers, readiness, the ring and its members', () => {
     const shown = new Set(panelsOf(runtime!).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNames(t.expr ?? ''))));
     const wanted = [
       'iot_hub_reports_total',
@@ -181,6 +284,8 @@ describe('deploy/grafana/dashboards', () => {
       'iot_reminder_lateness_seconds_bucket',
       'iot_node_ready',
       'iot_cluster_in_ring',
+      'iot_cluster_ring_nodes',
+      'up',
     ];
     expect(wanted.filter((m) => !shown.has(m))).toEqual([]);
   });
@@ -204,15 +309,18 @@ describe('deploy/prometheus/alerts.yml', () => {
     expect(problems).toEqual([]);
   });
 
-  it('alerts on a node down, not ready or out of the ring, failing or fenced writes, an open breaker, a stuck handoff and slow acks', () => {
+  it('alerts on a node down, not ready or out of the ring, a ring short of members, failing or fenced writes, refused peer requests, a stuck handoff and slow acks', () => {
     const metricsAlerted = new Set(alerts.flatMap((a) => metricNames(a.expr)));
     for (const m of [
       'up',
       'iot_node_ready',
       'iot_cluster_in_ring',
+      'iot_cluster_ring_nodes',
       'iot_persist_write_failures_total',
+      'iot_persist_seconds_count',
       'iot_persist_fence_rejections_total',
-      'iot_peer_breaker_state',
+      'iot_peer_asks_total',
+      'iot_peer_sends_total',
       'iot_cluster_handoff_oldest_seconds',
       'iot_hub_ack_latency_seconds_bucket',
     ]) {
@@ -243,6 +351,21 @@ describe('deploy/prometheus/alerts.yml', () => {
   // promtool is not a dependency of this repository: where it is installed, it checks the rules too.
   it.skipIf(!promtool)('passes promtool check rules', () => {
     expect(() => execFileSync('promtool', ['check', 'rules', join(DEPLOY_DIR, 'prometheus/alerts.yml')], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  // The scenarios the thresholds are for, evaluated by Prometheus' own engine. The rules are
+  // copied without annotations: promtool compares those too, and the descriptions are prose.
+  it.skipIf(!promtool)('fires in the scenarios it is meant for and stays quiet in the others (promtool test rules)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iot-alerts-'));
+    try {
+      const bare = { groups: rules.groups.map((g) => ({ ...g, rules: g.rules.map(({ annotations: _, ...r }) => r) })) };
+      writeFileSync(join(dir, 'alerts.yml'), stringify(bare));
+      writeFileSync(join(dir, 'tests.yml'), stringify({ rule_files: ['alerts.yml'], evaluation_interval: '15s', tests: ALERT_SCENARIOS }));
+      const run = spawnSync('promtool', ['test', 'rules', join(dir, 'tests.yml')], { encoding: 'utf8' });
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -285,9 +408,42 @@ describe('every metric the dashboards and alerts name exists on a running node',
     expect(missing, `metrics named in deploy/ but absent from /metrics:\n${missing.join('\n')}`).toEqual([]);
   });
 
-  it('reports the node ready and in the ring, with every rule outcome and command status at 0 before any event', () => {
+  it('matches and aggregates only by labels the metrics have, and takes rates only of counters and histogram series', () => {
+    const problems = shapeProblems(expressions(), shapeOn(node.registry, typesOf(exposition)));
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+
+  it('names a label a metric lacks, and a rate of a gauge', () => {
+    const shape = shapeOn(node.registry, typesOf(exposition));
+    expect(shape('iot_peer_asks_total')).toMatchObject({ type: 'counter', labels: new Set(['peer', 'outcome']) });
+    expect(shape('iot_persist_seconds_bucket')).toMatchObject({ type: 'histogram', histogramSeries: true, labels: new Set(['le']) });
+    expect(shape('iot_persist_seconds_count')).toMatchObject({ histogramSeries: true, labels: new Set() });
+    expect(shape('iot_nope')).toBeUndefined();
+    expect(
+      shapeProblems(
+        [
+          { expr: 'sum by (instance, peer) (rate(iot_peer_asks_total{outcome="rejected", kind="tell"}[5m]))', where: 'a' },
+          { expr: 'max by (state) (iot_cluster_in_ring) > 0', where: 'b' },
+          { expr: 'sum by (le) (rate(iot_persist_seconds_count[5m])) + increase(iot_node_ready[5m])', where: 'c' },
+          { expr: 'histogram_quantile(0.9, sum by (le, instance) (rate(iot_persist_seconds_bucket{job="iot"}[5m])))', where: 'd' },
+          { expr: 'up{job="iot", pod="x"} == 1', where: 'e' },
+        ],
+        shape,
+      ),
+    ).toEqual([
+      'a: iot_peer_asks_total has no label kind (matcher; it has peer, outcome)',
+      'b: iot_cluster_in_ring has no label state (by; it has none)',
+      'c: iot_persist_seconds_count has no label le (by; it has none)',
+      'c: increase() of iot_node_ready, a gauge',
+      'e: up has no label pod (matcher; it has none)',
+    ]);
+  });
+
+  it('reports the node ready, in the ring and the ring with one active member, with every rule outcome and command status at 0 before any event', () => {
     expect(exposition).toMatch(/^iot_node_ready 1$/m);
     expect(exposition).toMatch(/^iot_cluster_in_ring 1$/m);
+    expect(exposition).toMatch(/^iot_cluster_ring_nodes\{state="active"\} 1$/m);
+    expect(exposition).toMatch(/^iot_cluster_ring_nodes\{state="draining"\} 0$/m);
     expect(exposition).toMatch(/^iot_cluster_handoff_oldest_seconds \d/m);
     expect(exposition).toMatch(/^iot_rule_runs_total\{outcome="budget_exhausted"\} 0$/m);
     expect(exposition).toMatch(/^iot_commands_finished_total\{status="expired"\} 0$/m);
@@ -303,7 +459,7 @@ describe('every metric the dashboards and alerts name exists on a running node',
 });
 
 describe('node health metrics without Redis', () => {
-  it('reports a memory node ready and in the ring (it is the whole cluster)', async () => {
+  it('reports a memory node ready, in the ring and its one active member (it is the whole cluster)', async () => {
     const node = await startNode(
       loadConfig({ NODE_ID: 'observability-memory', HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0', METRICS_PORT: '0' }),
       {
@@ -315,6 +471,7 @@ describe('node health metrics without Redis', () => {
       const text = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text();
       expect(text).toMatch(/^iot_node_ready 1$/m);
       expect(text).toMatch(/^iot_cluster_in_ring 1$/m);
+      expect(text).toMatch(/^iot_cluster_ring_nodes\{state="active"\} 1$/m);
       expect((await fetch(`http://127.0.0.1:${node.httpPort}/readyz`)).status).toBe(200);
     } finally {
       await node.close();

@@ -58,6 +58,21 @@ describe('AutomationMetrics', () => {
     expect(await commandsFinished(registry)).toEqual({ succeeded: 1, failed: 2, expired: 1 });
   });
 
+  it('counts a run once, when it starts: not the decisions it logs when it resumes after a delay, whatever their outcome', async () => {
+    const registry = new Registry();
+    const metrics = AutomationMetrics.of(registry);
+    metrics.observe(publish('decision', { ruleId: 'r1', outcome: 'fired', run: { no: 1, step: 0 } }));
+    metrics.observe(publish('decision', { ruleId: 'r1', outcome: 'fired', run: { no: 1, step: 2 } }));
+    metrics.observe(publish('decision', { ruleId: 'r1', outcome: 'budget_exhausted', run: { no: 1, step: 4 } }));
+    metrics.observe(publish('decision', { ruleId: 'r1', outcome: 'missed', run: { no: 2, step: 2 } }));
+    metrics.observe(publish('decision', { ruleId: 'r1', outcome: 'cancelled', run: { no: 3, step: 2 } }));
+    // A decision without a run (a rule without delays), or with a malformed one, counts.
+    metrics.observe(publish('decision', { ruleId: 'r2', outcome: 'fired' }));
+    metrics.observe(publish('decision', { ruleId: 'r2', outcome: 'budget_exhausted', run: { step: '2' } }));
+    metrics.observe(publish('decision', { ruleId: 'r2', outcome: 'cancelled', run: null }));
+    expect(await ruleRuns(registry)).toEqual({ ...zeros(DECISION_OUTCOMES), fired: 2, budget_exhausted: 1, cancelled: 1 });
+  });
+
   it('is fed by the effect dispatcher from the publish effects it runs, before they are published', async () => {
     const registry = new Registry();
     const published: string[] = [];
@@ -150,6 +165,36 @@ describe('automation metrics on the actor stack', () => {
     });
     expect(await ruleRuns(again.registry)).toEqual(zeros(DECISION_OUTCOMES));
     expect(await commandsFinished(again.registry)).toEqual(zeros(FINISHED_COMMAND_STATUSES));
+  });
+
+  it('counts a rule with delays once per run, however many steps it takes', async () => {
+    const { host, registry, toHub } = stackOver(new GatedStore());
+    await homeWithRule(host);
+    const stepped = {
+      ...motionRule,
+      then: [
+        { type: 'command', device: 'light1', name: 'set', params: { on: true } },
+        { type: 'delay', for: '100ms' },
+        { type: 'command', device: 'light1', name: 'set', params: { on: false } },
+        { type: 'delay', for: '100ms' },
+        { type: 'command', device: 'light1', name: 'set', params: { on: true } },
+      ],
+    };
+    expect(await host.ask('home:h1', { type: 'rules.put', rule: stepped })).toMatchObject({ ok: true, value: { ok: true } });
+    const report = { type: 'report', seq: 1, tsMs: Date.now(), attributes: { motion: true } };
+    expect(await host.ask('device:h1:motion1', report)).toMatchObject({ ok: true, value: { ok: true, value: { applied: true } } });
+    // Three steps, each logged `fired` (run 1 at steps 0, 2 and 4) and each issuing its command.
+    await vi.waitFor(async () => {
+      const listed = await host.ask('home:h1', { type: 'decisions.list', limit: 10 });
+      const entries = (listed as { value: { value: { outcome: string; run?: { step: number } }[] } }).value.value;
+      expect(entries.map((e) => [e.outcome, e.run?.step])).toEqual([
+        ['fired', 4],
+        ['fired', 2],
+        ['fired', 0],
+      ]);
+    });
+    expect(toHub).toHaveLength(3);
+    expect(await ruleRuns(registry)).toEqual({ ...zeros(DECISION_OUTCOMES), fired: 1 });
   });
 
   it('counts nothing for a step whose window was not written, and once when the retried step is', async () => {
