@@ -4,7 +4,7 @@
  * as Docker and Compose read them; the compiled build the image runs is tested by
  * production-install.test.ts.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
 import { parse } from 'yaml';
@@ -12,7 +12,15 @@ import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLE_NAMES } from '../../node/config-variables.ts';
 import { loadConfig } from '../../node/config.ts';
 import { PACKAGE_ROOT } from '../../tools/process/script-entry.ts';
-import { DEPLOY_DIR, interpolateCompose, parseDockerfile, readDeployFile, stageEnv, type DockerStage } from './deploy-files.ts';
+import {
+  DEPLOY_DIR,
+  dockerignoreExcludes,
+  interpolateCompose,
+  parseDockerfile,
+  readDeployFile,
+  stageEnv,
+  type DockerStage,
+} from './deploy-files.ts';
 
 const stages = parseDockerfile(readDeployFile('Dockerfile'));
 const runtime = stages.at(-1)!;
@@ -49,6 +57,8 @@ const mountedAt = (service: string, hostRelative: string): string => {
   if (!mount) throw new Error(`${service} does not mount ${hostRelative}`);
   return mount.container;
 };
+/** Whether docker leaves a context-relative path out of the build context, by /.dockerignore. */
+const excluded = dockerignoreExcludes(readFileSync(join(PACKAGE_ROOT, '.dockerignore'), 'utf8'));
 const seconds = (duration: string): number => {
   const m = /^(\d+)s$/.exec(duration);
   if (!m) throw new Error(`not a duration in seconds: ${duration}`);
@@ -105,8 +115,40 @@ describe('deploy/Dockerfile', () => {
   });
 
   it('is built from a context without installed, generated or secret files (/.dockerignore at the context root)', () => {
-    const ignored = readFileSync(join(PACKAGE_ROOT, '.dockerignore'), 'utf8').split('\n');
-    for (const entry of ['node_modules', 'dist', '.git', 'test-results', '*.env']) expect(ignored).toContain(entry);
+    for (const path of ['node_modules/ioredis/package.json', 'dist/node/main.js', '.git/config', 'test-results/x.xml', 'deploy/.env'])
+      expect(excluded(path), path).toBe(true);
+    // Env files anywhere in the tree, not only at the top: `*.env` in a .dockerignore matches the context root only.
+    for (const path of ['.env', '.env.production', 'node/local.env', 'edge-api/http/.env', 'tools/doctor/.env.local'])
+      expect(excluded(path), path).toBe(true);
+  });
+
+  it('sends every COPY source of the build, and every file the build compiles or copies under them', () => {
+    const sources = stages
+      .flatMap((s) => instructions(s, 'COPY'))
+      .filter((args) => !args.startsWith('--from='))
+      .flatMap((args) => args.split(/\s+/).slice(0, -1));
+    expect(sources.length).toBeGreaterThan(0);
+    for (const source of sources) {
+      expect(existsSync(join(PACKAGE_ROOT, source)), source).toBe(true);
+      expect(excluded(source), `.dockerignore excludes COPY ${source}`).toBe(false);
+    }
+    // The inputs of `npm run build`: TypeScript, the .proto files and the admin console's static files.
+    const inputs = sources
+      .filter((source) => statSync(join(PACKAGE_ROOT, source)).isDirectory())
+      .flatMap((dir) => readdirSync(join(PACKAGE_ROOT, dir), { recursive: true, encoding: 'utf8' }).map((f) => `${dir}/${f}`))
+      .filter((path) => /\.(ts|proto)$/.test(path) || path.startsWith('edge-api/admin-console/static/'));
+    expect(inputs).toContain('node/main.ts');
+    expect(inputs.filter((path) => excluded(path))).toEqual([]);
+  });
+});
+
+describe('the .dockerignore reader these tests use', () => {
+  it('matches as docker does: anchored at the context root, `*` within a segment, `**` across, parents, the last match deciding', () => {
+    const ignores = dockerignoreExcludes('# comment\n/docs\n*.md\n**/*.key\nbench/**/tmp?\n!README.md\n  cache/  \n');
+    expect(['docs/a.html', 'x.md', 'a/b/c.key', 'k.key', 'bench/tmp1', 'bench/x/y/tmpA/f', 'cache/x'].filter((p) => !ignores(p))).toEqual(
+      [],
+    );
+    expect(['README.md', 'node/x.md', 'node/docs', 'bench/tmp', '# comment', 'keys/x'].filter((p) => ignores(p))).toEqual([]);
   });
 });
 

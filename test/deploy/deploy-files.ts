@@ -4,8 +4,9 @@
  * interpolation, env files and the Dockerfile's instructions.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { PACKAGE_ROOT } from '../../tools/process/script-entry.ts';
 
@@ -39,6 +40,88 @@ export function renderKustomize(dir: string): Promise<K8sObject[]> {
       else resolve(docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null));
     });
   });
+}
+
+/**
+ * Renders a throwaway overlay: `kustomization` (YAML text) is written to a temporary directory,
+ * with every `@k8s` in it replaced by the relative path from there to deploy/k8s (kustomize
+ * refuses absolute paths), and removed again after rendering.
+ */
+export async function renderOverlay(kustomization: string): Promise<K8sObject[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'iot-overlay-'));
+  try {
+    writeFileSync(join(dir, 'kustomization.yaml'), kustomization.replaceAll('@k8s', relative(dir, join(DEPLOY_DIR, 'k8s'))));
+    return await renderKustomize(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const QUANTITY_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `1500M`, `1073741824`) in bytes. */
+export function quantityBytes(quantity: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(quantity));
+  const unit = QUANTITY_UNITS[m?.[2] ?? ''];
+  if (!m || unit === undefined) throw new Error(`not a memory quantity this test reads: ${quantity}`);
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Docker's reading of a `.dockerignore` (moby/patternmatcher): `#` comment lines, trimmed
+ * patterns, `!` exceptions, paths cleaned and relative to the context; `*` and `?` stay within a
+ * path segment, `**` spans any number of them. Returns whether a context-relative path is left
+ * out: the last pattern that matches it or one of its parent directories decides.
+ */
+export function dockerignoreExcludes(text: string): (path: string) => boolean {
+  const patterns = text
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map((line) => {
+      const exception = line.startsWith('!');
+      const cleaned = posix.normalize(exception ? line.slice(1).trim() : line).replace(/^\/+|\/+$/g, '');
+      return { exception, regex: dockerPatternRegex(cleaned) };
+    });
+  return (path) => {
+    const segments = posix.normalize(path).split('/');
+    const candidates = segments.map((_, i) => segments.slice(0, i + 1).join('/'));
+    let excluded = false;
+    for (const { exception, regex } of patterns) if (candidates.some((c) => regex.test(c))) excluded = !exception;
+    return excluded;
+  };
+}
+
+function dockerPatternRegex(pattern: string): RegExp {
+  let out = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '*' && pattern[i + 1] === '*') {
+      i++;
+      if (pattern[i + 1] === '/') i++;
+      out += i + 1 >= pattern.length ? '.*' : '(.*/)?';
+    } else if (ch === '*') out += '[^/]*';
+    else if (ch === '?') out += '[^/]';
+    else if (ch === '\\' && i + 1 < pattern.length) out += `\\${pattern[++i]}`;
+    else if (ch === '[' && pattern.includes(']', i + 1)) {
+      // A character class, as filepath.Match reads it (`[!…]` negates).
+      const end = pattern.indexOf(']', i + 1);
+      out += `[${pattern.slice(i + 1, end).replace(/^!/, '^')}]`;
+      i = end;
+    } else out += ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  }
+  return new RegExp(`${out}$`);
 }
 
 /** `KEY=VALUE` lines as `kubectl create secret --from-env-file` and Compose read them (`#` comments, blank lines). */

@@ -2,10 +2,11 @@
  * What the image runs, without the image: the compiled build (dist/) installed elsewhere with
  * production dependencies only (`npm ci --omit=dev`, as deploy/Dockerfile's deps stage), started
  * with `node dist/node/main.js` against a private Redis, and smoke-tested over HTTP, hub gRPC and
- * the metrics port. Proves no dev dependency (tsx, TypeScript) is needed at run time.
+ * the metrics port, and for the files it reads at run time (Swagger UI from swagger-ui-dist, the
+ * admin console from dist/). Proves no dev dependency (tsx, TypeScript) is needed at run time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +162,27 @@ describe('the compiled build with production dependencies only', () => {
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/^iot_hub_reports_total(\{[^}]*\})? [1-9]/m);
+  });
+
+  it('serves the files it reads at run time: /docs with its Swagger UI bundle, the admin console page and its scripts', async () => {
+    /** GETs `path`, expects 200 and the bytes of `file` in the install (fetch undoes any gzip). */
+    const servesFile = async (path: string, file: string): Promise<string> => {
+      const res = await fetch(`${http}${path}`);
+      expect(res.status, path).toBe(200);
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(body.equals(readFileSync(join(dir, file))), `${path} = ${file}`).toBe(true);
+      return body.toString('utf8');
+    };
+    const docs = await fetch(`${http}/docs`);
+    expect(docs.status).toBe(200);
+    const bundle = /<script src="\/docs\/assets\/(swagger-ui[\w.-]*\.js)"/.exec(await docs.text())?.[1];
+    expect(bundle, 'the /docs page loads a swagger-ui script').toBeDefined();
+    await servesFile(`/docs/assets/${bundle}`, `node_modules/swagger-ui-dist/${bundle}`);
+
+    const page = await servesFile('/admin', 'dist/edge-api/admin-console/static/index.html');
+    const script = /<script[^>]* src="\/admin\/assets\/([\w-]+\.js)"/.exec(page)?.[1];
+    expect(script, 'the admin console page loads a script').toBeDefined();
+    await servesFile(`/admin/assets/${script}`, `dist/edge-api/admin-console/static/${script}`);
   });
 
   it("passes the image's HEALTHCHECK command, which fails when nothing answers", async () => {
