@@ -4,13 +4,22 @@ import type { NodeProgress } from '../../cluster/cluster-admin.ts';
 import type { RingDoc } from '../../cluster/cluster-types.ts';
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { exitCodeOf, fail, ok, someOf, warn } from '../../tools/doctor/check-result.ts';
-import { handoffsCheck, heartbeatsCheck, leasesCheck, needsSecondLook, ringCheck } from '../../tools/doctor/cluster-checks.ts';
+import { redactRedisUrl } from '../../node/config.ts';
+import {
+  handoffsCheck,
+  heartbeatsCheck,
+  LAPSE_RECHECK_MS,
+  leasesCheck,
+  needsSecondLook,
+  ringCheck,
+  thirdLookInMs,
+} from '../../tools/doctor/cluster-checks.ts';
 import { nodeClockSkews, type ClusterState, type Heartbeat } from '../../tools/doctor/cluster-state.ts';
 import { parseDoctorArgs, UsageError } from '../../tools/doctor/doctor-args.ts';
 import { formatJson, formatText } from '../../tools/doctor/format-results.ts';
 import { sampleOf } from '../../tools/doctor/node-api-check.ts';
 import { splitHostPort } from '../../tools/doctor/ports-check.ts';
-import { CLOCK_FAIL_MS, clockCheck, evictionCheck, persistenceCheck, redactUrl } from '../../tools/doctor/redis-checks.ts';
+import { CLOCK_FAIL_MS, clockCheck, evictionCheck, persistenceCheck, readServerConfig } from '../../tools/doctor/redis-checks.ts';
 
 const TTL = 6_000;
 const ring: RingDoc = {
@@ -42,8 +51,10 @@ function state(over: Partial<ClusterState> = {}): ClusterState {
       ['n1', settledProgress()],
       ['n2', settledProgress()],
     ]),
+    badRecords: [],
     leases: [...owners],
     readAtMs: 10_000,
+    readDurationMs: 2,
     ...over,
   };
 }
@@ -68,8 +79,37 @@ describe('doctor persistence and eviction checks', () => {
     const denied = new Error("ERR unknown command 'CONFIG'");
     for (const r of [persistenceCheck(denied), evictionCheck(denied)]) {
       expect(r.level).toBe('warn');
-      expect(r.finding).toContain("cannot read the Redis configuration (CONFIG GET: ERR unknown command 'CONFIG')");
+      expect(r.finding).toBe("could not read CONFIG (renamed, denied, or the server did not answer): ERR unknown command 'CONFIG'");
     }
+  });
+
+  /** A server that answers CONFIG GET as Redis 6.2 does: one parameter per call, else an error. */
+  const redis62 = (settings: Record<string, string>) => {
+    const get = (names: string[]): [Error | null, unknown] =>
+      names.length === 1
+        ? [null, [names[0], settings[names[0]!] ?? '']]
+        : [new Error("ERR Unknown subcommand or wrong number of arguments for 'GET'. Try CONFIG HELP."), null];
+    return {
+      pipeline() {
+        const queued: string[][] = [];
+        const p = {
+          config(sub: string, ...names: string[]) {
+            expect(sub).toBe('GET');
+            queued.push(names);
+            return p;
+          },
+          exec: () => Promise.resolve(queued.map(get)),
+        };
+        return p;
+      },
+    };
+  };
+
+  it('reads CONFIG one parameter per CONFIG GET, as Redis 6.2 (the oldest supported) requires', async () => {
+    const settings = { appendonly: 'yes', appendfsync: 'always', maxmemory: '0', 'maxmemory-policy': 'noeviction' };
+    const read = await readServerConfig([redis62(settings)] as unknown as Parameters<typeof readServerConfig>[0]);
+    expect(read).toEqual([settings]);
+    expect(persistenceCheck(read).level).toBe('ok');
   });
 
   it('eviction: noeviction is ok, any other policy warns naming what may be evicted', () => {
@@ -84,20 +124,42 @@ describe('doctor persistence and eviction checks', () => {
 });
 
 describe('doctor clock check', () => {
-  it('ok within 500 ms, warn above, fail above the lease margin, naming the worst clock', () => {
-    expect(clockCheck({ skewMs: 3, uncertaintyMs: 1 }, new Map([['n1', -20]]))).toMatchObject({
+  const skew = (skewMs: number, uncertaintyMs = 1) => ({ skewMs, uncertaintyMs });
+
+  it('ok within 500 ms, warn above, fail above 10 s, naming the worst clock and what skew breaks (not leases)', () => {
+    expect(clockCheck(skew(3), new Map([['n1', skew(-20, 4)]]))).toMatchObject({
       level: 'ok',
-      finding: 'clocks against Redis: this machine +3 ms, node n1 -20 ms (within 500 ms)',
+      finding: 'clocks against Redis: this machine +3 ±1 ms, node n1 -20 ±4 ms (within 500 ms)',
     });
-    expect(clockCheck({ skewMs: 3, uncertaintyMs: 1 }, new Map([['n2', 900]]))).toMatchObject({
+    expect(clockCheck(skew(3), new Map([['n2', skew(900)]]))).toMatchObject({
       level: 'warn',
+      finding: expect.stringContaining('node n2 is off by more than 500 ms; reminders fire, and commands and tokens expire'),
       action: expect.stringContaining("synchronise node n2's clock"),
     });
-    expect(clockCheck({ skewMs: -(CLOCK_FAIL_MS + 1), uncertaintyMs: 1 }, new Map())).toMatchObject({
-      level: 'fail',
-      finding: expect.stringContaining(`this machine is off by more than the ${CLOCK_FAIL_MS} ms lease margin`),
+    const r = clockCheck(skew(-(CLOCK_FAIL_MS + 2)), new Map());
+    expect(r).toMatchObject({ level: 'fail', finding: expect.stringContaining(`this machine is off by more than ${CLOCK_FAIL_MS} ms`) });
+    expect(r.finding).toContain("leases are safe: they expire on Redis' clock");
+    expect(r.finding).not.toContain('lease margin');
+    expect(CLOCK_FAIL_MS).toBe(10_000);
+  });
+
+  it('subtracts the uncertainty before comparing: a slow round trip alone does not warn', () => {
+    // 700 ms measured, but ±300 ms: at least 400 ms off, within the 500 ms bound.
+    expect(clockCheck(skew(5), new Map([['n1', skew(700, 300)]]))).toMatchObject({
+      level: 'ok',
+      finding: 'clocks against Redis: this machine +5 ±1 ms, node n1 +700 ±300 ms (within 500 ms)',
     });
-    expect(CLOCK_FAIL_MS).toBe(10_000); // shard leases: 15 s TTL renewed every 5 s
+    expect(clockCheck(skew(5), new Map([['n1', skew(-850, 300)]])).level).toBe('warn');
+    // The worst clock is the one surely furthest off, not the largest raw reading.
+    expect(
+      clockCheck(
+        skew(5),
+        new Map([
+          ['n1', skew(900, 600)],
+          ['n2', skew(-700, 10)],
+        ]),
+      ).action,
+    ).toContain('node n2');
   });
 
   it('TIME refused: warns that the clock could not be read', () => {
@@ -107,8 +169,9 @@ describe('doctor clock check', () => {
   it("estimates a node's clock from its heartbeat: its own timestamp against Redis' time of the write", () => {
     // Read at 10 000 (this machine, 200 ms ahead of Redis: Redis says 9 800). The key has 1 000 ms
     // of its 6 000 left, so Redis wrote it at 9 800 − 5 000 = 4 800; the node stamped 5 300: +500.
+    // Uncertainty: this machine's ±10, the 2 ms heartbeat read, and its 20 ms round trip for the node's write.
     const s = state({ heartbeats: new Map([['n1', { writtenAtMs: 5_300, ttlLeftMs: 1_000 }]]) });
-    expect(nodeClockSkews(s, 200)).toEqual(new Map([['n1', 500]]));
+    expect(nodeClockSkews(s, { skewMs: 200, uncertaintyMs: 10 })).toEqual(new Map([['n1', { skewMs: 500, uncertaintyMs: 32 }]]));
   });
 });
 
@@ -141,7 +204,26 @@ describe('doctor heartbeats check', () => {
     const r = heartbeatsCheck(
       state({ ring: undefined, owners: [], leases: [], registered: [], heartbeats: new Map(), progress: new Map() }),
     );
-    expect(r).toMatchObject({ level: 'warn', finding: 'no node has registered in cluster "iot" on this Redis' });
+    expect(r).toMatchObject({
+      level: 'warn',
+      finding: "no node has ever registered under cluster 'iot' on this Redis (no keys 'iot:*' and '{iot:*')",
+    });
+    expect(
+      ringCheck(state({ ring: undefined, owners: [], leases: [], registered: [], heartbeats: new Map(), progress: new Map() })),
+    ).toMatchObject({
+      level: 'warn',
+      finding: expect.stringContaining("no ring and no node under cluster 'iot'"),
+    });
+  });
+
+  it('names and skips an unreadable node record, and fails (nodes reading every record fail on it too)', () => {
+    const r = heartbeatsCheck(state({ badRecords: ['{iot:members}:node:n3: not a node record'] }));
+    expect(r).toMatchObject({
+      level: 'fail',
+      finding: '2 alive (n1, n2); 1 unreadable node record skipped: {iot:members}:node:n3: not a node record',
+    });
+    // A failure stays a failure.
+    expect(heartbeatsCheck(state({ heartbeats: new Map([['n1', fresh]]), badRecords: ['k: bad'] })).level).toBe('fail');
   });
 });
 
@@ -159,6 +241,37 @@ describe('doctor ring check', () => {
     });
     expect(ringCheck(behind, behind)).toMatchObject({ level: 'fail', finding: 'epoch 4, but n2 routes by epoch 3' });
     expect(ringCheck(behind, state()).level).toBe('ok');
+  });
+
+  it('fails when a live node is ahead of the stored ring (restored from an older copy), at the first look', () => {
+    const ahead = state({
+      progress: new Map([
+        ['n1', settledProgress()],
+        ['n2', settledProgress(6)],
+      ]),
+    });
+    const r = ringCheck(ahead);
+    expect(r).toMatchObject({
+      level: 'fail',
+      finding: 'ring went backwards: the stored ring is at epoch 4, but n2 routes by epoch 6',
+    });
+    expect(r.action).toContain('then restart those nodes');
+  });
+
+  it('fails when the ring is gone but nodes report an epoch (a lost ring is no fresh install)', () => {
+    const lost = state({ ring: undefined, owners: [], leases: [] });
+    const r = ringCheck(lost);
+    expect(r.level).toBe('fail');
+    expect(r.finding).toContain('the ring is gone from Redis');
+    expect(r.finding).toContain('n1 routes by epoch 4, n2 routes by epoch 4');
+    // Nodes waiting for a first ring report epoch 0: that is a fresh install.
+    const fresh0 = state({
+      ring: undefined,
+      owners: [],
+      leases: [],
+      progress: new Map([['n1', { ...settledProgress(0), owned: 0, done: 0 }]]),
+    });
+    expect(ringCheck(fresh0).level).toBe('warn');
   });
 
   it('warns about a live node outside the ring, and about a node that reports no epoch', () => {
@@ -181,7 +294,9 @@ describe('doctor ring check', () => {
   });
 
   it('fails for an unreadable ring and for a ring without an active node', () => {
-    expect(ringCheck(state({ ring: undefined, ringError: 'iot:ring does not hold a ring document' })).level).toBe('fail');
+    const unreadable = ringCheck(state({ ring: undefined, ringError: 'iot:ring does not hold a ring document' }));
+    expect(unreadable.level).toBe('fail');
+    expect(unreadable.action).toContain("a restored epoch below the nodes' own is ignored by them");
     const drained: RingDoc = { ...ring, nodes: ring.nodes.map((n) => ({ ...n, state: 'draining' as const })) };
     expect(ringCheck(state({ ring: drained, owners: [] }))).toMatchObject({
       level: 'fail',
@@ -201,14 +316,14 @@ describe('doctor leases check', () => {
     const s = shardOf('n1');
     const leases = [...owners];
     leases[s] = 'n2';
-    const r = leasesCheck(state({ leases }), state({ leases }));
+    const r = leasesCheck(state({ leases }), [state({ leases })]);
     expect(r.level).toBe('fail');
     expect(r.finding).toBe(
       `15/16 shards leased by their owner; 1 held by a node that is not the owner and is not handing off: shard ${s} held by n2, owned by n1`,
     );
   });
 
-  it('only warns while the holder is handing off, and ignores a lease that changed between the reads', () => {
+  it('only warns while the holder is handing off, and counts a lease that changed between the reads apart', () => {
     const s = shardOf('n1');
     const leases = [...owners];
     leases[s] = 'n2';
@@ -219,14 +334,63 @@ describe('doctor leases check', () => {
         ['n2', { ...settledProgress(), pending: 1 }],
       ]),
     });
-    expect(leasesCheck(handing, handing).level).toBe('warn');
-    expect(leasesCheck(state({ leases }), state()).level).toBe('ok');
+    expect(leasesCheck(handing, [handing]).level).toBe('warn');
+    expect(leasesCheck(state({ leases }), [state()])).toMatchObject({
+      level: 'warn',
+      finding: `15/16 shards leased by their owner; 1 changed hands during the check: shard ${s} (n1 → n2)`,
+    });
+  });
+
+  it('fails for a shard that changes holder at every look (two nodes fighting over it)', () => {
+    const s = shardOf('n1');
+    const to = (holder: string | null) => state({ leases: owners.map((o, i) => (i === s ? holder : o)) });
+    const r = leasesCheck(to('n1'), [to('n2'), to(null)]);
+    expect(r).toMatchObject({
+      level: 'fail',
+      finding: `15/16 shards leased by their owner; 1 changed holder at every look: shard ${s} (n2 → none → n1)`,
+    });
+    // Changed once in three looks: a move, not a fight.
+    expect(leasesCheck(to('n1'), [to('n2'), to('n1')]).level).toBe('warn');
+  });
+
+  it('a lapsed lease of a live, settled owner: "renewal due" until its renewal period has passed, then a failure', () => {
+    const s = shardOf('n1');
+    const lapsed = (readAtMs: number) => state({ readAtMs, leases: owners.map((o, i) => (i === s ? null : o)) });
+    expect(leasesCheck(lapsed(12_000), [lapsed(10_000)])).toMatchObject({
+      level: 'warn',
+      finding: `15/16 shards leased by their owner; 1 lapsed, renewal due: shard ${s} (owner n1)`,
+    });
+    const r = leasesCheck(lapsed(10_000 + LAPSE_RECHECK_MS), [lapsed(10_000), lapsed(12_000)]);
+    expect(r).toMatchObject({
+      level: 'fail',
+      finding: expect.stringContaining(`1 unleased, so unserved: shard ${s} (owner n1, not taken back for 6 s)`),
+    });
+    expect(LAPSE_RECHECK_MS).toBe(6_000); // leases are renewed every 5 s, + 1 s
+  });
+
+  it("a third look: after a lease changed hands, and once a lapsed lease's renewal is due", () => {
+    const s = shardOf('n1');
+    const at = (readAtMs: number, holder: string | null) => state({ readAtMs, leases: owners.map((o, i) => (i === s ? holder : o)) });
+    expect(thirdLookInMs([at(10_000, 'n1'), at(12_000, 'n1')], 2_000)).toBeUndefined();
+    expect(thirdLookInMs([at(10_000, 'n2'), at(12_000, 'n1')], 2_000)).toBe(2_000);
+    expect(thirdLookInMs([at(10_000, null), at(12_000, null)], 2_000)).toBe(LAPSE_RECHECK_MS - 2_000);
+    expect(thirdLookInMs([at(10_000, null)], 2_000)).toBeUndefined();
+  });
+
+  it('fails for leases held by an owner without a heartbeat, naming it', () => {
+    const s = state({ heartbeats: new Map([['n1', fresh]]) });
+    const r = leasesCheck(s);
+    const n2Shards = owners.filter((o) => o === 'n2').length;
+    expect(r).toMatchObject({
+      level: 'fail',
+      finding: `${16 - n2Shards}/16 shards leased by their owner; ${n2Shards} held by down owner n2 (unserved until taken over)`,
+    });
   });
 
   it('fails for unleased shards of a down owner, naming it', () => {
     const leases = owners.map((o) => (o === 'n2' ? null : o));
     const s = state({ leases, heartbeats: new Map([['n1', fresh]]) });
-    const r = leasesCheck(s, s);
+    const r = leasesCheck(s, [s]);
     expect(r.level).toBe('fail');
     expect(r.finding).toMatch(/unleased, so unserved: shard \d+ \(owner n2 is down\)/);
   });
@@ -318,10 +482,13 @@ describe('doctor output, arguments and parsing helpers', () => {
     expect(() => parseDoctorArgs(['--url'], {})).toThrow(UsageError);
   });
 
-  it('redacts passwords from Redis URLs, reads host:port forms and Prometheus samples', () => {
-    expect(redactUrl('redis://:pw@h:6379/0')).toBe('redis://:***@h:6379/0');
-    expect(redactUrl('rediss://user:pw@h:6379')).toBe('rediss://user:***@h:6379');
-    expect(redactUrl('redis-sentinel://s1:26379,s2:26379/mymaster')).toBe('redis-sentinel://s1:26379,s2:26379/mymaster');
+  it('redacts passwords from Redis URLs (with / + = or @ in them), reads host:port forms and Prometheus samples', () => {
+    expect(redactRedisUrl('redis://:pw@h:6379/0')).toBe('redis://:***@h:6379/0');
+    expect(redactRedisUrl('rediss://user:pw@h:6379')).toBe('rediss://user:***@h:6379');
+    expect(redactRedisUrl('redis://:ab/cd+ef==@h:6379')).toBe('redis://:***@h:6379');
+    expect(redactRedisUrl('redis://u:p@ss@h:6379')).toBe('redis://u:***@h:6379');
+    expect(redactRedisUrl('redis-cluster://:x/y@c1:7000,c2:7000')).toBe('redis-cluster://:***@c1:7000,c2:7000');
+    expect(redactRedisUrl('redis-sentinel://s1:26379,s2:26379/mymaster')).toBe('redis-sentinel://s1:26379,s2:26379/mymaster');
     expect(splitHostPort('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(splitHostPort('[::1]:50052')).toEqual({ host: '::1', port: 50052 });
     expect(splitHostPort('n1.iot-peers:0')).toBeUndefined();

@@ -4,6 +4,8 @@ import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../cluster/cluster-admin.ts';
+import { fail, ok } from '../../tools/doctor/check-result.ts';
+import { doctorMain, EXIT } from '../../tools/doctor/doctor-main.ts';
 import { askNode } from '../../tools/doctor/node-api-check.ts';
 import { portsCheck } from '../../tools/doctor/ports-check.ts';
 import { handoffsFromStatus, heartbeatsFromStatus, portTargetsFromStatus, ringFromStatus } from '../../tools/doctor/status-checks.ts';
@@ -78,6 +80,18 @@ describe('doctor node check (--url)', () => {
     });
   });
 
+  it('fails (does not crash) when the admin API answers 200 with something that is not a cluster status', async () => {
+    for (const body of ['<html>login</html>', '{"hello":"proxy"}', 'null']) {
+      routes['/v1/admin/cluster'] = admin(body);
+      const r = await askNode(base, TOKEN);
+      expect(r.check).toMatchObject({
+        level: 'fail',
+        finding: `${base}/v1/admin/cluster answered HTTP 200 with something that is not a cluster status: ${body}`,
+      });
+      expect(r.status).toBeUndefined();
+    }
+  });
+
   it('warns without a token, after the probes', async () => {
     expect((await askNode(base, undefined)).check).toMatchObject({
       level: 'warn',
@@ -142,5 +156,30 @@ describe('doctor checks from the admin API alone', () => {
       { node: 'n1', kind: 'http', address: '127.0.0.1:8081' },
       { node: 'n2', kind: 'http', address: '127.0.0.1:8082' },
     ]);
+  });
+});
+
+describe('doctor exit codes', () => {
+  const capture = () => {
+    const out = { stdout: '', stderr: '' };
+    return { out, io: { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t) } };
+  };
+  const env = { REDIS_URL: 'redis://127.0.0.1:1' };
+
+  it('0 when nothing failed, 1 when a check failed, 2 for bad usage', async () => {
+    const a = capture();
+    expect(await doctorMain([], env, a.io, () => Promise.resolve([ok('redis', 'fine')]))).toBe(EXIT.ok);
+    expect(a.out.stdout).toBe('ok    redis: fine\n');
+    expect(await doctorMain([], env, capture().io, () => Promise.resolve([fail('ring', 'gone', 'fix it')]))).toBe(EXIT.failed);
+    expect(await doctorMain(['--nope'], env, capture().io)).toBe(EXIT.usage);
+  });
+
+  it('3, with the error on stderr and nothing on stdout, when doctor itself breaks', async () => {
+    const c = capture();
+    const code = await doctorMain([], env, c.io, () => Promise.reject(new TypeError('Cannot read properties of undefined')));
+    expect(code).toBe(3);
+    expect(EXIT.internal).toBe(3);
+    expect(c.out.stdout).toBe('');
+    expect(c.out.stderr).toMatch(/^doctor: internal error, no verdict on the cluster: TypeError: Cannot read properties of undefined/);
   });
 });

@@ -63,7 +63,7 @@ describe('npm run doctor', () => {
     'a healthy 2-node cluster: every check ok (exit 0); a wrong admin token fails; appendonly off warns (exit 0)',
     async () => {
       const { env, url } = await twoNodes();
-      const run = await doctor(['--url', url, '--token', ADMIN], env);
+      const run = await doctor(['--url', url], { ...env, ADMIN_TOKEN: ADMIN });
       expect(run.code, run.out).toBe(0);
       expect(levels(run)).toEqual({
         configuration: 'ok',
@@ -111,7 +111,7 @@ describe('npm run doctor', () => {
       expect(wrongToken.code, wrongToken.out).toBe(1);
       expect(line(wrongToken, 'node')).toEqual({
         level: 'fail',
-        text: expect.stringMatching(/refused the admin token \(HTTP 401\) — pass that node's ADMIN_TOKEN with --token/),
+        text: expect.stringMatching(/refused the admin token \(HTTP 401\) — set ADMIN_TOKEN to that node's admin token/),
       });
       expect(levels(wrongToken).leases).toBe('ok'); // the other checks still ran
 
@@ -172,6 +172,16 @@ describe('npm run doctor without a usable Redis', () => {
       text: expect.stringContaining(`cannot reach Redis at redis://:***@127.0.0.1:${port}: connect ECONNREFUSED`),
     });
     expect(run.out).not.toContain('secret-password');
+    // Passwords with `/`, `+`, `=` or an unescaped `@` do not show either, in any line.
+    for (const [password, secretPart] of [
+      ['ab/cd+ef==', 'cd+ef'],
+      ['p@ss-word', 'ss-word'],
+    ] as const) {
+      const other = await doctor([], { REDIS_URL: `redis://u:${password}@127.0.0.1:${port}` });
+      expect(other.code, other.out).toBe(1);
+      expect(other.out).not.toContain(secretPart);
+      expect(line(other, 'redis').text).toContain(`cannot reach Redis at redis://u:***@127.0.0.1:${port}`);
+    }
   });
 
   it('Redis accepts the connection but never answers: redis fails within 5 s, exit 1', async () => {

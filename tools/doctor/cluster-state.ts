@@ -8,6 +8,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import type { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { CALL_TIMEOUT_MS, withDeadline } from './deadline.ts';
+import type { ClockReading, SkewReading } from './redis-checks.ts';
 
 /** A live heartbeat: when the node wrote it (its own clock) and how long it has left (Redis' clock). */
 export interface Heartbeat {
@@ -26,8 +27,10 @@ export interface ClusterState {
   readonly ringError: string | undefined;
   /** The owner of every shard by the ring (empty without a ring or an active node). */
   readonly owners: readonly string[];
-  /** Every registered node, alive or not. */
+  /** Every registered node, alive or not, whose record could be read. */
   readonly registered: readonly NodeInfo[];
+  /** Node records listed but unreadable (`<key>: <why>`): skipped, so one bad record does not hide the others. */
+  readonly badRecords: readonly string[];
   /** Live heartbeats by node id (a node without one is down). */
   readonly heartbeats: ReadonlyMap<string, Heartbeat>;
   /** Each node's last progress report (its ring epoch, handoffs and the age of the oldest), by node id. */
@@ -36,6 +39,8 @@ export interface ClusterState {
   readonly leases: readonly (string | null)[];
   /** This machine's Date.now() when the heartbeats were read (what their PTTLs are relative to). */
   readonly readAtMs: number;
+  /** How long the heartbeat read took: the PTTLs were taken somewhere within it. */
+  readonly readDurationMs: number;
 }
 
 /** A stored progress report, or undefined when the value is not one (an older or foreign writer). */
@@ -68,17 +73,34 @@ export async function readClusterState(client: RedisClient, keys: KeyLayout): Pr
       ringError = (err as Error).message;
     }
   }
-  const registered = await bounded(membership.all(), 'Redis read of the node records');
+  // Record by record (not Membership.all, which throws on the first bad one): a malformed record is named and skipped.
+  const listed = (await bounded(client.smembers(keys.nodes()), 'Redis read of the node list')).sort();
+  const records = await bounded(
+    Promise.all(
+      listed.map((id) =>
+        membership.info(id).then(
+          (info) => ({ info }),
+          (err: unknown) => ({ bad: `${keys.node(id)}: ${err instanceof Error ? err.message : String(err)}` }),
+        ),
+      ),
+    ),
+    'Redis read of the node records',
+  );
+  const registered = records.flatMap((r) => ('info' in r && r.info ? [r.info] : []));
+  const badRecords = records.flatMap((r) => ('bad' in r ? [r.bad] : []));
   const ids = [...new Set([...(ring?.nodes.map((n) => n.id) ?? []), ...registered.map((n) => n.id)])].sort();
 
   const heartbeats = new Map<string, Heartbeat>();
   let readAtMs = Date.now();
+  let readDurationMs = 0;
   if (ids.length > 0) {
+    const startedAt = Date.now();
     // The heartbeat keys share one hash tag: one pipeline works on Redis Cluster too.
     const pipeline = client.pipeline();
     for (const id of ids) pipeline.get(keys.heartbeat(id)).pttl(keys.heartbeat(id));
     const results = (await bounded(pipeline.exec(), 'Redis read of the heartbeats')) ?? [];
     readAtMs = Date.now();
+    readDurationMs = readAtMs - startedAt;
     ids.forEach((id, i) => {
       const [getErr, value] = results[2 * i] ?? [];
       const [ttlErr, pttl] = results[2 * i + 1] ?? [];
@@ -113,25 +135,30 @@ export async function readClusterState(client: RedisClient, keys: KeyLayout): Pr
     ringError,
     owners,
     registered,
+    badRecords,
     heartbeats,
     progress,
     leases,
     readAtMs,
+    readDurationMs,
   };
 }
 
 /**
  * Each live node's clock minus Redis', estimated from its heartbeat: the node wrote its own
  * Date.now() when Redis set the TTL, so Redis' time of that write is (now in Redis time) − (TTL −
- * PTTL left). Accurate to the write's latency plus this read's round trip.
+ * PTTL left). The estimate is off by up to this machine's own uncertainty, the heartbeat read's
+ * duration (the PTTL was taken somewhere within it) and the node's write latency (its stamp
+ * precedes the SET by it: this machine's round trip stands in for it).
  */
-export function nodeClockSkews(state: ClusterState, selfSkewMs: number): Map<string, number> {
-  const redisNow = state.readAtMs - selfSkewMs;
-  const out = new Map<string, number>();
+export function nodeClockSkews(state: ClusterState, self: ClockReading): Map<string, SkewReading> {
+  const redisNow = state.readAtMs - self.skewMs;
+  const uncertaintyMs = self.uncertaintyMs + state.readDurationMs + 2 * self.uncertaintyMs;
+  const out = new Map<string, SkewReading>();
   for (const [id, hb] of state.heartbeats) {
     if (hb.writtenAtMs === undefined || hb.ttlLeftMs < 0) continue;
     const writtenRedisMs = redisNow - (state.heartbeatTtlMs - hb.ttlLeftMs);
-    out.set(id, Math.round(hb.writtenAtMs - writtenRedisMs));
+    out.set(id, { skewMs: Math.round(hb.writtenAtMs - writtenRedisMs), uncertaintyMs });
   }
   return out;
 }

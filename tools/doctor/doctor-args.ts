@@ -1,14 +1,15 @@
 /** The doctor's command line: what it checks against (Redis, a node's API or both) and how it prints. */
 import { parseArgs } from 'node:util';
 
-export const USAGE = `usage: npm run doctor [-- [--url http://node:8080] [--token T] [--json]]
+export const USAGE = `usage: npm run doctor [-- [--url http://node:8080] [--json]]
   Checks a node's configuration and the cluster it belongs to, one line per check:
   ok | warn | fail  <check>: <finding> — <what to do>
   REDIS_URL (and CLUSTER) from the environment: Redis, persistence, clock, heartbeats, ring, leases, handoffs, ports
   --url <base URL>  also ask a running node: /healthz, /readyz and /v1/admin/cluster
-  --token <token>   the admin token for --url (default: $ADMIN_TOKEN)
+  ADMIN_TOKEN=…     the admin token for --url, from the environment (--token <token> works too, but shows in ps)
   --json            one JSON document instead of lines
-Exit status: 0 when no check failed (warnings included), 1 when one did, 2 for bad usage.
+Exit status: 0 when no check failed (warnings included), 1 when one did, 2 for bad usage,
+3 when doctor itself broke (no verdict on the cluster).
 In the production image: node dist/tools/doctor.js [--url …]`;
 
 /** The command line or environment does not say what to check: exit 2 with this message and the usage. */

@@ -36,6 +36,20 @@ export function sampleOf(exposition: string, name: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** The admin API's cluster status, or undefined when `text` is not one (not JSON, or another document). */
+export function clusterStatusOf(text: string): ClusterStatus | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const s = doc as Partial<ClusterStatus> | null;
+  if (s === null || typeof s !== 'object' || typeof s.epoch !== 'number' || !Array.isArray(s.nodes) || typeof s.handoffs !== 'object')
+    return undefined;
+  return s as ClusterStatus;
+}
+
 /** Asks the node at `base`: /healthz, /readyz, then (with a token) /v1/admin/cluster and /metrics. */
 export async function askNode(base: string, token: string | undefined): Promise<NodeApiReading> {
   const none = { status: undefined, oldestHandoffSeconds: undefined };
@@ -85,7 +99,7 @@ export async function askNode(base: string, token: string | undefined): Promise<
       check: warn(
         'node',
         `${base}: /healthz and /readyz ok; admin API not asked (no token)`,
-        'give the admin token with --token or ADMIN_TOKEN',
+        'set ADMIN_TOKEN to the admin token to ask the admin API',
       ),
       ...none,
     };
@@ -107,7 +121,7 @@ export async function askNode(base: string, token: string | undefined): Promise<
       check: fail(
         'node',
         `${base} refused the admin token (HTTP ${admin.status})`,
-        "pass that node's ADMIN_TOKEN with --token or the ADMIN_TOKEN variable",
+        "set ADMIN_TOKEN to that node's admin token (--token works too, but shows in ps)",
       ),
       ...none,
     };
@@ -120,7 +134,16 @@ export async function askNode(base: string, token: string | undefined): Promise<
       ),
       ...none,
     };
-  const status = JSON.parse(admin.text) as ClusterStatus;
+  const status = clusterStatusOf(admin.text);
+  if (status === undefined)
+    return {
+      check: fail(
+        'node',
+        `${base}/v1/admin/cluster answered HTTP 200 with something that is not a cluster status: ${brief(admin.text)}`,
+        'is --url the node itself, not a proxy or login page in front of it? otherwise run the same version of doctor as the node',
+      ),
+      ...none,
+    };
   let oldestHandoffSeconds: number | undefined;
   try {
     const metrics = await get(base, '/metrics', token);

@@ -1,17 +1,9 @@
 /** Doctor's Redis checks: reachable and recent enough, durable (append-only file), never evicting, and on time. */
 import { Cluster, type Redis } from 'ioredis';
-import { defaultShardLeasesConfig } from '../../cluster/shard-leases.ts';
+import { redactRedisUrl } from '../../node/config.ts';
 import { isSupportedRedisVersion, MIN_REDIS_VERSION, createRedisClient, type RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { fail, messageOf, ok, warn, type CheckResult } from './check-result.ts';
 import { CALL_TIMEOUT_MS, CONNECT_TIMEOUT_MS, withDeadline } from './deadline.ts';
-
-/** `redis://:secret@host:6379` → `redis://:***@host:6379`: findings are printed and pasted into tickets. */
-export function redactUrl(url: string): string {
-  return url.replace(
-    /^([a-z-]+:\/\/)([^@/]*)@/i,
-    (_, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
-  );
-}
 
 /**
  * A fail-fast client connected to `url` (Redis, Sentinel or Cluster forms, as the node accepts
@@ -23,7 +15,7 @@ export async function openRedis(url: string): Promise<RedisClient> {
   let lastError: Error | undefined;
   client.on('error', (err: Error) => (lastError = err));
   try {
-    await withDeadline(client.connect(), CONNECT_TIMEOUT_MS, `Redis at ${redactUrl(url)}`);
+    await withDeadline(client.connect(), CONNECT_TIMEOUT_MS, `Redis at ${redactRedisUrl(url)}`);
     return client;
   } catch (err) {
     client.disconnect();
@@ -38,7 +30,7 @@ export function serversOf(client: RedisClient): Redis[] {
 
 /** `redis` check: the server answers and its version is at least MIN_REDIS_VERSION. */
 export async function redisCheck(client: RedisClient, url: string): Promise<CheckResult> {
-  const where = redactUrl(url);
+  const where = redactRedisUrl(url);
   let info: string;
   try {
     info = await serversOf(client)[0]!.info('server');
@@ -57,21 +49,41 @@ export async function redisCheck(client: RedisClient, url: string): Promise<Chec
 export function unreachableCheck(url: string, err: unknown): CheckResult {
   return fail(
     'redis',
-    `cannot reach Redis at ${redactUrl(url)}: ${messageOf(err)}`,
+    `cannot reach Redis at ${redactRedisUrl(url)}: ${messageOf(err)}`,
     'check REDIS_URL, that Redis runs and that this machine can reach it (firewall, DNS, TLS: rediss://)',
   );
 }
 
-/** CONFIG GET of each server, as `{name: value}`; an Error when CONFIG is renamed or denied. */
-export async function readServerConfig(client: RedisClient): Promise<Record<string, string>[] | Error> {
+/** The settings the persistence and eviction checks read. */
+export const CONFIG_NAMES = ['appendonly', 'appendfsync', 'maxmemory', 'maxmemory-policy'] as const;
+
+/** What readServerConfig needs of a server: a pipeline of CONFIG GETs. */
+type ConfigServer = Pick<Redis, 'pipeline'>;
+
+/**
+ * CONFIG GET of each server, as `{name: value}`; an Error when CONFIG is renamed, denied or does
+ * not answer. One name per CONFIG GET (pipelined): Redis before 7.0 takes exactly one.
+ */
+export async function readServerConfig(client: RedisClient | readonly ConfigServer[]): Promise<Record<string, string>[] | Error> {
+  const servers: readonly ConfigServer[] = Array.isArray(client) ? client : serversOf(client as RedisClient);
   try {
-    return await Promise.all(
-      serversOf(client).map(async (server) => {
-        const flat = (await server.config('GET', 'appendonly', 'appendfsync', 'maxmemory', 'maxmemory-policy')) as string[];
-        const out: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
-        return out;
-      }),
+    return await withDeadline(
+      Promise.all(
+        servers.map(async (server) => {
+          const pipeline = server.pipeline();
+          for (const name of CONFIG_NAMES) pipeline.config('GET', name);
+          const results = (await pipeline.exec()) ?? [];
+          const out: Record<string, string> = {};
+          for (const [err, flat] of results) {
+            if (err) throw err;
+            const pairs = flat as string[];
+            for (let i = 0; i + 1 < pairs.length; i += 2) out[pairs[i]!] = pairs[i + 1]!;
+          }
+          return out;
+        }),
+      ),
+      CALL_TIMEOUT_MS,
+      'Redis CONFIG GET',
     );
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
@@ -81,8 +93,8 @@ export async function readServerConfig(client: RedisClient): Promise<Record<stri
 const cannotRead = (check: 'persistence' | 'eviction', err: Error): CheckResult =>
   warn(
     check,
-    `cannot read the Redis configuration (CONFIG GET: ${err.message})`,
-    'CONFIG is renamed or denied here: check appendonly, appendfsync and maxmemory-policy on the Redis host yourself',
+    `could not read CONFIG (renamed, denied, or the server did not answer): ${err.message}`,
+    'check appendonly, appendfsync and maxmemory-policy on the Redis host yourself',
   );
 
 /**
@@ -150,40 +162,48 @@ export async function readClock(client: RedisClient): Promise<ClockReading> {
   return best!;
 }
 
-/** Skew above which doctor warns: reminders, command expiry and token expiry are judged by node clocks. */
+/**
+ * Skew above which doctor warns. Shard leases and heartbeats expire on Redis' clock (PX), so skew
+ * does not break lease safety; what it shifts is what nodes judge by their own clocks: reminders
+ * fire, commands expire and tokens expire that much early or late.
+ */
 export const CLOCK_WARN_MS = 500;
 
 /**
- * Skew above which doctor fails: a shard lease lives `ttlMs` and is renewed every `renewEveryMs`,
- * so its margin is their difference; clocks further apart than that disagree about more than a
- * lease period (a reminder fires a lease-length early or late, a progress report reads as stale).
+ * Skew above which doctor fails: a reminder firing, a command expiring or a token expiring 10 s
+ * off its time is visible to users (a token still accepted after it expired, a command expired
+ * before the hub could answer it).
  */
-export const CLOCK_FAIL_MS = defaultShardLeasesConfig.ttlMs - defaultShardLeasesConfig.renewEveryMs;
+export const CLOCK_FAIL_MS = 10_000;
 
-const signed = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms} ms`;
+/** One clock's offset from Redis' and how far off that estimate may be. */
+export interface SkewReading {
+  readonly skewMs: number;
+  readonly uncertaintyMs: number;
+}
+
+const signed = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms}`;
 
 /**
  * `clock` check over this machine's skew and each node's (estimated from its heartbeat, see
- * cluster-state.ts), all relative to Redis' clock.
+ * cluster-state.ts), all relative to Redis' clock. A clock counts as off only by what its skew
+ * exceeds its uncertainty: a slow round trip alone never fails the check.
  */
-export function clockCheck(self: ClockReading | Error, nodes: ReadonlyMap<string, number>): CheckResult {
+export function clockCheck(self: ClockReading | Error, nodes: ReadonlyMap<string, SkewReading>): CheckResult {
   if (self instanceof Error)
     return warn('clock', `cannot read Redis TIME: ${self.message}`, 'check the Redis ACL allows TIME; compare clocks with NTP by hand');
-  const readings: [string, number][] = [
-    ['this machine', self.skewMs],
-    ...[...nodes].map(([id, ms]): [string, number] => [`node ${id}`, ms]),
+  const readings: [string, SkewReading][] = [
+    ['this machine', self],
+    ...[...nodes].map(([id, r]): [string, SkewReading] => [`node ${id}`, r]),
   ];
-  const listed = readings.map(([who, ms]) => `${who} ${signed(ms)}`).join(', ');
-  const [worstWho, worstMs] = readings.reduce((a, b) => (Math.abs(b[1]) > Math.abs(a[1]) ? b : a));
+  const listed = readings.map(([who, r]) => `${who} ${signed(r.skewMs)} ±${r.uncertaintyMs} ms`).join(', ');
+  const surely = (r: SkewReading): number => Math.max(0, Math.abs(r.skewMs) - r.uncertaintyMs);
+  const [worstWho, worstReading] = readings.reduce((a, b) => (surely(b[1]) > surely(a[1]) ? b : a));
+  const off = surely(worstReading);
   const finding = `clocks against Redis: ${listed}`;
   const sync = `synchronise ${worstWho}'s clock (NTP/chrony) with the Redis host's`;
-  if (Math.abs(worstMs) > CLOCK_FAIL_MS)
-    return fail('clock', `${finding}: ${worstWho} is off by more than the ${CLOCK_FAIL_MS} ms lease margin`, sync);
-  if (Math.abs(worstMs) > CLOCK_WARN_MS)
-    return warn(
-      'clock',
-      `${finding}: ${worstWho} is off by more than ${CLOCK_WARN_MS} ms (reminders and command expiry run late or early)`,
-      sync,
-    );
+  const effect = "reminders fire, and commands and tokens expire, that much early or late (leases are safe: they expire on Redis' clock)";
+  if (off > CLOCK_FAIL_MS) return fail('clock', `${finding}: ${worstWho} is off by more than ${CLOCK_FAIL_MS} ms; ${effect}`, sync);
+  if (off > CLOCK_WARN_MS) return warn('clock', `${finding}: ${worstWho} is off by more than ${CLOCK_WARN_MS} ms; ${effect}`, sync);
   return ok('clock', `${finding} (within ${CLOCK_WARN_MS} ms)`);
 }

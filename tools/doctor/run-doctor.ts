@@ -1,8 +1,8 @@
 /** Runs every doctor check that the given sources allow (REDIS_URL, a node's URL, or both) and returns one result per check. */
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
-import { CHECK_NAMES, fail, messageOf, warn, type CheckResult } from './check-result.ts';
-import { handoffsCheck, heartbeatsCheck, leasesCheck, needsSecondLook, ringCheck } from './cluster-checks.ts';
+import { CHECK_NAMES, fail, messageOf, warn, type CheckName, type CheckResult } from './check-result.ts';
+import { handoffsCheck, heartbeatsCheck, leasesCheck, needsSecondLook, ringCheck, thirdLookInMs } from './cluster-checks.ts';
 import { nodeClockSkews, readClusterState, type ClusterState } from './cluster-state.ts';
 import { configurationCheck } from './configuration-check.ts';
 import { askNode, type NodeApiReading } from './node-api-check.ts';
@@ -36,7 +36,24 @@ export interface DoctorOptions {
 /** Default of DoctorOptions.settleMs: nodes poll the ring every second, and renew leases every 5 s. */
 export const SETTLE_MS = 2_000;
 
-/** Results in CHECK_NAMES order. */
+/** The checks that read Redis: each gets a line even when Redis could not be read, so scripts find every name. */
+const REDIS_CHECKS: readonly CheckName[] = [
+  'redis',
+  'persistence',
+  'eviction',
+  'clock',
+  'heartbeats',
+  'ring',
+  'leases',
+  'handoffs',
+  'ports',
+];
+
+/**
+ * Results in CHECK_NAMES order, one per check (`node` only with --url): a check that could not run
+ * still has its line, `fail` with "not read: …" when what it needs failed, `warn` with "not
+ * checked: …" when it was not asked for.
+ */
 export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const { check, config } = configurationCheck(opts.env);
@@ -69,7 +86,17 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       results.push(await portsCheck(portTargetsFromStatus(node.status)));
     }
   }
+  const present = new Set(results.map((r) => r.check));
+  const why = node?.status ? 'needs REDIS_URL' : 'needs REDIS_URL (or --url with an accepted admin token)';
+  for (const name of REDIS_CHECKS)
+    if (!present.has(name)) results.push(warn(name, `not checked: ${why}`, "run doctor where the nodes' REDIS_URL is set"));
   return results.sort((a, b) => CHECK_NAMES.indexOf(a.check) - CHECK_NAMES.indexOf(b.check));
+}
+
+/** `fail` lines for the checks `results` lacks because what they read could not be read. */
+function notRead(results: readonly CheckResult[], why: string, action: string): CheckResult[] {
+  const present = new Set(results.map((r) => r.check));
+  return REDIS_CHECKS.filter((name) => !present.has(name)).map((name) => fail(name, `not read: ${why}`, action));
 }
 
 /** Every check that reads Redis; the client is closed before it returns. */
@@ -83,7 +110,8 @@ async function redisChecks(
   try {
     client = await openRedis(redisUrl);
   } catch (err) {
-    return [unreachableCheck(redisUrl, err)];
+    const unreachable = unreachableCheck(redisUrl, err);
+    return [unreachable, ...notRead([unreachable], 'Redis is unreachable (see the redis line)', 'fix the redis line first')];
   }
   try {
     const results = [await redisCheck(client, redisUrl)];
@@ -91,34 +119,46 @@ async function redisChecks(
     results.push(persistenceCheck(configs), evictionCheck(configs));
     const self = await readClock(client).catch((err: unknown) => new Error(messageOf(err)));
 
-    let state: ClusterState;
-    let previous: ClusterState | undefined;
+    const looks: ClusterState[] = [];
     try {
-      state = await readClusterState(client, keys);
-      if (needsSecondLook(state)) {
-        previous = state;
-        await new Promise((r) => setTimeout(r, settleMs));
-        state = await readClusterState(client, keys);
+      looks.push(await readClusterState(client, keys));
+      if (needsSecondLook(looks[0]!)) {
+        await sleep(settleMs);
+        looks.push(await readClusterState(client, keys));
+        const waitMs = thirdLookInMs(looks, settleMs);
+        if (waitMs !== undefined) {
+          await sleep(waitMs);
+          looks.push(await readClusterState(client, keys));
+        }
       }
     } catch (err) {
       results.push(clockCheck(self, new Map()));
-      results.push(
-        fail(
-          'ring',
-          `cannot read the cluster state of "${keys.cluster}": ${messageOf(err)}`,
-          'Redis is overloaded or refuses reads: check it',
+      return [
+        ...results,
+        ...notRead(
+          results,
+          `the cluster state of '${keys.cluster}' (${messageOf(err)})`,
+          'Redis (or one Redis Cluster master) is down, overloaded or refuses reads: check it',
         ),
-      );
-      return results;
+      ];
     }
-    results.push(clockCheck(self, self instanceof Error ? new Map() : nodeClockSkews(state, self.skewMs)));
-    results.push(heartbeatsCheck(state), ringCheck(state, previous), leasesCheck(state, previous), handoffsCheck(state, previous, oldest));
+    const state = looks[looks.length - 1]!;
+    const previous = looks.length > 1 ? looks[looks.length - 2] : undefined;
+    results.push(clockCheck(self, self instanceof Error ? new Map() : nodeClockSkews(state, self)));
+    results.push(
+      heartbeatsCheck(state),
+      ringCheck(state, previous),
+      leasesCheck(state, looks.slice(0, -1)),
+      handoffsCheck(state, previous, oldest),
+    );
     results.push(await portsCheck(portTargets(state)));
     return results;
   } finally {
     client.disconnect();
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The registered addresses of every node that is alive or in the ring (a node that left is not expected to listen). */
 function portTargets(state: ClusterState): PortTarget[] {
