@@ -1,202 +1,180 @@
 /**
- * The OpenTelemetry SDK, started from the standard OTEL_* variables: a NodeTracerProvider with a
- * batch span processor and an OTLP/HTTP exporter (protobuf or JSON), the W3C trace-context
- * propagator and the async-local-storage context manager. The only module that imports the SDK;
- * everything else uses `@opentelemetry/api` through runtime/tracing.ts.
+ * The OpenTelemetry SDK, started from the standard OTEL_* variables (node/tracing-plan.ts decides):
+ * a NodeTracerProvider with a batch span processor and an OTLP/HTTP exporter (protobuf or JSON),
+ * the W3C trace-context propagator and the async-local-storage context manager. The only module
+ * that loads the SDK, and only when the plan is on (a dynamic import: a node with tracing off
+ * neither loads nor pays for it); everything else uses `@opentelemetry/api` through
+ * runtime/tracing.ts.
  */
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type Sampler,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import { LogThrottle } from '../runtime/log-throttle.ts';
 import { createRootLogger, type Logger } from '../runtime/logger.ts';
 import { setTracing } from '../runtime/tracing.ts';
-import { ConfigError } from './config.ts';
+import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, logLevelOf, tracingPlan, type SamplerPlan } from './tracing-plan.ts';
 
 /** A started tracing SDK: flushes and stops its exporter on shutdown. */
 export interface TracingSdk {
+  /** Flushes what is buffered, within the shutdown budget; never rejects. */
   shutdown(): Promise<void>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** `service.name` when OTEL_SERVICE_NAME (and OTEL_RESOURCE_ATTRIBUTES) name none. */
-export const DEFAULT_SERVICE_NAME = 'iot-actor-runtime';
-/** The resource attribute naming this node (the cluster's node id). */
-export const ATTR_SERVICE_INSTANCE_ID = 'service.instance.id';
-
-/** What the OTEL_* variables ask for: nothing, or traces over OTLP/HTTP with this encoding. */
-export type TracingPlan =
-  { readonly on: false; readonly why: string } | { readonly on: true; readonly protocol: 'http/protobuf' | 'http/json' };
-
-const value = (env: Env, name: string): string | undefined => {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-};
-
 /**
- * Decides from the variables alone, throwing ConfigError on a value this node cannot honour (it
- * stops at start with a clear line rather than run without the traces ops asked for):
- * OTEL_SDK_DISABLED=true → off; OTEL_TRACES_EXPORTER `otlp` → on, `none` → off, unset → on only
- * when an OTLP endpoint is set; protocol `http/protobuf` (default) or `http/json`, `grpc` refused.
+ * Milliseconds shutdown waits for the last spans to reach the collector (and the longest one
+ * export may take): a collector that accepts and never answers must not hold a draining node.
  */
-export function tracingPlan(env: Env): TracingPlan {
-  if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return { on: false, why: 'OTEL_SDK_DISABLED=true' };
-  const exporters = value(env, 'OTEL_TRACES_EXPORTER')
-    ?.split(',')
-    .map((e) => e.trim().toLowerCase())
-    .filter((e) => e !== '');
-  if (exporters === undefined || exporters.length === 0) {
-    if (value(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') === undefined && value(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') === undefined)
-      return { on: false, why: 'no OTEL_TRACES_EXPORTER and no OTLP endpoint' };
-  } else {
-    const unsupported = exporters.filter((e) => e !== 'otlp' && e !== 'none');
-    if (unsupported.length > 0)
-      throw new ConfigError(`OTEL_TRACES_EXPORTER=${env['OTEL_TRACES_EXPORTER']}: only "otlp" or "none" are supported`);
-    if (!exporters.includes('otlp')) return { on: false, why: 'OTEL_TRACES_EXPORTER=none' };
-  }
-  const protocolVar =
-    value(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') === undefined ? 'OTEL_EXPORTER_OTLP_PROTOCOL' : 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL';
-  const protocol = value(env, protocolVar) ?? 'http/protobuf';
-  if (protocol === 'http/protobuf' || protocol === 'http/json') return { on: true, protocol };
-  if (protocol === 'grpc')
-    throw new ConfigError(
-      `${protocolVar}=grpc is not supported: use http/protobuf (default) or http/json, and the collector's OTLP/HTTP port (4318)`,
-    );
-  throw new ConfigError(`${protocolVar}=${protocol}: use http/protobuf (default) or http/json`);
-}
+export const DEFAULT_SHUTDOWN_BUDGET_MS = 3_000;
+/** Longest attribute value (characters) a span keeps: a long URL path or message kind is cut, not exported whole. */
+export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
+/** The batch processor's own default export timeout (OTEL_BSP_EXPORT_TIMEOUT unset). */
+const BSP_EXPORT_TIMEOUT_MS = 30_000;
 
-/** The sampler OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG name (default parentbased_always_on); ConfigError on anything else. */
-export function samplerOf(env: Env): Sampler {
-  const name = value(env, 'OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on';
-  const ratio = (): number => {
-    const raw = value(env, 'OTEL_TRACES_SAMPLER_ARG');
-    if (raw === undefined) return 1;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG=${raw} is not a ratio in 0..1`);
-    return n;
-  };
-  switch (name) {
+/** The SDK classes a sampler plan needs (`@opentelemetry/sdk-trace-base`, loaded only when tracing is on). */
+export type SamplerClasses = Pick<
+  typeof import('@opentelemetry/sdk-trace-base'),
+  'AlwaysOffSampler' | 'AlwaysOnSampler' | 'ParentBasedSampler' | 'TraceIdRatioBasedSampler'
+>;
+
+/** The SDK sampler of a plan. */
+export function samplerFrom(plan: SamplerPlan, sdk: SamplerClasses): Sampler {
+  switch (plan.name) {
     case 'always_on':
-      return new AlwaysOnSampler();
+      return new sdk.AlwaysOnSampler();
     case 'always_off':
-      return new AlwaysOffSampler();
+      return new sdk.AlwaysOffSampler();
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio());
+      return new sdk.TraceIdRatioBasedSampler(plan.ratio);
     case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
     case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
-    default:
-      throw new ConfigError(
-        `OTEL_TRACES_SAMPLER=${name}: use always_on, always_off, traceidratio, parentbased_always_on (default), parentbased_always_off or parentbased_traceidratio`,
-      );
+      return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(plan.ratio) });
   }
 }
 
-/**
- * OTEL_RESOURCE_ATTRIBUTES (`key=value,…`, percent-encoded) as attributes; ConfigError naming
- * the bad entry (the SDK's own detector would drop the whole variable silently).
- */
-export function resourceAttributesOf(env: Env): Record<string, string> {
-  const raw = value(env, 'OTEL_RESOURCE_ATTRIBUTES');
-  const out: Record<string, string> = {};
-  if (raw === undefined) return out;
-  for (const entry of raw.split(',')) {
-    if (entry.trim() === '') continue;
-    const parts = entry.split('=');
-    const bad = (why: string): ConfigError => new ConfigError(`OTEL_RESOURCE_ATTRIBUTES entry "${entry}": ${why}`);
-    if (parts.length !== 2) throw bad('expected key=value (percent-encode "," and "=")');
-    let key: string;
-    let val: string;
+/** One diagnostic argument as text; never throws (a circular object or a BigInt has no JSON form). */
+function describe(arg: unknown): string {
+  if (arg instanceof Error) return arg.message;
+  if (typeof arg === 'string') return arg;
+  try {
+    return JSON.stringify(arg) ?? String(arg);
+  } catch {
     try {
-      key = decodeURIComponent(parts[0]!.trim());
-      val = decodeURIComponent(parts[1]!.trim());
+      return String(arg);
     } catch {
-      throw bad('bad percent-encoding');
+      return '[unprintable]';
     }
-    if (key === '') throw bad('empty key');
-    out[key] = val;
   }
-  return out;
 }
 
 /**
  * The SDK's own diagnostics (an unreachable collector, a refused export) as pino lines at warn
  * and above, at most 10 per minute: exporting never stops the node, and a collector that is down
- * says so without flooding the log.
+ * says so without flooding the log. It never throws (the SDK calls it from its own error paths).
  */
-function diagLoggerOf(log: Logger): DiagLogger {
+export function diagLoggerOf(log: Logger): DiagLogger {
   const throttle = new LogThrottle(10, 60_000);
   const line =
     (level: 'warn' | 'error') =>
     (message: string, ...args: unknown[]): void => {
-      const suppressed = throttle.admit();
-      if (suppressed === undefined) return;
-      const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
-      log[level]({ detail: detail === '' ? undefined : detail.slice(0, 500), suppressed }, `tracing: ${message}`);
+      try {
+        const suppressed = throttle.admit();
+        if (suppressed === undefined) return;
+        const detail = args.map(describe).join(' ');
+        log[level]({ detail: detail === '' ? undefined : detail.slice(0, 500), suppressed }, `tracing: ${String(message)}`);
+      } catch {
+        // A diagnostic that cannot be written is dropped: the SDK's error path must not throw.
+      }
     };
   const ignore = (): void => {};
   return { error: line('error'), warn: line('warn'), info: ignore, debug: ignore, verbose: ignore };
 }
 
+/** The batch processor's export timeout: OTEL_BSP_EXPORT_TIMEOUT (or its default), at most the shutdown budget. */
+function exportTimeoutMs(env: Env, budgetMs: number): number {
+  const raw = Number(env['OTEL_BSP_EXPORT_TIMEOUT']);
+  const configured = Number.isFinite(raw) && raw > 0 ? raw : BSP_EXPORT_TIMEOUT_MS;
+  return Math.min(configured, budgetMs);
+}
+
 /**
- * Starts the SDK when the OTEL_* variables ask for traces; undefined otherwise (nothing of
- * OpenTelemetry runs then: the runtime's switch stays off). `env` decides whether and how; the
+ * Starts the SDK when the OTEL_* variables ask for traces; undefined otherwise (the SDK is not
+ * even loaded then, and the runtime's switch stays off). `env` decides whether and how; the
  * exporter and the batch processor read their own tuning (endpoint, headers, timeouts, OTEL_BSP_*)
- * from the process environment, as the SDK documents. Throws ConfigError on a value it cannot honour.
- * @param resource nodeId becomes `service.instance.id`; logger receives the SDK's warnings (default: a root pino logger).
+ * from the process environment, as the SDK documents. Throws ConfigError on a value it cannot
+ * honour; exporters it ignores are logged as warnings.
+ * @param resource nodeId becomes `service.instance.id`; logger receives the SDK's warnings (default:
+ *   a root pino logger); shutdownBudgetMs: how long shutdown may take (default 3 s).
  */
 export async function startTracing(
   env: Env,
-  resource: { readonly nodeId: string; readonly logger?: Logger },
+  resource: { readonly nodeId: string; readonly logger?: Logger; readonly shutdownBudgetMs?: number },
 ): Promise<TracingSdk | undefined> {
   const plan = tracingPlan(env);
-  if (!plan.on) return undefined;
-  const sampler = samplerOf(env);
-  const attributes = resourceAttributesOf(env);
-  const serviceName = value(env, 'OTEL_SERVICE_NAME') ?? attributes[ATTR_SERVICE_NAME] ?? DEFAULT_SERVICE_NAME;
-  const log = (resource.logger ?? createRootLogger({ level: value(env, 'LOG_LEVEL') ?? 'info', base: { node: resource.nodeId } })).child({
-    component: 'tracing',
-  });
+  const logger = (): Logger =>
+    (resource.logger ?? createRootLogger({ level: logLevelOf(env), base: { node: resource.nodeId } })).child({ component: 'tracing' });
+  if (!plan.on) {
+    if (plan.warnings.length > 0) {
+      const log = logger();
+      for (const w of plan.warnings) log.warn(w);
+      log.warn({ why: plan.why }, 'tracing off: no supported exporter named');
+    }
+    return undefined;
+  }
+  const log = logger();
+  for (const w of plan.warnings) log.warn(w);
+  const budgetMs = resource.shutdownBudgetMs ?? DEFAULT_SHUTDOWN_BUDGET_MS;
+  // Loaded here, not at the top: a node with tracing off never loads the SDK (+130–190 ms, +10 MB).
+  const [core, base, node, resources, exporterModule] = await Promise.all([
+    import('@opentelemetry/core'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/resources'),
+    plan.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : import('@opentelemetry/exporter-trace-otlp-proto'),
+  ]);
   diag.setLogger(diagLoggerOf(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-  const exporter: SpanExporter = plan.protocol === 'http/json' ? new OtlpJsonExporter() : new OtlpProtoExporter();
-  const provider = new NodeTracerProvider({
+  const exporter = new exporterModule.OTLPTraceExporter();
+  const provider = new node.NodeTracerProvider({
     // The node id names the instance: OTEL_RESOURCE_ATTRIBUTES cannot make two nodes look like one.
-    resource: defaultResource().merge(
-      resourceFromAttributes({ ...attributes, [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_INSTANCE_ID]: resource.nodeId }),
+    resource: resources.defaultResource().merge(
+      resources.resourceFromAttributes({
+        ...plan.attributes,
+        [ATTR_SERVICE_NAME]: plan.serviceName,
+        [ATTR_SERVICE_INSTANCE_ID]: resource.nodeId,
+      }),
     ),
-    sampler,
-    spanProcessors: [new BatchSpanProcessor(exporter)],
+    sampler: samplerFrom(plan.sampler, base),
+    // Attribute values come from requests and hubs (a URL path, a message kind): bounded.
+    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
+    spanProcessors: [new base.BatchSpanProcessor(exporter, { exportTimeoutMillis: exportTimeoutMs(env, budgetMs) })],
   });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  provider.register({ propagator: new core.W3CTraceContextPropagator() });
   setTracing(true);
-  log.info({ protocol: plan.protocol, serviceName }, 'tracing on: spans go to the OTLP endpoint');
+  log.info({ protocol: plan.protocol, serviceName: plan.serviceName }, 'tracing on: spans go to the OTLP endpoint');
   let stopped: Promise<void> | undefined;
   return {
     shutdown: () =>
       (stopped ??= (async () => {
         setTracing(false);
-        try {
-          // Flushes what the batch processor holds; a collector that is gone only costs its timeout.
-          await provider.shutdown();
-        } catch (err) {
-          log.warn({ err }, 'tracing: flushing the last spans failed');
-        }
+        let timer: NodeJS.Timeout | undefined;
+        const outOfTime = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(resolve, budgetMs, 'timeout');
+        });
+        // Flushes what the batch processor holds; a collector that is gone or silent costs at most the
+        // budget. A failure after the budget ran out is still caught (never an unhandled rejection).
+        const flushed = provider.shutdown().then(
+          () => 'done' as const,
+          (err: unknown) => {
+            log.warn({ err }, 'tracing: flushing the last spans failed');
+            return 'failed' as const;
+          },
+        );
+        if ((await Promise.race([flushed, outOfTime])) === 'timeout')
+          log.warn({ budgetMs }, 'tracing: the collector did not take the last spans in time; they are dropped');
+        clearTimeout(timer);
       })()),
   };
 }

@@ -40,10 +40,28 @@ export interface Envelope {
    * The cell whose step sent this message within the shard, and that step's journal seq (set with
    * `holds`): if the message cannot be handled now, it becomes an outbox entry of that step.
    */
-  readonly sender?: ActorCell;
-  readonly senderSeq?: number;
+  readonly sender: ActorCell | undefined;
+  readonly senderSeq: number | undefined;
   /** The trace the message belongs to (runtime/tracing.ts): set only while tracing is on, and then its step gets a span. */
-  readonly trace?: TraceCarrier;
+  readonly trace: TraceCarrier | undefined;
+}
+
+/**
+ * The one way an envelope is made: every envelope has the same keys, set in the same order, so
+ * the mailbox sees a single object shape (one hidden class: property reads on the hot path stay
+ * monomorphic, whether a message came from a caller, a step of the shard or the runtime itself).
+ */
+export function envelope(
+  msg: unknown,
+  reply: Envelope['reply'],
+  deadline: number,
+  cause: number,
+  holds: WindowHold | undefined,
+  sender: ActorCell | undefined,
+  senderSeq: number | undefined,
+  trace: TraceCarrier | undefined,
+): Envelope {
+  return { msg, reply, deadline, attempts: 0, cause, holds, sender, senderSeq, trace };
 }
 
 /** What a window counts of the messages it waits for. */

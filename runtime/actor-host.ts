@@ -1,7 +1,7 @@
 /** The actor host: virtual actors in shard-level nact actors, with passivation, deadlines and backpressure. */
 import { start, stop } from 'nact';
 import type { Registry } from 'prom-client';
-import type { ActorCell, Envelope } from './actor-cell.ts';
+import { envelope, type ActorCell, type Envelope } from './actor-cell.ts';
 import type { Behavior } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import { RuntimeMetrics } from './metrics.ts';
@@ -207,8 +207,11 @@ export class ActorHost {
    * on, the message carries the caller's active trace (as `ask` and `deliver` do): its step gets a span.
    */
   tell(actorId: string, msg: unknown): Result<void> {
-    const trace = tracingOn ? activeCarrier() : undefined;
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined, trace }, true);
+    return this.send(
+      actorId,
+      envelope(msg, undefined, 0, 0, undefined, undefined, undefined, tracingOn ? activeCarrier() : undefined),
+      true,
+    );
   }
 
   /**
@@ -217,8 +220,11 @@ export class ActorHost {
    * acknowledged step would lose it. Fails only with `stopping`.
    */
   deliver(actorId: string, msg: unknown): Result<void> {
-    const trace = tracingOn ? activeCarrier() : undefined;
-    return this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined, trace }, false);
+    return this.send(
+      actorId,
+      envelope(msg, undefined, 0, 0, undefined, undefined, undefined, tracingOn ? activeCarrier() : undefined),
+      false,
+    );
   }
 
   /**
@@ -241,11 +247,7 @@ export class ActorHost {
         clearTimeout(timer);
         resolve(result as Result<R>);
       };
-      const sent = this.send(
-        actorId,
-        { msg, reply, deadline: this.clock() + timeoutMs, attempts: 0, cause: 0, holds: undefined, trace },
-        true,
-      );
+      const sent = this.send(actorId, envelope(msg, reply, this.clock() + timeoutMs, 0, undefined, undefined, undefined, trace), true);
       if (!sent.ok) reply(sent);
     });
   }
@@ -404,7 +406,8 @@ export class ActorHost {
   /** One of the runtime's own messages; dropped when the actor's shard is no longer served here. */
   private deliverInternal(actorId: string, msg: ReminderDue | OutboxDelivered): void {
     if (this.closing || this.released.has(this.shardOf(actorId))) return;
-    this.send(actorId, { msg, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined }, false);
+    // Untraced: a reminder or an outbox acknowledgement continues no caller's trace.
+    this.send(actorId, envelope(msg, undefined, 0, 0, undefined, undefined, undefined, undefined), false);
   }
 
   private remindersWritten(shard: number, actorId: string, events: readonly JournalEntry[]): void {

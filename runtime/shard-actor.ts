@@ -1,6 +1,6 @@
 /** One nact actor per shard: it schedules the shard's entity cells and writes their steps in windows. */
 import { dispatch, spawn, stop } from 'nact';
-import { ActorCell, type Envelope, type WindowHold } from './actor-cell.ts';
+import { ActorCell, envelope, type Envelope, type WindowHold } from './actor-cell.ts';
 import { REMINDER_FIRED, REMINDER_NAME, type Behavior, type ReminderFired, type ReminderOp } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -402,51 +402,49 @@ export class ShardActor {
       this.mustRecover(cell);
       return true;
     }
-    cell.state = step.state;
-    // Each step decides again: a read that asked to leave, followed by a write, stays.
-    cell.passivateWhenIdle = step.passivate === true;
-    // The window this step belongs to: its own if it journaled (a step that changed reminders, or
-    // applied a message from an outbox, always does), else the latest one its state (or the
-    // message it handled) depends on, if that is not written yet.
+    // What follows commits the step; a throw here is a bug outside the reducer (guardedTurn
+    // recovers the cell), and the step's span must still end, with an error, not stay open.
     let window: ShardWindow | undefined;
-    if (step.journal || ops !== undefined || from !== undefined) {
-      window = this.openWindow();
-      const { entry, snapshot } = cell.journal(msg, now, this.ctx.snapshotEvery, ops, from);
-      window.add(cell, entry, snapshot);
-      cell.pendingWindow = window.no;
-    } else {
-      window = this.dependency(cell, env);
-    }
-    // Messages to actors of this shard are handled now (this turn, this window); everything else
-    // waits for the window.
-    if (local !== undefined) {
-      const cause = window?.no ?? 0;
-      // The window waits for these messages unless it is already on its way.
-      const holds = window !== undefined && window !== this.inFlight ? window : undefined;
-      for (const { to, msg: sent } of local) {
-        if (holds) {
-          holds.caused++;
-          this.enqueue(to, {
-            msg: sent,
-            reply: undefined,
-            deadline: 0,
-            attempts: 0,
-            cause,
-            holds,
-            sender: cell,
-            senderSeq: cell.seq,
-            trace: stepTrace,
-          });
-        } else this.enqueue(to, { msg: sent, reply: undefined, deadline: 0, attempts: 0, cause, holds, trace: stepTrace });
+    let spanHandled = span === undefined;
+    try {
+      cell.state = step.state;
+      // Each step decides again: a read that asked to leave, followed by a write, stays.
+      cell.passivateWhenIdle = step.passivate === true;
+      // The window this step belongs to: its own if it journaled (a step that changed reminders, or
+      // applied a message from an outbox, always does), else the latest one its state (or the
+      // message it handled) depends on, if that is not written yet.
+      if (step.journal || ops !== undefined || from !== undefined) {
+        window = this.openWindow();
+        const { entry, snapshot } = cell.journal(msg, now, this.ctx.snapshotEvery, ops, from);
+        window.add(cell, entry, snapshot);
+        cell.pendingWindow = window.no;
+      } else {
+        window = this.dependency(cell, env);
       }
-    }
-    if (away !== undefined) {
-      if (window) window.hold(cell.id, away, stepTrace);
-      else this.ctx.runEffects(cell.id, away, stepTrace);
-    }
-    if (span) {
-      if (window) window.traced(span);
-      else endSpan(span);
+      // Messages to actors of this shard are handled now (this turn, this window); everything else
+      // waits for the window.
+      if (local !== undefined) {
+        const cause = window?.no ?? 0;
+        // The window waits for these messages unless it is already on its way.
+        const holds = window !== undefined && window !== this.inFlight ? window : undefined;
+        for (const { to, msg: sent } of local) {
+          if (holds) {
+            holds.caused++;
+            this.enqueue(to, envelope(sent, undefined, 0, cause, holds, cell, cell.seq, stepTrace));
+          } else this.enqueue(to, envelope(sent, undefined, 0, cause, undefined, undefined, undefined, stepTrace));
+        }
+      }
+      if (away !== undefined) {
+        if (window) window.hold(cell.id, away, stepTrace);
+        else this.ctx.runEffects(cell.id, away, stepTrace);
+      }
+      if (span) {
+        if (window) window.traced(span);
+        else endSpan(span);
+        spanHandled = true;
+      }
+    } finally {
+      if (!spanHandled) endSpan(span!, 'step failed outside the reducer');
     }
     if (env.reply) {
       if (window) window.reply(env.reply, step.reply);
@@ -628,7 +626,7 @@ export class ShardActor {
       // A state written before wake-ups were reminders (or a wake-up lost with a failed window):
       // the wake message sets the reminder (a wake that comes early changes nothing else).
       if (wakeAt !== undefined && !cell.reminders.has(WAKE_REMINDER) && cell.behavior.wakeMessage !== undefined) {
-        cell.enqueue({ msg: cell.behavior.wakeMessage, reply: undefined, deadline: 0, attempts: 0, cause: 0, holds: undefined });
+        cell.enqueue(envelope(cell.behavior.wakeMessage, undefined, 0, 0, undefined, undefined, undefined, undefined));
       }
       if (cell.wantsTurn) this.offer(cell);
       else if (cell.passivateRequested) this.passivate(cell, true);

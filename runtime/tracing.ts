@@ -7,6 +7,7 @@
  */
 import {
   context,
+  isSpanContextValid,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -61,9 +62,12 @@ export function activeCarrier(): TraceCarrier | undefined {
   return span === undefined ? undefined : carrierOf(span);
 }
 
+/** Length of a version-00 `traceparent`: anything else (e.g. a peer's megabyte string) is refused before the regex. */
+const TRACEPARENT_LENGTH = 55;
+
 /** The context a carrier names (a remote parent), or the root context when it is not a valid `traceparent`. */
 export function contextOf(carrier: TraceCarrier | undefined): Context {
-  const m = carrier === undefined ? null : TRACEPARENT.exec(carrier);
+  const m = carrier === undefined || carrier.length !== TRACEPARENT_LENGTH ? null : TRACEPARENT.exec(carrier);
   if (!m || m[1] === INVALID_TRACE || m[2] === INVALID_SPAN) return ROOT_CONTEXT;
   return trace.setSpanContext(ROOT_CONTEXT, { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true });
 }
@@ -92,9 +96,16 @@ export function startSpanFrom(carrier: TraceCarrier | undefined, name: string, k
   return tracerOf().startSpan(name, { kind, attributes }, contextOf(carrier));
 }
 
-/** Starts a span under `parent` (a context, e.g. one extracted from HTTP headers). Call only with tracing on. */
-export function startSpanIn(parent: Context, name: string, kind: SpanKind, attributes: Attributes): Span {
-  return tracerOf().startSpan(name, { kind, attributes }, parent);
+/**
+ * Starts a new root span (its own trace, sampled by this node's sampler) linked to `linked`, a
+ * context that came from outside (an HTTP client's `traceparent`): the caller's trace is related,
+ * never the parent, so a client can neither force nor suppress sampling nor choose the trace id.
+ * Call only with tracing on.
+ */
+export function startRootSpanLinkedTo(linked: Context, name: string, kind: SpanKind, attributes: Attributes): Span {
+  const sc = trace.getSpanContext(linked);
+  const links = sc !== undefined && isSpanContextValid(sc) ? [{ context: sc }] : undefined;
+  return tracerOf().startSpan(name, { kind, attributes, root: true, links }, ROOT_CONTEXT);
 }
 
 /**

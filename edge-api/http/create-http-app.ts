@@ -27,6 +27,7 @@ import { metricsHandler } from './metrics-endpoint.ts';
 import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
 import { requestBodyLimit } from './request-body-limit.ts';
 import { requestSpan } from './request-span.ts';
+import { tracingOn } from '../../runtime/tracing.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerOpenApiDocument } from './openapi-document.ts';
 import { registerApiDocs } from './api-docs.ts';
@@ -121,7 +122,8 @@ export function createHttpApp(deps: HttpDeps): EdgeApp {
   // Routes are declared with declareRoute (declare-route.ts): it validates with their schemas, never app.openapi.
   const app = new OpenAPIHono<Env>();
   app.use('*', measureRequests(HttpMetrics.of(deps.registry)));
-  app.use('*', requestSpan()); // tracing on only: a span per request, what the handler sends to actors continues it
+  // Tracing on only (the SDK starts before the node): a span per request, what the handler sends to actors continues it.
+  if (tracingOn) app.use('*', requestSpan());
   if (deps.accessLog !== false) app.use('*', accessLog(deps.logger));
   app.use('*', requestBodyLimit(deps.maxBodyBytes));
   const audit = deps.audit ?? new MemoryAuditLog();

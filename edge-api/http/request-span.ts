@@ -1,9 +1,15 @@
-/** A span per HTTP request (tracing on only): `HTTP <METHOD> <route pattern>`, continuing an incoming `traceparent`. */
+/**
+ * A span per HTTP request (tracing on only): `<METHOD> <route pattern>` as OpenTelemetry's HTTP
+ * conventions name server spans. The public edge does not trust an incoming `traceparent`: the
+ * request starts a new trace, linked to the caller's.
+ */
 import { propagation, ROOT_CONTEXT, type TextMapGetter } from '@opentelemetry/api';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { endSpan, runInSpan, SpanKind, startSpanIn, tracingOn } from '../../runtime/tracing.ts';
-import { UNMATCHED_ROUTE } from './http-metrics.ts';
+import { endSpan, runInSpan, SpanKind, startRootSpanLinkedTo, tracingOn } from '../../runtime/tracing.ts';
+
+/** Longest `url.path` recorded (characters): a path is the client's choice. */
+export const MAX_URL_PATH_ATTRIBUTE = 256;
 
 /** Reads propagation headers from Hono's request. */
 const headerGetter: TextMapGetter<Context> = {
@@ -22,21 +28,24 @@ function routePattern(c: Context): string | undefined {
 }
 
 /**
- * With tracing on, runs the request in a server span: a child of the caller's `traceparent`
- * header when it sends one, else a new trace. What the handler sends to actors (an app's command)
- * carries it, through the actor steps to the hub. Named once the route is known; attributes are
- * OpenTelemetry's HTTP server conventions (`http.request.method`, `http.route`,
- * `http.response.status_code`, `url.path`); a status of 500 or more is an error. With tracing off
- * the request pays one boolean test.
+ * Runs the request in a server span. The edge faces the public: a `traceparent` the client sends
+ * is attached as a span link, never as the parent, so a client can neither force sampling (flag
+ * 01), hide its requests (00) nor pick the trace id; this node's sampler decides. (Parenting to a
+ * trusted gateway's context is not offered yet.) What the handler sends to actors (an app's
+ * command) carries the span, through the actor steps to the hub. Named `<METHOD> <route>` once the
+ * route is known (`<METHOD>` alone when none matched); attributes are the HTTP server conventions
+ * (`http.request.method`, `http.route`, `http.response.status_code`, `url.path`, `url.scheme`); a
+ * status of 500 or more is an error. createHttpApp installs it only when tracing is on at start;
+ * it still tests the switch, which shutdown turns off.
  */
 export function requestSpan(): MiddlewareHandler {
-  return async (c, next) => {
+  return async function traceRequest(c, next) {
     if (!tracingOn) return next();
     const method = c.req.method;
-    const parent = propagation.extract(ROOT_CONTEXT, c, headerGetter);
-    const span = startSpanIn(parent, `HTTP ${method}`, SpanKind.SERVER, {
+    const path = c.req.path;
+    const span = startRootSpanLinkedTo(propagation.extract(ROOT_CONTEXT, c, headerGetter), method, SpanKind.SERVER, {
       'http.request.method': method,
-      'url.path': c.req.path,
+      'url.path': path.length > MAX_URL_PATH_ATTRIBUTE ? path.slice(0, MAX_URL_PATH_ATTRIBUTE) : path,
       'url.scheme': new URL(c.req.url).protocol.replace(':', ''),
     });
     let failure: string | undefined;
@@ -48,8 +57,10 @@ export function requestSpan(): MiddlewareHandler {
     } finally {
       const route = routePattern(c);
       const status = c.res.status;
-      span.updateName(`HTTP ${method} ${route ?? UNMATCHED_ROUTE}`);
-      if (route !== undefined) span.setAttribute('http.route', route);
+      if (route !== undefined) {
+        span.updateName(`${method} ${route}`);
+        span.setAttribute('http.route', route);
+      }
       span.setAttribute('http.response.status_code', status);
       endSpan(span, failure ?? (status >= 500 ? `HTTP ${status}` : undefined));
     }

@@ -139,6 +139,13 @@ export class ReportIntake {
       ...(this.deps.hubId === undefined ? {} : { 'iot.hub.id': this.deps.hubId }),
       'iot.reports': items.length,
     });
+    if (!span.isRecording()) {
+      // Not sampled: nothing of it would be exported, so the reports take the untraced path (no
+      // trace object per message, no context switch per ask).
+      span.end();
+      for (const item of items) this.one(item, undefined);
+      return;
+    }
     // `open` starts at one for this loop: an ack while it runs (a duplicate completes at once) cannot end the span early.
     const trace: ReportTrace = { span, carrier: carrierOf(span), open: 1 };
     for (const item of items) this.one(item, trace);
@@ -217,9 +224,11 @@ export class ReportIntake {
       for (let i = 0; i < jobs.length; i++) items[i] = jobs[i]!.msg!;
       const msg: ReportBatch = { type: 'report.batch', items };
       const ask = () => askActor(this.deps.router, deviceActorId(this.deps.homeId, jobs[0]!.deviceId), msg);
-      // With tracing on, the ask runs in the span of the batch's first report message (a device
-      // batch may span several messages: its step joins the first one's trace).
-      const r = await (tracingOn ? runWithCarrier(jobs[0]!.trace?.carrier, ask) : ask());
+      // A traced batch's ask runs in the span of its first report message (a device batch may span
+      // several messages: its step joins the first one's trace). An untraced one (tracing off, or
+      // its message not sampled) runs as it is: the intake never leaves a context active.
+      const carrier = jobs[0]!.trace?.carrier;
+      const r = await (carrier === undefined ? ask() : runWithCarrier(carrier, ask));
       if (!r.ok) {
         const { code, message } = r.error;
         if (TRANSIENT.has(code)) return `${code}: ${message}`;

@@ -2,7 +2,8 @@
  * Tracing end to end: two real node processes on one private redis-server, exporting OTLP/JSON to
  * a collector the test runs. A hub on one node reports to a home served by the other; the rule it
  * fires sends a command back to the hub: the whole chain is one trace across both nodes, each
- * span under the one that caused it. An app's command (with the caller's `traceparent`) is one too.
+ * span under the one that caused it. An app's command is one too, rooted at its HTTP request (the
+ * caller's `traceparent` is only linked).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startOtlpSink, type OtlpSink, type ReceivedSpan } from '../../bench/harness/otlp-sink.ts';
@@ -110,7 +111,8 @@ describe('tracing across nodes (real node processes, OTLP/JSON to a test collect
     expect(new Set(ruleSend.map((s) => s.traceId)).size).toBe(1);
     for (const s of ruleSend) expect(s.resource['service.name']).toBe('iot-e2e');
 
-    // An app command through node-b, under the caller's own trace, reaches the hub on node-a.
+    // An app command through node-b reaches the hub on node-a in a trace of its own: the public edge
+    // links the caller's traceparent, never parents to it (a client cannot force sampling or pick ids).
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
     const sent = await cluster.api('node-b')(
@@ -122,14 +124,15 @@ describe('tracing across nodes (real node processes, OTLP/JSON to a test collect
     );
     expect(sent.status).toBe(202);
     await hub.waitFor((m) => (m.command?.command_id === sent.body.commandId ? m.command : undefined), 'app command');
-    // The chain ends under the caller's span, which only the caller has.
-    const appSend = await chainOf(sent.body.commandId as string, callerSpan);
+    // The chain's root is the request's span.
+    const appSend = await chainOf(sent.body.commandId as string, undefined);
     expect(where(appSend)).toEqual([
       'hub send@node-a',
       'step device command.issue@node-b',
-      'HTTP POST /v1/homes/:homeId/devices/:deviceId/commands@node-b',
+      'POST /v1/homes/:homeId/devices/:deviceId/commands@node-b',
     ]);
-    expect(appSend[0]!.traceId).toBe(traceId);
+    expect(appSend[0]!.traceId).not.toBe(traceId);
+    expect(new Set(appSend.map((s) => s.traceId)).size).toBe(1);
     expect(appSend[2]!.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.response.status_code': 202 });
     hub.close();
   }, 60_000);

@@ -2,9 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ActorCell } from '../../runtime/actor-cell.ts';
 import { ActorHost } from '../../runtime/actor-host.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { MemoryStore } from '../../runtime/memory-store.ts';
+import { ShardWindow } from '../../runtime/shard-window.ts';
 import {
   activeCarrier,
   carrierOf,
@@ -77,6 +79,16 @@ describe('tracing helpers', () => {
     }
   });
 
+  it('refuses a carrier that is not exactly 55 characters before running the regex (a peer may send megabytes)', () => {
+    const exec = vi.spyOn(RegExp.prototype, 'exec');
+    const valid = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    for (const bad of [valid + '0'.repeat(1_000_000), valid.slice(1), ` ${valid}`, valid + '-']) {
+      expect(trace.getSpanContext(contextOf(bad))).toBeUndefined();
+    }
+    expect(exec).not.toHaveBeenCalled();
+    expect(trace.getSpanContext(contextOf(valid))).toMatchObject({ spanId: 'b7ad6b7169203331' });
+  });
+
   it('carries only sampled contexts: an unsampled parent gives no carrier', () => {
     const unsampled = trace.wrapSpanContext({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 0 });
     expect(carrierOf(unsampled)).toBeUndefined();
@@ -145,6 +157,55 @@ describe('ActorHost with tracing on', () => {
     expect(tracing.span('step counter add').status.code).toBe(0);
   });
 
+  it('ends a step span with an error when the step fails after its reducer (a throw outside it)', async () => {
+    tracing = startInMemoryTracing();
+    const { host } = makeHost();
+    vi.spyOn(ShardWindow.prototype, 'add').mockImplementationOnce(() => {
+      throw new Error('window add failed');
+    });
+    const root = startSpanFrom(undefined, 'caller', SpanKind.SERVER, {});
+    // The step is lost with the throw (the actor re-reads its state): the ask times out.
+    expect(await runInSpan(root, () => host.ask('counter:1:a', { type: 'add', n: 1 }, 300))).toMatchObject({
+      ok: false,
+      error: { code: 'timeout' },
+    });
+    const step = tracing.span('step counter add');
+    expect(step.status).toEqual({ code: 2, message: 'step failed outside the reducer' });
+    expect(parentOf(step)).toBe(root.spanContext().spanId);
+  });
+
+  it('keeps one caller’s trace out of an untraced message handled in the same shard turn', async () => {
+    tracing = startInMemoryTracing();
+    const { host, effects } = makeHost();
+    const root = startSpanFrom(undefined, 'caller', SpanKind.SERVER, {});
+    // Same tick, same shard: a's ask in a span, b's and c's outside any; one drain runs all three
+    // (in the context of whoever scheduled it: a's caller).
+    const a = runInSpan(root, () => host.ask('counter:1:a', { type: 'add', n: 1 }));
+    const b = host.ask('counter:1:b', { type: 'relay', to: 'counter:2:x', n: 5 });
+    const c = host.ask('counter:1:c', { type: 'add', n: 2 });
+    expect(await Promise.all([a, b, c])).toEqual([
+      { ok: true, value: 1 },
+      { ok: true, value: 5 },
+      { ok: true, value: 2 },
+    ]);
+    // x applies b's message from b's outbox; its effect ran too.
+    await vi.waitFor(() => expect(effects.map((e) => e.from).sort()).toEqual(['counter:1:a', 'counter:1:c', 'counter:2:x']));
+    const t = tracing;
+    const stepOfA = t.span('step counter add');
+    expect(stepOfA.attributes['iot.actor.id']).toBe('counter:1:a');
+    // Only a's step is traced: b's relay, x's add and c's add start no span and carry nothing.
+    expect(
+      t
+        .spans()
+        .filter((s) => s.name.startsWith('step '))
+        .map((s) => s.attributes['iot.actor.id']),
+    ).toEqual(['counter:1:a']);
+    expect(effects.find((e) => e.from === 'counter:1:a')!.carrier).toBe(
+      `00-${stepOfA.spanContext().traceId}-${stepOfA.spanContext().spanId}-01`,
+    );
+    for (const from of ['counter:1:c', 'counter:2:x']) expect(effects.find((e) => e.from === from)!.carrier, from).toBeUndefined();
+  });
+
   it('starts no span for a message that carries no trace (a caller outside any span)', async () => {
     tracing = startInMemoryTracing();
     const { host, effects } = makeHost();
@@ -174,11 +235,39 @@ describe('ActorHost with tracing off', () => {
   });
 });
 
+describe('envelopes', () => {
+  const KEYS = ['msg', 'reply', 'deadline', 'attempts', 'cause', 'holds', 'sender', 'senderSeq', 'trace'];
+
+  for (const on of [false, true]) {
+    it(`have one shape (the same keys in the same order) whatever sent them, tracing ${on ? 'on' : 'off'}`, async () => {
+      if (on) tracing = startInMemoryTracing();
+      const enqueued = vi.spyOn(ActorCell.prototype, 'enqueue'); // calls through
+      const { host, effects } = makeHost();
+      const root = on ? startSpanFrom(undefined, 'caller', SpanKind.SERVER, {}) : undefined;
+      const send = async (): Promise<void> => {
+        expect(host.tell('counter:1:a', { type: 'add', n: 1 })).toEqual({ ok: true, value: undefined });
+        expect(host.deliver('counter:1:a', { type: 'add', n: 1 })).toEqual({ ok: true, value: undefined });
+        // Same shard (a local send within the window) and another shard (outbox, then its acknowledgement).
+        await host.ask('counter:1:a', { type: 'relay', to: 'counter:1:b', n: 1 });
+        await host.ask('counter:1:a', { type: 'relay', to: 'counter:2:c', n: 1 });
+        // A wake-up reminder coming due.
+        await host.ask('counter:1:d', { type: 'alarm', at: Date.now() + 20 });
+      };
+      await (root ? runInSpan(root, send) : send());
+      await vi.waitFor(async () => expect(await host.ask('counter:1:d', { type: 'rings' })).toEqual({ ok: true, value: 1 }));
+      await vi.waitFor(() => expect(effects.map((e) => e.from)).toContain('counter:2:c'));
+      const shapes = new Set(enqueued.mock.calls.map(([env]) => Object.keys(env).join(',')));
+      expect(enqueued.mock.calls.length).toBeGreaterThan(8);
+      expect([...shapes]).toEqual([KEYS.join(',')]);
+    });
+  }
+});
+
 describe('where OpenTelemetry is imported', () => {
-  it('imports the SDK only in node/tracing-sdk.ts (and tests): the rest of the code sees the API alone', () => {
+  it('imports the SDK (statically or dynamically) only in node/tracing-sdk.ts (and tests): the rest of the code sees the API alone', () => {
     const listed = execFileSync(
       'git',
-      ['grep', '--untracked', '-l', '-E', "from '@opentelemetry/(sdk|exporter|resources|core|semantic)", '--', '*.ts'],
+      ['grep', '--untracked', '-l', '-E', "(from |import\\()'@opentelemetry/(sdk|exporter|resources|core|semantic)", '--', '*.ts'],
       {
         cwd: new URL('../..', import.meta.url),
         encoding: 'utf8',

@@ -1,7 +1,7 @@
 /** An in-process OpenTelemetry SDK for tests: spans kept in memory, the runtime's switch on while it runs. */
 import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { setTracing } from '../../runtime/tracing.ts';
 
@@ -14,10 +14,16 @@ export interface InMemoryTracing {
   stop(): Promise<void>;
 }
 
-/** Registers a provider with a synchronous in-memory exporter (always-on sampling) and turns tracing on. */
-export function startInMemoryTracing(): InMemoryTracing {
+/**
+ * Registers a provider with a synchronous in-memory exporter and turns tracing on. `sampler`:
+ * default the SDK's (parent-based always-on).
+ */
+export function startInMemoryTracing(opts: { readonly sampler?: Sampler } = {}): InMemoryTracing {
   const exporter = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new NodeTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    ...(opts.sampler === undefined ? {} : { sampler: opts.sampler }),
+  });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   setTracing(true);
   const spans = (): ReadableSpan[] => exporter.getFinishedSpans();

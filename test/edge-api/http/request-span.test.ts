@@ -1,13 +1,16 @@
 import { context, propagation, trace } from '@opentelemetry/api';
+import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { requestSpan } from '../../../edge-api/http/request-span.ts';
 import { activeCarrier, tracingOn } from '../../../runtime/tracing.ts';
 import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../../support/in-memory-tracing.ts';
+import { closeEdges, startEdge } from './harness.ts';
 
 let tracing: InMemoryTracing | undefined;
 
 afterEach(async () => {
+  await closeEdges();
   await tracing?.stop();
   tracing = undefined;
   vi.restoreAllMocks();
@@ -28,12 +31,24 @@ function app(): Hono {
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
 
+describe('createHttpApp', () => {
+  const traced = (app: { routes: readonly { handler: { name: string } }[] }): boolean =>
+    app.routes.some((r) => r.handler.name === 'traceRequest');
+
+  it('installs the request span middleware only when tracing is on when the app is made', () => {
+    expect(tracingOn).toBe(false);
+    expect(traced(startEdge().app)).toBe(false);
+    tracing = startInMemoryTracing();
+    expect(traced(startEdge().app)).toBe(true);
+  });
+});
+
 describe('requestSpan', () => {
   it('names the span by method and route pattern, records the HTTP attributes, and runs the handler in it', async () => {
     tracing = startInMemoryTracing();
     const res = await app().request('http://edge.test/v1/things/t1?x=1');
     expect(res.status).toBe(200);
-    const span = tracing.span('HTTP GET /v1/things/:id');
+    const span = tracing.span('GET /v1/things/:id');
     expect(span.kind).toBe(1); // SERVER
     expect(span.attributes).toEqual({
       'http.request.method': 'GET',
@@ -48,22 +63,45 @@ describe('requestSpan', () => {
     expect(await res.json()).toEqual({ carrier: `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01` });
   });
 
-  it("continues the caller's traceparent", async () => {
+  it("starts its own trace for a request with a traceparent, linked to the caller's span, never its child", async () => {
     tracing = startInMemoryTracing();
-    await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
-    const span = tracing.span('HTTP GET /v1/things/:id');
-    expect(span.spanContext().traceId).toBe(TRACE_ID);
-    expect(parentOf(span)).toBe(PARENT);
+    // Flag 00: the client asks not to be sampled; this node's sampler decides all the same.
+    for (const flags of ['01', '00']) {
+      await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-${flags}` } });
+    }
+    const spans = tracing.spans().filter((s) => s.name === 'GET /v1/things/:id');
+    expect(spans).toHaveLength(2);
+    for (const span of spans) {
+      expect(parentOf(span)).toBeUndefined();
+      expect(span.spanContext().traceId).not.toBe(TRACE_ID);
+      expect(span.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([[TRACE_ID, PARENT]]);
+    }
+    // A malformed header is no link.
+    await app().request('http://edge.test/v1/things/t2', { headers: { traceparent: 'garbage' } });
+    expect(tracing.spans().at(-1)!.links).toEqual([]);
   });
 
-  it('marks a 5xx answer as an error, a 404 of no route as unmatched and not an error', async () => {
+  it('lets no client force sampling: a sampled traceparent under a sampler that keeps nothing records nothing', async () => {
+    tracing = startInMemoryTracing({ sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0) }) });
+    const res = await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
+    expect(await res.json()).toEqual({ carrier: null });
+    expect(tracing.spans()).toEqual([]);
+  });
+
+  it('bounds url.path', async () => {
+    tracing = startInMemoryTracing();
+    await app().request(`http://edge.test/v1/things/${'x'.repeat(2_000)}`);
+    expect(tracing.span('GET /v1/things/:id').attributes['url.path']).toBe(`/v1/things/${'x'.repeat(2_000)}`.slice(0, 256));
+  });
+
+  it('marks a 5xx answer as an error; a 404 of no route is named by its method alone and is not an error', async () => {
     tracing = startInMemoryTracing();
     expect((await app().request('http://edge.test/v1/things/t1/fail', { method: 'POST' })).status).toBe(500);
     expect((await app().request('http://edge.test/nowhere')).status).toBe(404);
-    const failed = tracing.span('HTTP POST /v1/things/:id/fail');
+    const failed = tracing.span('POST /v1/things/:id/fail');
     expect(failed.status).toEqual({ code: 2, message: 'HTTP 500' });
     expect(failed.attributes['http.response.status_code']).toBe(500);
-    const unmatched = tracing.span('HTTP GET unmatched');
+    const unmatched = tracing.span('GET');
     expect(unmatched.status.code).toBe(0);
     expect(unmatched.attributes['http.route']).toBeUndefined();
   });

@@ -1,5 +1,14 @@
 import { context, propagation, trace } from '@opentelemetry/api';
+import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ActorRouter } from '../../../cluster/actor-router.ts';
+import type { DecodedReport } from '../../../edge-api/hub-ingress/hub-codec.ts';
+import { HubMetrics } from '../../../edge-api/hub-ingress/hub-metrics.ts';
+import type { CloudMessage } from '../../../edge-api/hub-ingress/hub-wire.ts';
+import { ReportIntake } from '../../../edge-api/hub-ingress/report-intake.ts';
+import { silentLogger } from '../../../runtime/logger.ts';
+import type { Result } from '../../../runtime/result.ts';
 import { tracingOn } from '../../../runtime/tracing.ts';
 import { HUB1, startHubFixture, type HubFixture } from '../../support/hub-fixture.ts';
 import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../../support/in-memory-tracing.ts';
@@ -79,6 +88,79 @@ describe('hub ingress tracing', () => {
       vi.spyOn(propagation, 'extract'),
     ];
     expect(await motionFiresRule(fx)).toMatch(/light1/);
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+/** A report intake over a router whose device asks apply every report; `sent`: what went to the hub. */
+function intake(): { intake: ReportIntake; sent: CloudMessage[] } {
+  const sent: CloudMessage[] = [];
+  const router: ActorRouter = {
+    ask: <R>(_id: string, msg: unknown) =>
+      Promise.resolve({
+        ok: true,
+        value: { ok: true, value: { results: (msg as { items: unknown[] }).items.map(() => ({ ok: true, value: { applied: true } })) } },
+      } as Result<R>),
+    tell: () => ({ ok: true, value: undefined }),
+    deliver: () => ({ ok: true, value: undefined }),
+  };
+  const ri = new ReportIntake({
+    homeId: 'h1',
+    devices: new Set(['lamp']),
+    lastDurableSeq: 0,
+    window: 10,
+    router,
+    metrics: new HubMetrics(new Registry()),
+    clock: Date.now,
+    retry: { baseMs: 1, maxMs: 1, giveUpAfterMs: 10_000 },
+    log: silentLogger,
+    send: (m) => sent.push(m),
+    fail: () => {},
+    acked: () => {},
+  });
+  return { intake: ri, sent };
+}
+
+const reports = (...seqs: number[]): DecodedReport[] =>
+  seqs.map((seq) => ({ seq, device_id: 'lamp', ts_ms: Date.now(), attributes: { on: { flag: true } }, event: null }));
+
+/** Spies on the OpenTelemetry calls a traced report makes beyond starting its span. */
+const contextSpies = () => [vi.spyOn(context, 'with'), vi.spyOn(context, 'active'), vi.spyOn(trace, 'setSpanContext')];
+
+describe('ReportIntake tracing', () => {
+  it('takes the untraced path for a report message its span does not sample (no context per ask)', async () => {
+    tracing = startInMemoryTracing({ sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0) }) });
+    const fx = intake();
+    const spies = contextSpies();
+    // The SDK's unsampled spans are the API's non-recording ones.
+    const unsampled = Object.getPrototypeOf(
+      trace.wrapSpanContext({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 0 }),
+    ) as { end(): void };
+    const ended = vi.spyOn(unsampled, 'end');
+    fx.intake.accept(reports(1, 2));
+    // Ended at once, not kept (with its bookkeeping) until the ack.
+    expect(ended).toHaveBeenCalledTimes(1);
+    await vi.waitFor(() => expect(fx.sent).toEqual([{ ack: { up_to_seq: '2' } }]));
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+    expect(tracing.spans()).toEqual([]);
+  });
+
+  it('runs the asks of a sampled report message in its span, and ends it at the ack', async () => {
+    tracing = startInMemoryTracing();
+    const fx = intake();
+    const spies = contextSpies();
+    fx.intake.accept(reports(1));
+    await vi.waitFor(() => expect(fx.sent).toEqual([{ ack: { up_to_seq: '1' } }]));
+    expect(spies[0]).toHaveBeenCalled();
+    expect(tracing.span('hub report').attributes).toEqual({ 'iot.home.id': 'h1', 'iot.reports': 1 });
+  });
+
+  it('with tracing off, never calls the OpenTelemetry API', async () => {
+    expect(tracingOn).toBe(false);
+    const fx = intake();
+    const spies = [...contextSpies(), vi.spyOn(context, 'bind'), vi.spyOn(trace, 'getSpan'), vi.spyOn(trace, 'getTracer')];
+    fx.intake.accept(reports(1, 2));
+    await vi.waitFor(() => expect(fx.sent).toEqual([{ ack: { up_to_seq: '2' } }]));
     for (const spy of spies) expect(spy).not.toHaveBeenCalled();
   });
 });
