@@ -76,7 +76,7 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
       const concurrency = options.concurrency ?? (ctx.smoke ? 8 : 32);
       const devices = options.devices ?? 10;
       const paths = Array.from({ length: devices }, (_, i) => `/v1/homes/${HOME}/devices/d${i}`);
-      const bar = ctx.progress('http: node, raw Hono, raw node:http', 3);
+      const bar = ctx.progress('http: node, node with access log, raw Hono, raw node:http', 4);
 
       const measure = async (name: string, port: number, headers: Record<string, string>): Promise<Measured> => {
         ctx.log(`http: ${name}: ${concurrency} connections, ${warmupSeconds} s warm-up + ${seconds} s`);
@@ -94,21 +94,32 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
       let hub: ResilientHub | undefined;
       let raw: ChildHandle | undefined;
       try {
-        // 1. The node under test, with a home, a hub, devices and an app token.
-        node = await startNodeProcess({ ADMIN_TOKEN: ADMIN, NODE_ID: 'bench-http', LOG_LEVEL: 'warn', ...LIFTED_LIMITS }, 30_000);
-        const provisioned = await provision(node, devices);
-        hub = provisioned.hub;
-        const headers = { authorization: `Bearer ${provisioned.token}` };
-        const sample = await fetch(`http://127.0.0.1:${node.httpPort}${paths[0]}`, { headers });
-        const body = await sample.text();
-        const etag = sample.headers.get('etag');
-        if (sample.status !== 200 || etag === null) throw new Error(`shadow GET answered ${sample.status} (ETag ${String(etag)}): ${body}`);
-        const viaNode = await measure('node (shadow GET)', node.httpPort, headers);
+        // 1. The node under test, with a home, a hub, devices and an app token: once at LOG_LEVEL=warn,
+        // once at info, where the access log writes a line per request (ACCESS_LOG's default).
+        const measureNode = async (
+          name: string,
+          logLevel: 'warn' | 'info',
+        ): Promise<{ m: Measured; body: string; etag: string; headers: Record<string, string> }> => {
+          node = await startNodeProcess({ ADMIN_TOKEN: ADMIN, NODE_ID: 'bench-http', LOG_LEVEL: logLevel, ...LIFTED_LIMITS }, 30_000);
+          const provisioned = await provision(node, devices);
+          hub = provisioned.hub;
+          const headers = { authorization: `Bearer ${provisioned.token}` };
+          const sample = await fetch(`http://127.0.0.1:${node.httpPort}${paths[0]}`, { headers });
+          const body = await sample.text();
+          const etag = sample.headers.get('etag');
+          if (sample.status !== 200 || etag === null)
+            throw new Error(`shadow GET answered ${sample.status} (ETag ${String(etag)}): ${body}`);
+          const m = await measure(name, node.httpPort, headers);
+          hub.stop();
+          hub = undefined;
+          await stopNode(node);
+          node = undefined;
+          return { m, body, etag, headers };
+        };
+        const { m: viaNode, body, etag, headers } = await measureNode('node (shadow GET)', 'warn');
         bar.update(1);
-        hub.stop();
-        hub = undefined;
-        await stopNode(node);
-        node = undefined;
+        const { m: withAccessLog } = await measureNode('node (shadow GET, access log on)', 'info');
+        bar.update(2);
 
         // 2. The baselines: the same body and ETag from a raw Hono app and a raw node:http server.
         const baselines: Measured[] = [];
@@ -119,7 +130,7 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
           baselines.push(await measure(kind === 'hono' ? 'raw Hono' : 'raw node:http', server.port, headers));
           await raw.stop();
           raw = undefined;
-          bar.update(baselines.length + 1);
+          bar.update(baselines.length + 2);
         }
         const [hono, nodeHttp] = baselines as [Measured, Measured];
 
@@ -145,6 +156,14 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
           }),
           figure(throughput('HTTP shadow GET throughput (node vs raw node:http)', viaNode, nodeHttp, 'raw node:http')),
           figure(throughput('raw Hono throughput (framework share: Hono vs raw node:http)', hono, nodeHttp, 'raw node:http')),
+          figure(
+            throughput(
+              'HTTP shadow GET throughput, access log on (LOG_LEVEL=info) vs off',
+              withAccessLog,
+              viaNode,
+              'node at LOG_LEVEL=warn',
+            ),
+          ),
           figure(latency('HTTP shadow GET latency p50', viaNode, 'p50')),
           figure(latency('HTTP shadow GET latency p99', viaNode, 'p99')),
           figure(latency('raw node:http latency p99', nodeHttp, 'p99')),
@@ -152,14 +171,15 @@ export function createHttpScenario(options: HttpScenarioOptions = {}): Scenario 
         return {
           scenario: 'http',
           figures,
-          latencies: [viaNode.latency, hono.latency, nodeHttp.latency],
+          latencies: [viaNode.latency, withAccessLog.latency, hono.latency, nodeHttp.latency],
           integrity: {
-            'http non-200 responses (node)': non200(viaNode),
+            'http non-200 responses (node)': non200(viaNode) + non200(withAccessLog),
             'http non-200 responses (baselines)': non200(hono) + non200(nodeHttp),
           },
           notes: [
             `GET /v1/homes/{home}/devices/{d} rotating over ${devices} devices of one home (created by a hub's hello and reports), app token with the read scope; body ${viaNode.out.bodyBytes} bytes, ETag ${etag}. Baselines serve the same JSON (serialised per request, as the node does) with the same ETag on the same route pattern, and get the same Authorization header.`,
             `Load generator: one child process, ${concurrency} keep-alive connections each issuing requests back to back (closed loop), ${warmupSeconds} s warm-up then ${seconds} s measured per target; node, raw Hono and raw node:http run one after the other, each in its own process. On a 2-core machine the load generator competes with the server for CPU, which caps all three (the raw baselines most): the ratios are the comparable part, absolute req/s are the machine's.`,
+            'The node is measured twice: at LOG_LEVEL=warn, and at LOG_LEVEL=info where the access log (ACCESS_LOG, on by default) writes one JSON line per request to stdout, read by the bench as a container runtime would read it.',
             'The node runs with the memory store (no Redis): a shadow GET is auth (token digest lookup) + rate limiter + ask to the device actor through the ActorHost (nact) + JSON; nothing is written.',
             'The node runs with RATE_LIMIT_PER_TOKEN / RATE_LIMIT_PER_HOME / RATE_LIMIT_BURST raised out of the way; the limiter still runs on every request, and a 429 would show in the integrity counts.',
           ],
