@@ -60,18 +60,29 @@ export function advertisedPeerHost(peerHost: string, host: string, advertise?: s
 }
 
 /**
- * Why other machines cannot reach this node's peer port, or undefined: the address it advertises
- * is loopback (PEER_HOST defaults to 127.0.0.1) while HOST is not, which is what a cluster that
- * set only HOST before PEER_HOST existed looks like after an upgrade. Logged at error at start;
- * harmless only when every node runs on this machine.
+ * Why other machines cannot reach this node's peer port, or undefined. Two ways:
+ * - ADVERTISE_HOST names a host others dial while PEER_HOST binds loopback only (its default
+ *   127.0.0.1): every dial of the advertised address is refused;
+ * - without ADVERTISE_HOST, the address it advertises is loopback while HOST is not, which is
+ *   what a cluster that set only HOST before PEER_HOST existed looks like after an upgrade.
+ * Logged at error at start; harmless only when every node runs on this machine.
  */
-export function unreachablePeerHost(peerHost: string, host: string): string | undefined {
+export function unreachablePeerHost(peerHost: string, host: string, advertise?: string): string | undefined {
+  const fix =
+    'Set PEER_HOST to an address of a private network the other nodes reach (0.0.0.0 for every interface), ' +
+    'and PEER_TLS_* or a firewall unless that network is trusted; ignore this only if every node of the cluster runs on this machine';
+  if (advertise !== undefined) {
+    if (isLoopbackHost(advertise) || !isLoopbackHost(peerHost)) return undefined;
+    return (
+      `the peer port listens on ${peerHost} (PEER_HOST) only, while other nodes dial it at ${advertise} (ADVERTISE_HOST): ` +
+      `they cannot reach this node (it is failed over, and it cannot forward to them either). ${fix}`
+    );
+  }
   const advertised = advertisedPeerHost(peerHost, host);
   if (!isLoopbackHost(advertised) || isLoopbackHost(host)) return undefined;
   return (
     `the peer port listens on ${advertised} (PEER_HOST) while HOST is ${host}: nodes on other machines cannot reach this node ` +
-    '(it is failed over, and it cannot forward to them either). Set PEER_HOST to an address of a private network the other nodes reach, ' +
-    'and PEER_TLS_* or a firewall unless that network is trusted; ignore this only if every node of the cluster runs on this machine'
+    `(it is failed over, and it cannot forward to them either). ${fix}`
   );
 }
 

@@ -50,7 +50,7 @@ export const CONFIG_VARIABLES = [
     names: ['REDIS_URL'],
     default: 'unset',
     meaning:
-      'durable store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis-sentinel://[:password@]host:port,host:port/<master>` (Sentinel), `redis-cluster://[:password@]host:port,host:port` (Redis Cluster); unset = memory (not durable)',
+      "durable store: `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS), `redis-sentinel://[user:password@]host:port,host:port/<master>` (Sentinel; the credentials are the master's), `redis-cluster://[user:password@]host:port,host:port` (Redis Cluster); write `@` and `%` in a password as `%40` and `%25`; no query string; unset = memory (not durable)",
   },
   {
     names: ['CLUSTER'],
@@ -75,12 +75,19 @@ export const CONFIG_VARIABLES = [
   {
     names: ['ACCESS_LOG'],
     default: '`true`',
-    meaning: 'one log line per HTTP request (method, route, status, duration, token id; never the token); `false` = none',
+    meaning:
+      'one log line per HTTP request (method, route, status, duration, token id; never the token), at `info` whatever `LOG_LEVEL` (probes and `/metrics` answered 2xx at `debug`); `false` = none',
   },
   {
     names: ['AUTO_JOIN'],
     default: '`true`',
     meaning: 'join the ring at start and drain out on SIGTERM; `false` = wait for `npm run ring -- add <id>`',
+  },
+  {
+    names: ['DRAIN_TIMEOUT_MS'],
+    default: '40000',
+    meaning:
+      "milliseconds SIGTERM waits for the drain (handing this node's shards to the others) before it gives up, logs an error and stops anyway (the leases then lapse); keep `terminationGracePeriodSeconds` above it plus about 10 s",
   },
   {
     names: ['HUB_WINDOW'],

@@ -1,6 +1,8 @@
 /** The node's configuration: one typed object from environment variables, validated at start. */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { DEFAULT_MAX_BODY_BYTES } from '../edge-api/http/request-body-limit.ts';
+import { parseRedisUrl, RedisUrlError, type RedisTarget } from '../runtime/redis/redis-connection.ts';
 import type { ConfigVariableName } from './config-variables.ts';
 
 export type Role = 'ingress' | 'edge' | 'actors';
@@ -35,6 +37,8 @@ export interface NodeConfig {
   /** One log line per HTTP request (method, route, status, duration, token id). */
   readonly accessLog: boolean;
   readonly autoJoin: boolean;
+  /** Milliseconds the shutdown waits for the drain (shards handed to the other nodes) before it stops anyway. */
+  readonly drainTimeoutMs: number;
   /** Credit window: reports a hub may have sent and not yet had acked. */
   readonly hubWindow: number;
   /** Largest HTTP request body, bytes. */
@@ -114,6 +118,9 @@ function positiveInt(env: Env, name: ConfigVariableName, fallback: number): numb
   return n;
 }
 
+/** DRAIN_TIMEOUT_MS's default: a drain of a loaded node's shards, with room to spare. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 40_000;
+
 /** Largest delay `setTimeout` honours (2³¹−1 ms, about 24.8 days); past it Node fires after 1 ms. */
 export const MAX_DURATION_MS = 2_147_483_647;
 
@@ -154,81 +161,48 @@ function host(env: Env, name: ConfigVariableName, fallback: string): string {
 /** Addresses that bind every interface: a server listens there, nobody dials it. */
 export const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '']);
 
-/** ADVERTISE_HOST: a host others can dial, never a wildcard bind address. */
+/**
+ * ADVERTISE_HOST: a host others can dial, never a wildcard bind address, and a host only: the
+ * node appends each server's port, so `name:port` would advertise `[name:port]:50052`.
+ */
 function advertiseHost(env: Env): string | undefined {
   const raw = read(env, 'ADVERTISE_HOST');
   if (raw === undefined) return undefined;
   if (WILDCARD_HOSTS.has(raw))
     throw new ConfigError(`ADVERTISE_HOST=${raw} binds every interface: give the name or address others reach this node at`);
+  if (raw.includes(':') && isIP(raw) !== 6)
+    throw new ConfigError(`ADVERTISE_HOST=${raw} is not a host name or address: give the host alone, the node adds each server's port`);
   return host(env, 'ADVERTISE_HOST', raw);
 }
 
-/** A URL with its password replaced by `***`, for error messages and logs. */
+/**
+ * A URL with its password replaced by `***`, for error messages and logs. The credentials end at
+ * the last `@`: a password may hold `/`, `+`, `=` or an unescaped `@`, and none of it may show.
+ * Credentials without a `:` (`redis://secret@h`) are hidden whole.
+ */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^([a-z-]+:\/\/[^:@/]*:)[^@]*@/, '$1***@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  const at = url.lastIndexOf('@');
+  if (scheme === undefined || at < scheme.length) return url;
+  const auth = url.slice(scheme.length, at);
+  const colon = auth.indexOf(':');
+  return `${scheme}${colon < 0 ? '***' : `${auth.slice(0, colon)}:***`}${url.slice(at)}`;
 }
 
-/** One `host:port` of a Sentinel or Cluster URL: a host name or IPv4 address (no IPv6: the list is split on `:`) and a port 1..65535. */
-const LIST_HOST = /^[A-Za-z0-9_.-]{1,253}$/;
-
 /**
- * Checks REDIS_URL's shape (what `createRedisClient` connects to), naming what is wrong:
- * `redis://[user:pass@]host:port[/db]`, `rediss://…` (standalone, TLS),
- * `redis-sentinel://[[user]:pass@]host:port,host:port/<master name>` (Sentinel),
- * `redis-cluster://[[user]:pass@]host:port,host:port` (Cluster). Messages never show the password.
+ * Checks REDIS_URL with the parser the Redis client uses (`parseRedisUrl`: standalone, TLS,
+ * Sentinel and Cluster forms), so a URL accepted here is one the node connects to as written.
+ * Throws a ConfigError naming REDIS_URL; the message never shows the password.
  */
-export function checkRedisUrl(url: string): string {
-  const shown = `REDIS_URL=${redactRedisUrl(url)}`;
-  const scheme = /^([a-z-]+):\/\//.exec(url)?.[1];
-  if (scheme === 'redis' || scheme === 'rediss') {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ConfigError(`${shown} is not a URL (${scheme}://[user:password@]host:port[/db])`);
-    }
-    if (parsed.hostname === '') throw new ConfigError(`${shown} has no host (${scheme}://[user:password@]host:port[/db])`);
-    const db = parsed.pathname.replace(/^\//, '');
-    if (db !== '' && !/^\d+$/.test(db)) throw new ConfigError(`${shown}: the path is a database number, not "${db}"`);
-    return url;
+export function checkRedisUrl(url: string): RedisTarget {
+  try {
+    return parseRedisUrl(url);
+  } catch (err) {
+    if (!(err instanceof RedisUrlError)) throw err;
+    // Where the credentials end is unknown when the parser says so: the URL is not shown at all.
+    const shown = err.redactable ? `REDIS_URL=${redactRedisUrl(url)}` : 'REDIS_URL';
+    throw new ConfigError(`${shown}: ${err.message}`, { cause: err });
   }
-  if (scheme !== 'redis-sentinel' && scheme !== 'redis-cluster')
-    throw new ConfigError(`${shown} must start with redis://, rediss://, redis-sentinel:// or redis-cluster://`);
-  const form =
-    scheme === 'redis-sentinel'
-      ? 'redis-sentinel://[:password@]host:port,host:port/<master name>'
-      : 'redis-cluster://[:password@]host:port,host:port';
-  let rest = url.slice(scheme.length + 3);
-  // As createRedisClient reads it: the credentials end at the first `@` (write one in a password as %40).
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    const auth = rest.slice(0, at);
-    rest = rest.slice(at + 1);
-    if (!auth.includes(':')) throw new ConfigError(`${shown}: credentials are written user:password@ or :password@ (${form})`);
-    try {
-      decodeURIComponent(auth.slice(auth.indexOf(':') + 1));
-    } catch {
-      throw new ConfigError(`${shown}: the password has a bad %-escape`);
-    }
-  }
-  const slash = rest.indexOf('/');
-  const list = slash < 0 ? rest : rest.slice(0, slash);
-  const path = slash < 0 ? undefined : rest.slice(slash + 1);
-  if (list === '') throw new ConfigError(`${shown} lists no host (${form})`);
-  for (const entry of list.split(',')) {
-    const m = /^(.*):(\d{1,5})$/.exec(entry);
-    if (!m) throw new ConfigError(`${shown}: "${entry}" is not host:port (${form})`);
-    if (!LIST_HOST.test(m[1]!)) throw new ConfigError(`${shown}: "${m[1]}" is not a host name or IPv4 address (${form})`);
-    const p = Number(m[2]);
-    if (p < 1 || p > 65535) throw new ConfigError(`${shown}: port ${m[2]} of "${entry}" is not 1..65535`);
-  }
-  if (scheme === 'redis-sentinel') {
-    if (!path) throw new ConfigError(`${shown} needs the master name as its path (${form})`);
-    if (path.includes('/')) throw new ConfigError(`${shown}: the master name "${path}" contains "/"`);
-  } else if (path !== undefined) {
-    throw new ConfigError(`${shown}: a Redis Cluster URL takes no path (${form})`);
-  }
-  return url;
 }
 
 /** Reads and validates the configuration; throws `ConfigError` naming the bad variable. */
@@ -279,6 +253,7 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     logLevel,
     accessLog: bool(env, 'ACCESS_LOG', true),
     autoJoin: bool(env, 'AUTO_JOIN', true),
+    drainTimeoutMs: durationMs(env, 'DRAIN_TIMEOUT_MS', DEFAULT_DRAIN_TIMEOUT_MS),
     hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),

@@ -17,6 +17,7 @@ import { createActorStack, type ActorStack } from './actor-stack.ts';
 import { hostPort } from '../cluster/grpc-server.ts';
 import { advertisedHost, advertisedPeerHost, ClusterBackend, resolvePeerAuth, unreachablePeerHost } from './cluster-backend.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { drainWithin } from './drain-deadline.ts';
 import { listenHttp, type HttpListener } from './http-listener.ts';
 import { listenOn } from './port-taken-error.ts';
 import { checkPeerCaIsOwn, readTlsMaterial, warnIfPlaintext } from './tls-material.ts';
@@ -30,6 +31,12 @@ export interface StartOptions {
   readonly credentials?: CredentialStore;
   /** Milliseconds to let open HTTP streams (SSE) finish at shutdown before they are cut. */
   readonly shutdownGraceMs?: number;
+  /**
+   * Aborts the start (a signal while it waits for Redis, say): the step in progress is abandoned
+   * (what it still opens is closed when it settles), whatever started is stopped, and startNode
+   * rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A started node; `close` is the graceful shutdown that SIGTERM runs. */
@@ -64,7 +71,10 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
   const undo: (() => unknown)[] = [];
   try {
-    return await startSteps(config, options, (stop) => void undo.push(stop));
+    const node = await startSteps(config, options, (stop) => void undo.push(stop));
+    // Aborted during the last step: the node stops again instead of running unwatched.
+    options.signal?.throwIfAborted();
+    return node;
   } catch (err) {
     for (const stop of undo.reverse()) {
       try {
@@ -77,6 +87,40 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   }
 }
 
+/**
+ * `step` unless `signal` aborts first: then rejects with its reason at once, and whatever `step`
+ * still yields is given to `undo` (the start no longer owns it).
+ */
+async function abortable<T>(signal: AbortSignal | undefined, step: Promise<T>, undo: (value: T) => unknown = () => {}): Promise<T> {
+  if (!signal) return step;
+  if (signal.aborted) {
+    step.then(undo, () => {});
+    throw signal.reason;
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(asError(signal.reason));
+      step.then(undo, () => {});
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    step.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!signal.aborted) resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!signal.aborted) reject(asError(err));
+      },
+    );
+  });
+}
+
+/** Rejections carry Errors: an abort reason is one unless a caller chose otherwise (then wrapped). */
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason), { cause: reason });
+}
+
 /** The steps of `startNode`; `started(stop)` registers how to undo a step once it has run. */
 async function startSteps(config: NodeConfig, options: StartOptions, started: (stop: () => unknown) => void): Promise<RunningNode> {
   if (!config.roles.includes('actors')) {
@@ -84,6 +128,8 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   }
   const logger = options.logger ?? createRootLogger({ level: config.logLevel, base: { node: config.nodeId } });
   const log = logger.child({ component: 'node' });
+  const { signal } = options;
+  signal?.throwIfAborted();
   // Read before anything starts: a missing or unreadable file stops the node with the variable's name.
   const httpTls = config.roles.includes('edge') ? readTlsMaterial(config.httpTls, 'HTTP_TLS') : undefined;
   const hubTls = config.roles.includes('ingress') ? readTlsMaterial(config.hubTls, 'HUB_TLS') : undefined;
@@ -96,16 +142,20 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : await openRedisBackend(
-          {
-            url: config.redisUrl,
-            cluster: config.cluster,
-            nodeId: config.nodeId,
-            shards: config.shards,
-            onShardLost: (shard) => evictShard(shard),
-          },
-          registry,
-          logger,
+      : await abortable(
+          signal,
+          openRedisBackend(
+            {
+              url: config.redisUrl,
+              cluster: config.cluster,
+              nodeId: config.nodeId,
+              shards: config.shards,
+              onShardLost: (shard) => evictShard(shard),
+            },
+            registry,
+            logger,
+          ),
+          (late) => late.close(),
         );
   if (redis) started(() => redis.close());
   const store = options.store ?? redis?.store ?? new MemoryStore();
@@ -130,7 +180,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     ? new ClusterBackend({
         nodeId: config.nodeId,
         redis,
-        peerAuth: await resolvePeerAuth(config, redis, peerTls),
+        peerAuth: await abortable(signal, resolvePeerAuth(config, redis, peerTls)),
         registry,
         logger,
         autoJoin: config.autoJoin,
@@ -212,8 +262,9 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   const peerPort = cluster
     ? await listenOn('PEER_PORT', config.peerHost, config.peerPort, () => cluster.listenForPeers(config.peerHost, config.peerPort))
     : undefined;
-  const unreachable = cluster ? unreachablePeerHost(config.peerHost, config.host) : undefined;
-  if (unreachable) log.error({ peerHost: config.peerHost, host: config.host }, unreachable);
+  const unreachable = cluster ? unreachablePeerHost(config.peerHost, config.host, config.advertiseHost) : undefined;
+  if (unreachable) log.error({ peerHost: config.peerHost, host: config.host, advertiseHost: config.advertiseHost }, unreachable);
+  signal?.throwIfAborted();
   const grpcPort = ingress
     ? await listenOn('GRPC_PORT', config.host, config.grpcPort, () => ingress.listen(config.host, config.grpcPort))
     : undefined;
@@ -262,6 +313,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     started(() => http?.close(0));
     httpPort = http.port;
   }
+  signal?.throwIfAborted();
   // Unauthenticated plaintext by design: bound on METRICS_HOST (loopback by default), never on the
   // public HOST; listenHttp warns when METRICS_HOST is not loopback.
   const { metricsPort } = config;
@@ -287,7 +339,11 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     // Where the other nodes dial: ADVERTISE_HOST, else PEER_HOST, or a reachable name when it binds every interface.
     peer: peerPort === undefined ? undefined : hostPort(advertisedPeerHost(config.peerHost, config.host, config.advertiseHost), peerPort),
   };
-  await cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' });
+  // Joining reads and writes Redis: a signal does not wait for it (cluster.close, registered above, undoes it).
+  await abortable(
+    signal,
+    cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' }) ?? Promise.resolve(),
+  );
   ready = true;
   ingress?.setServing(true);
   let closing: Promise<void> | undefined;
@@ -295,8 +351,8 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     closing ??= (async () => {
       log.info('shutting down');
       // Hand the shards to the other nodes first, while this node still forwards to them.
-      if (cluster && config.autoJoin)
-        await cluster.drain().catch((err: unknown) => log.error({ err }, 'drain failed; the leases will lapse'));
+      // Bounded by DRAIN_TIMEOUT_MS: past it the node stops anyway and its leases lapse.
+      if (cluster && config.autoJoin) await drainWithin(cluster.drain(), config.drainTimeoutMs, log);
       ready = false;
       ingress?.setServing(false);
       await Promise.all([
@@ -310,8 +366,8 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
       if (store !== redis?.store) await store.close();
       // The audit entries of the last requests land before the connection closes.
       await audit.settled();
+      // No "stopped" line here: main prints it once the tracing exporter has flushed too.
       await redis?.close();
-      log.info('stopped');
     })();
     return closing;
   };

@@ -16,6 +16,12 @@ export interface AccessLogFields {
   readonly tokenId?: string;
 }
 
+/** pino's numeric level of `info`. */
+const INFO = 30;
+
+/** Paths polled by machines (liveness, readiness, Prometheus): logged at debug when answered 2xx. */
+const QUIET_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
  * Who sent the request, as far as the guard got: the caller it authenticated (set also when it
  * then refused the request: a 403 or 429 still names the token), else the principal that passed.
@@ -27,7 +33,8 @@ function tokenIdOf(c: Context): string | undefined {
 
 /**
  * Middleware logging one info line per request once it is answered, failed ones included (the
- * app's error handler has set the status by then). Put it outermost, next to the metrics.
+ * app's error handler has set the status by then), at any LOG_LEVEL but `silent`; `/healthz`,
+ * `/readyz` and `/metrics` answered 2xx log at debug. Put it outermost, next to the metrics.
  *
  * An event stream (SSE) is logged when it opens (status 200, the time to open it), not when it
  * ends: its response leaves this middleware as soon as the stream starts, and a line per open
@@ -35,7 +42,10 @@ function tokenIdOf(c: Context): string | undefined {
  * iot_http_sse_open_streams gauge's business).
  */
 export function accessLog(logger: Logger): MiddlewareHandler {
-  const log = logger.child({ component: 'access' });
+  // ACCESS_LOG=true asks for these lines whatever LOG_LEVEL is (warn keeps the components quiet, not
+  // the access log): the child logs at info, or lower when LOG_LEVEL is lower; `silent` silences it.
+  const level = logger.level === 'silent' || logger.levelVal < INFO ? logger.level : 'info';
+  const log = logger.child({ component: 'access' }, { level });
   return async (c, next) => {
     const start = performance.now();
     try {
@@ -49,7 +59,9 @@ export function accessLog(logger: Logger): MiddlewareHandler {
         durationMs: Math.round((performance.now() - start) * 10) / 10,
         ...(tokenId === undefined ? {} : { tokenId }),
       };
-      log.info(fields, 'http request');
+      // Probes and scrapes that succeed come every few seconds and say nothing: debug. A failing one is news.
+      if (QUIET_PATHS.has(c.req.path) && fields.status < 300) log.debug(fields, 'http request');
+      else log.info(fields, 'http request');
     }
   };
 }

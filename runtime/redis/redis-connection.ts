@@ -1,4 +1,5 @@
 /** Connects ioredis to standalone, Sentinel or Cluster Redis from one URL, and checks the version. */
+import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { FENCED_WRITE_COMMAND } from './fenced-write.ts';
 
@@ -16,19 +17,131 @@ export interface ConnectionOptions {
   readonly name?: string;
 }
 
-function hostsOf(list: string): { host: string; port: number }[] {
-  return list.split(',').map((hp) => {
-    const [host, port] = hp.split(':');
-    return { host: host || '127.0.0.1', port: Number(port || 6379) };
-  });
+/** A `host:port` of a Redis server, a Sentinel or a Cluster node. */
+export interface RedisHostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Credentials of a REDIS_URL, %-decoded. */
+export interface RedisAuth {
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/** What a Redis URL names (`parseRedisUrl`): one server, a Sentinel-monitored master, or a Cluster. */
+export type RedisTarget =
+  | (RedisAuth & { readonly kind: 'standalone'; readonly host: string; readonly port: number; readonly db: number; readonly tls: boolean })
+  | (RedisAuth & { readonly kind: 'sentinel'; readonly sentinels: readonly RedisHostPort[]; readonly master: string })
+  | (RedisAuth & { readonly kind: 'cluster'; readonly nodes: readonly RedisHostPort[] });
+
+/**
+ * A Redis URL that cannot be used; the message never shows the credentials (nothing before the
+ * URL's last `@` is quoted), so it may be logged and printed.
+ */
+export class RedisUrlError extends Error {
+  override readonly name = 'RedisUrlError';
+  readonly code = 'REDIS_URL_INVALID';
+
+  constructor(
+    message: string,
+    /** False when where the credentials end is unknown (a raw `@`): the URL must not be shown, even redacted. */
+    readonly redactable = true,
+  ) {
+    super(message);
+  }
+}
+
+const FORMS = {
+  redis: 'redis://[user:password@]host[:port][/db]',
+  rediss: 'rediss://[user:password@]host[:port][/db]',
+  'redis-sentinel': 'redis-sentinel://[user:password@]host:port,host:port/<master name>',
+  'redis-cluster': 'redis-cluster://[user:password@]host:port,host:port',
+} as const;
+type Scheme = keyof typeof FORMS;
+
+/** A host name or IPv4 address. */
+const HOST_NAME = /^[A-Za-z0-9_.-]{1,253}$/;
+
+/** `%`-decodes one part of the credentials; a bad escape is named without showing the part. */
+function decodeCredential(part: string, what: 'user name' | 'password'): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new RedisUrlError(`the ${what} has a bad %-escape (write % as %25)`);
+  }
+}
+
+/** `host[:port]` or `[ipv6][:port]`; `defaultPort` undefined = the port is required. */
+function parseHostPort(entry: string, form: string, defaultPort: number | undefined): RedisHostPort {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*))(?::(\d{1,5}))?$/.exec(entry);
+  const host = m?.[1] ?? m?.[2];
+  if (!m || host === undefined || host === '') throw new RedisUrlError(`"${entry}" is not host:port (${form})`);
+  if (m[1] !== undefined ? isIP(host) !== 6 : !HOST_NAME.test(host))
+    throw new RedisUrlError(`"${host}" is not a host name, IPv4 address or [IPv6] address (${form})`);
+  if (m[3] === undefined && defaultPort === undefined) throw new RedisUrlError(`"${entry}" has no port (${form})`);
+  const port = m[3] === undefined ? defaultPort! : Number(m[3]);
+  if (port < 1 || port > 65535) throw new RedisUrlError(`port ${m[3]} of "${entry}" is not 1..65535`);
+  return { host, port };
 }
 
 /**
- * URLs: `redis://[user:pass@]host:port[/db]` and `rediss://…` (standalone),
- * `redis-sentinel://[:pass@]host:port,host:port/<master name>` (Sentinel),
- * `redis-cluster://[:pass@]host:port,host:port` (Cluster).
+ * Parses a Redis URL: the one reading of REDIS_URL, used by the configuration check and by
+ * `createRedisClient`, so a URL the check accepts is one the client connects to as written.
+ *
+ * - `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS): one server (port 6379, db 0 by default);
+ * - `redis-sentinel://[user:password@]host:port,host:port/<master name>`: the master a Sentinel
+ *   group monitors (the credentials are the master's; the Sentinels are reached without);
+ * - `redis-cluster://[user:password@]host:port,host:port`: a Redis Cluster (no db: a Cluster has only 0).
+ *
+ * The credentials end at the `@`: write `@`, `:` or `%` in a password as `%40`, `%3A`, `%25`. A
+ * query string or fragment is refused rather than ignored (or read into the master name).
  */
+export function parseRedisUrl(url: string): RedisTarget {
+  const scheme = /^([a-z-]+):\/\//.exec(url)?.[1];
+  if (scheme === undefined || !(scheme in FORMS))
+    throw new RedisUrlError('must start with redis://, rediss://, redis-sentinel:// or redis-cluster://');
+  const form = FORMS[scheme as Scheme];
+  let rest = url.slice(scheme.length + 3);
+  let auth: RedisAuth = {};
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const credentials = rest.slice(0, at);
+    // Only here is the user name and password known to end: nothing before this `@` may be quoted.
+    if (credentials.includes('@')) throw new RedisUrlError('its credentials contain a raw "@": write @ in the password as %40', false);
+    rest = rest.slice(at + 1);
+    const colon = credentials.indexOf(':');
+    if (colon < 0) throw new RedisUrlError(`credentials are written user:password@ or :password@ (${form})`);
+    const username = decodeCredential(credentials.slice(0, colon), 'user name');
+    const password = decodeCredential(credentials.slice(colon + 1), 'password');
+    auth = { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  }
+  const extra = /[?#]/.exec(rest);
+  if (extra) throw new RedisUrlError(`"${rest.slice(extra.index)}": a query string or fragment is not read (${form})`);
+  const slash = rest.indexOf('/');
+  const list = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? undefined : rest.slice(slash + 1);
+  if (list === '') throw new RedisUrlError(`lists no host (${form})`);
+  if (scheme === 'redis' || scheme === 'rediss') {
+    if (list.includes(',')) throw new RedisUrlError(`"${list}": a ${scheme}:// URL names one server (${form})`);
+    const { host, port } = parseHostPort(list, form, 6379);
+    if (path !== undefined && path !== '' && !/^\d{1,9}$/.test(path))
+      throw new RedisUrlError(`the path is a database number, not "${path}" (${form})`);
+    return { kind: 'standalone', ...auth, host, port, db: path ? Number(path) : 0, tls: scheme === 'rediss' };
+  }
+  const hosts = list.split(',').map((entry) => parseHostPort(entry, form, undefined));
+  if (scheme === 'redis-cluster') {
+    if (path !== undefined) throw new RedisUrlError(`a Redis Cluster URL takes no path (${form})`);
+    return { kind: 'cluster', ...auth, nodes: hosts };
+  }
+  if (!path) throw new RedisUrlError(`needs the master name as its path (${form})`);
+  if (path.includes('/')) throw new RedisUrlError(`the master name "${path}" contains "/" (${form})`);
+  return { kind: 'sentinel', ...auth, sentinels: hosts, master: path };
+}
+
+/** A client for the server(s) `url` names (`parseRedisUrl`; a bad URL throws a `RedisUrlError`), not yet connected. */
 export function createRedisClient(url: string, opts: ConnectionOptions): RedisClient {
+  const target = parseRedisUrl(url);
   const common: RedisOptions = {
     enableOfflineQueue: !opts.failFast,
     // Batches the small commands of a tick (per Cluster node); the shard windows go out as issued.
@@ -39,24 +152,26 @@ export function createRedisClient(url: string, opts: ConnectionOptions): RedisCl
     ...(opts.commandTimeoutMs ? { commandTimeout: opts.commandTimeoutMs } : {}),
     ...(opts.name ? { connectionName: opts.name } : {}),
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
   };
-  const m = /^(redis-sentinel|redis-cluster):\/\/(?:([^:@]*):([^@]*)@)?([^/]+)(?:\/(.+))?$/.exec(url);
-  if (m) {
-    const [, scheme, username, password, hosts, rest] = m;
-    const auth = { ...(username ? { username } : {}), ...(password ? { password: decodeURIComponent(password) } : {}) };
-    if (scheme === 'redis-sentinel') {
-      if (!rest) throw new Error('a redis-sentinel:// URL needs the master name as its path');
-      return new Redis({ ...common, ...auth, sentinels: hostsOf(hosts!), name: rest });
-    }
-    return new Cluster(hostsOf(hosts!), {
-      redisOptions: { ...common, ...auth },
-      enableOfflineQueue: !opts.failFast,
-      enableAutoPipelining: true,
-      autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND],
-      lazyConnect: true,
-    });
+  switch (target.kind) {
+    case 'standalone':
+      return new Redis({ ...common, host: target.host, port: target.port, db: target.db, ...(target.tls ? { tls: {} } : {}) });
+    case 'sentinel':
+      return new Redis({ ...common, sentinels: target.sentinels.map((s) => ({ ...s })), name: target.master });
+    case 'cluster':
+      return new Cluster(
+        target.nodes.map((n) => ({ ...n })),
+        {
+          redisOptions: common,
+          enableOfflineQueue: !opts.failFast,
+          enableAutoPipelining: true,
+          autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND],
+          lazyConnect: true,
+        },
+      );
   }
-  return new Redis(url, common);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkRedisUrl, ConfigError, loadConfig, MAX_DURATION_MS, redactRedisUrl } from '../../node/config.ts';
+import { checkRedisUrl, ConfigError, DEFAULT_DRAIN_TIMEOUT_MS, loadConfig, MAX_DURATION_MS, redactRedisUrl } from '../../node/config.ts';
+import { ACCEPTED_REDIS_URLS, REFUSED_REDIS_URLS } from '../runtime/redis/redis-urls.ts';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -174,47 +175,29 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: wildcard })).toThrow(`ADVERTISE_HOST=${wildcard} binds every interface`);
     expect(() => loadConfig({ NODE_ID: 'n1', ACCESS_LOG: 'maybe' })).toThrow('ACCESS_LOG=maybe must be true or false');
   });
+
+  it('refuses an ADVERTISE_HOST with a port (the node appends each port: `[n1.svc:80]:50052`), accepts an IPv6 address', () => {
+    for (const bad of ['n1.svc:80', '10.0.0.7:8080', 'n1:'])
+      expect(() => loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: bad })).toThrow(`ADVERTISE_HOST=${bad} is not a host name or address`);
+    expect(loadConfig({ NODE_ID: 'n1', ADVERTISE_HOST: '::ffff:10.0.0.7' }).advertiseHost).toBe('::ffff:10.0.0.7');
+  });
+
+  it('reads DRAIN_TIMEOUT_MS: 40 s by default, a positive number of milliseconds', () => {
+    expect(loadConfig({ NODE_ID: 'n1' }).drainTimeoutMs).toBe(DEFAULT_DRAIN_TIMEOUT_MS);
+    expect(DEFAULT_DRAIN_TIMEOUT_MS).toBe(40_000);
+    expect(loadConfig({ NODE_ID: 'n1', DRAIN_TIMEOUT_MS: '5000' }).drainTimeoutMs).toBe(5_000);
+    expect(() => loadConfig({ NODE_ID: 'n1', DRAIN_TIMEOUT_MS: '0' })).toThrow('DRAIN_TIMEOUT_MS=0 is not a positive integer');
+  });
 });
 
 describe('REDIS_URL', () => {
-  it.each([
-    'redis://127.0.0.1:6379',
-    'redis://127.0.0.1:6379/2',
-    'redis://user:secret@redis.internal:6379/0',
-    'rediss://:secret@redis.internal:6380',
-    'redis://[::1]:6379',
-    'redis-sentinel://s1:26379,s2:26379,s3:26379/mymaster',
-    'redis-sentinel://:secret@s1:26379/mymaster',
-    'redis-sentinel://user:p%40ss@10.0.0.1:26379,10.0.0.2:26379/iot-primary',
-    'redis-cluster://c1:7000,c2:7001,c3:7002',
-    'redis-cluster://:secret@c1:7000',
-  ])('accepts %s', (url) => {
+  it.each(ACCEPTED_REDIS_URLS)('accepts %s', (url) => {
     expect(loadConfig({ NODE_ID: 'n1', REDIS_URL: url }).redisUrl).toBe(url);
   });
 
-  it.each([
-    ['localhost:6379', 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'],
-    ['http://redis:6379', 'must start with'],
-    ['redis://', 'has no host'],
-    ['redis://r:6379/cache', 'the path is a database number, not "cache"'],
-    ['redis-sentinel://s1:26379,s2:26379', 'needs the master name as its path'],
-    ['redis-sentinel://s1:26379/', 'needs the master name as its path'],
-    ['redis-sentinel:///mymaster', 'lists no host'],
-    ['redis-sentinel://s1:26379,/mymaster', '"" is not host:port'],
-    ['redis-sentinel://s1/mymaster', '"s1" is not host:port'],
-    ['redis-sentinel://s1:99999/mymaster', 'port 99999 of "s1:99999" is not 1..65535'],
-    ['redis-sentinel://s1:0/mymaster', 'port 0 of "s1:0" is not 1..65535'],
-    ['redis-sentinel://s1:port/mymaster', '"s1:port" is not host:port'],
-    ['redis-sentinel://[::1]:26379/mymaster', '"[::1]" is not a host name or IPv4 address'],
-    ['redis-sentinel://s1:26379/a/b', 'the master name "a/b" contains "/"'],
-    ['redis-cluster://', 'lists no host'],
-    ['redis-cluster://c1:7000,c2', '"c2" is not host:port'],
-    ['redis-cluster://c1:7000/0', 'a Redis Cluster URL takes no path'],
-    ['redis-cluster://secret@c1:7000', 'credentials are written user:password@ or :password@'],
-    ['redis-cluster://:bad%zz@c1:7000', 'the password has a bad %-escape'],
-  ])('refuses %s, naming REDIS_URL and what is wrong', (url, why) => {
+  it.each(REFUSED_REDIS_URLS)('refuses %s, naming REDIS_URL and what is wrong', (url, why) => {
     expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(ConfigError);
-    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow('REDIS_URL=');
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(/^REDIS_URL[=:]/);
     expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(why);
   });
 
@@ -237,5 +220,34 @@ describe('REDIS_URL', () => {
     }
     expect(redactRedisUrl('redis://user:pw@r:6379')).toBe('redis://user:***@r:6379');
     expect(redactRedisUrl('redis://r:6379/0')).toBe('redis://r:6379/0');
+  });
+
+  it.each([
+    // A raw `@` in the password: the reviewer's leaks, and where the credentials end is unknown.
+    ['redis-sentinel://:p@ss@s1:26379,s2:26379/mymaster', 'p@ss'],
+    ['redis-sentinel://:s3cr@t1@s1:26379,s2:26379/mymaster', 's3cr@t1'],
+    // Once a reader that stopped at the first `/` took `u:1234` for host:port and quoted the rest.
+    ['redis://u:1234/abc@h/cache', '1234/abc'],
+    ['redis://:sec@ret@more@h:6379', 'sec@ret@more'],
+    ['redis-cluster://:hidd@denn@c1:7000,c2', 'hidd@denn'],
+    // Credentials that end at the last `@` but are otherwise wrong.
+    ['redis://u:hid%zzden@h', 'hid%zzden'],
+    ['redis-sentinel://u:hunter/2@s1:26379/m?x=1', 'hunter/2'],
+  ])('never quotes anything before the last @ of %s', (url, secret) => {
+    let message = '';
+    try {
+      loadConfig({ NODE_ID: 'n1', REDIS_URL: url });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^REDIS_URL/);
+    expect(message).not.toContain(secret);
+    for (const piece of secret.split(/[@/%]/)) if (piece.length > 3) expect(message).not.toContain(piece);
+  });
+
+  it('asks for %40 when a password holds a raw @, without showing the URL', () => {
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: 'redis://:p@ss@h:6379' })).toThrow(
+      'REDIS_URL: its credentials contain a raw "@": write @ in the password as %40',
+    );
   });
 });

@@ -1,13 +1,35 @@
-import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseLogLine, startNodeProcess } from '../../tools/process/node-process.ts';
 import { startTestRedis } from '../../tools/process/redis-server.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
-/** Every line of `output` parsed as JSON: fails the test on a line that is not a JSON object. */
+/**
+ * The keys of a JSON object's top level, in order and with repeats (JSON.parse keeps the last of
+ * a repeated key silently): what a log collector that rejects or merges duplicates would see.
+ */
+function topLevelKeys(json: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i];
+    if (ch === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      // A key: a string at depth 1 followed by a colon.
+      if (depth === 1 && json[end + 1] === ':') keys.push(JSON.parse(json.slice(i, end + 1)) as string);
+      i = end;
+    } else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+  }
+  return keys;
+}
+
+/** Every line of `output` parsed as JSON: fails the test on a line that is not a JSON object or that repeats a key. */
 function jsonLines(output: string): Record<string, unknown>[] {
   return output
     .split('\n')
@@ -15,27 +37,42 @@ function jsonLines(output: string): Record<string, unknown>[] {
     .map((line) => {
       const parsed = parseLogLine(line);
       if (parsed === undefined) throw new Error(`not a JSON log line: ${line}`);
+      const keys = topLevelKeys(line);
+      if (keys.length !== Object.keys(parsed).length) throw new Error(`a key repeats in the log line: ${line}`);
       return parsed as Record<string, unknown>;
     });
 }
 
-/** Runs node/main.ts until it exits by itself: its exit code and everything it printed. */
-function runUntilExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Spawns node/main.ts (source, under tsx) with ports 0 and LOG_LEVEL=info unless `env` says otherwise. */
+function spawnMain(env: Record<string, string>): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, ['--import', 'tsx', join(root, 'node', 'main.ts')], {
+    cwd: root,
+    env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', PEER_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/**
+ * Runs node/main.ts until it exits by itself: its exit code and everything it printed. With
+ * `readAfterMs`, stdout is not read for that long: a slow reader, whose pipe fills up.
+ */
+function runUntilExit(env: Record<string, string>, readAfterMs = 0): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'node', 'main.ts')], {
-      cwd: root,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', PEER_PORT: '0', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnMain(env);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    if (readAfterMs > 0) child.stdout.pause();
+    child.stdout.on('data', (d: string) => (stdout += d));
+    if (readAfterMs > 0) setTimeout(() => child.stdout.resume(), readAfterMs);
+    child.stderr.on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`the node did not exit within 20 s:\n${stdout}${stderr}`));
     }, 20_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': every byte of the pipes has been read.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
@@ -165,7 +202,7 @@ describe('npm start (node/main.ts)', () => {
     },
   );
 
-  it("a PEER_PORT held by another process: PORT_TAKEN too, and grpc-js's own error report is a JSON line, not plain text", async () => {
+  it("a PEER_PORT held by another process: PORT_TAKEN too, and grpc-js's own error report is no second error line", async () => {
     const redis = await startTestRedis();
     try {
       const port = await takePort();
@@ -182,12 +219,89 @@ describe('npm start (node/main.ts)', () => {
       expect(lines.filter((l) => l.level === 60)).toEqual([
         expect.objectContaining({ code: 'PORT_TAKEN', variable: 'PEER_PORT', host: '127.0.0.1', port }),
       ]);
-      // grpc-js reports the failed bind through its logger as well: routed into pino.
-      expect(lines).toContainEqual(
-        expect.objectContaining({ component: 'grpc', level: 50, msg: expect.stringContaining('No address added') }),
-      );
+      // grpc-js reports the failed bind through its logger as well: kept at debug, so the fatal line stands alone.
+      expect(lines.filter((l) => l.level === 50)).toEqual([]);
+      expect(run.stdout).not.toContain('No address added');
     } finally {
       await redis.stop();
     }
+  });
+
+  it('prints its fatal line whole to a slow reader of stdout (the line is written before the process exits)', async () => {
+    // A line larger than a pipe's buffer (64 KiB), and nobody reading for a while: an asynchronous
+    // writer would still be writing it when process.exit ends the process.
+    const value = 'x'.repeat(100_000);
+    const run = await runUntilExit({ HTTP_PORT: value }, 1_000);
+    expect(run.code).toBe(2);
+    const lines = jsonLines(run.stdout);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 60, code: 'CONFIG_INVALID' });
+    expect(lines[0]!.msg).toContain(`HTTP_PORT=${value} is not a port`);
+  });
+
+  it('a SIGTERM while the start waits for Redis stops it: exit 0 and a "stopped" line within seconds', async () => {
+    // A Redis that accepts the connection and never answers: the start hangs on it.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const child = spawnMain({ NODE_ID: 'stuck-start', REDIS_URL: `redis://127.0.0.1:${port}`, SHARDS: '8' });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      await vi.waitFor(() => expect(sockets.length).toBeGreaterThan(0), { timeout: 10_000 });
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(4_000);
+      const lines = jsonLines(stdout);
+      expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received: shutting down', 'stopped']));
+      expect(lines.at(-1)).toMatchObject({ component: 'main', node: 'stuck-start', msg: 'stopped', startAborted: true });
+      expect(lines.map((l) => l.msg)).not.toContain('listening');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('a second SIGINT during the shutdown exits at once with 130 and says so', async () => {
+    const node = await startNodeProcess({ NODE_ID: 'second-signal', LOG_LEVEL: 'info' });
+    const auth = { authorization: `Bearer ${node.adminToken}` };
+    const created = await fetch(`http://127.0.0.1:${node.httpPort}/v1/homes/h1`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Flat', timezone: 'UTC' }),
+    });
+    expect(created.status).toBeLessThan(300);
+    // An open event stream holds the shutdown for its grace period (2 s): time for a second signal.
+    const stream = await fetch(`http://127.0.0.1:${node.httpPort}/v1/homes/h1/events`, { headers: auth });
+    expect(stream.status).toBe(200);
+    node.child.kill('SIGINT');
+    await vi.waitFor(() => expect(node.output()).toContain('signal received: shutting down'));
+    const signalled = Date.now();
+    expect(await node.stop('SIGINT')).toBe(130);
+    expect(Date.now() - signalled).toBeLessThan(1_500);
+    await stream.body?.cancel().catch(() => {});
+    const lines = jsonLines(node.output());
+    expect(lines.at(-1)).toMatchObject({ level: 40, component: 'main', signal: 'SIGINT', msg: expect.stringContaining('second SIGINT') });
+    expect(lines.map((l) => l.msg)).not.toContain('stopped');
+  });
+
+  it('prints "stopped" once, as the last line, and no line repeats a key', async () => {
+    const node = await startNodeProcess({ NODE_ID: 'stopped-once', LOG_LEVEL: 'debug' });
+    expect((await fetch(`http://127.0.0.1:${node.httpPort}/healthz`)).status).toBe(200);
+    expect(await node.stop('SIGTERM')).toBe(0);
+    // jsonLines refuses a line with a repeated key.
+    const lines = jsonLines(node.output());
+    expect(lines.filter((l) => l.msg === 'stopped')).toHaveLength(1);
+    expect(lines.at(-1)).toMatchObject({ msg: 'stopped', component: 'main' });
+  });
+});
+
+describe('topLevelKeys (the duplicate-key detector of these tests)', () => {
+  it('finds a repeated key that JSON.parse hides, and ignores keys and braces inside values', () => {
+    expect(topLevelKeys('{"component":"main","component":"grpc","msg":"x"}')).toEqual(['component', 'component', 'msg']);
+    expect(topLevelKeys('{"a":{"b":1,"c":[{"d":2}]},"e":"{\\"f\\":1}","g":"q\\"h:"}')).toEqual(['a', 'e', 'g']);
   });
 });

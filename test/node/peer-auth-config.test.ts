@@ -136,6 +136,13 @@ describe('advertisedPeerHost', () => {
     expect(unreachablePeerHost('127.0.0.2', 'localhost')).toBeUndefined();
     expect(unreachablePeerHost('10.0.0.7', '0.0.0.0')).toBeUndefined();
     expect(unreachablePeerHost('0.0.0.0', '10.0.0.7')).toBeUndefined();
+    // ADVERTISE_HOST tells the others where to dial: a loopback-only PEER_HOST refuses them all.
+    expect(unreachablePeerHost('127.0.0.1', '0.0.0.0', 'n1.iot-peers')).toContain('other nodes dial it at n1.iot-peers (ADVERTISE_HOST)');
+    expect(unreachablePeerHost('::1', '10.0.0.7', '10.0.0.7')).toContain('PEER_HOST');
+    expect(unreachablePeerHost('0.0.0.0', '0.0.0.0', 'n1.iot-peers')).toBeUndefined();
+    expect(unreachablePeerHost('10.0.0.7', '127.0.0.1', 'n1.iot-peers')).toBeUndefined();
+    // Advertised loopback: every node on this machine, nothing to warn about.
+    expect(unreachablePeerHost('127.0.0.1', '10.0.0.7', '127.0.0.1')).toBeUndefined();
   });
 
   it('brackets an IPv6 host in the address', () => {

@@ -3,7 +3,7 @@ import { Server } from '@grpc/grpc-js';
 import { createServer, type Server as NetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bindServer } from '../../cluster/grpc-server.ts';
-import { isAddressInUse, listenOn, PortTakenError } from '../../node/port-taken-error.ts';
+import { isAddressInUse, ListenError, listenErrorCode, listenOn, PortTakenError } from '../../node/port-taken-error.ts';
 
 let held: NetServer | undefined;
 /** A loopback port held by a plain listener, as another process would hold it. */
@@ -51,12 +51,74 @@ describe('PortTakenError', () => {
   });
 
   it('passes every other failure through unchanged, and finds EADDRINUSE anywhere in a cause chain', async () => {
-    const other = Object.assign(new Error('listen EACCES: permission denied 0.0.0.0:80'), { code: 'EACCES' });
+    const other = Object.assign(new Error('listen ECONNRESET: something else 0.0.0.0:80'), { code: 'ECONNRESET' });
     await expect(listenOn('HTTP_PORT', '0.0.0.0', 80, () => Promise.reject(other))).rejects.toBe(other);
     const deep = new Error('outer', { cause: new Error('middle', { cause: Object.assign(new Error('inner'), { code: 'EADDRINUSE' }) }) });
     expect(isAddressInUse(deep)).toBe(true);
     expect(isAddressInUse(other)).toBe(false);
     expect(isAddressInUse('EADDRINUSE')).toBe(false);
     expect(isAddressInUse(undefined)).toBe(false);
+  });
+});
+
+describe('ListenError: binds a restart cannot fix (exit 2, not 1 and a supervisor retrying forever)', () => {
+  // TEST-NET-1 (RFC 5737): never an address of this machine.
+  const ABSENT = '192.0.2.1';
+
+  it('an address this machine does not have: ADDRESS_NOT_AVAILABLE naming the host variable, for plain and grpc-js listeners', async () => {
+    const plain = listenOn(
+      'HTTP_PORT',
+      ABSENT,
+      0,
+      () =>
+        new Promise<NetServer>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, ABSENT, () => resolve(server));
+        }),
+    );
+    await expect(plain).rejects.toBeInstanceOf(ListenError);
+    await expect(plain).rejects.toMatchObject({ code: 'ADDRESS_NOT_AVAILABLE', variable: 'HOST', host: ABSENT, port: 0 });
+    await expect(plain).rejects.toThrow(`HOST=${ABSENT}: this machine has no such address`);
+    const server = new Server();
+    try {
+      const grpc = listenOn('PEER_PORT', ABSENT, 0, () => bindServer(server, ABSENT, 0));
+      await expect(grpc).rejects.toMatchObject({ code: 'ADDRESS_NOT_AVAILABLE', variable: 'PEER_HOST' });
+      await expect(grpc).rejects.toThrow('set PEER_HOST to an address of this machine');
+    } finally {
+      server.forceShutdown();
+    }
+    await expect(
+      listenOn('METRICS_PORT', ABSENT, 0, () => Promise.reject(Object.assign(new Error('x'), { code: 'EADDRNOTAVAIL' }))),
+    ).rejects.toMatchObject({ variable: 'METRICS_HOST' });
+  });
+
+  it('a port this process may not open (EACCES): PORT_FORBIDDEN naming the port variable', async () => {
+    // The tests may run as root, which may bind port 80: the refusal is the one Node gives an unprivileged process.
+    const refused = Object.assign(new Error('listen EACCES: permission denied 0.0.0.0:80'), { code: 'EACCES', syscall: 'listen' });
+    const failed = listenOn('HTTP_PORT', '0.0.0.0', 80, () => Promise.reject(refused));
+    await expect(failed).rejects.toMatchObject({
+      code: 'PORT_FORBIDDEN',
+      variable: 'HTTP_PORT',
+      host: '0.0.0.0',
+      port: 80,
+      cause: refused,
+    });
+    await expect(failed).rejects.toThrow('HTTP_PORT=80: this process may not listen on 0.0.0.0:80');
+    // grpc-js keeps the errno only in its message.
+    const grpc = new Error('cannot bind 0.0.0.0:443: No address added out of total 1 resolved', {
+      cause: new Error('Failed to add port 0.0.0.0:443: listen EACCES: permission denied'),
+    });
+    expect(listenErrorCode(grpc)).toBe('PORT_FORBIDDEN');
+    await expect(listenOn('GRPC_PORT', '0.0.0.0', 443, () => Promise.reject(grpc))).rejects.toMatchObject({
+      code: 'PORT_FORBIDDEN',
+      variable: 'GRPC_PORT',
+    });
+  });
+
+  it('a PortTakenError is a ListenError too (main handles them as one)', () => {
+    const taken = new PortTakenError('GRPC_PORT', '::', 50051);
+    expect(taken).toBeInstanceOf(ListenError);
+    expect(taken).toMatchObject({ code: 'PORT_TAKEN', variable: 'GRPC_PORT', name: 'PortTakenError' });
   });
 });

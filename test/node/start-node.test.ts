@@ -1,6 +1,6 @@
 /** startNode as a cluster member over a private Redis: the cluster admin once started, and a shutdown that closes the store once. */
 import { request } from 'node:https';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -414,5 +414,43 @@ describe('startNode: advertised addresses', () => {
     } finally {
       await node.close();
     }
+  });
+});
+
+describe('startNode: aborted by a signal', () => {
+  it('rejects with the abort reason at once while it waits for a Redis that accepts and never answers', async () => {
+    const silent: Server = createServer(() => {});
+    const sockets = new Set<Socket>();
+    silent.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const config = loadConfig({
+      NODE_ID: 'aborted-start',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      GRPC_PORT: '0',
+      PEER_PORT: '0',
+      SHARDS: '8',
+    });
+    const abort = new AbortController();
+    try {
+      const started = startNode(config, { logger: silentLogger, signal: abort.signal });
+      await vi.waitFor(() => expect(sockets.size).toBeGreaterThan(0));
+      const reason = new Error('SIGTERM during the start');
+      const aborted = Date.now();
+      abort.abort(reason);
+      await expect(started).rejects.toBe(reason);
+      expect(Date.now() - aborted).toBeLessThan(500);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('does not start at all with a signal already aborted', async () => {
+    const config = loadConfig({ NODE_ID: 'aborted-before', HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0' });
+    const reason = new Error('stop');
+    await expect(startNode(config, { logger: silentLogger, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
   });
 });

@@ -38,6 +38,7 @@ export interface NodeProcessOptions {
 /** The fields of the node's start line and its generated-token line that the tools read. */
 interface StartLine {
   readonly msg?: unknown;
+  readonly component?: unknown;
   readonly node?: unknown;
   readonly http?: unknown;
   readonly grpc?: unknown;
@@ -73,9 +74,12 @@ export async function startNodeProcess(
     env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', PEER_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Decoded as a stream: a character split across two chunks stays whole.
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: string) => (out += d));
+  child.stderr.on('data', (d: string) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -84,14 +88,16 @@ export async function startNodeProcess(
     }, timeoutMs);
     let adminToken: string | undefined;
     let stdout = '';
-    const check = (chunk: Buffer): void => {
-      stdout += chunk.toString();
+    const check = (chunk: string): void => {
+      stdout += chunk;
       const lines = stdout.split('\n');
       stdout = lines.pop()!; // the line still being written
       for (const line of lines) {
         const parsed = parseLogLine(line);
-        if (typeof parsed?.adminToken === 'string') adminToken = parsed.adminToken;
-        if (parsed?.msg !== 'listening') continue;
+        // main's lines only: a component's own "listening" would not carry the addresses.
+        if (parsed?.component !== 'main') continue;
+        if (typeof parsed.adminToken === 'string') adminToken = parsed.adminToken;
+        if (parsed.msg !== 'listening') continue;
         const { node, http, grpc, peer, store } = parsed;
         clearTimeout(timer);
         child.stdout.off('data', check);

@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 /** An edge whose logger writes into `lines` (as startNode's root logger: bound to the node's id). */
-function edgeWithLog(accessLog?: boolean) {
+function edgeWithLog(accessLog?: boolean, level = 'info') {
   const text: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -26,7 +26,7 @@ function edgeWithLog(accessLog?: boolean) {
       done();
     },
   });
-  const logger = pino({ level: 'info', base: { node: 'n1' } }, sink);
+  const logger = pino({ level, base: { node: 'n1' } }, sink);
   const registry = new Registry();
   const feed = new EventFeed();
   const stack = createActorStack({
@@ -151,5 +151,33 @@ describe('HTTP access log', () => {
     expect((await edge.call('PUT', '/v1/homes/h1', ADMIN, { name: 'Flat', timezone: 'UTC' })).status).toBe(201);
     expect((await edge.call('GET', '/no/such/path')).status).toBe(404);
     expect(edge.access()).toEqual([]);
+  });
+
+  it('logs at info whatever LOG_LEVEL the components log at (warn, error), and not at all with LOG_LEVEL=silent', async () => {
+    for (const level of ['warn', 'error', 'fatal']) {
+      const edge = edgeWithLog(undefined, level);
+      expect((await edge.call('GET', '/no/such/path')).status).toBe(404);
+      expect(edge.access()).toEqual([expect.objectContaining({ level: 30, route: 'unmatched', status: 404 })]);
+    }
+    const silent = edgeWithLog(undefined, 'silent');
+    expect((await silent.call('GET', '/no/such/path')).status).toBe(404);
+    expect(silent.raw()).toBe('');
+  });
+
+  it('logs /healthz, /readyz and /metrics answered 2xx at debug (probe noise), and the same paths failing at info', async () => {
+    const quiet = edgeWithLog();
+    for (const path of ['/healthz', '/readyz']) expect((await quiet.call('GET', path)).status).toBe(200);
+    expect((await quiet.call('GET', '/metrics', ADMIN)).status).toBe(200);
+    // Refused: news, at info.
+    expect((await quiet.call('GET', '/metrics')).status).toBe(401);
+    expect(quiet.access().map((l) => [l.route, l.status, l.level])).toEqual([['/metrics', 401, 30]]);
+
+    const verbose = edgeWithLog(undefined, 'debug');
+    expect((await verbose.call('GET', '/healthz')).status).toBe(200);
+    expect((await verbose.call('GET', '/v1/homes/h1', ADMIN)).status).toBe(404);
+    expect(verbose.access().map((l) => [l.route, l.status, l.level])).toEqual([
+      ['/healthz', 200, 20],
+      ['/v1/homes/:homeId', 404, 30],
+    ]);
   });
 });

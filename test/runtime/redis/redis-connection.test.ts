@@ -1,7 +1,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, createRedisClient, isSupportedRedisVersion, MIN_REDIS_VERSION } from '../../../runtime/redis/redis-connection.ts';
+import {
+  connectRedis,
+  createRedisClient,
+  isSupportedRedisVersion,
+  MIN_REDIS_VERSION,
+  parseRedisUrl,
+  RedisUrlError,
+} from '../../../runtime/redis/redis-connection.ts';
+import { loadConfig } from '../../../node/config.ts';
+import { ACCEPTED_REDIS_URLS, REFUSED_REDIS_URLS } from './redis-urls.ts';
 import { FENCED_WRITE_COMMAND } from '../../../runtime/redis/fenced-write.ts';
 import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
 
@@ -157,5 +166,69 @@ describe('createRedisClient', () => {
     } finally {
       client.disconnect();
     }
+  });
+});
+
+describe('parseRedisUrl: the one reading of REDIS_URL (configuration check and client)', () => {
+  it.each(ACCEPTED_REDIS_URLS)('%s: accepted by loadConfig, and createRedisClient builds a client for it (no connect)', (url) => {
+    expect(loadConfig({ NODE_ID: 'n1', REDIS_URL: url }).redisUrl).toBe(url);
+    const client = createRedisClient(url, { failFast: true });
+    try {
+      expect(client.status).toBe('wait');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it.each(REFUSED_REDIS_URLS)('%s: refused by loadConfig naming REDIS_URL, and by createRedisClient alike', (url, why) => {
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(/^REDIS_URL[=:]/);
+    expect(() => createRedisClient(url, { failFast: true })).toThrow(RedisUrlError);
+    expect(() => createRedisClient(url, { failFast: true })).toThrow(why);
+  });
+
+  it('reads a standalone URL: host, port (6379 by default), db, TLS, and the credentials %-decoded', () => {
+    expect(parseRedisUrl('redis://h')).toEqual({ kind: 'standalone', host: 'h', port: 6379, db: 0, tls: false });
+    expect(parseRedisUrl('rediss://us%40er:p%40ss%2F1@[::1]:6380/3')).toEqual({
+      kind: 'standalone',
+      username: 'us@er',
+      password: 'p@ss/1',
+      host: '::1',
+      port: 6380,
+      db: 3,
+      tls: true,
+    });
+    // A password may hold `/`, `?` or `#` as written: the credentials end at the `@`.
+    expect(parseRedisUrl('redis://:a/b?c#d@h:1')).toMatchObject({ password: 'a/b?c#d', host: 'h', port: 1 });
+  });
+
+  it('decodes the user name of every form alike, and reads the Sentinel master and the Cluster nodes', () => {
+    expect(parseRedisUrl('redis-sentinel://us%40er:pw@s1:26379,s2:26380/mymaster')).toEqual({
+      kind: 'sentinel',
+      username: 'us@er',
+      password: 'pw',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      master: 'mymaster',
+    });
+    expect(parseRedisUrl('redis-cluster://us%40er:pw@c1:7000')).toEqual({
+      kind: 'cluster',
+      username: 'us@er',
+      password: 'pw',
+      nodes: [{ host: 'c1', port: 7000 }],
+    });
+  });
+
+  it('gives the standalone client what the URL says: db, credentials and TLS (redis://h/0?db=3 is refused, not db 0)', () => {
+    const client = createRedisClient('rediss://u%40x:p%40ss@127.0.0.1:1/5', { failFast: true });
+    try {
+      const { options } = client as Redis;
+      expect(options).toMatchObject({ host: '127.0.0.1', port: 1, db: 5, username: 'u@x', password: 'p@ss' });
+      expect(options.tls).toBeDefined();
+    } finally {
+      client.disconnect();
+    }
+    expect(() => createRedisClient('redis://h/0?db=3', { failFast: true })).toThrow('query string');
   });
 });
