@@ -73,9 +73,17 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
     if (lastError) log.info('redis connection restored');
     lastError = '';
   });
-  const version = await connectRedis(client);
   const keys = new KeyLayout(config.cluster);
-  const shardCount = await clusterShardCount(client, keys, config.shards, log);
+  let version: string;
+  let shardCount: number;
+  try {
+    version = await connectRedis(client);
+    shardCount = await clusterShardCount(client, keys, config.shards, log);
+  } catch (err) {
+    // A failed start must leave no client behind reconnecting forever (a supervisor may retry in-process).
+    client.disconnect();
+    throw err;
+  }
   const shardOf = shardOfActor(shardCount);
 
   const leases = new ShardLeases(client, keys, config.nodeId, (shard) => config.onShardLost(shard), logger);
