@@ -205,6 +205,11 @@ export function checkRedisUrl(url: string): RedisTarget {
   }
 }
 
+/** Every node hosts its share of the shards: a role list without `actors` is refused (by loadConfig and by startNode for a config built in code). */
+export function checkRoles(roles: readonly Role[]): void {
+  if (!roles.includes('actors')) throw new ConfigError('ROLES must include actors: every node hosts its share of the shards');
+}
+
 /** Reads and validates the configuration; throws `ConfigError` naming the bad variable. */
 export function loadConfig(env: Env = process.env): NodeConfig {
   const nodeId = read(env, 'NODE_ID') ?? hostname();
@@ -213,6 +218,7 @@ export function loadConfig(env: Env = process.env): NodeConfig {
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new ConfigError(`CLUSTER=${cluster} must be 1-32 of A-Z a-z 0-9 _ -`);
   const roles = (read(env, 'ROLES') ?? 'ingress,edge,actors').split(',').map((r) => r.trim());
   for (const r of roles) if (!ROLES.includes(r as Role)) throw new ConfigError(`ROLES: unknown role "${r}" (roles: ${ROLES.join(', ')})`);
+  checkRoles(roles as Role[]);
   const logLevel = read(env, 'LOG_LEVEL') ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${logLevel} must be one of ${LEVELS.join(', ')}`);
   const redisUrl = read(env, 'REDIS_URL');

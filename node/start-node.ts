@@ -16,7 +16,7 @@ import type { PersistencePort } from '../runtime/persistence-port.ts';
 import { createActorStack, type ActorStack } from './actor-stack.ts';
 import { hostPort } from '../cluster/grpc-server.ts';
 import { advertisedHost, advertisedPeerHost, ClusterBackend, resolvePeerAuth, unreachablePeerHost } from './cluster-backend.ts';
-import { ConfigError, type NodeConfig } from './config.ts';
+import { checkRoles, type NodeConfig } from './config.ts';
 import { drainWithin } from './drain-deadline.ts';
 import { listenHttp, type HttpListener } from './http-listener.ts';
 import { listenOn } from './port-taken-error.ts';
@@ -123,9 +123,7 @@ function asError(reason: unknown): Error {
 
 /** The steps of `startNode`; `started(stop)` registers how to undo a step once it has run. */
 async function startSteps(config: NodeConfig, options: StartOptions, started: (stop: () => unknown) => void): Promise<RunningNode> {
-  if (!config.roles.includes('actors')) {
-    throw new ConfigError('ROLES must include actors: every node hosts its share of the shards');
-  }
+  checkRoles(config.roles);
   const logger = options.logger ?? createRootLogger({ level: config.logLevel, base: { node: config.nodeId } });
   const log = logger.child({ component: 'node' });
   const { signal } = options;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { externalToolMissing, skipWithout } from '../support/external-tool.ts';
 import { loadConfig } from '../../node/config.ts';
 import { startNode, type RunningNode } from '../../node/start-node.ts';
 import { silentLogger } from '../../runtime/logger.ts';
@@ -342,22 +343,20 @@ describe('deploy/prometheus/alerts.yml', () => {
 
   // promtool (Prometheus' own rule checker, from Debian's prometheus package: `.ci/run` unpacks it
   // when missing) checks the rules' syntax and evaluates the scenarios below with Prometheus' engine.
-  const promtoolMissing = ((): string | undefined => {
-    try {
-      execFileSync('promtool', ['--version'], { stdio: 'ignore' });
-      return undefined;
-    } catch {
-      return "promtool is not on PATH: run .ci/run, or unpack it from Debian's prometheus package (apt-get download prometheus; dpkg -x) into PATH";
-    }
-  })();
-  it('passes promtool check rules', () => {
+  const promtoolMissing = externalToolMissing(
+    'promtool',
+    ['--version'],
+    "run .ci/run, or unpack it from Debian's prometheus package (apt-get download prometheus; dpkg -x) into PATH",
+  );
+  const noPromtool = skipWithout(promtoolMissing);
+  it.skipIf(noPromtool)('passes promtool check rules', () => {
     if (promtoolMissing) expect.fail(promtoolMissing);
     expect(() => execFileSync('promtool', ['check', 'rules', join(DEPLOY_DIR, 'prometheus/alerts.yml')], { stdio: 'pipe' })).not.toThrow();
   });
 
   // The scenarios the thresholds are for, evaluated by Prometheus' own engine. The rules are
   // copied without annotations: promtool compares those too, and the descriptions are prose.
-  it('fires in the scenarios it is meant for and stays quiet in the others (promtool test rules)', () => {
+  it.skipIf(noPromtool)('fires in the scenarios it is meant for and stays quiet in the others (promtool test rules)', () => {
     if (promtoolMissing) expect.fail(promtoolMissing);
     const dir = mkdtempSync(join(tmpdir(), 'iot-alerts-'));
     try {

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
     [{ HTTP_PORT: '70000' }, 'HTTP_PORT=70000'],
     [{ GRPC_PORT: '-1' }, 'GRPC_PORT=-1'],
     [{ ROLES: 'edge,brain' }, 'brain'],
+    [{ ROLES: 'edge,ingress' }, 'ROLES must include actors'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL=loud'],
     [{ AUTO_JOIN: 'yes' }, 'AUTO_JOIN=yes'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],

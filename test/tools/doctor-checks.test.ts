@@ -4,6 +4,7 @@ import type { NodeProgress } from '../../cluster/cluster-admin.ts';
 import type { RingDoc } from '../../cluster/cluster-types.ts';
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { exitCodeOf, fail, ok, someOf, warn } from '../../tools/doctor/check-result.ts';
+import { configurationCheck } from '../../tools/doctor/configuration-check.ts';
 import { redactRedisUrl } from '../../node/config.ts';
 import {
   handoffsCheck,
@@ -498,5 +499,20 @@ describe('doctor output, arguments and parsing helpers', () => {
     expect(sampleOf(exposition, 'iot_cluster_handoff_oldest_seconds')).toBe(12.5);
     expect(sampleOf(exposition, 'iot_node_ready')).toBeUndefined();
     expect(someOf(['a', 'b', 'c', 'd', 'e'])).toBe('a, b, c and 2 more');
+  });
+});
+
+describe('the configuration check', () => {
+  it('fails on what the node refuses at start besides loadConfig: ROLES without actors, OTEL_* it cannot honour', () => {
+    expect(configurationCheck({ NODE_ID: 'n1' }).check.level).toBe('ok');
+    expect(configurationCheck({ NODE_ID: 'n1' }).check.finding).toContain('tracing off');
+    const roles = configurationCheck({ NODE_ID: 'n1', ROLES: 'edge' }).check;
+    expect([roles.level, roles.finding]).toEqual(['fail', expect.stringContaining('ROLES must include actors')]);
+    const otel = configurationCheck({
+      NODE_ID: 'n1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    }).check;
+    expect([otel.level, otel.finding]).toEqual(['fail', expect.stringContaining('OTEL_EXPORTER_OTLP_PROTOCOL=grpc')]);
   });
 });

@@ -1,5 +1,6 @@
-/** Doctor's `configuration` check: the node's environment passes the node's own validation (node/config.ts). */
+/** Doctor's `configuration` check: the node's environment passes the node's own validation (node/config.ts, and the OTEL_* variables as node/tracing-plan.ts reads them). */
 import { loadConfig, type NodeConfig } from '../../node/config.ts';
+import { tracingPlan } from '../../node/tracing-plan.ts';
 import { fail, messageOf, ok, type CheckResult } from './check-result.ts';
 
 /** The check line, and the configuration when it is valid (doctor takes the cluster name from it). */
@@ -9,11 +10,12 @@ export function configurationCheck(env: Readonly<Record<string, string | undefin
 } {
   try {
     const config = loadConfig(env);
+    const tracing = tracingPlan(env);
     const store = config.redisUrl === undefined ? 'memory (not durable, one node)' : 'Redis';
     return {
       check: ok(
         'configuration',
-        `valid: node ${config.nodeId}, cluster ${config.cluster}, roles ${config.roles.join(',')}, store ${store}`,
+        `valid: node ${config.nodeId}, cluster ${config.cluster}, roles ${config.roles.join(',')}, store ${store}, tracing ${tracing.on ? 'on' : 'off'}`,
       ),
       config,
     };
