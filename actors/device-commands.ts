@@ -1,6 +1,7 @@
 /** Command lifecycle inside a device actor: issue, deliver, complete, expire, and the causal window. */
 import type { Step } from '../runtime/behavior.ts';
 import { COMMAND_LIMITS } from './device-state.ts';
+import { COMMAND_STATUS_TOPIC } from './event-topics.ts';
 import type { CommandRecord, CommandResult, DeviceReply, DeviceState } from './device-state.ts';
 import type { DomainEffect, DomainError, IssueCommand } from './types.ts';
 import { checkInt, checkKey, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
@@ -21,7 +22,7 @@ export const causalDepth = (s: DeviceState, now: number): number => (s.causal !=
 const statusEvent = (s: DeviceState, c: CommandRecord): DomainEffect => ({
   type: 'publish',
   homeId: s.homeId,
-  topic: 'command.status',
+  topic: COMMAND_STATUS_TOPIC,
   data: { deviceId: s.deviceId, ...c },
 });
 

@@ -90,8 +90,12 @@ export class ClusterNode {
     }
   }
 
-  /** Planned exit: hand every shard off, then leave the ring. Resolves when this node owns nothing. */
-  async drain(): Promise<void> {
+  /**
+   * Planned exit: hand every shard off, then leave the ring. Resolves when this node owns nothing.
+   * `signal` stops it (the shutdown's DRAIN_TIMEOUT_MS): it stops waiting for the handoffs, leaves
+   * the ring as it is, and rejects with the signal's reason.
+   */
+  async drain(signal?: AbortSignal): Promise<void> {
     const id = this.deps.self.id;
     if (!this.ring?.nodes.some((n) => n.id === id)) return;
     const active = this.ring.nodes.filter((n) => n.state === 'active' && n.id !== id);
@@ -100,10 +104,16 @@ export class ClusterNode {
     } else {
       // Already draining (an operator drained it through the admin API): only wait for the handoffs.
       const current = await this.deps.ringStore.read();
+      signal?.throwIfAborted();
       if (!current?.nodes.some((n) => n.id === id && n.state === 'draining')) await this.change({ drain: [id] });
       await this.deps.shards.settled();
-      while (this.deps.shards.count('owned') > 0 || this.deps.shards.pending > 0) await new Promise((r) => setTimeout(r, 50));
+      while (this.deps.shards.count('owned') > 0 || this.deps.shards.pending > 0) {
+        signal?.throwIfAborted();
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
+    // Not after a timeout: the node is closing (its Redis connection too), and a remove now would race that.
+    signal?.throwIfAborted();
     await this.change({ remove: [id] }).catch((err: unknown) => this.log.warn({ err }, 'could not remove this node from the ring'));
     this.log.info('drained: this node owns no shard and has left the ring');
   }

@@ -49,6 +49,8 @@ type PeerStream = ClientDuplexStream<WirePeerBatch, WirePeerBatch>;
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 /** setTimeout's limit (and well inside uint32 timeout_ms). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Milliseconds `close()` waits for the peer to answer what is in flight before it cancels the stream (its default `graceMs`). */
+export const PEER_CLIENT_CLOSE_GRACE_MS = 2_000;
 
 const resolved = (r: Result<never>): Promise<Result<never>> => Promise.resolve(r);
 
@@ -198,7 +200,7 @@ export class PeerClient {
    * Sends what is queued, half-closes the stream and waits (at most `graceMs`) for the peer to
    * answer what is in flight; then cancels. New calls fail with `stopping`.
    */
-  close(graceMs = 2_000): Promise<void> {
+  close(graceMs = PEER_CLIENT_CLOSE_GRACE_MS): Promise<void> {
     if (!this.closing) {
       // What callers queued before close goes out first (opening the stream if need be).
       if (this.writer.queued > 0) this.writer.flushAll();

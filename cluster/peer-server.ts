@@ -53,11 +53,14 @@ export interface PeerServerDeps {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly limits?: Partial<PeerLimits>;
-  /** Milliseconds `close()` waits for in-flight asks to be answered before it forces streams down; default 5000. */
+  /** Milliseconds `close()` waits for in-flight asks to be answered before it forces streams down; default PEER_SERVER_SHUTDOWN_GRACE_MS. */
   readonly shutdownGraceMs?: number;
   /** TCP connections the mutual TLS listener holds at most; default PEER_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
 }
+
+/** Milliseconds `close()` lets in-flight asks be answered before it forces the peer streams down (the default of `shutdownGraceMs`). */
+export const PEER_SERVER_SHUTDOWN_GRACE_MS = 5_000;
 
 /**
  * Connection hygiene of the peer port (grpc-js server options). A peer holds one long-lived stream
@@ -159,7 +162,7 @@ export class PeerServer {
 
   private async shutdown(): Promise<void> {
     for (const s of this.streams) s.endWhenIdle();
-    const graceMs = this.deps.shutdownGraceMs ?? 5_000;
+    const graceMs = this.deps.shutdownGraceMs ?? PEER_SERVER_SHUTDOWN_GRACE_MS;
     if (!(await shutdownServer(this.server, graceMs)))
       this.log.warn({ graceMs, streams: this.streams.size }, 'peer streams still open after the grace period: forcing shutdown');
     await this.tlsListener?.close();

@@ -1,5 +1,6 @@
 /** Automation metrics: rule decisions by outcome and commands by final status, counted from the effects of durable steps. */
 import { Counter, type Registry } from 'prom-client';
+import { COMMAND_STATUS_TOPIC, DECISION_TOPIC } from '../actors/event-topics.ts';
 import { DECISION_OUTCOMES, isDecisionOutcome, type DecisionOutcome } from '../actors/rules/decision-log.ts';
 import type { CommandStatus, DomainEffect } from '../actors/types.ts';
 
@@ -25,10 +26,6 @@ const zeroed = (child: { inc(n?: number): void }): { inc(): void } => {
   child.inc(0);
   return child;
 };
-
-/** The topics of the `publish` effects this counts from (actors/rules/rule-runs.ts, actors/device-commands.ts). */
-export const DECISION_TOPIC = 'decision';
-export const COMMAND_STATUS_TOPIC = 'command.status';
 
 /**
  * Counted in the node's effect dispatcher, which runs a step's effects once, after the step is

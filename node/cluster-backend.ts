@@ -118,6 +118,8 @@ export class ClusterBackend {
   private readonly pool: PeerPool;
   private refresher: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /** The `start` under way or done: `close` waits for it. */
+  private starting: Promise<void> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: ClusterBackendDeps) {
@@ -208,7 +210,12 @@ export class ClusterBackend {
   }
 
   /** Registers this node with its addresses, joins the ring (AUTO_JOIN) and starts following it. */
-  async start(addresses: { http: string; grpc: string; peer: string }): Promise<void> {
+  start(addresses: { http: string; grpc: string; peer: string }): Promise<void> {
+    this.starting ??= this.join(addresses);
+    return this.starting;
+  }
+
+  private async join(addresses: { http: string; grpc: string; peer: string }): Promise<void> {
     const { redis, nodeId, logger } = this.deps;
     this.membership = new Membership(redis.client, redis.keys, { id: nodeId, ...addresses, startedAt: Date.now() }, logger);
     const ringStore = new RingStore(redis.client, redis.keys, logger);
@@ -242,12 +249,18 @@ export class ClusterBackend {
     this.refresher.unref();
   }
 
-  /** Hands every shard off and leaves the ring (SIGTERM with AUTO_JOIN). */
-  async drain(): Promise<void> {
-    await this.node?.drain();
+  /** Hands every shard off and leaves the ring (SIGTERM with AUTO_JOIN); `signal` stops it (ClusterNode.drain). */
+  async drain(signal?: AbortSignal): Promise<void> {
+    await this.node?.drain(signal);
   }
 
+  /**
+   * Stops what `start` started. A start still under way is waited for first: stopping only what
+   * has started by now would leave the rest (heartbeat, ring watch, reporting) running once it
+   * finishes. (It does not drain: a node that joined stays in the ring until taken out.)
+   */
   async close(): Promise<void> {
+    await this.starting?.catch(() => {});
     clearInterval(this.refresher);
     await this.admin?.stopReporting();
     this.router?.close();

@@ -87,7 +87,7 @@ export const CONFIG_VARIABLES = [
     names: ['DRAIN_TIMEOUT_MS'],
     default: '40000',
     meaning:
-      "milliseconds SIGTERM waits for the drain (handing this node's shards to the others) before it gives up, logs an error and stops anyway (the leases then lapse); keep `terminationGracePeriodSeconds` above it plus about 10 s",
+      "milliseconds SIGTERM waits for the drain (handing this node's shards to the others) before it stops it, logs an error and shuts down anyway (releasing the leases it still holds; the ring may list it until the other nodes take it out, or `npm run ring -- remove <id>` does); the shutdown after the drain may take up to 60 s more (see [Logs](#logs)): keep `terminationGracePeriodSeconds` above both plus 10 s",
   },
   {
     names: ['HUB_WINDOW'],

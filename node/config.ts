@@ -118,6 +118,9 @@ function positiveInt(env: Env, name: ConfigVariableName, fallback: number): numb
   return n;
 }
 
+/** CLUSTER's default: the prefix of every Redis key of a cluster that names none. */
+export const DEFAULT_CLUSTER = 'iot';
+
 /** DRAIN_TIMEOUT_MS's default: a drain of a loaded node's shards, with room to spare. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 40_000;
 
@@ -178,15 +181,19 @@ function advertiseHost(env: Env): string | undefined {
 /**
  * A URL with its password replaced by `***`, for error messages and logs. The credentials end at
  * the last `@`: a password may hold `/`, `+`, `=` or an unescaped `@`, and none of it may show.
- * Credentials without a `:` (`redis://secret@h`) are hidden whole.
+ * The user name shows only when it surely is one (before the first `:`, no `@` in it); credentials
+ * without a `:` (`redis://secret@h`) are hidden whole, and so is everything before the last `@` of
+ * a URL without a `scheme://` (`:secret@h:6379`, `redis:/u:pw@h`): where its credentials start is unknown.
  */
 export function redactRedisUrl(url: string): string {
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   const at = url.lastIndexOf('@');
-  if (scheme === undefined || at < scheme.length) return url;
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return `***${url.slice(at)}`;
   const auth = url.slice(scheme.length, at);
   const colon = auth.indexOf(':');
-  return `${scheme}${colon < 0 ? '***' : `${auth.slice(0, colon)}:***`}${url.slice(at)}`;
+  const user = colon < 0 ? undefined : auth.slice(0, colon);
+  return `${scheme}${user === undefined || user.includes('@') ? '***' : `${user}:***`}${url.slice(at)}`;
 }
 
 /**
@@ -214,7 +221,7 @@ export function checkRoles(roles: readonly Role[]): void {
 export function loadConfig(env: Env = process.env): NodeConfig {
   const nodeId = read(env, 'NODE_ID') ?? hostname();
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw new ConfigError(`NODE_ID=${nodeId} must be 1-64 of A-Z a-z 0-9 _ . -`);
-  const cluster = read(env, 'CLUSTER') ?? 'iot';
+  const cluster = read(env, 'CLUSTER') ?? DEFAULT_CLUSTER;
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new ConfigError(`CLUSTER=${cluster} must be 1-32 of A-Z a-z 0-9 _ -`);
   const roles = (read(env, 'ROLES') ?? 'ingress,edge,actors').split(',').map((r) => r.trim());
   for (const r of roles) if (!ROLES.includes(r as Role)) throw new ConfigError(`ROLES: unknown role "${r}" (roles: ${ROLES.join(', ')})`);

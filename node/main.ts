@@ -14,7 +14,8 @@ import { pino } from 'pino';
 import type { Logger } from '../runtime/logger.ts';
 import { ConfigError, loadConfig, type NodeConfig } from './config.ts';
 import { ListenError } from './port-taken-error.ts';
-import { startNode, type RunningNode } from './start-node.ts';
+import { SHUTDOWN_AFTER_DRAIN_MS } from './shutdown-budget.ts';
+import { abortedBy, startNode, type RunningNode } from './start-node.ts';
 import { startTracing, type TracingSdk } from './tracing-sdk.ts';
 
 /**
@@ -52,13 +53,12 @@ const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 
 /**
- * What a shutdown may take besides the drain (DRAIN_TIMEOUT_MS): open HTTP streams (2 s), the
- * tracing exporter's flush (3 s) and a margin. Past the sum the process exits 1 with a fatal line,
- * before an orchestrator's SIGKILL would cut it without one.
+ * The shutdown's bound: the drain (DRAIN_TIMEOUT_MS) plus what the steps after it may take
+ * (SHUTDOWN_AFTER_DRAIN_MS, node/shutdown-budget.ts). Past it the process exits 1 with a fatal
+ * line, before an orchestrator's SIGKILL (whose grace period exceeds it) would cut it without one.
+ * Before the configuration is read nothing has started, and there is nothing to drain.
  */
-const SHUTDOWN_MARGIN_MS = 10_000;
-/** The shutdown's bound before the configuration (and DRAIN_TIMEOUT_MS) is known. */
-let shutdownDeadlineMs = SHUTDOWN_MARGIN_MS;
+let shutdownDeadlineMs = SHUTDOWN_AFTER_DRAIN_MS;
 
 /** Aborts a start in progress when a signal arrives (startNode stops what it started). */
 const startAbort = new AbortController();
@@ -99,9 +99,10 @@ function routeLibraryOutput(): void {
 
 /**
  * Installed before anything starts: a signal during the start aborts it (exit 0 once what started
- * has stopped), a signal once running closes the node. Either way the shutdown is bounded, and a
- * second signal exits at once. (Installed at all, also for PID 1 in a container: PID 1 has no
- * default action for SIGTERM, so without a handler the signal would be ignored until SIGKILL.)
+ * has stopped; during the ring join, once the node has joined and drained out again), a signal once
+ * running closes the node. Either way the shutdown is bounded, and a second signal exits at once.
+ * (Installed at all, also for PID 1 in a container: PID 1 has no default action for SIGTERM, so
+ * without a handler the signal would be ignored until SIGKILL.)
  */
 function handleSignals(): void {
   const onSignal = (signal: StopSignal): void => {
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
   routeLibraryOutput();
   handleSignals();
   const config: NodeConfig = loadConfig();
-  shutdownDeadlineMs = config.drainTimeoutMs + SHUTDOWN_MARGIN_MS;
+  shutdownDeadlineMs = config.drainTimeoutMs + SHUTDOWN_AFTER_DRAIN_MS;
   root.level = config.logLevel;
   // Every logger from here on carries the node's id; the components log at LOG_LEVEL.
   const logger = root.child({ node: config.nodeId });
@@ -153,8 +154,9 @@ async function main(): Promise<void> {
     node = await startNode(config, { logger, signal: startAbort.signal });
   } catch (err) {
     await shutdownTracing(tracing);
-    // A signal aborted the start: startNode stopped what it had started.
-    if (startAbort.signal.aborted) {
+    // A signal aborted the start: startNode stopped what it had started. A start that failed on its
+    // own is reported as the failure it is, also when a signal came while it was being undone.
+    if (abortedBy(err, startAbort.signal)) {
       log.info({ startAborted: true }, 'stopped');
       process.exit(0);
     }

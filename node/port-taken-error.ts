@@ -1,7 +1,9 @@
 /**
  * A port the node must listen on cannot be bound, for a reason a restart cannot fix (taken by
  * another process, an address this machine does not have, a port it may not open): named by its
- * variable, so `main` prints one line saying what to change and exits 2 (a supervisor stops retrying).
+ * variable, so `main` prints one line saying what to change and exits 2, the exit code of a
+ * configuration problem. (A supervisor set to restart always, as Kubernetes and compose here are,
+ * restarts it anyway: the code and the line tell whoever looks that a restart will not help.)
  */
 import { hostPort } from '../cluster/grpc-server.ts';
 
@@ -107,14 +109,6 @@ export function listenErrorCode(err: unknown): ListenErrorCode | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * True when `err`, or an error in its `cause` chain, is a bind refused because the address is in
- * use (Node's `EADDRINUSE`; cluster/grpc-server.ts gives grpc-js's bind failure that code too).
- */
-export function isAddressInUse(err: unknown): boolean {
-  return listenErrorCode(err) === 'PORT_TAKEN';
 }
 
 /**

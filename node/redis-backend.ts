@@ -59,10 +59,20 @@ async function clusterShardCount(client: RedisClient, keys: KeyLayout, proposed:
   return stored;
 }
 
+/**
+ * Milliseconds after which the node's Redis client fails a command (ioredis `commandTimeout`): the
+ * most each Redis round trip of the shutdown may wait for a Redis that stopped answering.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
+
 /** Connects, checks the version, reads (or fixes) the shard count; leases are taken by the shard manager. */
 export async function openRedisBackend(config: RedisBackendConfig, registry: Registry, logger: Logger): Promise<RedisBackend> {
   const log = logger.child({ component: 'redis' });
-  const client = createRedisClient(config.url, { failFast: true, commandTimeoutMs: 5_000, name: `iot:${config.nodeId}` });
+  const client = createRedisClient(config.url, {
+    failFast: true,
+    commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS,
+    name: `iot:${config.nodeId}`,
+  });
   let lastError = '';
   client.on('error', (err: Error) => {
     // ioredis repeats connection errors on every retry: log each distinct one once.
@@ -98,6 +108,9 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
   });
   log.info({ version, shards: shardCount, cluster: config.cluster }, 'redis store ready');
   let keeper: PeerSecretKeeper | undefined;
+  // A start aborted while sharedPeerSecret waited on Redis closes the backend before that call
+  // returns: the call must then start no keeper (its timer would outlive the node).
+  let closed = false;
   return {
     client,
     keys,
@@ -109,6 +122,7 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
     version,
     sharedPeerSecret: async () => {
       const secret = await sharedPeerSecret(client, keys);
+      if (closed) throw new Error('the Redis backend closed while the peer secret was read');
       keeper ??= new PeerSecretKeeper(
         client,
         keys.peerSecret(),
@@ -121,6 +135,7 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
       return secret;
     },
     close: async () => {
+      closed = true;
       keeper?.stop();
       await store.close();
       await leases.releaseAll();

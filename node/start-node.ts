@@ -29,14 +29,27 @@ export interface StartOptions {
   /** The actor store; default: the embedded memory store. */
   readonly store?: PersistencePort;
   readonly credentials?: CredentialStore;
-  /** Milliseconds to let open HTTP streams (SSE) finish at shutdown before they are cut. */
+  /** Milliseconds to let open HTTP streams (SSE) finish at shutdown before they are cut; default HTTP_SHUTDOWN_GRACE_MS. */
   readonly shutdownGraceMs?: number;
   /**
    * Aborts the start (a signal while it waits for Redis, say): the step in progress is abandoned
    * (what it still opens is closed when it settles), whatever started is stopped, and startNode
-   * rejects with the signal's reason.
+   * rejects with the signal's reason. The ring join is the exception: once begun it finishes, and
+   * the node then shuts down as a running one does (drained out of the ring, then closed) before
+   * startNode rejects: a join abandoned midway would leave the node in the ring, never drained.
    */
   readonly signal?: AbortSignal;
+}
+
+/** Default of StartOptions.shutdownGraceMs: open HTTP streams (SSE) get this long to finish at shutdown. */
+export const HTTP_SHUTDOWN_GRACE_MS = 2_000;
+
+/**
+ * Whether `err`, a rejection of startNode, means the start was aborted by `signal` (it is the
+ * signal's reason), rather than a failure of the start's own that a signal merely followed.
+ */
+export function abortedBy(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted && err === signal.reason;
 }
 
 /** A started node; `close` is the graceful shutdown that SIGTERM runs. */
@@ -70,11 +83,9 @@ export interface RunningNode {
  */
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
   const undo: (() => unknown)[] = [];
+  let node: RunningNode;
   try {
-    const node = await startSteps(config, options, (stop) => void undo.push(stop));
-    // Aborted during the last step: the node stops again instead of running unwatched.
-    options.signal?.throwIfAborted();
-    return node;
+    node = await startSteps(config, options, (stop) => void undo.push(stop));
   } catch (err) {
     for (const stop of undo.reverse()) {
       try {
@@ -85,6 +96,14 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     }
     throw err;
   }
+  // Aborted during the ring join (the last step, never abandoned midway): the node has joined, so
+  // it leaves as a running node does (drained, bounded by DRAIN_TIMEOUT_MS, then closed) instead
+  // of staying in the ring unwatched.
+  if (options.signal?.aborted) {
+    await node.close();
+    throw options.signal.reason;
+  }
+  return node;
 }
 
 /**
@@ -337,27 +356,30 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
     // Where the other nodes dial: ADVERTISE_HOST, else PEER_HOST, or a reachable name when it binds every interface.
     peer: peerPort === undefined ? undefined : hostPort(advertisedPeerHost(config.peerHost, config.host, config.advertiseHost), peerPort),
   };
-  // Joining reads and writes Redis: a signal does not wait for it (cluster.close, registered above, undoes it).
-  await abortable(
-    signal,
-    cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' }) ?? Promise.resolve(),
-  );
-  ready = true;
-  ingress?.setServing(true);
+  // The last moment a signal stops the start before this node is in the ring.
+  signal?.throwIfAborted();
+  // Not abortable: a join abandoned midway would finish on its own after the undo (adding this node
+  // to the ring, heartbeat and ring watch running). Bounded by Redis's command timeout; a signal
+  // meanwhile is handled by startNode once it is done (drain, then close).
+  await cluster?.start({ http: addresses.http ?? '', grpc: addresses.grpc ?? '', peer: addresses.peer ?? '' });
+  // A node aborted during the join is never reported ready: it only drains and closes.
+  if (!signal?.aborted) {
+    ready = true;
+    ingress?.setServing(true);
+  }
   let closing: Promise<void> | undefined;
+  // What each step below may take is added up in node/shutdown-budget.ts (SHUTDOWN_AFTER_DRAIN_MS): keep the two in step.
   const close = (): Promise<void> => {
     closing ??= (async () => {
       log.info('shutting down');
       // Hand the shards to the other nodes first, while this node still forwards to them.
-      // Bounded by DRAIN_TIMEOUT_MS: past it the node stops anyway and its leases lapse.
-      if (cluster && config.autoJoin) await drainWithin(cluster.drain(), config.drainTimeoutMs, log);
+      // Bounded by DRAIN_TIMEOUT_MS: past it the drain is stopped and the node closes anyway.
+      if (cluster && config.autoJoin)
+        await drainWithin((stop) => cluster.drain(stop), { timeoutMs: config.drainTimeoutMs, nodeId: config.nodeId, log });
       ready = false;
       ingress?.setServing(false);
-      await Promise.all([
-        ingress?.close(),
-        http?.close(options.shutdownGraceMs ?? 2_000),
-        metrics?.close(options.shutdownGraceMs ?? 2_000),
-      ]);
+      const graceMs = options.shutdownGraceMs ?? HTTP_SHUTDOWN_GRACE_MS;
+      await Promise.all([ingress?.close(), http?.close(graceMs), metrics?.close(graceMs)]);
       await stack.host.close();
       await cluster?.close();
       // The Redis backend closes its own store: close each store once.

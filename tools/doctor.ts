@@ -5,9 +5,8 @@
  */
 import { doctorMain, EXIT } from './doctor/doctor-main.ts';
 
-// Node's DEP0170 warning ("The URL redis://u:pass@… is invalid"), raised by ioredis' url.parse for a
-// password holding `/` or `@`, prints the whole REDIS_URL, password included: doctor output is
-// pasted into tickets, so no deprecation warning is printed.
+// Doctor's output is pasted into tickets: it is its check lines only. A deprecation warning from a
+// dependency would add a line nobody acts on (and Node's URL warnings, DEP0170, quote the URL whole).
 process.noDeprecation = true;
 
 const io = {

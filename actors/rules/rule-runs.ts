@@ -8,6 +8,7 @@
  * runtime never delivers a cancelled reminder. Firings a `queued` rule holds are in the state.
  */
 import type { ReminderFired } from '../../runtime/behavior.ts';
+import { DECISION_TOPIC } from '../event-topics.ts';
 import type { HomeState, QueuedFiring, RuleStatus } from '../home-messages.ts';
 import type { DomainEffect } from '../types.ts';
 import { ownGet } from '../validation.ts';
@@ -84,7 +85,7 @@ export const isSuspended = (s: HomeState, ruleId: string): boolean => statusOf(s
  */
 export function logDecision(s: HomeState, entry: Entry, scope: RunScope): HomeState {
   const decisions = appendDecision(s.decisions, entry, scope.cfg.decisionLogSize);
-  scope.effects.push({ type: 'publish', homeId: s.homeId, topic: 'decision', data: decisions.entries[decisions.entries.length - 1] });
+  scope.effects.push({ type: 'publish', homeId: s.homeId, topic: DECISION_TOPIC, data: decisions.entries[decisions.entries.length - 1] });
   const status = ownGet(s.ruleStatus, entry.ruleId);
   if (entry.outcome === 'condition_false' || status?.conditionFalse === undefined) return { ...s, decisions };
   const { conditionFalse: _ended, ...rest } = status;

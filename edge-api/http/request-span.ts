@@ -5,8 +5,8 @@
  */
 import { propagation, ROOT_CONTEXT, type TextMapGetter } from '@opentelemetry/api';
 import type { Context, MiddlewareHandler } from 'hono';
-import { matchedRoutes } from 'hono/route';
 import { endSpan, runInSpan, SpanKind, startRootSpanLinkedTo, tracingOn } from '../../runtime/tracing.ts';
+import { routeOf } from './http-metrics.ts';
 
 /** Longest `url.path` recorded (characters): a path is the client's choice. */
 export const MAX_URL_PATH_ATTRIBUTE = 256;
@@ -16,16 +16,6 @@ const headerGetter: TextMapGetter<Context> = {
   keys: (c) => [...c.req.raw.headers.keys()],
   get: (c, key) => c.req.header(key),
 };
-
-/** The pattern of the route that answered (`/v1/homes/:homeId/devices/:deviceId`), not middleware; undefined when none matched. */
-function routePattern(c: Context): string | undefined {
-  const routes = matchedRoutes(c);
-  for (let i = routes.length - 1; i >= 0; i--) {
-    const r = routes[i];
-    if (r && r.method !== 'ALL') return r.path;
-  }
-  return undefined;
-}
 
 /**
  * Runs the request in a server span. The edge faces the public: a `traceparent` the client sends
@@ -55,7 +45,8 @@ export function requestSpan(): MiddlewareHandler {
       failure = err instanceof Error ? err.message : String(err);
       throw err;
     } finally {
-      const route = routePattern(c);
+      // The pattern of the route that answered (`/v1/homes/:homeId/devices/:deviceId`), as the metrics label it.
+      const route = routeOf(c)?.path;
       const status = c.res.status;
       if (route !== undefined) {
         span.updateName(`${method} ${route}`);

@@ -40,7 +40,7 @@ export interface HubIngressDeps {
   readonly clock?: () => number;
   /** Backoff for device asks that fail with overloaded / timeout / unavailable; defaults 10, 1000, 30000 ms. */
   readonly retry?: RetryPolicy;
-  /** Milliseconds `close()` waits for streams to finish before it forces the server down; default 5000. */
+  /** Milliseconds `close()` waits for streams to finish before it forces the server down; default HUB_INGRESS_SHUTDOWN_GRACE_MS. */
   readonly shutdownGraceMs?: number;
   /**
    * Milliseconds between two writes of a hub's durable cursor (`hub.durable`, where a reconnecting
@@ -93,6 +93,8 @@ export const MAX_STREAMS_PER_CONNECTION = 16_384;
  * stolen secret cannot hold thousands of streams open until their hello deadline.
  */
 export const MAX_STREAMS_AWAITING_HELLO_PER_HUB = 4;
+/** Milliseconds `close()` lets hub streams end before it forces the server down (the default of `shutdownGraceMs`). */
+export const HUB_INGRESS_SHUTDOWN_GRACE_MS = 5_000;
 const KEEPALIVE_TIME_MS = 60_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
@@ -246,7 +248,7 @@ export class HubIngress {
     this.setServing(false);
     const gateClosed = this.gate.close();
     for (const s of [...this.sessions.values()]) s.fail('stopping', 'node shutting down');
-    const graceMs = this.deps.shutdownGraceMs ?? 5_000;
+    const graceMs = this.deps.shutdownGraceMs ?? HUB_INGRESS_SHUTDOWN_GRACE_MS;
     if (!(await shutdownServer(this.server, graceMs)))
       this.log.warn({ graceMs }, 'hub streams still open after the grace period: forcing shutdown');
     await gateClosed;

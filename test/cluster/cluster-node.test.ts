@@ -1,9 +1,10 @@
-/** ClusterNode.catchUp over a fake ring store: a node behind a peer's epoch reads the stored ring and adopts it, once for concurrent callers. */
-import { afterEach, describe, expect, it } from 'vitest';
+/** ClusterNode over a fake ring store: catchUp (a node behind a peer's epoch reads the stored ring, once for concurrent callers), and a drain stopped by its signal. */
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterNode } from '../../cluster/cluster-node.ts';
 import type { RingDoc, ShardTable } from '../../cluster/cluster-types.ts';
 import type { Membership } from '../../cluster/membership.ts';
-import type { RingStore } from '../../cluster/ring-store.ts';
+import type { RingNodes, RingStore } from '../../cluster/ring-store.ts';
 import type { ShardManager } from '../../cluster/shard-manager.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 
@@ -88,5 +89,59 @@ describe('ClusterNode.catchUp', () => {
     await node.catchUp(6);
     await node.catchUp(2);
     expect(store.reads).toBe(readsBefore);
+  });
+});
+
+describe('ClusterNode.drain with a signal (DRAIN_TIMEOUT_MS at shutdown)', () => {
+  it('stops waiting for its handoffs once aborted, rejects with the reason, and leaves the ring alone', async () => {
+    let doc = ring(3);
+    const written: RingNodes[] = [];
+    const ringStore = {
+      read: async () => doc,
+      compareAndSet: async (epoch: number, next: RingNodes) => {
+        written.push(next);
+        doc = { ...next, epoch: epoch + 1, shardCount: 8 };
+        return { ok: true, doc };
+      },
+      watch: () => async () => {},
+    } as unknown as RingStore;
+    const membership = { start: async () => {}, stop: async () => {}, alive: async (ids: readonly string[]) => new Set(ids) };
+    // A handoff that never finishes: this node keeps owning a shard.
+    let polls = 0;
+    const shards = {
+      applyTable: () => {},
+      settled: async () => {},
+      count: () => {
+        polls++;
+        return 1;
+      },
+      pending: 0,
+    };
+    const node = new ClusterNode({
+      self: { id: 'n1', http: '', grpc: '', peer: '', startedAt: 0 },
+      shardCount: 8,
+      ringStore,
+      membership: membership as unknown as Membership,
+      shards: shards as unknown as ShardManager,
+      reroute: () => {},
+      autoJoin: false,
+      logger: silentLogger,
+      checkEveryMs: 60_000,
+    });
+    nodes.push(node);
+    await node.start();
+    const stop = new AbortController();
+    const draining = node.drain(stop.signal);
+    await vi.waitFor(() => expect(polls).toBeGreaterThan(2));
+    expect(written.map((w) => w.nodes.find((n) => n.id === 'n1')?.state)).toEqual(['draining']);
+    const reason = new Error('the drain did not finish within DRAIN_TIMEOUT_MS');
+    stop.abort(reason);
+    await expect(draining).rejects.toBe(reason);
+    // Before the fix it polled every 50 ms for ever, and removed itself from the ring on a closed connection.
+    const pollsAtAbort = polls;
+    await delay(200);
+    expect(polls).toBe(pollsAtAbort);
+    expect(written).toHaveLength(1);
+    expect(doc.nodes.map((n) => n.id)).toEqual(['n1', 'n2']);
   });
 });

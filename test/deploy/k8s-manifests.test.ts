@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLE_NAMES, CONFIG_VARIABLES } from '../../node/config-variables.ts';
 import { ConfigError, loadConfig, type NodeConfig } from '../../node/config.ts';
+import { SHUTDOWN_AFTER_DRAIN_MS } from '../../node/shutdown-budget.ts';
 import { PACKAGE_ROOT } from '../../tools/process/script-entry.ts';
 import { externalToolMissing, skipWithout } from '../support/external-tool.ts';
 import {
@@ -106,13 +107,14 @@ describe.skipIf(NO_KUBECTL)('deploy/k8s rendered by kubectl kustomize', () => {
 
   it('gives SIGTERM the time of a drain, runs unprivileged and spreads pods over machines and zones', () => {
     const pod = statefulSet.spec.template.spec;
-    // SIGTERM's shutdown: the drain (bounded by DRAIN_TIMEOUT_MS), open HTTP streams (2 s), the
-    // tracing exporter's flush (3 s), and a margin; past the grace period the kubelet kills the pod.
+    // SIGTERM's shutdown: the drain (bounded by DRAIN_TIMEOUT_MS), the steps after it (at most
+    // SHUTDOWN_AFTER_DRAIN_MS: the node's own deadline is the sum of the two), and a margin so that
+    // deadline, with its fatal line, comes before the kubelet kills the pod.
     // The pod's own DRAIN_TIMEOUT_MS when the manifest sets one, else the default the README documents.
     const drainMs = loadConfig(env).drainTimeoutMs;
     if (env.DRAIN_TIMEOUT_MS === undefined)
       expect(drainMs).toBe(Number(CONFIG_VARIABLES.find((v) => (v.names as readonly string[]).includes('DRAIN_TIMEOUT_MS'))?.default));
-    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(drainMs + 2_000 + 3_000 + 5_000);
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(drainMs + SHUTDOWN_AFTER_DRAIN_MS + 5_000);
     // The image's USER is the name `node`: the kubelet can verify runAsNonRoot only against a numeric
     // uid, so the pod names node's uid and gid (1000 in the node images).
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 });

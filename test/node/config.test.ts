@@ -246,6 +246,22 @@ describe('REDIS_URL', () => {
     for (const piece of secret.split(/[@/%]/)) if (piece.length > 3) expect(message).not.toContain(piece);
   });
 
+  it.each([
+    [':hunter2-secret@redis:6379', 'REDIS_URL=***@redis:6379: must start with redis://'],
+    ['redis:/u:hunter2-secret@h', 'REDIS_URL=***@h: must start with redis://'],
+  ])('hides everything before the last @ of %s, a URL without scheme:// (where its credentials start is unknown)', (url, message) => {
+    // Before the fix the URL was quoted whole, password included.
+    expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: url })).toThrow(message);
+    expect(redactRedisUrl(url)).not.toContain('hunter2');
+  });
+
+  it('shows a user name only when it surely is one', () => {
+    expect(redactRedisUrl('redis://user:p@ss@h')).toBe('redis://user:***@h');
+    // A raw `@` before the first `:` may be the password's: nothing before the last `@` shows.
+    expect(redactRedisUrl('redis://hunt@er2:more@h:6379')).toBe('redis://***@h:6379');
+    expect(redactRedisUrl('no-credentials:6379')).toBe('no-credentials:6379');
+  });
+
   it('asks for %40 when a password holds a raw @, without showing the URL', () => {
     expect(() => loadConfig({ NODE_ID: 'n1', REDIS_URL: 'redis://:p@ss@h:6379' })).toThrow(
       'REDIS_URL: its credentials contain a raw "@": write @ in the password as %40',

@@ -2,9 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PeerSecretKeeper } from '../../node/peer-secret-keeper.ts';
 import { openRedisBackend } from '../../node/redis-backend.ts';
 import { silentLogger } from '../../runtime/logger.ts';
+import { RedisStore } from '../../runtime/redis/redis-store.ts';
+import { startTestRedis } from '../../tools/process/redis-server.ts';
 
 /** A TCP server that answers every Redis command with an error: ioredis connects, and the version check fails. */
 async function refusingRedis(): Promise<{ server: Server; port: number; connections: () => number }> {
@@ -43,5 +46,33 @@ describe('openRedisBackend', () => {
     const after = fake.connections();
     await delay(1_500);
     expect(fake.connections()).toBe(after);
+  });
+
+  it('starts no peer secret keeper when it closes while sharedPeerSecret waits on Redis (a start aborted at that step)', async () => {
+    const redis = await startTestRedis();
+    const starts = vi.spyOn(PeerSecretKeeper.prototype, 'start');
+    // The store's close is held until the secret's read has settled: the moment the fix is about.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const storeClose = vi.spyOn(RedisStore.prototype, 'close').mockImplementation(() => held);
+    try {
+      const backend = await openRedisBackend(
+        { url: redis.url, cluster: redis.cluster, nodeId: 'n1', shards: 8, onShardLost: () => {} },
+        new Registry(),
+        silentLogger,
+      );
+      const secret = backend.sharedPeerSecret();
+      const closing = backend.close();
+      // Before the fix the read succeeded and a keeper started, its timer outliving the closed backend.
+      await expect(secret).rejects.toThrow('the Redis backend closed while the peer secret was read');
+      release();
+      await closing;
+      expect(starts).not.toHaveBeenCalled();
+    } finally {
+      release();
+      storeClose.mockRestore();
+      starts.mockRestore();
+      await redis.stop();
+    }
   });
 });

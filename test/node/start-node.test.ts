@@ -2,12 +2,16 @@
 import { request } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../node/config.ts';
+import { ClusterNode } from '../../cluster/cluster-node.ts';
+import type { RingDoc } from '../../cluster/cluster-types.ts';
 import { MAX_RING_POINTS, MAX_WEIGHT } from '../../cluster/hash-ring.ts';
+import { Membership } from '../../cluster/membership.ts';
 import { PortTakenError } from '../../node/port-taken-error.ts';
-import { startNode } from '../../node/start-node.ts';
+import { abortedBy, startNode } from '../../node/start-node.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient } from '../../runtime/redis/redis-connection.ts';
@@ -16,6 +20,11 @@ import { startTestRedis, type TestRedis } from '../../tools/process/redis-server
 import { makeTestPki } from '../support/test-certificates.ts';
 
 let redis: TestRedis;
+
+/** A prototype's method as it is before a spy replaces it, to call through with the instance as `this`. */
+function original<T extends object, K extends keyof T>(proto: T, name: K): T[K] {
+  return Reflect.get(proto, name);
+}
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -451,6 +460,107 @@ describe('startNode: aborted by a signal', () => {
   it('does not start at all with a signal already aborted', async () => {
     const config = loadConfig({ NODE_ID: 'aborted-before', HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0' });
     const reason = new Error('stop');
-    await expect(startNode(config, { logger: silentLogger, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    const signal = AbortSignal.abort(reason);
+    const started = startNode(config, { logger: silentLogger, signal });
+    await expect(started).rejects.toBe(reason);
+    expect(abortedBy(await started.catch((err: unknown) => err), signal)).toBe(true);
   });
+
+  it('a start failing by itself rejects with its own error when a signal comes during the undo: abortedBy says not aborted', async () => {
+    const squatter = await listen();
+    const abort = new AbortController();
+    const close = original(RedisStore.prototype, 'close');
+    // The signal arrives while the failed start is being undone (its Redis store closing).
+    const spy = vi.spyOn(RedisStore.prototype, 'close').mockImplementation(function (this: RedisStore) {
+      abort.abort(new Error('SIGTERM during the undo'));
+      return close.call(this);
+    });
+    try {
+      const config = loadConfig({
+        NODE_ID: 'failed-then-signalled',
+        REDIS_URL: redis.url,
+        CLUSTER: `${redis.cluster}u`,
+        HOST: '127.0.0.1',
+        HTTP_PORT: String(squatter.port),
+        PEER_PORT: '0',
+        ROLES: 'edge,actors',
+        SHARDS: '8',
+      });
+      const err = await startNode(config, { logger: silentLogger, signal: abort.signal }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PortTakenError);
+      expect(abort.signal.aborted).toBe(true);
+      // main reports it as the failure it is (exit 2 here), not as a clean stop (exit 0).
+      expect(abortedBy(err, abort.signal)).toBe(false);
+    } finally {
+      spy.mockRestore();
+      await closeServer(squatter);
+    }
+  });
+});
+
+describe('startNode: a signal during the ring join', () => {
+  /** Aborts `abort` at the moment `when` names: mid-join (this node registered, not yet in the ring), or once it has joined. */
+  function abortAt(when: 'mid-join' | 'after the join', abort: AbortController, reason: Error): { mockRestore(): void } {
+    if (when === 'mid-join') {
+      const start = original(Membership.prototype, 'start');
+      return vi.spyOn(Membership.prototype, 'start').mockImplementation(async function (this: Membership) {
+        await start.call(this);
+        abort.abort(reason);
+      });
+    }
+    const start = original(ClusterNode.prototype, 'start');
+    return vi.spyOn(ClusterNode.prototype, 'start').mockImplementation(async function (this: ClusterNode) {
+      await start.call(this);
+      abort.abort(reason);
+    });
+  }
+
+  it.each(['mid-join', 'after the join'] as const)(
+    'aborted %s: the node finishes joining, drains out of the ring and stops; no heartbeat or ring change follows',
+    async (when) => {
+      const cluster = `${redis.cluster}${when === 'mid-join' ? 'm' : 'j'}`;
+      const base = {
+        REDIS_URL: redis.url,
+        CLUSTER: cluster,
+        HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+        PEER_PORT: '0',
+        ROLES: 'edge,actors',
+        SHARDS: '8',
+      };
+      // Another node to hand the shards to: the last node of a ring cannot leave it.
+      const other = await startNode(loadConfig({ ...base, NODE_ID: 'join-other' }), { logger: silentLogger, shutdownGraceMs: 100 });
+      const reader = createRedisClient(redis.url, { failFast: true, commandTimeoutMs: 2_000 });
+      await connectRedis(reader);
+      const keys = new KeyLayout(cluster);
+      const ring = async (): Promise<RingDoc> => JSON.parse((await reader.get(keys.ring()))!) as RingDoc;
+      try {
+        const abort = new AbortController();
+        const reason = new Error('SIGTERM during the start');
+        const spy = abortAt(when, abort, reason);
+        try {
+          const started = startNode(loadConfig({ ...base, NODE_ID: 'join-aborted' }), {
+            logger: silentLogger,
+            shutdownGraceMs: 100,
+            signal: abort.signal,
+          });
+          await expect(started).rejects.toBe(reason);
+        } finally {
+          spy.mockRestore();
+        }
+        // Before the fix: mid-join, the join went on after the undo (the heartbeat outlived the node);
+        // after it, the node stopped without draining and stayed in the ring.
+        const after = await ring();
+        expect(after.nodes.map((n) => n.id)).toEqual(['join-other']);
+        expect(await reader.exists(keys.heartbeat('join-aborted'))).toBe(0);
+        // Nothing of it keeps running: its heartbeat (refreshed every 2 s) does not come back, and the ring stays.
+        await delay(2_500);
+        expect(await reader.exists(keys.heartbeat('join-aborted'))).toBe(0);
+        expect((await ring()).epoch).toBe(after.epoch);
+      } finally {
+        reader.disconnect();
+        await other.close();
+      }
+    },
+  );
 });

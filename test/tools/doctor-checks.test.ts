@@ -5,6 +5,7 @@ import type { RingDoc } from '../../cluster/cluster-types.ts';
 import { buildShardTable } from '../../cluster/hash-ring.ts';
 import { exitCodeOf, fail, ok, someOf, warn } from '../../tools/doctor/check-result.ts';
 import { configurationCheck } from '../../tools/doctor/configuration-check.ts';
+import { runDoctor } from '../../tools/doctor/run-doctor.ts';
 import { redactRedisUrl } from '../../node/config.ts';
 import {
   handoffsCheck,
@@ -514,5 +515,26 @@ describe('the configuration check', () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     }).check;
     expect([otel.level, otel.finding]).toEqual(['fail', expect.stringContaining('OTEL_EXPORTER_OTLP_PROTOCOL=grpc')]);
+  });
+});
+
+describe('doctor and a REDIS_URL without scheme://', () => {
+  it.each([
+    [':hunter2-secret@redis:6379', '***@redis:6379'],
+    ['redis:/u:hunter2-secret@h', '***@h'],
+  ])('never prints the password of %s, in the configuration line or the redis line', async (url, shown) => {
+    // Unparseable: the client is never created, so nothing is dialled.
+    const results = await runDoctor({ env: { NODE_ID: 'n1', REDIS_URL: url }, redisUrl: url, url: undefined, token: undefined });
+    expect(JSON.stringify(results)).not.toContain('hunter2');
+    expect(formatText(results)).not.toContain('hunter2');
+    const byName = (name: string) => results.find((r) => r.check === name);
+    expect(byName('configuration')).toMatchObject({
+      level: 'fail',
+      finding: expect.stringContaining(`REDIS_URL=${shown}: must start with`),
+    });
+    expect(byName('redis')).toMatchObject({
+      level: 'fail',
+      finding: expect.stringContaining(`cannot reach Redis at ${shown}: must start with`),
+    });
   });
 });

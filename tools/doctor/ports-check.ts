@@ -1,5 +1,6 @@
 /** Doctor's `ports` check: every address a node registered (HTTP, hub gRPC, peer) accepts a TCP connection. */
 import { connect } from 'node:net';
+import { WILDCARD_HOSTS } from '../../node/config.ts';
 import { fail, ok, someOf, warn, type CheckResult } from './check-result.ts';
 import { CALL_TIMEOUT_MS } from './deadline.ts';
 
@@ -17,8 +18,6 @@ export function splitHostPort(address: string): { host: string; port: number } |
   const port = Number(m[3]);
   return port > 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined;
 }
-
-const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
 
 /** Resolves undefined when `host:port` accepts a connection within `timeoutMs`, else the reason. */
 export function tryConnect(host: string, port: number, timeoutMs = CALL_TIMEOUT_MS): Promise<string | undefined> {
@@ -41,7 +40,7 @@ export async function portsCheck(targets: readonly PortTarget[]): Promise<CheckR
     targets.map(async (t) => {
       const hp = splitHostPort(t.address);
       if (!hp) return { t, problem: 'not a host:port', wildcard: false };
-      if (WILDCARDS.has(hp.host)) return { t, problem: 'a wildcard address other nodes cannot dial', wildcard: true };
+      if (WILDCARD_HOSTS.has(hp.host)) return { t, problem: 'a wildcard address other nodes cannot dial', wildcard: true };
       return { t, problem: await tryConnect(hp.host, hp.port), wildcard: false };
     }),
   );

@@ -1,4 +1,5 @@
 /** Runs every doctor check that the given sources allow (REDIS_URL, a node's URL, or both) and returns one result per check. */
+import { DEFAULT_CLUSTER } from '../../node/config.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { CHECK_NAMES, fail, messageOf, warn, type CheckName, type CheckResult } from './check-result.ts';
@@ -59,7 +60,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
   const { check, config } = configurationCheck(opts.env);
   results.push(check);
   // An invalid configuration still names the cluster doctor should look at.
-  const cluster = config?.cluster ?? (opts.env.CLUSTER || 'iot');
+  const cluster = config?.cluster ?? (opts.env.CLUSTER || DEFAULT_CLUSTER);
 
   const node: NodeApiReading | undefined = opts.url === undefined ? undefined : await askNode(opts.url, opts.token);
   if (node) results.push(node.check);
