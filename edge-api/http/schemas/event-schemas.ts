@@ -1,4 +1,5 @@
 /** Schemas of the live event stream of a home (SSE): every event name with its data, and the Last-Event-ID header. */
+import { COMMAND_STATUS_TOPIC, DECISION_TOPIC } from '../../../actors/event-topics.ts';
 import { z } from '../api-schemas.ts';
 import { DecisionEntrySchema } from './decision-schemas.ts';
 import { CommandRecordSchema, ValueSchema } from './device-schemas.ts';
@@ -25,8 +26,8 @@ export const HomeEventSchema = z
       z.object({ deviceId: z.string(), version: z.number().int(), reported: Values, desired: Values, delta: Values }),
       'A shadow changed (a report, a desired write): its values as of `version`.',
     ),
-    event('command.status', CommandRecordSchema.extend({ deviceId: z.string() }), 'A command was issued or changed status.'),
-    event('decision', DecisionEntrySchema, 'A rule decision was logged (see GET …/decisions).'),
+    event(COMMAND_STATUS_TOPIC, CommandRecordSchema.extend({ deviceId: z.string() }), 'A command was issued or changed status.'),
+    event(DECISION_TOPIC, DecisionEntrySchema, 'A rule decision was logged (see GET …/decisions).'),
     event(
       'notify',
       z.object({ message: z.string(), ruleId: z.string().optional() }),
