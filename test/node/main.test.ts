@@ -139,6 +139,25 @@ describe('npm start (node/main.ts)', () => {
     expect(lines.find((l) => l.msg === 'signal received: shutting down')).toMatchObject({ signal: 'SIGTERM' });
   });
 
+  it('writes a buffered line (the access log) within the periodic flush, in order between the start and stop lines', async () => {
+    const node = await startNodeProcess({ NODE_ID: 'buffered-test' });
+    try {
+      // One request, then silence: the access line must not wait for the 4 KB buffer to fill.
+      expect((await fetch(`http://127.0.0.1:${node.httpPort}/v1/homes/nope`)).status).toBe(401);
+      const deadline = Date.now() + 2_000;
+      while (!node.output().includes('"route":"/v1/homes/:homeId"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const access = jsonLines(node.output()).find((l) => l.route === '/v1/homes/:homeId');
+      expect(access).toMatchObject({ level: 30, method: 'GET', status: 401 });
+    } finally {
+      expect(await node.stop('SIGTERM')).toBe(0);
+    }
+    const lines = jsonLines(node.output());
+    const at = (pred: (l: Record<string, unknown>) => boolean): number => lines.findIndex(pred);
+    const access = at((l) => l.route === '/v1/homes/:homeId');
+    expect(at((l) => l.msg === 'listening')).toBeLessThan(access);
+    expect(access).toBeLessThan(at((l) => l.msg === 'stopped'));
+  });
+
   it('prints the start line at LOG_LEVEL=warn and with a chosen ADMIN_TOKEN, which it never prints', async () => {
     const adminToken = 'admin-token-chosen-by-the-operator';
     const node = await startNodeProcess({ NODE_ID: 'quiet-test', ADMIN_TOKEN: adminToken });
