@@ -29,7 +29,13 @@ import { startTracing, type TracingSdk } from './tracing-sdk.ts';
 const destination = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100 });
 /** Lines written at once: level 50 and above (pino puts the level first), and main's own. */
 const IMMEDIATE = /^\{"level":(?:[5-9]\d|\d{3})|"component":"main"/;
-process.on('exit', () => destination.flushSync());
+process.on('exit', () => {
+  try {
+    destination.flushSync();
+  } catch {
+    // stdout closed (EPIPE): nobody is left to read the last lines.
+  }
+});
 
 /**
  * The process's one root logger: main's lines, the components', grpc-js's and the tracing SDK's
