@@ -42,12 +42,19 @@ function expectWellFormed(result: ScenarioResult, name: string, lines: string[])
 }
 
 describe('benchmark scenarios (smoke: each runs end to end and reports figures with baselines; no timing is checked)', () => {
-  it('http: shadow GET through a node next to raw Hono and raw node:http', async () => {
+  it('http: shadow GET through a node (access log off, then on) next to raw Hono and raw node:http', async () => {
     const lines: string[] = [];
     const result = await httpScenario.run(smokeContext(lines));
     expectWellFormed(result, 'http', lines);
     expect(result.figures.find((f) => f.target !== undefined)?.baseline?.name).toMatch(/raw Hono/);
-    expect(result.latencies?.map((l) => l.name)).toEqual(['node (shadow GET)', 'raw Hono', 'raw node:http']);
+    expect(result.latencies?.map((l) => l.name)).toEqual([
+      'node (shadow GET)',
+      'node (shadow GET, access log on)',
+      'raw Hono',
+      'raw node:http',
+    ]);
+    const accessLog = result.figures.find((f) => f.name === 'HTTP shadow GET throughput, access log on vs off');
+    expect(accessLog?.baseline?.name).toBe('node with ACCESS_LOG=false');
   }, 60_000);
 
   it('activation: memory per resident device actor and cold activations from Redis', async () => {

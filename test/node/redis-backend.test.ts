@@ -9,7 +9,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { RedisStore } from '../../runtime/redis/redis-store.ts';
 import { startTestRedis } from '../../tools/process/redis-server.ts';
 
-/** A TCP server that answers every Redis command with an error: ioredis connects, and the version check fails. */
+/** A TCP server posing as a Redis too old to run on: ioredis connects, and the version check fails. */
 async function refusingRedis(): Promise<{ server: Server; port: number; connections: () => number }> {
   let connections = 0;
   const sockets = new Set<Socket>();
@@ -17,7 +17,16 @@ async function refusingRedis(): Promise<{ server: Server; port: number; connecti
     connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    socket.on('data', () => socket.write('-ERR not a redis\r\n'));
+    // OK to everything (ioredis' CLIENT SETNAME, ...), and an INFO naming a Redis too old to run on: the start fails at once.
+    // One reply per command of the chunk (RESP arrays: `*<n>` then the name as the first bulk string).
+    socket.on('data', (d: Buffer) => {
+      const info = 'redis_version:5.0.0\r\n';
+      for (const command of d
+        .toString()
+        .split(/\*\d+\r\n/)
+        .slice(1))
+        socket.write(/^\$\d+\r\ninfo\r\n/i.test(command) ? `$${info.length}\r\n${info}\r\n` : '+OK\r\n');
+    });
     socket.on('error', () => {});
   });
   server.on('close', () => sockets.forEach((s) => s.destroy()));
