@@ -1,6 +1,6 @@
 /** Trace context on the peer wire: a traced ask, tell or delivery continues its trace on the receiving node; untraced ones carry nothing. */
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { context, propagation, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PeerAuthConfig } from '../../cluster/peer-auth.ts';
@@ -9,7 +9,7 @@ import { PeerServer, type PeerHandler } from '../../cluster/peer-server.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { ok } from '../../runtime/result.ts';
 import { activeCarrier, carrierOf, runInSpan, SpanKind, startSpanFrom, tracingOn } from '../../runtime/tracing.ts';
-import { startInMemoryTracing, type InMemoryTracing } from '../support/in-memory-tracing.ts';
+import { startInMemoryTracing, type InMemoryTracing, spyOnTracingApi } from '../support/in-memory-tracing.ts';
 
 const AUTH: PeerAuthConfig = { cluster: 'peer-trace', secret: 'peer-trace-test-secret-0123456789abcdef0123' };
 
@@ -121,16 +121,7 @@ describe('peer wire trace context', () => {
 
   it('with tracing off, sends and handles items without any trace and never calls the OpenTelemetry API', async () => {
     expect(tracingOn).toBe(false);
-    const spies = [
-      vi.spyOn(context, 'active'),
-      vi.spyOn(context, 'with'),
-      vi.spyOn(context, 'bind'),
-      vi.spyOn(trace, 'getSpan'),
-      vi.spyOn(trace, 'getTracer'),
-      vi.spyOn(trace, 'setSpanContext'),
-      vi.spyOn(propagation, 'inject'),
-      vi.spyOn(propagation, 'extract'),
-    ];
+    const spies = spyOnTracingApi();
     const { client, seen } = await pair();
     await sendAll(client, seen);
     expect(seen).toHaveLength(3);

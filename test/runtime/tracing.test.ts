@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { context, propagation, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ActorCell } from '../../runtime/actor-cell.ts';
@@ -18,7 +18,7 @@ import {
   tracingOn,
 } from '../../runtime/tracing.ts';
 import { GatedStore } from '../support/gated-store.ts';
-import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../support/in-memory-tracing.ts';
+import { parentOf, startInMemoryTracing, type InMemoryTracing, spyOnTracingApi } from '../support/in-memory-tracing.ts';
 import { counterBehavior, counterTellOf } from './counter-behavior.ts';
 
 const hosts: ActorHost[] = [];
@@ -219,14 +219,7 @@ describe('ActorHost with tracing on', () => {
 describe('ActorHost with tracing off', () => {
   it('never touches the OpenTelemetry API: the switch is off and no context is read, set or propagated', async () => {
     expect(tracingOn).toBe(false);
-    const spies = [
-      vi.spyOn(context, 'active'),
-      vi.spyOn(context, 'with'),
-      vi.spyOn(trace, 'getSpan'),
-      vi.spyOn(trace, 'getTracer'),
-      vi.spyOn(propagation, 'inject'),
-      vi.spyOn(propagation, 'extract'),
-    ];
+    const spies = spyOnTracingApi();
     const { host, effects } = makeHost();
     expect(await host.ask('counter:1:a', { type: 'relay', to: 'counter:1:b', n: 2 })).toEqual({ ok: true, value: 2 });
     expect(await host.ask('counter:1:b', { type: 'get' })).toEqual({ ok: true, value: 2 });

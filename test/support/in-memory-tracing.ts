@@ -3,6 +3,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { vi, type MockInstance } from 'vitest';
 import { setTracing } from '../../runtime/tracing.ts';
 
 export interface InMemoryTracing {
@@ -53,3 +54,20 @@ export function startInMemoryTracing(opts: { readonly sampler?: Sampler } = {}):
 
 /** The parent span id of `span` (undefined for a root span). */
 export const parentOf = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId;
+
+/**
+ * Spies on every OpenTelemetry API call a traced path makes (context, span lookup, tracer,
+ * propagation): a path with tracing off must call none of them.
+ */
+export function spyOnTracingApi(): MockInstance[] {
+  return [
+    vi.spyOn(context, 'active'),
+    vi.spyOn(context, 'with'),
+    vi.spyOn(context, 'bind'),
+    vi.spyOn(trace, 'getSpan'),
+    vi.spyOn(trace, 'getTracer'),
+    vi.spyOn(trace, 'setSpanContext'),
+    vi.spyOn(propagation, 'inject'),
+    vi.spyOn(propagation, 'extract'),
+  ] as MockInstance[];
+}

@@ -1,10 +1,9 @@
-import { context, propagation, trace } from '@opentelemetry/api';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { requestSpan } from '../../../edge-api/http/request-span.ts';
 import { activeCarrier, tracingOn } from '../../../runtime/tracing.ts';
-import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../../support/in-memory-tracing.ts';
+import { parentOf, startInMemoryTracing, type InMemoryTracing, spyOnTracingApi } from '../../support/in-memory-tracing.ts';
 import { closeEdges, startEdge } from './harness.ts';
 
 let tracing: InMemoryTracing | undefined;
@@ -108,7 +107,7 @@ describe('requestSpan', () => {
 
   it('with tracing off, passes the request through without touching the OpenTelemetry API', async () => {
     expect(tracingOn).toBe(false);
-    const spies = [vi.spyOn(context, 'with'), vi.spyOn(context, 'active'), vi.spyOn(propagation, 'extract'), vi.spyOn(trace, 'getTracer')];
+    const spies = spyOnTracingApi();
     const res = await app().request('http://edge.test/v1/things/t1', { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
     expect(await res.json()).toEqual({ carrier: null });
     for (const spy of spies) expect(spy).not.toHaveBeenCalled();

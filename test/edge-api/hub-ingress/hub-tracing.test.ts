@@ -1,4 +1,4 @@
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, trace } from '@opentelemetry/api';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,7 +11,7 @@ import { silentLogger } from '../../../runtime/logger.ts';
 import type { Result } from '../../../runtime/result.ts';
 import { tracingOn } from '../../../runtime/tracing.ts';
 import { HUB1, startHubFixture, type HubFixture } from '../../support/hub-fixture.ts';
-import { parentOf, startInMemoryTracing, type InMemoryTracing } from '../../support/in-memory-tracing.ts';
+import { parentOf, startInMemoryTracing, type InMemoryTracing, spyOnTracingApi } from '../../support/in-memory-tracing.ts';
 
 let fx: HubFixture | undefined;
 let tracing: InMemoryTracing | undefined;
@@ -77,16 +77,7 @@ describe('hub ingress tracing', () => {
   it('with tracing off, a report that fires a rule and sends a command never calls into the OpenTelemetry API', async () => {
     expect(tracingOn).toBe(false);
     fx = await startHubFixture();
-    const spies = [
-      vi.spyOn(context, 'active'),
-      vi.spyOn(context, 'with'),
-      vi.spyOn(context, 'bind'),
-      vi.spyOn(trace, 'getSpan'),
-      vi.spyOn(trace, 'getTracer'),
-      vi.spyOn(trace, 'setSpanContext'),
-      vi.spyOn(propagation, 'inject'),
-      vi.spyOn(propagation, 'extract'),
-    ];
+    const spies = spyOnTracingApi();
     expect(await motionFiresRule(fx)).toMatch(/light1/);
     for (const spy of spies) expect(spy).not.toHaveBeenCalled();
   });
