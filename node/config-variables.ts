@@ -90,6 +90,35 @@ export const CONFIG_VARIABLES = [
       "milliseconds SIGTERM waits for the drain (handing this node's shards to the others) before it stops it, logs an error and shuts down anyway (releasing the leases it still holds; the ring may list it until the other nodes take it out, or `npm run ring -- remove <id>` does); the shutdown after the drain may take up to 60 s more (see [Logs](#logs)): keep `terminationGracePeriodSeconds` above both plus 10 s",
   },
   {
+    names: ['HEARTBEAT_TTL_MS'],
+    default: '2000',
+    meaning:
+      "milliseconds a node's heartbeat lives in Redis without a refresh (refreshed every fifth of it): a node killed without a goodbye is taken out of the ring and its shards served elsewhere about this long after its last refresh; a node that could not refresh it for this long stops serving its shards first. Every node of a cluster must use the same value",
+  },
+  {
+    names: ['REDIS_WAIT_REPLICAS'],
+    default: '0',
+    meaning:
+      'replicas every durable write must reach (Redis `WAIT`) before hub reports are acked: `1` keeps an acked report through the loss of the Redis master, at a cost in ingest (see [Redis replicas](#redis-replicas)); `0` = the master alone',
+  },
+  {
+    names: ['REDIS_WAIT_TIMEOUT_MS'],
+    default: '1000',
+    meaning:
+      'milliseconds a window waits for `REDIS_WAIT_REPLICAS` replicas; fewer in time = the window fails, its reports are not acked (hubs re-send them)',
+  },
+  {
+    names: ['EVENT_LOG_LENGTH'],
+    default: '200',
+    meaning:
+      "events kept per home for apps that resume with `Last-Event-ID` (a capped log written with the step: in Redis, the home's stream)",
+  },
+  {
+    names: ['EVENT_LOG_TTL_MS'],
+    default: '3600000',
+    meaning: "milliseconds a home's event log is kept after its last event",
+  },
+  {
     names: ['HUB_WINDOW'],
     default: '1000',
     meaning: 'credit window: reports a hub may have sent and not had acked',

@@ -39,6 +39,14 @@ export interface NodeConfig {
   readonly autoJoin: boolean;
   /** Milliseconds the shutdown waits for the drain (shards handed to the other nodes) before it stops anyway. */
   readonly drainTimeoutMs: number;
+  /** Milliseconds a node's heartbeat lives without refresh: failover time, and the self-fence deadline. */
+  readonly heartbeatTtlMs: number;
+  /** Replicas a window's writes must reach (`WAIT`) before its acks are released; 0 = none. */
+  readonly redisWaitReplicas: number;
+  /** Milliseconds a window waits for those replicas before it fails. */
+  readonly redisWaitTimeoutMs: number;
+  /** The durable per-home event log apps resume from: events kept per home, and how long after the last one. */
+  readonly eventLog: { readonly length: number; readonly ttlMs: number };
   /** Credit window: reports a hub may have sent and not yet had acked. */
   readonly hubWindow: number;
   /** Largest HTTP request body, bytes. */
@@ -121,6 +129,9 @@ function positiveInt(env: Env, name: ConfigVariableName, fallback: number): numb
 /** CLUSTER's default: the prefix of every Redis key of a cluster that names none. */
 export const DEFAULT_CLUSTER = 'iot';
 
+/** HEARTBEAT_TTL_MS's default: failover within 3 s of a SIGKILL (TTL + the confirmation and take-over). */
+export const DEFAULT_HEARTBEAT_TTL_MS = 2_000;
+
 /** DRAIN_TIMEOUT_MS's default: a drain of a loaded node's shards, with room to spare. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 40_000;
 
@@ -128,6 +139,14 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 40_000;
 export const MAX_DURATION_MS = 2_147_483_647;
 
 /** Milliseconds for a timer: a positive integer up to `MAX_DURATION_MS`. */
+function nonNegativeInt(env: Env, name: ConfigVariableName, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name}=${raw} is not a non-negative integer`);
+  return n;
+}
+
 function durationMs(env: Env, name: ConfigVariableName, fallback: number): number {
   const n = positiveInt(env, name, fallback);
   if (n > MAX_DURATION_MS) throw new ConfigError(`${name}=${env[name]} is over ${MAX_DURATION_MS} ms (the longest timer Node.js honours)`);
@@ -267,6 +286,13 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     accessLog: bool(env, 'ACCESS_LOG', true),
     autoJoin: bool(env, 'AUTO_JOIN', true),
     drainTimeoutMs: durationMs(env, 'DRAIN_TIMEOUT_MS', DEFAULT_DRAIN_TIMEOUT_MS),
+    heartbeatTtlMs: durationMs(env, 'HEARTBEAT_TTL_MS', DEFAULT_HEARTBEAT_TTL_MS),
+    redisWaitReplicas: nonNegativeInt(env, 'REDIS_WAIT_REPLICAS', 0),
+    redisWaitTimeoutMs: durationMs(env, 'REDIS_WAIT_TIMEOUT_MS', 1_000),
+    eventLog: {
+      length: positiveInt(env, 'EVENT_LOG_LENGTH', 200),
+      ttlMs: durationMs(env, 'EVENT_LOG_TTL_MS', 3_600_000),
+    },
     hubWindow: positiveInt(env, 'HUB_WINDOW', 1_000),
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),
     maxHubMessageBytes: positiveInt(env, 'MAX_HUB_MESSAGE_BYTES', 1024 * 1024),
