@@ -5,7 +5,7 @@ import { bearerToken, hashSecret, safeEqual } from '../auth/secrets.ts';
 import { grantExpired } from '../auth/credential-store.ts';
 import type { ResolvedToken, TokenGrantCache } from '../auth/token-grant-cache.ts';
 import { HttpError } from './http-error.ts';
-import type { Admission, RequestLimiter } from './rate-limiter.ts';
+import type { Admission, RateLimits } from './rate-limiter.ts';
 import { checkPathIds, requestHeader } from './request-input.ts';
 import type { Policy, Principal } from './route-context.ts';
 
@@ -25,7 +25,8 @@ export interface GuardDeps {
   /** App token grants, cached briefly (see its TTL for how soon a revocation elsewhere is seen). */
   readonly tokens: TokenGrantCache;
   readonly adminToken: string;
-  readonly limiter: RequestLimiter;
+  /** This node's buckets, or the cluster's (shared-rate-limiter.ts): may answer later when it asks Redis for tokens. */
+  readonly limiter: RateLimits;
   /** Epoch ms (rate limits, token expiry). */
   readonly clock: () => number;
 }
@@ -97,8 +98,9 @@ const unauthenticated = (message: string, code: TokenRefusal['code'] = 'unauthen
   new HttpError(code, message, undefined, { 'WWW-Authenticate': 'Bearer realm="iot"' });
 
 /**
- * Builds `guard(policy)`. Everything it checks is local (the credential store, buckets), so it
- * runs before any actor is touched. Order: 401 (no or unknown token: `unauthenticated`; expired:
+ * Builds `guard(policy)`. Everything it checks is local (the credential store, buckets) or in
+ * Redis (a shared bucket's next grant of tokens), so it runs before any actor is touched; a
+ * limiter's answer that is ready (most are) is used without an await. Order: 401 (no or unknown token: `unauthenticated`; expired:
  * `token_expired`; revoked: `token_revoked`) → 429 (token's bucket) →
  * 400 (malformed path id) → 403 (home or scope not granted, or the home deleted since the token
  * was granted) → 429 (home's bucket).
@@ -123,7 +125,8 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
       const now = deps.clock();
       const { principal, resolved } = await authenticate(requestHeader(c, 'authorization'), now);
       c.set('caller', principal);
-      refuse(deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now), 'token');
+      const byToken = deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now);
+      refuse(byToken instanceof Promise ? await byToken : byToken, 'token');
       const params = c.req.param() as Record<string, string>;
       checkPathIds(params);
       const homeId = params.homeId;
@@ -131,7 +134,10 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
         const refusal = await refusalOf(deps.tokens, resolved, homeId, policy).catch(storeUnavailable);
         if (refusal !== undefined) throw new HttpError('forbidden', refusal);
       }
-      if (homeId !== undefined) refuse(deps.limiter.takeHome(homeId, now), 'home');
+      if (homeId !== undefined) {
+        const byHome = deps.limiter.takeHome(homeId, now);
+        refuse(byHome instanceof Promise ? await byHome : byHome, 'home');
+      }
       c.set('principal', principal);
       await next();
     });

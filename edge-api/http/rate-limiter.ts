@@ -12,6 +12,19 @@ export const defaultRateLimit: RateLimitConfig = { perTokenPerSec: 50, perHomePe
 /** `retryAfterMs`: milliseconds until the bucket holds a whole token again. */
 export type Admission = { readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number };
 
+/** The one admission object (the fast path allocates nothing). */
+export const ADMITTED: Admission = Object.freeze({ ok: true });
+
+/**
+ * The edge's two limits as the guard uses them: a decision at once, or (a limiter shared through
+ * Redis that has to ask for tokens) a promise of one. `now`: epoch ms.
+ */
+export interface RateLimits {
+  /** tokenKey: a digest of the token, never the token itself. */
+  takeToken(tokenKey: string, now: number): Admission | Promise<Admission>;
+  takeHome(homeId: string, now: number): Admission | Promise<Admission>;
+}
+
 interface Bucket {
   tokens: number;
   /** Epoch ms of the last refill. */
@@ -50,7 +63,7 @@ export class TokenBucketLimiter {
     this.buckets.set(key, bucket);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return { ok: true };
+      return ADMITTED;
     }
     return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / this.ratePerSec) };
   }
@@ -75,8 +88,8 @@ export class TokenBucketLimiter {
   }
 }
 
-/** The edge's two limits: one bucket per app token (or the admin token), one per home. */
-export class RequestLimiter {
+/** The edge's two limits on this node alone: one bucket per app token (or the admin token), one per home. */
+export class RequestLimiter implements RateLimits {
   private readonly perToken: TokenBucketLimiter;
   private readonly perHome: TokenBucketLimiter;
 
