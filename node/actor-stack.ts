@@ -9,7 +9,7 @@ import type { PersistencePort } from '../runtime/persistence-port.ts';
 import type { ActorRouter } from '../cluster/actor-router.ts';
 import { shardOfActor } from '../cluster/shard-of.ts';
 import { AutomationMetrics } from './automation-metrics.ts';
-import { createEffectDispatcher, tellOfEffect, type EffectPorts } from './effect-dispatcher.ts';
+import { createEffectDispatcher, eventLogOf, tellOfEffect, type EffectPorts } from './effect-dispatcher.ts';
 import { LocalActorRouter } from './local-actor-router.ts';
 
 export interface ActorStackDeps {
@@ -18,8 +18,13 @@ export interface ActorStackDeps {
   readonly registry: Registry;
   /** Where commands for hubs go (edge-api/hub-ingress/hub-command-delivery.ts). */
   readonly hubCommands: EffectPorts['hubCommands'];
-  /** Where app events go (the event feed). */
+  /** Where app events go (the memory event feed; with `logEvents`, nowhere more: they are in the log). */
   readonly publish: (homeId: string, topic: string, data: unknown) => void;
+  /**
+   * True when the store keeps each home's event log (Redis): the `publish` and `notify` effects
+   * of a step are appended to it by the same write as the step's window.
+   */
+  readonly logEvents?: boolean;
   readonly clock?: () => number;
   /**
    * The shard of an actor (the cluster's, with Redis). A home, its devices and its hub share a
@@ -63,6 +68,7 @@ export function createActorStack(deps: ActorStackDeps, config: Partial<ActorHost
       onEffects,
       shardOf: deps.shardOf ?? deps.store.shardOf ?? shardOfActor(deps.shards ?? 1_024),
       tellOf: tellOfEffect,
+      ...(deps.logEvents === true ? { logOf: eventLogOf } : {}),
       // Outbox entries go wherever their target lives, and count as delivered once it applied them durably.
       sendDurably: (to, msg) => router!.ask(to, msg),
       ...(deps.clock ? { clock: deps.clock } : {}),

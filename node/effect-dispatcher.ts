@@ -1,5 +1,6 @@
 /** Turns the domain effects of durable steps into I/O: actor messages, hub commands, app events. */
 import type { DomainEffect } from '../actors/types.ts';
+import type { HomeEventEntry } from '../edge-api/events/home-event-feed.ts';
 import type { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Result } from '../runtime/result.ts';
@@ -16,7 +17,11 @@ export interface EffectPorts {
    * is no stream to end or write to; a delta is sent again when the hub connects).
    */
   readonly hubCommands: Pick<HubCommandDelivery, 'send'> & Partial<Pick<HubCommandDelivery, 'endSession' | 'sendDesired'>>;
-  /** Publishes a change apps may follow live; `notify` effects arrive with topic `notify`. */
+  /**
+   * Publishes a change apps may follow live; `notify` effects arrive with topic `notify`. With a
+   * store that keeps the home event logs (Redis), the events reach apps from the log (written with
+   * the step) and this port delivers nothing more.
+   */
   publish(homeId: string, topic: string, data: unknown): void;
 }
 
@@ -78,4 +83,17 @@ export function createEffectDispatcher(
 export function tellOfEffect(effect: unknown): { to: string; msg: unknown } | undefined {
   const e = effect as DomainEffect;
   return e.type === 'tell' ? { to: e.to, msg: e.msg } : undefined;
+}
+
+/**
+ * The home event log entry of an effect apps follow (`publish`, `notify`), for a host whose store
+ * keeps the logs (Redis): the entry is written with the step's window, and every node's event
+ * stream reads it from there. The log is the home id; the entry is what the stream sends.
+ */
+export function eventLogOf(effect: unknown): { log: string; entry: HomeEventEntry } | undefined {
+  const e = effect as DomainEffect;
+  if (e.type === 'publish') return { log: e.homeId, entry: { topic: e.topic, data: e.data } };
+  // As the dispatcher publishes it (an absent ruleId is left out of the JSON).
+  if (e.type === 'notify') return { log: e.homeId, entry: { topic: 'notify', data: { message: e.message, ruleId: e.ruleId } } };
+  return undefined;
 }

@@ -92,6 +92,12 @@ export interface ActorHostDeps {
    */
   readonly tellOf?: (effect: unknown) => { readonly to: string; readonly msg: unknown } | undefined;
   /**
+   * The capped log an effect that leaves its shard appends an entry to (apps' event history), or
+   * undefined. The entry is written by the same store call as the step's window (so a window that
+   * is not written appends nothing); the effect still runs once the window is durable.
+   */
+  readonly logOf?: (effect: unknown) => { readonly log: string; readonly entry: unknown } | undefined;
+  /**
    * Sends an outbox entry to its target wherever it lives and resolves once the target's step that
    * applied it is durable (the router's `ask`). Default: this host's own `ask`.
    */
@@ -169,6 +175,7 @@ export class ActorHost {
       behaviorOf: (id) => this.behaviorOf(id),
       shardOf: this.shardOf,
       tellOf,
+      logOf: deps.logOf ?? (() => undefined),
       acceptsLocal: (id) => !this.leaving.some((f) => f(id)),
       // While the host closes, an actor a step of its shard wakes leaves once it has handled it.
       passivateOnArrival: () => this.closing,

@@ -1,5 +1,14 @@
 /** The embedded default store: actor journals, snapshots and reminder indexes in process memory (not durable). */
-import type { ActorWrite, IndexedReminder, JournalEntry, PersistencePort, Recovered, Snapshot, WriteBatch } from './persistence-port.ts';
+import type {
+  ActorWrite,
+  IndexedReminder,
+  JournalEntry,
+  LogAppend,
+  PersistencePort,
+  Recovered,
+  Snapshot,
+  WriteBatch,
+} from './persistence-port.ts';
 import { indexedReminders, ReminderChanges } from './reminder-changes.ts';
 
 interface StoredActor {
@@ -15,6 +24,7 @@ interface StoredActor {
  * follows the journal entries' reminder ops as the Redis store's does: applied with the window,
  * only when the whole window is written, the last op per member winning. The index is keyed by the
  * `shard` that `commit` is given (`write` uses shard 0). `failWith` lets tests simulate a store that is down.
+ * Log appends are kept per log, the latest `maxLogLength` of each (as JSON, with the window).
  */
 export class MemoryStore implements PersistencePort {
   readonly durable = false;
@@ -25,6 +35,11 @@ export class MemoryStore implements PersistencePort {
   failWith: Error | undefined;
   /** Count of `commit` calls, for tests that check batching. */
   writes = 0;
+  /** Per log: its latest entries as JSON `{at, entry}`, oldest first. */
+  private readonly logs = new Map<string, string[]>();
+
+  /** @param maxLogLength entries kept per log (the latest). */
+  constructor(private readonly maxLogLength = 200) {}
 
   async recover(actorId: string): Promise<Recovered> {
     if (this.failWith) throw this.failWith;
@@ -41,7 +56,7 @@ export class MemoryStore implements PersistencePort {
     return this.commit(0, [{ actorId, batch }]);
   }
 
-  async commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+  async commit(shard: number, writes: readonly ActorWrite[], appends: readonly LogAppend[] = []): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.writes++;
     // All or nothing, as the Redis script: check every actor's position, encode, then apply.
@@ -65,6 +80,13 @@ export class MemoryStore implements PersistencePort {
         throw new Error(`cannot encode the write of ${actorId}: ${(err as Error).message}`, { cause: err });
       }
     });
+    const logEntries = appends.map((a) => ({ log: a.log, json: JSON.stringify({ at: a.at, entry: a.entry }) }));
+    for (const { log, json } of logEntries) {
+      let entries = this.logs.get(log);
+      if (!entries) this.logs.set(log, (entries = []));
+      entries.push(json);
+      if (entries.length > this.maxLogLength) entries.shift();
+    }
     for (const w of encoded) {
       let stored = this.actors.get(w.actorId);
       if (!stored) this.actors.set(w.actorId, (stored = { events: [] }));
@@ -87,6 +109,11 @@ export class MemoryStore implements PersistencePort {
   async loadReminders(shard: number): Promise<readonly IndexedReminder[]> {
     if (this.failWith) throw this.failWith;
     return indexedReminders(this.reminderIndex.get(shard) ?? []).reminders;
+  }
+
+  /** The entries kept in a log, oldest first (tests: what windows appended). */
+  logEntries(log: string): { at: number; entry: unknown }[] {
+    return (this.logs.get(log) ?? []).map((json) => JSON.parse(json) as { at: number; entry: unknown });
   }
 
   /** Number of journal entries kept for an actor (tests: trimming behind snapshots). */

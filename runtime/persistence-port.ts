@@ -57,6 +57,17 @@ export interface WriteBatch {
   readonly snapshot?: Snapshot;
 }
 
+/**
+ * An entry a step appends to a capped log (apps' event history), written with the step's window:
+ * a window that is not written appends nothing. `log` names the log (the store keys it under the
+ * window's shard); `at` is the step's time (epoch ms); `entry` is JSON-encodable.
+ */
+export interface LogAppend {
+  readonly log: string;
+  readonly at: number;
+  readonly entry: unknown;
+}
+
 /** One actor's share of a shard window. */
 export interface ActorWrite {
   readonly actorId: string;
@@ -88,8 +99,9 @@ export interface PersistencePort {
   /**
    * Writes the window. The reminder changes of its entries (`JournalEntry.rem`) are applied to the
    * shard's reminder index in the same atomic call: per actor and name the last change wins.
+   * `appends` go to their logs in the same atomic call, in order (absent: none).
    */
-  commit(shard: number, writes: readonly ActorWrite[]): Promise<void>;
+  commit(shard: number, writes: readonly ActorWrite[], appends?: readonly LogAppend[]): Promise<void>;
   /**
    * Every pending reminder of a shard, from its index (called by the shard's new owner once it
    * holds the lease, before its reminders can fire there). A store without it keeps reminders

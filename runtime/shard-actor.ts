@@ -4,7 +4,7 @@ import { ActorCell, envelope, type Envelope, type WindowHold } from './actor-cel
 import { REMINDER_FIRED, REMINDER_NAME, type Behavior, type ReminderFired, type ReminderOp } from './behavior.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
-import type { JournalEntry, PersistencePort, Recovered, StoredReminderOp } from './persistence-port.ts';
+import type { JournalEntry, LogAppend, PersistencePort, Recovered, StoredReminderOp } from './persistence-port.ts';
 import type { ReminderMetrics } from './reminder-metrics.ts';
 import { runtimeError } from './result.ts';
 import { isOutboxMessage, OUTBOX_PREFIX, outboxName, OutboxDelivered, ReminderDue, WAKE_REMINDER } from './runtime-messages.ts';
@@ -27,6 +27,8 @@ export interface ShardContext {
   shardOf(actorId: string): number;
   /** The target of an effect that is a message to an actor, or undefined for any other effect. */
   tellOf(effect: unknown): { readonly to: string; readonly msg: unknown } | undefined;
+  /** The log entry an effect that leaves the shard appends (written with its step's window), or undefined. */
+  logOf(effect: unknown): { readonly log: string; readonly entry: unknown } | undefined;
   /** False when messages to this actor must go the long way (its shard is being handed off). */
   acceptsLocal(actorId: string): boolean;
   /** True when an actor activated now must passivate as soon as it is idle (the host is closing). */
@@ -363,6 +365,7 @@ export class ShardActor {
     let wakeAt: number | undefined | typeof UNCHANGED = UNCHANGED;
     let local: { to: ActorCell; msg: unknown }[] | undefined;
     let away: unknown[] | undefined;
+    let logs: LogAppend[] | undefined;
     let ops: StoredReminderOp[] | undefined = fired === undefined ? undefined : [['-', fired]];
     try {
       step = cell.behavior.receive(cell.state, msg, { id: cell.id, now, replaying: false, reminders: cell.reminders });
@@ -388,7 +391,11 @@ export class ShardActor {
             // delivered (at least once) when the window is durable: a crash in between loses nothing.
             const entry = stepTrace === undefined ? { to: tell.to, msg: tell.msg } : { to: tell.to, msg: tell.msg, trace: stepTrace };
             (ops ??= []).push(['+', outboxName(cell.seq + 1, k++), now, entry]);
-          } else (away ??= []).push(effect);
+          } else {
+            (away ??= []).push(effect);
+            const log = this.ctx.logOf(effect);
+            if (log !== undefined) (logs ??= []).push({ log: log.log, at: now, entry: log.entry });
+          }
         }
       }
     } catch (err) {
@@ -434,8 +441,12 @@ export class ShardActor {
           } else this.enqueue(to, envelope(sent, undefined, 0, cause, undefined, undefined, undefined, stepTrace));
         }
       }
+      // Log entries go into a window not yet sent: the step's own, else the open one (its effects
+      // then wait for that window, which is written after the one the step depends on).
+      const holder = logs !== undefined && (window === undefined || window === this.inFlight) ? this.openWindow() : window;
+      if (logs !== undefined) holder!.append(logs);
       if (away !== undefined) {
-        if (window) window.hold(cell.id, away, stepTrace);
+        if (holder) holder.hold(cell.id, away, stepTrace);
         else this.ctx.runEffects(cell.id, away, stepTrace);
       }
       if (span) {
@@ -516,7 +527,12 @@ export class ShardActor {
     this.inFlight = window;
     let written: Promise<void>;
     try {
-      written = window.poison ? Promise.reject(window.poison) : this.ctx.store.commit(this.shard, window.actorWrites());
+      const appends = window.appends();
+      written = window.poison
+        ? Promise.reject(window.poison)
+        : appends === undefined
+          ? this.ctx.store.commit(this.shard, window.actorWrites())
+          : this.ctx.store.commit(this.shard, window.actorWrites(), appends);
     } catch (err) {
       written = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }

@@ -1,6 +1,6 @@
 /** One durable window of a shard: the steps of one or more turns, written by one store call. */
 import type { ActorCell, WindowHold } from './actor-cell.ts';
-import type { ActorWrite, JournalEntry, Snapshot } from './persistence-port.ts';
+import type { ActorWrite, JournalEntry, LogAppend, Snapshot } from './persistence-port.ts';
 import type { Result } from './result.ts';
 import { endSpan, type Span, type TraceCarrier } from './tracing.ts';
 
@@ -28,6 +28,8 @@ export class ShardWindow implements WindowHold {
   private effectTraces: (TraceCarrier | undefined)[] | undefined;
   /** Spans of traced steps that depend on this window: they end when it settles. */
   private spans: Span[] | undefined;
+  /** Log entries of its held effects (apps' event history), written with the window. */
+  private logAppends: LogAppend[] | undefined;
   private hasWrites = false;
   /** Messages its steps sent to actors of the shard that are not handled yet: it is not sent before they are. */
   caused = 0;
@@ -68,6 +70,18 @@ export class ShardWindow implements WindowHold {
     if (trace !== undefined) (this.effectTraces ??= [])[this.effectFrom.length] = trace;
     this.effectFrom.push(from);
     this.effectLists.push(effects);
+  }
+
+  /** Log entries of a step's effects: written by the same store call as the window (a window with only these is still written). */
+  append(entries: readonly LogAppend[]): void {
+    if (entries.length === 0) return;
+    (this.logAppends ??= []).push(...entries);
+    this.hasWrites = true;
+  }
+
+  /** The log entries to write with the window, in step order (undefined: none). */
+  appends(): readonly LogAppend[] | undefined {
+    return this.logAppends;
   }
 
   /** The span of a traced step whose outcome this window decides: it ends when the window settles. */

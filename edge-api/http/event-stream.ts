@@ -1,8 +1,8 @@
-/** Live events of a home over SSE: caps per token and home, replay after Last-Event-ID, a reset on a gap, heartbeats, access re-checks, a write deadline, cleanup on abort. */
+/** Live events of a home over SSE: caps per token and home, replay after Last-Event-ID (on any node), a reset on a gap, heartbeats, access re-checks, a write deadline, cleanup on abort. */
 import { createRoute } from '@hono/zod-openapi';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Logger } from '../../runtime/logger.ts';
-import type { EventFeed, HomeEvent } from '../events/event-feed.ts';
+import type { HomeEvent, HomeEventFeed } from '../events/home-event-feed.ts';
 import { recheckAccess, TOKEN_REVOKED, type AccessLost } from './access-guard.ts';
 import type { EventStreamSlots } from './event-stream-slots.ts';
 import { declareRoute } from './declare-route.ts';
@@ -12,7 +12,7 @@ import type { RouteContext } from './route-context.ts';
 import { errorResponses, homeIdParam, securityOf, z, type EdgeApp } from './api-schemas.ts';
 import { HomeEventSchema, homeEventExample, LAST_EVENT_ID } from './schemas/event-schemas.ts';
 
-/** Events queued for one slow client; past it the stream is closed and the client resumes from its last id. */
+/** Live events queued for one slow client (a replay from the log does not count); past it the stream is closed and the client resumes from its last id. */
 export const MAX_PENDING_EVENTS = 1_000;
 /** Milliseconds an EventSource waits before it reconnects (sent as `retry:` when the stream opens). */
 export const SSE_RETRY_MS = 2_000;
@@ -31,6 +31,12 @@ export const ACCESS_REVOKED_EVENT = 'access.revoked';
  * would otherwise hold its slot, subscription and timers forever, since every write waits for it.
  */
 export const SSE_WRITE_TIMEOUT_HEARTBEATS = 3;
+/**
+ * Milliseconds the stream waits for the feed to follow the home before it writes its first line
+ * (`retry:`): a client that got that line gets every event written after it. Past this (the store
+ * is down) the stream opens anyway and catches up once the feed can read the log.
+ */
+export const SSE_FOLLOW_WAIT_MS = 2_000;
 /** The shortest write deadline, whatever the heartbeat: a brief stall of a healthy client is not a stop. */
 export const SSE_MIN_WRITE_TIMEOUT_MS = 1_000;
 /** What a HEAD of the events route answers (Hono routes HEAD to the GET handler and drops the body). */
@@ -48,7 +54,8 @@ interface StreamAccess {
 
 interface StreamOptions {
   readonly homeId: string;
-  readonly afterId: number | undefined;
+  /** The Last-Event-ID the client sent, as sent (the feed tells a gap when it is not an id of the home's log). */
+  readonly afterId: string | undefined;
   readonly heartbeatMs: number;
   /** Absent for the admin token, which cannot be revoked. */
   readonly access: StreamAccess | undefined;
@@ -56,7 +63,10 @@ interface StreamOptions {
 }
 
 const send = (stream: SSEStreamingApi, e: HomeEvent): Promise<void> =>
-  stream.writeSSE({ id: String(e.id), event: e.topic, data: JSON.stringify(e.data) });
+  stream.writeSSE({ id: e.id, event: e.topic, data: JSON.stringify(e.data) });
+
+/** What waits for the writer: an event (from a replay or live) or a reset (events after `after` may be gone). */
+type Queued = { readonly event: HomeEvent; readonly replay: boolean } | { readonly reset: string | null };
 
 /**
  * Runs one stream until the client goes away or loses access. Feed listeners run inside the
@@ -71,7 +81,7 @@ const send = (stream: SSEStreamingApi, e: HomeEvent): Promise<void> =>
  * cut every healthy stream (whose clients would reconnect into 503s), and while the store is down
  * no token can be revoked through it either.
  */
-async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOptions): Promise<void> {
+async function pump(stream: SSEStreamingApi, feed: HomeEventFeed, opts: StreamOptions): Promise<void> {
   const { access, log } = opts;
   const writeTimeoutMs = Math.max(SSE_MIN_WRITE_TIMEOUT_MS, SSE_WRITE_TIMEOUT_HEARTBEATS * opts.heartbeatMs);
   let tooSlow = false;
@@ -91,7 +101,9 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
       clearTimeout(timer);
     }
   };
-  const pending: HomeEvent[] = [];
+  const pending: Queued[] = [];
+  /** Live events in `pending` (the bound applies to them only: a replay is bounded by the log's length). */
+  let liveQueued = 0;
   let overflowed = false;
   let ping = false;
   let lost: AccessLost | undefined;
@@ -125,12 +137,16 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
       },
     );
   };
-  // Subscribing returns the replay and starts live delivery in one step: nothing falls between.
+  // The feed delivers the replay, a reset on a gap and live events in order, each event once.
   const sub = feed.subscribe(
     opts.homeId,
-    (event) => {
-      if (pending.length >= MAX_PENDING_EVENTS) overflowed = true;
-      else pending.push(event);
+    (batch) => {
+      if (batch.gap) pending.push({ reset: batch.gapAfter ?? null });
+      if (!batch.replay && liveQueued + batch.events.length > MAX_PENDING_EVENTS) overflowed = true;
+      else {
+        for (const event of batch.events) pending.push({ event, replay: batch.replay });
+        if (!batch.replay) liveQueued += batch.events.length;
+      }
       signal();
     },
     opts.afterId,
@@ -143,17 +159,22 @@ async function pump(stream: SSEStreamingApi, feed: EventFeed, opts: StreamOption
   }, opts.heartbeatMs);
   stream.onAbort(signal);
   try {
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([sub.following, new Promise((resolve) => (waited = setTimeout(resolve, SSE_FOLLOW_WAIT_MS)))]);
+    clearTimeout(waited);
     await timely(stream.write(`retry: ${SSE_RETRY_MS}\n\n`));
-    if (sub.gap && !stream.aborted) {
-      // Events after the client's last id are gone: it must re-read state, then follow on.
-      await timely(stream.writeSSE({ event: 'reset', data: JSON.stringify({ reason: 'gap', lastEventId: opts.afterId ?? null }) }));
-    }
-    let replayed = 0;
     // `lost` is read before every write: once a revocation is known, no further event goes out.
     while (!stream.aborted && !overflowed && lost === undefined) {
-      const e = replayed < sub.replay.length ? sub.replay[replayed++] : pending.shift();
-      if (e !== undefined) await timely(send(stream, e));
-      else if (ping) {
+      const next = pending.shift();
+      if (next !== undefined) {
+        if ('reset' in next) {
+          // Events after the client's last id may be gone: it must re-read state, then follow on.
+          await timely(stream.writeSSE({ event: 'reset', data: JSON.stringify({ reason: 'gap', lastEventId: next.reset }) }));
+        } else {
+          if (!next.replay) liveQueued--;
+          await timely(send(stream, next.event));
+        }
+      } else if (ping) {
         ping = false;
         await timely(stream.write(': ping\n\n'));
       } else await new Promise<void>((resolve) => (wake = resolve));
@@ -178,8 +199,9 @@ const eventsRoute = createRoute({
   summary: 'Live events of the home (server-sent events), resumable with Last-Event-ID',
   description:
     `A \`text/event-stream\`: \`retry: ${SSE_RETRY_MS}\` first, then one SSE event per change (\`id\`, \`event\`, \`data\` as ` +
-    'JSON: see HomeEvent), and `: ping` comments while idle. A client that falls too far behind is cut off and resumes ' +
-    'with Last-Event-ID; an app token that is revoked gets `access.revoked` last. HEAD answers the headers only.',
+    'JSON: see HomeEvent), and `: ping` comments while idle. Any node streams any home; an event id is opaque and resumes ' +
+    'on any node with Last-Event-ID. A client that falls too far behind is cut off and resumes with Last-Event-ID; an app ' +
+    'token that is revoked gets `access.revoked` last. HEAD answers the headers only.',
   security: securityOf('read'),
   request: { params: z.object({ homeId: homeIdParam }) },
   parameters: [LAST_EVENT_ID],

@@ -1,10 +1,14 @@
 /** The Lua script every actor write goes through: it checks the shard's fence token, then writes. */
+import type { LogAppend } from '../persistence-port.ts';
 import type { RedisClient } from './redis-connection.ts';
 
 /**
- * KEYS: [fence, reminder index, then per actor: journal, snapshot, meta] — one shard, so one slot.
- * ARGV: [token, setCount, deleteCount, (score, member) × setCount, member × deleteCount,
- *        then per actor: eventCount, firstSeq, snapshotSeq ('' = none), snapshotJson, events...].
+ * KEYS: [fence, reminder index, then per actor: journal, snapshot, meta, then per log: stream] —
+ *       one shard, so one slot.
+ * ARGV: [token, setCount, deleteCount, logCount, logMaxLen, logTtlMs,
+ *        (score, member) × setCount, member × deleteCount,
+ *        then per actor: eventCount, firstSeq, snapshotSeq ('' = none), snapshotJson, events...,
+ *        then per log: channel, entryCount, (at, entryJson) × entryCount].
  *
  * Rejects the whole call with `FENCED <current>` unless the token is the shard's current one: a
  * node that lost its lease can never overwrite the new owner's state. Then, per actor, the meta
@@ -17,6 +21,11 @@ import type { RedisClient } from './redis-connection.ts';
  * The window's net reminder changes (sets and deletes disjoint, see ReminderChanges) are applied to
  * the shard's reminder index only when the whole window is written; a reminder index key of the
  * wrong type fails the call with `WRONGTYPE` before anything is written.
+ * Log entries (apps' event history) are appended last, only when the whole window is written:
+ * `XADD <stream> MAXLEN ~ logMaxLen * at <at> e <entryJson>` each (ids are Redis stream ids, so
+ * they only grow), one `PEXPIRE logTtlMs` per log, and one `PUBLISH` per log on its channel of
+ * `[[id, at, entry], ...]` (the entries as JSON, in order). A stream key of the wrong type fails
+ * the call with `WRONGTYPE` before anything is written.
  * Returns one status per actor: 'OK', 'SEQ <last>' or 'NOT_WRITTEN'. Atomic per call.
  */
 const SCRIPT = `
@@ -26,19 +35,27 @@ if cur ~= ARGV[1] then
 end
 local nSet = tonumber(ARGV[2])
 local nDel = tonumber(ARGV[3])
+local nLogs = tonumber(ARGV[4])
+local last_actor_key = #KEYS - nLogs
 if nSet + nDel > 0 then
   local t = redis.call('TYPE', KEYS[2])['ok']
   if t ~= 'zset' and t ~= 'none' then
     return redis.error_reply('WRONGTYPE the reminder index ' .. KEYS[2] .. ' is a ' .. t)
   end
 end
-local first_actor_arg = 4 + 2 * nSet + nDel
+for k = last_actor_key + 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'stream' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE the event log ' .. KEYS[k] .. ' is a ' .. t)
+  end
+end
+local first_actor_arg = 7 + 2 * nSet + nDel
 local out = {}
 local lasts = {}
 local expect = {}
 local refused = false
 local a = first_actor_arg
-for k = 3, #KEYS, 3 do
+for k = 3, last_actor_key, 3 do
   local n = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
   local snapSeq = tonumber(ARGV[a + 2])
@@ -61,7 +78,7 @@ if refused then
   return out
 end
 -- 500 arguments per call keep unpack within Lua's stack; an even count never splits a (score, member) pair.
-local r = 4
+local r = 7
 local i = 0
 while i < 2 * nSet do
   local upto = math.min(i + 500, 2 * nSet)
@@ -76,7 +93,7 @@ while i < nDel do
   i = upto
 end
 a = first_actor_arg
-for k = 3, #KEYS, 3 do
+for k = 3, last_actor_key, 3 do
   local n = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
   local snapSeq = tonumber(ARGV[a + 2])
@@ -104,6 +121,21 @@ for k = 3, #KEYS, 3 do
     end
   end
   a = a + n
+end
+for k = last_actor_key + 1, #KEYS do
+  local channel = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local parts = {}
+  for j = 0, n - 1 do
+    local at = ARGV[a + 2 * j]
+    local e = ARGV[a + 2 * j + 1]
+    local id = redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[5], '*', 'at', at, 'e', e)
+    parts[j + 1] = '["' .. id .. '",' .. at .. ',' .. e .. ']'
+  end
+  a = a + 2 * n
+  redis.call('PEXPIRE', KEYS[k], ARGV[6])
+  redis.call('PUBLISH', channel, '[' .. table.concat(parts, ',') .. ']')
 end
 return out
 `;
@@ -134,4 +166,48 @@ export function defineFencedWrite(client: RedisClient): RedisClient & FencedWrit
 export function fenceRejection(err: unknown): string | undefined {
   const m = err instanceof Error ? /FENCED (\S+)/.exec(err.message) : null;
   return m?.[1];
+}
+
+/** How much of each log (a home's event history) Redis keeps. */
+export interface LogRetention {
+  /** Entries kept per log, about (`XADD MAXLEN ~`: Redis trims whole stream nodes, so a few more may stay). */
+  readonly length: number;
+  /** Milliseconds a log is kept after its last entry. */
+  readonly ttlMs: number;
+}
+
+/** The defaults of EVENT_LOG_LENGTH and EVENT_LOG_TTL_MS. */
+export const defaultLogRetention: LogRetention = { length: 200, ttlMs: 3_600_000 };
+
+/**
+ * The script's log part of one window: the stream keys (KEYS, after the actors'), the header
+ * (ARGV after deleteCount: logCount, logMaxLen, logTtlMs) and the per-log arguments (ARGV, after
+ * the actors'). Appends are grouped by log, each log's in order. Throws when an entry cannot be
+ * encoded (before anything is sent).
+ */
+export function logArguments(
+  appends: readonly LogAppend[],
+  retention: LogRetention,
+  keyOf: (log: string) => string,
+  channelOf: (log: string) => string,
+): { keys: string[]; header: string[]; args: string[]; bytes: number } {
+  const byLog = new Map<string, string[]>();
+  let bytes = 0;
+  for (const { log, at, entry } of appends) {
+    if (!Number.isSafeInteger(at)) throw new Error(`log entry of ${log}: at ${at} is not an integer epoch ms`);
+    const json = JSON.stringify(entry);
+    if (json === undefined) throw new Error(`log entry of ${log} is not JSON-encodable`);
+    let args = byLog.get(log);
+    if (!args) byLog.set(log, (args = []));
+    args.push(String(at), json);
+    bytes += json.length;
+  }
+  const keys: string[] = [];
+  const args: string[] = [];
+  for (const [log, entries] of byLog) {
+    keys.push(keyOf(log));
+    args.push(channelOf(log), String(entries.length / 2));
+    for (const a of entries) args.push(a);
+  }
+  return { keys, header: [String(keys.length), String(retention.length), String(retention.ttlMs)], args, bytes };
 }

@@ -1,7 +1,7 @@
 /** The effect dispatcher: each domain effect to its port, in order; one failing effect does not stop the rest. */
 import { describe, expect, it } from 'vitest';
 import type { CommandDelivery, DomainEffect } from '../../actors/types.ts';
-import { createEffectDispatcher, tellOfEffect, type EffectPorts } from '../../node/effect-dispatcher.ts';
+import { createEffectDispatcher, eventLogOf, tellOfEffect, type EffectPorts } from '../../node/effect-dispatcher.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runtimeError } from '../../runtime/result.ts';
 
@@ -82,5 +82,22 @@ describe('tellOfEffect', () => {
     const tell: DomainEffect = { type: 'tell', to: 'home:h1', msg: { type: 'x' } };
     expect(tellOfEffect(tell)).toEqual({ to: 'home:h1', msg: { type: 'x' } });
     expect(tellOfEffect({ type: 'notify', homeId: 'h1', ruleId: 'r', message: 'm' } satisfies DomainEffect)).toBeUndefined();
+  });
+});
+
+describe('eventLogOf', () => {
+  it("names the home's event log entry of what apps follow (publish, notify), as the stream sends it, and nothing else", () => {
+    expect(eventLogOf({ type: 'publish', homeId: 'h1', topic: 'device.shadow', data: { version: 2 } })).toEqual({
+      log: 'h1',
+      entry: { topic: 'device.shadow', data: { version: 2 } },
+    });
+    const notify = eventLogOf({ type: 'notify', homeId: 'h1', message: 'hi', ruleId: 'r1' });
+    expect(notify).toEqual({ log: 'h1', entry: { topic: 'notify', data: { message: 'hi', ruleId: 'r1' } } });
+    // Without a rule id the stream's JSON has none (as the dispatcher publishes it).
+    expect(JSON.stringify(eventLogOf({ type: 'notify', homeId: 'h1', message: 'hi' })!.entry)).toBe(
+      '{"topic":"notify","data":{"message":"hi"}}',
+    );
+    expect(eventLogOf({ type: 'tell', to: 'home:h1', msg: {} })).toBeUndefined();
+    expect(eventLogOf({ type: 'hub.command', homeId: 'h1', hubId: 'hub1', command })).toBeUndefined();
   });
 });

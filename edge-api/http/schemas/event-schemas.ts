@@ -8,7 +8,11 @@ const RETRY_NOTE = 'The stream opens with `retry: <ms>`; `: ping` comments keep 
 
 const Values = z.record(z.string(), ValueSchema);
 
-const EventId = z.string().openapi({ description: 'Send it back as Last-Event-ID to resume after it.', example: '41' });
+/** An event id: opaque to apps (today a Redis stream id `<ms>-<n>`), growing per home. */
+const EventId = z.string().openapi({
+  description: 'Opaque; grows per home. Send it back as Last-Event-ID to resume after it, on any node.',
+  example: '1732700000000-0',
+});
 
 /** One event of the stream: its SSE `id`, `event` name and `data` (JSON). */
 const event = <E extends string, D extends z.ZodType>(name: E, data: D, description: string) =>
@@ -35,8 +39,10 @@ export const HomeEventSchema = z
     ),
     control(
       'reset',
-      z.object({ reason: z.literal('gap'), lastEventId: z.number().int().nullable() }),
-      'First after a Last-Event-ID whose successors are gone (or from before a restart): re-read the state, then follow on.',
+      z.object({ reason: z.literal('gap'), lastEventId: z.string().nullable() }),
+      'Events after `lastEventId` may be gone (it was trimmed or expired from the home’s event log, or is not one of its ' +
+        'ids): re-read the state, then follow on. First after such a Last-Event-ID; also mid-stream when the node lost ' +
+        'its view of the log for longer than the log keeps events.',
     ),
     control(
       'access.revoked',
@@ -47,7 +53,7 @@ export const HomeEventSchema = z
   .openapi('HomeEvent', { description: `One event of the stream, as its SSE fields. ${RETRY_NOTE}` });
 
 export const homeEventExample = {
-  id: '41',
+  id: '1732700000000-0',
   event: 'device.shadow',
   data: { deviceId: 'light1', version: 9, reported: { on: true, brightness: 40 }, desired: { on: true }, delta: {} },
 } as const;
@@ -58,8 +64,8 @@ export const LAST_EVENT_ID = {
   in: 'header' as const,
   required: false,
   description:
-    'Resume after this event id (EventSource sends it when it reconnects): the buffered events after it come first; a ' +
-    '`reset` event first when some are gone.',
-  schema: { type: 'string' as const, pattern: '^\\d{1,15}$' },
-  example: '41',
+    'Resume after this event id, on any node (EventSource sends it when it reconnects): the events after it that the ' +
+    "home's event log keeps come first; a `reset` event first when some are gone or the value is not one of its ids.",
+  schema: { type: 'string' as const, maxLength: 64 },
+  example: '1732700000000-0',
 };

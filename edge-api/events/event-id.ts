@@ -1,0 +1,27 @@
+/** Event ids as Redis stream ids `<ms>-<n>`: parsing and ordering, for the feeds and the resumption check. */
+
+/** A well-formed event id: `<ms>-<n>`, both decimal without sign (at most 15 digits each, so exact as numbers). */
+const EVENT_ID = /^(\d{1,15})-(\d{1,15})$/;
+
+/** The two parts of an event id, or undefined when `id` is not one (an old numeric id, garbage). */
+export function parseEventId(id: string): readonly [number, number] | undefined {
+  const m = EVENT_ID.exec(id);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/** True when `id` is a well-formed event id. */
+export const isEventId = (id: string): boolean => EVENT_ID.test(id);
+
+/** Orders two well-formed event ids (negative: `a` first). */
+export function compareEventIds(a: string, b: string): number {
+  const [am, an] = parseEventId(a) ?? [0, 0];
+  const [bm, bn] = parseEventId(b) ?? [0, 0];
+  return am !== bm ? am - bm : an - bn;
+}
+
+/** The greatest well-formed id before `id` (a position just before it: not an id any log holds). */
+export function eventIdBefore(id: string): string {
+  const [ms, n] = parseEventId(id) ?? [0, 0];
+  if (n > 0) return `${ms}-${n - 1}`;
+  return ms > 0 ? `${ms - 1}-999999999999999` : '0-0';
+}
