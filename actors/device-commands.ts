@@ -55,7 +55,9 @@ export function boundHistory(commands: Readonly<Record<string, CommandRecord>>):
 
 /**
  * The hub's stream is open: in issue order, expired live commands become `expired`, queued ones
- * become `sent`, and `sent` ones whose result never came are sent again (the hub dedupes by id).
+ * become `sent`, and `sent` ones whose result never came are sent again (the hub dedupes by id;
+ * a stream writes each id once, so one that already carried it, the first send racing this one,
+ * does not carry it twice: edge-api/hub-ingress/hub-outbound.ts).
  */
 export function deliverPending(
   s: DeviceState,

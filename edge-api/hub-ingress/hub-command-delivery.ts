@@ -20,6 +20,18 @@ export const HUB_DESIRED_CHANNEL = 'hub.desired';
 /** The node-delivery channel on which a hub actor's `hub.session.end` reaches the node holding the stream. */
 export const HUB_SESSION_CHANNEL = 'hub.session';
 
+/**
+ * Node-to-node hops a command or desired delta may take following its hub's stream: the sending
+ * node's forward is hop 1; a node that finds no stream of the hub asks the hub actor again and
+ * sends it on (hop 2, 3); past this it is left to the re-send on the hub's next connect. Bounds a
+ * loop between nodes whose views of the hub disagree.
+ */
+export const MAX_HUB_HOPS = 3;
+/** Longest wait between two tries of a hub lookup or forward, milliseconds. */
+const MAX_RETRY_DELAY_MS = 1_000;
+/** Hubs whose routing failure time is kept at most (the oldest is forgotten: its next message retries afresh). */
+const MAX_FAILING_HUBS = 10_000;
+
 /** A hub actor's order to end one stream session. */
 export type HubSessionEnd = Omit<Extract<DomainEffect, { type: 'hub.session.end' }>, 'type'>;
 
@@ -30,8 +42,12 @@ export interface HubSessions {
   endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean;
 }
 
-/** What became of a command or desired delta: written to a stream here, sent to the stream's node, left to the device (no stream). */
-export type HubCommandOutcome = 'local' | 'forwarded' | 'queued' | 'lookup_failed' | 'forward_failed';
+/**
+ * What became of a command or desired delta: written to a stream here, sent to the stream's node
+ * (`rerouted`: by a node that got it for a stream it no longer holds), left to the device (no
+ * stream: re-sent on the hub's next connect), or given up after retries (lookup or forward failed).
+ */
+export type HubCommandOutcome = 'local' | 'forwarded' | 'rerouted' | 'queued' | 'lookup_failed' | 'forward_failed';
 
 export interface HubCommandDeliveryDeps {
   /** This node's id (hub actors record it as `sessionNode`). */
@@ -44,20 +60,29 @@ export interface HubCommandDeliveryDeps {
   readonly nodes?: NodeDelivery;
   readonly logger: Logger;
   readonly registry: Registry;
-  /** Milliseconds before the one retry of a hub lookup that failed (its shard may be moving); default 250. */
+  /** Milliseconds before the first retry of a hub lookup or forward that failed (doubling up to 1 s); default 250. */
   readonly lookupRetryMs?: number;
+  /**
+   * Milliseconds a command or delta keeps being retried while its hub lookup fails (the hub
+   * actor's shard moving or failing over) or the stream's node cannot be reached; then it is left
+   * to the re-send on the hub's next connect (a command also stops at its expiry); default 10000.
+   */
+  readonly routeGiveUpMs?: number;
 }
 
+/** `hops`: node-to-node sends so far, this one included (absent from senders that predate it: 1). */
 interface HubCommandPayload {
   readonly homeId: string;
   readonly hubId: string;
   readonly command: CommandDelivery;
+  readonly hops?: number;
 }
 
 interface HubDesiredPayload {
   readonly homeId: string;
   readonly hubId: string;
   readonly desired: DesiredDelivery;
+  readonly hops?: number;
 }
 
 /** One message down a hub's stream: a command or a desired delta (they share one order per hub). */
@@ -67,34 +92,52 @@ type Down = { readonly command: CommandDelivery } | { readonly desired: DesiredD
  * The hub side of the `hub.command` and `hub.desired` effects. A command whose hub has no stream
  * anywhere stays queued in its device actor, which sends it again when the hub reconnects (hello),
  * as it sends its desired delta again then; so every path here may give up without losing
- * either, and every give-up is counted and logged. Commands and deltas of one hub keep their order.
+ * either, and every give-up is counted and logged. Commands and deltas of one hub keep their order
+ * on each node.
+ *
+ * A stream that moves does not strand what is on its way to it: a lookup that fails (the hub
+ * actor's shard is being handed off or failed over) or a forward the stream's node cannot take
+ * (it died; the hub reconnects elsewhere) is retried with a fresh lookup until the hub actor names
+ * a stream that takes it, for up to `routeGiveUpMs`; a node that receives a command for a hub
+ * whose stream it no longer holds asks the hub actor again and sends it on (`MAX_HUB_HOPS`). What
+ * reaches a stream twice that way, or by the device's re-send on the hub's hello, is written
+ * once: each stream remembers the command ids it wrote (hub-outbound.ts).
  */
 export class HubCommandDelivery {
   private readonly log: Logger;
   private readonly counted: Record<HubCommandOutcome, { inc(): void }>;
   private readonly countedDesired: Record<HubCommandOutcome, { inc(): void }>;
   private readonly lookupRetryMs: number;
+  private readonly routeGiveUpMs: number;
   /** Per hub (actor id): the command still being routed elsewhere; later ones wait behind it, so one hub's commands keep their order. */
   private readonly routing = new Map<string, Promise<void>>();
+  /**
+   * Per hub (actor id): since when (epoch ms) its messages fail to be routed (lookup or forward).
+   * The retries of one hub share `routeGiveUpMs` from then: a hub whose node stays gone does not
+   * hold each later message that long (they would pile up behind one another); each gets one try.
+   */
+  private readonly failing = new Map<string, number>();
 
   constructor(private readonly deps: HubCommandDeliveryDeps) {
     this.log = deps.logger.child({ component: 'hub-commands' });
     this.lookupRetryMs = deps.lookupRetryMs ?? 250;
+    this.routeGiveUpMs = deps.routeGiveUpMs ?? 10_000;
     const counter = counterOf(
       deps.registry,
       'iot_hub_commands_routed_total',
-      'Hub commands by what became of them: local, forwarded (to the node holding the stream), queued (no stream: re-sent on reconnect), lookup_failed, forward_failed',
+      'Hub commands by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect)',
       ['outcome'],
     );
     const desired = counterOf(
       deps.registry,
       'iot_hub_desired_routed_total',
-      'Desired deltas by what became of them: local, forwarded (to the node holding the stream), queued (no stream: re-sent on reconnect), lookup_failed, forward_failed',
+      'Desired deltas by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect)',
       ['outcome'],
     );
     const outcomes = (c: typeof counter): Record<HubCommandOutcome, { inc(): void }> => ({
       local: c.labels('local'),
       forwarded: c.labels('forwarded'),
+      rerouted: c.labels('rerouted'),
       queued: c.labels('queued'),
       lookup_failed: c.labels('lookup_failed'),
       forward_failed: c.labels('forward_failed'),
@@ -146,92 +189,143 @@ export class HubCommandDelivery {
     this.route(homeId, hubId, { desired });
   }
 
-  private route(homeId: string, hubId: string, down: Down): void {
+  /**
+   * Writes `down` to the hub's stream here when nothing of the hub is being routed, else routes it
+   * behind what is. `hops`: node-to-node sends it took to get here (0: from this node's own
+   * actors). False when it was left to the device at once (no stream here and no cluster).
+   */
+  private route(homeId: string, hubId: string, down: Down, hops = 0): boolean {
     const counted = this.countedOf(down);
     const key = hubActorId(homeId, hubId);
     const earlier = this.routing.get(key);
-    if (!earlier && this.writeHere(homeId, hubId, down)) return counted.local.inc();
+    if (!earlier && this.writeHere(homeId, hubId, down)) {
+      counted.local.inc();
+      return true;
+    }
     const nodes = this.deps.nodes;
     // Without a cluster there is no other node: the hub has no stream anywhere.
-    if (!nodes) return counted.queued.inc();
+    if (!nodes) {
+      counted.queued.inc();
+      return false;
+    }
     const routed = (earlier ?? Promise.resolve())
-      .then(() => this.sendElsewhere(nodes, homeId, hubId, down))
+      .then(() => this.sendElsewhere(nodes, homeId, hubId, down, hops))
       .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub message routing failed'));
     this.routing.set(key, routed);
     void routed.then(() => {
       if (this.routing.get(key) === routed) this.routing.delete(key);
     });
+    return true;
   }
 
   private countedOf(down: Down): Record<HubCommandOutcome, { inc(): void }> {
     return 'command' in down ? this.counted : this.countedDesired;
   }
 
-  private async sendElsewhere(nodes: NodeDelivery, homeId: string, hubId: string, down: Down): Promise<void> {
+  /**
+   * Follows the hub's stream: asks the hub actor where it is and sends `down` there, asking again
+   * after a failed lookup or forward (the hub actor learns the new stream as the hub reconnects)
+   * until `routeGiveUpMs` or the command's expiry.
+   */
+  private async sendElsewhere(nodes: NodeDelivery, homeId: string, hubId: string, down: Down, hops: number): Promise<void> {
     const counted = this.countedOf(down);
-    // Behind an earlier message of this hub the stream may have come here meanwhile.
-    if (this.writeHere(homeId, hubId, down)) return counted.local.inc();
     const fields =
       'command' in down
         ? { homeId, hubId, commandId: down.command.commandId }
         : { homeId, hubId, deviceId: down.desired.deviceId, version: down.desired.version };
     const what = 'command' in down ? 'command' : 'desired delta';
-    const where = await this.locate(homeId, hubId);
-    if (!where.ok) {
-      counted.lookup_failed.inc();
-      this.log.warn({ ...fields, code: where.code }, `hub lookup failed twice: the ${what} is sent again when the hub reconnects`);
-      return;
+    const key = hubActorId(homeId, hubId);
+    const since = this.failing.get(key) ?? Date.now();
+    const deadline = Math.min(since + this.routeGiveUpMs, 'command' in down ? down.command.expiresAtMs : Number.POSITIVE_INFINITY);
+    const done = (outcome: HubCommandOutcome): void => {
+      this.failing.delete(key);
+      counted[outcome].inc();
+    };
+    let delay = this.lookupRetryMs;
+    for (;;) {
+      // Behind an earlier message of this hub (or a retry) the stream may have come here meanwhile.
+      if (this.writeHere(homeId, hubId, down)) return done('local');
+      if (hops >= MAX_HUB_HOPS) {
+        this.log.warn({ ...fields, hops }, `${what} for a hub stream not found after ${hops} hops: sent again when the hub reconnects`);
+        return done('queued');
+      }
+      const where = await this.locate(homeId, hubId);
+      let failed: { outcome: 'lookup_failed' | 'forward_failed'; code: string; node?: string };
+      if (where.ok) {
+        const node = where.node;
+        // No stream anywhere: the device re-sends it when the hub reconnects.
+        if (node === undefined) return done('queued');
+        // The hub actor names this node: the stream opened here since the first look, or it ended
+        // here and the hub actor is yet to hear (the hub's next hello has the device send it again).
+        if (node === this.deps.nodeId) return done(this.writeHere(homeId, hubId, down) ? 'local' : 'queued');
+        const sent =
+          'command' in down
+            ? await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, {
+                homeId,
+                hubId,
+                command: down.command,
+                hops: hops + 1,
+              } satisfies HubCommandPayload)
+            : await nodes.deliverTo(node, HUB_DESIRED_CHANNEL, {
+                homeId,
+                hubId,
+                desired: down.desired,
+                hops: hops + 1,
+              } satisfies HubDesiredPayload);
+        if (sent.ok) return done(hops === 0 ? 'forwarded' : 'rerouted');
+        failed = { outcome: 'forward_failed', code: sent.error.code, node };
+      } else failed = { outcome: 'lookup_failed', code: where.code };
+      if (!this.failing.has(key)) {
+        this.failing.set(key, since);
+        // One number per hub that failed and was not routed since; bounded all the same.
+        if (this.failing.size > MAX_FAILING_HUBS) this.failing.delete(this.failing.keys().next().value!);
+      }
+      // A node shutting down routes nothing more: what it held is re-sent on the hub's next connect.
+      if (Date.now() + delay > deadline || failed.code === 'stopping') {
+        counted[failed.outcome].inc();
+        const why = failed.outcome === 'lookup_failed' ? 'hub lookup failed' : 'not forwarded to the node holding the hub stream';
+        this.log.warn(
+          { ...fields, node: failed.node, code: failed.code },
+          `${what}: ${why} until giving up: sent again when the hub reconnects`,
+        );
+        return;
+      }
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ ...fields, ...failed, delayMs: delay }, `${what} routing retried`);
+      // Unref'd: a retry never keeps a stopping process alive.
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
     }
-    const node = where.node;
-    // No stream anywhere: the device re-sends it when the hub reconnects.
-    if (node === undefined) return counted.queued.inc();
-    // The hub actor names this node: the stream opened or closed since the first look.
-    if (node === this.deps.nodeId) return (this.writeHere(homeId, hubId, down) ? counted.local : counted.queued).inc();
-    const sent =
-      'command' in down
-        ? await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, { homeId, hubId, command: down.command } satisfies HubCommandPayload)
-        : await nodes.deliverTo(node, HUB_DESIRED_CHANNEL, { homeId, hubId, desired: down.desired } satisfies HubDesiredPayload);
-    if (sent.ok) return counted.forwarded.inc();
-    counted.forward_failed.inc();
-    this.log.warn(
-      { ...fields, node, code: sent.error.code },
-      `${what} not forwarded to the node holding the hub stream: sent again on reconnect`,
-    );
   }
 
-  /** The node holding the hub's stream (undefined: none); one retry after `lookupRetryMs` when the ask fails. */
+  /** The node holding the hub's stream (undefined: none), by one ask of the hub actor. */
   private async locate(homeId: string, hubId: string): Promise<{ ok: true; node: string | undefined } | { ok: false; code: string }> {
-    for (let attempt = 1; ; attempt++) {
-      const hub = await askActor(this.deps.router, hubActorId(homeId, hubId), { type: 'hub.get' });
-      if (hub.ok) return { ok: true, node: hub.value.sessionNode };
-      // The hub actor answered with a domain error (a hub it does not know): no stream anywhere.
-      if (!isRuntimeError(hub.error)) return { ok: true, node: undefined };
-      if (attempt >= 2) return { ok: false, code: hub.error.code };
-      await new Promise((resolve) => setTimeout(resolve, this.lookupRetryMs));
-    }
+    const hub = await askActor(this.deps.router, hubActorId(homeId, hubId), { type: 'hub.get' });
+    if (hub.ok) return { ok: true, node: hub.value.sessionNode };
+    // The hub actor answered with a domain error (a hub it does not know): no stream anywhere.
+    if (!isRuntimeError(hub.error)) return { ok: true, node: undefined };
+    return { ok: false, code: hub.error.code };
   }
 
-  /** A command another node sent here: the hub actor named this node as the stream's. */
+  /**
+   * A command another node sent here: the hub actor named this node as the stream's. Written to
+   * the stream here, or, when the stream left (the hub reconnected elsewhere), sent on to where
+   * the hub actor now says it is. False: malformed.
+   */
   private received(payload: unknown, from: string): boolean {
     if (!isHubCommandPayload(payload)) {
       this.log.warn({ from }, 'malformed hub command from a peer: dropped');
       return false;
     }
-    const p = payload;
-    const written = this.writeHere(p.homeId, p.hubId, { command: p.command });
-    (written ? this.counted.local : this.counted.queued).inc();
-    return written;
+    return this.route(payload.homeId, payload.hubId, { command: payload.command }, payload.hops ?? 1);
   }
 
-  /** A desired delta another node sent here: the hub actor named this node as the stream's. */
+  /** A desired delta another node sent here, as `received`. */
   private receivedDesired(payload: unknown, from: string): boolean {
     if (!isHubDesiredPayload(payload)) {
       this.log.warn({ from }, 'malformed desired delta from a peer: dropped');
       return false;
     }
-    const written = this.writeHere(payload.homeId, payload.hubId, { desired: payload.desired });
-    (written ? this.countedDesired.local : this.countedDesired.queued).inc();
-    return written;
+    return this.route(payload.homeId, payload.hubId, { desired: payload.desired }, payload.hops ?? 1);
   }
 
   private writeHere(homeId: string, hubId: string, down: Down): boolean {
@@ -278,16 +372,19 @@ const isValueMap = (x: unknown): x is Record<string, number | boolean | string> 
   isRecord(x) &&
   Object.values(x).every((v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean' || typeof v === 'string');
 
+/** A hop count a peer sent: absent, or a whole number of at least 1. */
+const isHops = (x: unknown): boolean => x === undefined || (Number.isSafeInteger(x) && (x as number) >= 1);
+
 /** A peer's desired delta, checked field by field before it reaches a hub's stream. */
 function isHubDesiredPayload(x: unknown): x is HubDesiredPayload {
-  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.desired)) return false;
+  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.desired) || !isHops(x.hops)) return false;
   const d = x.desired;
   return typeof d.deviceId === 'string' && Number.isSafeInteger(d.version) && (d.version as number) >= 0 && isValueMap(d.delta);
 }
 
 /** What a peer sent is checked field by field before it reaches a hub's stream. */
 function isHubCommandPayload(x: unknown): x is HubCommandPayload {
-  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.command)) return false;
+  if (!isRecord(x) || typeof x.homeId !== 'string' || typeof x.hubId !== 'string' || !isRecord(x.command) || !isHops(x.hops)) return false;
   const c = x.command;
   return (
     typeof c.commandId === 'string' &&

@@ -25,6 +25,10 @@ export class HubMetrics {
   readonly commandsSent: Inc;
   /** Desired deltas written to hub streams. */
   readonly desiredSent: Inc;
+  /** Commands not written because their stream already carried (or holds waiting) the same command id. */
+  readonly commandsSkipped: Inc;
+  /** Desired deltas not written because their stream already carried a newer version for the device. */
+  readonly desiredSkipped: Inc;
   /** Streams reset because the hub does not read (hub-outbound.ts: a bound passed, or no drain for the stall time). */
   readonly outboundOverflows: Inc;
   /** Hub connections (TCP) open on this node. */
@@ -57,6 +61,14 @@ export class HubMetrics {
     this.acks = new Counter({ name: 'iot_hub_acks_total', help: 'Cumulative acks sent to hubs', registers });
     this.commandsSent = new Counter({ name: 'iot_hub_commands_sent_total', help: 'Commands written to hub streams', registers });
     this.desiredSent = new Counter({ name: 'iot_hub_desired_sent_total', help: 'Desired deltas written to hub streams', registers });
+    const skipped = new Counter({
+      name: 'iot_hub_down_skipped_total',
+      help: 'Messages not written to a hub stream: a command whose id the stream already carried or holds waiting (a re-send on reconnect racing the first send), a desired delta older than one the stream already carried',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.commandsSkipped = skipped.labels('command');
+    this.desiredSkipped = skipped.labels('desired');
     this.outboundOverflows = new Counter({
       name: 'iot_hub_outbound_overflows_total',
       help: 'Hub streams reset because the hub does not read: more acks and errors waiting than HUB_OUTBOUND_QUEUE, more commands and deltas than its devices can have pending, or nothing drained for the stall time while messages wait',

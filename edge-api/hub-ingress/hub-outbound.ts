@@ -21,7 +21,27 @@ export interface OutboundLimits {
   readonly cloud: number;
   /** Milliseconds messages may wait without the stream draining any; then the hub does not read. */
   readonly stallMs: number;
+  /**
+   * Command ids written to the stream that it remembers (newest kept), so that it never writes one
+   * twice; default `cloud`, the most commands its devices can have live at once. An id is also
+   * forgotten `EXPIRED_IDS_KEPT_MS` after its command expired (no device sends it again then), or
+   * `ANSWERED_IDS_KEPT_MS` after the hub answered it on this stream.
+   */
+  readonly writtenIds?: number;
 }
+
+/**
+ * Milliseconds a written command id is remembered past its expiry: an expired command is never
+ * sent again by its device, but one already on its way (another node's clock, a peer hop) may
+ * still arrive a little later.
+ */
+export const EXPIRED_IDS_KEPT_MS = 60_000;
+/**
+ * Milliseconds a written command id is remembered after the hub's result for it came on the
+ * stream: its device completes it and sends it no more, but a copy already on its way (a re-send
+ * or re-route racing the result, retried for up to 10 s) may still arrive.
+ */
+export const ANSWERED_IDS_KEPT_MS = 30_000;
 
 /** Why a hub's stream is judged not to be read: a bound passed (`replies`, `cloud`) or no progress (`stalled`). */
 export type OverflowReason = 'replies' | 'cloud' | 'stalled';
@@ -37,6 +57,8 @@ type Entry =
  * Memory stays bounded: replies by `limits.replies`, commands and deltas by `limits.cloud`, and a
  * stream that drains nothing for `limits.stallMs` while messages wait is judged not read.
  * Any of the three calls `overflow` once and stops the queue; the session resets the stream.
+ * A command id goes down one stream at most once, and a device's desired version never goes
+ * back: what arrives again (a re-send racing the first send) is skipped and counted.
  */
 export class HubOutbound {
   /** Insertion order is send order; a key is never reused. */
@@ -49,6 +71,16 @@ export class HubOutbound {
   /** Waiting deltas by device id, and waiting command ids. */
   private readonly desiredKeys = new Map<string, number>();
   private readonly commandIds = new Set<string>();
+  /**
+   * Command ids written to the stream, oldest first, with when to forget them (epoch ms): a command is
+   * written at most once per stream, however often it is sent to it (the re-send of `sent`
+   * commands on a hello racing the first send, a command re-routed after its hub's stream moved).
+   */
+  private readonly written = new Map<string, number>();
+  /** Written ids the hub answered on this stream, oldest answer first, with when to forget them (epoch ms). */
+  private readonly answeredIds = new Map<string, number>();
+  /** Per device, the newest desired version written to the stream: an older one arriving late is not written. */
+  private readonly desiredWritten = new Map<string, number>();
   private state: 'held' | 'open' | 'ending' | 'stopped' = 'held';
   private stall: NodeJS.Timeout | undefined;
   private onEmpty: (() => void) | undefined;
@@ -56,8 +88,10 @@ export class HubOutbound {
   constructor(
     private readonly call: HubCall,
     private readonly limits: OutboundLimits,
-    private readonly metrics: Pick<HubMetrics, 'commandsSent' | 'desiredSent'>,
+    private readonly metrics: Pick<HubMetrics, 'commandsSent' | 'desiredSent' | 'commandsSkipped' | 'desiredSkipped'>,
     private readonly overflow: (reason: OverflowReason, waiting: number) => void,
+    /** Epoch ms (forgetting the ids of expired commands). */
+    private readonly clock: () => number = Date.now,
   ) {
     call.on('drain', () => {
       // Progress: the hub read what grpc-js held.
@@ -104,10 +138,17 @@ export class HubOutbound {
     return true;
   }
 
-  /** A command (one per id: the same id waiting already is not added again); false when the stream takes nothing more. */
+  /**
+   * A command, at most once per id on this stream: one waiting or already written is not added
+   * again (counted as skipped). False when the stream takes nothing more.
+   */
   command(command: CommandDelivery): boolean {
     if (this.state !== 'open' && this.state !== 'held') return false;
-    if (this.commandIds.has(command.commandId)) return true;
+    const id = command.commandId;
+    if (this.commandIds.has(id) || this.written.has(id) || this.answeredIds.has(id)) {
+      this.metrics.commandsSkipped.inc();
+      return true;
+    }
     if (this.cloud >= this.limits.cloud) return this.overflowed('cloud');
     this.cloud++;
     this.commandIds.add(command.commandId);
@@ -123,6 +164,11 @@ export class HubOutbound {
    */
   desired(desired: DesiredDelivery): boolean {
     if (this.state !== 'open' && this.state !== 'held') return false;
+    // A newer target already went down: this one would take the hub back (it came a longer way).
+    if (desired.version < (this.desiredWritten.get(desired.deviceId) ?? -1)) {
+      this.metrics.desiredSkipped.inc();
+      return true;
+    }
     const waitingKey = this.desiredKeys.get(desired.deviceId);
     if (waitingKey !== undefined) {
       const waiting = this.queue.get(waitingKey) as { readonly desired: DesiredDelivery };
@@ -153,6 +199,9 @@ export class HubOutbound {
     this.queue.clear();
     this.desiredKeys.clear();
     this.commandIds.clear();
+    this.written.clear();
+    this.answeredIds.clear();
+    this.desiredWritten.clear();
     this.replies = this.cloud = 0;
     this.onEmpty = undefined;
   }
@@ -207,9 +256,50 @@ export class HubOutbound {
     else if ('command' in entry) {
       this.call.write(commandMessage(entry.command));
       this.metrics.commandsSent.inc();
+      this.rememberWritten(entry.command);
     } else {
       this.call.write(desiredMessage(entry.desired));
       this.metrics.desiredSent.inc();
+      this.rememberDesired(entry.desired);
+    }
+  }
+
+  /**
+   * The hub answered command `commandId` (its `command_result` on this stream): its id need be
+   * remembered only `ANSWERED_IDS_KEPT_MS` more.
+   */
+  answered(commandId: string): void {
+    const forgetAt = this.written.get(commandId);
+    if (forgetAt === undefined) return;
+    this.written.delete(commandId);
+    // In the order of the answers, which is the order of forgetting.
+    this.answeredIds.set(commandId, Math.min(forgetAt, this.clock() + ANSWERED_IDS_KEPT_MS));
+  }
+
+  /** Keeps the id of a command written; forgets the oldest past the bound and those due to be forgotten. */
+  private rememberWritten(command: CommandDelivery): void {
+    this.written.set(command.commandId, command.expiresAtMs + EXPIRED_IDS_KEPT_MS);
+    const keep = this.limits.writtenIds ?? this.limits.cloud;
+    const now = this.clock();
+    // Oldest first (insertion order): a few at most per write, so the memory stays bounded and the
+    // loops short. Answered ids go first (they are the ones no device sends again).
+    for (const [id, forgetAt] of this.answeredIds) {
+      if (this.answeredIds.size + this.written.size <= keep && forgetAt > now) break;
+      this.answeredIds.delete(id);
+    }
+    for (const [id, forgetAt] of this.written) {
+      if (this.answeredIds.size + this.written.size <= keep && forgetAt > now) break;
+      this.written.delete(id);
+    }
+  }
+
+  private rememberDesired(desired: DesiredDelivery): void {
+    this.desiredWritten.delete(desired.deviceId);
+    this.desiredWritten.set(desired.deviceId, desired.version);
+    const keep = this.limits.writtenIds ?? this.limits.cloud;
+    for (const deviceId of this.desiredWritten.keys()) {
+      if (this.desiredWritten.size <= keep) break;
+      this.desiredWritten.delete(deviceId);
     }
   }
 }

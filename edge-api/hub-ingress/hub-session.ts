@@ -144,8 +144,8 @@ export class HubSession {
 
   /**
    * Writes a command to the hub, in order behind what waits for it (before the welcome: the
-   * hello makes its devices send theirs while the welcome is yet to go out); false when this
-   * stream cannot take it.
+   * hello makes its devices send theirs while the welcome is yet to go out), at most once per
+   * command id on this stream (hub-outbound.ts); false when this stream cannot take it.
    */
   sendCommand(command: CommandDelivery): boolean {
     if (this.state !== 'open' && this.state !== 'awaiting-hello') return false;
@@ -250,8 +250,12 @@ export class HubSession {
     const { outboundQueue, outboundStallMs, metrics } = this.host;
     // A hub that reads is never reset: what its devices can have pending at once always fits.
     const cloud = outboundQueue + this.devices.size * (COMMAND_LIMITS.history + 1);
-    this.outbound = new HubOutbound(this.call, { replies: outboundQueue, cloud, stallMs: outboundStallMs }, metrics, (reason, waiting) =>
-      this.overflow(reason, waiting),
+    this.outbound = new HubOutbound(
+      this.call,
+      { replies: outboundQueue, cloud, stallMs: outboundStallMs },
+      metrics,
+      (reason, waiting) => this.overflow(reason, waiting),
+      this.host.clock,
     );
     // The secret was checked when the stream opened, up to the hello deadline ago: a rotation
     // without grace, or a removal, since then must not let it in (one lookup per stream).
@@ -362,6 +366,8 @@ export class HubSession {
       ...(cr.error === '' ? {} : { error: cr.error }),
       ...(Object.keys(result.value).length === 0 ? {} : { result: result.value }),
     };
+    // Answered: a copy of it that reaches this stream later is still skipped, for a while (hub-outbound.ts).
+    this.outbound?.answered(cr.command_id);
     const sent = this.host.router.tell(deviceActorId(this.credential.homeId, deviceId), msg);
     if (!sent.ok)
       this.write(errorMessage(sent.error.code, `command_result for ${cr.command_id} not taken (${sent.error.message}); send it again`));

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { CommandDelivery, DesiredDelivery, HubSessionEndReason } from '../../../actors/types.ts';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { NodeDelivery } from '../../../cluster/node-delivery.ts';
-import { HubCommandDelivery } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
+import { HubCommandDelivery, MAX_HUB_HOPS } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
 import { silentLogger } from '../../../runtime/logger.ts';
 import { runtimeError, type Result } from '../../../runtime/result.ts';
 
@@ -107,9 +107,68 @@ function twoNodes(router: FakeRouter) {
       logger: silentLogger,
       registry: registries[id],
       lookupRetryMs: 1,
+      routeGiveUpMs: 50,
     });
   return { n1: make('n1'), n2: make('n2'), sessions, registries, link };
 }
+
+/** Asks answered by `answer()` at the time of the ask (a test moves the hub's stream by changing it). */
+class LiveRouter implements ActorRouter {
+  asks = 0;
+  constructor(public answer: () => Result<unknown>) {}
+
+  async ask<R>(): Promise<Result<R>> {
+    this.asks++;
+    return this.answer() as Result<R>;
+  }
+
+  tell(): Result<void> {
+    throw new Error('not used');
+  }
+
+  deliver(): Result<void> {
+    throw new Error('not used');
+  }
+}
+
+type NodeId = 'n1' | 'n2' | 'n3';
+
+/** Nodes n1..n3 joined both ways by in-process NodeDeliveries (JSON over the "wire"); `down` holds the nodes that cannot be reached. */
+function threeNodes(router: ActorRouter, opts: { routeGiveUpMs?: number; lookupRetryMs?: number } = {}) {
+  const ids: NodeId[] = ['n1', 'n2', 'n3'];
+  const down = new Set<NodeId>();
+  const sessions = { n1: new FakeSessions(), n2: new FakeSessions(), n3: new FakeSessions() };
+  const registries = { n1: new Registry(), n2: new Registry(), n3: new Registry() };
+  const nodes = {} as Record<NodeId, NodeDelivery>;
+  for (const id of ids)
+    nodes[id] = new NodeDelivery(
+      id,
+      (to, channel, payload) => {
+        if (down.has(to as NodeId) || !(to in nodes)) return runtimeError('unavailable', `peer ${to} is unavailable`);
+        // Another turn, as over the wire: JSON in, JSON out.
+        const wire = JSON.parse(JSON.stringify(payload)) as unknown;
+        setImmediate(() => nodes[to as NodeId].receive(channel, wire, id));
+        return { ok: true, value: undefined };
+      },
+      silentLogger,
+    );
+  const delivery = {} as Record<NodeId, HubCommandDelivery>;
+  for (const id of ids)
+    delivery[id] = new HubCommandDelivery({
+      nodeId: id,
+      router,
+      sessions: sessions[id],
+      nodes: nodes[id],
+      logger: silentLogger,
+      registry: registries[id],
+      lookupRetryMs: opts.lookupRetryMs ?? 5,
+      routeGiveUpMs: opts.routeGiveUpMs ?? 5_000,
+    });
+  return { delivery, sessions, registries, down };
+}
+
+/** The command ids a node's sessions were written, in order. */
+const idsWritten = (s: FakeSessions): string[] => s.written.flatMap((w) => ('command' in w ? [w.command.commandId] : []));
 
 describe('HubCommandDelivery', () => {
   it('writes to the hub stream on this node without asking the hub actor', async () => {
@@ -171,13 +230,13 @@ describe('HubCommandDelivery', () => {
     expect(await counted(registries.n1, 'lookup_failed')).toBe(0);
   });
 
-  it('counts a command whose hub lookup failed twice, and sends nothing', async () => {
+  it('counts a command whose hub lookup kept failing until routeGiveUpMs, and sends nothing', async () => {
     const router = new FakeRouter([runtimeError('timeout', 'no reply')]);
     const { n1, sessions, registries } = twoNodes(router);
     sessions.n2.connect('hub1');
     n1.send('h1', 'hub1', command);
     await vi.waitFor(async () => expect(await counted(registries.n1, 'lookup_failed')).toBe(1));
-    expect(router.asked).toHaveLength(2);
+    expect(router.asked.length).toBeGreaterThan(2);
     expect(sessions.n2.written).toEqual([]);
   });
 
@@ -338,5 +397,152 @@ describe('HubCommandDelivery', () => {
     expect(sessions.ended).toEqual([]);
     expect(nodes.receive('hub.session', good, 'n1')).toBe('ok');
     expect(sessions.ended).toEqual([{ hubId: 'hub1', sessionId: 's1', reason: 'superseded' }]);
+  });
+
+  describe('a stream that moved', () => {
+    const c = (n: number): CommandDelivery => ({ ...command, commandId: `light1~c${n}` });
+
+    it('a node that gets a command for a stream it no longer holds asks the hub actor again and sends it on to the current one', async () => {
+      // The hub actor named n2 when n1 looked; by the time the command got there, the hub was on n3.
+      let at: NodeId = 'n2';
+      const router = new LiveRouter(() => hubAt(at));
+      const { delivery, sessions, registries } = threeNodes(router);
+      const looked = vi.fn();
+      router.answer = () => {
+        looked();
+        const r = hubAt(at);
+        at = 'n3';
+        sessions.n3.connect('hub1');
+        return r;
+      };
+      delivery.n1.send('h1', 'hub1', c(1));
+      await vi.waitFor(() => expect(idsWritten(sessions.n3)).toEqual(['light1~c1']));
+      expect(idsWritten(sessions.n2)).toEqual([]);
+      expect(await counted(registries.n1, 'forwarded')).toBe(1);
+      expect(await counted(registries.n2, 'rerouted')).toBe(1);
+      expect(await counted(registries.n3, 'local')).toBe(1);
+      expect(looked).toHaveBeenCalledTimes(2);
+    });
+
+    it('a re-routed command keeps its place: later commands for the hub wait behind it on the node re-routing it', async () => {
+      let at: NodeId = 'n2';
+      const router = new LiveRouter(() => hubAt(at));
+      const { delivery, sessions } = threeNodes(router);
+      delivery.n1.send('h1', 'hub1', c(1));
+      delivery.n1.send('h1', 'hub1', c(2));
+      // Both reach n2, which holds no stream of the hub: the hub actor now names n3.
+      at = 'n3';
+      sessions.n3.connect('hub1');
+      delivery.n1.send('h1', 'hub1', c(3));
+      await vi.waitFor(() => expect(idsWritten(sessions.n3)).toHaveLength(3));
+      expect(idsWritten(sessions.n3)).toEqual(['light1~c1', 'light1~c2', 'light1~c3']);
+    });
+
+    it(`stops following a hub whose nodes disagree after ${MAX_HUB_HOPS} hops (no loop): left to the re-send on connect`, async () => {
+      // Each node is told the other holds the stream; none does.
+      let flip = 0;
+      const router = new LiveRouter(() => hubAt(flip++ % 2 === 0 ? 'n2' : 'n1'));
+      const { delivery, sessions, registries } = threeNodes(router);
+      delivery.n1.send('h1', 'hub1', c(1));
+      const queued = async (): Promise<number> => (await counted(registries.n1, 'queued')) + (await counted(registries.n2, 'queued'));
+      await vi.waitFor(async () => expect(await queued()).toBe(1));
+      expect(router.asks).toBe(MAX_HUB_HOPS);
+      expect([...sessions.n1.written, ...sessions.n2.written, ...sessions.n3.written]).toEqual([]);
+    });
+
+    it('keeps asking while the hub actor’s shard is handed off (lookups fail) and delivers once it answers, without a reconnect', async () => {
+      let moving = true;
+      const router = new LiveRouter(() => (moving ? runtimeError('unavailable', 'shard 3 has no reachable owner yet') : hubAt('n2')));
+      const { delivery, sessions, registries } = threeNodes(router, { lookupRetryMs: 5 });
+      sessions.n2.connect('hub1');
+      delivery.n1.send('h1', 'hub1', c(1));
+      delivery.n1.sendDesired('h1', 'hub1', { deviceId: 'light1', version: 3, delta: { on: true } });
+      delivery.n1.send('h1', 'hub1', c(2));
+      await vi.waitFor(() => expect(router.asks).toBeGreaterThan(3));
+      moving = false;
+      await vi.waitFor(() => expect(sessions.n2.written).toHaveLength(3));
+      expect(sessions.n2.written.map((w) => ('command' in w ? w.command.commandId : `desired@${w.desired.version}`))).toEqual([
+        'light1~c1',
+        'desired@3',
+        'light1~c2',
+      ]);
+      expect(await counted(registries.n1, 'lookup_failed')).toBe(0);
+    });
+
+    it('retries a forward to a node that died with a fresh lookup: the command follows the hub to its new stream', async () => {
+      let at: NodeId = 'n2';
+      const router = new LiveRouter(() => hubAt(at));
+      const { delivery, sessions, registries, down } = threeNodes(router);
+      down.add('n2');
+      delivery.n1.send('h1', 'hub1', c(1));
+      delivery.n1.send('h1', 'hub1', c(2));
+      await vi.waitFor(() => expect(router.asks).toBeGreaterThan(2));
+      // The hub reconnects to n3; its hub actor learns it.
+      sessions.n3.connect('hub1');
+      at = 'n3';
+      await vi.waitFor(() => expect(idsWritten(sessions.n3)).toEqual(['light1~c1', 'light1~c2']));
+      expect(await counted(registries.n1, 'forward_failed')).toBe(0);
+      expect(await counted(registries.n1, 'forwarded')).toBe(2);
+    });
+
+    it('gives up at the command’s expiry (then it is expired in its device), counted as forward_failed', async () => {
+      const router = new LiveRouter(() => hubAt('n2'));
+      const { delivery, registries, down } = threeNodes(router, { routeGiveUpMs: 60_000 });
+      down.add('n2');
+      const started = Date.now();
+      delivery.n1.send('h1', 'hub1', { ...c(1), expiresAtMs: started + 100 });
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'forward_failed')).toBe(1), { timeout: 5_000 });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
+    it('does not pile a hub’s messages up behind a node that stays gone: once routeGiveUpMs has run out, each gets one try', async () => {
+      const router = new LiveRouter(() => hubAt('n2'));
+      const { delivery, registries, down, sessions } = threeNodes(router, { routeGiveUpMs: 100 });
+      down.add('n2');
+      delivery.n1.send('h1', 'hub1', c(1));
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'forward_failed')).toBe(1));
+      expect(router.asks).toBeGreaterThan(2);
+      const asked = router.asks;
+      delivery.n1.send('h1', 'hub1', c(2));
+      delivery.n1.send('h1', 'hub1', c(3));
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'forward_failed')).toBe(3));
+      expect(router.asks - asked).toBe(2);
+      // Routed again: the next failure has the whole retry time anew.
+      down.delete('n2');
+      sessions.n2.connect('hub1');
+      delivery.n1.send('h1', 'hub1', c(4));
+      await vi.waitFor(() => expect(idsWritten(sessions.n2)).toEqual(['light1~c4']));
+      down.add('n2');
+      const before = router.asks;
+      delivery.n1.send('h1', 'hub1', c(5));
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'forward_failed')).toBe(4));
+      expect(router.asks - before).toBeGreaterThan(2);
+    });
+
+    it('gives up at once when this node is stopping (its router answers stopping): no retries keep it busy', async () => {
+      const router = new LiveRouter(() => runtimeError('stopping', 'the node is shutting down'));
+      const { delivery, registries } = threeNodes(router);
+      delivery.n1.send('h1', 'hub1', c(1));
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'lookup_failed')).toBe(1));
+      expect(router.asks).toBe(1);
+    });
+
+    it('takes a hop count from a peer only as a whole number of at least 1', () => {
+      const sessions = new FakeSessions();
+      sessions.connect('hub1');
+      const nodes = new NodeDelivery('n2', () => runtimeError('unavailable', 'not used'), silentLogger);
+      new HubCommandDelivery({
+        nodeId: 'n2',
+        router: new FakeRouter([hubAt('n2')]),
+        sessions,
+        nodes,
+        logger: silentLogger,
+        registry: new Registry(),
+      });
+      for (const hops of [0, -1, 1.5, '2', null])
+        expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command, hops }, 'n1')).toBe('refused');
+      expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command, hops: 2 }, 'n1')).toBe('ok');
+      expect(sessions.written).toEqual([{ hubId: 'hub1', command }]);
+    });
   });
 });

@@ -12,7 +12,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { deviceActorId } from '../../../actors/actor-id.ts';
 import { HUB_LIMITS } from '../../../actors/hub.ts';
 import type { CommandDelivery, DesiredDelivery } from '../../../actors/types.ts';
-import { HubOutbound, type OutboundLimits, type OverflowReason } from '../../../edge-api/hub-ingress/hub-outbound.ts';
+import {
+  ANSWERED_IDS_KEPT_MS,
+  EXPIRED_IDS_KEPT_MS,
+  HubOutbound,
+  type OutboundLimits,
+  type OverflowReason,
+} from '../../../edge-api/hub-ingress/hub-outbound.ts';
 import type { CloudMessage, HubCall } from '../../../edge-api/hub-ingress/hub-wire.ts';
 import type { HubClient, HelloDevice } from '../../../tools/hub-client/hub-client.ts';
 import { HUB1, startHubFixture, type HubFixture } from '../../support/hub-fixture.ts';
@@ -51,15 +57,16 @@ const counter = (): { n: number; inc(): void } => ({
   },
 });
 
-function setup(limits: Partial<OutboundLimits> = {}, highWaterMark = 4) {
+function setup(limits: Partial<OutboundLimits> = {}, highWaterMark = 4, clock: () => number = Date.now) {
   const call = new ReadingCall(highWaterMark);
   const overflows: { reason: OverflowReason; waiting: number }[] = [];
-  const metrics = { commandsSent: counter(), desiredSent: counter() };
+  const metrics = { commandsSent: counter(), desiredSent: counter(), commandsSkipped: counter(), desiredSkipped: counter() };
   const out = new HubOutbound(
     call as unknown as HubCall,
     { replies: 100, cloud: 100, stallMs: 1_000, ...limits },
     metrics,
     (reason, waiting) => overflows.push({ reason, waiting }),
+    clock,
   );
   return { call, out, overflows, metrics };
 }
@@ -161,11 +168,82 @@ describe('HubOutbound', () => {
     await call.readAll();
     expect(call.taken.map(label)).toEqual(['welcome', 'command c1', 'desired d2@1', 'desired d1@6']);
     expect(call.taken[3]).toEqual({ desired: { device_id: 'd1', version: '6', delta: { on: { flag: false } } } });
-    // Once written, the same device's next delta and the same command id queue again.
+    // Once written, the same device's next delta queues again; the same command id never does.
     out.desired(desired('d1', 7));
     out.command(command('c1'));
     await call.readAll();
-    expect(call.taken.slice(4).map(label)).toEqual(['desired d1@7', 'command c1']);
+    expect(call.taken.slice(4).map(label)).toEqual(['desired d1@7']);
+  });
+
+  it('writes a command id at most once per stream: the re-send on a reconnect racing the first send is skipped and counted', async () => {
+    const { call, out, metrics } = setup();
+    out.open(WELCOME);
+    out.command(command('c1'));
+    out.command(command('c2'));
+    await call.readAll();
+    // The device's re-send of its `sent` commands on the hello, after the first send went out.
+    expect(out.command(command('c1'))).toBe(true);
+    expect(out.command(command('c2'))).toBe(true);
+    out.command(command('c3'));
+    out.command(command('c3')); // and while one still waits
+    await call.readAll();
+    expect(call.taken.map(label)).toEqual(['welcome', 'command c1', 'command c2', 'command c3']);
+    expect([metrics.commandsSent.n, metrics.commandsSkipped.n]).toEqual([3, 3]);
+  });
+
+  it('remembers the newest written ids up to writtenIds, and forgets those expired over EXPIRED_IDS_KEPT_MS ago', async () => {
+    let now = 1_000_000;
+    const { call, out } = setup({ writtenIds: 3 }, 4, () => now);
+    out.open(WELCOME);
+    const expiring = (id: string, expiresAtMs: number): CommandDelivery => ({ ...command(id), expiresAtMs });
+    for (const id of ['c1', 'c2', 'c3', 'c4']) out.command(expiring(id, now + 10_000));
+    await call.readAll();
+    // c1 is the oldest of four past the bound of three: forgotten, so it could go again.
+    out.command(expiring('c1', now + 10_000));
+    out.command(expiring('c4', now + 10_000));
+    await call.readAll();
+    expect(call.taken.slice(1).map(label)).toEqual(['command c1', 'command c2', 'command c3', 'command c4', 'command c1']);
+    // Long after they expired (no device sends them again), their ids go as the next write comes.
+    now += 10_000 + EXPIRED_IDS_KEPT_MS + 1;
+    out.command(expiring('c5', now + 10_000));
+    await call.readAll();
+    out.command(expiring('c4', now + 10_000));
+    await call.readAll();
+    expect(call.taken.slice(6).map(label)).toEqual(['command c5', 'command c4']);
+  });
+
+  it('remembers an answered command id ANSWERED_IDS_KEPT_MS more (a copy racing the result is still skipped), not until its expiry', async () => {
+    let now = 1_000_000;
+    const { call, out, metrics } = setup({}, 4, () => now);
+    out.open(WELCOME);
+    out.command(command('c1')); // expires far in the future
+    out.command(command('c2'));
+    await call.readAll();
+    out.answered('c1');
+    now += ANSWERED_IDS_KEPT_MS - 1;
+    out.command(command('c1'));
+    expect(metrics.commandsSkipped.n).toBe(1);
+    now += 2;
+    out.command(command('c3')); // the next write forgets what is due
+    await call.readAll();
+    out.command(command('c1'));
+    out.command(command('c2')); // not answered: kept until its expiry
+    await call.readAll();
+    expect(call.taken.slice(1).map(label)).toEqual(['command c1', 'command c2', 'command c3', 'command c1']);
+    expect(metrics.commandsSkipped.n).toBe(2);
+  });
+
+  it('never writes a desired delta older than one the stream already carried for its device (a late one from another node)', async () => {
+    const { call, out, metrics } = setup();
+    out.open(WELCOME);
+    out.desired(desired('d1', 8));
+    await call.readAll();
+    expect(out.desired(desired('d1', 7))).toBe(true);
+    out.desired(desired('d2', 1)); // another device is its own order
+    out.desired(desired('d1', 8, false)); // the same version again (a re-send on connect, its delta recomputed) goes
+    await call.readAll();
+    expect(call.taken.slice(1).map(label)).toEqual(['desired d1@8', 'desired d2@1', 'desired d1@8']);
+    expect(metrics.desiredSkipped.n).toBe(1);
   });
 
   it('judges a hub that lets more replies wait than the bound as not reading: overflow once, nothing more taken', () => {
