@@ -1,8 +1,8 @@
-/** Command lifecycle inside a device actor: issue, deliver, complete, expire, and the causal window. */
+/** Command lifecycle inside a device actor: issue, deliver, check delivery, complete, expire, and the causal window. */
 import type { Step } from '../runtime/behavior.ts';
 import { COMMAND_LIMITS } from './device-state.ts';
 import { COMMAND_STATUS_TOPIC } from './event-topics.ts';
-import type { CommandRecord, CommandResult, DeviceReply, DeviceState } from './device-state.ts';
+import type { CommandRecord, CommandResend, CommandResult, DeviceReply, DeviceState, ExpireResult } from './device-state.ts';
 import type { DomainEffect, DomainError, IssueCommand } from './types.ts';
 import { checkInt, checkKey, checkValues, invalid, ok, ownGet, VALUE_LIMITS } from './validation.ts';
 
@@ -38,6 +38,48 @@ const hubCommand = (s: DeviceState, hubId: string, c: CommandRecord): DomainEffe
   command: { commandId: c.commandId, deviceId: s.deviceId, name: c.name, params: c.params, expiresAtMs: c.expiresAtMs },
 });
 
+type Resends = Readonly<Record<string, CommandResend>>;
+
+/** Epoch ms at which `sent` command `c` is checked next (see `DeviceState.resends`). */
+export function resendAt(s: DeviceState, c: CommandRecord): number {
+  const r = s.resends === undefined ? undefined : ownGet(s.resends, c.commandId);
+  return r?.at ?? (c.sentAt ?? c.createdAt) + COMMAND_LIMITS.resendAfterMs;
+}
+
+/** Milliseconds from a command's `n`-th re-send to its next check: 3 s doubling per re-send (6, 12, ...), at most `resendMaxMs`. */
+export const resendDelay = (n: number): number => Math.min(COMMAND_LIMITS.resendAfterMs * 2 ** n, COMMAND_LIMITS.resendMaxMs);
+
+/** `s` with `resends` in place of its own (the field left out when there is none). */
+export function withResends(s: DeviceState, resends: Resends | undefined): DeviceState {
+  const { resends: _old, ...rest } = s;
+  return resends === undefined || Object.keys(resends).length === 0 ? rest : { ...rest, resends };
+}
+
+/** `s.resends` without the entries of `ids` (the same object when it holds none of them). */
+function withoutResends(s: DeviceState, ids: readonly string[]): Resends | undefined {
+  const { resends } = s;
+  if (resends === undefined || !ids.some((id) => Object.hasOwn(resends, id))) return resends;
+  const drop = new Set(ids);
+  return Object.fromEntries(Object.entries(resends).filter(([id]) => !drop.has(id)));
+}
+
+/**
+ * The device's next wake-up (epoch ms): the earliest expiry of a live command and, while its hub's
+ * stream is open, the earliest delivery check of a `sent` one (never later than that command's
+ * expiry: then it is expired, not sent again). One durable reminder (`~wake`) holds it for all of
+ * the device's commands.
+ */
+export function nextCommandWake(s: DeviceState): number | undefined {
+  const checking = s.hubOnline && s.hubId !== undefined;
+  let at: number | undefined;
+  for (const c of Object.values(s.commands)) {
+    if (!isLive(c)) continue;
+    const t = checking && c.status === 'sent' ? Math.min(c.expiresAtMs, resendAt(s, c)) : c.expiresAtMs;
+    if (at === undefined || t < at) at = t;
+  }
+  return at;
+}
+
 /** Keeps at most `history` commands by dropping the oldest terminal ones (live ones are never dropped). */
 export function boundHistory(commands: Readonly<Record<string, CommandRecord>>): Readonly<Record<string, CommandRecord>> {
   const all = Object.values(commands);
@@ -57,14 +99,16 @@ export function boundHistory(commands: Readonly<Record<string, CommandRecord>>):
  * The hub's stream is open: in issue order, expired live commands become `expired`, queued ones
  * become `sent`, and `sent` ones whose result never came are sent again (the hub dedupes by id;
  * a stream writes each id once, so one that already carried it, the first send racing this one,
- * does not carry it twice: edge-api/hub-ingress/hub-outbound.ts).
+ * does not carry it twice: edge-api/hub-ingress/hub-outbound.ts). Their delivery checks start
+ * over from this send (`resends`, for `DeviceState.resends`).
  */
 export function deliverPending(
   s: DeviceState,
   hubId: string,
   now: number,
-): { commands: Record<string, CommandRecord>; effects: DomainEffect[]; changed: boolean } {
+): { commands: Record<string, CommandRecord>; resends: Resends; effects: DomainEffect[]; changed: boolean } {
   const commands: Record<string, CommandRecord> = { ...s.commands };
+  const resends: Record<string, CommandResend> = { ...s.resends };
   const effects: DomainEffect[] = [];
   let changed = false;
   for (const c of Object.values(s.commands).filter(isLive).sort(byIssue)) {
@@ -72,12 +116,53 @@ export function deliverPending(
       const next: CommandRecord =
         c.expiresAtMs <= now ? { ...c, status: 'expired', completedAt: now } : { ...c, status: 'sent', sentAt: now };
       commands[c.commandId] = next;
+      delete resends[c.commandId];
       if (next.status === 'sent') effects.push(hubCommand(s, hubId, next));
       effects.push(statusEvent(s, next));
       changed = true;
-    } else effects.push(hubCommand(s, hubId, c));
+    } else {
+      effects.push(hubCommand(s, hubId, c));
+      const at = now + COMMAND_LIMITS.resendAfterMs;
+      const held = ownGet(resends, c.commandId);
+      if (held?.at !== at || held.n !== 0) {
+        resends[c.commandId] = { at, n: 0 };
+        changed = true;
+      }
+    }
   }
-  return { commands, effects, changed };
+  return { commands, resends, effects, changed };
+}
+
+/**
+ * The device's wake-up (`command.expire`): live commands past their expiry become `expired`; then,
+ * while the hub's stream is open, the `sent` commands whose delivery check is due (and those due
+ * within `resendCoalesceMs`) are sent again, in issue order, under the same ids: a send lost with
+ * a node that died (after the step that marked the command `sent` was durable) reaches the hub
+ * within seconds, where the hub's stream is, wherever the device's shard went. Each is checked
+ * again `resendDelay(n)` later, until its result, expiry or the hub's next connect. A repeat that
+ * reaches a stream that already wrote the id is not written again; one the hub already ran is
+ * answered with its result (the hub dedupes by id).
+ */
+export function checkCommands(s: DeviceState, now: number): DeviceStep {
+  const { state: after, expired, effects } = expireDue(s, now);
+  const hubId = after.hubOnline ? after.hubId : undefined;
+  const resent: string[] = [];
+  let state = after;
+  if (hubId !== undefined) {
+    const sent = Object.values(after.commands).filter((c) => c.status === 'sent');
+    if (sent.some((c) => resendAt(after, c) <= now)) {
+      const resends: Record<string, CommandResend> = { ...after.resends };
+      for (const c of sent.filter((c) => resendAt(after, c) <= now + COMMAND_LIMITS.resendCoalesceMs).sort(byIssue)) {
+        const n = (ownGet(resends, c.commandId)?.n ?? 0) + 1;
+        resends[c.commandId] = { at: now + resendDelay(n), n };
+        effects.push(hubCommand(after, hubId, c));
+        resent.push(c.commandId);
+      }
+      state = withResends(after, resends);
+    }
+  }
+  if (state === s) return { state: s, reply: ok<ExpireResult>({ expired, resent }), journal: false };
+  return { state, reply: ok<ExpireResult>({ expired, resent }), effects, journal: true };
 }
 
 /**
@@ -176,7 +261,7 @@ export function completeCommand(s: DeviceState, m: CommandResult, now: number, r
   // A rule's command that worked: reports it causes carry its depth, so the home can see a loop.
   const untilMs = now + COMMAND_LIMITS.causalWindowMs;
   const causal = m.ok && cmd.depth > 0 ? { causal: { depth: Math.max(cmd.depth, causalDepth(s, now)), untilMs } } : {};
-  const next: DeviceState = { ...s, ...causal, commands: { ...s.commands, [cmd.commandId]: done } };
+  const next = withResends({ ...s, ...causal, commands: { ...s.commands, [cmd.commandId]: done } }, withoutResends(s, [cmd.commandId]));
   return { state: next, reply: ok(done), effects: [statusEvent(s, done)], journal: true };
 }
 
@@ -186,12 +271,12 @@ export function getCommand(s: DeviceState, commandId: string): DeviceStep {
   return cmd ? { state: s, reply: ok(cmd), journal: false } : notFound(s, commandId);
 }
 
-/** `command.expire`: every live command with expiresAtMs <= now becomes `expired`. */
-export function expireCommands(s: DeviceState, now: number): DeviceStep {
+/** Every live command with expiresAtMs <= now becomes `expired` (its delivery check goes with it). */
+function expireDue(s: DeviceState, now: number): { state: DeviceState; expired: string[]; effects: DomainEffect[] } {
   const due = Object.values(s.commands)
     .filter((c) => isLive(c) && c.expiresAtMs <= now)
     .sort(byIssue);
-  if (due.length === 0) return { state: s, reply: ok({ expired: [] }), journal: false };
+  if (due.length === 0) return { state: s, expired: [], effects: [] };
   const commands: Record<string, CommandRecord> = { ...s.commands };
   const effects: DomainEffect[] = [];
   for (const c of due) {
@@ -199,5 +284,13 @@ export function expireCommands(s: DeviceState, now: number): DeviceStep {
     commands[c.commandId] = expired;
     effects.push(statusEvent(s, expired));
   }
-  return { state: { ...s, commands }, reply: ok({ expired: due.map((c) => c.commandId) }), effects, journal: true };
+  const expired = due.map((c) => c.commandId);
+  return { state: withResends({ ...s, commands }, withoutResends(s, expired)), expired, effects };
+}
+
+/** `command.expire` without delivery checks (a removed device): every live command with expiresAtMs <= now becomes `expired`. */
+export function expireCommands(s: DeviceState, now: number): DeviceStep {
+  const { state, expired, effects } = expireDue(s, now);
+  if (state === s) return { state: s, reply: ok<ExpireResult>({ expired }), journal: false };
+  return { state, reply: ok<ExpireResult>({ expired }), effects, journal: true };
 }

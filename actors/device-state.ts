@@ -30,6 +30,20 @@ export const COMMAND_LIMITS = {
    * results kept, a device's commands stay under ~400 KB of results.
    */
   resultBytes: 4_096,
+  /**
+   * Milliseconds after a command went `sent` that its device checks it: still `sent` (no result)
+   * while its hub's stream is open, it is sent down again under the same id (the send may have
+   * been lost with a node that died; a stream writes an id once and the hub dedupes by id). The
+   * interval doubles after each re-send, up to `resendMaxMs`; a check never comes after the expiry.
+   */
+  resendAfterMs: 3_000,
+  /** Longest interval between two re-sends of one `sent` command, milliseconds. */
+  resendMaxMs: 60_000,
+  /**
+   * Milliseconds ahead within which a check re-sends the device's other `sent` commands too (one
+   * step, one journal entry, in issue order), rather than waking again for each.
+   */
+  resendCoalesceMs: 1_000,
 } as const;
 
 /** One reported attribute: its value and the hub timestamp (epoch ms) of the report that set it. */
@@ -55,6 +69,12 @@ export interface CommandRecord {
   readonly error?: string;
   /** What the hub said the command produced (its `command_result.result`), when it said anything. */
   readonly result?: Readonly<Record<string, Value>>;
+}
+
+/** When a `sent` command is checked next (epoch ms) and how often it was re-sent so far. */
+export interface CommandResend {
+  readonly at: number;
+  readonly n: number;
 }
 
 /**
@@ -91,6 +111,14 @@ export interface DeviceState {
    */
   readonly hubIncarnation?: number;
   readonly commands: Readonly<Record<string, CommandRecord>>;
+  /**
+   * The delivery checks of `sent` commands by command id, once they moved from the first one:
+   * `at` (epoch ms) the next check, `n` the re-sends so far (`n` 0: reset by a hub's reconnect,
+   * which sent them again). A `sent` command without one is checked at `sentAt +
+   * COMMAND_LIMITS.resendAfterMs`. Absent when empty; entries leave with their command's result,
+   * expiry or removal.
+   */
+  readonly resends?: Readonly<Record<string, CommandResend>>;
   readonly causal?: { readonly depth: number; readonly untilMs: number };
   /**
    * What the home's rules read of this device (sorted names), set by `device.watch`. Absent until
@@ -162,7 +190,10 @@ export interface CommandGet {
   readonly type: 'command.get';
   readonly commandId: string;
 }
-/** Sent periodically by the host: expire every queued/sent command whose expiresAtMs <= ctx.now. */
+/**
+ * The device's wake-up (`nextWakeAt`): expire every queued/sent command whose expiresAtMs <=
+ * ctx.now, then, while the hub's stream is open, send again the `sent` ones whose check is due.
+ */
 export interface CommandExpire {
   readonly type: 'command.expire';
 }
@@ -207,9 +238,10 @@ export interface Shadow {
   /** Epoch ms of the last applied report, null if none. */
   readonly lastSeen: number | null;
 }
-/** Reply to command.expire: the ids that expired, in issue order. */
+/** Reply to command.expire: the ids that expired, and those sent again, in issue order. */
 export interface ExpireResult {
   readonly expired: readonly string[];
+  readonly resent?: readonly string[];
 }
 /** Reply value per message type (every reply is an Outcome of it). */
 export interface DeviceReplies {

@@ -1,7 +1,17 @@
 /** Device actor: the shadow (reported/desired/delta), report ordering by hub seq, forwarding what its home's rules read, and the command entry points. */
 import type { Behavior, Step } from '../runtime/behavior.ts';
 import { homeActorId, parseActorId } from './actor-id.ts';
-import { causalDepth, completeCommand, deliverPending, expireCommands, getCommand, issueCommand } from './device-commands.ts';
+import {
+  causalDepth,
+  checkCommands,
+  completeCommand,
+  deliverPending,
+  expireCommands,
+  getCommand,
+  issueCommand,
+  nextCommandWake,
+  withResends,
+} from './device-commands.ts';
 import { DEVICE_LIMITS } from './device-state.ts';
 import type {
   DeviceAttach,
@@ -136,8 +146,8 @@ function connection(s: DeviceState, m: HubConnection, now: number): DeviceStep {
     return { state: changed ? { ...s, hubOnline: false, online: false } : s, reply: ok(null), journal: changed };
   }
   if (s.hubId === undefined) return s.hubOnline ? unchanged(s) : { state: { ...s, hubOnline: true }, reply: ok(null), journal: true };
-  const { commands, effects, changed } = deliverPending(s, s.hubId, now);
-  let state: DeviceState = changed || !s.hubOnline ? { ...s, hubOnline: true, commands } : s;
+  const { commands, resends, effects, changed } = deliverPending(s, s.hubId, now);
+  let state: DeviceState = changed || !s.hubOnline ? withResends({ ...s, hubOnline: true, commands }, resends) : s;
   // Every connect (each hello tells each device once) sends the delta the hub may have missed,
   // after the commands: the standing target is the last word. An empty one only to a hub that may
   // still hold an older target (desired changed back while it was away).
@@ -467,14 +477,11 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
     if (parsed?.kind !== 'device') throw new Error(`not a device actor id: ${id}`);
     return freshDevice(parsed.homeId, parsed.deviceId);
   },
-  /** Wakes at the earliest expiry of a queued or sent command, to expire it. */
-  nextWakeAt(state) {
-    let at: number | undefined;
-    for (const c of Object.values(state.commands)) {
-      if ((c.status === 'queued' || c.status === 'sent') && (at === undefined || c.expiresAtMs < at)) at = c.expiresAtMs;
-    }
-    return at;
-  },
+  /**
+   * Wakes at the earliest expiry of a queued or sent command, to expire it, or at the earliest
+   * delivery check of a sent one (while the hub's stream is open), to send it again.
+   */
+  nextWakeAt: nextCommandWake,
   wakeMessage: { type: 'command.expire' },
   receive(state, msg, ctx) {
     if (state.removed === true) return whileRemoved(state, msg, ctx.now);
@@ -501,7 +508,7 @@ export const deviceBehavior: Behavior<DeviceState, DeviceMsg, DeviceReply, Domai
       case 'command.get':
         return leavingIfNeverWritten(getCommand(state, msg.commandId));
       case 'command.expire':
-        return expireCommands(state, ctx.now);
+        return checkCommands(state, ctx.now);
       case 'device.watch':
         return setWatch(state, msg);
       default:
