@@ -131,7 +131,7 @@ export class ClusterRouter implements ActorRouter {
     const shard = this.shardOf(actorId);
     switch (this.shards.state(shard)) {
       case 'owned':
-        return this.host.ask<R>(actorId, msg, timeoutMs);
+        return this.servedHere(shard, this.host.ask<R>(actorId, msg, timeoutMs));
       case 'acquiring':
         return new Promise((resolve) => {
           // The deadline runs while it waits too; whichever settles first wins.
@@ -174,6 +174,21 @@ export class ClusterRouter implements ActorRouter {
 
   deliver(actorId: string, msg: unknown, hops = 0): Result<void> {
     return this.send(actorId, msg, true, hops);
+  }
+
+  /**
+   * A local ask's reply, unless this node self-fenced (or passed its serving deadline) while the
+   * ask ran — a pause: another node may own the shard by now, so the reply (a read of the state
+   * before, an ack) is not given; the caller gets `unavailable` as for a shard this node does not
+   * own (a hub re-sends the report, which its new owner applies at most once).
+   */
+  private servedHere<R>(shard: number, reply: Promise<Result<R>>): Promise<Result<R>> {
+    const mark = this.shards.fenceMark;
+    return reply.then((r) =>
+      this.shards.servedSince(mark)
+        ? r
+        : runtimeError('unavailable', `shard ${shard}: this node stopped serving (self-fence) while it answered`),
+    );
   }
 
   /** Runs what waited for a shard this node now owns. */

@@ -5,11 +5,31 @@ import type { RedisClient } from '../runtime/redis/redis-connection.ts';
 import type { NodeInfo } from './cluster-types.ts';
 
 export interface MembershipConfig {
-  /** Milliseconds a heartbeat lives without refresh; it is refreshed every ttlMs / 3. A node whose heartbeat expired is down. */
+  /**
+   * Milliseconds a heartbeat lives without refresh (HEARTBEAT_TTL_MS); it is refreshed every
+   * ttlMs / 5. A node whose heartbeat expired in Redis is down: Redis measures the TTL, so it
+   * alone judges. A node that could not refresh its own for ttlMs − selfFenceMarginMs(ttlMs)
+   * stops serving (`mayServe`).
+   */
   readonly ttlMs: number;
+  /** Monotonic milliseconds (default `performance.now`): the self-fence deadline is measured on it. */
+  readonly clock?: () => number;
 }
 
-export const defaultMembershipConfig: MembershipConfig = { ttlMs: 6_000 };
+/** The same default as HEARTBEAT_TTL_MS (node/config.ts). */
+export const defaultMembershipConfig: MembershipConfig = { ttlMs: 2_000 };
+
+/** Refreshes per TTL: a heartbeat survives four refreshes lost in a row. */
+export const HEARTBEAT_REFRESHES_PER_TTL = 5;
+
+/**
+ * Milliseconds before its heartbeat could expire at which a node that has not refreshed it stops
+ * serving: max(200 ms, ttl / 10), at most a quarter of the TTL. It covers the time between the
+ * check and the last use of a shard, and the two clocks' rates (the node's and Redis').
+ */
+export function selfFenceMarginMs(ttlMs: number): number {
+  return Math.min(Math.max(200, ttlMs / 10), ttlMs / 4);
+}
 
 /** Parses a stored node record; throws naming the key when it is not one. */
 function decodeNode(json: string, key: string): NodeInfo {
@@ -38,6 +58,12 @@ export class Membership {
   private beating: Promise<void> | undefined;
   /** True from the first failed heartbeat until one succeeds: the outage is logged once. */
   private failing = false;
+  private readonly clock: () => number;
+  /** Clock ms at which the last heartbeat write that succeeded was sent; -Infinity before the first and after `stop`. */
+  private lastSentAt = Number.NEGATIVE_INFINITY;
+  /** Clock ms until which this node may serve its shards: lastSentAt + ttlMs − margin. */
+  private deadline = Number.NEGATIVE_INFINITY;
+  private readonly marginMs: number;
 
   constructor(
     private readonly client: RedisClient,
@@ -47,17 +73,48 @@ export class Membership {
     config: Partial<MembershipConfig> = {},
   ) {
     this.config = { ...defaultMembershipConfig, ...config };
-    if (!Number.isInteger(this.config.ttlMs) || this.config.ttlMs < 3) {
-      throw new RangeError(`membership ttlMs must be an integer of at least 3 milliseconds, got ${this.config.ttlMs}`);
+    if (!Number.isInteger(this.config.ttlMs) || this.config.ttlMs < HEARTBEAT_REFRESHES_PER_TTL) {
+      throw new RangeError(
+        `membership ttlMs must be an integer of at least ${HEARTBEAT_REFRESHES_PER_TTL} milliseconds, got ${this.config.ttlMs}`,
+      );
     }
+    this.clock = this.config.clock ?? (() => performance.now());
+    this.marginMs = selfFenceMarginMs(this.config.ttlMs);
     this.log = logger.child({ component: 'membership', node: self.id });
   }
 
-  /** Registers this node and writes its first heartbeat (throws when Redis refuses), then refreshes it every ttlMs / 3. */
+  get ttlMs(): number {
+    return this.config.ttlMs;
+  }
+
+  /** Milliseconds between heartbeat refreshes: ttlMs / 5. */
+  get refreshEveryMs(): number {
+    return Math.max(1, Math.floor(this.config.ttlMs / HEARTBEAT_REFRESHES_PER_TTL));
+  }
+
+  /**
+   * Whether this node may serve its shards right now: its last successful heartbeat was sent less
+   * than ttlMs − margin ago (by the monotonic clock). Redis expires the heartbeat no earlier than
+   * ttlMs after that send, and only then may another node take this one's shards: a node that
+   * answers false has stopped before anyone else may start. A clock comparison: cheap enough for
+   * every message. False before `start` and after `stop`.
+   */
+  mayServe(): boolean {
+    return this.clock() <= this.deadline;
+  }
+
+  /** Clock ms until which `mayServe` holds (-Infinity before the first heartbeat). */
+  get servingDeadline(): number {
+    return this.deadline;
+  }
+
+  /** Registers this node and writes its first heartbeat (throws when Redis refuses), then refreshes it every ttlMs / 5. */
   async start(): Promise<void> {
+    const sentAt = this.clock();
     await this.register();
-    this.log.info({ ttlMs: this.config.ttlMs }, 'node registered');
-    this.timer ??= setInterval(() => this.beat(), Math.max(1, Math.floor(this.config.ttlMs / 3))).unref();
+    this.sent(sentAt);
+    this.log.info({ ttlMs: this.config.ttlMs, refreshEveryMs: this.refreshEveryMs }, 'node registered');
+    this.timer ??= setInterval(() => this.beat(), this.refreshEveryMs).unref();
   }
 
   /**
@@ -68,6 +125,8 @@ export class Membership {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // Other nodes see this one down as soon as the heartbeat is gone: it serves nothing from now on.
+    this.lastSentAt = this.deadline = Number.NEGATIVE_INFINITY;
     await this.beating; // a refresh landing after the DEL would bring the heartbeat back
     try {
       await this.client.del(this.keys.heartbeat(this.self.id));
@@ -89,6 +148,12 @@ export class Membership {
       if (n === 1) live.add(ids[i]!);
     });
     return live;
+  }
+
+  /** Milliseconds node `id`'s heartbeat has left to live in Redis (PTTL), or undefined when it has expired (or was deleted). */
+  async heartbeatLeftMs(id: string): Promise<number | undefined> {
+    const ms = await this.client.pttl(this.keys.heartbeat(id));
+    return ms < 0 ? undefined : ms;
   }
 
   /** The registered record of node `id`, alive or not. */
@@ -127,10 +192,21 @@ export class Membership {
     this.beating = this.refresh().finally(() => (this.beating = undefined));
   }
 
+  /** A heartbeat write sent at clock ms `sentAt` succeeded: the serving deadline moves on (never back). */
+  private sent(sentAt: number): void {
+    if (sentAt <= this.lastSentAt) return;
+    this.lastSentAt = sentAt;
+    this.deadline = sentAt + this.config.ttlMs - this.marginMs;
+  }
+
   private async refresh(): Promise<void> {
+    // Taken before the write: Redis starts the TTL when the write arrives, never earlier.
+    const sentAt = this.clock();
     try {
       if (this.failing) await this.register();
       else await this.client.set(this.keys.heartbeat(this.self.id), String(Date.now()), 'PX', this.config.ttlMs);
+      if (this.timer === undefined) return; // stopped while the write was in flight: serve nothing more
+      this.sent(sentAt);
       if (this.failing) this.log.info('heartbeat refreshed again');
       this.failing = false;
     } catch (err) {

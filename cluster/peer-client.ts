@@ -35,6 +35,8 @@ export interface PeerClientOptions {
   readonly limits?: Partial<PeerLimits>;
   /** Epoch ms, for the breaker and the time in stream proofs; injectable for tests. */
   readonly clock?: () => number;
+  /** The stream failed (the peer went away, reset or refused it; not a close by this node): the peer may be dead. */
+  readonly onStreamBroken?: (peerId: string) => void;
 }
 
 interface PendingAsk {
@@ -341,7 +343,13 @@ export class PeerClient {
     if (failed) this.log.warn({ code: s.code, details: s.details, pending: this.pending.size }, 'peer stream failed');
     else this.log.info({ pending: this.pending.size }, 'peer stream ended');
     this.failPending('unavailable', `stream to peer ${this.peerId} ended: ${s.details || status[s.code]}`);
-    if (failed) this.breaker.failed();
+    if (!failed) return;
+    this.breaker.failed();
+    try {
+      this.options.onStreamBroken?.(this.peerId);
+    } catch (err) {
+      this.log.error({ err }, 'stream-broken hook failed');
+    }
   }
 
   private receive(batch: WirePeerBatch): void {

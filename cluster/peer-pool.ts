@@ -15,6 +15,8 @@ export interface PeerPoolOptions {
   readonly registry: Registry;
   readonly breaker?: BreakerConfig;
   readonly limits?: Partial<PeerLimits>;
+  /** A stream to a peer failed (not closed by this node): that node may be dead (ClusterNode.suspect). */
+  readonly onStreamBroken?: (nodeId: string) => void;
 }
 
 /**

@@ -57,6 +57,8 @@ export interface PeerServerDeps {
   readonly shutdownGraceMs?: number;
   /** TCP connections the mutual TLS listener holds at most; default PEER_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
+  /** An inbound stream was cancelled (the peer went away without ending it): that node may be dead. Not called while this server closes. */
+  readonly onStreamBroken?: (peer: string) => void;
 }
 
 /** Milliseconds `close()` lets in-flight asks be answered before it forces the peer streams down (the default of `shutdownGraceMs`). */
@@ -113,6 +115,14 @@ export class PeerServer {
       limits,
       log: this.log,
       closing: () => this.closing !== undefined,
+      broken: (peer) => {
+        if (this.closing !== undefined) return;
+        try {
+          deps.onStreamBroken?.(peer);
+        } catch (err) {
+          this.log.error({ err }, 'stream-broken hook failed');
+        }
+      },
       forget: (s) => {
         if (this.streams.delete(s)) this.metrics.inboundStreams.dec();
       },
@@ -254,6 +264,8 @@ interface ServerContext {
   readonly limits: PeerLimits;
   readonly log: Logger;
   closing(): boolean;
+  /** The stream from `peer` was cancelled under it (onStreamBroken). */
+  broken(peer: string): void;
   forget(stream: InboundStream): void;
 }
 
@@ -283,6 +295,9 @@ class InboundStream {
     call.on('cancelled', () => {
       this.writer.clear();
       this.done('cancelled');
+      // A client that goes away (killed, cut off) cancels the stream, sometimes after its end was
+      // read: either way the peer may be dead (cancelled is emitted once per call).
+      ctx.broken(peer);
     });
     call.on('error', (err: unknown) => this.log.debug({ err, peer }, 'peer stream error'));
     call.on('finish', () => this.done('ended'));

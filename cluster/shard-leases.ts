@@ -143,6 +143,18 @@ export class ShardLeases {
     this.onLost(shard, reason);
   }
 
+  /**
+   * Forgets every token at once, without a word to Redis and without `onLost` (the self-fence:
+   * the caller stops the shards itself). The leases lapse by themselves, or are taken over once
+   * this node's heartbeat expired; a write with a forgotten token can no longer be made here.
+   * Returns the shards forgotten.
+   */
+  forgetAll(): number[] {
+    const shards = [...this.tokens.keys()];
+    this.tokens.clear();
+    return shards;
+  }
+
   /** Renews every owned lease; a refused renewal means the shard was taken over. */
   async renew(): Promise<void> {
     const owned = [...this.tokens];

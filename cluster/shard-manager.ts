@@ -30,6 +30,12 @@ export interface ShardManagerDeps {
   readonly retryMs?: number;
   /** Monotonic milliseconds, for the age of handoffs (default `performance.now`). */
   readonly clock?: () => number;
+  /**
+   * Whether this node may serve at all right now (the self-fence: its heartbeat is fresh enough,
+   * membership.ts `mayServe`); a cheap synchronous check, made on every `state` of an owned shard.
+   * Default: always.
+   */
+  readonly mayServe?: () => boolean;
 }
 
 export class ShardManager {
@@ -43,6 +49,11 @@ export class ShardManager {
   private acquiring = false;
   private releasing: Promise<void> = Promise.resolve();
   private settleWaiters: (() => void)[] = [];
+  private readonly mayServe: () => boolean;
+  /** Self-fenced (`fence`): every shard was dropped and none is taken until `unfence`. */
+  private fenced = false;
+  /** Self-fences so far: a reply computed before one must not be given after it (`servedSince`). */
+  private fences = 0;
   /** Handoffs completed (shards released plus shards acquired) since start. */
   done = 0;
 
@@ -50,6 +61,7 @@ export class ShardManager {
     this.states = Array.from({ length: deps.shardCount }, () => 'released');
     this.inFlightSince = Array.from({ length: deps.shardCount }, () => Number.NaN);
     this.clock = deps.clock ?? (() => performance.now());
+    this.mayServe = deps.mayServe ?? (() => true);
     this.log = deps.logger.child({ component: 'shards' });
     const registers = [deps.registry];
     // Read at scrape time (prom-client calls `collect` with the gauge as `this`).
@@ -76,8 +88,70 @@ export class ShardManager {
     gauge('iot_cluster_ring_epoch', 'Ring epoch this node routes by', () => this.table?.epoch ?? 0);
   }
 
+  /**
+   * The shard's state. An owned shard reads `released` once this node may no longer serve (the
+   * self-fence deadline passed, even if the fence itself has not run yet: after a pause, I/O can
+   * run before timers), so the router refuses it as a shard it does not own.
+   */
   state(shard: number): ShardState {
-    return this.states[shard]!;
+    const state = this.states[shard]!;
+    return state === 'owned' && !this.mayServe() ? 'released' : state;
+  }
+
+  /** Whether this node may serve its shards right now (the self-fence deadline, checked synchronously). */
+  get serving(): boolean {
+    return !this.fenced && this.mayServe();
+  }
+
+  /** A mark to pass to `servedSince` later: the self-fences so far. */
+  get fenceMark(): number {
+    return this.fences;
+  }
+
+  /** Whether this node has served without a break since `mark` (`fenceMark`): no self-fence began or was due meanwhile. */
+  servedSince(mark: number): boolean {
+    return this.fences === mark && this.serving;
+  }
+
+  /** Whether the self-fence holds (`fence` ran, `unfence` has not). */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /**
+   * The self-fence: this node could not refresh its heartbeat in time, so another node may soon
+   * take any of its shards. Stops serving every shard at once, as for a lost lease: the actors are
+   * evicted without writing (what was acked is durable; unacked reports are re-sent by the hubs),
+   * the fence tokens forgotten, and nothing is acquired until `unfence`. Returns the shards dropped.
+   */
+  fence(): number[] {
+    if (this.fenced) return [];
+    this.fenced = true;
+    this.fences++;
+    const dropped: number[] = [];
+    for (let s = 0; s < this.deps.shardCount; s++) {
+      if (this.states[s] === 'released') continue;
+      if (this.states[s] !== 'acquiring') dropped.push(s);
+      this.set(s, 'released');
+    }
+    this.wanted.clear();
+    for (const s of this.deps.leases.forgetAll()) if (!dropped.includes(s)) dropped.push(s);
+    for (const s of dropped) this.deps.host.dropShard(s);
+    if (dropped.length > 0) {
+      const set = new Set(dropped);
+      this.deps.host.evict((id) => set.has(this.deps.shardOf(id)));
+    }
+    this.maybeSettled();
+    return dropped;
+  }
+
+  /** The heartbeat is fresh again: takes the shards the current table gives this node (new leases, new fence tokens). */
+  unfence(): void {
+    if (!this.fenced) return;
+    this.fenced = false;
+    this.wantMine();
+    void this.acquireLoop();
+    this.maybeSettled();
   }
 
   get epoch(): number {
@@ -122,6 +196,10 @@ export class ShardManager {
   applyTable(table: ShardTable): void {
     if (this.table && table.epoch <= this.table.epoch) return;
     this.table = table;
+    if (this.fenced) {
+      this.log.info({ epoch: table.epoch }, 'ring changed while self-fenced: shards are taken once the heartbeat is fresh again');
+      return;
+    }
     const release: number[] = [];
     for (let s = 0; s < this.deps.shardCount; s++) {
       const mine = table.owners[s] === this.deps.nodeId;
@@ -146,7 +224,7 @@ export class ShardManager {
   lost(shard: number): void {
     if (this.states[shard] !== 'owned') return;
     this.set(shard, 'released');
-    if (this.table?.owners[shard] === this.deps.nodeId) {
+    if (this.table?.owners[shard] === this.deps.nodeId && !this.fenced) {
       this.wanted.add(shard);
       this.set(shard, 'acquiring');
       void this.acquireLoop();
@@ -172,7 +250,7 @@ export class ShardManager {
       for (const s of shards) {
         this.set(s, 'released');
         this.done++;
-        if (this.table?.owners[s] === this.deps.nodeId) {
+        if (this.table?.owners[s] === this.deps.nodeId && !this.fenced) {
           this.wanted.add(s); // the ring moved it back meanwhile
           this.set(s, 'acquiring');
         }
@@ -187,7 +265,7 @@ export class ShardManager {
     if (this.acquiring) return;
     this.acquiring = true;
     try {
-      while (this.wanted.size > 0) {
+      while (this.wanted.size > 0 && !this.fenced) {
         const shards = [...this.wanted].filter((s) => this.table?.owners[s] === this.deps.nodeId);
         for (const s of this.wanted) if (!shards.includes(s)) this.abandon(s);
         if (shards.length === 0) break;
@@ -217,7 +295,7 @@ export class ShardManager {
 
   private owned(shard: number): void {
     if (!this.wanted.delete(shard)) {
-      // Abandoned while its lease was being taken (a newer table moved it away): give the lease straight back.
+      // Abandoned, or self-fenced, while its lease was being taken: give the lease straight back.
       if (this.states[shard] === 'released' && this.deps.leases.token(shard) !== undefined) this.release([shard]);
       return;
     }
@@ -231,6 +309,17 @@ export class ShardManager {
     this.done++;
     void this.deps.host.takeShard(shard);
     this.deps.onOwned(shard);
+  }
+
+  /** Wants every released shard the current table gives this node. */
+  private wantMine(): void {
+    if (!this.table) return;
+    for (let s = 0; s < this.deps.shardCount; s++) {
+      if (this.table.owners[s] === this.deps.nodeId && this.states[s] === 'released') {
+        this.wanted.add(s);
+        this.set(s, 'acquiring');
+      }
+    }
   }
 
   private abandon(shard: number): void {

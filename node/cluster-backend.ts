@@ -18,6 +18,7 @@ import type { ClusterAdminPort } from '../edge-api/http/admin-routes.ts';
 import { HttpError } from '../edge-api/http/http-error.ts';
 import type { ActorHost } from '../runtime/actor-host.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { runtimeError, type Result } from '../runtime/result.ts';
 import { ConfigError, WILDCARD_HOSTS, type NodeConfig } from './config.ts';
 import type { RedisBackend } from './redis-backend.ts';
 import { isLoopbackHost, readTlsMaterial, warnIfPlaintext, type TlsMaterial } from './tls-material.ts';
@@ -96,6 +97,8 @@ export interface ClusterBackendDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly autoJoin: boolean;
+  /** HEARTBEAT_TTL_MS: milliseconds this node's heartbeat lives without refresh (membership.ts); default its default. */
+  readonly heartbeatTtlMs?: number;
 }
 
 /**
@@ -129,6 +132,7 @@ export class ClusterBackend {
       auth: deps.peerAuth,
       logger: deps.logger,
       registry: deps.registry,
+      onStreamBroken: (id) => this.suspect(id),
     });
     this.delivery = new NodeDelivery(
       deps.nodeId,
@@ -155,6 +159,8 @@ export class ClusterBackend {
       host,
       shardOf: redis.shardOf,
       isAlive: async (id) => (this.membership ? (await this.membership.alive([id])).has(id) : true),
+      // The self-fence: no shard is served once the heartbeat is too old (before start: nothing is owned).
+      mayServe: () => this.membership?.mayServe() ?? true,
       onOwned: (shard) => this.router.onOwned(shard),
       logger,
       registry,
@@ -165,7 +171,11 @@ export class ClusterBackend {
       shards: this.shards,
       shardOf: redis.shardOf,
       peers: {
-        ask: async (node, actorId, msg, timeoutMs, hops, epoch) => this.withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch)),
+        ask: async (node, actorId, msg, timeoutMs, hops, epoch) => {
+          const suspicion = this.node?.suspicion(node);
+          if (suspicion) return this.askAfterSuspicion(suspicion, actorId, msg, timeoutMs, hops);
+          return this.withPeer(node, (p) => p.ask(actorId, msg, timeoutMs, hops, epoch));
+        },
         tell: (node, actorId, msg, durable, hops, epoch) =>
           void this.withPeer(node, (p) => void p.tell(actorId, msg, durable, hops, epoch)),
       },
@@ -180,6 +190,43 @@ export class ClusterBackend {
   /** A shard's lease was lost (fenced, or renewal refused): its actors were evicted already. */
   shardLost(shard: number): void {
     this.shards?.lost(shard);
+  }
+
+  /**
+   * Whether this node may serve `shard` right now: it owns the shard and its heartbeat is fresh
+   * enough (the self-fence deadline, a synchronous clock check). For other parts that serve from
+   * a shard's state outside the router.
+   */
+  mayServe(shard: number): boolean {
+    return this.shards?.state(shard) === 'owned';
+  }
+
+  /**
+   * An ask for a node whose peer stream broke and whose heartbeat is being watched: nothing is
+   * sent to it (it may be dead, and a send to a dead node fails after which the caller's retry
+   * backs off); the ask waits for the watch (bounded by its deadline), then is routed again by
+   * the ring as it is then — to the new owner once the node was confirmed dead and taken out.
+   * `hops` counts this forward already: the ask is routed again from where it stood before it.
+   */
+  private async askAfterSuspicion(
+    suspicion: Promise<unknown>,
+    actorId: string,
+    msg: unknown,
+    timeoutMs: number,
+    hops: number,
+  ): Promise<Result<unknown>> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
+    const outcome = await Promise.race([suspicion, deadline]).finally(() => clearTimeout(timer));
+    if (outcome === 'timeout')
+      return runtimeError('timeout', `${actorId}: its node is suspected dead and was not confirmed within the deadline`);
+    return this.router.ask(actorId, msg, Math.max(1, timeoutMs - (performance.now() - started)), Math.max(0, hops - 1));
+  }
+
+  /** A peer stream to or from `nodeId` broke: the node watches its heartbeat closely (ClusterNode.suspect). */
+  private suspect(nodeId: string): void {
+    void this.node?.suspect(nodeId);
   }
 
   /** Listens for peers on `host` (PEER_HOST; port 0 = a free one); returns the port. */
@@ -203,6 +250,7 @@ export class ClusterBackend {
         tell: (actorId, msg, durable, hops, epoch) => router.tellFromPeer(actorId, msg, durable, hops, epoch),
         deliver: (channel, payload, from) => this.delivery.receive(channel, payload, from),
       },
+      onStreamBroken: (id) => this.suspect(id),
       logger: this.deps.logger,
       registry: this.deps.registry,
     });
@@ -217,7 +265,13 @@ export class ClusterBackend {
 
   private async join(addresses: { http: string; grpc: string; peer: string }): Promise<void> {
     const { redis, nodeId, logger } = this.deps;
-    this.membership = new Membership(redis.client, redis.keys, { id: nodeId, ...addresses, startedAt: Date.now() }, logger);
+    this.membership = new Membership(
+      redis.client,
+      redis.keys,
+      { id: nodeId, ...addresses, startedAt: Date.now() },
+      logger,
+      this.deps.heartbeatTtlMs === undefined ? {} : { ttlMs: this.deps.heartbeatTtlMs },
+    );
     const ringStore = new RingStore(redis.client, redis.keys, logger);
     const node = new ClusterNode({
       self: { id: nodeId, ...addresses, startedAt: Date.now() },

@@ -34,6 +34,8 @@ async function setup(stored: RingDoc) {
     start: async () => {},
     stop: async () => {},
     alive: async (ids: readonly string[]) => new Set(ids),
+    ttlMs: 2_000,
+    mayServe: () => true,
   } as unknown as Membership;
   const tables: ShardTable[] = [];
   const shards = { applyTable: (t: ShardTable) => tables.push(t) } as unknown as ShardManager;
@@ -105,7 +107,13 @@ describe('ClusterNode.drain with a signal (DRAIN_TIMEOUT_MS at shutdown)', () =>
       },
       watch: () => async () => {},
     } as unknown as RingStore;
-    const membership = { start: async () => {}, stop: async () => {}, alive: async (ids: readonly string[]) => new Set(ids) };
+    const membership = {
+      start: async () => {},
+      stop: async () => {},
+      alive: async (ids: readonly string[]) => new Set(ids),
+      ttlMs: 2_000,
+      mayServe: () => true,
+    };
     // A handoff that never finishes: this node keeps owning a shard.
     let polls = 0;
     const shards = {

@@ -26,7 +26,13 @@ describe('ClusterRouter with tracing on', () => {
     const host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry });
     hosts.push(host);
     const states = new Map<number, ShardState>([[1, 'acquiring']]);
-    const shards = { epoch: 1, state: (s: number) => states.get(s) ?? 'released', ownerOf: () => 'n1' };
+    const shards = {
+      epoch: 1,
+      state: (s: number) => states.get(s) ?? 'released',
+      ownerOf: () => 'n1',
+      fenceMark: 0,
+      servedSince: () => true,
+    };
     const peers: PeerPort = { ask: () => Promise.reject(new Error('no peers here')), tell: () => {} };
     const router = new ClusterRouter({
       nodeId: 'n1',

@@ -18,9 +18,17 @@ class FakeShards {
   readonly states = new Map<number, ShardState>();
   readonly owners = new Map<number, string>();
   epoch = 7;
+  /** Self-fences so far (ShardManager.fenceMark), and whether this node may serve right now. */
+  fenceMark = 0;
+  serving = true;
 
   state(shard: number): ShardState {
-    return this.states.get(shard) ?? 'released';
+    const state = this.states.get(shard) ?? 'released';
+    return state === 'owned' && !this.serving ? 'released' : state;
+  }
+
+  servedSince(mark: number): boolean {
+    return this.fenceMark === mark && this.serving;
   }
 
   ownerOf(shard: number): string | undefined {
@@ -105,6 +113,24 @@ describe('ClusterRouter', () => {
     expect(router.deliver(actorIn(1), add(4))).toEqual({ ok: true, value: undefined });
     expect(await router.ask(actorIn(1), { type: 'get' })).toEqual({ ok: true, value: 9 });
     expect(host.isResident(actorIn(1))).toBe(true);
+    expect(peers.calls).toEqual([]);
+  });
+
+  it('refuses an owned shard once this node may not serve (self-fence), at once and for a reply computed before it', async () => {
+    const { shards, peers, router } = setup();
+    shards.states.set(1, 'owned');
+    shards.owners.set(1, 'n1');
+    expect(await router.ask(actorIn(1), add(2))).toEqual({ ok: true, value: 2 });
+    // The serving deadline passed (a pause): the check is synchronous, no timer needed to have run.
+    shards.serving = false;
+    expect(await router.ask(actorIn(1), { type: 'get' })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(router.tell(actorIn(1), add(1))).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // An ask accepted before a fence whose reply comes after it: not given (it may read a state another node has moved on from).
+    shards.serving = true;
+    const before = router.ask(actorIn(1), { type: 'get' });
+    shards.fenceMark++;
+    expect(await before).toMatchObject({ ok: false, error: { code: 'unavailable', message: expect.stringMatching(/self-fence/) } });
+    expect(await router.ask(actorIn(1), { type: 'get' })).toEqual({ ok: true, value: 2 });
     expect(peers.calls).toEqual([]);
   });
 

@@ -132,7 +132,7 @@ const bareLeases: ShardLeases[] = [];
 async function startNode(
   id: string,
   keys: KeyLayout,
-  opts: { alive?: (nodeId: string) => boolean; retryMs?: number; clock?: () => number } = {},
+  opts: { alive?: (nodeId: string) => boolean; retryMs?: number; clock?: () => number; mayServe?: () => boolean } = {},
 ): Promise<TestNode> {
   const nodeClient = await clients.connect();
   const registry = new Registry();
@@ -179,6 +179,7 @@ async function startNode(
     registry,
     retryMs: opts.retryMs ?? 20,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.mayServe ? { mayServe: opts.mayServe } : {}),
   });
   const node = { id, keys, leases, host, store, manager, registry, ownedCalls, lostCalls, aliveChecks };
   nodes.push(node);
@@ -438,6 +439,61 @@ describe('ShardManager', () => {
     expect(BigInt(n1.leases.token(6)!)).toBeGreaterThan(BigInt(usurperToken));
     expect(n1.ownedCalls.filter((s) => s === 6)).toHaveLength(2);
     expect(await n1.host.ask(actor, { type: 'get' })).toEqual({ ok: true, value: 2 });
+  });
+
+  it('self-fence: past the serving deadline an owned shard reads released at once; fence() stops every shard without writing and takes nothing until unfence()', async () => {
+    const keys = freshKeys();
+    let serving = true;
+    const n1 = await startNode('n1', keys, { retryMs: 10, mayServe: () => serving });
+    n1.manager.applyTable(table(1, (s) => (s < 6 ? 'n1' : 'n2')));
+    await n1.manager.settled();
+    const actor = counterIn(3);
+    expect(await n1.host.ask(actor, { type: 'add', n: 4 })).toEqual({ ok: true, value: 4 });
+    const tokens = allShards.filter((s) => s < 6).map((s) => BigInt(n1.leases.token(s)!));
+    const snapshotsBefore = n1.store.snapshots.length;
+
+    // The deadline passed (a pause): synchronous, before any timer ran the fence itself.
+    serving = false;
+    expect(n1.manager.state(3)).toBe('released');
+    expect(n1.manager.serving).toBe(false);
+    const mark = n1.manager.fenceMark;
+    const dropped = n1.manager.fence();
+    expect(dropped.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(n1.manager.servedSince(mark)).toBe(false);
+    expect(n1.manager.isFenced).toBe(true);
+    expect(n1.manager.fence()).toEqual([]); // once
+    serving = true; // heartbeat fresh again, but not unfenced yet
+    for (const s of allShards) expect(n1.manager.state(s)).toBe('released');
+    expect(n1.manager.serving).toBe(false);
+    expect(n1.host.isResident(actor)).toBe(false);
+    for (const s of allShards) expect(n1.leases.token(s)).toBeUndefined();
+    expect(n1.lostCalls).toEqual([]); // not a lost lease: the manager stopped them itself
+    expect(n1.store.snapshots.length).toBe(snapshotsBefore); // evicted, not flushed
+    // A newer table while fenced acquires nothing.
+    n1.manager.applyTable(table(2, (s) => (s < 7 ? 'n1' : 'n2')));
+    await turns(20);
+    expect(n1.manager.count('acquiring') + n1.manager.count('owned')).toBe(0);
+    expect(await client.get(keys.lease(3))).toBe('n1'); // the old lease lapses by itself (or is taken over)
+
+    n1.manager.unfence();
+    expect(n1.manager.isFenced).toBe(false);
+    await n1.manager.settled();
+    expect(n1.manager.count('owned')).toBe(7);
+    allShards.filter((s) => s < 6).forEach((s, i) => expect(BigInt(n1.leases.token(s)!)).toBeGreaterThan(tokens[i]!)); // fence tokens only grow
+    expect(await n1.host.ask(actor, { type: 'get' })).toEqual({ ok: true, value: 4 }); // recovered from Redis
+  });
+
+  it('gives back a lease whose acquisition lands after a self-fence', async () => {
+    const keys = freshKeys();
+    const n1 = await startNode('n1', keys, { retryMs: 10 });
+    n1.manager.applyTable(table(1, () => 'n1'));
+    expect(n1.manager.count('acquiring')).toBe(SHARDS);
+    n1.manager.fence(); // while the acquisition is in flight
+    await vi.waitFor(async () => {
+      for (const s of allShards) expect(await client.get(keys.lease(s))).toBeNull();
+    });
+    expect(n1.manager.count('owned')).toBe(0);
+    for (const s of allShards) expect(n1.leases.token(s)).toBeUndefined();
   });
 
   it('ignores lost() for a shard it does not own', async () => {

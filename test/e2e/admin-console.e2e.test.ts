@@ -34,7 +34,14 @@ let context: BrowserContext | undefined;
 let problems: string[] = [];
 
 beforeAll(async () => {
-  cluster = new TestCluster({ redisUrl: file.redis.url, cluster: `${file.redis.cluster}ui`, adminToken: ADMIN, shards: SHARDS });
+  cluster = new TestCluster({
+    redisUrl: file.redis.url,
+    cluster: `${file.redis.cluster}ui`,
+    adminToken: ADMIN,
+    shards: SHARDS,
+    // A node is paused for PAUSE_MS below and must stay a member: a heartbeat that outlives it.
+    env: { HEARTBEAT_TTL_MS: '6000' },
+  });
   // allSettled, not all: when one fails to start, what did start is still there for afterAll to close.
   const [launched, ...nodes] = await Promise.allSettled([launchChromium(), ...FIRST.map((id) => cluster.start(id))]);
   if (launched.status === 'fulfilled') browser = launched.value;
@@ -343,10 +350,10 @@ describe('admin console (chromium, real node processes, private redis-server)', 
     await planAdd(page, 'n5');
 
     // Another change through the API. n3 paused cannot take up the new ring: the change is still
-    // moving when the console applies, however fast the machine. n3 must be let go well before its
-    // heartbeat expires (6 s after its last beat, refreshed every 2 s: at the earliest 4 s after the
-    // stop) or the coordinator takes it out: a timer lets it go after PAUSE_MS whatever the test is
-    // waiting for, and every step below gives up by then.
+    // moving when the console applies, however fast the machine. n3 must be let go well before it
+    // fences itself (HEARTBEAT_TTL_MS 6 s here, refreshed every 1.2 s, minus a 0.6 s margin: at the
+    // earliest 4.2 s after the stop) and its heartbeat expires (another node then takes it out): a
+    // timer lets it go after PAUSE_MS whatever the test is waiting for, and every step below gives up by then.
     const sampler = new ShardSampler(cluster.opts.redisUrl, cluster.opts.cluster, SHARDS);
     file.cleanup(() => sampler.stop());
     const leasesBefore = await sampler.sample();

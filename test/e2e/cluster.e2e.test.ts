@@ -86,6 +86,20 @@ async function expectEveryReportAppliedOnce(api: Api, homeId: string, appToken: 
 
 const fmt = (ms: number): string => `${Math.round(ms)} ms`;
 
+/** Epoch ms of the first "heartbeats expired" line the `nodes` logged at `since` or later (NaN if none). */
+function removedAt(cluster: TestCluster, nodes: readonly string[], since: number): number {
+  const times = nodes.flatMap((id) =>
+    cluster
+      .node(id)
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes('"heartbeats expired'))
+      .map((l) => Number((JSON.parse(l) as { time: number }).time))
+      .filter((t) => t >= since),
+  );
+  return times.length === 0 ? Number.NaN : Math.min(...times);
+}
+
 describe('cluster (real node processes, one private redis-server)', () => {
   it('forwards both ways: a hub on one node, its home on the other — reports acked, the rule fires, commands reach the hub and complete', async () => {
     const cluster = newCluster();
@@ -392,12 +406,14 @@ describe('cluster (real node processes, one private redis-server)', () => {
     for (const id of ['m1', 'm2']) expect(cluster.node(id).output()).not.toContain('heartbeats expired');
   }, 60_000);
 
-  it('a node SIGKILLed under load: its homes are served again within the heartbeat TTL plus a few seconds; nothing acked is lost or applied twice; fences only grow', async () => {
+  it('a node SIGKILLed under load: its homes are served again within 3 s (asserted with slack); nothing acked is lost or applied twice; fences only grow', async () => {
     const cluster = newCluster();
     const ids = ['k1', 'k2', 'k3'];
-    await Promise.all(ids.map((id) => cluster.start(id)));
+    // k1 first (it creates the ring; on a loaded machine three compiles at once can miss the start timeout).
+    await cluster.start('k1');
+    await Promise.all(ids.slice(1).map((id) => cluster.start(id)));
     const before = await cluster.settled('k1', ids);
-    const victim = 'k3'; // not the coordinator (the lowest live id)
+    const victim = 'k3';
     const survivors = ['k1', 'k2'];
 
     // Two homes on each node. The victim's homes have one hub on the victim and one on a survivor;
@@ -469,8 +485,9 @@ describe('cluster (real node processes, one private redis-server)', () => {
     await watcher;
     await sampler.stop();
 
-    // Liveness: the victim's homes within TTL (6 s) + a few seconds; the others were never blocked that long.
-    expect(failover).toBeLessThanOrEqual(15_000);
+    // Liveness: the victim's homes within 3 s of the kill (HEARTBEAT_TTL_MS 2 s, then confirmation and
+    // take-over); asserted with slack for a loaded machine (the figure is printed below).
+    expect(failover).toBeLessThanOrEqual(6_000);
     expect(settled.nodes.find((n) => n.id === victim)).toMatchObject({ state: 'left', alive: false });
     for (const [i, hub] of hubs.entries()) {
       expect(hub.errors, hub.describe()).toEqual([]);
@@ -505,7 +522,8 @@ describe('cluster (real node processes, one private redis-server)', () => {
     expect(last.holders.filter((h) => h === victim)).toEqual([]);
     // No two live nodes claimed the same shard: what they report owning never adds up to more than there are.
     expect(owned.filter((o) => o.at <= killedAt).length).toBeGreaterThan(0);
-    expect(owned.filter((o) => during(o.at)).length).toBeGreaterThanOrEqual(5);
+    // (a status read through k1 takes a while on a loaded machine, and the failover itself only ~2 s)
+    expect(owned.filter((o) => during(o.at)).length).toBeGreaterThanOrEqual(2);
     expect(owned.filter((o) => o.at >= settledAt).length).toBeGreaterThan(0);
     expect(owned.filter((o) => o.total > SHARDS)).toEqual([]);
     expect(owned.at(-1)!.total).toBe(SHARDS);
@@ -518,6 +536,18 @@ describe('cluster (real node processes, one private redis-server)', () => {
           .map((i) => fmt(servedAfter[i]!))
           .join(', ')}; ` +
         `ring settled on ${survivors.join(', ')} after ${fmt(settledAfter)}; ${sampler.samples.length} lease/fence samples, ${owned.length} ownership samples; ` +
+        `taken out of the ring after ${fmt(removedAt(cluster, survivors, killedAt) - killedAt)}; ` +
+        `self-fences on the survivors (a stalled event loop): ${survivors
+          .map(
+            (id) =>
+              (
+                cluster
+                  .node(id)
+                  .output()
+                  .match(/"self-fence/g) ?? []
+              ).length,
+          )
+          .join(', ')}; ` +
         `${hubs.reduce((s, h) => s + h.produced, 0)} reports, ${hubs.reduce((s, h) => s + h.reportsSent - h.produced, 0)} re-sent`,
     );
   }, 75_000);

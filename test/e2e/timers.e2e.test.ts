@@ -277,8 +277,9 @@ describe('timed rules (real node processes, private redis-server)', () => {
     await vi.waitFor(() => expect(hub.deliveries.length).toBeGreaterThan(0), { timeout: 15_000, interval: 10 });
     const delivery = hub.deliveries[0]!;
 
-    // Woken, the paused node's scheduler still holds the reminder, long overdue: it fires first
-    // thing, before the node has read that its leases moved on. Its step must not become durable.
+    // Woken, the paused node's scheduler still holds the reminder, long overdue. The node stopped
+    // its shards itself (self-fence: its heartbeat went stale) — or, if the reminder fired first,
+    // before the node read that its leases moved on, its step must not become durable.
     paused.child.kill('SIGCONT');
     const wokenAt = Date.now();
     await vi.waitFor(async () => expect((await viaStale('GET', '/readyz')).status).toBeLessThan(600), { timeout: 10_000, interval: 50 });
@@ -308,10 +309,11 @@ describe('timed rules (real node processes, private redis-server)', () => {
       timeout: 10_000,
       interval: 50,
     });
-    // The stale node did try (its scheduler handed the overdue reminder to the home), and its
-    // window was refused by the fence, in Redis or by its own lease check.
-    expect(firedAfter, staleLog.slice(-3_000)).toBeGreaterThan(firedBefore);
-    expect(fencedAfter > fencedBefore || byLease, staleLog.slice(-3_000)).toBe(true);
+    // The stale node fenced itself once woken (paused longer than HEARTBEAT_TTL_MS); if its
+    // scheduler handed the overdue reminder to the home all the same, the window was refused by
+    // the fence, in Redis or by its own lease check.
+    expect(staleLog, staleLog.slice(-3_000)).toContain('self-fence');
+    if (firedAfter > firedBefore) expect(fencedAfter > fencedBefore || byLease, staleLog.slice(-3_000)).toBe(true);
     expect(hub.errors()).toEqual([]);
   }, 60_000);
 

@@ -199,7 +199,7 @@ describe('doctor heartbeats check', () => {
         ]),
       }),
     );
-    expect(r).toMatchObject({ level: 'warn', finding: 'late heartbeat: n2 (not refreshed for 4.5 s); nodes refresh every 2.0 s' });
+    expect(r).toMatchObject({ level: 'warn', finding: 'late heartbeat: n2 (not refreshed for 4.5 s); nodes refresh every 1.2 s' });
   });
 
   it('warns when no node ever registered in the cluster (a wrong CLUSTER or REDIS_URL)', () => {

@@ -5,6 +5,7 @@
  * catching up, a lease moving) counts only when the earlier reads, taken a little before, show
  * it too. A node ahead of the ring or a lost ring is never such a moment: one read decides.
  */
+import { HEARTBEAT_REFRESHES_PER_TTL } from '../../cluster/membership.ts';
 import { defaultShardLeasesConfig } from '../../cluster/shard-leases.ts';
 import { fail, ok, someOf, warn, worst, type CheckLevel, type CheckResult } from './check-result.ts';
 import type { ClusterState } from './cluster-state.ts';
@@ -55,9 +56,10 @@ function heartbeatsOf(s: ClusterState): CheckResult {
       `${someOf(dead)} in the ring without a heartbeat (none for over ${seconds(s.heartbeatTtlMs)}): down or cut off from Redis`,
       `restart ${dead.length === 1 ? 'it' : 'them'} or fix ${dead.length === 1 ? 'its' : 'their'} Redis connection; a live node takes a dead one out of the ring within seconds (or: npm run ring -- remove ${dead[0]})`,
     );
-  const refreshEvery = s.heartbeatTtlMs / 3;
+  // Late: not refreshed for two thirds of the TTL (a node stops serving at TTL − a small margin).
+  const refreshEvery = s.heartbeatTtlMs / HEARTBEAT_REFRESHES_PER_TTL;
   const late = [...s.heartbeats]
-    .filter(([, hb]) => hb.ttlLeftMs >= 0 && hb.ttlLeftMs < refreshEvery)
+    .filter(([, hb]) => hb.ttlLeftMs >= 0 && hb.ttlLeftMs < s.heartbeatTtlMs / 3)
     .map(([id, hb]) => `${id} (not refreshed for ${seconds(s.heartbeatTtlMs - hb.ttlLeftMs)})`);
   if (late.length > 0)
     return warn(
