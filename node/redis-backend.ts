@@ -1,5 +1,6 @@
 /** The durable backend of a node: Redis connection, shard leases with fence tokens, the store, credentials. */
 import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { PeerMetrics } from '../cluster/peer-metrics.ts';
 import { ShardLeases } from '../cluster/shard-leases.ts';
@@ -8,7 +9,9 @@ import { RedisCredentialStore } from '../edge-api/auth/redis-credential-store.ts
 import type { Logger } from '../runtime/logger.ts';
 import { KeyLayout } from '../runtime/redis/key-layout.ts';
 import { connectRedis, createRedisClient, type RedisClient } from '../runtime/redis/redis-connection.ts';
+import type { LogRetention } from '../runtime/redis/fenced-write.ts';
 import { RedisStore } from '../runtime/redis/redis-store.ts';
+import { ReplicaWait, shardConnection } from '../runtime/redis/replica-wait.ts';
 import { PeerSecretKeeper } from './peer-secret-keeper.ts';
 
 export interface RedisBackend {
@@ -48,6 +51,12 @@ export interface RedisBackendConfig {
   readonly onShardLost: (shard: number) => void;
   /** Milliseconds between checks of the peer secret kept in Redis; default PEER_SECRET_CHECK_MS. */
   readonly peerSecretCheckMs?: number;
+  /** How much of each home's event log Redis keeps (EVENT_LOG_LENGTH, EVENT_LOG_TTL_MS); default theirs. */
+  readonly eventLog?: LogRetention;
+  /** REDIS_WAIT_REPLICAS: replicas a window's writes must reach before its acks; 0 or undefined = none. */
+  readonly waitReplicas?: number;
+  /** REDIS_WAIT_TIMEOUT_MS: milliseconds one WAIT waits for them; default 1,000. */
+  readonly waitTimeoutMs?: number;
 }
 
 /** The cluster's shard count: fixed when the cluster is created (first node) and stored with it. */
@@ -57,6 +66,23 @@ async function clusterShardCount(client: RedisClient, keys: KeyLayout, proposed:
   if (stored !== proposed)
     log.warn({ stored, configured: proposed }, "SHARDS differs from the cluster's stored shard count; using the stored one");
   return stored;
+}
+
+/**
+ * Warns for each Redis master that has fewer connected replicas than REDIS_WAIT_REPLICAS asks for:
+ * until they connect, every window fails (nothing is acked; the node keeps serving reads).
+ */
+async function checkReplicas(client: RedisClient, wanted: number, log: Logger): Promise<void> {
+  const masters = client instanceof Cluster ? client.nodes('master') : [client];
+  for (const master of masters) {
+    const info = await master.info('replication');
+    const have = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+    if (have < wanted)
+      log.warn(
+        { master: client instanceof Cluster ? `${master.options.host}:${master.options.port}` : undefined, replicas: have, wanted },
+        'REDIS_WAIT_REPLICAS asks for more replicas than the Redis master has: no window is acked until they connect',
+      );
+  }
 }
 
 /**
@@ -89,6 +115,11 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
   try {
     version = await connectRedis(client);
     shardCount = await clusterShardCount(client, keys, config.shards, log);
+    if ((config.waitReplicas ?? 0) > 0)
+      // Advice only: a Redis that refuses INFO (ACLs) does not stop the node.
+      await checkReplicas(client, config.waitReplicas!, log).catch((err: unknown) =>
+        log.warn({ err }, 'could not count the Redis replicas for REDIS_WAIT_REPLICAS'),
+      );
   } catch (err) {
     // A failed start must leave no client behind reconnecting forever (a supervisor may retry in-process).
     client.disconnect();
@@ -97,16 +128,28 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
   const shardOf = shardOfActor(shardCount);
 
   const leases = new ShardLeases(client, keys, config.nodeId, (shard) => config.onShardLost(shard), logger);
+  const waitReplicas = config.waitReplicas ?? 0;
+  const replicaWait =
+    waitReplicas > 0
+      ? new ReplicaWait(
+          shardConnection(client, keys),
+          { replicas: waitReplicas, timeoutMs: config.waitTimeoutMs ?? 1_000 },
+          registry,
+          logger,
+        )
+      : undefined;
   const store = new RedisStore({
     client,
     keys,
     shardOf,
     fenceToken: (shard) => leases.token(shard),
     onFenced: (shard, _current, used) => leases.lost(shard, 'a write was fenced: another node took the shard', used),
+    ...(config.eventLog ? { logRetention: config.eventLog } : {}),
     registry,
     logger,
+    ...(replicaWait ? { replicated: (shard: number) => replicaWait.confirm(shard) } : {}),
   });
-  log.info({ version, shards: shardCount, cluster: config.cluster }, 'redis store ready');
+  log.info({ version, shards: shardCount, cluster: config.cluster, waitReplicas }, 'redis store ready');
   let keeper: PeerSecretKeeper | undefined;
   // A start aborted while sharedPeerSecret waited on Redis closes the backend before that call
   // returns: the call must then start no keeper (its timer would outlive the node).

@@ -32,7 +32,14 @@ export interface RedisAuth {
 /** What a Redis URL names (`parseRedisUrl`): one server, a Sentinel-monitored master, or a Cluster. */
 export type RedisTarget =
   | (RedisAuth & { readonly kind: 'standalone'; readonly host: string; readonly port: number; readonly db: number; readonly tls: boolean })
-  | (RedisAuth & { readonly kind: 'sentinel'; readonly sentinels: readonly RedisHostPort[]; readonly master: string })
+  | (RedisAuth & {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly RedisHostPort[];
+      readonly master: string;
+      /** The Sentinels' own credentials (`?sentinelUsername=…&sentinelPassword=…`), when they require some. */
+      readonly sentinelUsername?: string;
+      readonly sentinelPassword?: string;
+    })
   | (RedisAuth & { readonly kind: 'cluster'; readonly nodes: readonly RedisHostPort[] });
 
 /**
@@ -55,7 +62,7 @@ export class RedisUrlError extends Error {
 const FORMS = {
   redis: 'redis://[user:password@]host[:port][/db]',
   rediss: 'rediss://[user:password@]host[:port][/db]',
-  'redis-sentinel': 'redis-sentinel://[user:password@]host:port,host:port/<master name>',
+  'redis-sentinel': 'redis-sentinel://[user:password@]host:port,host:port/<master name>[?sentinelPassword=…]',
   'redis-cluster': 'redis-cluster://[user:password@]host:port,host:port',
 } as const;
 type Scheme = keyof typeof FORMS;
@@ -64,7 +71,7 @@ type Scheme = keyof typeof FORMS;
 const HOST_NAME = /^[A-Za-z0-9_.-]{1,253}$/;
 
 /** `%`-decodes one part of the credentials; a bad escape is named without showing the part. */
-function decodeCredential(part: string, what: 'user name' | 'password'): string {
+function decodeCredential(part: string, what: 'user name' | 'password' | 'sentinelUsername' | 'sentinelPassword'): string {
   try {
     return decodeURIComponent(part);
   } catch {
@@ -90,8 +97,10 @@ function parseHostPort(entry: string, form: string, defaultPort: number | undefi
  * `createRedisClient`, so a URL the check accepts is one the client connects to as written.
  *
  * - `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS): one server (port 6379, db 0 by default);
- * - `redis-sentinel://[user:password@]host:port,host:port/<master name>`: the master a Sentinel
- *   group monitors (the credentials are the master's; the Sentinels are reached without);
+ * - `redis-sentinel://[user:password@]host:port,host:port/<master name>[?sentinelPassword=…]`: the
+ *   master a Sentinel group monitors (the credentials are the master's; the Sentinels' own, when
+ *   they require some, are the query parameters `sentinelPassword` and `sentinelUsername`,
+ *   %-encoded, never quoted in an error);
  * - `redis-cluster://[user:password@]host:port,host:port`: a Redis Cluster (no db: a Cluster has only 0).
  *
  * The credentials end at the `@`: write `@`, `:` or `%` in a password as `%40`, `%3A`, `%25`. A
@@ -104,6 +113,10 @@ export function parseRedisUrl(url: string): RedisTarget {
   const form = FORMS[scheme as Scheme];
   let rest = url.slice(scheme.length + 3);
   let auth: RedisAuth = {};
+  // A raw `@` in the Sentinels' password would be read as the end of the master's credentials.
+  const sentinelQuery = scheme === 'redis-sentinel' ? /[?&]sentinel(?:Password|Username)=/.exec(rest) : null;
+  if (sentinelQuery && rest.indexOf('@', sentinelQuery.index) >= 0)
+    throw new RedisUrlError('its Sentinel credentials contain a raw "@": write @ as %40', false);
   const at = rest.lastIndexOf('@');
   if (at >= 0) {
     const credentials = rest.slice(0, at);
@@ -116,8 +129,16 @@ export function parseRedisUrl(url: string): RedisTarget {
     const password = decodeCredential(credentials.slice(colon + 1), 'password');
     auth = { ...(username ? { username } : {}), ...(password ? { password } : {}) };
   }
+  let sentinelAuth: { sentinelUsername?: string; sentinelPassword?: string } = {};
+  if (scheme === 'redis-sentinel' && rest.includes('?')) {
+    const q = rest.indexOf('?');
+    sentinelAuth = parseSentinelQuery(rest.slice(q + 1), form);
+    rest = rest.slice(0, q);
+  }
   const extra = /[?#]/.exec(rest);
-  if (extra) throw new RedisUrlError(`"${rest.slice(extra.index)}": a query string or fragment is not read (${form})`);
+  // Quoted with its values hidden: a query may hold a secret (a sentinelPassword on the wrong form).
+  if (extra)
+    throw new RedisUrlError(`"${rest.slice(extra.index).replace(/=[^&#]*/g, '=…')}": a query string or fragment is not read (${form})`);
   const slash = rest.indexOf('/');
   const list = slash < 0 ? rest : rest.slice(0, slash);
   const path = slash < 0 ? undefined : rest.slice(slash + 1);
@@ -136,7 +157,29 @@ export function parseRedisUrl(url: string): RedisTarget {
   }
   if (!path) throw new RedisUrlError(`needs the master name as its path (${form})`);
   if (path.includes('/')) throw new RedisUrlError(`the master name "${path}" contains "/" (${form})`);
-  return { kind: 'sentinel', ...auth, sentinels: hosts, master: path };
+  return { kind: 'sentinel', ...auth, sentinels: hosts, master: path, ...sentinelAuth };
+}
+
+/**
+ * The query of a redis-sentinel:// URL: `sentinelPassword` and `sentinelUsername` (%-decoded),
+ * each at most once. Errors name a parameter, never a value (it is a secret).
+ */
+function parseSentinelQuery(query: string, form: string): { sentinelUsername?: string; sentinelPassword?: string } {
+  if (query.includes('#')) throw new RedisUrlError(`a fragment is not read; write # in a Sentinel password as %23 (${form})`);
+  const out: { sentinelUsername?: string; sentinelPassword?: string } = {};
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (name !== 'sentinelPassword' && name !== 'sentinelUsername')
+      throw new RedisUrlError(
+        `query parameter "${/^[A-Za-z0-9_-]{1,40}$/.test(name) ? name : '?'}" is not read: only sentinelPassword and sentinelUsername are (${form})`,
+      );
+    if (out[name] !== undefined) throw new RedisUrlError(`query parameter ${name} is given twice (${form})`);
+    const value = decodeCredential(eq < 0 ? '' : pair.slice(eq + 1), name);
+    if (value === '') throw new RedisUrlError(`query parameter ${name} is empty (${form})`);
+    out[name] = value;
+  }
+  return out;
 }
 
 /** A client for the server(s) `url` names (`parseRedisUrl`; a bad URL throws a `RedisUrlError`), not yet connected. */
@@ -159,19 +202,45 @@ export function createRedisClient(url: string, opts: ConnectionOptions): RedisCl
     case 'standalone':
       return new Redis({ ...common, host: target.host, port: target.port, db: target.db, ...(target.tls ? { tls: {} } : {}) });
     case 'sentinel':
-      return new Redis({ ...common, sentinels: target.sentinels.map((s) => ({ ...s })), name: target.master });
+      return new Redis({
+        ...common,
+        sentinels: target.sentinels.map((s) => ({ ...s })),
+        name: target.master,
+        ...(target.sentinelUsername === undefined ? {} : { sentinelUsername: target.sentinelUsername }),
+        ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+      });
     case 'cluster':
-      return new Cluster(
-        target.nodes.map((n) => ({ ...n })),
-        {
-          redisOptions: common,
-          enableOfflineQueue: !opts.failFast,
-          enableAutoPipelining: true,
-          autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND],
-          lazyConnect: true,
-        },
+      return scriptsOutsideAutoPipelines(
+        new Cluster(
+          target.nodes.map((n) => ({ ...n })),
+          {
+            redisOptions: common,
+            enableOfflineQueue: !opts.failFast,
+            enableAutoPipelining: true,
+            autoPipeliningIgnoredCommands: [FENCED_WRITE_COMMAND, 'eval', 'evalsha'],
+            lazyConnect: true,
+          },
+        ),
       );
   }
+}
+
+/**
+ * Keeps every Lua command defined on a Cluster client (`defineCommand`) out of ioredis' auto
+ * pipelines. ioredis files an auto-pipelined command under the slot of its first argument, which
+ * for a script is the key count (`2`), not a key: scripts on keys of different nodes landed in one
+ * pipeline that ioredis then refused whole ("All keys in the pipeline should belong to the same
+ * slots allocation group", redis/ioredis#2109), failing lease renewals and ring reads with them.
+ * Sent as issued, each script goes to its slot's node (still pipelined on that node's socket).
+ */
+function scriptsOutsideAutoPipelines(cluster: Cluster): Cluster {
+  const ignored = cluster.options.autoPipeliningIgnoredCommands!;
+  const define = cluster.defineCommand.bind(cluster);
+  cluster.defineCommand = (name, definition) => {
+    if (!ignored.includes(name)) ignored.push(name);
+    define(name, definition);
+  };
+  return cluster;
 }
 
 /**

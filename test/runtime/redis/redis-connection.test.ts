@@ -9,7 +9,7 @@ import {
   parseRedisUrl,
   RedisUrlError,
 } from '../../../runtime/redis/redis-connection.ts';
-import { loadConfig } from '../../../node/config.ts';
+import { loadConfig, redactRedisUrl } from '../../../node/config.ts';
 import { ACCEPTED_REDIS_URLS, REFUSED_REDIS_URLS } from './redis-urls.ts';
 import { FENCED_WRITE_COMMAND } from '../../../runtime/redis/fenced-write.ts';
 import { startTestRedis, type TestRedis } from '../../../tools/process/redis-server.ts';
@@ -147,6 +147,50 @@ describe('createRedisClient', () => {
       expect(options.name).toBe('mymaster');
       expect(options.password).toBe('p@ss');
       expect(client.status).toBe('wait');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("passes the Sentinels' own credentials (?sentinelUsername=…&sentinelPassword=…, %-decoded) apart from the master's", () => {
+    const url = 'redis-sentinel://:master%40pw@s1:26379,s2:26380/mymaster?sentinelUsername=watch&sentinelPassword=s%40nt%26x';
+    expect(parseRedisUrl(url)).toEqual({
+      kind: 'sentinel',
+      password: 'master@pw',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      master: 'mymaster',
+      sentinelUsername: 'watch',
+      sentinelPassword: 's@nt&x',
+    });
+    const client = createRedisClient(url, { failFast: true });
+    try {
+      const { options } = client as Redis;
+      expect(options).toMatchObject({ password: 'master@pw', sentinelUsername: 'watch', sentinelPassword: 's@nt&x', name: 'mymaster' });
+    } finally {
+      client.disconnect();
+    }
+    // Neither the configuration error nor a redacted URL shows the Sentinels' password.
+    expect(redactRedisUrl(url)).toBe('redis-sentinel://:***@s1:26379,s2:26380/mymaster?sentinelUsername=***&sentinelPassword=***');
+    let message = '';
+    try {
+      loadConfig({ NODE_ID: 'n1', REDIS_URL: `${url}&db=1` });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('query parameter "db" is not read');
+    expect(message).not.toContain('s%40nt');
+    expect(message).not.toContain('master%40pw');
+  });
+
+  it('keeps every Lua command defined on a Cluster client out of auto-pipelines (ioredis files them under the slot of their key count)', () => {
+    const client = createRedisClient('redis-cluster://127.0.0.1:1,127.0.0.1:2', { failFast: true });
+    try {
+      client.defineCommand('someScript', { lua: 'return 1' });
+      expect(client.options.autoPipeliningIgnoredCommands).toEqual(expect.arrayContaining([FENCED_WRITE_COMMAND, 'someScript', 'evalsha']));
+      expect('someScript' in client).toBe(true);
     } finally {
       client.disconnect();
     }
