@@ -28,8 +28,8 @@ export class AppCommander {
 
   constructor(
     private readonly homes: readonly HubSpec[],
-    /** Base URLs of the nodes' HTTP edges. */
-    private readonly http: readonly string[],
+    /** Base URLs of the nodes' HTTP edges (`retarget` replaces them). */
+    private http: readonly string[],
     private readonly perSec: number,
     /** Makes idempotency keys unique across load processes. */
     private readonly keyPrefix: string,
@@ -43,6 +43,11 @@ export class AppCommander {
       const p = this.send(targets[n % targets.length]!, n).finally(() => this.inFlight.delete(p));
       this.inFlight.add(p);
     }, 1000 / this.perSec);
+  }
+
+  /** Sends the next POSTs (and retries) to `http` (a node was killed or joined). */
+  retarget(http: readonly string[]): void {
+    if (http.length > 0) this.http = [...http];
   }
 
   /** Stops sending new commands and waits for the POSTs in flight. */

@@ -15,14 +15,15 @@ export const SCENARIOS = [
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--out DIR] [--smoke] [--tracing]
+export const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME…]|all] [--duration S] [--hubs N] [--rate R] [--nodes N] [--kills K] [--out DIR] [--smoke] [--tracing]
        npm run bench -- --compare A.json B.json [--out DIR]
 
   --scenario  ${SCENARIOS.join(' | ')} | all (default all; several: comma-separated, run in the order above)
   --duration  seconds per measured phase (default 10; smoke 0.5)
   --hubs      simulated hubs (homes); default: each scenario's own (ingest 20, latency 200, resize/failover 30, timers 10,000 homes)
   --rate      reports/s in total for fixed-rate phases; default: each scenario's own (latency 1k, 5k and 20k; ingest 20k; forwarding/resize/failover 2k)
-  --nodes     cluster size for forwarding (default 2), resize (N → N+1) and failover (kill 1 of N) (default 3)
+  --nodes     cluster size for forwarding (default 2), resize (N → N+1) and failover (N nodes, one killed at a time) (default 3)
+  --kills     failover: SIGKILLs in one run, each followed by a replacement node joining (default 5; smoke 1)
   --out       directory for bench-<timestamp>.json and .html (default bench/results)
   --smoke     every scenario for about a second with tiny loads: checks the harness end to end, no timing gates
   --tracing   ingest with OpenTelemetry tracing on in its nodes (OTLP/protobuf to a local sink that discards; OTEL_TRACES_SAMPLER
@@ -49,6 +50,8 @@ export type Command =
       readonly smoke: boolean;
       /** Nodes of the ingest scenario run with tracing on (exporting to a discarding sink). */
       readonly tracing: boolean;
+      /** `--kills`: SIGKILLs in the failover scenario (undefined: the scenario's default). */
+      readonly kills: number | undefined;
       readonly explicit: ReadonlySet<Flag>;
     };
 
@@ -74,6 +77,7 @@ export function parseCommand(argv: readonly string[]): Command {
         hubs: { type: 'string' },
         rate: { type: 'string' },
         nodes: { type: 'string' },
+        kills: { type: 'string' },
         out: { type: 'string' },
         smoke: { type: 'boolean' },
         tracing: { type: 'boolean' },
@@ -92,7 +96,9 @@ export function parseCommand(argv: readonly string[]): Command {
   if (v.compare !== undefined) {
     if (positionals.length !== 1)
       throw new UsageError(`--compare takes two run files: --compare A.json B.json (got ${positionals.length + 1})`);
-    const runFlags = (['scenario', 'duration', 'hubs', 'rate', 'nodes', 'smoke', 'tracing'] as const).filter((f) => v[f] !== undefined);
+    const runFlags = (['scenario', 'duration', 'hubs', 'rate', 'nodes', 'kills', 'smoke', 'tracing'] as const).filter(
+      (f) => v[f] !== undefined,
+    );
     if (runFlags.length > 0) throw new UsageError(`--compare does not run scenarios: drop --${runFlags.join(', --')}`);
     return { mode: 'compare', a: v.compare, b: positionals[0]!, out };
   }
@@ -114,6 +120,7 @@ export function parseCommand(argv: readonly string[]): Command {
   const hubs = v.hubs === undefined ? (smoke ? 2 : 20) : number('hubs', v.hubs, { integer: true, min: 1, max: 100_000 });
   const rate = v.rate === undefined ? (smoke ? 300 : 20_000) : number('rate', v.rate, { min: 1, max: 10_000_000 });
   const nodes = v.nodes === undefined ? 3 : number('nodes', v.nodes, { integer: true, min: 1, max: 32 });
+  const kills = v.kills === undefined ? undefined : number('kills', v.kills, { integer: true, min: 1, max: 100 });
   if (scenarios.includes('failover') && nodes < 2) throw new UsageError(`--nodes ${nodes}: failover kills one node and needs at least 2`);
-  return { mode: 'run', scenarios, duration, hubs, rate, nodes, out, smoke, tracing: v.tracing ?? false, explicit };
+  return { mode: 'run', scenarios, duration, hubs, rate, nodes, out, smoke, tracing: v.tracing ?? false, kills, explicit };
 }

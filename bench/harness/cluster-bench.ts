@@ -177,6 +177,17 @@ export class NumberedLoad {
     await this.pool.all('numbered.mark', () => ({ at }));
   }
 
+  /** The hubs' next streams go to `grpc`, the apps' next POSTs to `http` (what a load balancer does once a node is gone or joined). */
+  async retarget(grpc: readonly string[], http: readonly string[]): Promise<void> {
+    await this.pool.all('numbered.retarget', () => ({ grpc: [...grpc], http: [...http] }));
+  }
+
+  /** Per hub, ms from mark `mark` (0 = the first) until it was served again; null: not yet. */
+  async served(mark: number): Promise<{ homeId: string; servedAfterMs: number | null }[]> {
+    const parts = await this.pool.all('numbered.served', () => ({ mark }));
+    return parts.flatMap((p) => p.hubs);
+  }
+
   /** Stops the load, waits for every report to be acked and every command delivered (up to `commandWaitMs`), checks shadows via `http`. */
   async finish(commandWaitMs: number, http: readonly string[]): Promise<LoadOutcome> {
     const parts = await this.pool.all('numbered.finish', () => ({ timeoutMs: 30_000, commandWaitMs }));

@@ -85,6 +85,10 @@ export interface LoadOps {
   };
   /** Remembers what each hub has produced now: `servedAfterMs` is measured from here. */
   'numbered.mark': { args: { at: number }; result: { mark: number } };
+  /** From now on the hubs' next streams go to `grpc` and the apps' POSTs to `http` (a node was killed or joined). */
+  'numbered.retarget': { args: { grpc: string[]; http: string[] }; result: { hubs: number } };
+  /** Per hub, ms from mark `mark` (0 = the first) until it was served again; null: not yet. */
+  'numbered.served': { args: { mark: number }; result: { hubs: { homeId: string; servedAfterMs: number | null }[] } };
   'numbered.finish': {
     args: { timeoutMs: number; commandWaitMs: number };
     result: { hubs: NumberedHubResult[]; commands: CommandTally; timeline: EncodedTimeline; latency: string };

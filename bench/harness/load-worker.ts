@@ -164,6 +164,14 @@ const handlers: Handlers = {
     for (const h of numbered?.hubs ?? []) h.mark(at);
     return { mark: at };
   },
+  'numbered.retarget': async ({ grpc, http }) => {
+    for (const h of numbered?.hubs ?? []) h.retarget(grpc);
+    numbered?.commander.retarget(http);
+    return { hubs: numbered?.hubs.length ?? 0 };
+  },
+  'numbered.served': async ({ mark }) => ({
+    hubs: (numbered?.hubs ?? []).map((h) => ({ homeId: h.spec.homeId, servedAfterMs: h.servedAfter(mark) })),
+  }),
   'numbered.finish': async ({ timeoutMs, commandWaitMs }) => {
     if (!numbered) throw new Error('numbered.finish before numbered.start');
     const { hubs, commander, timeline, latency } = numbered;

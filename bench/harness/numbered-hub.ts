@@ -2,8 +2,9 @@
  * The resize and failover load: a `ResilientHub` streaming numbered reports at a steady rate
  * (report `seq` goes to device d(seq % 10) and sets n = seq, so every applied report bumps that
  * device's shadow version by exactly one) to the next address of its list after every failed
- * stream. It records each report's ack latency in a timeline, when each home is served again after
- * a mark, and every command delivery by id (a real hub executes an id once).
+ * stream (the list can change while it runs: `retarget`). It records each report's ack latency in a
+ * timeline, when each home is served again after a mark, and every command delivery by id (a real
+ * hub executes an id once).
  */
 import { status } from '@grpc/grpc-js';
 import type { HelloDevice, HubReport } from '../../tools/hub-client/hub-client.ts';
@@ -36,6 +37,8 @@ export class NumberedHub {
   /** Per command id, the stream (1, 2, … in connection order) of each of its deliveries. */
   readonly deliveries = new Map<string, number[]>();
   private readonly marks: { produced: number; at: number; servedAt: number | null }[] = [];
+  /** Where the next streams go (the spec's list until `retarget`). */
+  private addresses: readonly string[];
 
   constructor(
     readonly spec: HubSpec,
@@ -44,8 +47,9 @@ export class NumberedHub {
     timeline: Timeline,
     latency: LatencyRecorder,
   ) {
+    this.addresses = spec.addresses;
     this.hub = new ResilientHub({
-      address: addressOf(spec),
+      address: (attempt) => this.addresses[(spec.first + attempt) % this.addresses.length]!,
       secret: spec.secret,
       hubId: spec.hubId,
       homeId: spec.homeId,
@@ -73,6 +77,17 @@ export class NumberedHub {
   /** Remembers what was produced at `at` (epoch ms). */
   mark(at: number): void {
     this.marks.push({ produced: this.hub.produced, at, servedAt: null });
+  }
+
+  /** From the next stream on, connects to `addresses` (a node was killed or joined); the current stream stays. */
+  retarget(addresses: readonly string[]): void {
+    if (addresses.length > 0) this.addresses = [...addresses];
+  }
+
+  /** Ms from mark `i` until the first ack covering a report produced after it (null: not yet, or no such mark). */
+  servedAfter(i: number): number | null {
+    const m = this.marks[i];
+    return m?.servedAt == null ? null : m.servedAt - m.at;
   }
 
   result(): NumberedHubResult {

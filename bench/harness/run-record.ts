@@ -10,6 +10,8 @@ export interface RunParams {
   readonly rate: number;
   readonly nodes: number;
   readonly smoke: boolean;
+  /** `--kills` (failover), when given. */
+  readonly kills?: number;
   /** The flags given on the command line (the others are defaults, some scenarios use their own). */
   readonly explicit: readonly string[];
 }

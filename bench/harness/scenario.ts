@@ -58,6 +58,8 @@ export interface ScenarioContext {
   readonly smoke: boolean;
   /** `--tracing`: the ingest scenario's nodes run with OpenTelemetry tracing on (absent: off). */
   readonly tracing?: boolean;
+  /** `--kills`: SIGKILLs in the failover scenario (absent: its default, 5; 1 in smoke runs). */
+  readonly kills?: number;
   /**
    * The flags the user gave on the command line. A scenario with defaults of its own (e.g. the
    * latency scenario's three rates) uses them unless the flag was given. Absent: treat every

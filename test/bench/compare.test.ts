@@ -144,6 +144,9 @@ describe('bench command line', () => {
     expect(parseCommand(['--compare', 'a.json', 'b.json'])).toEqual({ mode: 'compare', a: 'a.json', b: 'b.json', out: 'bench/results' });
     expect(all).toMatchObject({ tracing: false });
     expect(parseCommand(['--scenario', 'ingest', '--tracing'])).toMatchObject({ mode: 'run', scenarios: ['ingest'], tracing: true });
+    // --kills: the failover scenario's SIGKILLs; absent, the scenario decides (5, 1 in smoke runs).
+    expect(all).toMatchObject({ kills: undefined });
+    expect(parseCommand(['--scenario', 'failover', '--kills', '3'])).toMatchObject({ mode: 'run', scenarios: ['failover'], kills: 3 });
   });
 
   it('rejects bad flags with a message naming them', () => {
@@ -156,6 +159,9 @@ describe('bench command line', () => {
       [['--compare', 'a.json'], /two run files/],
       [['--compare', 'a.json', 'b.json', '--smoke'], /does not run scenarios/],
       [['--compare', 'a.json', 'b.json', '--tracing'], /does not run scenarios: drop --tracing/],
+      [['--compare', 'a.json', 'b.json', '--kills', '2'], /does not run scenarios: drop --kills/],
+      [['--kills', '0'], /--kills 0: must be between 1 and 100/],
+      [['--kills', '2.5'], /--kills 2.5: must be a whole number/],
       [['--bogus'], /bogus/],
       [['stray'], /unexpected argument stray/],
     ];
