@@ -14,6 +14,7 @@ import type { Figure } from '../../bench/harness/scenario.ts';
 import { buildCompiled } from '../../tools/process/compiled-build.ts';
 import { DIST_DIR } from '../../tools/process/script-entry.ts';
 import { runCompiledBench } from './support/run-compiled-bench.ts';
+import { expectWellFormed } from './support/well-formed.ts';
 
 // Every scenario's smoke took 147 s on a 2-core machine busy with other tests (load average 11): room for that.
 const SMOKE_MS = 240_000;
@@ -93,6 +94,42 @@ describe('bench runner (smoke: the harness works end to end; no timing is checke
         });
         expect(failover.latencies?.find((l) => l.name.startsWith('SIGKILL → served again'))?.count).toBeGreaterThan(0);
         expect(failover.series?.filter((s) => s.name.startsWith('SIGKILL '))).toHaveLength(1);
+
+        // The in-process scenarios (one compiled pass checks them too: no second run under tsx).
+        for (const [key, name] of [
+          ['http', 'http'],
+          ['activation', 'activation'],
+          ['actor', 'actor-layer'],
+          ['timers', 'timers'],
+        ] as const)
+          expectWellFormed(byName.get(key)!, name, text);
+        const http = byName.get('http')!;
+        expect(http.figures.find((f) => f.target !== undefined)?.baseline?.name).toMatch(/raw Hono/);
+        expect(http.latencies?.map((l) => l.name)).toEqual([
+          'node (shadow GET)',
+          'node (shadow GET, access log on)',
+          'raw Hono',
+          'raw node:http',
+        ]);
+        expect(http.figures.find((f) => f.name === 'HTTP shadow GET throughput, access log on vs off')?.baseline?.name).toBe(
+          'node with ACCESS_LOG=false',
+        );
+        const activation = byName.get('activation')!;
+        expect(activation.figures.map((f) => f.name).join('\n')).toMatch(/memory per resident device actor[^]*cold activations from Redis/);
+        expect(activation.latencies).toHaveLength(2);
+        expect(byName.get('actor')!.figures.some((f) => /minimal mailbox/.test(f.baseline?.name ?? ''))).toBe(true);
+        // Smoke timers: 20 homes and 5 warm-up homes, ten rules each; every home's cron firing timed once at its hub.
+        const timers = byName.get('timers')!;
+        const timerNames = timers.figures.map((f) => f.name).join('\n');
+        expect(timerNames).toMatch(/memory per pending reminder/);
+        expect(timerNames).toMatch(/per 1,000 reminders/);
+        expect(timerNames).toMatch(/restarted → all 250 reminders scheduled/);
+        expect(timers.latencies?.[0]).toMatchObject({ count: 20 });
+        expect(timers.integrity).toEqual({
+          'scheduled firings that reached no hub': 0,
+          'firings delivered more than once': 0,
+          'hub streams that ended during the run': 0,
+        });
 
         const page = readFileSync(join(out, html!), 'utf8');
         expect(page).toContain('<svg');
