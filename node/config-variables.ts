@@ -50,7 +50,7 @@ export const CONFIG_VARIABLES = [
     names: ['REDIS_URL'],
     default: 'unset',
     meaning:
-      "durable store: `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS), `redis-sentinel://[user:password@]host:port,host:port/<master>` (Sentinel; the credentials are the master's), `redis-cluster://[user:password@]host:port,host:port` (Redis Cluster); write `@` and `%` in a password as `%40` and `%25`; no query string; unset = memory (not durable)",
+      "durable store: `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS), `redis-sentinel://[user:password@]host:port,host:port/<master>[?sentinelPassword=…]` (Sentinel; the credentials are the master's, `sentinelPassword` the Sentinels' own), `redis-cluster://[user:password@]host:port,host:port` (Redis Cluster); write `@` and `%` in a password as `%40` and `%25`; no other query string; unset = memory (not durable)",
   },
   {
     names: ['CLUSTER'],
@@ -146,17 +146,24 @@ export const CONFIG_VARIABLES = [
   {
     names: ['RATE_LIMIT_PER_TOKEN'],
     default: '50',
-    meaning: 'HTTP requests per second per app token (`429` with `Retry-After` above it)',
+    meaning:
+      'HTTP requests per second per app token (`429` with `Retry-After` above it); with `REDIS_URL` for the whole cluster, see [Rate limits](#rate-limits)',
   },
   {
     names: ['RATE_LIMIT_PER_HOME'],
     default: '100',
-    meaning: 'HTTP requests per second per home',
+    meaning: 'HTTP requests per second per home; with `REDIS_URL` for the whole cluster',
   },
   {
     names: ['RATE_LIMIT_BURST'],
     default: '100',
     meaning: 'bucket size of both rate limits',
+  },
+  {
+    names: ['RATE_LIMIT_REDIS_TIMEOUT_MS'],
+    default: '250',
+    meaning:
+      'milliseconds after which a rate-limit grant from Redis counts as a failure (its requests still wait for it); three failures in a row make the node decide with its own buckets (logged, counted in `iot_http_rate_limit_fallback_total`) until Redis answers again; see [Rate limits](#rate-limits)',
   },
   {
     names: ['PEER_HOST'],

@@ -58,7 +58,13 @@ export interface NodeConfig {
   /** Shards of a new cluster (an existing cluster keeps the count stored with it). */
   readonly shards: number;
   /** HTTP requests per second per app token and per home, and the burst both buckets allow. */
-  readonly rateLimit: { readonly perTokenPerSec: number; readonly perHomePerSec: number; readonly burst: number };
+  readonly rateLimit: {
+    readonly perTokenPerSec: number;
+    readonly perHomePerSec: number;
+    readonly burst: number;
+    /** With Redis: milliseconds after which a grant of tokens counts as a failure; three in a row make the node decide with its own buckets (default 250). */
+    readonly redisTimeoutMs?: number;
+  };
   /** Address the node-to-node port binds (default loopback: never exposed by accident with the public edges). */
   readonly peerHost: string;
   /**
@@ -205,6 +211,8 @@ function advertiseHost(env: Env): string | undefined {
  * a URL without a `scheme://` (`:secret@h:6379`, `redis:/u:pw@h`): where its credentials start is unknown.
  */
 export function redactRedisUrl(url: string): string {
+  // The Sentinels' own credentials travel in the query (redis-sentinel://…/<master>?sentinelPassword=…).
+  if (/[?&]sentinel(?:Password|Username)=/.test(url)) url = url.replace(/([?&]sentinel(?:Password|Username)=)[^&#]*/g, '$1***');
   const at = url.lastIndexOf('@');
   if (at < 0) return url;
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
@@ -302,6 +310,7 @@ export function loadConfig(env: Env = process.env): NodeConfig {
       perTokenPerSec: positiveInt(env, 'RATE_LIMIT_PER_TOKEN', 50),
       perHomePerSec: positiveInt(env, 'RATE_LIMIT_PER_HOME', 100),
       burst: positiveInt(env, 'RATE_LIMIT_BURST', 100),
+      redisTimeoutMs: durationMs(env, 'RATE_LIMIT_REDIS_TIMEOUT_MS', 250),
     },
     peerHost: host(env, 'PEER_HOST', '127.0.0.1'),
     peerSecret,

@@ -6,7 +6,12 @@ import { RedisAuditLog } from '../edge-api/audit/redis-audit-log.ts';
 import { MemoryCredentialStore, type CredentialStore } from '../edge-api/auth/credential-store.ts';
 import { newSecret } from '../edge-api/auth/secrets.ts';
 import { EventFeed } from '../edge-api/events/event-feed.ts';
+import type { HomeEventFeed } from '../edge-api/events/home-event-feed.ts';
+import { RedisEventFeed } from '../edge-api/events/redis-event-feed.ts';
+import { shardOfHome } from '../cluster/shard-of.ts';
 import { createHttpApp } from '../edge-api/http/create-http-app.ts';
+import { openGrantConnection } from '../edge-api/http/bucket-grants.ts';
+import type { RedisClient } from '../runtime/redis/redis-connection.ts';
 import { createMetricsApp } from '../edge-api/http/metrics-endpoint.ts';
 import { HubCommandDelivery } from '../edge-api/hub-ingress/hub-command-delivery.ts';
 import { HubIngress } from '../edge-api/hub-ingress/hub-ingress.ts';
@@ -167,7 +172,10 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
               cluster: config.cluster,
               nodeId: config.nodeId,
               shards: config.shards,
+              eventLog: config.eventLog,
               onShardLost: (shard) => evictShard(shard),
+              waitReplicas: config.redisWaitReplicas,
+              waitTimeoutMs: config.redisWaitTimeoutMs,
             },
             registry,
             logger,
@@ -180,7 +188,20 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
   if (store !== redis?.store) started(() => store.close());
   if (!store.durable) log.warn('state is kept in process memory and is NOT durable: set REDIS_URL for a durable store');
   const credentials = options.credentials ?? redis?.credentials ?? new MemoryCredentialStore();
-  const feed = new EventFeed();
+  // Apps' events: with the Redis store each home's event log is written with its steps and read
+  // by every node (resumable anywhere); otherwise a process-local feed the effects publish to.
+  const logEvents = redis !== undefined && store === redis.store;
+  const memoryFeed = logEvents ? undefined : new EventFeed({ bufferPerHome: config.eventLog.length });
+  const feed: HomeEventFeed =
+    memoryFeed ??
+    new RedisEventFeed({
+      client: redis!.client,
+      keys: redis!.keys,
+      shardOfHome: (homeId) => shardOfHome(homeId, redis!.shardCount),
+      logger,
+      logLength: config.eventLog.length,
+    });
+  if (feed instanceof RedisEventFeed) started(() => feed.close());
   // Admin actions and app writes: the cluster's audit streams in Redis, else a bounded memory log.
   const audit = redis ? new RedisAuditLog({ client: redis.client, keys: redis.keys, registry, logger }) : new MemoryAuditLog();
   started(() => audit.settled());
@@ -201,6 +222,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
         registry,
         logger,
         autoJoin: config.autoJoin,
+        heartbeatTtlMs: config.heartbeatTtlMs,
       })
     : undefined;
   // Closes whatever of it has started: the peer pool now, later the peer server, ring and reporting.
@@ -233,7 +255,8 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
           hubCommands.sendDesired(homeId, hubId, desired);
         },
       },
-      publish: (homeId, topic, data) => feed.publish(homeId, topic, data),
+      publish: (homeId, topic, data) => memoryFeed?.publish(homeId, topic, data),
+      logEvents,
       ...(redis ? { shardOf: redis.shardOf } : { shards: config.shards }),
       ...(cluster ? { routerFor: (host: ActorHost) => cluster.routerFor(host) } : {}),
     },
@@ -297,7 +320,14 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
 
   let http: HttpListener | undefined;
   let httpPort: number | undefined;
+  // The rate-limit grants' own connection: the shard windows queued on the node's one do not delay them.
+  let grantConnection: RedisClient | undefined;
   if (config.roles.includes('edge')) {
+    if (redis) {
+      const conn = await openGrantConnection(redis.client, logger);
+      grantConnection = conn;
+      started(() => conn.disconnect());
+    }
     const app = createHttpApp({
       router: stack.router,
       credentials,
@@ -308,6 +338,10 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
       maxBodyBytes: config.maxBodyBytes,
       accessLog: config.accessLog,
       rateLimit: config.rateLimit,
+      // With Redis the limits hold cluster-wide: one bucket per token and per home, shared by every node.
+      ...(redis && grantConnection
+        ? { sharedRateLimit: { client: grantConnection, keys: redis.keys, grantTimeoutMs: config.rateLimit.redisTimeoutMs } }
+        : {}),
       sseLimit: config.sseLimit,
       // With METRICS_PORT the metrics server serves /metrics; otherwise the app port does, to the admin token.
       serveMetrics: config.metricsPort === undefined,
@@ -380,6 +414,9 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
       ingress?.setServing(false);
       const graceMs = options.shutdownGraceMs ?? HTTP_SHUTDOWN_GRACE_MS;
       await Promise.all([ingress?.close(), http?.close(graceMs), metrics?.close(graceMs)]);
+      grantConnection?.disconnect();
+      // The event streams are closed with the HTTP server: the feed's subscriber connection goes too.
+      if (feed instanceof RedisEventFeed) await feed.close();
       await stack.host.close();
       await cluster?.close();
       // The Redis backend closes its own store: close each store once.

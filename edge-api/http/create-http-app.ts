@@ -11,7 +11,7 @@ import { auditWrites, type RefusedBudget } from '../audit/audit-writes.ts';
 import { MemoryAuditLog } from '../audit/memory-audit-log.ts';
 import type { CredentialStore } from '../auth/credential-store.ts';
 import { TokenGrantCache, type TokenGrantCacheConfig } from '../auth/token-grant-cache.ts';
-import type { EventFeed } from '../events/event-feed.ts';
+import type { HomeEventFeed } from '../events/home-event-feed.ts';
 import { createGuard } from './access-guard.ts';
 import { registerAdminRoutes, type ClusterAdminPort } from './admin-routes.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
@@ -24,7 +24,8 @@ import { handleErrors, routeNotFound } from './http-error.ts';
 import { HttpMetrics, measureRequests } from './http-metrics.ts';
 import { accessLog } from './access-log.ts';
 import { metricsHandler } from './metrics-endpoint.ts';
-import { defaultRateLimit, RequestLimiter, type RateLimitConfig } from './rate-limiter.ts';
+import { defaultRateLimit, type RateLimitConfig } from './rate-limiter.ts';
+import { createRateLimits, type SharedRateLimitDeps } from './shared-rate-limiter.ts';
 import { requestBodyLimit } from './request-body-limit.ts';
 import { requestSpan } from './request-span.ts';
 import { tracingOn } from '../../runtime/tracing.ts';
@@ -41,7 +42,8 @@ export type Readiness = () => { ready: boolean; checks: Record<string, boolean> 
 export interface HttpDeps {
   readonly router: ActorRouter;
   readonly credentials: CredentialStore;
-  readonly feed: EventFeed;
+  /** Where the event stream reads homes' events (the memory feed, or the Redis-backed one on any node). */
+  readonly feed: HomeEventFeed;
   /** Operator bearer token (`ADMIN_TOKEN`); compared in constant time. Must not be empty. */
   readonly adminToken: string;
   /** prom-client registry; the edge's metrics are created in it once. */
@@ -55,6 +57,11 @@ export interface HttpDeps {
   readonly maxBodyBytes: number;
   /** Requests per second per token and per home, and the bucket size of both. Default 50/s, 100/s, burst 100. */
   readonly rateLimit?: RateLimitConfig;
+  /**
+   * Where the cluster keeps its rate-limit buckets (REDIS_URL set): every node draws from one
+   * bucket per token and per home (shared-rate-limiter.ts). Absent: this node's own buckets.
+   */
+  readonly sharedRateLimit?: Omit<SharedRateLimitDeps, 'clock' | 'logger' | 'registry'>;
   /** Size and TTL of the app token cache. Default 10 000 tokens, 500 ms: a revocation on another node is seen here within the TTL. */
   readonly tokenCache?: Partial<TokenGrantCacheConfig>;
   /** Deadline of each actor ask, milliseconds; default the actor host's. */
@@ -108,7 +115,11 @@ export function createHttpApp(deps: HttpDeps): EdgeApp {
     guard: createGuard({
       tokens,
       adminToken: deps.adminToken,
-      limiter: new RequestLimiter(deps.rateLimit ?? defaultRateLimit),
+      limiter: createRateLimits(deps.rateLimit ?? defaultRateLimit, deps.sharedRateLimit, {
+        clock,
+        logger: deps.logger,
+        registry: deps.registry,
+      }),
       clock,
     }),
     credentials: deps.credentials,

@@ -8,7 +8,7 @@ import type { AppTokenGrant, CredentialStore, Scope } from '../auth/credential-s
 import { tokenIdOf } from '../auth/secrets.ts';
 import type { TokenGrantCache } from '../auth/token-grant-cache.ts';
 import { isErrorCode } from '../error-codes.ts';
-import type { EventFeed } from '../events/event-feed.ts';
+import type { HomeEventFeed } from '../events/home-event-feed.ts';
 import { HttpError } from './http-error.ts';
 
 /** Who is calling: the operator (admin token) or an app token with its grant. */
@@ -28,7 +28,8 @@ export interface RouteContext {
   readonly credentials: CredentialStore;
   /** The guard's token grants; revoke through it so this node stops honouring a token at once. */
   readonly tokens: TokenGrantCache;
-  readonly feed: EventFeed;
+  /** Where the event stream reads homes' events (the memory feed, or the Redis-backed one on any node). */
+  readonly feed: HomeEventFeed;
   /** Epoch ms. */
   readonly clock: () => number;
   /** Milliseconds between SSE heartbeats. */

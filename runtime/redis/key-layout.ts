@@ -47,6 +47,20 @@ export class KeyLayout {
     return `${this.shardTag(shard)}:m:${actorId}`;
   }
 
+  /**
+   * A log of the shard (a home's event history, `log` = the home id): a capped stream, entries
+   * `{at, e: JSON}` with Redis stream ids, expiring some time after its last entry. Written only by
+   * the fence script, with the window whose steps appended them.
+   */
+  events(shard: number, log: string): string {
+    return `${this.shardTag(shard)}:ev:${log}`;
+  }
+
+  /** Pub/sub channel (not a key) on which the fence script announces each window's new entries of `events(shard, log)`. */
+  eventsChannel(shard: number, log: string): string {
+    return `${this.shardTag(shard)}:evc:${log}`;
+  }
+
   /** A node's handoff progress `{epoch, owned, pending, done, at}` (JSON, with a TTL). */
   progress(nodeId: string): string {
     return `${this.cluster}:progress:${nodeId}`;
@@ -153,6 +167,15 @@ export class KeyLayout {
    */
   peerSecret(): string {
     return `${this.cluster}:peer:secret`;
+  }
+
+  /**
+   * A rate-limit bucket the cluster's nodes share: hash `{n: tokens left, t: last refill in ms of
+   * Redis TIME}`, expiring once it would be full again. `kind` `token` (key: the token's digest,
+   * never the token) or `home` (key: the home id). No hash tag: each script call touches one key.
+   */
+  rateBucket(kind: 'token' | 'home', key: string): string {
+    return `${this.cluster}:rl:${kind}:${key}`;
   }
 
   /** Pattern matching every key of this cluster (tests and tooling; never on a hot path). */

@@ -1,11 +1,20 @@
 /** The durable store: actor journals and snapshots in Redis, each shard window one fenced script call. */
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { ActorWrite, IndexedReminder, JournalEntry, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
+import type { ActorWrite, IndexedReminder, JournalEntry, LogAppend, PersistencePort, Recovered, WriteBatch } from '../persistence-port.ts';
 import { indexedReminders, ReminderChanges } from '../reminder-changes.ts';
 import { requirePositiveInt } from '../require-positive-int.ts';
 import { BulkRecoveryError, recoverMany } from './bulk-recovery.ts';
-import { defineFencedWrite, fenceRejection, type FencedWriteClient } from './fenced-write.ts';
+import {
+  defaultLogRetention,
+  defineFencedWrite,
+  fenceRejection,
+  logArguments,
+  logSkippedCounter,
+  skippedLogs,
+  type FencedWriteClient,
+  type LogRetention,
+} from './fenced-write.ts';
 import type { KeyLayout } from './key-layout.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { RedisStoreMetrics } from './redis-store-metrics.ts';
@@ -23,6 +32,16 @@ export interface RedisStoreDeps {
   readonly logger: Logger;
   /** ZSCAN COUNT hint of `loadReminders`: about how many reminders one reply holds. Default 1,000. */
   readonly reminderLoadChunk?: number;
+  /**
+   * REDIS_WAIT_REPLICAS (replica-wait.ts): resolves once the replicas hold the shard's writes made
+   * so far, rejects when they do not. Awaited after each written window (a rejection fails the
+   * window: its acks are not released) and before recovered state is handed out (a window that
+   * failed this way is in Redis: its actors must not ack its reports again as duplicates before
+   * the replicas hold it). Undefined = acks wait for the master alone.
+   */
+  readonly replicated?: (shard: number) => Promise<void>;
+  /** How much of each log (`commit`'s appends: apps' event history) Redis keeps; default EVENT_LOG_LENGTH / EVENT_LOG_TTL_MS's. */
+  readonly logRetention?: LogRetention;
 }
 
 export const defaultReminderLoadChunk = 1_000;
@@ -48,6 +67,8 @@ export class RedisStore implements PersistencePort {
   readonly durable = true;
   private readonly client: RedisClient & FencedWriteClient;
   private readonly metrics: RedisStoreMetrics;
+  /** Event log entries a window was written without (a log key of another type, an entry that does not encode). */
+  private readonly logSkipped: Counter<'reason'>;
   private readonly log: Logger;
   private lastWriteFailed = false;
   readonly shardOf: (actorId: string) => number;
@@ -59,6 +80,7 @@ export class RedisStore implements PersistencePort {
     this.shardOf = deps.shardOf;
     this.reminderLoadChunk = requirePositiveInt('reminderLoadChunk', deps.reminderLoadChunk ?? defaultReminderLoadChunk);
     this.metrics = new RedisStoreMetrics(deps.registry);
+    this.logSkipped = logSkippedCounter(deps.registry);
     this.log = deps.logger.child({ component: 'redis-store' });
     // A write that failed while the connection was down says nothing about the new connection:
     // without this, a node with no traffic (a 503 probe keeps the load balancer away) stays unready for good.
@@ -82,11 +104,18 @@ export class RedisStore implements PersistencePort {
   async recoverMany(actorIds: readonly string[]): Promise<ReadonlyMap<string, Recovered | Error>> {
     const started = performance.now();
     try {
-      return await recoverMany(this.deps.client, this.deps.keys, this.deps.shardOf, actorIds);
-    } catch (err) {
-      if (!(err instanceof BulkRecoveryError)) throw err;
-      // Some actors could not be read: the others are recovered, the failed ones answer their own error.
-      return new Map<string, Recovered | Error>([...err.recovered, ...err.failed]);
+      let read: ReadonlyMap<string, Recovered | Error>;
+      try {
+        read = await recoverMany(this.deps.client, this.deps.keys, this.deps.shardOf, actorIds);
+      } catch (err) {
+        if (!(err instanceof BulkRecoveryError)) throw err;
+        // Some actors could not be read: the others are recovered, the failed ones answer their own error.
+        read = new Map<string, Recovered | Error>([...err.recovered, ...err.failed]);
+      }
+      const replicated = this.deps.replicated;
+      const readShards = new Set([...read].flatMap(([id, r]) => (r instanceof Error ? [] : [this.deps.shardOf(id)])));
+      if (replicated) await Promise.all([...readShards].map((s) => replicated(s)));
+      return read;
     } finally {
       this.metrics.recoverySeconds.observe((performance.now() - started) / 1000);
     }
@@ -97,8 +126,8 @@ export class RedisStore implements PersistencePort {
     return this.commit(this.deps.shardOf(actorId), [{ actorId, batch }]);
   }
 
-  commit(shard: number, writes: readonly ActorWrite[]): Promise<void> {
-    const call = this.send(shard, writes);
+  commit(shard: number, writes: readonly ActorWrite[], appends: readonly LogAppend[] = []): Promise<void> {
+    const call = this.send(shard, writes, appends);
     this.inFlight.add(call);
     const forget = (): void => void this.inFlight.delete(call);
     call.then(forget, forget);
@@ -110,7 +139,7 @@ export class RedisStore implements PersistencePort {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async send(shard: number, writes: readonly ActorWrite[]): Promise<void> {
+  private async send(shard: number, writes: readonly ActorWrite[], appends: readonly LogAppend[]): Promise<void> {
     const started = performance.now();
     const token = this.deps.fenceToken(shard);
     if (token === undefined) throw new FencedError(shard, `this node holds no lease on shard ${shard}`);
@@ -149,13 +178,28 @@ export class RedisStore implements PersistencePort {
     }
     const sets = reminders.sets;
     const deletes = reminders.deletes;
-    keysAndArgs.push(token, String(sets.length), String(deletes.length));
+    // The window's log entries (apps' event history): appended by the same call, after its checks.
+    const logs = logArguments(
+      appends,
+      this.deps.logRetention ?? defaultLogRetention,
+      (log) => this.deps.keys.events(shard, log),
+      (log) => this.deps.keys.eventsChannel(shard, log),
+    );
+    bytes += logs.bytes;
+    if (logs.skipped.length > 0) {
+      // A bug of the caller (the host checks entries in their steps): the window is written without them.
+      this.logSkipped.inc({ reason: 'encode' }, logs.skipped.length);
+      this.log.error({ shard, logs: logs.skipped }, 'event log entries that cannot be encoded; skipped, the window is written');
+    }
+    for (const key of logs.keys) keysAndArgs.push(key);
+    keysAndArgs.push(token, String(sets.length), String(deletes.length), ...logs.header);
     for (const [member, at] of sets) keysAndArgs.push(String(at), member);
     for (const member of deletes) keysAndArgs.push(member);
     for (const arg of args) keysAndArgs.push(arg);
+    for (const arg of logs.args) keysAndArgs.push(arg);
     let statuses: string[];
     try {
-      statuses = await this.client.fencedWrite(2 + 3 * writes.length, ...keysAndArgs);
+      statuses = await this.client.fencedWrite(2 + 3 * writes.length + logs.keys.length, ...keysAndArgs);
     } catch (err) {
       // A timeout or a dropped connection says nothing about whether the script ran: ask Redis
       // (on the same connection, so after the script if it is still queued) before failing a
@@ -165,14 +209,20 @@ export class RedisStore implements PersistencePort {
       statuses = writes.map(() => 'OK');
     }
     this.lastWriteFailed = false;
-    const refused = statuses.flatMap((status, i) =>
-      status === 'OK' || status === 'NOT_WRITTEN' ? [] : [`${writes[i]!.actorId}: ${status}`],
-    );
+    const wrongType = skippedLogs(statuses, writes.length);
+    if (wrongType.length > 0) {
+      this.logSkipped.inc({ reason: 'wrongtype' }, wrongType.length);
+      this.log.error({ shard, logs: wrongType }, 'event log keys of another type: their entries were skipped, the window is written');
+    }
+    const refused = statuses
+      .slice(0, writes.length)
+      .flatMap((status, i) => (status === 'OK' || status === 'NOT_WRITTEN' ? [] : [`${writes[i]!.actorId}: ${status}`]));
     if (refused.length > 0) {
       this.metrics.seqRejections.inc(refused.length);
       this.log.warn({ shard, refused }, "window refused: a journal moved on under its actor; the window's actors will re-read theirs");
       throw new Error(`window of shard ${shard} not written: journals are not where it expects them (${refused.join(', ')})`);
     }
+    if (this.deps.replicated) await this.deps.replicated(shard);
     this.metrics.persistSeconds.observe((performance.now() - started) / 1000);
     this.metrics.windowActors.observe(writes.length);
     this.metrics.windowEvents.observe(events);

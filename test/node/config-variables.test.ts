@@ -78,6 +78,7 @@ const VALUE_OF: Record<ConfigVariableName, (c: NodeConfig) => unknown> = {
   RATE_LIMIT_PER_TOKEN: (c) => c.rateLimit.perTokenPerSec,
   RATE_LIMIT_PER_HOME: (c) => c.rateLimit.perHomePerSec,
   RATE_LIMIT_BURST: (c) => c.rateLimit.burst,
+  RATE_LIMIT_REDIS_TIMEOUT_MS: (c) => c.rateLimit.redisTimeoutMs,
   PEER_HOST: (c) => c.peerHost,
   PEER_SECRET: (c) => c.peerSecret,
   PEER_TLS_CERT: (c) => c.peerTls?.cert,
