@@ -125,7 +125,8 @@ export function createGuard(deps: GuardDeps): (policy: Policy) => MiddlewareHand
       const now = deps.clock();
       const { principal, resolved } = await authenticate(requestHeader(c, 'authorization'), now);
       c.set('caller', principal);
-      const byToken = deps.limiter.takeToken(principal.kind === 'admin' ? 'admin' : principal.digest, now);
+      // The admin token's bucket is this node's own (see RateLimits.takeAdmin); an app token's may be the cluster's.
+      const byToken = principal.kind === 'admin' ? deps.limiter.takeAdmin(now) : deps.limiter.takeToken(principal.digest, now);
       refuse(byToken instanceof Promise ? await byToken : byToken, 'token');
       const params = c.req.param() as Record<string, string>;
       checkPathIds(params);

@@ -1,11 +1,14 @@
 /** Metrics of the rate limits shared through Redis: grants asked for, and decisions taken locally while Redis does not answer. */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** `result` of a grant request: tokens granted, the bucket empty, or no answer (Redis down or slower than the grant timeout). */
-export type GrantResult = 'granted' | 'empty' | 'failed';
+/**
+ * `result` of a grant request: tokens granted, the bucket empty, answered after the grant timeout
+ * (`late`: its tokens are kept), or failed (an error: Redis unreachable, or no answer at all).
+ */
+export type GrantResult = 'granted' | 'empty' | 'late' | 'failed';
 
 export class RateLimitMetrics {
-  /** Grant requests to the cluster's buckets, by limit kind and result. */
+  /** Grant requests to the cluster's buckets, by limit kind and result (GrantResult). */
   readonly grants: Counter<'kind' | 'result'>;
   /** Requests decided by this node's own bucket because Redis did not answer. */
   readonly fallback: Counter<'kind'>;
@@ -16,7 +19,7 @@ export class RateLimitMetrics {
     const registers = [registry];
     this.grants = new Counter({
       name: 'iot_http_rate_limit_grants_total',
-      help: "Requests for tokens from the cluster's shared rate-limit buckets in Redis, by kind (token, home) and result (granted, empty, failed)",
+      help: "Requests for tokens from the cluster's shared rate-limit buckets in Redis, by kind (token, home) and result (granted, empty, late: answered after the grant timeout, failed: an error)",
       labelNames: ['kind', 'result'],
       registers,
     });

@@ -23,6 +23,12 @@ export interface RateLimits {
   /** tokenKey: a digest of the token, never the token itself. */
   takeToken(tokenKey: string, now: number): Admission | Promise<Admission>;
   takeHome(homeId: string, now: number): Admission | Promise<Admission>;
+  /**
+   * The admin token's bucket (RATE_LIMIT_PER_TOKEN, RATE_LIMIT_BURST): always this node's own, also
+   * when the app tokens' buckets are shared — ops tooling and bench provisioning that call every
+   * node at once are not throttled to one cluster-wide bucket, and cost no Redis round trip.
+   */
+  takeAdmin(now: number): Admission;
 }
 
 interface Bucket {
@@ -68,6 +74,15 @@ export class TokenBucketLimiter {
     return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / this.ratePerSec) };
   }
 
+  /**
+   * Sets `key`'s bucket to `tokens` (capped at the burst) as of `at` (epoch ms; refilled from then
+   * on): the shared limiter's fallback starts a key's bucket at what Redis last reported, not full.
+   */
+  seed(key: string, tokens: number, at: number): void {
+    if (!this.buckets.delete(key) && this.buckets.size >= this.maxKeys) this.evict(at);
+    this.buckets.set(key, { tokens: Math.max(0, Math.min(this.burst, tokens)), at });
+  }
+
   /** Buckets held (tests, metrics). */
   get size(): number {
     return this.buckets.size;
@@ -106,4 +121,11 @@ export class RequestLimiter implements RateLimits {
   takeHome(homeId: string, now: number): Admission {
     return this.perHome.take(homeId, now);
   }
+
+  takeAdmin(now: number): Admission {
+    return this.perToken.take(ADMIN_KEY, now);
+  }
 }
+
+/** The admin token's key in a node's own per-token buckets (app tokens are keyed by hex digests: no clash). */
+export const ADMIN_KEY = 'admin';

@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { maxHeldOf } from '../../edge-api/http/shared-rate-limiter.ts';
 import { clusterTestFile, metric, type Api, type TestCluster } from '../support/cluster-harness.ts';
 
 const ADMIN = 'admin-token-for-limits-tests';
@@ -22,9 +23,8 @@ const NODE_ENV = {
   RATE_LIMIT_PER_TOKEN: String(LIMITS.perToken),
   RATE_LIMIT_BURST: String(LIMITS.burst),
   ACCESS_LOG: 'false',
-  // This test is about sharing, not the fallback (test/edge-api/http/shared-rate-limiter.test.ts):
-  // on two busy shared cores a grant may take longer than the default 250 ms.
-  RATE_LIMIT_REDIS_TIMEOUT_MS: '3000',
+  // The default grant timeout (250 ms): a slow grant is waited for, only three failures in a row
+  // fall back — which this test counts as a failure (expectSharedThroughRedis).
 };
 const NODES = ['node-a', 'node-b', 'node-c'];
 const RUN_MS = 5_000;
@@ -41,7 +41,7 @@ async function threeNodes(): Promise<TestCluster> {
   return cluster;
 }
 
-/** An admin call that waits out the admin token's own rate limit (it is as small as the others here). */
+/** An admin call that waits out the admin token's own rate limit (each node's own bucket, as small as the others here). */
 async function admin(api: Api, method: string, path: string, body?: unknown): Promise<any> {
   for (;;) {
     const r = await api(method, path, ADMIN, body);
@@ -98,10 +98,14 @@ async function hammer(apis: Api[], request: (n: number) => { path: string; token
   return { admitted, limitedHome, limitedToken, other, elapsedMs: Date.now() - start, sendingMs: lastSent - start };
 }
 
-/** Checks the 200s against one bucket of `ratePerSec` and LIMITS.burst: at most its admission over the run, at least 90 % of it over the time requests were sent. */
-function expectOneBucket(what: string, t: Tally, ratePerSec: number): void {
+/**
+ * Checks the 200s against one bucket of `ratePerSec` and LIMITS.burst: at most its admission over
+ * the run plus `heldBefore` (tokens nodes may hold from requests before the run: grants are fetched
+ * ahead), at least 90 % of it over the time requests were sent.
+ */
+function expectOneBucket(what: string, t: Tally, ratePerSec: number, heldBefore = 0): void {
   const total = t.admitted.reduce((a, b) => a + b, 0);
-  const most = LIMITS.burst + (ratePerSec * t.elapsedMs) / 1000;
+  const most = LIMITS.burst + (ratePerSec * t.elapsedMs) / 1000 + heldBefore;
   const least = LIMITS.burst + (ratePerSec * t.sendingMs) / 1000;
   console.log(
     `${what}: ${total} admitted (${t.admitted.join('/')} by node) of at most ${most.toFixed(1)} ` +
@@ -115,13 +119,28 @@ function expectOneBucket(what: string, t: Tally, ratePerSec: number): void {
   for (const a of t.admitted) expect(a).toBeGreaterThan(0);
 }
 
-/** Every node drew its tokens from Redis and never fell back to its own buckets (which would admit per node). */
+/**
+ * Every node drew its tokens from Redis, on a connection of its own, and never fell back to its
+ * own buckets (which would admit per node): a fallback here is a failure to look at, not noise.
+ */
 async function expectSharedThroughRedis(cluster: TestCluster, kind: 'home' | 'token'): Promise<void> {
+  const probe = new Redis(file.redis.url);
+  try {
+    const names = String(await probe.call('CLIENT', 'LIST'))
+      .split('\n')
+      .map((line) => /\bname=(\S*)/.exec(line)?.[1]);
+    for (const id of NODES) expect(names.filter((n) => n === `iot:${id}:rate-limits`)).toHaveLength(1);
+  } finally {
+    probe.disconnect();
+  }
   for (const id of NODES) {
     const api = cluster.api(id);
     const grants = await metric(api, ADMIN, 'iot_http_rate_limit_grants_total', `kind="${kind}",result="granted"`);
-    const fallback = await metric(api, ADMIN, 'iot_http_rate_limit_fallback_total', `kind="${kind}"`);
-    console.log(`${id}: ${grants} ${kind} grants from Redis, ${fallback} ${kind} decisions by its own bucket`);
+    const late = await metric(api, ADMIN, 'iot_http_rate_limit_grants_total', `kind="${kind}",result="late"`);
+    const fallback =
+      (await metric(api, ADMIN, 'iot_http_rate_limit_fallback_total', 'kind="home"')) +
+      (await metric(api, ADMIN, 'iot_http_rate_limit_fallback_total', 'kind="token"'));
+    console.log(`${id}: ${grants} ${kind} grants from Redis (${late} late), ${fallback} decisions by its own buckets`);
     expect(grants).toBeGreaterThan(0);
     expect(fallback).toBe(0);
   }
@@ -138,7 +157,8 @@ describe('limits everywhere (three real node processes, one private redis-server
     for (let i = 0; i < 6; i++) tokens.push((await admin(apis[i % 3]!, 'POST', '/v1/tokens', { homes: [home], scopes: ['read'] })).token);
 
     const tally = await hammer(apis, (n) => ({ path: `/v1/homes/${home}`, token: tokens[n % tokens.length]! }));
-    expectOneBucket(`home limit ${LIMITS.perHome}/s, burst ${LIMITS.burst}`, tally, LIMITS.perHome);
+    // The admin's PUT on node-a took the home's bucket: node-a may still hold what it fetched ahead then.
+    expectOneBucket(`home limit ${LIMITS.perHome}/s, burst ${LIMITS.burst}`, tally, LIMITS.perHome, maxHeldOf(LIMITS.burst));
     expect(tally.limitedHome).toBeGreaterThan(0);
     await expectSharedThroughRedis(cluster, 'home');
   });
