@@ -365,6 +365,8 @@ export class ShardActor {
     let wakeAt: number | undefined | typeof UNCHANGED = UNCHANGED;
     let local: { to: ActorCell; msg: unknown }[] | undefined;
     let away: unknown[] | undefined;
+    /** The effects of `away` with a log entry, and their entries. */
+    let logged: unknown[] | undefined;
     let logs: LogAppend[] | undefined;
     let ops: StoredReminderOp[] | undefined = fired === undefined ? undefined : [['-', fired]];
     try {
@@ -394,7 +396,13 @@ export class ShardActor {
           } else {
             (away ??= []).push(effect);
             const log = this.ctx.logOf(effect);
-            if (log !== undefined) (logs ??= []).push({ log: log.log, at: now, entry: log.entry });
+            if (log !== undefined) {
+              // Encoded here (and again by the store): an entry that cannot be is a crash of this
+              // message, not a window that fails, and with it every window that retries it.
+              if (JSON.stringify(log.entry) === undefined) throw new Error(`the log entry of an effect of ${cell.id} is not JSON`);
+              (logged ??= []).push(effect);
+              (logs ??= []).push({ log: log.log, at: now, entry: log.entry });
+            }
           }
         }
       }
@@ -441,12 +449,21 @@ export class ShardActor {
           } else this.enqueue(to, envelope(sent, undefined, 0, cause, undefined, undefined, undefined, stepTrace));
         }
       }
-      // Log entries go into a window not yet sent: the step's own, else the open one (its effects
-      // then wait for that window, which is written after the one the step depends on).
-      const holder = logs !== undefined && (window === undefined || window === this.inFlight) ? this.openWindow() : window;
-      if (logs !== undefined) holder!.append(logs);
+      // Log entries go into a window not yet sent: the step's own, else the open one (their effects
+      // then wait for that window, which is written after the one the step depends on). The step's
+      // other effects wait for the window it depends on, as without logs: a later window that
+      // fails must not drop an effect of a step that is already durable (a hub command).
+      if (logs !== undefined) {
+        const holder = window === undefined || window === this.inFlight ? this.openWindow() : window;
+        holder.append(logs);
+        if (holder !== window) {
+          holder.hold(cell.id, logged!, stepTrace);
+          const rest = away!.filter((e) => !logged!.includes(e));
+          away = rest.length > 0 ? rest : undefined;
+        }
+      }
       if (away !== undefined) {
-        if (holder) holder.hold(cell.id, away, stepTrace);
+        if (window) window.hold(cell.id, away, stepTrace);
         else this.ctx.runEffects(cell.id, away, stepTrace);
       }
       if (span) {

@@ -69,7 +69,8 @@ export class EventFeed implements HomeEventFeed {
       const gap = at < 0;
       if (gap || events.length > 0) listener(gap ? { events, replay: true, gap, gapAfter: afterId } : { events, replay: true, gap });
     }
-    return { following: Promise.resolve(), unsubscribe: () => channel.listeners.delete(listener) };
+    // The replay is the buffer (bounded): delivered at once, nothing waits for `drained`.
+    return { following: Promise.resolve(), unsubscribe: () => channel.listeners.delete(listener), drained: () => {} };
   }
 
   private channel(homeId: string): HomeChannel {

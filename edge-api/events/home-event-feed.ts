@@ -36,6 +36,12 @@ export interface FeedSubscription {
   readonly following: Promise<void>;
   /** Stops delivery; later calls do nothing. */
   unsubscribe(): void;
+  /**
+   * The subscriber has written out every replayed event it was given. A feed that reads a long
+   * replay in pages (the Redis feed) reads the next page only then, so a resumption never holds
+   * more than a page of the log in memory; the subscriber calls it whenever its queue runs empty.
+   */
+  drained(): void;
 }
 
 /**

@@ -12,7 +12,11 @@ import type { RouteContext } from './route-context.ts';
 import { errorResponses, homeIdParam, securityOf, z, type EdgeApp } from './api-schemas.ts';
 import { HomeEventSchema, homeEventExample, LAST_EVENT_ID } from './schemas/event-schemas.ts';
 
-/** Live events queued for one slow client (a replay from the log does not count); past it the stream is closed and the client resumes from its last id. */
+/**
+ * Live events queued for one slow client; past it the stream is closed and the client resumes from
+ * its last id. A replay does not count: the feed hands it over a page at a time, the next page
+ * once the queue has drained (so at most a page of it waits here).
+ */
 export const MAX_PENDING_EVENTS = 1_000;
 /** Milliseconds an EventSource waits before it reconnects (sent as `retry:` when the stream opens). */
 export const SSE_RETRY_MS = 2_000;
@@ -160,8 +164,16 @@ async function pump(stream: SSEStreamingApi, feed: HomeEventFeed, opts: StreamOp
   stream.onAbort(signal);
   try {
     let waited: NodeJS.Timeout | undefined;
-    await Promise.race([sub.following, new Promise((resolve) => (waited = setTimeout(resolve, SSE_FOLLOW_WAIT_MS)))]);
+    const followed = await Promise.race([
+      sub.following.then(() => true),
+      new Promise<boolean>((resolve) => (waited = setTimeout(() => resolve(false), SSE_FOLLOW_WAIT_MS))),
+    ]);
     clearTimeout(waited);
+    // Not following yet (the store is down): a stream without Last-Event-ID will follow on from
+    // the log's newest entry once it can read it, so events written after this first line and
+    // before that read would be skipped unseen; the client is told first (then nothing is lost
+    // silently). With Last-Event-ID the replay starts from it, whenever it can be read.
+    if (!followed && opts.afterId === undefined) pending.unshift({ reset: null });
     await timely(stream.write(`retry: ${SSE_RETRY_MS}\n\n`));
     // `lost` is read before every write: once a revocation is known, no further event goes out.
     while (!stream.aborted && !overflowed && lost === undefined) {
@@ -177,7 +189,12 @@ async function pump(stream: SSEStreamingApi, feed: HomeEventFeed, opts: StreamOp
       } else if (ping) {
         ping = false;
         await timely(stream.write(': ping\n\n'));
-      } else await new Promise<void>((resolve) => (wake = resolve));
+      } else {
+        // Everything given is written: the feed may hand over the next page of a replay (which
+        // may come inside this call, so only then is the writer put to sleep).
+        sub.drained();
+        if (pending.length === 0 && !ping) await new Promise<void>((resolve) => (wake = resolve));
+      }
     }
     if (lost !== undefined && !stream.aborted) {
       // Tells the app why; its EventSource reconnects into the guard's 401/403 and stops there.

@@ -1,4 +1,5 @@
 /** The Lua script every actor write goes through: it checks the shard's fence token, then writes. */
+import { Counter, type Registry } from 'prom-client';
 import type { LogAppend } from '../persistence-port.ts';
 import type { RedisClient } from './redis-connection.ts';
 
@@ -24,9 +25,14 @@ import type { RedisClient } from './redis-connection.ts';
  * Log entries (apps' event history) are appended last, only when the whole window is written:
  * `XADD <stream> MAXLEN ~ logMaxLen * at <at> e <entryJson>` each (ids are Redis stream ids, so
  * they only grow), one `PEXPIRE logTtlMs` per log, and one `PUBLISH` per log on its channel of
- * `[[id, at, entry], ...]` (the entries as JSON, in order). A stream key of the wrong type fails
- * the call with `WRONGTYPE` before anything is written.
- * Returns one status per actor: 'OK', 'SEQ <last>' or 'NOT_WRITTEN'. Atomic per call.
+ * `{"p": prevId, "e": [[id, at, entry], ...]}` (the entries as JSON, in order; `prevId` the log's
+ * newest id before this call, '' when it had none): announcements are chained, so a follower that
+ * missed one (pub/sub is lossy) sees it by the next one's `p`. The PUBLISH is a `pcall`: it runs
+ * after the writes (Lua does not roll back), so one Redis refuses (an ACL user without the channel)
+ * must not fail a window that is written; the followers catch up from the log. A stream key of the
+ * wrong type is skipped (its entries are not written, the window is): one bad key must not fail
+ * every window of its shard forever; the reply then ends with one `LOGTYPE <key> <type>` per skipped log.
+ * Returns one status per actor: 'OK', 'SEQ <last>' or 'NOT_WRITTEN' (then the skipped logs). Atomic per call.
  */
 const SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
@@ -43,11 +49,10 @@ if nSet + nDel > 0 then
     return redis.error_reply('WRONGTYPE the reminder index ' .. KEYS[2] .. ' is a ' .. t)
   end
 end
+local bad_log = {}
 for k = last_actor_key + 1, #KEYS do
   local t = redis.call('TYPE', KEYS[k])['ok']
-  if t ~= 'stream' and t ~= 'none' then
-    return redis.error_reply('WRONGTYPE the event log ' .. KEYS[k] .. ' is a ' .. t)
-  end
+  if t ~= 'stream' and t ~= 'none' then bad_log[k] = t end
 end
 local first_actor_arg = 7 + 2 * nSet + nDel
 local out = {}
@@ -122,21 +127,28 @@ for k = 3, last_actor_key, 3 do
   end
   a = a + n
 end
+local skipped = {}
 for k = last_actor_key + 1, #KEYS do
   local channel = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  local parts = {}
-  for j = 0, n - 1 do
-    local at = ARGV[a + 2 * j]
-    local e = ARGV[a + 2 * j + 1]
-    local id = redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[5], '*', 'at', at, 'e', e)
-    parts[j + 1] = '["' .. id .. '",' .. at .. ',' .. e .. ']'
+  if bad_log[k] then
+    skipped[#skipped + 1] = 'LOGTYPE ' .. KEYS[k] .. ' ' .. bad_log[k]
+  elseif n > 0 then
+    local newest = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)[1]
+    local parts = {}
+    for j = 0, n - 1 do
+      local at = ARGV[a + 2 * j]
+      local e = ARGV[a + 2 * j + 1]
+      local id = redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[5], '*', 'at', at, 'e', e)
+      parts[j + 1] = '["' .. id .. '",' .. at .. ',' .. e .. ']'
+    end
+    redis.call('PEXPIRE', KEYS[k], ARGV[6])
+    redis.pcall('PUBLISH', channel, '{"p":"' .. (newest and newest[1] or '') .. '","e":[' .. table.concat(parts, ',') .. ']}')
   end
   a = a + 2 * n
-  redis.call('PEXPIRE', KEYS[k], ARGV[6])
-  redis.call('PUBLISH', channel, '[' .. table.concat(parts, ',') .. ']')
 end
+for s = 1, #skipped do out[#out + 1] = skipped[s] end
 return out
 `;
 
@@ -182,21 +194,25 @@ export const defaultLogRetention: LogRetention = { length: 200, ttlMs: 3_600_000
 /**
  * The script's log part of one window: the stream keys (KEYS, after the actors'), the header
  * (ARGV after deleteCount: logCount, logMaxLen, logTtlMs) and the per-log arguments (ARGV, after
- * the actors'). Appends are grouped by log, each log's in order. Throws when an entry cannot be
- * encoded (before anything is sent).
+ * the actors'). Appends are grouped by log, each log's in order. An entry that cannot be encoded
+ * (the host checks each in its step, so this is a bug) is left out and counted in `skipped`: one
+ * bad entry must not fail its window, and with it every window of its shard that retries it.
  */
 export function logArguments(
   appends: readonly LogAppend[],
   retention: LogRetention,
   keyOf: (log: string) => string,
   channelOf: (log: string) => string,
-): { keys: string[]; header: string[]; args: string[]; bytes: number } {
+): { keys: string[]; header: string[]; args: string[]; bytes: number; skipped: string[] } {
   const byLog = new Map<string, string[]>();
+  const skipped: string[] = [];
   let bytes = 0;
   for (const { log, at, entry } of appends) {
-    if (!Number.isSafeInteger(at)) throw new Error(`log entry of ${log}: at ${at} is not an integer epoch ms`);
-    const json = JSON.stringify(entry);
-    if (json === undefined) throw new Error(`log entry of ${log} is not JSON-encodable`);
+    const json = Number.isSafeInteger(at) ? encodeLogEntry(entry) : undefined;
+    if (json === undefined) {
+      skipped.push(log);
+      continue;
+    }
     let args = byLog.get(log);
     if (!args) byLog.set(log, (args = []));
     args.push(String(at), json);
@@ -209,5 +225,38 @@ export function logArguments(
     args.push(channelOf(log), String(entries.length / 2));
     for (const a of entries) args.push(a);
   }
-  return { keys, header: [String(keys.length), String(retention.length), String(retention.ttlMs)], args, bytes };
+  return { keys, header: [String(keys.length), String(retention.length), String(retention.ttlMs)], args, bytes, skipped };
+}
+
+/** A log entry as JSON, or undefined when it has none (undefined, a function) or cannot be encoded (cyclic, BigInt). */
+export function encodeLogEntry(entry: unknown): string | undefined {
+  try {
+    return JSON.stringify(entry);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The logs the script skipped because their key holds another type: `[key, type]` per `LOGTYPE` status after the actors'. */
+export function skippedLogs(statuses: readonly string[], actors: number): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = actors; i < statuses.length; i++) {
+    const m = /^LOGTYPE (\S+) (\S+)$/.exec(statuses[i]!);
+    if (m) out.push([m[1]!, m[2]!]);
+  }
+  return out;
+}
+
+const LOG_SKIPPED = 'iot_event_log_skipped_total';
+
+/** `iot_event_log_skipped_total{reason}`: log entries windows were written without (`wrongtype`: the log key; `encode`: the entry). */
+export function logSkippedCounter(registry: Registry): Counter<'reason'> {
+  const existing = registry.getSingleMetric(LOG_SKIPPED);
+  if (existing) return existing as Counter<'reason'>;
+  return new Counter({
+    name: LOG_SKIPPED,
+    help: 'Event log entries a window was written without: a log key of another type, or an entry that does not encode',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
 }

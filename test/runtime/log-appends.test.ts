@@ -15,6 +15,20 @@ const announcer: Behavior<null, { type: 'announce'; what: string }> = {
   receive: (state, msg) => ({ state, reply: msg.what, effects: [{ added: msg.what }] }),
 };
 
+/**
+ * Writes (journals) on `write`; on `announce` journals nothing and emits an event (a log entry) and a
+ * command (no log entry), as a home's step that sends a hub command and tells apps does.
+ */
+const mixed: Behavior<number, { type: 'write' } | { type: 'announce'; what: string } | { type: 'bad' }> = {
+  kind: 'mixed',
+  initial: () => 0,
+  receive: (state, msg) => {
+    if (msg.type === 'write') return { state: state + 1, journal: true };
+    if (msg.type === 'bad') return { state, reply: 'bad', effects: [{ added: { big: 1n } }, { command: 'bad' }] };
+    return { state, reply: msg.what, effects: [{ added: msg.what }, { command: msg.what }] };
+  },
+};
+
 const hosts: ActorHost[] = [];
 afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close()));
@@ -31,7 +45,7 @@ function makeHost(now = 1_000) {
   };
   const effects: unknown[] = [];
   const host = new ActorHost({
-    behaviors: [counterBehavior, announcer],
+    behaviors: [counterBehavior, announcer, mixed],
     store,
     logger: silentLogger,
     registry: new Registry(),
@@ -82,5 +96,49 @@ describe('log appends written with the window', () => {
     store.failWith = undefined;
     expect(store.logEntries('L')).toEqual([]);
     expect(effects).toEqual([]);
+  });
+});
+
+describe('log appends of a step that journals nothing and depends on a window in flight', () => {
+  it('keeps its other effects on the window it depends on: a later window that fails does not drop its hub command', async () => {
+    const { host, store, commits, effects } = makeHost();
+    // The first commit (the write) waits until released; the second (the announce's log entry) fails.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const commit = store.commit.bind(store);
+    let n = 0;
+    store.commit = async (shard, writes, appends) => {
+      n++;
+      if (n === 1) {
+        await gate;
+        return commit(shard, writes, appends);
+      }
+      throw new Error('second window refused');
+    };
+    const written = host.ask('mixed:h1:m', { type: 'write' });
+    await vi.waitFor(() => expect(n).toBe(1));
+    // Handled while the write's window is in flight: it depends on it.
+    const announced = host.ask('mixed:h1:m', { type: 'announce', what: 'go' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    expect(await written).toMatchObject({ ok: true });
+    expect(await announced).toEqual({ ok: true, value: 'go' });
+    await vi.waitFor(() => expect(n).toBe(2));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The command ran once, with the window the step depends on; the event (its entry's window failed) did not.
+    expect(effects.map((e) => (e as { effect: unknown }).effect)).toEqual([{ command: 'go' }]);
+    expect(store.logEntries('L')).toEqual([]);
+    expect(commits.length).toBeLessThanOrEqual(1);
+  });
+
+  it('crashes only the message whose log entry cannot be encoded: its window and the next ones are written', async () => {
+    const { host, store, effects } = makeHost();
+    const bad = await host.ask('mixed:h1:b', { type: 'bad' });
+    // A crash of the message (its reducer's outcome), not a store write that failed.
+    expect(bad).toMatchObject({ ok: false });
+    expect(bad).not.toMatchObject({ error: { code: 'unavailable' } });
+    expect(effects).toEqual([]);
+    expect(await host.ask('mixed:h1:b', { type: 'announce', what: 'fine' })).toEqual({ ok: true, value: 'fine' });
+    await vi.waitFor(() => expect(store.logEntries('L').map((e) => e.entry)).toEqual([{ added: 'fine' }]));
   });
 });

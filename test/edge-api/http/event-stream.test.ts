@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EventFeed } from '../../../edge-api/events/event-feed.ts';
 import { compareEventIds } from '../../../edge-api/events/event-id.ts';
-import { MAX_PENDING_EVENTS } from '../../../edge-api/http/event-stream.ts';
+import { MAX_PENDING_EVENTS, SSE_FOLLOW_WAIT_MS } from '../../../edge-api/http/event-stream.ts';
 import { closeEdges, openSse, startEdge } from './harness.ts';
 
 afterEach(closeEdges);
@@ -111,6 +111,51 @@ describe('HTTP edge: live events (SSE)', () => {
     const edge = startEdge({ sseHeartbeatMs: 10 });
     const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events'));
     await vi.waitFor(() => expect(sse.blocks.filter((b) => b.comment === 'ping').length).toBeGreaterThanOrEqual(2));
+    await sse.close();
+  });
+
+  it('sends a reset first when the feed cannot follow the home in time (without Last-Event-ID): nothing is skipped unseen', async () => {
+    const edge = startEdge();
+    const original = edge.feed.subscribe.bind(edge.feed);
+    // A feed that cannot read the log yet (the store is down): it never says it follows.
+    vi.spyOn(edge.feed, 'subscribe').mockImplementation((homeId, listener, afterId) => ({
+      ...original(homeId, listener, afterId),
+      following: new Promise<void>(() => {}),
+    }));
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events'));
+    await vi.waitFor(() => expect(sse.events()).toHaveLength(1), { timeout: SSE_FOLLOW_WAIT_MS + 3_000 });
+    expect(sse.blocks[0]).toEqual({ retry: expect.stringMatching(/^\d+$/) });
+    expect(sse.events()[0]).toMatchObject({ event: 'reset', data: { reason: 'gap', lastEventId: null } });
+    await sse.close();
+    // With Last-Event-ID the replay starts from it whenever it can: no reset for that.
+    const edge2 = startEdge();
+    const first = edge2.feed.publish('h1', 'x', {});
+    const original2 = edge2.feed.subscribe.bind(edge2.feed);
+    vi.spyOn(edge2.feed, 'subscribe').mockImplementation((homeId, listener, afterId) => ({
+      ...original2(homeId, listener, afterId),
+      following: new Promise<void>(() => {}),
+    }));
+    const resumed = await openSse(await edge2.call('GET', '/v1/homes/h1/events', { headers: { 'last-event-id': first.id } }));
+    await vi.waitFor(() => expect(resumed.blocks.length).toBeGreaterThanOrEqual(1), { timeout: SSE_FOLLOW_WAIT_MS + 3_000 });
+    edge2.feed.publish('h1', 'y', {});
+    await vi.waitFor(() => expect(resumed.events().map((e) => e.event)).toEqual(['y']));
+    await resumed.close();
+  }, 15_000);
+
+  it('tells the feed when it has written out everything it was given (the next replay page may come)', async () => {
+    const edge = startEdge();
+    const drained = vi.fn();
+    const original = edge.feed.subscribe.bind(edge.feed);
+    vi.spyOn(edge.feed, 'subscribe').mockImplementation((homeId, listener, afterId) => {
+      const sub = original(homeId, listener, afterId);
+      return { ...sub, drained: () => (drained(), sub.drained()) };
+    });
+    const sse = await openSse(await edge.call('GET', '/v1/homes/h1/events'));
+    await vi.waitFor(() => expect(drained).toHaveBeenCalled());
+    const calls = drained.mock.calls.length;
+    edge.feed.publish('h1', 'x', {});
+    await vi.waitFor(() => expect(sse.events()).toHaveLength(1));
+    await vi.waitFor(() => expect(drained.mock.calls.length).toBeGreaterThan(calls));
     await sse.close();
   });
 

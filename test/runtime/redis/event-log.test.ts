@@ -36,7 +36,19 @@ async function listen(channel: string): Promise<unknown[][]> {
   subscribers.push(sub);
   const got: unknown[][] = [];
   sub.on('message', (ch: string, message: string) => {
-    if (ch === channel) got.push(JSON.parse(message) as unknown[]);
+    if (ch === channel) got.push((JSON.parse(message) as { e: unknown[] }).e);
+  });
+  await sub.subscribe(channel);
+  return got;
+}
+
+/** Every announcement's `p` (the log's newest id before its window) on `channel` from now on. */
+async function listenPrev(channel: string): Promise<string[]> {
+  const sub = new Redis(redis.url);
+  subscribers.push(sub);
+  const got: string[] = [];
+  sub.on('message', (ch: string, message: string) => {
+    if (ch === channel) got.push((JSON.parse(message) as { p: string }).p);
   });
   await sub.subscribe(channel);
   return got;
@@ -162,28 +174,59 @@ describe('event logs written with the window', () => {
     expect(ttl).toBeLessThanOrEqual(30_000);
   });
 
-  it('fails the whole window, writing nothing, when a log key holds another type', async () => {
+  it('chains its announcements: each names the newest id the log had before its window', async () => {
     const keys = freshKeys();
     const { client, store } = await clients.node(keys, { shards: SHARDS });
+    const shard = store.shardOf('home:h5');
+    const key = keys.events(shard, 'h5');
+    const prevs = await listenPrev(keys.eventsChannel(shard, 'h5'));
+    const entry = (i: number): LogAppend => ({ log: 'h5', at: 1, entry: { topic: 't', data: i } });
+    await store.commit(shard, [], [entry(1), entry(2)]);
+    // Written outside a window (an announcement that never came): the next one still names it.
+    const stray = (await client.xadd(key, '*', 'at', '1', 'e', '{}'))!;
+    await store.commit(shard, [], [entry(3)]);
+    const ids = (await client.xrange(key, '-', '+')).map(([id]) => id);
+    await vi.waitFor(() => expect(prevs).toEqual(['', stray]));
+    expect(ids[1]).not.toBe(stray);
+  });
+
+  it('writes the window without the entries of a log whose key holds another type, and says so (metric, log)', async () => {
+    const keys = freshKeys();
+    const { client, store, registry } = await clients.node(keys, { shards: SHARDS });
     const id = 'home:h3';
     const shard = store.shardOf(id);
     await client.set(keys.events(shard, 'h3'), 'not a stream');
-    await expect(
-      store.commit(shard, [{ actorId: id, batch: { events: [{ seq: 1, at: 1, msg: 'one' }] } }], [{ log: 'h3', at: 1, entry: 1 }]),
-    ).rejects.toThrow(/WRONGTYPE the event log/);
-    expect(await store.recover(id)).toEqual({ events: [] });
+    await store.commit(
+      shard,
+      [{ actorId: id, batch: { events: [{ seq: 1, at: 1, msg: 'one' }] } }],
+      [
+        { log: 'h3', at: 1, entry: 1 },
+        { log: 'h3b', at: 1, entry: 2 },
+      ],
+    );
+    expect(await store.recover(id)).toMatchObject({ events: [{ seq: 1, msg: 'one' }] });
+    expect(await client.get(keys.events(shard, 'h3'))).toBe('not a stream');
+    expect((await logOf(client, keys.events(shard, 'h3b'))).map((e) => e.entry)).toEqual([2]);
+    const skipped = await registry.getSingleMetric('iot_event_log_skipped_total')!.get();
+    expect(skipped.values).toEqual([expect.objectContaining({ labels: { reason: 'wrongtype' }, value: 1 })]);
   });
 
-  it('refuses an entry it cannot encode before anything is sent', async () => {
+  it('writes the window without an entry it cannot encode (the host refuses those in their steps)', async () => {
     const keys = freshKeys();
-    const { store } = await clients.node(keys, { shards: SHARDS });
+    const { client, store } = await clients.node(keys, { shards: SHARDS });
     const id = 'home:h4';
     const shard = store.shardOf(id);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    await expect(
-      store.commit(shard, [{ actorId: id, batch: { events: [{ seq: 1, at: 1, msg: 'one' }] } }], [{ log: 'h4', at: 1, entry: cyclic }]),
-    ).rejects.toThrow(/circular/);
-    expect(await store.recover(id)).toEqual({ events: [] });
+    await store.commit(
+      shard,
+      [{ actorId: id, batch: { events: [{ seq: 1, at: 1, msg: 'one' }] } }],
+      [
+        { log: 'h4', at: 1, entry: cyclic },
+        { log: 'h4', at: 1, entry: 'kept' },
+      ],
+    );
+    expect(await store.recover(id)).toMatchObject({ events: [{ seq: 1, msg: 'one' }] });
+    expect((await logOf(client, keys.events(shard, 'h4'))).map((e) => e.entry)).toEqual(['kept']);
   });
 });
