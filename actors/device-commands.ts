@@ -46,8 +46,27 @@ export function resendAt(s: DeviceState, c: CommandRecord): number {
   return r?.at ?? (c.sentAt ?? c.createdAt) + COMMAND_LIMITS.resendAfterMs;
 }
 
-/** Milliseconds from a command's `n`-th re-send to its next check: 3 s doubling per re-send (6, 12, ...), at most `resendMaxMs`. */
-export const resendDelay = (n: number): number => Math.min(COMMAND_LIMITS.resendAfterMs * 2 ** n, COMMAND_LIMITS.resendMaxMs);
+/** Milliseconds from a command's `n`-th re-send to its next check: 3 s doubling per re-send (6, 12 s; `n` < `resendLimit`). */
+export const resendDelay = (n: number): number => COMMAND_LIMITS.resendAfterMs * 2 ** n;
+
+/** The highest issueNo among the device's commands that went down to the hub (0: none). */
+const lastSentIssueNo = (s: DeviceState): number =>
+  Object.values(s.commands).reduce((n, c) => (c.sentAt !== undefined && c.issueNo > n ? c.issueNo : n), 0);
+
+/**
+ * Whether `sent` command `c` is still checked (and re-sent when its check is due): fewer than
+ * `resendLimit` re-sends so far, and no later command of the device sent since it (`lastSent`:
+ * `lastSentIssueNo(s)`). A re-send after a later command would run them on the hub in the wrong
+ * order (an "on" lost with a dead node, re-sent after the "off" the app issued next, would leave
+ * the device on): such a command stays `sent` until its result, its expiry or the hub's next hello,
+ * which sends every `sent` command again in issue order. A command issued later was sent after
+ * it (sends go down in issue order), so "sent since" is "issued later and sent".
+ */
+function checked(s: DeviceState, c: CommandRecord, lastSent: number): boolean {
+  if (c.status !== 'sent' || c.issueNo < lastSent) return false;
+  const r = s.resends === undefined ? undefined : ownGet(s.resends, c.commandId);
+  return (r?.n ?? 0) < COMMAND_LIMITS.resendLimit;
+}
 
 /** `s` with `resends` in place of its own (the field left out when there is none). */
 export function withResends(s: DeviceState, resends: Resends | undefined): DeviceState {
@@ -65,16 +84,17 @@ function withoutResends(s: DeviceState, ids: readonly string[]): Resends | undef
 
 /**
  * The device's next wake-up (epoch ms): the earliest expiry of a live command and, while its hub's
- * stream is open, the earliest delivery check of a `sent` one (never later than that command's
- * expiry: then it is expired, not sent again). One durable reminder (`~wake`) holds it for all of
- * the device's commands.
+ * stream is open, the earliest delivery check of a `sent` one still checked (`checked`; never
+ * later than that command's expiry: then it is expired, not sent again). One durable reminder
+ * (`~wake`) holds it for all of the device's commands.
  */
 export function nextCommandWake(s: DeviceState): number | undefined {
   const checking = s.hubOnline && s.hubId !== undefined;
+  const lastSent = checking ? lastSentIssueNo(s) : 0;
   let at: number | undefined;
   for (const c of Object.values(s.commands)) {
     if (!isLive(c)) continue;
-    const t = checking && c.status === 'sent' ? Math.min(c.expiresAtMs, resendAt(s, c)) : c.expiresAtMs;
+    const t = checking && checked(s, c, lastSent) ? Math.min(c.expiresAtMs, resendAt(s, c)) : c.expiresAtMs;
     if (at === undefined || t < at) at = t;
   }
   return at;
@@ -135,13 +155,14 @@ export function deliverPending(
 
 /**
  * The device's wake-up (`command.expire`): live commands past their expiry become `expired`; then,
- * while the hub's stream is open, the `sent` commands whose delivery check is due (and those due
- * within `resendCoalesceMs`) are sent again, in issue order, under the same ids: a send lost with
- * a node that died (after the step that marked the command `sent` was durable) reaches the hub
- * within seconds, where the hub's stream is, wherever the device's shard went. Each is checked
- * again `resendDelay(n)` later, until its result, expiry or the hub's next connect. A repeat that
- * reaches a stream that already wrote the id is not written again; one the hub already ran is
- * answered with its result (the hub dedupes by id).
+ * while the hub's stream is open, the `sent` commands still checked (`checked`: no later command
+ * sent since, fewer than `resendLimit` re-sends: the newest sent one at most) whose delivery check
+ * is due are sent again, under the same ids: a send lost with a node that died (after the step
+ * that marked the command `sent` was durable) reaches the hub within seconds, where the hub's
+ * stream is, wherever the device's shard went. Each is checked again
+ * `resendDelay(n)` later, until its result, expiry, `resendLimit` re-sends, a later command's send
+ * or the hub's next connect. A repeat that reaches a stream that already wrote the id is not
+ * written again; one the hub already ran is answered with its result (the hub dedupes by id).
  */
 export function checkCommands(s: DeviceState, now: number): DeviceStep {
   const { state: after, expired, effects } = expireDue(s, now);
@@ -149,10 +170,12 @@ export function checkCommands(s: DeviceState, now: number): DeviceStep {
   const resent: string[] = [];
   let state = after;
   if (hubId !== undefined) {
-    const sent = Object.values(after.commands).filter((c) => c.status === 'sent');
-    if (sent.some((c) => resendAt(after, c) <= now)) {
+    const lastSent = lastSentIssueNo(after);
+    const sent = Object.values(after.commands).filter((c) => checked(after, c, lastSent));
+    const due = sent.filter((c) => resendAt(after, c) <= now).sort(byIssue);
+    if (due.length > 0) {
       const resends: Record<string, CommandResend> = { ...after.resends };
-      for (const c of sent.filter((c) => resendAt(after, c) <= now + COMMAND_LIMITS.resendCoalesceMs).sort(byIssue)) {
+      for (const c of due) {
         const n = (ownGet(resends, c.commandId)?.n ?? 0) + 1;
         resends[c.commandId] = { at: now + resendDelay(n), n };
         effects.push(hubCommand(after, hubId, c));

@@ -32,18 +32,19 @@ export const COMMAND_LIMITS = {
   resultBytes: 4_096,
   /**
    * Milliseconds after a command went `sent` that its device checks it: still `sent` (no result)
-   * while its hub's stream is open, it is sent down again under the same id (the send may have
-   * been lost with a node that died; a stream writes an id once and the hub dedupes by id). The
-   * interval doubles after each re-send, up to `resendMaxMs`; a check never comes after the expiry.
+   * while its hub's stream is open, and no later command of the device sent since, it is sent down
+   * again under the same id (the send may have been lost with a node that died; a stream writes an
+   * id once and the hub dedupes by id). The interval doubles after each re-send (3, 6, 12 s), for at
+   * most `resendLimit` re-sends; a check never comes after the expiry.
    */
   resendAfterMs: 3_000,
-  /** Longest interval between two re-sends of one `sent` command, milliseconds. */
-  resendMaxMs: 60_000,
   /**
-   * Milliseconds ahead within which a check re-sends the device's other `sent` commands too (one
-   * step, one journal entry, in issue order), rather than waking again for each.
+   * Re-sends of one `sent` command by its checks, at most (3 + 6 + 12 s covers a failover and the
+   * 10 s routing budget); past them the hub's next hello sends it again. Later re-sends would be
+   * no-ops all but always (a stream writes an id once; a new stream has the hello re-send it) yet
+   * cost a journal entry, a reminder write, a hub lookup and a forward each.
    */
-  resendCoalesceMs: 1_000,
+  resendLimit: 3,
 } as const;
 
 /** One reported attribute: its value and the hub timestamp (epoch ms) of the report that set it. */
@@ -114,9 +115,9 @@ export interface DeviceState {
   /**
    * The delivery checks of `sent` commands by command id, once they moved from the first one:
    * `at` (epoch ms) the next check, `n` the re-sends so far (`n` 0: reset by a hub's reconnect,
-   * which sent them again). A `sent` command without one is checked at `sentAt +
-   * COMMAND_LIMITS.resendAfterMs`. Absent when empty; entries leave with their command's result,
-   * expiry or removal.
+   * which sent them again; at `COMMAND_LIMITS.resendLimit` no check is left). A `sent` command
+   * without one is checked at `sentAt + COMMAND_LIMITS.resendAfterMs`. Absent when empty; entries
+   * leave with their command's result, expiry or removal.
    */
   readonly resends?: Readonly<Record<string, CommandResend>>;
   readonly causal?: { readonly depth: number; readonly untilMs: number };

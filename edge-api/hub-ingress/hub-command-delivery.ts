@@ -27,17 +27,29 @@ export const HUB_SESSION_CHANNEL = 'hub.session';
  * loop between nodes whose views of the hub disagree.
  */
 export const MAX_HUB_HOPS = 3;
-/** Longest wait between two tries of a hub lookup or forward, milliseconds. */
+/** Longest wait between two tries of a hub lookup or forward, milliseconds (before its jitter). */
 const MAX_RETRY_DELAY_MS = 1_000;
+/**
+ * Messages of one hub that may wait at most behind one still being routed elsewhere (default of
+ * `maxWaitingPerHub`); past it a message is left to the device (`queued`: re-sent on the hub's
+ * next connect) rather than doing its own lookups and failed forwards after the ones before it.
+ */
+export const MAX_WAITING_PER_HUB = 64;
 /** Hubs whose routing failure time is kept at most (the oldest is forgotten: its next message retries afresh). */
 const MAX_FAILING_HUBS = 10_000;
+
+/** What writing to a hub's stream did: written, skipped (the stream already carried it), or not taken (false). */
+export type HubWrite = boolean | 'skipped';
+
+/** A hub stream session's writes, as the delivery needs them. */
+export type HubSessionWrites = Pick<HubSession, 'sendCommand' | 'sendDesired'>;
 
 /** A hub actor's order to end one stream session. */
 export type HubSessionEnd = Omit<Extract<DomainEffect, { type: 'hub.session.end' }>, 'type'>;
 
 /** The stream sessions held on a node, as the delivery needs them. */
 export interface HubSessions {
-  sessionOf(homeId: string, hubId: string): Pick<HubSession, 'sendCommand' | 'sendDesired'> | undefined;
+  sessionOf(homeId: string, hubId: string): HubSessionWrites | undefined;
   /** Ends session `sessionId` of the hub (the current one when undefined) now, or at `at` (epoch ms) for a retired secret; false when none here matches. */
   endSession(homeId: string, hubId: string, sessionId: string | undefined, reason: HubSessionEndReason, at?: number): boolean;
 }
@@ -68,6 +80,13 @@ export interface HubCommandDeliveryDeps {
    * to the re-send on the hub's next connect (a command also stops at its expiry); default 10000.
    */
   readonly routeGiveUpMs?: number;
+  /** Messages of one hub waiting behind one being routed, at most; beyond, `queued` (default `MAX_WAITING_PER_HUB`). */
+  readonly maxWaitingPerHub?: number;
+  /**
+   * A number in [0, 1) (default Math.random): spreads each retry wait over ±50 % of its nominal
+   * delay, so the nodes that lost a peer holding many hubs' streams do not retry in lock-step.
+   */
+  readonly random?: () => number;
 }
 
 /** `hops`: node-to-node sends so far, this one included (absent from senders that predate it: 1). */
@@ -111,6 +130,10 @@ export class HubCommandDelivery {
   private readonly routeGiveUpMs: number;
   /** Per hub (actor id): the command still being routed elsewhere; later ones wait behind it, so one hub's commands keep their order. */
   private readonly routing = new Map<string, Promise<void>>();
+  /** Per hub (actor id): messages in its routing chain (being routed or waiting), while there are any. */
+  private readonly chained = new Map<string, number>();
+  private readonly maxWaitingPerHub: number;
+  private readonly random: () => number;
   /**
    * Per hub (actor id): since when (epoch ms) its messages fail to be routed (lookup or forward).
    * The retries of one hub share `routeGiveUpMs` from then: a hub whose node stays gone does not
@@ -122,16 +145,18 @@ export class HubCommandDelivery {
     this.log = deps.logger.child({ component: 'hub-commands' });
     this.lookupRetryMs = deps.lookupRetryMs ?? 250;
     this.routeGiveUpMs = deps.routeGiveUpMs ?? 10_000;
+    this.maxWaitingPerHub = deps.maxWaitingPerHub ?? MAX_WAITING_PER_HUB;
+    this.random = deps.random ?? Math.random;
     const counter = counterOf(
       deps.registry,
       'iot_hub_commands_routed_total',
-      'Hub commands by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect)',
+      'Hub commands by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream, or too many of its hub waiting: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect); a command the stream already carried is not counted (iot_hub_down_skipped_total)',
       ['outcome'],
     );
     const desired = counterOf(
       deps.registry,
       'iot_hub_desired_routed_total',
-      'Desired deltas by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect)',
+      'Desired deltas by what became of them: local, forwarded (to the node holding the stream), rerouted (sent on by a node that no longer held the stream), queued (no stream, or too many of its hub waiting: re-sent on reconnect), lookup_failed and forward_failed (after retries: re-sent on reconnect); a delta older than one the stream carried is not counted (iot_hub_down_skipped_total)',
       ['outcome'],
     );
     const outcomes = (c: typeof counter): Record<HubCommandOutcome, { inc(): void }> => ({
@@ -198,9 +223,12 @@ export class HubCommandDelivery {
     const counted = this.countedOf(down);
     const key = hubActorId(homeId, hubId);
     const earlier = this.routing.get(key);
-    if (!earlier && this.writeHere(homeId, hubId, down)) {
-      counted.local.inc();
-      return true;
+    if (!earlier) {
+      const written = this.writeHere(homeId, hubId, down);
+      if (written) {
+        if (written === true) counted.local.inc();
+        return true;
+      }
     }
     const nodes = this.deps.nodes;
     // Without a cluster there is no other node: the hub has no stream anywhere.
@@ -208,9 +236,24 @@ export class HubCommandDelivery {
       counted.queued.inc();
       return false;
     }
+    // The one being routed and the ones waiting behind it: a hub whose node stays gone (and that
+    // does not reconnect) holds at most this many; the rest are left to its next connect.
+    const inChain = this.chained.get(key) ?? 0;
+    if (inChain > this.maxWaitingPerHub) {
+      counted.queued.inc();
+      if (this.log.isLevelEnabled('debug'))
+        this.log.debug({ homeId, hubId, waiting: inChain - 1 }, 'hub message not routed: too many of its hub waiting');
+      return true;
+    }
+    this.chained.set(key, inChain + 1);
     const routed = (earlier ?? Promise.resolve())
       .then(() => this.sendElsewhere(nodes, homeId, hubId, down, hops))
-      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub message routing failed'));
+      .catch((err: unknown) => this.log.error({ err, homeId, hubId }, 'hub message routing failed'))
+      .finally(() => {
+        const n = (this.chained.get(key) ?? 1) - 1;
+        if (n > 0) this.chained.set(key, n);
+        else this.chained.delete(key);
+      });
     this.routing.set(key, routed);
     void routed.then(() => {
       if (this.routing.get(key) === routed) this.routing.delete(key);
@@ -237,14 +280,20 @@ export class HubCommandDelivery {
     const key = hubActorId(homeId, hubId);
     const since = this.failing.get(key) ?? Date.now();
     const deadline = Math.min(since + this.routeGiveUpMs, 'command' in down ? down.command.expiresAtMs : Number.POSITIVE_INFINITY);
-    const done = (outcome: HubCommandOutcome): void => {
+    /** `undefined`: the stream here already carried it (counted as skipped by the stream, not here). */
+    const done = (outcome: HubCommandOutcome | undefined): void => {
       this.failing.delete(key);
-      counted[outcome].inc();
+      if (outcome !== undefined) counted[outcome].inc();
+    };
+    const wroteHere = (): HubCommandOutcome | undefined | false => {
+      const written = this.writeHere(homeId, hubId, down);
+      return written === true ? 'local' : written === 'skipped' ? undefined : false;
     };
     let delay = this.lookupRetryMs;
     for (;;) {
       // Behind an earlier message of this hub (or a retry) the stream may have come here meanwhile.
-      if (this.writeHere(homeId, hubId, down)) return done('local');
+      const here = wroteHere();
+      if (here !== false) return done(here);
       if (hops >= MAX_HUB_HOPS) {
         this.log.warn({ ...fields, hops }, `${what} for a hub stream not found after ${hops} hops: sent again when the hub reconnects`);
         return done('queued');
@@ -257,7 +306,10 @@ export class HubCommandDelivery {
         if (node === undefined) return done('queued');
         // The hub actor names this node: the stream opened here since the first look, or it ended
         // here and the hub actor is yet to hear (the hub's next hello has the device send it again).
-        if (node === this.deps.nodeId) return done(this.writeHere(homeId, hubId, down) ? 'local' : 'queued');
+        if (node === this.deps.nodeId) {
+          const mine = wroteHere();
+          return done(mine === false ? 'queued' : mine);
+        }
         const sent =
           'command' in down
             ? await nodes.deliverTo(node, HUB_COMMAND_CHANNEL, {
@@ -290,9 +342,11 @@ export class HubCommandDelivery {
         );
         return;
       }
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ ...fields, ...failed, delayMs: delay }, `${what} routing retried`);
+      // ±50 %: the owners that lost the node holding many hubs' streams spread their retries.
+      const wait = Math.round(delay * (0.5 + this.random()));
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ ...fields, ...failed, delayMs: wait }, `${what} routing retried`);
       // Unref'd: a retry never keeps a stopping process alive.
-      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      await new Promise((resolve) => setTimeout(resolve, wait).unref());
       delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
     }
   }
@@ -328,7 +382,8 @@ export class HubCommandDelivery {
     return this.route(payload.homeId, payload.hubId, { desired: payload.desired }, payload.hops ?? 1);
   }
 
-  private writeHere(homeId: string, hubId: string, down: Down): boolean {
+  /** True: written to the hub's stream here; `'skipped'`: the stream here already carried it; false: no stream here takes it. */
+  private writeHere(homeId: string, hubId: string, down: Down): HubWrite {
     const session = this.deps.sessions?.sessionOf(homeId, hubId);
     if (!session) return false;
     if (tracingOn) return this.writeTraced(session, homeId, hubId, down);
@@ -336,7 +391,7 @@ export class HubCommandDelivery {
   }
 
   /** `writeHere` with a `hub send` span when it continues a trace (the step that sent the command, here or on the node that forwarded it). */
-  private writeTraced(session: Pick<HubSession, 'sendCommand' | 'sendDesired'>, homeId: string, hubId: string, down: Down): boolean {
+  private writeTraced(session: HubSessionWrites, homeId: string, hubId: string, down: Down): HubWrite {
     const command = 'command' in down;
     const span = startChildOfActive('hub send', SpanKind.PRODUCER, {
       'iot.home.id': homeId,
@@ -347,7 +402,8 @@ export class HubCommandDelivery {
     });
     const written = command ? session.sendCommand(down.command) : session.sendDesired(down.desired);
     if (span) {
-      span.setAttribute('iot.hub.written', written);
+      span.setAttribute('iot.hub.written', written === true);
+      if (written === 'skipped') span.setAttribute('iot.hub.skipped', true);
       endSpan(span, written ? undefined : 'the stream could not take it');
     }
     return written;

@@ -43,6 +43,9 @@ export const EXPIRED_IDS_KEPT_MS = 60_000;
  */
 export const ANSWERED_IDS_KEPT_MS = 30_000;
 
+/** Least milliseconds between two passes over all written ids forgetting those due (`rememberWritten`). */
+const SWEEP_EVERY_MS = 1_000;
+
 /** Why a hub's stream is judged not to be read: a bound passed (`replies`, `cloud`) or no progress (`stalled`). */
 export type OverflowReason = 'replies' | 'cloud' | 'stalled';
 
@@ -77,6 +80,8 @@ export class HubOutbound {
    * commands on a hello racing the first send, a command re-routed after its hub's stream moved).
    */
   private readonly written = new Map<string, number>();
+  /** When (epoch ms) `rememberWritten` last forgot every written id due (-Infinity: never). */
+  private sweptAt = Number.NEGATIVE_INFINITY;
   /** Written ids the hub answered on this stream, oldest answer first, with when to forget them (epoch ms). */
   private readonly answeredIds = new Map<string, number>();
   /** Per device, the newest desired version written to the stream: an older one arriving late is not written. */
@@ -140,14 +145,14 @@ export class HubOutbound {
 
   /**
    * A command, at most once per id on this stream: one waiting or already written is not added
-   * again (counted as skipped). False when the stream takes nothing more.
+   * again (counted as skipped: `'skipped'`). False when the stream takes nothing more.
    */
-  command(command: CommandDelivery): boolean {
+  command(command: CommandDelivery): boolean | 'skipped' {
     if (this.state !== 'open' && this.state !== 'held') return false;
     const id = command.commandId;
     if (this.commandIds.has(id) || this.written.has(id) || this.answeredIds.has(id)) {
       this.metrics.commandsSkipped.inc();
-      return true;
+      return 'skipped';
     }
     if (this.cloud >= this.limits.cloud) return this.overflowed('cloud');
     this.cloud++;
@@ -162,12 +167,12 @@ export class HubOutbound {
    * end of the queue, behind what was queued before it); an older version than the one waiting is
    * dropped. False when the stream takes nothing more.
    */
-  desired(desired: DesiredDelivery): boolean {
+  desired(desired: DesiredDelivery): boolean | 'skipped' {
     if (this.state !== 'open' && this.state !== 'held') return false;
     // A newer target already went down: this one would take the hub back (it came a longer way).
     if (desired.version < (this.desiredWritten.get(desired.deviceId) ?? -1)) {
       this.metrics.desiredSkipped.inc();
-      return true;
+      return 'skipped';
     }
     const waitingKey = this.desiredKeys.get(desired.deviceId);
     if (waitingKey !== undefined) {
@@ -276,19 +281,37 @@ export class HubOutbound {
     this.answeredIds.set(commandId, Math.min(forgetAt, this.clock() + ANSWERED_IDS_KEPT_MS));
   }
 
-  /** Keeps the id of a command written; forgets the oldest past the bound and those due to be forgotten. */
+  /**
+   * Keeps the id of a command written; forgets those due to be forgotten, and the oldest past the
+   * bound. Answered ids are in the order of forgetting (`answered`), so their loop stops at the
+   * first not due. Written ids are in the order written, not of their expiry (a command's TTL is
+   * its own): the cheap loop from the oldest stops at the first not due, which may leave due ones
+   * behind it; that costs memory only (an id remembered longer still names a command this stream
+   * wrote), bounded by `keep`. Before the bound drops a written id still due to be kept (a
+   * long-lived command written early: its re-send would be written again), every written id due
+   * is forgotten (one pass over at most `keep`, only when over the bound, at most once per
+   * `SWEEP_EVERY_MS`).
+   */
   private rememberWritten(command: CommandDelivery): void {
     this.written.set(command.commandId, command.expiresAtMs + EXPIRED_IDS_KEPT_MS);
     const keep = this.limits.writtenIds ?? this.limits.cloud;
     const now = this.clock();
-    // Oldest first (insertion order): a few at most per write, so the memory stays bounded and the
-    // loops short. Answered ids go first (they are the ones no device sends again).
+    const over = (): boolean => this.answeredIds.size + this.written.size > keep;
+    // Answered ids go first (they are the ones no device sends again).
     for (const [id, forgetAt] of this.answeredIds) {
-      if (this.answeredIds.size + this.written.size <= keep && forgetAt > now) break;
+      if (!over() && forgetAt > now) break;
       this.answeredIds.delete(id);
     }
     for (const [id, forgetAt] of this.written) {
-      if (this.answeredIds.size + this.written.size <= keep && forgetAt > now) break;
+      if (forgetAt > now) break;
+      this.written.delete(id);
+    }
+    if (over() && now >= this.sweptAt + SWEEP_EVERY_MS) {
+      this.sweptAt = now;
+      for (const [id, forgetAt] of this.written) if (forgetAt <= now) this.written.delete(id);
+    }
+    for (const id of this.written.keys()) {
+      if (!over()) break;
       this.written.delete(id);
     }
   }

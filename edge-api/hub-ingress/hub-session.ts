@@ -145,15 +145,16 @@ export class HubSession {
   /**
    * Writes a command to the hub, in order behind what waits for it (before the welcome: the
    * hello makes its devices send theirs while the welcome is yet to go out), at most once per
-   * command id on this stream (hub-outbound.ts); false when this stream cannot take it.
+   * command id on this stream (hub-outbound.ts: `'skipped'` when it already carried it); false
+   * when this stream cannot take it.
    */
-  sendCommand(command: CommandDelivery): boolean {
+  sendCommand(command: CommandDelivery): boolean | 'skipped' {
     if (this.state !== 'open' && this.state !== 'awaiting-hello') return false;
     return this.outbound?.command(command) ?? false;
   }
 
   /** Writes a device's desired delta to the hub, as `sendCommand`; false when this stream cannot take it. */
-  sendDesired(desired: DesiredDelivery): boolean {
+  sendDesired(desired: DesiredDelivery): boolean | 'skipped' {
     if (this.state !== 'open' && this.state !== 'awaiting-hello') return false;
     return this.outbound?.desired(desired) ?? false;
   }

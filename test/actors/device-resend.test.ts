@@ -1,8 +1,9 @@
 /**
  * The device actor's delivery check of `sent` commands, through its pure reducer: a command still
  * `sent` when its check comes is sent again (same id) while the hub's stream is open, backing off
- * 3 → 6 → 12 s ... up to 60 s, never past its expiry, never after its result; a reconnect starts
- * the checks over; a replay of the journal gives the same state.
+ * 3 → 6 → 12 s, at most 3 times, never past its expiry, never after its result, never after a
+ * later command of the device went down; a reconnect starts the checks over; a replay of the
+ * journal gives the same state.
  */
 import { describe, expect, it } from 'vitest';
 import { deviceActorId } from '../../actors/actor-id.ts';
@@ -15,7 +16,7 @@ import { valueOf } from '../support/outcome.ts';
 import { mulberry32, pick, randomInt } from '../support/prng.ts';
 
 const ID = deviceActorId('h1', 'lamp');
-const { resendAfterMs, resendMaxMs, resendCoalesceMs } = COMMAND_LIMITS;
+const { resendAfterMs, resendLimit } = COMMAND_LIMITS;
 const run = (s: DeviceState, msg: DeviceMsg, now: number) => deviceBehavior.receive(s, msg, { id: ID, now, replaying: false });
 const wakeAt = (s: DeviceState): number | undefined => deviceBehavior.nextWakeAt!(s);
 const WAKE: DeviceMsg = { type: 'command.expire' };
@@ -57,11 +58,11 @@ describe('device delivery check of sent commands', () => {
     expect(wakeAt(due.state)).toBe(4_000 + 2 * resendAfterMs);
   });
 
-  it('backs off 3 → 6 → 12 s ... up to resendMaxMs between re-sends', () => {
+  it('backs off 3 → 6 → 12 s and stops after resendLimit re-sends (the hello sends it again)', () => {
     let s = run(onlineDevice(), issue('c1', COMMAND_LIMITS.maxTtlMs), 0).state;
     const gaps: number[] = [];
     let last = 0;
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < resendLimit; i++) {
       const at = wakeAt(s)!;
       gaps.push(at - last);
       const step = run(s, WAKE, at);
@@ -69,9 +70,73 @@ describe('device delivery check of sent commands', () => {
       s = step.state;
       last = at;
     }
-    expect(gaps).toEqual([3_000, 6_000, 12_000, 24_000, 48_000, 60_000, 60_000, 60_000, 60_000]);
-    expect([0, 1, 2, 3, 4, 5, 20].map(resendDelay)).toEqual([3_000, 6_000, 12_000, 24_000, 48_000, resendMaxMs, resendMaxMs]);
-    expect(s.resends?.c1?.n).toBe(9);
+    expect(resendLimit).toBe(3);
+    expect(gaps).toEqual([3_000, 6_000, 12_000]);
+    expect([0, 1, 2].map(resendDelay)).toEqual([3_000, 6_000, 12_000]);
+    expect(s.resends?.c1?.n).toBe(resendLimit);
+    // No check is left: the next wake-up is the expiry, and an early wake sends nothing.
+    expect(wakeAt(s)).toBe(COMMAND_LIMITS.maxTtlMs);
+    const idle = run(s, WAKE, last + 600_000);
+    expect(sentIds(idle.effects)).toEqual([]);
+    expect(idle.journal).toBe(false);
+    // The hub's next hello sends it again and starts the checks over.
+    const back = run(run(s, offline, last + 1_000).state, online, last + 2_000);
+    expect(sentIds(back.effects)).toEqual(['c1']);
+    expect(back.state.resends?.c1).toEqual({ at: last + 2_000 + resendAfterMs, n: 0 });
+  });
+
+  it('costs at most 4 journal entries over the hour for a command never answered with a 1 h TTL', () => {
+    const HOUR = 3_600_000;
+    let s = run(onlineDevice(), issue('c1', HOUR), 0).state;
+    let journaled = 1; // the issue
+    let resent = 0;
+    let wakes = 0;
+    for (let at = wakeAt(s); at !== undefined && at < HOUR; at = wakeAt(s)) {
+      const step = run(s, WAKE, at);
+      wakes++;
+      if (step.journal) journaled++;
+      resent += sentIds(step.effects).length;
+      s = step.state;
+      expect(wakes).toBeLessThan(100); // no busy loop on a check that sends nothing
+    }
+    expect(resent).toBe(resendLimit);
+    expect(journaled).toBeLessThanOrEqual(4);
+    // Then the expiry, at the hour.
+    expect(wakeAt(s)).toBe(HOUR);
+    expect(run(s, WAKE, HOUR).state.commands.c1?.status).toBe('expired');
+  });
+
+  it('never sends a command again after a later command of the device went down (off then on)', () => {
+    // c1 "on" goes `sent` (durable) but its send is lost with its node; c2 "off" goes down.
+    let s = onlineDevice();
+    const events: string[] = [];
+    const c1 = run(s, { ...issue('c1'), params: { on: true } }, 1_000); // effect dropped
+    s = c1.state;
+    const c2 = run(s, { ...issue('c2'), params: { on: false } }, 2_000);
+    events.push(...sentIds(c2.effects));
+    s = c2.state;
+    // Every wake-up over the next minutes: c1 is never sent after c2.
+    for (let at = wakeAt(s); at !== undefined && at < 120_000; at = wakeAt(s)) {
+      const step = run(s, WAKE, at);
+      events.push(...sentIds(step.effects));
+      s = step.state;
+    }
+    expect(events.indexOf('c1')).toBe(-1);
+    expect(events.filter((id) => id === 'c2')).toHaveLength(1 + resendLimit);
+    expect(s.commands.c1?.status).toBe('sent'); // until its result, its expiry or the hub's hello
+    // The hello sends every `sent` command again in issue order: c1, then c2 (the last word).
+    const back = run(run(s, offline, 130_000).state, online, 131_000);
+    expect(sentIds(back.effects)).toEqual(['c1', 'c2']);
+    // Then only the newest is checked.
+    const next = run(back.state, WAKE, wakeAt(back.state)!);
+    expect(sentIds(next.effects)).toEqual(['c2']);
+    // A later command that expired while queued (never sent) does not stop the checks.
+    let q = run(run(onlineDevice(), issue('a'), 0).state, offline, 10).state;
+    q = run(q, issue('b', 500), 20).state;
+    q = run(q, WAKE, 520).state;
+    expect(q.commands.b?.status).toBe('expired');
+    q = run(q, online, 600).state; // sends a again
+    expect(sentIds(run(q, WAKE, wakeAt(q)!).effects)).toEqual(['a']);
   });
 
   it('does not send a command again once its result came, and forgets its check', () => {
@@ -129,17 +194,18 @@ describe('device delivery check of sent commands', () => {
     expect(next.state.resends?.c1).toEqual({ at: 43_000 + 2 * resendAfterMs, n: 1 });
   });
 
-  it('sends the due commands again in issue order in one step, with those due within resendCoalesceMs', () => {
+  it('checks only the newest command sent: the older ones wait for their result, expiry or the hello', () => {
     let s = onlineDevice();
-    s = run(s, issue('z'), 1_000).state; // check at 4 000
-    s = run(s, issue('a'), 1_000 + resendCoalesceMs - 100).state; // check within the coalescing window
-    s = run(s, issue('m'), 1_000 + resendCoalesceMs + 100).state; // check after it
-    expect(wakeAt(s)).toBe(4_000);
-    const step = run(s, WAKE, 4_000);
-    expect(sentIds(step.effects)).toEqual(['z', 'a']);
-    expect(wakeAt(step.state)).toBe(1_000 + resendCoalesceMs + 100 + resendAfterMs);
-    const rest = run(step.state, WAKE, wakeAt(step.state)!);
-    expect(sentIds(rest.effects)).toEqual(['m']);
+    s = run(s, issue('z'), 1_000).state;
+    s = run(s, issue('a'), 1_500).state;
+    s = run(s, issue('m'), 2_000).state;
+    expect(wakeAt(s)).toBe(2_000 + resendAfterMs);
+    const step = run(s, WAKE, 2_000 + resendAfterMs);
+    expect(sentIds(step.effects)).toEqual(['m']);
+    // m answered: z and a are still not re-sent (m went down after them).
+    const done = run(step.state, { type: 'command.result', commandId: 'm', ok: true }, 6_000).state;
+    expect(wakeAt(done)).toBe(600_000 + 1_000);
+    expect(sentIds(run(done, WAKE, 30_000).effects)).toEqual([]);
   });
 
   it('checks a `sent` command of a state written before checks existed (no entry) from its sentAt', () => {
@@ -175,7 +241,15 @@ describe('device delivery check of sent commands', () => {
           else msg = WAKE;
         }
         const step = run(s, msg, now);
-        if (msg === WAKE) resent += sentIds(step.effects).length;
+        if (msg === WAKE) {
+          resent += sentIds(step.effects).length;
+          // A check never re-sends a command once a later one of the device went down.
+          for (const id of sentIds(step.effects)) {
+            const c = s.commands[id]!;
+            expect(Object.values(s.commands).some((d) => d.issueNo > c.issueNo && d.sentAt !== undefined)).toBe(false);
+            expect(s.resends?.[id]?.n ?? 0).toBeLessThan(resendLimit);
+          }
+        }
         for (const id of sentIds(step.effects)) {
           // Only a live command goes down, only while the stream is open, never at or past its expiry.
           const c = step.state.commands[id]!;

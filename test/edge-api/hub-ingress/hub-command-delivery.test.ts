@@ -4,7 +4,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { CommandDelivery, DesiredDelivery, HubSessionEndReason } from '../../../actors/types.ts';
 import type { ActorRouter } from '../../../cluster/actor-router.ts';
 import { NodeDelivery } from '../../../cluster/node-delivery.ts';
-import { HubCommandDelivery, MAX_HUB_HOPS } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
+import { HubCommandDelivery, MAX_HUB_HOPS, MAX_WAITING_PER_HUB } from '../../../edge-api/hub-ingress/hub-command-delivery.ts';
+import { pino } from 'pino';
 import { silentLogger } from '../../../runtime/logger.ts';
 import { runtimeError, type Result } from '../../../runtime/result.ts';
 
@@ -134,7 +135,7 @@ class LiveRouter implements ActorRouter {
 type NodeId = 'n1' | 'n2' | 'n3';
 
 /** Nodes n1..n3 joined both ways by in-process NodeDeliveries (JSON over the "wire"); `down` holds the nodes that cannot be reached. */
-function threeNodes(router: ActorRouter, opts: { routeGiveUpMs?: number; lookupRetryMs?: number } = {}) {
+function threeNodes(router: ActorRouter, opts: { routeGiveUpMs?: number; lookupRetryMs?: number; maxWaitingPerHub?: number } = {}) {
   const ids: NodeId[] = ['n1', 'n2', 'n3'];
   const down = new Set<NodeId>();
   const sessions = { n1: new FakeSessions(), n2: new FakeSessions(), n3: new FakeSessions() };
@@ -163,6 +164,7 @@ function threeNodes(router: ActorRouter, opts: { routeGiveUpMs?: number; lookupR
       registry: registries[id],
       lookupRetryMs: opts.lookupRetryMs ?? 5,
       routeGiveUpMs: opts.routeGiveUpMs ?? 5_000,
+      ...(opts.maxWaitingPerHub === undefined ? {} : { maxWaitingPerHub: opts.maxWaitingPerHub }),
     });
   return { delivery, sessions, registries, down };
 }
@@ -543,6 +545,91 @@ describe('HubCommandDelivery', () => {
         expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command, hops }, 'n1')).toBe('refused');
       expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command, hops: 2 }, 'n1')).toBe('ok');
       expect(sessions.written).toEqual([{ hubId: 'hub1', command }]);
+    });
+  });
+
+  describe('bounds and spread', () => {
+    const c = (n: number): CommandDelivery => ({ ...command, commandId: `light1~c${n}` });
+    it('spreads its retry waits over ±50 % of the nominal 250 ms → 1 s back-off (injected random)', async () => {
+      const logs: { msg: string; delayMs?: number }[] = [];
+      const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
+      const draws = [0, 0.999, 0.5, 0.25, 0.75, 0.1];
+      let k = 0;
+      const registry = new Registry();
+      const nodes = new NodeDelivery('n1', () => runtimeError('unavailable', 'not used'), silentLogger);
+      const delivery = new HubCommandDelivery({
+        nodeId: 'n1',
+        router: new LiveRouter(() => runtimeError('unavailable', 'the hub actor’s shard is moving')),
+        sessions: new FakeSessions(),
+        nodes,
+        logger,
+        registry,
+        lookupRetryMs: 10,
+        routeGiveUpMs: 400,
+        random: () => draws[k++ % draws.length]!,
+      });
+      delivery.send('h1', 'hub1', command);
+      await vi.waitFor(async () => expect(await counted(registry, 'lookup_failed')).toBe(1), { timeout: 5_000 });
+      const waits = logs.filter((l) => l.msg === 'command routing retried').map((l) => l.delayMs!);
+      console.log(`retry waits (nominal 10, 20, 40, 80, 160 ms): ${waits.join(', ')}`);
+      // round(nominal × (0.5 + r)): half the nominal at r = 0, about 1.5 × at r → 1.
+      expect(waits.slice(0, 5)).toEqual([5, 30, 40, 60, 200]);
+      const nominal = [10, 20, 40, 80, 160, 320, 640, 1_000];
+      waits.forEach((w, i) => {
+        expect(w).toBeGreaterThanOrEqual(nominal[i]! / 2);
+        expect(w).toBeLessThanOrEqual(nominal[i]! * 1.5);
+      });
+    });
+
+    it('lets at most MAX_WAITING_PER_HUB of a hub wait behind one being routed: the next is left queued (counted), not routed', async () => {
+      const router = new LiveRouter(() => hubAt('n2'));
+      const { delivery, registries, down, sessions } = threeNodes(router, { routeGiveUpMs: 60_000 });
+      down.add('n2');
+      expect(MAX_WAITING_PER_HUB).toBe(64);
+      delivery.n1.send('h1', 'hub1', c(0)); // being routed: its forwards keep failing
+      for (let i = 1; i <= MAX_WAITING_PER_HUB; i++) delivery.n1.send('h1', 'hub1', c(i));
+      expect(await counted(registries.n1, 'queued')).toBe(0);
+      delivery.n1.send('h1', 'hub1', c(MAX_WAITING_PER_HUB + 1)); // the 65th waiting: not
+      expect(await counted(registries.n1, 'queued')).toBe(1);
+      // Another hub has its own chain.
+      delivery.n1.send('h1', 'hub2', { ...c(900), deviceId: 'light9' });
+      expect(await counted(registries.n1, 'queued')).toBe(1);
+      // The node comes back: the ones that waited go, in order; the one left queued does not.
+      down.delete('n2');
+      sessions.n2.connect('hub1');
+      await vi.waitFor(() => expect(idsWritten(sessions.n2)).toHaveLength(MAX_WAITING_PER_HUB + 1), { timeout: 10_000 });
+      expect(idsWritten(sessions.n2)).toEqual(Array.from({ length: MAX_WAITING_PER_HUB + 1 }, (_, i) => c(i).commandId));
+      // The chain drained (hub2's one went too): the hub's next message is routed again.
+      await vi.waitFor(async () => expect(await counted(registries.n1, 'forwarded')).toBe(MAX_WAITING_PER_HUB + 2));
+      delivery.n1.send('h1', 'hub1', c(100));
+      await vi.waitFor(() => expect(idsWritten(sessions.n2).at(-1)).toBe(c(100).commandId));
+    });
+
+    it('counts a command the stream here already carried as neither local nor any other outcome (the stream counts it skipped)', async () => {
+      const registry = new Registry();
+      const written = new Set<string>();
+      const sessions = {
+        sessionOf: () => ({
+          sendCommand: (cmd: CommandDelivery) => (written.has(cmd.commandId) ? ('skipped' as const) : written.add(cmd.commandId) && true),
+          sendDesired: () => true,
+        }),
+        endSession: () => false,
+      };
+      const nodes = new NodeDelivery('n1', () => runtimeError('unavailable', 'not used'), silentLogger);
+      const delivery = new HubCommandDelivery({
+        nodeId: 'n1',
+        router: new FakeRouter([hubAt('n1')]),
+        sessions,
+        nodes,
+        logger: silentLogger,
+        registry,
+      });
+      delivery.send('h1', 'hub1', command);
+      delivery.send('h1', 'hub1', command); // the device's re-send: the stream skips it
+      // A peer's copy (hop 1) too.
+      expect(nodes.receive('hub.command', { homeId: 'h1', hubId: 'hub1', command, hops: 1 }, 'n2')).toBe('ok');
+      const m = await registry.getSingleMetric('iot_hub_commands_routed_total')?.get();
+      expect(m?.values.filter((v) => v.value > 0).map((v) => [v.labels.outcome, v.value])).toEqual([['local', 1]]);
     });
   });
 });

@@ -182,10 +182,10 @@ describe('HubOutbound', () => {
     out.command(command('c2'));
     await call.readAll();
     // The device's re-send of its `sent` commands on the hello, after the first send went out.
-    expect(out.command(command('c1'))).toBe(true);
-    expect(out.command(command('c2'))).toBe(true);
-    out.command(command('c3'));
-    out.command(command('c3')); // and while one still waits
+    expect(out.command(command('c1'))).toBe('skipped');
+    expect(out.command(command('c2'))).toBe('skipped');
+    expect(out.command(command('c3'))).toBe(true);
+    expect(out.command(command('c3'))).toBe('skipped'); // and while one still waits
     await call.readAll();
     expect(call.taken.map(label)).toEqual(['welcome', 'command c1', 'command c2', 'command c3']);
     expect([metrics.commandsSent.n, metrics.commandsSkipped.n]).toEqual([3, 3]);
@@ -210,6 +210,36 @@ describe('HubOutbound', () => {
     out.command(expiring('c4', now + 10_000));
     await call.readAll();
     expect(call.taken.slice(6).map(label)).toEqual(['command c5', 'command c4']);
+  });
+
+  it('forgets every written id due before the bound drops one still live (ids written in another order than they expire)', async () => {
+    let now = 1_000_000;
+    const { call, out, metrics } = setup({ writtenIds: 4 }, 4, () => now);
+    out.open(WELCOME);
+    const expiring = (id: string, expiresAtMs: number): CommandDelivery => ({ ...command(id), expiresAtMs });
+    // A long-lived command first, then short ones: insertion order is not the order of expiry.
+    out.command(expiring('long', now + 3_600_000));
+    for (const id of ['s1', 's2', 's3']) out.command(expiring(id, now + 1_000));
+    await call.readAll();
+    // Long after the short ones expired, a new write passes the bound: the due ones go, not `long`.
+    now += 1_000 + EXPIRED_IDS_KEPT_MS + 1;
+    out.command(expiring('n1', now + 1_000));
+    await call.readAll();
+    // `long` is still remembered: its re-send is skipped; the expired short ids are forgotten.
+    expect(out.command(expiring('long', now + 3_600_000))).toBe('skipped');
+    expect(metrics.commandsSkipped.n).toBe(1);
+    for (const id of ['n2', 'n3']) out.command(expiring(id, now + 1_000));
+    await call.readAll();
+    expect(out.command(expiring('long', now + 3_600_000))).toBe('skipped');
+    expect(call.taken.slice(1).map(label)).toEqual([
+      'command long',
+      'command s1',
+      'command s2',
+      'command s3',
+      'command n1',
+      'command n2',
+      'command n3',
+    ]);
   });
 
   it('remembers an answered command id ANSWERED_IDS_KEPT_MS more (a copy racing the result is still skipped), not until its expiry', async () => {
@@ -238,7 +268,7 @@ describe('HubOutbound', () => {
     out.open(WELCOME);
     out.desired(desired('d1', 8));
     await call.readAll();
-    expect(out.desired(desired('d1', 7))).toBe(true);
+    expect(out.desired(desired('d1', 7))).toBe('skipped');
     out.desired(desired('d2', 1)); // another device is its own order
     out.desired(desired('d1', 8, false)); // the same version again (a re-send on connect, its delta recomputed) goes
     await call.readAll();
