@@ -164,4 +164,59 @@ export const ALERT_SCENARIOS: readonly AlertScenario[] = [
       { eval_time: '16m', alertname: 'IotHubAckLatencyHigh', exp_alerts: [{ exp_labels: { instance: 'n2', severity: 'warning' } }] },
     ],
   },
+  {
+    name: 'a self-fence warns for 15 minutes; a node that never fenced is quiet',
+    interval: '15s',
+    input_series: [
+      { series: `iot_cluster_self_fences_total{${at('n1')}}`, values: '0x20 1x100' },
+      { series: `iot_cluster_self_fences_total{${at('n2')}}`, values: '0x120' },
+    ],
+    alert_rule_test: [
+      quiet('4m', 'IotNodeSelfFenced'),
+      {
+        eval_time: '6m',
+        alertname: 'IotNodeSelfFenced',
+        exp_alerts: [{ exp_labels: { instance: 'n1', job: 'iot', severity: 'warning' } }],
+      },
+      quiet('25m', 'IotNodeSelfFenced'),
+    ],
+  },
+  {
+    name: 'rate limits per node for 5 minutes warn; a Redis blip of a minute is quiet',
+    interval: '15s',
+    input_series: [
+      { series: `iot_http_rate_limit_fallback_active{${at('n1')}}`, values: '0x4 1x60' },
+      { series: `iot_http_rate_limit_fallback_active{${at('n2')}}`, values: '0x4 1x4 0x4 1x4 0x4 1x4 0x40' },
+    ],
+    alert_rule_test: [
+      quiet('4m', 'IotRateLimitsNotShared'),
+      {
+        eval_time: '7m',
+        alertname: 'IotRateLimitsNotShared',
+        exp_alerts: [{ exp_labels: { instance: 'n1', job: 'iot', severity: 'warning' } }],
+      },
+    ],
+  },
+  {
+    name: 'replica waits: a few short ones are quiet, a tenth refused warns, none acked pages',
+    interval: '15s',
+    input_series: [
+      // n1: 1 window in 200 fails (a replica slow now and then); n2: 1 in 10; n3: every window.
+      { series: `iot_redis_replica_wait_windows_total{${at('n1')}}`, values: '0+200x80' },
+      { series: `iot_redis_replica_wait_failures_total{${at('n1', ', reason="short"')}}`, values: '0+1x80' },
+      { series: `iot_redis_replica_wait_windows_total{${at('n2')}}`, values: '0+200x80' },
+      { series: `iot_redis_replica_wait_failures_total{${at('n2', ', reason="short"')}}`, values: '0+20x80' },
+      { series: `iot_redis_replica_wait_windows_total{${at('n3')}}`, values: '0+50x80' },
+      { series: `iot_redis_replica_wait_failures_total{${at('n3', ', reason="unknown"')}}`, values: '0+50x80' },
+    ],
+    alert_rule_test: [
+      {
+        eval_time: '12m',
+        alertname: 'IotReplicaWaitFailures',
+        exp_alerts: [{ exp_labels: { instance: 'n2', severity: 'warning' } }, { exp_labels: { instance: 'n3', severity: 'warning' } }],
+      },
+      { eval_time: '12m', alertname: 'IotReplicaWaitStalled', exp_alerts: [{ exp_labels: { instance: 'n3', severity: 'critical' } }] },
+      quiet('1m', 'IotReplicaWaitStalled'), // pending: it pages after 2 minutes
+    ],
+  },
 ];

@@ -6,13 +6,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalToolMissing, skipWithout } from '../support/external-tool.ts';
 import { loadConfig } from '../../node/config.ts';
 import { startNode, type RunningNode } from '../../node/start-node.ts';
 import { silentLogger } from '../../runtime/logger.ts';
+import { ReplicaWait } from '../../runtime/redis/replica-wait.ts';
 import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
 import { ALERT_SCENARIOS } from './alert-scenarios.ts';
 import { DEPLOY_DIR, readDeployFile } from './deploy-files.ts';
@@ -375,6 +376,8 @@ describe('every metric the dashboards and alerts name exists on a running node',
   let redis: TestRedis;
   let node: RunningNode;
   let exposition: string;
+  /** The node's registry, with the metrics only a node with REDIS_WAIT_REPLICAS > 0 has (registered as that node registers them). */
+  let registry: Registry;
 
   beforeAll(async () => {
     redis = await startTestRedis();
@@ -395,7 +398,19 @@ describe('every metric the dashboards and alerts name exists on a running node',
     );
     const res = await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`);
     expect(res.status).toBe(200);
-    exposition = await res.text();
+    // iot_redis_replica_wait_* exist only with REDIS_WAIT_REPLICAS > 0, which needs a Redis replica:
+    // their ReplicaWait registers them here, on a registry of its own, merged with the node's.
+    const replicaWait = new Registry();
+    new ReplicaWait(
+      () => {
+        throw new Error('not used');
+      },
+      { replicas: 1, timeoutMs: 1_000 },
+      replicaWait,
+      silentLogger,
+    );
+    registry = Registry.merge([node.registry, replicaWait]);
+    exposition = `${await res.text()}\n${await replicaWait.metrics()}`;
   });
 
   afterAll(async () => {
@@ -411,12 +426,12 @@ describe('every metric the dashboards and alerts name exists on a running node',
   });
 
   it('matches and aggregates only by labels the metrics have, and takes rates only of counters and histogram series', () => {
-    const problems = shapeProblems(expressions(), shapeOn(node.registry, typesOf(exposition)));
+    const problems = shapeProblems(expressions(), shapeOn(registry, typesOf(exposition)));
     expect(problems, problems.join('\n')).toEqual([]);
   });
 
   it('names a label a metric lacks, and a rate of a gauge', () => {
-    const shape = shapeOn(node.registry, typesOf(exposition));
+    const shape = shapeOn(registry, typesOf(exposition));
     expect(shape('iot_peer_asks_total')).toMatchObject({ type: 'counter', labels: new Set(['peer', 'outcome']) });
     expect(shape('iot_persist_seconds_bucket')).toMatchObject({ type: 'histogram', histogramSeries: true, labels: new Set(['le']) });
     expect(shape('iot_persist_seconds_count')).toMatchObject({ histogramSeries: true, labels: new Set() });

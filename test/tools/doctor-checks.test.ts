@@ -16,7 +16,7 @@ import {
   ringCheck,
   thirdLookInMs,
 } from '../../tools/doctor/cluster-checks.ts';
-import { nodeClockSkews, type ClusterState, type Heartbeat } from '../../tools/doctor/cluster-state.ts';
+import { heartbeatTtlOf, nodeClockSkews, type ClusterState, type Heartbeat } from '../../tools/doctor/cluster-state.ts';
 import { parseDoctorArgs, UsageError } from '../../tools/doctor/doctor-args.ts';
 import { formatJson, formatText } from '../../tools/doctor/format-results.ts';
 import { sampleOf } from '../../tools/doctor/node-api-check.ts';
@@ -199,7 +199,39 @@ describe('doctor heartbeats check', () => {
         ]),
       }),
     );
-    expect(r).toMatchObject({ level: 'warn', finding: 'late heartbeat: n2 (not refreshed for 4.5 s); nodes refresh every 1.2 s' });
+    expect(r).toMatchObject({ level: 'warn', finding: 'late heartbeat: n2 (not refreshed for 4.5 s); it refreshes every 1.2 s' });
+  });
+
+  /** The healthy cluster with node n2 registered with its own HEARTBEAT_TTL_MS and heartbeat `hb`. */
+  const withTtl = (heartbeatTtlMs: number, hb?: Heartbeat): ClusterState => {
+    const s = state();
+    return state({
+      registered: s.registered.map((n) => (n.id === 'n2' ? { ...n, heartbeatTtlMs } : n)),
+      heartbeats: new Map(hb ? [['n1', fresh] as const, ['n2', hb] as const] : [['n1', fresh] as const]),
+    });
+  };
+
+  it("judges each heartbeat by the TTL in the node's record, the default only for records without one (older nodes)", () => {
+    // A 500 ms TTL refreshed 50 ms ago: fresh by its own TTL (by the default 6 s one it would look 5.5 s late).
+    expect(heartbeatsCheck(withTtl(500, { writtenAtMs: 0, ttlLeftMs: 450 })).level).toBe('ok');
+    // A 60 s TTL not refreshed for 45 s: late (by the default 6 s one it would look fresh).
+    expect(heartbeatsCheck(withTtl(60_000, { writtenAtMs: 0, ttlLeftMs: 15_000 }))).toMatchObject({
+      level: 'warn',
+      finding: 'late heartbeat: n2 (not refreshed for 45.0 s); it refreshes every 12.0 s',
+    });
+    // Expired: the finding names its own TTL.
+    expect(heartbeatsCheck(withTtl(20_000)).finding).toBe(
+      'n2 in the ring without a heartbeat (none for over 20.0 s): down or cut off from Redis',
+    );
+    expect(heartbeatTtlOf(withTtl(500), 'n2')).toBe(500);
+    expect(heartbeatTtlOf(withTtl(500), 'n1')).toBe(TTL); // no TTL in its record
+    expect(heartbeatTtlOf(withTtl(500), 'unregistered')).toBe(TTL);
+  });
+
+  it("estimates a node's clock with the TTL from its record", () => {
+    // As above, but n2 runs a 3 000 ms TTL: 1 000 left means Redis wrote it at 9 800 − 2 000 = 7 800; stamped 8 300: +500.
+    const s = withTtl(3_000, { writtenAtMs: 8_300, ttlLeftMs: 1_000 });
+    expect(nodeClockSkews(s, { skewMs: 200, uncertaintyMs: 10 }).get('n2')).toEqual({ skewMs: 500, uncertaintyMs: 32 });
   });
 
   it('warns when no node ever registered in the cluster (a wrong CLUSTER or REDIS_URL)', () => {

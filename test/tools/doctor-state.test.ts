@@ -15,7 +15,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { KeyLayout } from '../../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../../runtime/redis/redis-connection.ts';
 import { startTestRedis, type TestRedis } from '../../tools/process/redis-server.ts';
-import { readClusterState } from '../../tools/doctor/cluster-state.ts';
+import { heartbeatTtlOf, readClusterState } from '../../tools/doctor/cluster-state.ts';
 import { RedisClients } from '../support/redis-node.ts';
 import { runCli, type CliRun } from '../support/run-cli.ts';
 
@@ -159,6 +159,20 @@ describe('doctor reading a cluster from Redis', () => {
         'm',
       ),
     );
+  });
+
+  it('a node with its own HEARTBEAT_TTL_MS is judged by the TTL in its record: 45 s without a refresh of a 60 s TTL is late, and its clock reads right, exit 0', async () => {
+    const c = await writtenCluster();
+    expect(heartbeatTtlOf(await readClusterState(client, c.keys), 'n1')).toBe(2_000); // written by Membership with the default
+    await c.members.get('n2')!.stop(); // no more refreshes; written again below as a node with a 60 s TTL would have
+    await client.set(c.keys.node('n2'), JSON.stringify({ id: 'n2', http: '', grpc: '', peer: '', startedAt: 0, heartbeatTtlMs: 60_000 }));
+    await client.set(c.keys.heartbeat('n2'), String(Date.now() - 45_000), 'PX', 15_000);
+    const run = await doctor(c.keys);
+    await c.stop();
+    // By the default 2 s TTL this heartbeat would look fresh, and n2's clock 58 s off.
+    expect(levels(run), run.out).toEqual(expected({ heartbeats: 'warn' }));
+    expect(run.code, run.out).toBe(0);
+    expect(run.stdout).toMatch(/^warn +heartbeats: +late heartbeat: n2 \(not refreshed for 4\d\.\d s\); it refreshes every 12\.0 s — /m);
   });
 
   it('a lease held by a live node that does not own the shard (written directly): leases fails, exit 1', async () => {

@@ -37,10 +37,10 @@ function levels(run: CliRun): Record<string, string> {
   return out;
 }
 
-async function twoNodes(): Promise<{ cluster: TestCluster; env: Record<string, string>; url: string }> {
+async function twoNodes(nodeEnv: Record<string, string> = {}): Promise<{ cluster: TestCluster; env: Record<string, string>; url: string }> {
   const cluster = file.newCluster();
-  const n1 = await cluster.start('n1');
-  await cluster.start('n2');
+  const n1 = await cluster.start('n1', nodeEnv);
+  await cluster.start('n2', nodeEnv);
   await cluster.settled('n1', ['n1', 'n2']);
   return {
     cluster,
@@ -131,7 +131,9 @@ describe('npm run doctor', () => {
   it(
     'a lease held by a node that does not own the shard fails naming it; a SIGKILLed node fails naming its ports (exit 1)',
     async () => {
-      const { cluster, env } = await twoNodes();
+      // A 30 s heartbeat: the SIGKILLed node stays in the ring while doctor looks (at the default 2 s,
+      // n1 takes it out within about 2 s, and a node that left is not expected to listen).
+      const { cluster, env } = await twoNodes({ HEARTBEAT_TTL_MS: '30000' });
       const status = await cluster.status('n1');
       const shard = status.owners.indexOf('n1');
       const admin = await redisAdmin();
@@ -154,6 +156,8 @@ describe('npm run doctor', () => {
       const ports = line(killed, 'ports');
       expect(ports.level).toBe('fail');
       expect(ports.text).toMatch(/^3\/6 registered addresses refuse connections: n2 http 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+      // Its heartbeat is judged by the 30 s TTL its record carries: still alive, not late.
+      expect(line(killed, 'heartbeats')).toEqual({ level: 'ok', text: expect.stringMatching(/^2 alive \(n1, n2\)/) });
     },
     CLUSTER_TEST_MS,
   );

@@ -8,7 +8,7 @@
 import { HEARTBEAT_REFRESHES_PER_TTL } from '../../cluster/membership.ts';
 import { defaultShardLeasesConfig } from '../../cluster/shard-leases.ts';
 import { fail, ok, someOf, warn, worst, type CheckLevel, type CheckResult } from './check-result.ts';
-import type { ClusterState } from './cluster-state.ts';
+import { heartbeatTtlOf, type ClusterState } from './cluster-state.ts';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -53,18 +53,18 @@ function heartbeatsOf(s: ClusterState): CheckResult {
   if (dead.length > 0)
     return fail(
       'heartbeats',
-      `${someOf(dead)} in the ring without a heartbeat (none for over ${seconds(s.heartbeatTtlMs)}): down or cut off from Redis`,
+      `${someOf(dead)} in the ring without a heartbeat (none for over ${seconds(Math.max(...dead.map((id) => heartbeatTtlOf(s, id))))}): down or cut off from Redis`,
       `restart ${dead.length === 1 ? 'it' : 'them'} or fix ${dead.length === 1 ? 'its' : 'their'} Redis connection; a live node takes a dead one out of the ring within seconds (or: npm run ring -- remove ${dead[0]})`,
     );
-  // Late: not refreshed for two thirds of the TTL (a node stops serving at TTL − a small margin).
-  const refreshEvery = s.heartbeatTtlMs / HEARTBEAT_REFRESHES_PER_TTL;
-  const late = [...s.heartbeats]
-    .filter(([, hb]) => hb.ttlLeftMs >= 0 && hb.ttlLeftMs < s.heartbeatTtlMs / 3)
-    .map(([id, hb]) => `${id} (not refreshed for ${seconds(s.heartbeatTtlMs - hb.ttlLeftMs)})`);
+  // Late: not refreshed for two thirds of its TTL (a node stops serving at TTL − a small margin).
+  // Each node by its own TTL (its record's HEARTBEAT_TTL_MS; the default for older nodes).
+  const lateNodes = [...s.heartbeats].filter(([id, hb]) => hb.ttlLeftMs >= 0 && hb.ttlLeftMs < heartbeatTtlOf(s, id) / 3);
+  const late = lateNodes.map(([id, hb]) => `${id} (not refreshed for ${seconds(heartbeatTtlOf(s, id) - hb.ttlLeftMs)})`);
+  const refreshEvery = [...new Set(lateNodes.map(([id]) => seconds(heartbeatTtlOf(s, id) / HEARTBEAT_REFRESHES_PER_TTL)))];
   if (late.length > 0)
     return warn(
       'heartbeats',
-      `late heartbeat: ${someOf(late)}; nodes refresh every ${seconds(refreshEvery)}`,
+      `late heartbeat: ${someOf(late)}; ${lateNodes.length === 1 ? 'it refreshes' : 'they refresh'} every ${refreshEvery.join(' / ')}`,
       'the node is stalled (event loop blocked, CPU starved) or its Redis link is slow: check its logs and CPU',
     );
   const alive = [...s.heartbeats.keys()].sort();

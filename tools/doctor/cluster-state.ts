@@ -20,7 +20,10 @@ export interface Heartbeat {
 
 export interface ClusterState {
   readonly cluster: string;
-  /** Membership heartbeat TTL the nodes use (cluster/membership.ts). */
+  /**
+   * The default membership heartbeat TTL (cluster/membership.ts): for a node whose record does not
+   * carry its own HEARTBEAT_TTL_MS (an older node). Judge a node by `heartbeatTtlOf`.
+   */
   readonly heartbeatTtlMs: number;
   readonly ring: RingDoc | undefined;
   /** Why the stored ring could not be read, when it could not. */
@@ -144,6 +147,11 @@ export async function readClusterState(client: RedisClient, keys: KeyLayout): Pr
   };
 }
 
+/** Node `id`'s heartbeat TTL: the one its record carries (its HEARTBEAT_TTL_MS), else the default. */
+export function heartbeatTtlOf(state: ClusterState, id: string): number {
+  return state.registered.find((n) => n.id === id)?.heartbeatTtlMs ?? state.heartbeatTtlMs;
+}
+
 /**
  * Each live node's clock minus Redis', estimated from its heartbeat: the node wrote its own
  * Date.now() when Redis set the TTL, so Redis' time of that write is (now in Redis time) − (TTL −
@@ -157,7 +165,7 @@ export function nodeClockSkews(state: ClusterState, self: ClockReading): Map<str
   const out = new Map<string, SkewReading>();
   for (const [id, hb] of state.heartbeats) {
     if (hb.writtenAtMs === undefined || hb.ttlLeftMs < 0) continue;
-    const writtenRedisMs = redisNow - (state.heartbeatTtlMs - hb.ttlLeftMs);
+    const writtenRedisMs = redisNow - (heartbeatTtlOf(state, id) - hb.ttlLeftMs);
     out.set(id, { skewMs: Math.round(hb.writtenAtMs - writtenRedisMs), uncertaintyMs });
   }
   return out;
