@@ -35,7 +35,7 @@ export interface ClusterStatus {
     readonly alive: boolean;
     /** Shards it owns by the current ring. */
     readonly shardsAssigned: number;
-    /** Shards it reports holding now (differs while a change is in flight). */
+    /** Shards it reports holding now (differs while a change is in flight); 0 for a node whose heartbeat expired. */
     readonly shardsOwned: number;
   }[];
   readonly handoffs: { readonly pending: number; readonly done: number; readonly inFlight: boolean };
@@ -145,7 +145,8 @@ export class ClusterAdmin {
           weight: inRing?.weight ?? 0,
           alive: alive.has(id),
           shardsAssigned: assigned.get(id) ?? 0,
-          shardsOwned: progress.get(id)?.owned ?? 0,
+          // A dead node serves nothing, whatever its last report (kept up to PROGRESS_TTL_MS) said.
+          shardsOwned: alive.has(id) ? (progress.get(id)?.owned ?? 0) : 0,
         };
       }),
       handoffs: { pending, done, inFlight },

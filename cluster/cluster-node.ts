@@ -1,5 +1,7 @@
 /** A node's life in the cluster: membership, joining the ring, following its epochs, failover of dead nodes (suspicion, confirmation, removal), the self-fence, draining out. */
+import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/logger.ts';
+import { counterOf } from '../runtime/metrics.ts';
 import type { NodeInfo, RingDoc } from './cluster-types.ts';
 import { buildShardTable } from './hash-ring.ts';
 import type { Membership } from './membership.ts';
@@ -22,10 +24,17 @@ export interface ClusterNodeDeps {
   readonly suspectEveryMs?: number;
   /** Milliseconds between checks of this node's own serving deadline (default min(100, TTL / 10)). */
   readonly fenceCheckEveryMs?: number;
+  /** Where `iot_cluster_self_fences_total` is registered (none: not counted). */
+  readonly registry?: Registry;
 }
 
-/** What a suspicion watch ended with. */
-export type SuspicionOutcome = 'dead' | 'alive' | 'gone' | 'stopped';
+/**
+ * What a suspicion watch ended with: `dead` (confirmed and taken out), `alive` (its heartbeat was
+ * refreshed, or never expired while watched), `unjudged` (this node was fenced, or just back from a
+ * fence, or could not read Redis, for the whole watch: it says nothing of the suspect), `gone`
+ * (not in the ring), `stopped`.
+ */
+export type SuspicionOutcome = 'dead' | 'alive' | 'unjudged' | 'gone' | 'stopped';
 
 export class ClusterNode {
   private ring: RingDoc | undefined;
@@ -36,6 +45,8 @@ export class ClusterNode {
   private readonly suspects = new Map<string, Promise<SuspicionOutcome>>();
   /** The removal of dead nodes under way (one at a time; a later one waits and re-reads the ring). */
   private removing: Promise<void> = Promise.resolve();
+  /** A liveness check is under way (a slow Redis must not pile them up). */
+  private checkingLiveness = false;
   /** Self-fenced since (Date.now ms), while the serving deadline has passed and the heartbeat is not fresh again. */
   private fencedAt: number | undefined;
   /** Whether this node was in the ring when it fenced itself (it then re-joins once fresh again, with AUTO_JOIN). */
@@ -60,8 +71,18 @@ export class ClusterNode {
   /** The ring read under way for `catchUp` (one at a time, shared by every caller). */
   private catchingUp: Promise<void> | undefined;
 
+  private readonly selfFences: { inc(): void } | undefined;
+
   constructor(private readonly deps: ClusterNodeDeps) {
     this.log = deps.logger.child({ component: 'cluster' });
+    this.selfFences =
+      deps.registry &&
+      counterOf(
+        deps.registry,
+        'iot_cluster_self_fences_total',
+        'Self-fences: times this node stopped serving every shard because it could not refresh its heartbeat within HEARTBEAT_TTL_MS (minus a margin)',
+        [],
+      );
   }
 
   get epoch(): number {
@@ -199,18 +220,22 @@ export class ClusterNode {
     const every = this.deps.suspectEveryMs ?? 100;
     const since = performance.now();
     const until = since + membership.ttlMs + (this.deps.checkEveryMs ?? 500);
+    /** Whether a heartbeat read was made while this node could judge: else the watch says nothing. */
+    let judged = false;
     for (;;) {
       if (this.stopped) return 'stopped';
       if (!this.ring?.nodes.some((n) => n.id === nodeId)) return 'gone';
       try {
         const sent = performance.now();
-        const left = this.judging ? await membership.heartbeatLeftMs(nodeId) : 0;
+        // Not judging (fenced, or just back): no read, no verdict; the watch runs out unjudged.
+        const left = this.judging ? await membership.heartbeatLeftMs(nodeId) : null;
+        if (left !== null) judged = true;
         if (left === undefined && this.judging) {
           await this.removeDead([nodeId], 'suspicion confirmed: its heartbeat expired');
           return 'dead';
         }
         // Expiring later than a heartbeat written before the suspicion could: refreshed since.
-        if (left !== undefined && sent + left > since + membership.ttlMs) {
+        if (left !== null && left !== undefined && sent + left > since + membership.ttlMs) {
           this.log.info({ suspect: nodeId }, 'suspected node is alive: its heartbeat was refreshed');
           return 'alive';
         }
@@ -218,7 +243,11 @@ export class ClusterNode {
         this.log.warn({ err, suspect: nodeId }, 'could not read the heartbeat of a suspected node');
       }
       if (performance.now() >= until) {
-        this.log.info({ suspect: nodeId }, 'suspected node is alive: its heartbeat was refreshed');
+        if (!judged) {
+          this.log.info({ suspect: nodeId }, 'suspicion ended unjudged: this node could not judge while it watched');
+          return 'unjudged';
+        }
+        this.log.info({ suspect: nodeId }, 'suspected node is alive: its heartbeat did not expire while watched');
         return 'alive';
       }
       await new Promise((r) => setTimeout(r, every).unref());
@@ -232,6 +261,7 @@ export class ClusterNode {
    */
   private removeDead(ids: readonly string[], why: string): Promise<void> {
     const run = this.removing.then(async () => {
+      let attempts = 0;
       for (;;) {
         if (this.stopped) return;
         const current = await this.deps.ringStore.read();
@@ -254,6 +284,9 @@ export class ClusterNode {
           this.log.warn({ dead: present, why, epoch: result.doc.epoch }, 'heartbeats expired: took the nodes out of the ring');
           return this.adopt(result.doc);
         }
+        // Another node changed the ring first (most likely removing the same dead): back off a
+        // little, with jitter, so nodes that all saw the death do not retry in lockstep.
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(++attempts, 5)).unref());
       }
     });
     this.removing = run.catch(() => {});
@@ -274,6 +307,7 @@ export class ClusterNode {
       this.fencedAt = Date.now();
       this.fencedInRing = this.inRing;
       const dropped = shards.fence();
+      this.selfFences?.inc();
       // When serving stopped by the wall clock (the deadline passed then; this check can run much
       // later, after a pause): comparable with other nodes' logs on the same clock.
       const late = performance.now() - membership.servingDeadline;
@@ -283,26 +317,37 @@ export class ClusterNode {
         'self-fence: the heartbeat could not be refreshed in time; stopped serving every shard before another node may take them',
       );
       this.deps.reroute(); // what waited for shards being acquired is refused now
-    } else if (may && this.fencedAt !== undefined) {
+    } else if (this.fencedAt !== undefined && membership.fresh) {
+      // Fresh again (the lapse stays latched in `mayServe` until `recover` resumes it).
       this.recovering ??= this.recover().finally(() => (this.recovering = undefined));
     }
   }
 
+  /**
+   * Back from a self-fence: follows the stored ring, re-joins it if taken out meanwhile (AUTO_JOIN),
+   * and only then serves again. Every await is followed by a re-check (stopped, or stale again:
+   * the next fence check retries); the fence is lifted (`fencedAt` cleared, the lapse resumed,
+   * `unfence`) in one synchronous step at the end.
+   */
   private async recover(): Promise<void> {
+    const { membership } = this.deps;
+    const stale = (): boolean => this.stopped || this.fencedAt === undefined || !membership.fresh;
     try {
       // The ring may have moved on while this node was paused: follow the stored one first.
       const stored = await this.deps.ringStore.read();
       if (stored) this.adopt(stored);
-      if (this.stopped || !this.deps.membership.mayServe()) return; // stale again meanwhile: the next check retries
-      const fencedFor = Date.now() - this.fencedAt!;
-      this.fencedAt = undefined;
-      this.judgeAfter = performance.now() + this.deps.membership.ttlMs;
-      this.log.info({ fencedForMs: fencedFor, inRing: this.inRing }, 'heartbeat fresh again: serving the shards the ring gives this node');
+      if (stale()) return; // stale again meanwhile: the next check retries
       if (this.fencedInRing && this.deps.autoJoin) {
-        this.rejoinUntil = performance.now() + 2 * this.deps.membership.ttlMs + (this.deps.checkEveryMs ?? 500);
+        this.rejoinUntil = performance.now() + 2 * membership.ttlMs + (this.deps.checkEveryMs ?? 500);
         // Taken out as dead while it was fenced: join again as a restarted node would.
         if (this.ring && !this.inRing) await this.rejoin();
+        if (stale()) return;
       }
+      if (!membership.resume()) return;
+      const fencedFor = Date.now() - this.fencedAt!;
+      this.fencedAt = undefined;
+      this.judgeAfter = performance.now() + membership.ttlMs;
+      this.log.info({ fencedForMs: fencedFor, inRing: this.inRing }, 'heartbeat fresh again: serving the shards the ring gives this node');
       this.deps.shards.unfence();
     } catch (err) {
       this.log.warn({ err }, 'could not read the ring after the self-fence; retrying');
@@ -359,7 +404,8 @@ export class ClusterNode {
    */
   private async checkLiveness(): Promise<void> {
     const ring = this.ring;
-    if (!ring || !this.judging || this.stopped) return;
+    if (!ring || !this.judging || this.stopped || this.checkingLiveness) return;
+    this.checkingLiveness = true;
     try {
       const ids = ring.nodes.map((n) => n.id).filter((id) => id !== this.deps.self.id);
       const alive = await this.deps.membership.alive(ids);
@@ -368,6 +414,8 @@ export class ClusterNode {
       await this.removeDead(dead, 'liveness check');
     } catch (err) {
       this.log.warn({ err }, 'liveness check failed');
+    } finally {
+      this.checkingLiveness = false;
     }
   }
 }

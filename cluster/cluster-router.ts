@@ -1,6 +1,7 @@
 /** Routes actor messages by shard: served here, buffered while this node takes a shard over, or forwarded to its owner. */
 import type { Registry } from 'prom-client';
 import type { ActorHost } from '../runtime/actor-host.ts';
+import { LogThrottle } from '../runtime/log-throttle.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { counterOf } from '../runtime/metrics.ts';
 import { runtimeError, type Result } from '../runtime/result.ts';
@@ -77,6 +78,8 @@ export class ClusterRouter implements ActorRouter {
   private readonly peers: PeerPort;
   private readonly logger: Logger;
   private readonly dropped: Record<HeldDropReason, { inc(n?: number): void }>;
+  /** Tells without a reachable owner come in floods (every tell while self-fenced): a few lines per 10 s. */
+  private readonly noOwnerLogs = new LogThrottle(5, 10_000);
 
   constructor(
     private readonly deps: ClusterRouterDeps,
@@ -236,7 +239,8 @@ export class ClusterRouter implements ActorRouter {
       default: {
         const owner = this.shards.ownerOf(shard);
         if (owner === undefined || owner === this.nodeId || hops >= this.config.maxHops) {
-          this.logger.warn({ actorId, shard, hops }, 'message without a reachable owner dropped');
+          const suppressed = this.noOwnerLogs.admit();
+          if (suppressed !== undefined) this.logger.warn({ actorId, shard, hops, suppressed }, 'message without a reachable owner dropped');
           return runtimeError('unavailable', `shard ${shard} of ${actorId} has no reachable owner yet`);
         }
         this.peers.tell(owner, actorId, msg, durable, hops + 1, this.shards.epoch);

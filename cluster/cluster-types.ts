@@ -29,6 +29,8 @@ export interface NodeInfo {
   readonly peer: string;
   /** Epoch ms. */
   readonly startedAt: number;
+  /** Its HEARTBEAT_TTL_MS, as registered (absent in records of older nodes: the default then). */
+  readonly heartbeatTtlMs?: number;
 }
 
 /** Derived once per epoch: the owner node id of every shard (an array lookup on the hot path). */

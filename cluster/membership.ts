@@ -14,6 +14,12 @@ export interface MembershipConfig {
   readonly ttlMs: number;
   /** Monotonic milliseconds (default `performance.now`): the self-fence deadline is measured on it. */
   readonly clock?: () => number;
+  /**
+   * Heartbeats and registrations on a connection of their own (`client.duplicate()`, opened by
+   * `start`, closed by `stop`), so a slow window script or a WAIT on the data connection never
+   * delays them (default false: on the client given; the node sets it).
+   */
+  readonly ownConnection?: boolean;
 }
 
 /** The same default as HEARTBEAT_TTL_MS (node/config.ts). */
@@ -43,7 +49,10 @@ function decodeNode(json: string, key: string): NodeInfo {
   ) {
     throw new Error(`${key} does not hold a node record`);
   }
-  return { id: x.id, http: x.http, grpc: x.grpc, peer: x.peer, startedAt: x.startedAt };
+  const node = { id: x.id, http: x.http, grpc: x.grpc, peer: x.peer, startedAt: x.startedAt };
+  // Older nodes did not record their TTL: readers assume the default then.
+  const ttl = x.heartbeatTtlMs;
+  return typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0 ? { ...node, heartbeatTtlMs: ttl } : node;
 }
 
 /**
@@ -64,6 +73,14 @@ export class Membership {
   /** Clock ms until which this node may serve its shards: lastSentAt + ttlMs − margin. */
   private deadline = Number.NEGATIVE_INFINITY;
   private readonly marginMs: number;
+  /**
+   * Latched once the deadline passed (seen by `mayServe`, or by a refresh reply landing late):
+   * `mayServe` stays false until `resume`, so every lapse goes through the fence (evict, new
+   * tokens) even when a refresh sent before the deadline lands after it.
+   */
+  private lapsed = false;
+  /** Where heartbeats and registrations go: `client`, or its duplicate between `start` and `stop` (`ownConnection`). */
+  private beatClient: RedisClient;
 
   constructor(
     private readonly client: RedisClient,
@@ -81,6 +98,7 @@ export class Membership {
     this.clock = this.config.clock ?? (() => performance.now());
     this.marginMs = selfFenceMarginMs(this.config.ttlMs);
     this.log = logger.child({ component: 'membership', node: self.id });
+    this.beatClient = client;
   }
 
   get ttlMs(): number {
@@ -97,10 +115,34 @@ export class Membership {
    * than ttlMs − margin ago (by the monotonic clock). Redis expires the heartbeat no earlier than
    * ttlMs after that send, and only then may another node take this one's shards: a node that
    * answers false has stopped before anyone else may start. A clock comparison: cheap enough for
-   * every message. False before `start` and after `stop`.
+   * every message. False before `start` and after `stop`. Once false after the deadline passed,
+   * it stays false (latched) until `resume`, even when a refresh lands meanwhile.
    */
   mayServe(): boolean {
+    if (this.lapsed) return false;
+    if (this.clock() <= this.deadline) return true;
+    if (Number.isFinite(this.deadline)) this.lapsed = true;
+    return false;
+  }
+
+  /** Whether the last successful heartbeat is recent enough to serve (the deadline, ignoring the latch): a fenced node may recover. */
+  get fresh(): boolean {
     return this.clock() <= this.deadline;
+  }
+
+  /** Whether a lapse is latched (`mayServe` false until `resume`). */
+  get hasLapsed(): boolean {
+    return this.lapsed;
+  }
+
+  /**
+   * Clears a latched lapse once the heartbeat is fresh again (the self-fence ran: actors evicted,
+   * tokens forgotten). Returns whether this node may serve now; false (and still latched) when stale.
+   */
+  resume(): boolean {
+    if (!this.fresh) return false;
+    this.lapsed = false;
+    return true;
   }
 
   /** Clock ms until which `mayServe` holds (-Infinity before the first heartbeat). */
@@ -110,6 +152,17 @@ export class Membership {
 
   /** Registers this node and writes its first heartbeat (throws when Redis refuses), then refreshes it every ttlMs / 5. */
   async start(): Promise<void> {
+    if (this.config.ownConnection && this.beatClient === this.client) {
+      const own = this.client.duplicate();
+      own.on('error', () => {}); // failures are logged by the refresh (once per outage)
+      try {
+        await own.connect();
+      } catch (err) {
+        own.disconnect();
+        throw err;
+      }
+      this.beatClient = own;
+    }
     const sentAt = this.clock();
     await this.register();
     this.sent(sentAt);
@@ -129,10 +182,14 @@ export class Membership {
     this.lastSentAt = this.deadline = Number.NEGATIVE_INFINITY;
     await this.beating; // a refresh landing after the DEL would bring the heartbeat back
     try {
-      await this.client.del(this.keys.heartbeat(this.self.id));
+      await this.beatClient.del(this.keys.heartbeat(this.self.id));
       this.log.info('node left: heartbeat deleted');
     } catch (err) {
       this.log.warn({ err }, 'could not delete the heartbeat; it expires by itself');
+    }
+    if (this.beatClient !== this.client) {
+      this.beatClient.disconnect();
+      this.beatClient = this.client;
     }
   }
 
@@ -150,9 +207,13 @@ export class Membership {
     return live;
   }
 
-  /** Milliseconds node `id`'s heartbeat has left to live in Redis (PTTL), or undefined when it has expired (or was deleted). */
+  /**
+   * Milliseconds node `id`'s heartbeat has left to live in Redis (PTTL), or undefined when it has
+   * expired (or was deleted). A heartbeat without a TTL (PTTL -1, written by hand) lives: Infinity.
+   */
   async heartbeatLeftMs(id: string): Promise<number | undefined> {
     const ms = await this.client.pttl(this.keys.heartbeat(id));
+    if (ms === -1) return Number.POSITIVE_INFINITY;
     return ms < 0 ? undefined : ms;
   }
 
@@ -178,9 +239,9 @@ export class Membership {
 
   /** Record, listing and heartbeat in one round trip (at start, and after an outage in case Redis lost them). */
   private async register(): Promise<void> {
-    const results = await this.client
+    const results = await this.beatClient
       .pipeline()
-      .set(this.keys.node(this.self.id), JSON.stringify(this.self))
+      .set(this.keys.node(this.self.id), JSON.stringify({ ...this.self, heartbeatTtlMs: this.config.ttlMs }))
       .sadd(this.keys.nodes(), this.self.id)
       .set(this.keys.heartbeat(this.self.id), String(Date.now()), 'PX', this.config.ttlMs)
       .exec();
@@ -192,8 +253,13 @@ export class Membership {
     this.beating = this.refresh().finally(() => (this.beating = undefined));
   }
 
-  /** A heartbeat write sent at clock ms `sentAt` succeeded: the serving deadline moves on (never back). */
+  /**
+   * A heartbeat write sent at clock ms `sentAt` succeeded: the serving deadline moves on (never
+   * back). A reply landing after the deadline passed latches the lapse first: the node paused (or
+   * Redis was slow) past it, and whatever it served before must go through the fence.
+   */
   private sent(sentAt: number): void {
+    if (Number.isFinite(this.deadline) && this.clock() > this.deadline) this.lapsed = true;
     if (sentAt <= this.lastSentAt) return;
     this.lastSentAt = sentAt;
     this.deadline = sentAt + this.config.ttlMs - this.marginMs;
@@ -204,7 +270,7 @@ export class Membership {
     const sentAt = this.clock();
     try {
       if (this.failing) await this.register();
-      else await this.client.set(this.keys.heartbeat(this.self.id), String(Date.now()), 'PX', this.config.ttlMs);
+      else await this.beatClient.set(this.keys.heartbeat(this.self.id), String(Date.now()), 'PX', this.config.ttlMs);
       if (this.timer === undefined) return; // stopped while the write was in flight: serve nothing more
       this.sent(sentAt);
       if (this.failing) this.log.info('heartbeat refreshed again');

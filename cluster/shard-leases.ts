@@ -4,17 +4,34 @@ import type { KeyLayout } from '../runtime/redis/key-layout.ts';
 import type { RedisClient } from '../runtime/redis/redis-connection.ts';
 
 /**
+ * Lua: mints the next fence token of KEYS[2]: max(current + 1, Redis TIME in microseconds), written
+ * as a decimal integer. Tokens still only grow; and after a Sentinel failover lost an acknowledged
+ * but unreplicated mint, the new master's clock (synced) is past it, so a token is never minted
+ * twice. Microseconds since 1970 (~1.8e15) are exact in a Lua double (below 2^53).
+ */
+const MINT = `
+local function mint(key)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local current = tonumber(redis.call('GET', key) or '0') or 0
+  local token = string.format('%.0f', math.max(current + 1, now))
+  redis.call('SET', key, token)
+  return token
+end
+`;
+
+/**
  * KEYS [lease, fence], ARGV [owner, ttlMs]: takes the lease when it is free or already ours
  * (a restarted node with the same id), and returns a new fence token — the old incarnation's
  * token is stale from now on. Returns {0, holder} when another node holds it.
  */
-const ACQUIRE = `
+const ACQUIRE = `${MINT}
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then
   return {0, holder}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, tostring(redis.call('INCR', KEYS[2]))}
+return {1, mint(KEYS[2])}
 `;
 
 /**
@@ -22,9 +39,9 @@ return {1, tostring(redis.call('INCR', KEYS[2]))}
  * token. Only for a holder known to be dead (its heartbeat expired): the fence then refuses
  * anything the old holder might still write.
  */
-const TAKEOVER = `
+const TAKEOVER = `${MINT}
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, tostring(redis.call('INCR', KEYS[2]))}
+return {1, mint(KEYS[2])}
 `;
 
 /**
@@ -147,12 +164,25 @@ export class ShardLeases {
    * Forgets every token at once, without a word to Redis and without `onLost` (the self-fence:
    * the caller stops the shards itself). The leases lapse by themselves, or are taken over once
    * this node's heartbeat expired; a write with a forgotten token can no longer be made here.
-   * Returns the shards forgotten.
+   * Returns the tokens forgotten, by shard (`releaseForgotten` gives them back once Redis is reachable).
    */
-  forgetAll(): number[] {
-    const shards = [...this.tokens.keys()];
+  forgetAll(): Map<number, string> {
+    const forgotten = new Map(this.tokens);
     this.tokens.clear();
-    return shards;
+    return forgotten;
+  }
+
+  /**
+   * Gives back leases whose tokens `forgetAll` forgot (after a self-fence this node recovered
+   * from), so their new owners need not wait for the lease TTL while this node is alive again.
+   * Safe whatever happened since: the script frees a lease only if this node still holds it with
+   * that very token (a takeover raised the fence). Returns how many were freed.
+   */
+  async releaseForgotten(forgotten: Iterable<readonly [number, string]>): Promise<number> {
+    const freed = await Promise.all(
+      [...forgotten].map(([s, token]) => this.client.leaseRelease(2, this.keys.lease(s), this.keys.fence(s), this.owner, token)),
+    );
+    return freed.filter((n) => n === 1).length;
   }
 
   /** Renews every owned lease; a refused renewal means the shard was taken over. */

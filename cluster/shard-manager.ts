@@ -54,6 +54,8 @@ export class ShardManager {
   private fenced = false;
   /** Self-fences so far: a reply computed before one must not be given after it (`servedSince`). */
   private fences = 0;
+  /** Fence tokens forgotten by the self-fence, by shard: given back at `unfence` for the shards the table moved away. */
+  private readonly forgotten = new Map<number, string>();
   /** Handoffs completed (shards released plus shards acquired) since start. */
   done = 0;
 
@@ -135,7 +137,10 @@ export class ShardManager {
       this.set(s, 'released');
     }
     this.wanted.clear();
-    for (const s of this.deps.leases.forgetAll()) if (!dropped.includes(s)) dropped.push(s);
+    for (const [s, token] of this.deps.leases.forgetAll()) {
+      this.forgotten.set(s, token);
+      if (!dropped.includes(s)) dropped.push(s);
+    }
     for (const s of dropped) this.deps.host.dropShard(s);
     if (dropped.length > 0) {
       const set = new Set(dropped);
@@ -145,10 +150,23 @@ export class ShardManager {
     return dropped;
   }
 
-  /** The heartbeat is fresh again: takes the shards the current table gives this node (new leases, new fence tokens). */
+  /**
+   * The heartbeat is fresh again: takes the shards the current table gives this node (new leases,
+   * new fence tokens), and gives back the leases forgotten at the fence of the shards it moved
+   * away — held by a live node, their new owners would otherwise wait for the lease TTL.
+   */
   unfence(): void {
     if (!this.fenced) return;
     this.fenced = false;
+    const giveBack = [...this.forgotten].filter(([s]) => this.table?.owners[s] !== this.deps.nodeId);
+    this.forgotten.clear();
+    if (giveBack.length > 0) {
+      this.deps.leases.releaseForgotten(giveBack).then(
+        (freed) => this.log.info({ shards: giveBack.length, freed }, 'gave back the leases forgotten at the self-fence'),
+        (err: unknown) =>
+          this.log.warn({ err, shards: giveBack.length }, 'could not give back the leases forgotten at the self-fence; they lapse'),
+      );
+    }
     this.wantMine();
     void this.acquireLoop();
     this.maybeSettled();

@@ -193,15 +193,6 @@ export class ClusterBackend {
   }
 
   /**
-   * Whether this node may serve `shard` right now: it owns the shard and its heartbeat is fresh
-   * enough (the self-fence deadline, a synchronous clock check). For other parts that serve from
-   * a shard's state outside the router.
-   */
-  mayServe(shard: number): boolean {
-    return this.shards?.state(shard) === 'owned';
-  }
-
-  /**
    * An ask for a node whose peer stream broke and whose heartbeat is being watched: nothing is
    * sent to it (it may be dead, and a send to a dead node fails after which the caller's retry
    * backs off); the ask waits for the watch (bounded by its deadline), then is routed again by
@@ -270,7 +261,8 @@ export class ClusterBackend {
       redis.keys,
       { id: nodeId, ...addresses, startedAt: Date.now() },
       logger,
-      this.deps.heartbeatTtlMs === undefined ? {} : { ttlMs: this.deps.heartbeatTtlMs },
+      // Heartbeats on a connection of their own: a slow window or a WAIT on the data connection never delays them.
+      { ownConnection: true, ...(this.deps.heartbeatTtlMs === undefined ? {} : { ttlMs: this.deps.heartbeatTtlMs }) },
     );
     const ringStore = new RingStore(redis.client, redis.keys, logger);
     const node = new ClusterNode({
@@ -285,6 +277,7 @@ export class ClusterBackend {
       },
       autoJoin: this.deps.autoJoin,
       logger,
+      registry: this.deps.registry,
     });
     const admin = new ClusterAdmin(redis.client, redis.keys, nodeId, ringStore, this.membership, node, this.shards, logger);
     await this.refreshAddresses();

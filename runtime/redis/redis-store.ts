@@ -204,7 +204,7 @@ export class RedisStore implements PersistencePort {
       // A timeout or a dropped connection says nothing about whether the script ran: ask Redis
       // (on the same connection, so after the script if it is still queued) before failing a
       // window that may be durable — failing it would drop its released effects (hub commands).
-      if (fenceRejection(err) !== undefined || !(await this.landed(shard, writes))) throw this.failed(shard, token, err);
+      if (fenceRejection(err) !== undefined || !(await this.landed(shard, token, writes))) throw this.failed(shard, token, err);
       this.log.warn({ err, shard }, 'window reported failed but it was written; released as written');
       statuses = writes.map(() => 'OK');
     }
@@ -258,16 +258,18 @@ export class RedisStore implements PersistencePort {
   /**
    * True when the window is in Redis. The script is all or nothing and a shard has one window in
    * flight, so one actor's position tells: its last journaled seq (or snapshot seq) has reached
-   * what this window wrote. False when Redis cannot say.
+   * what this window wrote — and the shard's fence is still `token`, read in the same script: a
+   * new owner (the lease lapsed while the call timed out) may have written the same seqs, and this
+   * window's effects must not be released then. False when Redis cannot say.
    */
-  private async landed(shard: number, writes: readonly ActorWrite[]): Promise<boolean> {
+  private async landed(shard: number, token: string, writes: readonly ActorWrite[]): Promise<boolean> {
     const probe = writes.find((w) => w.batch.events.length > 0) ?? writes[0];
     if (!probe) return false;
     const { events, snapshot } = probe.batch;
     const [field, seq] = events.length > 0 ? ['last', events[events.length - 1]!.seq] : ['snap', snapshot?.seq ?? 0];
     try {
-      const stored = await this.deps.client.hget(this.deps.keys.actorMeta(shard, probe.actorId), field);
-      return stored !== null && Number(stored) >= seq;
+      const keys = [this.deps.keys.fence(shard), this.deps.keys.actorMeta(shard, probe.actorId)];
+      return (await this.deps.client.eval(LANDED, 2, ...keys, token, field, String(seq))) === 1;
     } catch {
       return false;
     }
@@ -292,6 +294,17 @@ export class RedisStore implements PersistencePort {
     return new FencedError(shard, `shard ${shard} is fenced: this node's token is stale (current ${current})`);
   }
 }
+
+/**
+ * KEYS [fence, actorMeta], ARGV [token, field, seq]: 1 when the shard's fence is still `token` and
+ * the actor's `field` (last journaled seq, or snapshot seq) has reached `seq` (`landed`).
+ */
+const LANDED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[2]))
+if stored and stored >= tonumber(ARGV[3]) then return 1 end
+return 0
+`;
 
 const hasReminderOps = (e: JournalEntry): boolean => e.rem !== undefined && e.rem.length > 0;
 

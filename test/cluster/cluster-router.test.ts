@@ -409,3 +409,31 @@ describe('ClusterRouter', () => {
     expect(await dropped('stopping')).toBe(2);
   });
 });
+
+describe('ClusterRouter while self-fenced', () => {
+  it('refuses every tell for its own shards, logging a few lines per 10 s, not one per tell', async () => {
+    const lines: { msg: string; suppressed?: number }[] = [];
+    const { pino } = await import('pino');
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string }) });
+    const registry = new Registry();
+    const host = new ActorHost({ behaviors: [counterBehavior], store: new MemoryStore(), logger: silentLogger, registry });
+    hosts.push(host);
+    const shards = new FakeShards();
+    shards.states.set(1, 'owned');
+    shards.owners.set(1, 'n1');
+    shards.serving = false; // past the serving deadline: the shard reads released, its owner is this node
+    const router = new ClusterRouter({
+      nodeId: 'n1',
+      host,
+      shards: shards as unknown as ShardManager,
+      shardOf,
+      peers: new RecordingPeers(),
+      logger,
+      registry,
+    });
+    for (let i = 0; i < 1_000; i++) expect(router.tell(actorIn(1), add(1))).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const dropped = lines.filter((l) => l.msg === 'message without a reachable owner dropped');
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(dropped.length).toBeLessThanOrEqual(5);
+  });
+});

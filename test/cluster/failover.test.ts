@@ -6,6 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterNode } from '../../cluster/cluster-node.ts';
 import type { RingDoc, ShardTable } from '../../cluster/cluster-types.ts';
@@ -105,13 +106,38 @@ describe('Membership heartbeat', () => {
     redis.release();
     await vi.advanceTimersByTimeAsync(0);
     expect(m.servingDeadline).toBe(3_000 + 1_800);
+    expect(m.fresh).toBe(true);
+    // The deadline passed meanwhile: the lapse is latched until the node went through its fence and resumes.
+    expect(m.mayServe()).toBe(false);
+    expect(m.resume()).toBe(true);
     expect(m.mayServe()).toBe(true);
     now = 4_801;
+    expect(m.mayServe()).toBe(false);
+    expect(m.resume()).toBe(false); // stale: stays latched
     expect(m.mayServe()).toBe(false);
 
     await m.stop();
     now = 0;
     expect(m.mayServe()).toBe(false); // a node that left serves nothing
+  });
+
+  it('latches a lapse seen by nobody: a refresh sent before the deadline whose reply lands after it does not bring serving back', async () => {
+    vi.useFakeTimers();
+    let now = 1_000;
+    const redis = new FakeRedis();
+    const m = membershipOn(redis, 2_000, () => now);
+    await m.start(); // deadline 2800
+    now = 2_700;
+    redis.hold();
+    await vi.advanceTimersByTimeAsync(400); // a refresh sent at 2700, unanswered
+    now = 2_900; // past the deadline; nobody asked mayServe meanwhile
+    redis.release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(m.servingDeadline).toBe(2_700 + 1_800);
+    expect(m.fresh).toBe(true);
+    expect(m.hasLapsed).toBe(true);
+    expect(m.mayServe()).toBe(false);
+    await m.stop();
   });
 
   it('keeps a margin under a quarter of the TTL for short TTLs', () => {
@@ -167,6 +193,12 @@ class FakeHeartbeats {
       start: async () => {},
       stop: async () => {},
       mayServe(): boolean {
+        return this.serving;
+      },
+      get fresh(): boolean {
+        return this.serving;
+      },
+      resume(): boolean {
         return this.serving;
       },
       alive: async (ids: readonly string[]) => {
@@ -228,6 +260,7 @@ async function clusterNode(opts: {
   ttlMs?: number;
   checkEveryMs?: number;
   autoJoin?: boolean;
+  registry?: Registry;
 }) {
   const membership = opts.beats.membership(opts.id, opts.ttlMs);
   const shards = fakeShards();
@@ -244,6 +277,7 @@ async function clusterNode(opts: {
     checkEveryMs: opts.checkEveryMs ?? 3_600_000,
     suspectEveryMs: 20,
     fenceCheckEveryMs: 10,
+    ...(opts.registry ? { registry: opts.registry } : {}),
   });
   started.push(node);
   await node.start();
@@ -315,6 +349,24 @@ describe('ClusterNode suspicion', () => {
     expect(beats.reads.get('n3')! - readsBefore).toBeLessThanOrEqual(2); // one read that saw it dead (one more may have been in flight)
   });
 
+  it('runs one liveness check at a time: a slow Redis does not pile them up', async () => {
+    const store = new FakeRingStore(ring(3, ['n1', 'n2', 'n3']));
+    const beats = new FakeHeartbeats(new Set(['n1', 'n2', 'n3']));
+    const { membership } = await clusterNode({ id: 'n1', store, beats, checkEveryMs: 10 });
+    let inFlight = 0;
+    let most = 0;
+    let checks = 0;
+    membership.alive = async (ids: readonly string[]) => {
+      checks++;
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 150)); // 15 check intervals
+      inFlight--;
+      return new Set(ids);
+    };
+    await vi.waitFor(() => expect(checks).toBeGreaterThanOrEqual(3), { timeout: 5_000 });
+    expect(most).toBe(1);
+  });
+
   it('leaves the ring alone when removing the dead would leave no active node', async () => {
     const store = new FakeRingStore({
       epoch: 4,
@@ -338,6 +390,7 @@ describe('ClusterNode self-fence', () => {
     const store = new FakeRingStore(ring(7, ['n1', 'n2', 'n3']));
     const beats = new FakeHeartbeats(new Set(['n1', 'n2']));
     const logs = recordingLogger();
+    const registry = new Registry();
     const { node, membership, shards, reroutes } = await clusterNode({
       id: 'n2',
       store,
@@ -345,16 +398,20 @@ describe('ClusterNode self-fence', () => {
       logger: logs.logger,
       autoJoin: true,
       checkEveryMs: 20,
+      registry,
     });
+    const selfFences = async () => (await registry.getSingleMetric('iot_cluster_self_fences_total')!.get()).values[0]?.value;
+    expect(await selfFences()).toBe(0); // exposed from the start
     // n3 is dead, but first this node is paused past its deadline: it must not judge anyone.
     membership.serving = false;
     await vi.waitFor(() => expect(shards.fences).toBe(1));
+    expect(await selfFences()).toBe(1);
     expect(node.fenced).toBe(true);
     expect(reroutes()).toBeGreaterThan(0);
     const fence = logs.lines.find((l) => l.msg.startsWith('self-fence'));
     expect(fence).toMatchObject({ level: 50, shards: 3, ttlMs: 2_000, fencedAt: expect.any(String) });
     const readsWhileFenced = beats.reads.get('n3') ?? 0;
-    expect(await node.suspect('n3')).toBe('alive'); // watched without judging (ttl 2 s + 20 ms)
+    expect(await node.suspect('n3')).toBe('unjudged'); // watched without judging (ttl 2 s + 20 ms): says nothing of n3
     expect(beats.reads.get('n3') ?? 0).toBe(readsWhileFenced);
     expect(store.changes).toBe(0);
     expect(shards.fences).toBe(1);
@@ -368,6 +425,65 @@ describe('ClusterNode self-fence', () => {
     expect(node.epoch).toBe(9);
     expect(logs.lines.find((l) => l.msg.startsWith('heartbeat fresh again'))).toBeDefined();
   }, 10_000);
+
+  it('fences (evict, new tokens) when a refresh sent before the deadline lands after it but before the fence check ran', async () => {
+    vi.useFakeTimers();
+    let now = 1_000;
+    const redis = new FakeRedis();
+    const membership = membershipOn(redis, 2_000, () => now);
+    const shards = fakeShards();
+    const node = new ClusterNode({
+      self: info('n1'),
+      shardCount: 8,
+      ringStore: new FakeRingStore(ring(1, ['n1'])) as unknown as RingStore,
+      membership,
+      shards: shards as unknown as ShardManager,
+      reroute: () => {},
+      autoJoin: false,
+      logger: silentLogger,
+      checkEveryMs: 3_600_000,
+      fenceCheckEveryMs: 50,
+    });
+    await node.start(); // heartbeat sent at 1000: deadline 2800
+    now = 2_700;
+    redis.hold();
+    await vi.advanceTimersByTimeAsync(400); // a refresh sent at 2700 waits (fence checks ran meanwhile, serving)
+    expect(shards.fences).toBe(0);
+    now = 2_900; // a pause past the deadline: the reply lands before any fence check runs
+    redis.release();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(membership.fresh).toBe(true);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(shards.fences).toBe(1); // not resumed with the old tokens and actors
+    await vi.advanceTimersByTimeAsync(100);
+    expect(shards.unfences).toBe(1); // fresh again: recovered through the fence
+    expect(membership.mayServe()).toBe(true);
+    await node.stop();
+  });
+
+  it('does not unfence when the heartbeat went stale again while it re-joined the ring', async () => {
+    const store = new FakeRingStore(ring(2, ['n1', 'n2']));
+    const beats = new FakeHeartbeats(new Set(['n1', 'n2']));
+    const { membership, shards } = await clusterNode({ id: 'n1', store, beats, autoJoin: true });
+    membership.serving = false;
+    await vi.waitFor(() => expect(shards.fences).toBe(1));
+    store.doc = ring(3, ['n2']); // taken out while fenced
+    const cas = store.compareAndSet.bind(store);
+    let joins = 0;
+    store.compareAndSet = async (epoch, next) => {
+      joins++;
+      membership.serving = false; // stale again while its re-join is in flight
+      return cas(epoch, next);
+    };
+    membership.serving = true;
+    await vi.waitFor(() => expect(joins).toBe(1));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(shards.unfences).toBe(0);
+    store.compareAndSet = cas;
+    membership.serving = true;
+    await vi.waitFor(() => expect(shards.unfences).toBe(1));
+  });
 
   it('after a fence while still in the ring, takes its shards again without changing the ring; taken out just after, it joins again', async () => {
     const store = new FakeRingStore(ring(2, ['n1', 'n2']));

@@ -45,9 +45,10 @@ describe('Membership', () => {
     const keys = freshKeys();
     const m = new Membership(client, keys, info('n1'), silentLogger, { ttlMs: 5_000 });
     await m.start();
-    expect(await m.info('n1')).toEqual(info('n1'));
+    // The record carries the node's heartbeat TTL (doctor judges its heartbeat by it).
+    expect(await m.info('n1')).toEqual({ ...info('n1'), heartbeatTtlMs: 5_000 });
     expect(await m.info('nobody')).toBeUndefined();
-    expect(await m.all()).toEqual([info('n1')]);
+    expect(await m.all()).toEqual([{ ...info('n1'), heartbeatTtlMs: 5_000 }]);
     const pttl = await client.pttl(keys.heartbeat('n1'));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(5_000);
@@ -103,8 +104,17 @@ describe('Membership', () => {
     await m.stop();
     expect(await client.exists(keys.heartbeat('n1'))).toBe(0);
     expect(await m.alive(['n1'])).toEqual(new Set());
-    expect(await m.info('n1')).toEqual(info('n1'));
-    expect(await m.all()).toEqual([info('n1')]);
+    expect(await m.info('n1')).toEqual({ ...info('n1'), heartbeatTtlMs: 60_000 });
+    expect(await m.all()).toEqual([{ ...info('n1'), heartbeatTtlMs: 60_000 }]);
+  });
+
+  it("reads an older node's record, written without its heartbeat TTL, as it is (readers assume the default)", async () => {
+    const keys = freshKeys();
+    await client.set(keys.node('old'), JSON.stringify(info('old')));
+    await client.sadd(keys.nodes(), 'old');
+    const m = new Membership(client, keys, info('n1'), silentLogger);
+    expect(await m.info('old')).toEqual(info('old'));
+    expect(await m.all()).toEqual([info('old')]);
   });
 
   it('does not refresh the heartbeat after stop', async () => {
@@ -139,6 +149,54 @@ describe('Membership', () => {
     expect(() => new Membership(client, freshKeys(), info('n'), silentLogger, { ttlMs: 12.5 })).toThrow(/ttlMs/);
   });
 
+  it('keeps refreshing on a connection of its own while the data connection is blocked inside Redis (no self-fence), and closes it on stop', async () => {
+    /** Blocks `data` inside Redis for 3 s (a BLPOP nobody answers, as a WAIT without replicas would) and samples mayServe meanwhile. */
+    async function lapsesWhileBlocked(m: Membership, data: RedisClient): Promise<boolean> {
+      const blocked = data.blpop(`${redis.cluster}:never-pushed:${seq++}`, 3);
+      let lapsed = false;
+      const until = performance.now() + 2_800;
+      while (performance.now() < until) {
+        if (!m.mayServe()) lapsed = true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await blocked;
+      return lapsed;
+    }
+    const data = createRedisClient(redis.url, { failFast: true, commandTimeoutMs: 10_000 });
+    data.on('error', () => {}); // expected once the last test kills Redis
+    await connectRedis(data);
+    clients.push(data);
+    const keys = freshKeys();
+    // TTL 1 s: refreshed every 200 ms, may serve until 800 ms after the last send.
+    const own = new Membership(data, keys, info('own'), silentLogger, { ttlMs: 1_000, ownConnection: true });
+    await own.start();
+    expect(await lapsesWhileBlocked(own, data)).toBe(false);
+    expect(await client.exists(keys.heartbeat('own'))).toBe(1);
+    const connections = async (): Promise<number> =>
+      String(await client.client('LIST'))
+        .split('\n')
+        .filter(Boolean).length;
+    const before = await connections();
+    await own.stop();
+    expect(await client.exists(keys.heartbeat('own'))).toBe(0);
+    await vi.waitFor(async () => expect(await connections()).toBe(before - 1)); // its own connection closed
+    expect(data.status).toBe('ready'); // the data connection is the caller's: left open
+
+    // The same on the data connection (as before): every refresh waits behind the blocked command.
+    const shared = new Membership(data, freshKeys(), info('shared'), silentLogger, { ttlMs: 1_000 });
+    await shared.start();
+    expect(await lapsesWhileBlocked(shared, data)).toBe(true);
+    await shared.stop();
+  }, 20_000);
+
+  it('reads a heartbeat without a TTL (PTTL -1, written by hand) as alive, not expired', async () => {
+    const keys = freshKeys();
+    const m = new Membership(client, keys, info('n1'), silentLogger);
+    await client.set(keys.heartbeat('manual'), '1');
+    expect(await m.heartbeatLeftMs('manual')).toBe(Number.POSITIVE_INFINITY);
+    expect(await m.heartbeatLeftMs('absent')).toBeUndefined();
+  });
+
   // Kills the test Redis: keep this last.
   it('logs a Redis outage once, never throws from the timer, and is alive again once Redis is back', async () => {
     const lines: { level: number; msg: string }[] = [];
@@ -156,7 +214,7 @@ describe('Membership', () => {
     await redis.start();
     await vi.waitFor(async () => expect(await m.alive(['n1'])).toEqual(new Set(['n1'])), { timeout: 10_000, interval: 50 });
     expect(lines.some((l) => l.msg === 'heartbeat refreshed again')).toBe(true);
-    expect(await m.info('n1')).toEqual(info('n1'));
+    expect(await m.info('n1')).toEqual({ ...info('n1'), heartbeatTtlMs: 150 });
     pipelines.mockRestore();
     await m.stop();
   });

@@ -46,6 +46,39 @@ describe('ShardLeases', () => {
     await a.leases.releaseAll();
   });
 
+  it('mints fence tokens that only grow, from Redis TIME in µs: a fence lost or set lower (a failover lost the last mint) still yields a token above every one minted before', async () => {
+    const keys = new KeyLayout(`${redis.cluster}mint`);
+    const a = leases('node-a', keys, 15_000);
+    const b = leases('node-b', keys, 15_000);
+    const minted: bigint[] = [];
+    const [s1, s2] = await client.time();
+    const nowUs = BigInt(s1!) * 1_000_000n + BigInt(s2!);
+    for (let i = 0; i < 5; i++) {
+      await (i % 2 === 0 ? a : b).leases.acquire([2], { force: true });
+      const token = (i % 2 === 0 ? a : b).leases.token(2)!;
+      expect(token).toMatch(/^[1-9][0-9]*$/); // a plain decimal integer (fenced writes compare strings)
+      minted.push(BigInt(token));
+    }
+    for (let i = 1; i < minted.length; i++) expect(minted[i]).toBeGreaterThan(minted[i - 1]!);
+    expect(minted[0]).toBeGreaterThanOrEqual(nowUs); // Redis' clock in µs, not a counter from 1
+    expect(minted.at(-1)!).toBeLessThan(2n ** 53n);
+    const highest = minted.at(-1)!;
+
+    // A Sentinel failover lost the last (acknowledged, unreplicated) mints: the fence is lower, or gone.
+    await client.set(keys.fence(2), '7');
+    await client.del(keys.lease(2));
+    await a.leases.acquire([2]);
+    expect(BigInt(a.leases.token(2)!)).toBeGreaterThan(highest);
+    await client.del(keys.fence(2), keys.lease(2));
+    await b.leases.acquire([2]);
+    expect(BigInt(b.leases.token(2)!)).toBeGreaterThan(highest);
+    // And an existing counter above the clock still only grows by one.
+    const ahead = (nowUs + 10n ** 12n).toString();
+    await client.set(keys.fence(2), ahead);
+    await b.leases.acquire([2], { force: true });
+    expect(b.leases.token(2)).toBe((BigInt(ahead) + 1n).toString());
+  });
+
   it('still loses a lapsed lease another node took meanwhile', async () => {
     const keys = new KeyLayout(`${redis.cluster}taken`);
     const a = leases('node-a', keys, 150);

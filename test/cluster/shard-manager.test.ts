@@ -483,6 +483,37 @@ describe('ShardManager', () => {
     expect(await n1.host.ask(actor, { type: 'get' })).toEqual({ ok: true, value: 4 }); // recovered from Redis
   });
 
+  it('back from a self-fence, gives back the forgotten leases of shards the ring moved away: their new owner takes them at once, not after the lease TTL', async () => {
+    const keys = freshKeys();
+    let serving = true;
+    const n1 = await startNode('n1', keys, { retryMs: 10, mayServe: () => serving });
+    const n2 = await startNode('n2', keys, { retryMs: 20, alive: () => true }); // n1 stays alive throughout
+    const first = table(1, () => 'n1');
+    n1.manager.applyTable(first);
+    n2.manager.applyTable(first);
+    await n1.manager.settled();
+    const oldToken = n1.leases.token(3)!;
+
+    serving = false;
+    n1.manager.fence();
+    // While n1 is fenced the ring moves shard 3 to n2: its lease still names n1, alive, so n2 waits.
+    const second = table(2, (s) => (s === 3 ? 'n2' : 'n1'));
+    n1.manager.applyTable(second);
+    n2.manager.applyTable(second);
+    await vi.waitFor(() => expect(n2.aliveChecks).toContain('n1'));
+    expect(n2.manager.state(3)).toBe('acquiring');
+
+    serving = true;
+    const recoveredAt = performance.now();
+    n1.manager.unfence();
+    await vi.waitFor(() => expect(n2.manager.state(3)).toBe('owned'), { timeout: 5_000, interval: 10 }); // the lease TTL is 15 s
+    const tookMs = performance.now() - recoveredAt;
+    console.log(`[shard-manager] shard moved away during a self-fence owned by its new owner ${Math.round(tookMs)} ms after recovery`);
+    expect(BigInt(n2.leases.token(3)!)).toBeGreaterThan(BigInt(oldToken));
+    await n1.manager.settled();
+    expect(n1.manager.count('owned')).toBe(SHARDS - 1); // the others taken again with new tokens
+  });
+
   it('gives back a lease whose acquisition lands after a self-fence', async () => {
     const keys = freshKeys();
     const n1 = await startNode('n1', keys, { retryMs: 10 });

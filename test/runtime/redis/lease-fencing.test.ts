@@ -112,7 +112,7 @@ describe('ShardLeases with fencing', () => {
     const restarted = await leasesFor('node-a', keys);
     await first.leases.acquire([6]);
     await restarted.leases.acquire([6]);
-    expect(Number(restarted.leases.token(6))).toBe(Number(first.leases.token(6)) + 1);
+    expect(Number(restarted.leases.token(6))).toBeGreaterThan(Number(first.leases.token(6))); // tokens only grow (Redis TIME in µs, shard-leases.ts)
     await first.leases.renew();
     expect(first.lost).toEqual([{ shard: 6, reason: expect.stringMatching(/renewal refused/) }]);
     await restarted.leases.renew();
