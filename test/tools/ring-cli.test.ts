@@ -196,4 +196,101 @@ describe('ring CLI (tools/ring-cli.ts)', () => {
     expect(r.stdout).toContain('moving… 4 handoffs pending');
     expect(r.stdout).toContain('done: every moved shard is served');
   });
+  /** Answers the status polls with `statusAt(poll)` (poll counts from 1), everything else as by default. */
+  const pollsAnswer = (statusAt: (poll: number) => unknown): void => {
+    let polls = 0;
+    respond = (req) => (req.path === '/v1/admin/cluster' ? { status: 200, body: statusAt(++polls) } : defaultRespond(req));
+  };
+  const twoNodes = (n2: { alive: boolean; state: string; shardsAssigned: number; shardsOwned: number }) => [
+    { id: 'n1', address: '127.0.0.1:8081', state: 'active', weight: 1, alive: true, shardsAssigned: 12, shardsOwned: 8 },
+    { id: 'n2', address: '127.0.0.1:8082', weight: 1, ...n2 },
+  ];
+
+  it('--wait gives up after --timeout while shards still move: exit 1 naming the pending count and what to do', async () => {
+    // Progress every poll (pending goes down and up), so only the timeout can end the wait.
+    pollsAnswer((poll) => ({ ...clusterStatus, handoffs: { pending: 4 + (poll % 2), done: 12 + poll, inFlight: true } }));
+    const r = await ring(withServer('drain', 'n2', '--wait', '--timeout', '1.5'));
+    expect(r.code, r.out).toBe(1);
+    expect(r.stdout).toContain('moving… 4 handoffs pending');
+    expect(r.stderr).toMatch(/the resize did not finish: still moving after --timeout 1\.5 s \(waiting since \d\d:\d\d:\d\d UTC/);
+    expect(r.stderr).toMatch(/epoch 3: [45] handoffs pending, \d+ done/);
+    expect(r.stderr).toContain('The change stays applied');
+    expect(r.stderr).toContain('npm run ring -- wait --timeout');
+    expect(r.stderr.trim().split('\n').length, 'one message, on stderr only').toBeLessThan(8);
+  });
+
+  it('--wait gives up when nothing moved for --stall seconds: exit 1 naming the stuck nodes, the count and the advice', async () => {
+    pollsAnswer(() => ({
+      ...clusterStatus,
+      nodes: twoNodes({ alive: true, state: 'active', shardsAssigned: 4, shardsOwned: 4 }),
+      handoffs: { pending: 4, done: 12, inFlight: true },
+    }));
+    const started = Date.now();
+    const r = await ring(withServer('add', 'n2', '--wait', '--stall', '1.5'));
+    console.log(`stall path: gave up after ${Date.now() - started} ms (--stall 1.5, including tsx start-up)`);
+    expect(r.code, r.out).toBe(1);
+    expect(r.stderr).toMatch(/the resize did not finish: nothing moved for \d+ s \(/);
+    expect(r.stderr).toContain('epoch 3: 4 handoffs pending, 12 done');
+    expect(r.stderr).toContain('n1 (alive, active) holds 8 of the 12 shards the ring gives it');
+    expect(r.stderr).not.toContain('n2 (alive');
+    expect(r.stderr).toContain('npm run doctor');
+    expect(r.stderr).toContain('npm run ring -- wait');
+    expect(r.stdout.match(/moving…/g), 'an unchanged progress line is printed once').toHaveLength(1);
+  });
+
+  it('--wait gives up when a node that is down still holds shards in the ring, naming it and how to take it out', async () => {
+    // The live nodes make progress, so only the dead holder can end the wait (after min(10 s, --stall)).
+    pollsAnswer((poll) => ({
+      ...clusterStatus,
+      nodes: twoNodes({ alive: false, state: 'draining', shardsAssigned: 0, shardsOwned: 0 }),
+      handoffs: { pending: 4 + (poll % 2), done: 12 + poll, inFlight: true },
+    }));
+    const r = await ring(withServer('drain', 'n2', '--wait', '--stall', '1'));
+    expect(r.code, r.out).toBe(1);
+    expect(r.stdout).toContain('(down: n2)');
+    expect(r.stderr).toContain('the resize did not finish: a node that holds shards is down');
+    expect(r.stderr).toMatch(/n2 is down since \d\d:\d\d:\d\d UTC or earlier, still draining in the ring/);
+    expect(r.stderr).toContain('HEARTBEAT_TTL_MS');
+    expect(r.stderr).toContain('npm run doctor');
+    expect(r.stderr).toContain('`npm run ring -- remove n2`');
+  });
+
+  it('--wait exits 0 when the cluster takes out a dead node by itself and the moved shards are served', async () => {
+    pollsAnswer((poll) =>
+      poll < 3
+        ? {
+            ...clusterStatus,
+            nodes: twoNodes({ alive: false, state: 'active', shardsAssigned: 4, shardsOwned: 0 }),
+            handoffs: { pending: 4, done: 12, inFlight: true },
+          }
+        : {
+            ...clusterStatus,
+            nodes: twoNodes({ alive: false, state: 'left', shardsAssigned: 0, shardsOwned: 0 }),
+            handoffs: { pending: 0, done: 16, inFlight: false },
+          },
+    );
+    const r = await ring(withServer('add', 'n3', '--wait', '--stall', '5'));
+    expect(r.code, r.out).toBe(0);
+    expect(r.stdout).toContain('moving… 4 handoffs pending (down: n2)');
+    expect(r.stdout).toContain('done: every moved shard is served');
+    expect(r.stderr).toBe('');
+  });
+
+  it('wait: waits for a change already applied, sending no change', async () => {
+    pollsAnswer((poll) => ({ ...clusterStatus, handoffs: poll < 2 ? { pending: 2, done: 14, inFlight: true } : clusterStatus.handoffs }));
+    const r = await ring(withServer('wait'));
+    expect(r.code, r.out).toBe(0);
+    expect(requests.map((q) => `${q.method} ${q.path}`)).toEqual(['GET /v1/admin/cluster', 'GET /v1/admin/cluster']);
+    expect(r.stdout).toContain('done: every moved shard is served');
+  });
+
+  it.each<[string[], RegExp]>([
+    [['wait', '--timeout', '0'], /--timeout 0 must be a positive number of seconds/],
+    [['drain', 'x', '--wait', '--stall', 'soon'], /--stall soon must be a positive number of seconds/],
+  ])('exits 2 for a bad wait option %j, sending nothing', async (args, message) => {
+    const r = await ring(withServer(...args));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(requests).toEqual([]);
+  });
 });
