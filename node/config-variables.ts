@@ -93,7 +93,7 @@ export const CONFIG_VARIABLES = [
     names: ['HEARTBEAT_TTL_MS'],
     default: '2000',
     meaning:
-      "milliseconds a node's heartbeat lives in Redis without a refresh (refreshed every fifth of it): a node killed without a goodbye is taken out of the ring and its shards served elsewhere about this long after its last refresh; a node that could not refresh it for this long stops serving its shards first. Every node of a cluster must use the same value",
+      "milliseconds a node's heartbeat lives in Redis without a refresh (refreshed every fifth of it): a node killed without a goodbye is taken out of the ring and its shards served elsewhere about this long after its last refresh; a node that could not refresh it for this long stops serving its shards first. 500 to 300000; shard leases last 15 s or this plus 10 s if longer. Every node of a cluster must use the same value",
   },
   {
     names: ['REDIS_WAIT_REPLICAS'],

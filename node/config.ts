@@ -144,7 +144,7 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 40_000;
 /** Largest delay `setTimeout` honours (2³¹−1 ms, about 24.8 days); past it Node fires after 1 ms. */
 export const MAX_DURATION_MS = 2_147_483_647;
 
-/** Milliseconds for a timer: a positive integer up to `MAX_DURATION_MS`. */
+/** A count that may be 0. */
 function nonNegativeInt(env: Env, name: ConfigVariableName, fallback: number): number {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
@@ -153,6 +153,14 @@ function nonNegativeInt(env: Env, name: ConfigVariableName, fallback: number): n
   return n;
 }
 
+/** HEARTBEAT_TTL_MS: at least 500 ms (it is refreshed every fifth of it), at most 5 minutes. */
+function heartbeatTtl(env: Env): number {
+  const n = durationMs(env, 'HEARTBEAT_TTL_MS', DEFAULT_HEARTBEAT_TTL_MS);
+  if (n < 500 || n > 300_000) throw new ConfigError(`HEARTBEAT_TTL_MS=${env['HEARTBEAT_TTL_MS']} is outside 500..300000 ms`);
+  return n;
+}
+
+/** Milliseconds for a timer: a positive integer up to `MAX_DURATION_MS`. */
 function durationMs(env: Env, name: ConfigVariableName, fallback: number): number {
   const n = positiveInt(env, name, fallback);
   if (n > MAX_DURATION_MS) throw new ConfigError(`${name}=${env[name]} is over ${MAX_DURATION_MS} ms (the longest timer Node.js honours)`);
@@ -294,7 +302,7 @@ export function loadConfig(env: Env = process.env): NodeConfig {
     accessLog: bool(env, 'ACCESS_LOG', true),
     autoJoin: bool(env, 'AUTO_JOIN', true),
     drainTimeoutMs: durationMs(env, 'DRAIN_TIMEOUT_MS', DEFAULT_DRAIN_TIMEOUT_MS),
-    heartbeatTtlMs: durationMs(env, 'HEARTBEAT_TTL_MS', DEFAULT_HEARTBEAT_TTL_MS),
+    heartbeatTtlMs: heartbeatTtl(env),
     redisWaitReplicas: nonNegativeInt(env, 'REDIS_WAIT_REPLICAS', 0),
     redisWaitTimeoutMs: durationMs(env, 'REDIS_WAIT_TIMEOUT_MS', 1_000),
     eventLog: {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { PeerMetrics } from '../cluster/peer-metrics.ts';
-import { ShardLeases } from '../cluster/shard-leases.ts';
+import { defaultShardLeasesConfig, ShardLeases } from '../cluster/shard-leases.ts';
 import { shardOfActor } from '../cluster/shard-of.ts';
 import { RedisCredentialStore } from '../edge-api/auth/redis-credential-store.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -57,6 +57,17 @@ export interface RedisBackendConfig {
   readonly waitReplicas?: number;
   /** REDIS_WAIT_TIMEOUT_MS: milliseconds one WAIT waits for them; default 1,000. */
   readonly waitTimeoutMs?: number;
+  /** HEARTBEAT_TTL_MS: the shard leases are sized from it (see `leaseTtlFor`). */
+  readonly heartbeatTtlMs?: number;
+}
+
+/**
+ * A live node's lease must never lapse before its self-fence stops its shards: with Redis out of
+ * reach from T, the lease lapses no earlier than T − renewEvery + ttl and the fence comes no later
+ * than T + HEARTBEAT_TTL_MS, so the lease outlives the heartbeat by more than one renewal period.
+ */
+export function leaseTtlFor(heartbeatTtlMs: number): number {
+  return Math.max(defaultShardLeasesConfig.ttlMs, heartbeatTtlMs + 2 * defaultShardLeasesConfig.renewEveryMs);
 }
 
 /** The cluster's shard count: fixed when the cluster is created (first node) and stored with it. */
@@ -127,7 +138,14 @@ export async function openRedisBackend(config: RedisBackendConfig, registry: Reg
   }
   const shardOf = shardOfActor(shardCount);
 
-  const leases = new ShardLeases(client, keys, config.nodeId, (shard) => config.onShardLost(shard), logger);
+  const leases = new ShardLeases(
+    client,
+    keys,
+    config.nodeId,
+    (shard) => config.onShardLost(shard),
+    logger,
+    config.heartbeatTtlMs === undefined ? {} : { ttlMs: leaseTtlFor(config.heartbeatTtlMs) },
+  );
   const waitReplicas = config.waitReplicas ?? 0;
   const replicaWait =
     waitReplicas > 0

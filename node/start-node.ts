@@ -176,6 +176,7 @@ async function startSteps(config: NodeConfig, options: StartOptions, started: (s
               onShardLost: (shard) => evictShard(shard),
               waitReplicas: config.redisWaitReplicas,
               waitTimeoutMs: config.redisWaitTimeoutMs,
+              heartbeatTtlMs: config.heartbeatTtlMs,
             },
             registry,
             logger,

@@ -1,8 +1,8 @@
 /**
  * Failover under load, several times in one run: `--nodes` nodes (default 3), hubs streaming
  * numbered reports to all of them and apps sending commands; `--kills` times (default 5, 1 in
- * smoke runs) a node is SIGKILLed — the oldest one that is not the coordinator (the lowest live id,
- * which takes dead nodes out of the ring) — and once every home is served again and the ring has
+ * smoke runs) a node is SIGKILLed — the oldest one but k1, the bench's stable admin entry point
+ * (any live node takes a dead one out of the ring) — and once every home is served again and the ring has
  * settled on the survivors, a replacement node with a new id (started beforehand, AUTO_JOIN=false)
  * is added through the ops API and the ring settles again before the next kill. Hubs on a killed
  * node reconnect to the survivors and re-send what was not acked; new streams and app POSTs go to
@@ -107,7 +107,7 @@ export const failoverScenario: Scenario = {
     const loadPlan = numberedLoadPlan(ctx);
     const { hubs, rate } = loadPlan;
     const ids = nodeIds('k', n);
-    // A replacement joins after every kill but the last: k{n+1}, k{n+2}, … (k1 is never killed: it stays the coordinator).
+    // A replacement joins after every kill but the last: k{n+1}, k{n+2}, … (k1 is never killed: it is the bench's stable admin entry point).
     const spares = Array.from({ length: killCount - 1 }, (_, i) => `k${n + i + 1}`);
     const ingestPlan = waitIngestPlan(ctx);
     const cleanups = new Cleanups();
@@ -140,8 +140,8 @@ export const failoverScenario: Scenario = {
       const pauseMs = ctx.smoke ? 200 : Math.min(2_000, loadPlan.seconds * 1000);
       for (let k = 0; k < killCount; k++) {
         const ring = await clusterStatus(admin);
-        const coordinator = [...live].sort()[0]!;
-        const victim = live.find((id) => id !== coordinator)!;
+        const entry = [...live].sort()[0]!;
+        const victim = live.find((id) => id !== entry)!;
         const survivors = live.filter((id) => id !== victim);
         const victimHomes = new Set(load.specs.filter((s) => ownerOf(ring, s.homeId) === victim).map((s) => s.homeId));
 
@@ -246,7 +246,7 @@ export const failoverScenario: Scenario = {
         ],
         integrity: out.integrity,
         notes: [
-          `${kills} of 1 of ${n} nodes each (the oldest that is not the coordinator), each but the last followed by a new node added through POST /v1/admin/ring; load ${rate} reports/s from ${hubs} hubs, apps sending commands`,
+          `${kills} of 1 of ${n} nodes each (the oldest but k1, the bench's entry point), each but the last followed by a new node added through POST /v1/admin/ring; load ${rate} reports/s from ${hubs} hubs, apps sending commands`,
           ...done.map(
             (d, i) =>
               `kill ${i + 1}: ${d.victim} owned ${d.homes} of ${hubs} homes; every home served after ${d.everyServedMs} ms` +

@@ -211,7 +211,7 @@ describe('kill during a resize (real node processes, one private redis-server)',
   it('SIGKILL of the node handing shards off, mid-handoff, under load: nothing acked lost, nothing applied twice, no command twice on a stream; the resize completes without it', async () => {
     const cluster = file.newCluster();
     const ids = ['r1', 'r2', 'r3'];
-    const victim = 'r3'; // not the coordinator (the lowest live id)
+    const victim = 'r3'; // not r1, the test's admin entry point
     const survivors = ['r1', 'r2'];
     const gate = await startReleaseGate(file.redis.url);
     file.cleanup(() => gate.close());

@@ -33,6 +33,10 @@ describe('loadConfig', () => {
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [{ HUB_WINDOW: '0' }, 'HUB_WINDOW=0'],
     [{ RATE_LIMIT_PER_TOKEN: 'lots' }, 'RATE_LIMIT_PER_TOKEN=lots'],
+    // Below 500 ms Membership would refuse it only at the ring join, after the ports opened.
+    [{ HEARTBEAT_TTL_MS: '4' }, 'HEARTBEAT_TTL_MS=4 is outside 500..300000 ms'],
+    [{ HEARTBEAT_TTL_MS: '400000' }, 'HEARTBEAT_TTL_MS=400000'],
+    [{ REDIS_WAIT_REPLICAS: '-1' }, 'REDIS_WAIT_REPLICAS=-1'],
   ])('rejects %o naming the variable', (env, named) => {
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ID: 'n1', ...env })).toThrow(named);

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PeerSecretKeeper } from '../../node/peer-secret-keeper.ts';
-import { openRedisBackend } from '../../node/redis-backend.ts';
+import { leaseTtlFor, openRedisBackend } from '../../node/redis-backend.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { RedisStore } from '../../runtime/redis/redis-store.ts';
 import { startTestRedis } from '../../tools/process/redis-server.ts';
@@ -83,5 +83,15 @@ describe('openRedisBackend', () => {
       starts.mockRestore();
       await redis.stop();
     }
+  });
+});
+
+describe('leaseTtlFor', () => {
+  it("keeps a live node's lease alive past its self-fence: 15 s, or the heartbeat TTL plus two renewal periods when longer", () => {
+    expect(leaseTtlFor(2_000)).toBe(15_000);
+    expect(leaseTtlFor(5_000)).toBe(15_000);
+    expect(leaseTtlFor(30_000)).toBe(40_000);
+    // With Redis out of reach from T: the lease lapses no earlier than T − 5 s + ttl, the fence comes by T + heartbeat.
+    for (const hb of [500, 2_000, 10_000, 60_000, 300_000]) expect(leaseTtlFor(hb) - 5_000).toBeGreaterThan(hb);
   });
 });
