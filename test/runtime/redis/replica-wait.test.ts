@@ -230,7 +230,16 @@ describe('RedisStore with REDIS_WAIT_REPLICAS on a real Redis', () => {
         async () => expect((await store.recoverMany([id])).get(id)).toEqual({ events: [{ seq: 1, at: 1, msg: { a: 1 } }] }),
         { timeout: 10_000, interval: 50 },
       );
-      await store.write(id, { events: [{ seq: 2, at: 2, msg: { a: 2 } }] });
+      // A write acks once the replica answers within the 100 ms WAIT (on a loaded machine a first one may still miss it:
+      // that window failed but is on the master, so the next write follows it).
+      let seq = 2;
+      await vi.waitFor(
+        async () => {
+          const next = seq++;
+          await store.write(id, { events: [{ seq: next, at: next, msg: { a: next } }] });
+        },
+        { timeout: 10_000, interval: 50 },
+      );
       const failures = (await registry.getSingleMetric('iot_redis_replica_wait_failures_total')!.get()).values;
       expect(failures.map((v) => v.labels.reason)).toEqual(['short']);
       expect(failures[0]!.value).toBeGreaterThanOrEqual(2);
