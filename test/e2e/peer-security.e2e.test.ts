@@ -156,9 +156,11 @@ describe('the peer port (real node processes, one private redis-server)', () => 
 
       const peer = peerAddress(cluster.node('n2'));
       expect(peer).toMatch(/^127\.0\.0\.2:/);
-      // Bound on PEER_HOST only: HOST (127.0.0.1) has nothing on that port.
+      // Bound on PEER_HOST only: HOST (127.0.0.1) has no peer service on that port. Usually nothing
+      // listens there (UNAVAILABLE); the OS may have given the same port number on 127.0.0.1 to
+      // another gRPC server (a node's hub port: seen in CI), which does not implement the peer service.
       const onHost = await exchange(peer.replace('127.0.0.2', '127.0.0.1'), credentials.createInsecure(), new Metadata(), []);
-      expect(onHost.status.code).toBe(status.UNAVAILABLE);
+      expect([status.UNAVAILABLE, status.UNIMPLEMENTED]).toContain(onHost.status.code);
       const attempts = [
         ['no credential', new Metadata()],
         ['a guessed secret', signed('0'.repeat(64), cluster.opts.cluster)],
